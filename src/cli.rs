@@ -1,0 +1,275 @@
+//! Command-line interface. Every failure is one line on stderr naming the file and the problem,
+//! exit code 1; usage errors exit 2 (clap).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use wsiview::synth::{self, Layout, SynthCompression, SynthOptions};
+use wsiview::tiff::ByteOrder;
+use wsiview::Slide;
+
+/// The slide `cargo run --release` opens when given no arguments.
+pub const SAMPLE_SLIDE: &str = "sample-slides/sample.svs";
+
+#[derive(Parser)]
+#[command(name = "wsiview", version, about = "Whole-slide image viewer and toolkit for tiled pyramidal TIFF slides")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// A slide to open (until the viewer lands: prints its info).
+    slide: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Format, levels, tile sizes, compression, mpp, objective power, associated images.
+    Info {
+        slide: PathBuf,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Read a region (x, y in level-0 pixels; size in pixels of LEVEL) and write it as RGBA PNG.
+    Region {
+        slide: PathBuf,
+        #[arg(long, default_value_t = 0)]
+        level: usize,
+        #[arg(long, allow_hyphen_values = true)]
+        x: i64,
+        #[arg(long, allow_hyphen_values = true)]
+        y: i64,
+        #[arg(long)]
+        width: u32,
+        #[arg(long)]
+        height: u32,
+        #[arg(short, long)]
+        output: PathBuf,
+    },
+    /// Write a thumbnail of the whole slide fitting in MAX_SIZE×MAX_SIZE.
+    Thumbnail {
+        slide: PathBuf,
+        #[arg(long, default_value_t = 1024)]
+        max_size: u32,
+        #[arg(short, long)]
+        output: PathBuf,
+    },
+    /// Write an associated image (thumbnail, label, macro) as PNG.
+    Associated {
+        slide: PathBuf,
+        name: String,
+        #[arg(short, long)]
+        output: PathBuf,
+    },
+    /// Measure open time, cold tile throughput and a cold 1080p read (same work as the peer baselines).
+    Bench {
+        slide: PathBuf,
+        /// Decoding threads (default: all cores).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a synthetic H&E-looking pyramidal slide.
+    Generate {
+        output: PathBuf,
+        #[arg(long)]
+        width: u64,
+        #[arg(long)]
+        height: u64,
+        #[arg(long, default_value_t = 256)]
+        tile: u32,
+        #[arg(long, value_enum, default_value_t = SynthCompression::Jpeg)]
+        compression: SynthCompression,
+        #[arg(long, default_value_t = 85)]
+        quality: u8,
+        #[arg(long)]
+        bigtiff: bool,
+        /// Write big-endian ("MM") TIFF.
+        #[arg(long)]
+        big_endian: bool,
+        #[arg(long, value_enum, default_value_t = Layout::Chain)]
+        layout: Layout,
+        /// Microns per level-0 pixel.
+        #[arg(long, default_value_t = 0.25)]
+        mpp: f64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+}
+
+pub fn main() -> ExitCode {
+    // Safety net: a bug must still end as one line, not a backtrace.
+    std::panic::set_hook(Box::new(|info| {
+        let what = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        eprintln!("wsiview: internal error: {what} (please report this)");
+    }));
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("wsiview: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn sample_slide() -> PathBuf {
+    let beside_sources = Path::new(env!("CARGO_MANIFEST_DIR")).join(SAMPLE_SLIDE);
+    if beside_sources.exists() {
+        beside_sources
+    } else {
+        PathBuf::from(SAMPLE_SLIDE)
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let command = match cli.command {
+        Some(c) => c,
+        None => Command::Info { slide: cli.slide.unwrap_or_else(sample_slide), json: false },
+    };
+    match command {
+        Command::Info { slide, json } => info(&slide, json),
+        Command::Region { slide, level, x, y, width, height, output } => {
+            let s = Slide::open(&slide)?;
+            let img = s.read_region(level, x, y, width, height)?;
+            save_png(&img, &output)
+        }
+        Command::Thumbnail { slide, max_size, output } => {
+            let s = Slide::open(&slide)?;
+            save_png(&s.thumbnail(max_size)?, &output)
+        }
+        Command::Associated { slide, name, output } => {
+            let s = Slide::open(&slide)?;
+            save_png(&s.read_associated(&name)?, &output)
+        }
+        Command::Bench { slide, threads, json } => {
+            let r = wsiview::bench::run(&slide, threads)?;
+            if json {
+                println!("{}", serde_json::to_string(&r)?);
+            } else {
+                println!("{}: {} threads", r.slide, r.threads);
+                println!("  open            {:>10.3} ms (median of 9)", r.open_ms);
+                println!(
+                    "  tiles           {:>10.1} tiles/s ({} level-0 tiles, cold, median of 3)",
+                    r.tiles_per_s, r.tiles
+                );
+                println!("  1080p level 0   {:>10.1} ms (cold, median of 5)", r.viewport_1080p_level0_ms);
+            }
+            Ok(())
+        }
+        Command::Generate {
+            output,
+            width,
+            height,
+            tile,
+            compression,
+            quality,
+            bigtiff,
+            big_endian,
+            layout,
+            mpp,
+            seed,
+        } => {
+            if !(mpp.is_finite() && mpp > 0.0) {
+                bail!("--mpp must be a positive number");
+            }
+            let opts = SynthOptions {
+                width,
+                height,
+                tile,
+                compression,
+                jpeg_quality: quality.clamp(1, 100),
+                bigtiff,
+                byte_order: if big_endian { ByteOrder::Big } else { ByteOrder::Little },
+                layout,
+                mpp,
+                objective_power: if mpp <= 0.3 { 40.0 } else { 20.0 },
+                seed,
+            };
+            let report = synth::generate(&output, &opts).with_context(|| format!("{}", output.display()))?;
+            println!(
+                "{}: {} levels, {} tiles, {:.1} MB",
+                report.path.display(),
+                report.levels.len(),
+                report.tiles,
+                report.bytes as f64 / 1e6
+            );
+            Ok(())
+        }
+    }
+}
+
+fn save_png(img: &image::RgbaImage, output: &Path) -> anyhow::Result<()> {
+    img.save_with_format(output, image::ImageFormat::Png)
+        .with_context(|| format!("{}: cannot write PNG", output.display()))
+}
+
+#[derive(serde::Serialize)]
+struct InfoJson<'a> {
+    file: String,
+    format: &'a str,
+    vendor: &'a str,
+    level_count: usize,
+    level_dimensions: Vec<[u64; 2]>,
+    level_downsamples: Vec<f64>,
+    level_tile_sizes: Vec<[u32; 2]>,
+    level_compressions: Vec<&'static str>,
+    mpp_x: Option<f64>,
+    mpp_y: Option<f64>,
+    objective_power: Option<f64>,
+    associated_images: Vec<String>,
+    properties: &'a std::collections::BTreeMap<String, String>,
+}
+
+fn info(path: &Path, json: bool) -> anyhow::Result<()> {
+    let slide = Slide::open(path)?;
+    let p = slide.properties();
+    let levels = slide.levels();
+    if json {
+        let out = InfoJson {
+            file: path.display().to_string(),
+            format: slide.format_name(),
+            vendor: &p.vendor,
+            level_count: levels.len(),
+            level_dimensions: levels.iter().map(|l| [l.width, l.height]).collect(),
+            level_downsamples: levels.iter().map(|l| l.downsample).collect(),
+            level_tile_sizes: levels.iter().map(|l| [l.tile_width, l.tile_height]).collect(),
+            level_compressions: levels.iter().map(|l| l.compression.name()).collect(),
+            mpp_x: p.mpp_x,
+            mpp_y: p.mpp_y,
+            objective_power: p.objective_power,
+            associated_images: slide.associated_names(),
+            properties: &p.values,
+        };
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    let opt = |v: Option<f64>, unit: &str| v.map_or("unknown".to_string(), |v| format!("{v}{unit}"));
+    println!("{}", path.display());
+    println!("  format            {} (vendor {})", slide.format_name(), p.vendor);
+    println!("  mpp               {} × {}", opt(p.mpp_x, " µm"), opt(p.mpp_y, " µm"));
+    println!("  objective power   {}", opt(p.objective_power, "×"));
+    let names = slide.associated_names();
+    println!("  associated images {}", if names.is_empty() { "none".into() } else { names.join(", ") });
+    println!("  levels            {}", levels.len());
+    for (i, l) in levels.iter().enumerate() {
+        println!(
+            "    {i:>2}  {:>7} × {:<7} downsample {:>9.4}  tiles {}×{} {}",
+            l.width,
+            l.height,
+            l.downsample,
+            l.tile_width,
+            l.tile_height,
+            l.compression.name()
+        );
+    }
+    Ok(())
+}

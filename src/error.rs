@@ -1,0 +1,55 @@
+//! Typed errors of the slide engine. Every error names the file it concerns and says what went wrong
+//! in words a user can act on; the binary prints them as one line.
+
+use std::path::{Path, PathBuf};
+
+/// An error about one slide file.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {kind}", path.display())]
+pub struct SlideError {
+    pub path: PathBuf,
+    pub kind: ErrorKind,
+}
+
+impl SlideError {
+    pub fn new(path: impl AsRef<Path>, kind: ErrorKind) -> Self {
+        SlideError { path: path.as_ref().to_path_buf(), kind }
+    }
+}
+
+/// What went wrong, without the file name (the [`SlideError`] adds it).
+#[derive(Debug, thiserror::Error)]
+pub enum ErrorKind {
+    #[error("cannot read: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("the file is empty (0 bytes)")]
+    Empty,
+    #[error("not a TIFF file (it starts with {0})")]
+    NotTiff(String),
+    #[error("truncated: {what} needs bytes {start}..{end} but the file has only {file_len} bytes")]
+    Truncated { what: String, start: u64, end: u64, file_len: u64 },
+    #[error("IFD loop: the IFD at offset {0} is referenced twice")]
+    IfdLoop(u64),
+    #[error("invalid TIFF: {0}")]
+    Invalid(String),
+    #[error("unsupported: IFD {ifd}: compression {value} ({name})")]
+    UnsupportedCompression { ifd: usize, value: u16, name: &'static str },
+    #[error("unsupported: IFD {ifd}: {what}")]
+    Unsupported { ifd: usize, what: String },
+    #[error("no tiled image: {0}")]
+    NoLevels(String),
+    #[error("tile {col},{row} of level {level} is corrupt ({reason})")]
+    CorruptTile { level: usize, col: u64, row: u64, reason: String },
+    #[error("level {level} does not exist (the slide has {count} levels)")]
+    NoSuchLevel { level: usize, count: usize },
+    #[error("tile {col},{row} is outside level {level} ({cols}×{rows} tiles)")]
+    NoSuchTile { level: usize, col: u64, row: u64, cols: u64, rows: u64 },
+    #[error("no associated image named {name:?} (available: {available})")]
+    NoSuchAssociated { name: String, available: String },
+    #[error("associated image {name:?} is unreadable: {reason}")]
+    CorruptAssociated { name: String, reason: String },
+    #[error("request too large: {0}")]
+    TooLarge(String),
+}
+
+pub type Result<T> = std::result::Result<T, SlideError>;

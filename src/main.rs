@@ -1,0 +1,7 @@
+//! The `wsiview` binary: command-line interface; see `cli.rs`.
+
+mod cli;
+
+fn main() -> std::process::ExitCode {
+    cli::main()
+}

@@ -1,0 +1,183 @@
+//! [`Slide`]: a slide source plus the shared tile cache. Regions and thumbnails are assembled here
+//! from tiles decoded in parallel on rayon's pool.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rayon::prelude::*;
+
+use super::{open_source, LevelInfo, SlideProperties, SlideSource, TilePixels};
+use crate::error::{ErrorKind, Result, SlideError};
+use crate::tiles::{TileCache, TileKey};
+
+/// Largest region `read_region` assembles (pixels): 400 MB of RGBA.
+pub const MAX_REGION_PIXELS: u64 = 100_000_000;
+
+/// Default decoded-tile budget when a slide is opened with its own cache.
+pub const DEFAULT_CACHE_BYTES: u64 = 256 << 20;
+
+pub struct Slide {
+    source: Arc<dyn SlideSource>,
+    cache: Arc<TileCache>,
+    cache_id: u64,
+}
+
+impl Slide {
+    /// Open a slide with its own cache of [`DEFAULT_CACHE_BYTES`].
+    pub fn open(path: &Path) -> Result<Self> {
+        Self::open_with_cache(path, Arc::new(TileCache::new(DEFAULT_CACHE_BYTES)))
+    }
+
+    /// Open a slide that shares `cache` with other slides (the viewer's tabs).
+    pub fn open_with_cache(path: &Path, cache: Arc<TileCache>) -> Result<Self> {
+        Ok(Self::from_source(Arc::new(open_source(path)?), cache))
+    }
+
+    pub fn from_source(source: Arc<dyn SlideSource>, cache: Arc<TileCache>) -> Self {
+        let cache_id = cache.register_slide();
+        Slide { source, cache, cache_id }
+    }
+
+    pub fn source(&self) -> &Arc<dyn SlideSource> {
+        &self.source
+    }
+
+    pub fn cache(&self) -> &Arc<TileCache> {
+        &self.cache
+    }
+
+    pub fn path(&self) -> &Path {
+        self.source.path()
+    }
+
+    pub fn format_name(&self) -> &'static str {
+        self.source.format_name()
+    }
+
+    pub fn levels(&self) -> &[LevelInfo] {
+        self.source.levels()
+    }
+
+    pub fn level(&self, level: usize) -> Result<&LevelInfo> {
+        let count = self.levels().len();
+        self.levels().get(level).ok_or_else(|| self.err(ErrorKind::NoSuchLevel { level, count }))
+    }
+
+    pub fn properties(&self) -> &SlideProperties {
+        self.source.properties()
+    }
+
+    pub fn associated_names(&self) -> Vec<String> {
+        self.source.associated_names()
+    }
+
+    pub fn read_associated(&self, name: &str) -> Result<image::RgbaImage> {
+        self.source.read_associated(name)
+    }
+
+    fn err(&self, kind: ErrorKind) -> SlideError {
+        SlideError::new(self.path(), kind)
+    }
+
+    /// The level to read for a wanted downsample: the most detailed level whose downsample does not
+    /// exceed it (OpenSlide's `get_best_level_for_downsample`).
+    pub fn best_level_for_downsample(&self, downsample: f64) -> usize {
+        let levels = self.levels();
+        if downsample.is_nan() || downsample < levels.first().map_or(1.0, |l| l.downsample) {
+            return 0;
+        }
+        levels.iter().rposition(|l| l.downsample <= downsample * (1.0 + 1e-9)).unwrap_or(0)
+    }
+
+    fn key(&self, level: usize, col: u64, row: u64) -> TileKey {
+        TileKey { slide: self.cache_id, level: level as u32, col, row }
+    }
+
+    /// One decoded tile, from the cache or decoded now (and cached).
+    pub fn read_tile(&self, level: usize, col: u64, row: u64) -> Result<Arc<TilePixels>> {
+        let key = self.key(level, col, row);
+        if let Some(tile) = self.cache.get(&key) {
+            return Ok(tile);
+        }
+        let tile = Arc::new(self.source.decode_tile(level, col, row)?);
+        self.cache.insert(key, tile.clone());
+        Ok(tile)
+    }
+
+    /// Fetch many tiles, decoding the missing ones in parallel. Results are in request order.
+    pub fn read_tiles(&self, level: usize, tiles: &[(u64, u64)]) -> Vec<Result<Arc<TilePixels>>> {
+        tiles.par_iter().map(|&(col, row)| self.read_tile(level, col, row)).collect()
+    }
+
+    /// Read a region as RGBA8, OpenSlide's `read_region`: (x, y) is the top-left corner in
+    /// level-0 pixels, (width, height) the size in pixels of `level`; pixels outside the slide are
+    /// transparent (0,0,0,0).
+    pub fn read_region(&self, level: usize, x: i64, y: i64, width: u32, height: u32) -> Result<image::RgbaImage> {
+        let info = self.level(level)?.clone();
+        if u64::from(width) * u64::from(height) > MAX_REGION_PIXELS {
+            return Err(self.err(ErrorKind::TooLarge(format!(
+                "a {width}×{height} region (the limit is {MAX_REGION_PIXELS} pixels)"
+            ))));
+        }
+        let mut out = image::RgbaImage::new(width, height);
+        if width == 0 || height == 0 {
+            return Ok(out);
+        }
+        // Level coordinates of the region's corner.
+        let lx = (x as f64 / info.downsample).floor() as i64;
+        let ly = (y as f64 / info.downsample).floor() as i64;
+        let (tw, th) = (i64::from(info.tile_width), i64::from(info.tile_height));
+        let x0 = lx.max(0);
+        let y0 = ly.max(0);
+        let x1 = (lx + i64::from(width)).min(info.width as i64);
+        let y1 = (ly + i64::from(height)).min(info.height as i64);
+        if x0 >= x1 || y0 >= y1 {
+            return Ok(out);
+        }
+        let wanted: Vec<(u64, u64)> = (y0 / th..=(y1 - 1) / th)
+            .flat_map(|row| (x0 / tw..=(x1 - 1) / tw).map(move |col| (col as u64, row as u64)))
+            .collect();
+        let tiles = self.read_tiles(level, &wanted);
+        let out_w = i64::from(width);
+        let buf: &mut [u8] = &mut out;
+        for (&(col, row), tile) in wanted.iter().zip(tiles) {
+            let tile = tile?;
+            let (tx, ty) = (col as i64 * tw, row as i64 * th);
+            // Intersection of the tile, the region and the level, in level coordinates.
+            let ix0 = tx.max(x0);
+            let ix1 = (tx + i64::from(tile.width)).min(x1);
+            let iy0 = ty.max(y0);
+            let iy1 = (ty + i64::from(tile.height)).min(y1);
+            if ix0 >= ix1 || iy0 >= iy1 {
+                continue;
+            }
+            let run = ((ix1 - ix0) * 4) as usize;
+            for yy in iy0..iy1 {
+                let src = (((yy - ty) * i64::from(tile.width) + (ix0 - tx)) * 4) as usize;
+                let dst = (((yy - ly) * out_w + (ix0 - lx)) * 4) as usize;
+                buf[dst..dst + run].copy_from_slice(&tile.rgba[src..src + run]);
+            }
+        }
+        Ok(out)
+    }
+
+    /// A thumbnail of the whole slide fitting in `max_size`×`max_size`, from the coarsest level
+    /// that still has enough pixels.
+    pub fn thumbnail(&self, max_size: u32) -> Result<image::RgbaImage> {
+        let l0 = self.level(0)?.clone();
+        let max_size = max_size.max(1);
+        let scale = (l0.width.max(l0.height) as f64 / f64::from(max_size)).max(1.0);
+        let level = self.best_level_for_downsample(scale);
+        let info = self.level(level)?.clone();
+        if info.width * info.height > MAX_REGION_PIXELS {
+            return Err(self.err(ErrorKind::TooLarge(format!(
+                "a thumbnail needs level {level} whole ({}×{}); the slide has no coarser level",
+                info.width, info.height
+            ))));
+        }
+        let whole = self.read_region(level, 0, 0, info.width as u32, info.height as u32)?;
+        let tw = ((l0.width as f64 / scale).round() as u32).clamp(1, max_size);
+        let th = ((l0.height as f64 / scale).round() as u32).clamp(1, max_size);
+        Ok(image::imageops::resize(&whole, tw, th, image::imageops::FilterType::Triangle))
+    }
+}

@@ -1,0 +1,82 @@
+//! Where pixels come from: the [`SlideSource`] trait and its TIFF implementation (generic tiled
+//! TIFF, Aperio SVS, OME-TIFF), plus [`Slide`], the handle callers use (cache, regions, thumbnails).
+
+mod handle;
+mod tiff_slide;
+pub mod vendor;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+pub use handle::{Slide, MAX_REGION_PIXELS};
+pub use tiff_slide::TiffSlide;
+
+use crate::error::Result;
+use crate::tiles::codec::Compression;
+
+/// One pyramid level.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct LevelInfo {
+    pub width: u64,
+    pub height: u64,
+    /// Level-0 pixels per pixel of this level (the mean of the x and y ratios, as OpenSlide reports).
+    pub downsample: f64,
+    pub tile_width: u32,
+    pub tile_height: u32,
+    pub compression: Compression,
+}
+
+impl LevelInfo {
+    pub fn tiles_across(&self) -> u64 {
+        self.width.div_ceil(u64::from(self.tile_width.max(1)))
+    }
+    pub fn tiles_down(&self) -> u64 {
+        self.height.div_ceil(u64::from(self.tile_height.max(1)))
+    }
+}
+
+/// Slide-wide facts: vendor, physical pixel size, objective, and every property read from the file.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct SlideProperties {
+    /// "aperio", "ome-tiff" or "generic-tiff".
+    pub vendor: String,
+    /// Microns per level-0 pixel, when the file says.
+    pub mpp_x: Option<f64>,
+    pub mpp_y: Option<f64>,
+    /// Scanner objective magnification (e.g. 20, 40), when the file says.
+    pub objective_power: Option<f64>,
+    /// Raw ImageDescription of the first IFD.
+    pub description: Option<String>,
+    /// Named properties, OpenSlide-style keys ("tiff.Software", "aperio.MPP", …).
+    pub values: BTreeMap<String, String>,
+}
+
+/// Decoded pixels of one tile: RGBA8, the full tile grid cell (edge tiles include padding).
+#[derive(Clone, Debug)]
+pub struct TilePixels {
+    pub width: u32,
+    pub height: u32,
+    pub rgba: Vec<u8>,
+}
+
+/// A source of slide pixels. The TIFF reader implements it; a remote source (HTTP range requests,
+/// DICOMweb) can too, without callers changing. Implementations must be safe to call from many
+/// threads at once: [`Slide`] decodes tiles in parallel.
+pub trait SlideSource: Send + Sync {
+    /// The file (or URL) the source reads, for messages.
+    fn path(&self) -> &Path;
+    /// Short format name: "aperio-svs", "ome-tiff", "generic-tiff".
+    fn format_name(&self) -> &'static str;
+    fn levels(&self) -> &[LevelInfo];
+    fn properties(&self) -> &SlideProperties;
+    /// Names of associated images ("thumbnail", "label", "macro").
+    fn associated_names(&self) -> Vec<String>;
+    fn read_associated(&self, name: &str) -> Result<image::RgbaImage>;
+    /// Decode one tile without caching.
+    fn decode_tile(&self, level: usize, col: u64, row: u64) -> Result<TilePixels>;
+}
+
+/// Open a slide file with the reader that fits it.
+pub fn open_source(path: &Path) -> Result<TiffSlide> {
+    TiffSlide::open(path)
+}

@@ -1,0 +1,91 @@
+//! Vendor metadata: the Aperio ImageDescription and OME-XML.
+
+use std::collections::BTreeMap;
+
+/// Parse an Aperio description: a header line, then `|`-separated `key = value` pairs.
+/// Returns the pairs in file order (keys as written: "MPP", "AppMag", …).
+pub fn parse_aperio_description(description: &str) -> Vec<(String, String)> {
+    description
+        .split('|')
+        .skip(1)
+        .filter_map(|part| {
+            let (key, value) = part.split_once('=')?;
+            let key = key.trim();
+            (!key.is_empty()).then(|| (key.to_string(), value.trim().to_string()))
+        })
+        .collect()
+}
+
+/// Facts read from OME-XML.
+#[derive(Debug, Default, PartialEq)]
+pub struct OmeFacts {
+    pub mpp_x: Option<f64>,
+    pub mpp_y: Option<f64>,
+    pub objective_power: Option<f64>,
+    pub values: BTreeMap<String, String>,
+}
+
+fn micrometres_per_unit(unit: &str) -> Option<f64> {
+    Some(match unit {
+        "µm" | "um" | "\u{3bc}m" | "micron" | "microns" => 1.0,
+        "nm" => 1e-3,
+        "mm" => 1e3,
+        "cm" => 1e4,
+        "m" => 1e6,
+        "Å" | "\u{212b}" => 1e-4,
+        _ => return None,
+    })
+}
+
+/// Read physical pixel size and objective magnification from OME-XML. `Err` says why the XML is
+/// unreadable; callers treat that as "no physical size", not as a failure to open the slide.
+pub fn parse_ome_xml(xml: &str) -> Result<OmeFacts, String> {
+    let doc = roxmltree::Document::parse(xml).map_err(|e| format!("OME-XML: {e}"))?;
+    let mut facts = OmeFacts::default();
+    if let Some(pixels) = doc.descendants().find(|n| n.tag_name().name() == "Pixels") {
+        for (axis, slot) in [("X", &mut facts.mpp_x), ("Y", &mut facts.mpp_y)] {
+            let size = pixels.attribute(format!("PhysicalSize{axis}").as_str());
+            let unit = pixels.attribute(format!("PhysicalSize{axis}Unit").as_str()).unwrap_or("µm");
+            if let Some(size) = size {
+                facts.values.insert(format!("ome.PhysicalSize{axis}"), size.to_string());
+                facts.values.insert(format!("ome.PhysicalSize{axis}Unit"), unit.to_string());
+                let value = size.trim().parse::<f64>().ok().filter(|v| v.is_finite() && *v > 0.0);
+                *slot = value.zip(micrometres_per_unit(unit)).map(|(v, k)| v * k);
+            }
+        }
+    }
+    if let Some(objective) = doc.descendants().find(|n| n.tag_name().name() == "Objective") {
+        if let Some(mag) = objective.attribute("NominalMagnification") {
+            facts.values.insert("ome.NominalMagnification".into(), mag.to_string());
+            facts.objective_power = mag.trim().parse::<f64>().ok().filter(|v| v.is_finite() && *v > 0.0);
+        }
+    }
+    Ok(facts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aperio_pairs() {
+        let d = "Aperio Image Library v10.0.51\r\n46920x33014 [0,100 46000x32914] (256x256) JPEG/RGB Q=30|AppMag = 20|StripeWidth = 2040|MPP = 0.4990|Filename = CMU-1";
+        let pairs = parse_aperio_description(d);
+        assert_eq!(pairs[0], ("AppMag".to_string(), "20".to_string()));
+        assert!(pairs.contains(&("MPP".to_string(), "0.4990".to_string())));
+        assert_eq!(pairs.len(), 4);
+    }
+
+    #[test]
+    fn ome_units() {
+        let xml = r#"<?xml version="1.0"?><OME xmlns="http://www.openmicroscopy.org/Schemas/OME/2016-06">
+          <Instrument ID="I:0"><Objective ID="O:0" NominalMagnification="40"/></Instrument>
+          <Image ID="Image:0"><Pixels ID="P:0" SizeX="10" SizeY="10" PhysicalSizeX="250" PhysicalSizeXUnit="nm"
+            PhysicalSizeY="0.26" DimensionOrder="XYCZT" Type="uint8"/></Image></OME>"#;
+        let f = parse_ome_xml(xml).expect("parses");
+        assert!((f.mpp_x.unwrap_or(0.0) - 0.25).abs() < 1e-12);
+        assert!((f.mpp_y.unwrap_or(0.0) - 0.26).abs() < 1e-12);
+        assert_eq!(f.objective_power, Some(40.0));
+        assert!(parse_ome_xml("<OME><Pixels").is_err());
+    }
+}

@@ -1,0 +1,63 @@
+//! The TIFF container: positional, lock-free reading of IFDs and tag values ([`reader`]) and a small
+//! writer for tiled pyramids ([`writer`]). Handles classic TIFF and BigTIFF in both byte orders.
+//!
+//! This is our own thin layer rather than the `tiff` crate's decoder because that decoder is a
+//! stream (`Read + Seek` behind `&mut self`): tiles could only be read through one locked handle,
+//! and tile offset tables could not be loaded lazily. Here every read is a positional read on a
+//! shared [`ByteSource`], so many threads fetch tiles at once, and the seam lets a remote source
+//! (HTTP range requests) replace the file. The `tiff` crate is used in the tests as an independent
+//! reader of what [`writer`] produces.
+
+pub mod reader;
+pub mod source;
+pub mod tags;
+pub mod writer;
+
+pub use reader::{Entry, Ifd, TiffReader};
+pub use source::{ByteSource, FileSource, MemorySource};
+
+/// Byte order of a TIFF file ("II" little-endian, "MM" big-endian).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ByteOrder {
+    Little,
+    Big,
+}
+
+impl ByteOrder {
+    pub fn u16(self, b: [u8; 2]) -> u16 {
+        match self {
+            ByteOrder::Little => u16::from_le_bytes(b),
+            ByteOrder::Big => u16::from_be_bytes(b),
+        }
+    }
+    pub fn u32(self, b: [u8; 4]) -> u32 {
+        match self {
+            ByteOrder::Little => u32::from_le_bytes(b),
+            ByteOrder::Big => u32::from_be_bytes(b),
+        }
+    }
+    pub fn u64(self, b: [u8; 8]) -> u64 {
+        match self {
+            ByteOrder::Little => u64::from_le_bytes(b),
+            ByteOrder::Big => u64::from_be_bytes(b),
+        }
+    }
+    pub fn put_u16(self, v: u16) -> [u8; 2] {
+        match self {
+            ByteOrder::Little => v.to_le_bytes(),
+            ByteOrder::Big => v.to_be_bytes(),
+        }
+    }
+    pub fn put_u32(self, v: u32) -> [u8; 4] {
+        match self {
+            ByteOrder::Little => v.to_le_bytes(),
+            ByteOrder::Big => v.to_be_bytes(),
+        }
+    }
+    pub fn put_u64(self, v: u64) -> [u8; 8] {
+        match self {
+            ByteOrder::Little => v.to_le_bytes(),
+            ByteOrder::Big => v.to_be_bytes(),
+        }
+    }
+}

@@ -1,0 +1,365 @@
+//! Parsing of the TIFF header, IFDs and tag values, with every size checked against the file
+//! before anything is allocated.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use super::tags::{self, types};
+use super::{ByteOrder, ByteSource};
+use crate::error::ErrorKind;
+
+type TResult<T> = std::result::Result<T, ErrorKind>;
+
+/// Real IFDs hold a few dozen entries; thousands means a corrupt or hostile file.
+const MAX_IFD_ENTRIES: u64 = 4096;
+/// More IFDs than any slide has (levels + associated images + SubIFDs); bounds a runaway chain.
+const MAX_IFDS: usize = 10_000;
+/// Largest tag value read into memory (an OME-XML description or a tile offset table).
+pub const MAX_TAG_BYTES: u64 = 512 << 20;
+
+/// One directory entry: a tag, its type, its count and either the value inline or its offset.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    pub tag: u16,
+    pub field_type: u16,
+    pub count: u64,
+    /// The entry's value field as stored (4 bytes in classic TIFF, 8 in BigTIFF, zero-padded).
+    raw: [u8; 8],
+}
+
+/// An Image File Directory: its offset, its entries sorted by tag, and the next IFD's offset (0 = none).
+#[derive(Clone, Debug)]
+pub struct Ifd {
+    pub offset: u64,
+    pub entries: Vec<Entry>,
+    pub next: u64,
+}
+
+impl Ifd {
+    pub fn get(&self, tag: u16) -> Option<&Entry> {
+        self.entries.binary_search_by_key(&tag, |e| e.tag).ok().map(|i| &self.entries[i])
+    }
+}
+
+/// A parsed TIFF header plus the byte source; reads IFDs and values on demand.
+pub struct TiffReader {
+    source: Arc<dyn ByteSource>,
+    pub order: ByteOrder,
+    pub bigtiff: bool,
+    pub first_ifd: u64,
+}
+
+fn describe_signature(head: &[u8]) -> String {
+    let known: [(&[u8], &str); 6] = [
+        (b"\x89PNG", "a PNG image"),
+        (b"\xFF\xD8\xFF", "a JPEG image"),
+        (b"PK\x03\x04", "a ZIP archive"),
+        (b"%PDF", "a PDF document"),
+        (b"GIF8", "a GIF image"),
+        (b"BM", "a BMP image"),
+    ];
+    for (sig, name) in known {
+        if head.starts_with(sig) {
+            return format!("the signature of {name}");
+        }
+    }
+    if head.len() >= 132 && &head[128..132] == b"DICM" {
+        return "the signature of a DICOM file".into();
+    }
+    let shown: Vec<String> = head.iter().take(4).map(|b| format!("{b:02X}")).collect();
+    format!("bytes {}", shown.join(" "))
+}
+
+impl TiffReader {
+    /// Parse the header. Fails with [`ErrorKind::Empty`] or [`ErrorKind::NotTiff`] for other files.
+    pub fn new(source: Arc<dyn ByteSource>) -> TResult<Self> {
+        let len = source.len();
+        if len == 0 {
+            return Err(ErrorKind::Empty);
+        }
+        let mut head = vec![0u8; len.min(132) as usize];
+        source.read_exact_at(0, &mut head)?;
+        let order = match head.get(..2) {
+            Some(b"II") => ByteOrder::Little,
+            Some(b"MM") => ByteOrder::Big,
+            _ => return Err(ErrorKind::NotTiff(describe_signature(&head))),
+        };
+        if head.len() < 8 {
+            return Err(ErrorKind::Truncated { what: "the TIFF header".into(), start: 0, end: 8, file_len: len });
+        }
+        let magic = order.u16([head[2], head[3]]);
+        let (bigtiff, first_ifd) = match magic {
+            42 => (false, u64::from(order.u32([head[4], head[5], head[6], head[7]]))),
+            43 => {
+                if head.len() < 16 {
+                    return Err(ErrorKind::Truncated {
+                        what: "the BigTIFF header".into(),
+                        start: 0,
+                        end: 16,
+                        file_len: len,
+                    });
+                }
+                let offset_size = order.u16([head[4], head[5]]);
+                if offset_size != 8 {
+                    return Err(ErrorKind::Invalid(format!("BigTIFF offset size {offset_size} (must be 8)")));
+                }
+                let mut b = [0u8; 8];
+                b.copy_from_slice(&head[8..16]);
+                (true, order.u64(b))
+            }
+            other => {
+                return Err(ErrorKind::NotTiff(format!("a TIFF byte-order mark but version {other} (not 42 or 43)")))
+            }
+        };
+        Ok(TiffReader { source, order, bigtiff, first_ifd })
+    }
+
+    pub fn source(&self) -> &Arc<dyn ByteSource> {
+        &self.source
+    }
+
+    pub fn file_len(&self) -> u64 {
+        self.source.len()
+    }
+
+    /// Read `len` bytes at `offset`, after checking the range lies inside the file.
+    pub fn read_bytes(&self, offset: u64, len: u64, what: &str) -> TResult<Vec<u8>> {
+        let end = offset.checked_add(len).ok_or_else(|| ErrorKind::Invalid(format!("{what}: offset overflow")))?;
+        if end > self.file_len() {
+            return Err(ErrorKind::Truncated { what: what.to_string(), start: offset, end, file_len: self.file_len() });
+        }
+        let mut buf = vec![0u8; len as usize];
+        self.source.read_exact_at(offset, &mut buf)?;
+        Ok(buf)
+    }
+
+    /// Read one IFD at `offset`.
+    pub fn read_ifd(&self, offset: u64) -> TResult<Ifd> {
+        let (count_size, entry_size, next_size) = if self.bigtiff { (8u64, 20u64, 8u64) } else { (2, 12, 4) };
+        if offset < 8 {
+            return Err(ErrorKind::Invalid(format!("IFD offset {offset} is not inside the file")));
+        }
+        let count_bytes = self.read_bytes(offset, count_size, &format!("the IFD at offset {offset}"))?;
+        let count = if self.bigtiff {
+            self.order.u64(count_bytes[..8].try_into().unwrap_or_default())
+        } else {
+            u64::from(self.order.u16([count_bytes[0], count_bytes[1]]))
+        };
+        if count == 0 || count > MAX_IFD_ENTRIES {
+            return Err(ErrorKind::Invalid(format!("the IFD at offset {offset} claims {count} entries")));
+        }
+        let body = self.read_bytes(
+            offset + count_size,
+            count * entry_size + next_size,
+            &format!("the IFD at offset {offset} ({count} entries)"),
+        )?;
+        let mut entries = Vec::with_capacity(count as usize);
+        for chunk in body[..(count * entry_size) as usize].chunks_exact(entry_size as usize) {
+            let tag = self.order.u16([chunk[0], chunk[1]]);
+            let field_type = self.order.u16([chunk[2], chunk[3]]);
+            let mut raw = [0u8; 8];
+            let count = if self.bigtiff {
+                raw.copy_from_slice(&chunk[12..20]);
+                self.order.u64(chunk[4..12].try_into().unwrap_or_default())
+            } else {
+                raw[..4].copy_from_slice(&chunk[8..12]);
+                u64::from(self.order.u32([chunk[4], chunk[5], chunk[6], chunk[7]]))
+            };
+            entries.push(Entry { tag, field_type, count, raw });
+        }
+        entries.sort_by_key(|e| e.tag);
+        let tail = &body[(count * entry_size) as usize..];
+        let next = if self.bigtiff {
+            self.order.u64(tail[..8].try_into().unwrap_or_default())
+        } else {
+            u64::from(self.order.u32([tail[0], tail[1], tail[2], tail[3]]))
+        };
+        Ok(Ifd { offset, entries, next })
+    }
+
+    /// Read the chain of IFDs starting at `start`, refusing loops and runaway chains.
+    /// `seen` is shared across chains so that a SubIFD pointing back into the main chain is caught.
+    pub fn read_chain(&self, start: u64, seen: &mut HashSet<u64>) -> TResult<Vec<Ifd>> {
+        let mut ifds = Vec::new();
+        let mut offset = start;
+        while offset != 0 {
+            if !seen.insert(offset) {
+                return Err(ErrorKind::IfdLoop(offset));
+            }
+            if seen.len() > MAX_IFDS {
+                return Err(ErrorKind::Invalid(format!("more than {MAX_IFDS} IFDs")));
+            }
+            let ifd = self.read_ifd(offset)?;
+            offset = ifd.next;
+            ifds.push(ifd);
+        }
+        Ok(ifds)
+    }
+
+    /// Byte length of an entry's value, checked for overflow and against [`MAX_TAG_BYTES`].
+    fn value_len(&self, e: &Entry) -> TResult<u64> {
+        let size = types::size(e.field_type)
+            .ok_or_else(|| ErrorKind::Invalid(format!("tag {} has unknown field type {}", e.tag, e.field_type)))?;
+        let len = e
+            .count
+            .checked_mul(size)
+            .filter(|&l| l <= MAX_TAG_BYTES)
+            .ok_or_else(|| ErrorKind::Invalid(format!("tag {} claims {} values", e.tag, e.count)))?;
+        Ok(len)
+    }
+
+    /// The raw bytes of an entry's value, inline or fetched from its offset.
+    pub fn entry_bytes(&self, e: &Entry) -> TResult<Vec<u8>> {
+        let len = self.value_len(e)?;
+        let inline = if self.bigtiff { 8 } else { 4 };
+        if len <= inline {
+            return Ok(e.raw[..len as usize].to_vec());
+        }
+        let offset = if self.bigtiff {
+            self.order.u64(e.raw)
+        } else {
+            u64::from(self.order.u32([e.raw[0], e.raw[1], e.raw[2], e.raw[3]]))
+        };
+        self.read_bytes(offset, len, &format!("the value of tag {}", e.tag))
+    }
+
+    /// All values of an integer-typed entry, widened to u64.
+    pub fn entry_u64s(&self, e: &Entry) -> TResult<Vec<u64>> {
+        let bytes = self.entry_bytes(e)?;
+        let o = self.order;
+        let values = match e.field_type {
+            types::BYTE | types::UNDEFINED => bytes.iter().map(|&b| u64::from(b)).collect(),
+            types::SHORT => bytes.chunks_exact(2).map(|c| u64::from(o.u16([c[0], c[1]]))).collect(),
+            types::LONG | types::IFD => {
+                bytes.chunks_exact(4).map(|c| u64::from(o.u32([c[0], c[1], c[2], c[3]]))).collect()
+            }
+            types::LONG8 | types::IFD8 => {
+                bytes.chunks_exact(8).map(|c| o.u64(c.try_into().unwrap_or_default())).collect()
+            }
+            t => return Err(ErrorKind::Invalid(format!("tag {} has type {t}, expected an unsigned integer", e.tag))),
+        };
+        Ok(values)
+    }
+
+    /// The first value of an integer entry.
+    pub fn entry_u64(&self, e: &Entry) -> TResult<u64> {
+        if e.count == 0 {
+            return Err(ErrorKind::Invalid(format!("tag {} has no value", e.tag)));
+        }
+        // Not a shortened copy of the entry: a shorter count could wrongly make the value look inline.
+        self.entry_u64s(e)?.first().copied().ok_or_else(|| ErrorKind::Invalid(format!("tag {} has no value", e.tag)))
+    }
+
+    /// The first value of a numeric entry as f64 (RATIONAL, FLOAT, DOUBLE or integer).
+    pub fn entry_f64(&self, e: &Entry) -> TResult<f64> {
+        if e.count == 0 {
+            return Err(ErrorKind::Invalid(format!("tag {} has no value", e.tag)));
+        }
+        let b = self.entry_bytes(e)?;
+        let o = self.order;
+        Ok(match e.field_type {
+            types::RATIONAL => {
+                let (n, d) = (o.u32([b[0], b[1], b[2], b[3]]), o.u32([b[4], b[5], b[6], b[7]]));
+                if d == 0 {
+                    return Err(ErrorKind::Invalid(format!("tag {} is a rational with denominator 0", e.tag)));
+                }
+                f64::from(n) / f64::from(d)
+            }
+            types::SRATIONAL => {
+                let (n, d) = (o.u32([b[0], b[1], b[2], b[3]]) as i32, o.u32([b[4], b[5], b[6], b[7]]) as i32);
+                if d == 0 {
+                    return Err(ErrorKind::Invalid(format!("tag {} is a rational with denominator 0", e.tag)));
+                }
+                f64::from(n) / f64::from(d)
+            }
+            types::FLOAT => f64::from(f32::from_bits(o.u32([b[0], b[1], b[2], b[3]]))),
+            types::DOUBLE => f64::from_bits(o.u64(b[..8].try_into().unwrap_or_default())),
+            _ => self.entry_u64(e)? as f64,
+        })
+    }
+
+    /// An ASCII entry as text (up to the first NUL; invalid UTF-8 replaced).
+    pub fn entry_string(&self, e: &Entry) -> TResult<String> {
+        let bytes = self.entry_bytes(e)?;
+        let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+        Ok(String::from_utf8_lossy(&bytes[..end]).into_owned())
+    }
+
+    /// Convenience: the first integer value of `tag` in `ifd`, if present.
+    pub fn get_u64(&self, ifd: &Ifd, tag: u16) -> TResult<Option<u64>> {
+        ifd.get(tag).map(|e| self.entry_u64(e)).transpose()
+    }
+
+    pub fn get_string(&self, ifd: &Ifd, tag: u16) -> TResult<Option<String>> {
+        match ifd.get(tag) {
+            Some(e)
+                if e.field_type == types::ASCII || e.field_type == types::BYTE || e.field_type == types::UNDEFINED =>
+            {
+                self.entry_string(e).map(Some)
+            }
+            Some(e) => Err(ErrorKind::Invalid(format!("tag {} should be text but has type {}", e.tag, e.field_type))),
+            None => Ok(None),
+        }
+    }
+
+    pub fn get_f64(&self, ifd: &Ifd, tag: u16) -> TResult<Option<f64>> {
+        ifd.get(tag).map(|e| self.entry_f64(e)).transpose()
+    }
+
+    /// SubIFD offsets of an IFD (empty when it has none).
+    pub fn sub_ifds(&self, ifd: &Ifd) -> TResult<Vec<u64>> {
+        match ifd.get(tags::SUB_IFDS) {
+            Some(e) => self.entry_u64s(e),
+            None => Ok(Vec::new()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tiff::MemorySource;
+
+    fn reader(bytes: Vec<u8>) -> TResult<TiffReader> {
+        TiffReader::new(Arc::new(MemorySource(bytes)))
+    }
+
+    #[test]
+    fn recognises_other_formats() {
+        let png = b"\x89PNG\r\n\x1a\n\0\0\0\0".to_vec();
+        let err = reader(png).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("PNG"), "{err}");
+        assert!(matches!(reader(Vec::new()), Err(ErrorKind::Empty)));
+        assert!(matches!(reader(b"II*".to_vec()), Err(ErrorKind::Truncated { .. })));
+    }
+
+    #[test]
+    fn detects_ifd_loop() {
+        // Classic LE TIFF whose single IFD points back to itself.
+        let mut f = b"II*\0\x08\0\0\0".to_vec();
+        f.extend_from_slice(&1u16.to_le_bytes());
+        f.extend_from_slice(&256u16.to_le_bytes());
+        f.extend_from_slice(&4u16.to_le_bytes());
+        f.extend_from_slice(&1u32.to_le_bytes());
+        f.extend_from_slice(&16u32.to_le_bytes());
+        f.extend_from_slice(&8u32.to_le_bytes());
+        let r = reader(f).expect("header parses");
+        let mut seen = HashSet::new();
+        assert!(matches!(r.read_chain(r.first_ifd, &mut seen), Err(ErrorKind::IfdLoop(8))));
+    }
+
+    #[test]
+    fn refuses_huge_counts_without_allocating() {
+        let mut f = b"II*\0\x08\0\0\0".to_vec();
+        f.extend_from_slice(&1u16.to_le_bytes());
+        f.extend_from_slice(&324u16.to_le_bytes());
+        f.extend_from_slice(&4u16.to_le_bytes());
+        f.extend_from_slice(&u32::MAX.to_le_bytes());
+        f.extend_from_slice(&100u32.to_le_bytes());
+        f.extend_from_slice(&0u32.to_le_bytes());
+        let r = reader(f).expect("header parses");
+        let ifd = r.read_ifd(8).expect("ifd parses");
+        let e = ifd.get(324).expect("entry");
+        assert!(r.entry_u64s(e).is_err());
+    }
+}

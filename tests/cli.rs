@@ -1,0 +1,135 @@
+//! The `wsiview` binary as a user runs it.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::synth;
+use wsiview::synth::{Layout, SynthOptions};
+
+fn wsiview(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_wsiview")).args(args).output().unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn sample() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-slides/sample.svs").to_string_lossy().to_string()
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+#[test]
+fn info_json_of_the_bundled_sample() {
+    let v = json(&wsiview(&["info", &sample(), "--json"]));
+    assert_eq!(v["vendor"], "aperio");
+    assert_eq!(v["level_dimensions"][0], serde_json::json!([8192, 6144]));
+    assert_eq!(v["level_downsamples"][1], serde_json::json!(4.0));
+    assert_eq!(v["mpp_x"], serde_json::json!(0.5));
+    assert_eq!(v["mpp_y"], serde_json::json!(0.5));
+    assert_eq!(v["objective_power"], serde_json::json!(20.0));
+    assert_eq!(v["associated_images"], serde_json::json!(["thumbnail", "label", "macro"]));
+    assert!(v["level_dimensions"].as_array().is_some_and(|a| a.len() >= 3));
+}
+
+#[test]
+fn no_arguments_describes_the_sample() {
+    let out = wsiview(&[]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("sample.svs") && text.contains("8192"), "{text}");
+}
+
+#[test]
+fn region_thumbnail_associated_write_pngs() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let region = tmp.path().join("r.png");
+    let r = region.to_string_lossy();
+    let out = wsiview(&[
+        "region",
+        &sample(),
+        "--level",
+        "1",
+        "--x",
+        "-400",
+        "--y",
+        "0",
+        "--width",
+        "300",
+        "--height",
+        "200",
+        "-o",
+        &r,
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let img = image::open(&region).unwrap_or_else(|e| panic!("{e}")).to_rgba8();
+    assert_eq!(img.dimensions(), (300, 200));
+    // x = -400 at level 1 (downsample 4) is 100 level pixels left of the slide: transparent there.
+    assert_eq!(img.get_pixel(99, 50).0[3], 0);
+    assert_eq!(img.get_pixel(100, 50).0[3], 255);
+
+    let thumb = tmp.path().join("t.png");
+    let out = wsiview(&["thumbnail", &sample(), "--max-size", "256", "-o", &thumb.to_string_lossy()]);
+    assert!(out.status.success());
+    assert_eq!(image::open(&thumb).map(|i| (i.width(), i.height())).ok(), Some((256, 192)));
+
+    let label = tmp.path().join("l.png");
+    let out = wsiview(&["associated", &sample(), "label", "-o", &label.to_string_lossy()]);
+    assert!(out.status.success());
+    assert_eq!(image::open(&label).map(|i| (i.width(), i.height())).ok(), Some((387, 463)));
+
+    let out = wsiview(&["associated", &sample(), "nonesuch", "-o", &label.to_string_lossy()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("nonesuch") && err.contains("thumbnail, label, macro"), "{err}");
+}
+
+#[test]
+fn generate_then_bench() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = tmp.path().join("g.tif");
+    let p = path.to_string_lossy();
+    let out = wsiview(&[
+        "generate",
+        &p,
+        "--width",
+        "3000",
+        "--height",
+        "2000",
+        "--layout",
+        "subifd",
+        "--bigtiff",
+        "--compression",
+        "deflate",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v = json(&wsiview(&["info", &p, "--json"]));
+    assert_eq!(v["level_dimensions"][0], serde_json::json!([3000, 2000]));
+    assert_eq!(v["level_compressions"][0], "Deflate");
+    let b = json(&wsiview(&["bench", &p, "--threads", "2", "--json"]));
+    for key in ["open_ms", "tiles_per_s", "viewport_1080p_level0_ms"] {
+        assert!(b[key].as_f64().is_some_and(|x| x > 0.0), "{key}: {}", b[key]);
+    }
+    assert_eq!(b["threads"], 2);
+    // The 4096×4096 window is clipped to this 3000×2000 slide: 12 × 8 tiles.
+    assert_eq!(b["tiles"], 96);
+}
+
+#[test]
+fn generate_refuses_bad_arguments() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let p = tmp.path().join("x.tif");
+    let out = wsiview(&["generate", &p.to_string_lossy(), "--width", "100", "--height", "100", "--tile", "100"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("tile size 100"));
+    assert!(!p.exists(), "no partial output left behind");
+    let out = wsiview(&["generate", &p.to_string_lossy(), "--width", "100"]);
+    assert_eq!(out.status.code(), Some(2), "usage error");
+    let _ = synth(
+        tmp.path(),
+        "ok.tif",
+        &SynthOptions { width: 300, height: 300, layout: Layout::Svs, ..Default::default() },
+    );
+}

@@ -1,0 +1,236 @@
+//! Opening real and generated slides: levels, metadata and pixels against independent references
+//! (the `tiff` crate's decoder, PNG references, lossless twins of lossy slides).
+
+mod common;
+
+use common::{diff, fixtures, synth, tiff_crate_rgba};
+use wsiview::synth::{Layout, SynthCompression, SynthOptions};
+use wsiview::tiff::ByteOrder;
+use wsiview::Slide;
+
+fn open(path: &std::path::Path) -> Slide {
+    Slide::open(path).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn level0_rgba(slide: &Slide) -> Vec<u8> {
+    let l = &slide.levels()[0];
+    slide.read_region(0, 0, 0, l.width as u32, l.height as u32).unwrap_or_else(|e| panic!("{e}")).into_raw()
+}
+
+#[test]
+fn boxes_tiff_matches_openslide_facts_and_png() {
+    let Some(dir) = fixtures() else { return };
+    let slide = open(&dir.join("openslide-python/boxes.tiff"));
+    let dims: Vec<(u64, u64)> = slide.levels().iter().map(|l| (l.width, l.height)).collect();
+    assert_eq!(dims, vec![(300, 250), (150, 125), (75, 62), (37, 31)]);
+    let ds: Vec<f64> = slide.levels().iter().map(|l| l.downsample).collect();
+    for (got, want) in ds.iter().zip([1.0, 2.0, 4.016129, 8.086312]) {
+        assert!((got - want).abs() < 1e-5, "downsample {got} vs {want}");
+    }
+    let p = slide.properties();
+    assert_eq!(p.vendor, "generic-tiff");
+    assert!((p.mpp_x.unwrap_or(0.0) - 352.7778).abs() < 1e-3, "{:?}", p.mpp_x);
+    assert!((p.mpp_y.unwrap_or(0.0) - 352.7778).abs() < 1e-3);
+    assert!(slide.associated_names().is_empty());
+    let reference = image::open(dir.join("openslide-python/boxes.png")).unwrap_or_else(|e| panic!("{e}")).to_rgba8();
+    assert_eq!(reference.dimensions(), (300, 250));
+    let (max, _) = diff(&level0_rgba(&slide), reference.as_raw());
+    assert_eq!(max, 0, "Deflate level 0 must equal the PNG exactly");
+}
+
+#[test]
+fn small_svs_aperio_rgb_jpeg() {
+    let Some(dir) = fixtures() else { return };
+    let slide = open(&dir.join("openslide-python/small.svs"));
+    let p = slide.properties();
+    assert_eq!(p.vendor, "aperio");
+    assert_eq!(slide.levels().len(), 1);
+    assert_eq!((slide.levels()[0].width, slide.levels()[0].height), (16, 16));
+    assert_eq!(p.mpp_x, Some(0.499));
+    assert_eq!(p.mpp_y, Some(0.499));
+    assert_eq!(p.objective_power, Some(20.0));
+    assert_eq!(slide.associated_names(), vec!["thumbnail".to_string()]);
+    assert!(p.values.get("aperio.AppMag").is_some_and(|v| v == "20"));
+    // The tile is RGB JPEG without the colour transform (Photometric RGB). Decoded as YCbCr it would
+    // be far off; the tiff crate decodes it without conversion, as OpenSlide does (checked: ±1).
+    let (_, _, reference) = tiff_crate_rgba(&dir.join("openslide-python/small.svs"));
+    let (max, _) = diff(&level0_rgba(&slide)[..], &reference[..16 * 16 * 4]);
+    assert!(max <= 2, "differs from the reference by {max}");
+    let thumb = slide.read_associated("thumbnail").unwrap_or_else(|e| panic!("{e}"));
+    assert!(thumb.width() > 0 && thumb.height() > 0);
+}
+
+/// Third-party tiled TIFFs from image-tiff: our decode must equal the tiff crate's, exactly.
+#[test]
+fn image_tiff_fixtures_match_tiff_crate() {
+    let Some(dir) = fixtures() else { return };
+    for name in [
+        "tiled-rgb-u8.tif",
+        "tiled-rect-rgb-u8.tif",
+        "tiled-jpeg-rgb-u8.tif",
+        "seq-1c-8b-tiled-deflate-20f3db0c.tiff",
+        "seq-1c-8b-tiled-lzw-20f3db0c.tiff",
+    ] {
+        let path = dir.join("image-tiff").join(name);
+        let slide = open(&path);
+        let (w, h, reference) = tiff_crate_rgba(&path);
+        assert_eq!((slide.levels()[0].width, slide.levels()[0].height), (u64::from(w), u64::from(h)), "{name}");
+        let (max, mean) = diff(&level0_rgba(&slide), &reference);
+        assert_eq!(max, 0, "{name}: max difference {max}, mean {mean}");
+    }
+}
+
+/// quad-tile.tif keeps its tile offsets under the strip tags (an old SGI habit libtiff accepts);
+/// quad-jpeg.tif is the same picture as JPEG strips, our reference within JPEG's error.
+#[test]
+fn tiles_listed_under_strip_tags() {
+    let Some(dir) = fixtures() else { return };
+    let slide = open(&dir.join("image-tiff/quad-tile.tif"));
+    let (w, h, reference) = tiff_crate_rgba(&dir.join("image-tiff/quad-jpeg.tif"));
+    assert_eq!((slide.levels()[0].width, slide.levels()[0].height), (u64::from(w), u64::from(h)));
+    let (_, mean) = diff(&level0_rgba(&slide), &reference);
+    assert!(mean < 4.0, "mean difference {mean}");
+}
+
+#[test]
+fn signed_samples_are_refused_clearly() {
+    let Some(dir) = fixtures() else { return };
+    let err = Slide::open(&dir.join("image-tiff/tiled-oversize-gray-i8.tif")).err().map(|e| e.to_string());
+    let err = err.unwrap_or_default();
+    assert!(err.contains("tiled-oversize-gray-i8.tif") && err.contains("SampleFormat 2"), "{err}");
+}
+
+#[test]
+fn bigtiff_fixture_with_oversized_byte_count_reads() {
+    let Some(dir) = fixtures() else { return };
+    // Tile byte count 1024 where 256 are needed: the extra bytes are ignored, as libtiff does for reads.
+    let slide = open(&dir.join("image-tiff/seq-1c-8b-tiled-bigtiff-20f3db0c.tiff"));
+    assert_eq!((slide.levels()[0].width, slide.levels()[0].height), (16, 16));
+    let px = level0_rgba(&slide);
+    assert!(px.chunks_exact(4).all(|p| p[0] == p[1] && p[1] == p[2] && p[3] == 255), "grey, opaque");
+}
+
+fn small(layout: Layout, compression: SynthCompression) -> SynthOptions {
+    // Sizes not divisible by the tile: edge tiles everywhere.
+    SynthOptions { width: 1500, height: 1100, tile: 256, compression, layout, mpp: 0.25, seed: 7, ..Default::default() }
+}
+
+/// Every layout, compression, TIFF flavour and byte order we write opens with the right facts, and
+/// level 0 equals the independent tiff crate's decode of the same file.
+#[test]
+fn generated_slides_every_flavour() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut n = 0;
+    for layout in [Layout::Chain, Layout::Subifd, Layout::Ome, Layout::Svs] {
+        for compression in
+            [SynthCompression::Jpeg, SynthCompression::Deflate, SynthCompression::Lzw, SynthCompression::None]
+        {
+            for (bigtiff, order) in
+                [(false, ByteOrder::Little), (true, ByteOrder::Big), (true, ByteOrder::Little), (false, ByteOrder::Big)]
+            {
+                // All combinations of flavour for JPEG (the common case); one flavour each otherwise.
+                if compression != SynthCompression::Jpeg && (bigtiff || order == ByteOrder::Big) && n % 3 != 0 {
+                    n += 1;
+                    continue;
+                }
+                n += 1;
+                let opts = SynthOptions { bigtiff, byte_order: order, ..small(layout, compression) };
+                let name = format!("{layout:?}-{compression:?}-{bigtiff}-{order:?}.tif");
+                let path = synth(tmp.path(), &name, &opts);
+                let slide = open(&path);
+                let levels = slide.levels();
+                let factor: f64 = if layout == Layout::Svs { 4.0 } else { 2.0 };
+                assert_eq!((levels[0].width, levels[0].height), (1500, 1100), "{name}");
+                assert!(levels.len() >= 3, "{name}: {} levels", levels.len());
+                for (i, l) in levels.iter().enumerate() {
+                    let want = factor.powi(i as i32);
+                    assert!((l.downsample / want - 1.0).abs() < 0.01, "{name}: level {i} downsample {}", l.downsample);
+                    assert_eq!((l.tile_width, l.tile_height), (256, 256));
+                }
+                let p = slide.properties();
+                assert!((p.mpp_x.unwrap_or(0.0) - 0.25).abs() < 1e-6, "{name}: mpp {:?}", p.mpp_x);
+                let vendor = match layout {
+                    Layout::Svs => "aperio",
+                    Layout::Ome => "ome-tiff",
+                    _ => "generic-tiff",
+                };
+                assert_eq!(p.vendor, vendor, "{name}");
+                if layout == Layout::Svs {
+                    assert_eq!(slide.associated_names(), vec!["thumbnail", "label", "macro"], "{name}");
+                    assert_eq!(p.objective_power, Some(40.0));
+                    for a in ["thumbnail", "label", "macro"] {
+                        let img = slide.read_associated(a).unwrap_or_else(|e| panic!("{name} {a}: {e}"));
+                        assert!(img.width() > 100, "{name}: {a} is {}×{}", img.width(), img.height());
+                    }
+                }
+                let (w, h, reference) = tiff_crate_rgba(&path);
+                assert_eq!((w, h), (1500, 1100));
+                let (max, mean) = diff(&level0_rgba(&slide), &reference);
+                let tolerance = if compression == SynthCompression::Jpeg { 3 } else { 0 };
+                assert!(max <= tolerance, "{name}: differs from the tiff crate by up to {max} (mean {mean:.3})");
+            }
+        }
+    }
+}
+
+/// A JPEG slide against its lossless twin (same picture, no compression): within JPEG's error.
+#[test]
+fn jpeg_levels_match_lossless_twin() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    for layout in [Layout::Chain, Layout::Svs] {
+        let jpeg = open(&synth(tmp.path(), "j.tif", &small(layout, SynthCompression::Jpeg)));
+        let raw = open(&synth(tmp.path(), "r.tif", &small(layout, SynthCompression::None)));
+        for level in 0..jpeg.levels().len() {
+            let l = &jpeg.levels()[level];
+            let a = jpeg.read_region(level, 0, 0, l.width as u32, l.height as u32).unwrap_or_else(|e| panic!("{e}"));
+            let b = raw.read_region(level, 0, 0, l.width as u32, l.height as u32).unwrap_or_else(|e| panic!("{e}"));
+            let (max, mean) = diff(a.as_raw(), b.as_raw());
+            assert!(mean < 3.0 && max < 80, "{layout:?} level {level}: mean {mean:.2}, max {max}");
+        }
+    }
+}
+
+#[test]
+fn read_region_follows_openslide_semantics() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let slide = open(&synth(tmp.path(), "s.tif", &small(Layout::Chain, SynthCompression::Deflate)));
+    // Partly outside the slide (negative corner): outside transparent, inside equal to the pixels there.
+    let r = slide.read_region(0, -10, -20, 50, 60).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.get_pixel(0, 0).0, [0, 0, 0, 0]);
+    assert_eq!(r.get_pixel(9, 25).0[3], 0);
+    let inside = slide.read_region(0, 0, 0, 40, 40).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.get_pixel(10, 20), inside.get_pixel(0, 0));
+    assert_eq!(r.get_pixel(49, 59), inside.get_pixel(39, 39));
+    // Past the right/bottom edge.
+    let edge = slide.read_region(0, 1490, 1090, 20, 20).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(edge.get_pixel(9, 9).0[3], 255);
+    assert_eq!(edge.get_pixel(10, 9).0[3], 0);
+    assert_eq!(edge.get_pixel(9, 10).0[3], 0);
+    // Level 1: x, y are level-0 coordinates; the region spans tile boundaries and equals the tiles.
+    let region = slide.read_region(1, 400, 200, 300, 200).unwrap_or_else(|e| panic!("{e}"));
+    let (lx, ly) = (200u32, 100u32);
+    for (x, y) in [(0u32, 0u32), (55, 155), (56, 156), (299, 199), (100, 57)] {
+        let (gx, gy) = (lx + x, ly + y);
+        let tile = slide.read_tile(1, u64::from(gx / 256), u64::from(gy / 256)).unwrap_or_else(|e| panic!("{e}"));
+        let at = (((gy % 256) * tile.width + gx % 256) * 4) as usize;
+        assert_eq!(&region.get_pixel(x, y).0[..], &tile.rgba[at..at + 4], "pixel {x},{y}");
+    }
+    assert_eq!(slide.best_level_for_downsample(1.0), 0);
+    assert_eq!(slide.best_level_for_downsample(3.9), 1);
+    assert_eq!(slide.best_level_for_downsample(4.0), 2);
+    assert_eq!(slide.best_level_for_downsample(1000.0), slide.levels().len() - 1);
+    assert_eq!(slide.best_level_for_downsample(0.5), 0);
+}
+
+#[test]
+fn thumbnail_fits_and_keeps_aspect() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let slide = open(&synth(tmp.path(), "s.tif", &small(Layout::Chain, SynthCompression::Jpeg)));
+    let t = slide.thumbnail(300).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(t.width(), 300);
+    assert!((i64::from(t.height()) - 220).abs() <= 1, "{}", t.height());
+    // Mostly opaque, and not a flat colour.
+    let px: Vec<[u8; 4]> = t.pixels().map(|p| p.0).collect();
+    assert!(px.iter().all(|p| p[3] == 255));
+    assert!(px.iter().any(|p| p[1] < 200) && px.iter().any(|p| p[1] > 230), "tissue and glass visible");
+}
