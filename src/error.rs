@@ -38,6 +38,8 @@ pub enum ErrorKind {
     Unsupported { ifd: usize, what: String },
     #[error("no tiled image: {0}")]
     NoLevels(String),
+    #[error("level {level}: unreadable tile table ({reason})")]
+    TileTable { level: usize, reason: String },
     #[error("tile {col},{row} of level {level} is corrupt ({reason})")]
     CorruptTile { level: usize, col: u64, row: u64, reason: String },
     #[error("level {level} does not exist (the slide has {count} levels)")]

@@ -137,7 +137,7 @@ impl Picture {
         let t = fbm(x, y, size / 2.5, self.seed);
         let (u, v) = (x / self.width - 0.5, y / self.height - 0.5);
         let border = 1.0 - (u * u + v * v).sqrt() * 1.3;
-        let tissue = smoothstep(0.44, 0.5, t * 0.7 + border * 0.45);
+        let tissue = smoothstep(0.5, 0.56, t * 0.7 + border * 0.45);
         let tone = fbm(x, y, 180.0, self.seed ^ 0x77);
         let density = smoothstep(0.45, 0.75, fbm(x, y, size / 8.0, self.seed ^ 0x1234)) * 0.85 + 0.12;
         Fields { tissue, tone, density }

@@ -129,8 +129,8 @@ impl Slide {
         let (tw, th) = (i64::from(info.tile_width), i64::from(info.tile_height));
         let x0 = lx.max(0);
         let y0 = ly.max(0);
-        let x1 = (lx + i64::from(width)).min(info.width as i64);
-        let y1 = (ly + i64::from(height)).min(info.height as i64);
+        let x1 = lx.saturating_add(i64::from(width)).min(info.width as i64);
+        let y1 = ly.saturating_add(i64::from(height)).min(info.height as i64);
         if x0 >= x1 || y0 >= y1 {
             return Ok(out);
         }

@@ -170,7 +170,10 @@ impl TiffSlide {
         let loaded = level.index.get_or_init(|| {
             load_tile_index(&self.reader, &level.image, level.across * level.down).map_err(|e| e.to_string())
         });
-        loaded.as_ref().map_err(|e| self.err(ErrorKind::Invalid(format!("level tile table: {e}"))))
+        loaded.as_ref().map_err(|reason| {
+            let level = self.tiled.iter().position(|l| std::ptr::eq(l, level)).unwrap_or(0);
+            self.err(ErrorKind::TileTable { level, reason: reason.clone() })
+        })
     }
 }
 
@@ -271,9 +274,10 @@ fn subifd_pyramid(
     let Some(first) = first else { return Ok(Vec::new()) };
     let mut levels = Vec::new();
     for offset in reader.sub_ifds(&first.ifd)? {
-        // SubIFDs may be listed one by one or chained; read each chain, refusing loops.
+        // SubIFDs may be listed one by one or chained; read each chain. An offset already read
+        // (the main IFD, or another level) is a loop.
         if seen.contains(&offset) {
-            continue;
+            return Err(ErrorKind::IfdLoop(offset));
         }
         for ifd in reader.read_chain(offset, seen)? {
             let image = describe(reader, first.index, ifd)?;
@@ -445,7 +449,7 @@ impl TiffSlide {
     fn decode_whole(&self, name: &str, image: &ImageIfd) -> Result<image::RgbaImage> {
         let bad = |reason: String| self.err(ErrorKind::CorruptAssociated { name: name.into(), reason });
         let (w, h) = (image.width, image.height);
-        if w == 0 || h == 0 || w * h > MAX_ASSOCIATED_PIXELS {
+        if w == 0 || h == 0 || w.saturating_mul(h) > MAX_ASSOCIATED_PIXELS {
             return Err(bad(format!("size {w}×{h}")));
         }
         let format = chunk_format(&self.reader, image).map_err(|e| bad(e.to_string()))?;
@@ -456,7 +460,7 @@ impl TiffSlide {
                 (w, rows.unwrap_or(h).clamp(1, h))
             }
         };
-        if chunk_w * chunk_h > MAX_TILE_PIXELS * 4 {
+        if chunk_w == 0 || chunk_w.saturating_mul(chunk_h) > MAX_TILE_PIXELS * 4 {
             return Err(bad(format!("chunk size {chunk_w}×{chunk_h}")));
         }
         let across = w.div_ceil(chunk_w);

@@ -167,9 +167,19 @@ fn with_tables(tables: Option<&[u8]>, data: &[u8]) -> Result<Vec<u8>, String> {
     }
 }
 
+/// zune-jpeg's messages can span lines; ours are one line.
+fn jpeg_error(e: impl std::fmt::Display) -> String {
+    format!("JPEG: {}", e.to_string().split_whitespace().collect::<Vec<_>>().join(" "))
+}
+
 fn decode_jpeg(format: &ChunkFormat, data: &[u8], width: u32, height: u32) -> Result<Vec<u8>, String> {
     let stream = with_tables(format.jpeg_tables.as_deref(), data)?;
-    let options = DecoderOptions::default().set_max_width(1 << 15).set_max_height(1 << 15).set_strict_mode(true);
+    // The frame may not claim more than the tile: a forged SOF must not make the decoder allocate
+    // gigabytes. (Some writers pad to whole MCUs, hence the 16-pixel slack.)
+    let options = DecoderOptions::default()
+        .set_max_width(width as usize + 16)
+        .set_max_height(height as usize + 16)
+        .set_strict_mode(true);
     // Output options must be set when the decoder is made (zune-jpeg picks its converter while
     // reading headers; changing them later yields mis-strided pixels).
     let (out_space, channels) = if format.samples == 1 {
@@ -179,7 +189,7 @@ fn decode_jpeg(format: &ChunkFormat, data: &[u8], width: u32, height: u32) -> Re
         // RGB says so. If the decoder would take the components for YCbCr, ask for YCbCr out: no
         // conversion, and the "YCbCr" samples are the RGB ones.
         let mut probe = JpegDecoder::new_with_options(ZCursor::new(&stream[..]), options);
-        probe.decode_headers().map_err(|e| format!("JPEG: {e}"))?;
+        probe.decode_headers().map_err(jpeg_error)?;
         match probe.input_colorspace() {
             Some(ColorSpace::YCbCr) => (ColorSpace::YCbCr, 3),
             Some(ColorSpace::Luma) => (ColorSpace::Luma, 1),
@@ -191,7 +201,7 @@ fn decode_jpeg(format: &ChunkFormat, data: &[u8], width: u32, height: u32) -> Re
     };
     let mut decoder =
         JpegDecoder::new_with_options(ZCursor::new(&stream[..]), options.jpeg_set_out_colorspace(out_space));
-    let pixels = decoder.decode().map_err(|e| format!("JPEG: {e}"))?;
+    let pixels = decoder.decode().map_err(jpeg_error)?;
     let info = decoder.info().ok_or("JPEG: no image information")?;
     let (jw, jh) = (u32::from(info.width), u32::from(info.height));
     if pixels.len() < jw as usize * jh as usize * channels {
