@@ -11,7 +11,9 @@ SLIDE=${1:-${TMPDIR:-/tmp}/wsiview-bench-20000x15000.tif}
 if [ ! -f "$SLIDE" ]; then
   "$BIN" generate "$SLIDE" --width 20000 --height 15000 --tile 256 --compression jpeg --quality 85 >&2
 fi
-if ! python3 -c 'import openslide' 2>/dev/null; then
+# Debian's binding lives in Debian's own python, which may not be the first python3 on PATH.
+DEBPY=/usr/bin/python3
+if ! "$DEBPY" -c 'import openslide' 2>/dev/null; then
   if command -v apt-get >/dev/null 2>&1; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-openslide >/dev/null
   fi
@@ -26,8 +28,8 @@ echo "wsiview, $cores threads:    $("$BIN" bench "$SLIDE" --threads "$cores" --j
 # OpenSlide through Debian's binding: the same work as `wsiview bench` (tile-aligned 4096x4096 level-0
 # window at the centre, one 256x256 read_region per tile, cache off where the API allows; a 1920x1080
 # level-0 read at the centre).
-if python3 -c 'import openslide' 2>/dev/null; then
-  python3 - "$SLIDE" <<'PY'
+if "$DEBPY" -c 'import openslide' 2>/dev/null; then
+  "$DEBPY" - "$SLIDE" <<'PY'
 import json, statistics, sys, time
 import openslide
 path = sys.argv[1]
@@ -38,8 +40,10 @@ def median_time(fn, n):
     return statistics.median(runs)
 open_s = median_time(lambda: openslide.OpenSlide(path).close(), 9)
 s = openslide.OpenSlide(path)
-if hasattr(openslide, "OpenSlideCache"):
+try:  # OpenSlide >= 3.5 lets the cache be switched off; Debian 12 ships 3.4.1, which reads each tile anew
     s.set_cache(openslide.OpenSlideCache(0))
+except Exception:
+    pass
 w, h = s.level_dimensions[0]
 x0, y0 = max(0, w // 2 - 2048) // 256 * 256, max(0, h // 2 - 2048) // 256 * 256
 tiles = [(x, y) for y in range(y0, min(h, y0 + 4096), 256) for x in range(x0, min(w, x0 + 4096), 256)]

@@ -234,3 +234,27 @@ fn thumbnail_fits_and_keeps_aspect() {
     assert!(px.iter().all(|p| p[3] == 255));
     assert!(px.iter().any(|p| p[1] < 200) && px.iter().any(|p| p[1] > 230), "tissue and glass visible");
 }
+
+/// Many threads reading overlapping regions of one slide through one shared cache get the same
+/// pixels as a single reader with no cache pressure.
+#[test]
+fn concurrent_reads_agree() {
+    use std::sync::Arc;
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = synth(tmp.path(), "c.tif", &small(Layout::Chain, SynthCompression::Jpeg));
+    let reference = open(&path).read_region(0, 100, 100, 1200, 900).unwrap_or_else(|e| panic!("{e}"));
+    // A cache too small for the region: tiles are evicted and decoded again while others read them.
+    let cache = Arc::new(wsiview::tiles::TileCache::new(4 * 256 * 256 * 4));
+    let slide = Arc::new(Slide::open_with_cache(&path, cache.clone()).unwrap_or_else(|e| panic!("{e}")));
+    let handles: Vec<_> = (0..8)
+        .map(|_| {
+            let slide = slide.clone();
+            std::thread::spawn(move || slide.read_region(0, 100, 100, 1200, 900).map(|r| r.into_raw()))
+        })
+        .collect();
+    for h in handles {
+        let got = h.join().unwrap_or_else(|_| panic!("reader thread panicked")).unwrap_or_else(|e| panic!("{e}"));
+        assert!(got == *reference.as_raw(), "a concurrent read differs");
+    }
+    assert!(cache.used_bytes() <= cache.budget_bytes());
+}

@@ -494,6 +494,31 @@ fn blit(out: &mut image::RgbaImage, rgba: &[u8], chunk_w: u64, chunk_h: u64, x: 
     }
 }
 
+/// A tile's stored bytes and how to decode them (for decoder comparisons and pass-through).
+pub struct RawTile {
+    pub data: Vec<u8>,
+    pub format: ChunkFormat,
+    pub width: u32,
+    pub height: u32,
+}
+
+impl TiffSlide {
+    /// The stored (still compressed) bytes of one tile; `None` for a tile never written.
+    pub fn read_raw_tile(&self, level: usize, col: u64, row: u64) -> Result<Option<RawTile>> {
+        let l =
+            self.tiled.get(level).ok_or_else(|| self.err(ErrorKind::NoSuchLevel { level, count: self.tiled.len() }))?;
+        if col >= l.across || row >= l.down {
+            return Err(self.err(ErrorKind::NoSuchTile { level, col, row, cols: l.across, rows: l.down }));
+        }
+        let index = self.tile_index(l)?;
+        let (tw, th) = l.image.tile.unwrap_or((0, 0));
+        let data = self
+            .read_chunk_bytes(index, (row * l.across + col) as usize)
+            .map_err(|reason| self.err(ErrorKind::CorruptTile { level, col, row, reason }))?;
+        Ok(data.map(|data| RawTile { data, format: l.format.clone(), width: tw as u32, height: th as u32 }))
+    }
+}
+
 impl SlideSource for TiffSlide {
     fn path(&self) -> &Path {
         &self.path
