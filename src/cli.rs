@@ -18,12 +18,34 @@ pub const SAMPLE_SLIDE: &str = "sample-slides/sample.svs";
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
-    /// A slide to open (until the viewer lands: prints its info).
+    /// A slide to open in the viewer (default: the bundled sample).
     slide: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Open slides in the viewer window; with --screenshot, save a PNG of a view and exit.
+    View {
+        slides: Vec<PathBuf>,
+        /// Level-0 coordinates of the view centre, "X,Y" (default: the slide's centre).
+        #[arg(long, value_parser = parse_pair)]
+        center: Option<(f64, f64)>,
+        /// Show this level at 1:1.
+        #[arg(long, conflicts_with = "downsample")]
+        level: Option<usize>,
+        /// Show level-0 pixels at this downsample (1 = level-0 pixels 1:1).
+        #[arg(long)]
+        downsample: Option<f64>,
+        /// Window size in points, "WxH".
+        #[arg(long, value_parser = parse_size, default_value = "1600x1000")]
+        size: (f32, f32),
+        /// Save a PNG of the slide area once every visible tile is at its level, print timings, exit.
+        #[arg(long)]
+        screenshot: Option<PathBuf>,
+        /// Decoded-tile cache budget in MB.
+        #[arg(long, default_value_t = 512)]
+        cache_mb: u64,
+    },
     /// Format, levels, tile sizes, compression, mpp, objective power, associated images.
     Info {
         slide: PathBuf,
@@ -130,12 +152,66 @@ fn sample_slide() -> PathBuf {
     }
 }
 
+fn parse_pair(text: &str) -> Result<(f64, f64), String> {
+    let (a, b) = text.split_once(',').ok_or("expected X,Y")?;
+    let num = |s: &str| s.trim().parse::<f64>().ok().filter(|v| v.is_finite()).ok_or(format!("{s:?} is not a number"));
+    Ok((num(a)?, num(b)?))
+}
+
+fn parse_size(text: &str) -> Result<(f32, f32), String> {
+    let (a, b) = text.split_once(['x', 'X']).ok_or("expected WxH")?;
+    let num = |s: &str| {
+        s.trim()
+            .parse::<f32>()
+            .ok()
+            .filter(|v| *v >= 64.0 && *v <= 16384.0)
+            .ok_or(format!("{s:?} is not a size from 64 to 16384"))
+    };
+    Ok((num(a)?, num(b)?))
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
+    let started = crate::STARTED.get().copied().unwrap_or_else(std::time::Instant::now);
     let command = match cli.command {
         Some(c) => c,
-        None => Command::Info { slide: cli.slide.unwrap_or_else(sample_slide), json: false },
+        None => Command::View {
+            slides: vec![cli.slide.unwrap_or_else(sample_slide)],
+            center: None,
+            level: None,
+            downsample: None,
+            size: (1600.0, 1000.0),
+            screenshot: None,
+            cache_mb: 512,
+        },
     };
     match command {
+        Command::View { slides, center, level, downsample, size, screenshot, cache_mb } => {
+            if let Some(d) = downsample {
+                if !(d.is_finite() && d > 0.0) {
+                    bail!("--downsample must be a positive number");
+                }
+            }
+            let plan = screenshot.map(|output| wsiview::viewer::ScreenshotPlan {
+                center: center.map(|(x, y)| [x, y]),
+                level,
+                downsample,
+                output,
+            });
+            if plan.is_some() && slides.len() != 1 {
+                bail!("--screenshot needs exactly one slide");
+            }
+            let code = wsiview::viewer::native::run(wsiview::viewer::native::ViewOptions {
+                slides,
+                screenshot: plan,
+                size: [size.0, size.1],
+                cache_bytes: cache_mb.max(16) << 20,
+                started,
+            })?;
+            if code != 0 {
+                std::process::exit(code);
+            }
+            Ok(())
+        }
         Command::Info { slide, json } => info(&slide, json),
         Command::Region { slide, level, x, y, width, height, output } => {
             let s = Slide::open(&slide)?;

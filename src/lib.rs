@@ -2,7 +2,8 @@
 //!
 //! Layers, with one-way dependencies: [`tiff`] (the container), [`tiles`] (codecs and the decoded
 //! tile cache), [`slide`] (formats behind the [`slide::SlideSource`] trait, and [`slide::Slide`]
-//! for regions), [`synth`] (synthetic slides for tests and demos). None of them uses a GUI.
+//! for regions), [`synth`] (synthetic slides for tests and demos). None of them uses a GUI; the
+//! [`viewer`] (egui) sits on top and reaches files only through them.
 
 pub mod bench;
 pub mod error;
@@ -10,6 +11,7 @@ pub mod slide;
 pub mod synth;
 pub mod tiff;
 pub mod tiles;
+pub mod viewer;
 
 pub use error::{ErrorKind, Result, SlideError};
 pub use slide::{LevelInfo, Slide, SlideProperties, SlideSource};

@@ -34,12 +34,18 @@ fn info_json_of_the_bundled_sample() {
     assert!(v["level_dimensions"].as_array().is_some_and(|a| a.len() >= 3));
 }
 
+/// With no arguments wsiview opens the sample in the viewer; with no display it says so in one line.
 #[test]
-fn no_arguments_describes_the_sample() {
-    let out = wsiview(&[]);
-    assert!(out.status.success());
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("sample.svs") && text.contains("8192"), "{text}");
+fn no_arguments_opens_the_viewer_or_says_why_not() {
+    let out = Command::new(env!("CARGO_BIN_EXE_wsiview"))
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("cannot open a window") && err.contains("DISPLAY"), "{err}");
 }
 
 #[test]

@@ -2,5 +2,7 @@
 
 pub mod cache;
 pub mod codec;
+pub mod scheduler;
 
 pub use cache::{TileCache, TileKey};
+pub use scheduler::{TileId, TileRequest, TileResult, TileScheduler};

@@ -1,0 +1,567 @@
+//! The application window: tabs of open slides, menus, recent files, drag and drop, the side
+//! panel (properties, associated images) and the status bar. Everything that reads a file —
+//! opening a slide, decoding an associated image, writing a screenshot — runs on a worker thread.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{channel, Receiver};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use egui::{Color32, ColorImage, RichText, TextureHandle};
+
+use super::slide_view::{OpenedSlide, SlideView};
+use crate::tiles::TileCache;
+
+/// How a slide tab is doing.
+pub enum TabState {
+    Opening(Receiver<crate::Result<OpenedSlide>>),
+    Open(Box<SlideView>),
+    Failed(String),
+}
+
+/// An associated image loading or loaded for the side panel.
+enum Associated {
+    Loading(Receiver<Result<ColorImage, String>>),
+    Ready(TextureHandle),
+    Failed(String),
+}
+
+pub struct SlideTab {
+    pub path: PathBuf,
+    pub state: TabState,
+    associated: Vec<(String, Associated)>,
+    /// Label and macro carry patient identifiers: shown only on request.
+    show_identifiers: bool,
+}
+
+impl SlideTab {
+    fn title(&self) -> String {
+        self.path.file_name().map_or_else(|| self.path.display().to_string(), |n| n.to_string_lossy().into_owned())
+    }
+
+    pub fn view(&self) -> Option<&SlideView> {
+        match &self.state {
+            TabState::Open(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    pub fn view_mut(&mut self) -> Option<&mut SlideView> {
+        match &mut self.state {
+            TabState::Open(v) => Some(v),
+            _ => None,
+        }
+    }
+}
+
+/// A scripted view (`wsiview view --screenshot`): where to look, and where to save.
+#[derive(Clone, Debug)]
+pub struct ScreenshotPlan {
+    pub center: Option<[f64; 2]>,
+    pub level: Option<usize>,
+    pub downsample: Option<f64>,
+    pub output: PathBuf,
+}
+
+#[derive(Default)]
+struct ScreenshotProgress {
+    placed: bool,
+    first_frame_ms: Option<f64>,
+    requested: bool,
+    image: Arc<Mutex<Option<Arc<ColorImage>>>>,
+    saving: Option<Receiver<Result<(), String>>>,
+}
+
+/// Settings kept between runs.
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+pub struct Persisted {
+    pub recent: Vec<PathBuf>,
+}
+
+pub struct ViewerApp {
+    pub tabs: Vec<SlideTab>,
+    pub active: usize,
+    pub recent: Vec<PathBuf>,
+    cache: Arc<TileCache>,
+    dialog: Option<Receiver<Option<PathBuf>>>,
+    started: Instant,
+    screenshot: Option<(ScreenshotPlan, ScreenshotProgress)>,
+    /// Set when the app should close (the screenshot is saved); the eframe shell acts on it.
+    pub exit_code: Option<i32>,
+    show_side_panel: bool,
+}
+
+const RECENT_MAX: usize = 10;
+
+impl ViewerApp {
+    pub fn new(cache_bytes: u64, started: Instant) -> Self {
+        ViewerApp {
+            tabs: Vec::new(),
+            active: 0,
+            recent: Vec::new(),
+            cache: Arc::new(TileCache::new(cache_bytes)),
+            dialog: None,
+            started,
+            screenshot: None,
+            exit_code: None,
+            show_side_panel: true,
+        }
+    }
+
+    pub fn with_screenshot(mut self, plan: ScreenshotPlan) -> Self {
+        self.show_side_panel = false;
+        self.screenshot = Some((plan, ScreenshotProgress::default()));
+        self
+    }
+
+    pub fn restore(&mut self, persisted: Persisted) {
+        self.recent = persisted.recent;
+    }
+
+    pub fn persisted(&self) -> Persisted {
+        Persisted { recent: self.recent.clone() }
+    }
+
+    pub fn cache(&self) -> &Arc<TileCache> {
+        &self.cache
+    }
+
+    /// Open a slide in a new tab (or switch to it if already open); the file is read on a worker.
+    pub fn open(&mut self, path: PathBuf, ctx: &egui::Context) {
+        if let Some(i) = self.tabs.iter().position(|t| t.path == path && !matches!(t.state, TabState::Failed(_))) {
+            self.active = i;
+            return;
+        }
+        let (tx, rx) = channel();
+        let cache = self.cache.clone();
+        let repaint = ctx.clone();
+        let worker_path = path.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(OpenedSlide::load(&worker_path, cache));
+            repaint.request_repaint();
+        });
+        self.recent.retain(|p| p != &path);
+        self.recent.insert(0, path.clone());
+        self.recent.truncate(RECENT_MAX);
+        self.tabs.push(SlideTab {
+            path,
+            state: TabState::Opening(rx),
+            associated: Vec::new(),
+            show_identifiers: false,
+        });
+        self.active = self.tabs.len() - 1;
+    }
+
+    pub fn active_tab(&self) -> Option<&SlideTab> {
+        self.tabs.get(self.active)
+    }
+
+    pub fn active_view(&self) -> Option<&SlideView> {
+        self.active_tab().and_then(|t| t.view())
+    }
+
+    pub fn active_view_mut(&mut self) -> Option<&mut SlideView> {
+        self.tabs.get_mut(self.active).and_then(|t| t.view_mut())
+    }
+
+    fn poll_opening(&mut self, ctx: &egui::Context) {
+        for tab in &mut self.tabs {
+            if let TabState::Opening(rx) = &tab.state {
+                match rx.try_recv() {
+                    Ok(Ok(opened)) => {
+                        let names = opened.slide.associated_names();
+                        tab.state = TabState::Open(Box::new(SlideView::new(opened, ctx)));
+                        tab.associated = names.into_iter().map(|n| (n, Associated::Failed(String::new()))).collect();
+                        // The thumbnail is not identifying: load it now. Label and macro wait.
+                        let slide = tab.view().map(|v| v.slide.clone());
+                        if let Some(slide) = slide {
+                            for (name, state) in &mut tab.associated {
+                                if name == "thumbnail" {
+                                    *state = load_associated(slide.clone(), name.clone(), ctx);
+                                }
+                            }
+                        }
+                    }
+                    Ok(Err(e)) => tab.state = TabState::Failed(e.to_string()),
+                    Err(std::sync::mpsc::TryRecvError::Empty) => {}
+                    Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                        tab.state = TabState::Failed(format!("{}: the opening thread stopped", tab.path.display()))
+                    }
+                }
+            }
+            for (name, state) in &mut tab.associated {
+                if let Associated::Loading(rx) = state {
+                    match rx.try_recv() {
+                        Ok(Ok(image)) => {
+                            *state =
+                                Associated::Ready(ctx.load_texture(name.clone(), image, egui::TextureOptions::LINEAR))
+                        }
+                        Ok(Err(e)) => *state = Associated::Failed(e),
+                        Err(_) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// The whole window; called by eframe each frame, and by the UI tests.
+    pub fn ui(&mut self, ui: &mut egui::Ui) {
+        let ctx = ui.ctx().clone();
+        self.poll_opening(&ctx);
+        if let Some(rx) = &self.dialog {
+            if let Ok(choice) = rx.try_recv() {
+                self.dialog = None;
+                if let Some(path) = choice {
+                    self.open(path, &ctx);
+                }
+            }
+        }
+        let dropped: Vec<PathBuf> = ctx.input(|i| {
+            i.raw.dropped_files.iter().map(|f| f.path().to_path_buf()).filter(|p| !p.as_os_str().is_empty()).collect()
+        });
+        for path in dropped {
+            self.open(path, &ctx);
+        }
+        if self.screenshot.is_some() {
+            self.screenshot_frame(ui);
+            return;
+        }
+        self.menu_bar(ui);
+        self.status_bar(ui);
+        if self.show_side_panel {
+            egui::Panel::right("side").default_size(280.0).resizable(true).show(ui, |ui| self.side_panel(ui));
+        }
+        egui::CentralPanel::default().frame(egui::Frame::NONE).show(ui, |ui| self.central(ui));
+    }
+
+    fn menu_bar(&mut self, ui: &mut egui::Ui) {
+        let ctx = ui.ctx().clone();
+        egui::Panel::top("menu").show(ui, |ui| {
+            egui::MenuBar::new().ui(ui, |ui| {
+                ui.menu_button("File", |ui| {
+                    if ui.button("Open…").clicked() {
+                        self.pick_file(&ctx);
+                    }
+                    ui.menu_button("Open recent", |ui| {
+                        if self.recent.is_empty() {
+                            ui.label("(none)");
+                        }
+                        for path in self.recent.clone() {
+                            if ui.button(path.display().to_string()).clicked() {
+                                self.open(path, &ctx);
+                            }
+                        }
+                    });
+                    if ui.button("Close tab").clicked() && !self.tabs.is_empty() {
+                        self.tabs.remove(self.active);
+                        self.active = self.active.min(self.tabs.len().saturating_sub(1));
+                    }
+                });
+                ui.menu_button("View", |ui| {
+                    ui.checkbox(&mut self.show_side_panel, "Side panel");
+                    if ui.button("Fit to window (0)").clicked() {
+                        if let Some(v) = self.active_view_mut() {
+                            v.fit();
+                        }
+                    }
+                });
+                ui.separator();
+                let mut close = None;
+                for (i, tab) in self.tabs.iter().enumerate() {
+                    let title = match tab.state {
+                        TabState::Opening(_) => format!("{} (opening…)", tab.title()),
+                        TabState::Failed(_) => format!("{} (error)", tab.title()),
+                        TabState::Open(_) => tab.title(),
+                    };
+                    if ui.selectable_label(i == self.active, title).clicked() {
+                        self.active = i;
+                    }
+                    if ui.small_button("×").on_hover_text("Close this slide").clicked() {
+                        close = Some(i);
+                    }
+                }
+                if let Some(i) = close {
+                    self.tabs.remove(i);
+                    self.active = self.active.min(self.tabs.len().saturating_sub(1));
+                }
+                if let Some(view) = self.active_view() {
+                    if view.scan_magnification().is_some() {
+                        ui.separator();
+                        let mut preset = None;
+                        for (i, m) in [1.0, 5.0, 10.0, 20.0, 40.0].into_iter().enumerate() {
+                            if ui
+                                .button(format!("{m}×"))
+                                .on_hover_text(format!("Magnification {m}× (key {})", i + 1))
+                                .clicked()
+                            {
+                                preset = Some(m);
+                            }
+                        }
+                        if let (Some(m), Some(v)) = (preset, self.active_view_mut()) {
+                            if let Some(z) = v.zoom_for_magnification(m) {
+                                v.zoom_to(z, None);
+                            }
+                        }
+                    }
+                }
+            });
+        });
+    }
+
+    fn pick_file(&mut self, ctx: &egui::Context) {
+        let (tx, rx) = channel();
+        let repaint = ctx.clone();
+        std::thread::spawn(move || {
+            let picked = rfd::FileDialog::new()
+                .add_filter("Slides", &["svs", "tif", "tiff", "ome.tif", "ome.tiff", "btf", "tf8"])
+                .add_filter("All files", &["*"])
+                .pick_file();
+            let _ = tx.send(picked);
+            repaint.request_repaint();
+        });
+        self.dialog = Some(rx);
+    }
+
+    fn status_bar(&mut self, ui: &mut egui::Ui) {
+        egui::Panel::bottom("status").show(ui, |ui| {
+            ui.horizontal(|ui| {
+                let Some(tab) = self.tabs.get(self.active) else {
+                    ui.label("Open a slide: File > Open, or drop a file on the window.");
+                    return;
+                };
+                let Some(view) = tab.view() else {
+                    ui.label(tab.path.display().to_string());
+                    return;
+                };
+                match view.magnification() {
+                    Some(m) => ui.label(format!("{m:.1}×")),
+                    None => ui.label(format!("zoom {:.3}", view.camera.zoom)),
+                };
+                ui.separator();
+                if let Some([x, y]) = view.cursor_level0 {
+                    let mut text = format!("x {x:.0}  y {y:.0} px");
+                    let p = view.slide.properties();
+                    if let (Some(mx), Some(my)) = (p.mpp_x, p.mpp_y) {
+                        text += &format!("  ({:.1} µm, {:.1} µm)", x * mx, y * my);
+                    }
+                    ui.label(text);
+                    ui.separator();
+                }
+                let s = &view.stats;
+                ui.label(format!("level {}  tiles {}/{}", s.level, s.exact, s.visible));
+                let failed = view.failed_tiles().len();
+                if failed > 0 {
+                    ui.separator();
+                    ui.label(RichText::new(format!("{failed} corrupt tiles")).color(Color32::from_rgb(230, 90, 90)))
+                        .on_hover_text(view.failed_tiles().values().next().cloned().unwrap_or_default());
+                }
+                ui.separator();
+                ui.label(format!(
+                    "cache {:.0} / {:.0} MB",
+                    self.cache.used_bytes() as f64 / 1e6,
+                    self.cache.budget_bytes() as f64 / 1e6
+                ));
+            });
+        });
+    }
+
+    fn side_panel(&mut self, ui: &mut egui::Ui) {
+        let ctx = ui.ctx().clone();
+        let Some(tab) = self.tabs.get_mut(self.active) else { return };
+        egui::ScrollArea::vertical().show(ui, |ui| {
+            let Some(view) = tab.view() else { return };
+            let slide = view.slide.clone();
+            let p = slide.properties();
+            ui.heading("Slide");
+            egui::Grid::new("props").num_columns(2).striped(true).show(ui, |ui| {
+                let l0 = &slide.levels()[0];
+                let rows = [
+                    ("Format", slide.format_name().to_string()),
+                    ("Size", format!("{} × {} px", l0.width, l0.height)),
+                    ("Levels", slide.levels().len().to_string()),
+                    ("Tiles", format!("{}×{} {}", l0.tile_width, l0.tile_height, l0.compression.name())),
+                    ("µm per pixel", p.mpp_x.map_or("unknown".into(), |m| format!("{m:.4}"))),
+                    ("Objective", p.objective_power.map_or("unknown".into(), |m| format!("{m}×"))),
+                ];
+                for (k, v) in rows {
+                    ui.label(k);
+                    ui.label(v);
+                    ui.end_row();
+                }
+            });
+            ui.collapsing("All properties", |ui| {
+                egui::Grid::new("allprops").num_columns(2).striped(true).show(ui, |ui| {
+                    for (k, v) in &p.values {
+                        if k == "tiff.ImageDescription" {
+                            continue;
+                        }
+                        ui.label(k);
+                        ui.label(v);
+                        ui.end_row();
+                    }
+                });
+            });
+            ui.separator();
+            ui.heading("Associated images");
+            if tab.associated.is_empty() {
+                ui.label("none");
+            }
+            let identifying = |n: &str| n == "label" || n == "macro";
+            if tab.associated.iter().any(|(n, _)| identifying(n)) {
+                let text = if tab.show_identifiers { "Hide label" } else { "Show label" };
+                if ui.button(text).on_hover_text("The label and macro images can carry patient identifiers").clicked() {
+                    tab.show_identifiers = !tab.show_identifiers;
+                    if tab.show_identifiers {
+                        for (name, state) in &mut tab.associated {
+                            if identifying(name) && matches!(state, Associated::Failed(e) if e.is_empty()) {
+                                *state = load_associated(slide.clone(), name.clone(), &ctx);
+                            }
+                        }
+                    }
+                }
+            }
+            for (name, state) in &tab.associated {
+                if identifying(name) && !tab.show_identifiers {
+                    continue;
+                }
+                ui.label(RichText::new(name).strong());
+                match state {
+                    Associated::Loading(_) => {
+                        ui.spinner();
+                    }
+                    Associated::Ready(tex) => {
+                        let size = tex.size_vec2();
+                        let scale = (ui.available_width() / size.x).min(1.0);
+                        ui.image((tex.id(), size * scale));
+                    }
+                    Associated::Failed(e) if !e.is_empty() => {
+                        ui.colored_label(Color32::from_rgb(230, 90, 90), e);
+                    }
+                    Associated::Failed(_) => {}
+                }
+            }
+        });
+    }
+
+    fn central(&mut self, ui: &mut egui::Ui) {
+        let Some(tab) = self.tabs.get_mut(self.active) else {
+            ui.centered_and_justified(|ui| ui.label("No slide open. File > Open, or drop a slide here."));
+            return;
+        };
+        match &mut tab.state {
+            TabState::Opening(_) => {
+                ui.centered_and_justified(|ui| ui.spinner());
+            }
+            TabState::Failed(message) => {
+                ui.centered_and_justified(|ui| {
+                    ui.label(
+                        RichText::new(format!("Cannot open this slide.\n\n{message}"))
+                            .color(Color32::from_rgb(230, 90, 90))
+                            .size(16.0),
+                    )
+                });
+            }
+            TabState::Open(view) => {
+                view.ui(ui);
+            }
+        }
+    }
+
+    /// Scripted snapshot: place the camera, wait until every visible tile is at its level, take
+    /// the screenshot, save it on a worker, print the timings and ask to close.
+    fn screenshot_frame(&mut self, ui: &mut egui::Ui) {
+        let ctx = ui.ctx().clone();
+        let started = self.started;
+        let Some((plan, progress)) = &mut self.screenshot else { return };
+        let Some(tab) = self.tabs.get_mut(self.active) else { return };
+        if let TabState::Failed(message) = &tab.state {
+            eprintln!("wsiview: {message}");
+            self.exit_code = Some(1);
+            return;
+        }
+        egui::CentralPanel::default().frame(egui::Frame::NONE).show(ui, |ui| {
+            if let TabState::Open(view) = &mut tab.state {
+                if !progress.placed {
+                    let levels = view.slide.levels();
+                    let l0 = &levels[0];
+                    let downsample = plan
+                        .downsample
+                        .or_else(|| plan.level.and_then(|l| levels.get(l)).map(|l| l.downsample))
+                        .unwrap_or(1.0);
+                    let center = plan.center.unwrap_or([l0.width as f64 / 2.0, l0.height as f64 / 2.0]);
+                    let ppp = f64::from(ctx.pixels_per_point());
+                    view.look_at(center, Some(1.0 / downsample / ppp));
+                    progress.placed = true;
+                }
+                view.ui(ui);
+                if progress.first_frame_ms.is_none() && view.tiles_loaded > 0 {
+                    progress.first_frame_ms = Some(started.elapsed().as_secs_f64() * 1e3);
+                }
+            } else {
+                ui.centered_and_justified(|ui| ui.spinner());
+            }
+        });
+        let Some(view) = tab.view() else { return };
+        if !progress.requested && view.is_complete() {
+            progress.requested = true;
+            let slot = progress.image.clone();
+            let repaint = ctx.clone();
+            let complete_ms = started.elapsed().as_secs_f64() * 1e3;
+            let first_frame_ms = progress.first_frame_ms.unwrap_or(complete_ms);
+            let tiles_loaded = view.tiles_loaded;
+            ctx.request_screenshot(move |image| {
+                *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(image);
+                repaint.request_repaint();
+            });
+            println!(
+                "{}",
+                serde_json::json!({"first_frame_ms": (first_frame_ms * 10.0).round() / 10.0, "complete_ms": (complete_ms * 10.0).round() / 10.0, "tiles_loaded": tiles_loaded})
+            );
+        }
+        let shot = progress.image.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(image) = shot {
+            let (tx, rx) = channel();
+            let output = plan.output.clone();
+            let repaint = ctx.clone();
+            std::thread::spawn(move || {
+                let _ = tx.send(save_color_image(&image, &output));
+                repaint.request_repaint();
+            });
+            progress.saving = Some(rx);
+        }
+        if let Some(rx) = &progress.saving {
+            match rx.try_recv() {
+                Ok(Ok(())) => self.exit_code = Some(0),
+                Ok(Err(e)) => {
+                    eprintln!("wsiview: {e}");
+                    self.exit_code = Some(1);
+                }
+                Err(_) => {}
+            }
+        }
+        ctx.request_repaint_after(std::time::Duration::from_millis(16));
+    }
+}
+
+fn load_associated(slide: Arc<crate::Slide>, name: String, ctx: &egui::Context) -> Associated {
+    let (tx, rx) = channel();
+    let repaint = ctx.clone();
+    std::thread::spawn(move || {
+        let result = slide
+            .read_associated(&name)
+            .map(|img| ColorImage::from_rgba_unmultiplied([img.width() as usize, img.height() as usize], img.as_raw()))
+            .map_err(|e| e.kind.to_string());
+        let _ = tx.send(result);
+        repaint.request_repaint();
+    });
+    Associated::Loading(rx)
+}
+
+/// Write a screenshot (RGBA) as PNG. Runs on a worker thread.
+fn save_color_image(image: &ColorImage, output: &Path) -> Result<(), String> {
+    let [w, h] = image.size;
+    let bytes: Vec<u8> = image.pixels.iter().flat_map(|c| c.to_srgba_unmultiplied()).collect();
+    let img = image::RgbaImage::from_raw(w as u32, h as u32, bytes).ok_or("screenshot has the wrong size")?;
+    img.save_with_format(output, image::ImageFormat::Png)
+        .map_err(|e| format!("{}: cannot write PNG: {e}", output.display()))
+}

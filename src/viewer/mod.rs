@@ -1,0 +1,10 @@
+//! The egui viewer: camera maths ([`camera`]), one slide on screen ([`slide_view`]) and the
+//! application window ([`app`]). It reads slides only through [`crate::slide::Slide`] and loads
+//! tiles only through [`crate::tiles::TileScheduler`].
+
+pub mod app;
+pub mod camera;
+pub mod native;
+pub mod slide_view;
+
+pub use app::{ScreenshotPlan, ViewerApp};

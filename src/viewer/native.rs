@@ -1,0 +1,89 @@
+//! The eframe shell around [`ViewerApp`]: window, persistence, exit codes.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use super::{ScreenshotPlan, ViewerApp};
+
+pub struct ViewOptions {
+    pub slides: Vec<PathBuf>,
+    pub screenshot: Option<ScreenshotPlan>,
+    /// Window inner size in points.
+    pub size: [f32; 2],
+    pub cache_bytes: u64,
+    pub started: Instant,
+}
+
+struct Shell {
+    app: ViewerApp,
+    to_open: Vec<PathBuf>,
+    exit: Arc<Mutex<Option<i32>>>,
+    persist: bool,
+}
+
+const STORAGE_KEY: &str = "wsiview";
+
+impl eframe::App for Shell {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        for path in std::mem::take(&mut self.to_open) {
+            self.app.open(path, ui.ctx());
+        }
+        self.app.ui(ui);
+        if let Some(code) = self.app.exit_code {
+            *self.exit.lock().unwrap_or_else(|p| p.into_inner()) = Some(code);
+            ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
+        }
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        if self.persist {
+            eframe::set_value(storage, STORAGE_KEY, &self.app.persisted());
+        }
+    }
+}
+
+/// Open the window and run until it closes; returns the process exit code.
+pub fn run(options: ViewOptions) -> anyhow::Result<i32> {
+    let exit = Arc::new(Mutex::new(None));
+    let shell_exit = exit.clone();
+    let scripted = options.screenshot.is_some();
+    let native = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title("wsiview")
+            .with_inner_size(options.size)
+            .with_drag_and_drop(true)
+            .with_resizable(!scripted),
+        persist_window: !scripted,
+        ..Default::default()
+    };
+    let ViewOptions { slides, screenshot, cache_bytes, started, .. } = options;
+    eframe::run_native(
+        "wsiview",
+        native,
+        Box::new(move |cc| {
+            let mut app = ViewerApp::new(cache_bytes, started);
+            if let Some(plan) = screenshot {
+                app = app.with_screenshot(plan);
+            } else if let Some(storage) = cc.storage {
+                if let Some(saved) = eframe::get_value(storage, STORAGE_KEY) {
+                    app.restore(saved);
+                }
+            }
+            Ok(Box::new(Shell { app, to_open: slides, exit: shell_exit, persist: !scripted }))
+        }),
+    )
+    .map_err(|e| {
+        let text = e.to_string();
+        if text.contains("DISPLAY") || text.contains("X server") {
+            anyhow::anyhow!(
+                "cannot open a window: no graphical display (DISPLAY is unset or unreachable); \
+                 the command-line tools (info, region, thumbnail, …) work without one"
+            )
+        } else {
+            anyhow::anyhow!("cannot open a window: {text}")
+        }
+    })?;
+    let code = exit.lock().unwrap_or_else(|p| p.into_inner()).unwrap_or(0);
+    Ok(code)
+}

@@ -1,0 +1,545 @@
+//! One slide on screen: camera, input, tile requests and drawing. The view never touches the file:
+//! it states which tiles it wants (the scheduler loads them on rayon's pool), uploads what has
+//! arrived, and draws the best tiles it has — coarser ones scaled up under the ones still loading.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use egui::{Color32, ColorImage, Pos2, Rect, Sense, Stroke, TextureHandle, TextureOptions, Vec2};
+
+use super::camera::{level_for_zoom, scale_bar, tiles_in, Camera, ViewRect, MAX_PHYSICAL_ZOOM};
+use crate::slide::Slide;
+use crate::tiles::{TileId, TileRequest, TileScheduler};
+
+/// A slide opened off the UI thread, with its overview image already decoded.
+pub struct OpenedSlide {
+    pub slide: Arc<Slide>,
+    pub overview: Option<ColorImage>,
+}
+
+impl OpenedSlide {
+    /// Open a slide and decode its overview. Call from a worker thread: this reads the file.
+    pub fn load(path: &std::path::Path, cache: Arc<crate::tiles::TileCache>) -> crate::Result<Self> {
+        let slide = Arc::new(Slide::open_with_cache(path, cache)?);
+        // The overview is drawn from the coarsest level; a slide too large for that still opens.
+        let overview = slide
+            .thumbnail(256)
+            .ok()
+            .map(|img| ColorImage::from_rgba_unmultiplied([img.width() as usize, img.height() as usize], img.as_raw()));
+        Ok(OpenedSlide { slide, overview })
+    }
+}
+
+struct TileTexture {
+    handle: TextureHandle,
+    last_used: u64,
+    bytes: usize,
+}
+
+/// A zoom in progress: ease towards `zoom`, keeping the level-0 point under `anchor` still.
+#[derive(Clone, Copy, Debug)]
+struct ZoomAnimation {
+    anchor: [f64; 2],
+    zoom: f64,
+}
+
+/// What the last frame drew and asked for (status bar, tests, the snapshot mode).
+#[derive(Clone, Debug, Default)]
+pub struct FrameStats {
+    /// The level matching the zoom.
+    pub level: usize,
+    /// Visible tiles of that level.
+    pub visible: usize,
+    /// Of those, drawn from their own texture.
+    pub exact: usize,
+    /// Of those, corrupt (drawn hatched).
+    pub failed: usize,
+    /// Tiles asked of the scheduler this frame, most urgent first.
+    pub wanted: Vec<TileId>,
+}
+
+pub struct SlideView {
+    pub slide: Arc<Slide>,
+    pub camera: Camera,
+    animation: Option<ZoomAnimation>,
+    fitted: bool,
+    scheduler: TileScheduler<ColorImage>,
+    textures: HashMap<TileId, TileTexture>,
+    failed: HashMap<TileId, String>,
+    texture_budget_bytes: usize,
+    frame: u64,
+    overview_image: Option<ColorImage>,
+    overview: Option<TextureHandle>,
+    view: ViewRect,
+    pixels_per_point: f64,
+    /// The level-0 point under the pointer, if it is over the slide.
+    pub cursor_level0: Option<[f64; 2]>,
+    pub stats: FrameStats,
+    /// Tiles uploaded as textures since the view opened.
+    pub tiles_loaded: u64,
+    minimap_rect: Option<Rect>,
+}
+
+/// Textures kept on the GPU per open slide (about 1,000 tiles of 256²).
+pub const DEFAULT_TEXTURE_BUDGET: usize = 256 << 20;
+
+impl SlideView {
+    pub fn new(opened: OpenedSlide, ctx: &egui::Context) -> Self {
+        let slide = opened.slide;
+        let loader_slide = slide.clone();
+        let repaint = ctx.clone();
+        let scheduler = TileScheduler::new(
+            move |id: TileId| {
+                let tile = loader_slide.read_tile(id.level as usize, id.col, id.row).map_err(|e| e.kind.to_string())?;
+                Ok(ColorImage::from_rgba_unmultiplied([tile.width as usize, tile.height as usize], &tile.rgba))
+            },
+            move || repaint.request_repaint(),
+            rayon::current_num_threads().max(2),
+        );
+        SlideView {
+            slide,
+            camera: Camera { center: [0.0, 0.0], zoom: 1.0 },
+            animation: None,
+            fitted: false,
+            scheduler,
+            textures: HashMap::new(),
+            failed: HashMap::new(),
+            texture_budget_bytes: DEFAULT_TEXTURE_BUDGET,
+            frame: 0,
+            overview_image: opened.overview,
+            overview: None,
+            view: ViewRect { x: 0.0, y: 0.0, width: 1.0, height: 1.0 },
+            pixels_per_point: 1.0,
+            cursor_level0: None,
+            stats: FrameStats::default(),
+            tiles_loaded: 0,
+            minimap_rect: None,
+        }
+    }
+
+    fn slide_size(&self) -> (f64, f64) {
+        let l0 = &self.slide.levels()[0];
+        (l0.width as f64, l0.height as f64)
+    }
+
+    pub fn fit_zoom(&self) -> f64 {
+        let (w, h) = self.slide_size();
+        Camera::fit(w, h, &self.view).zoom
+    }
+
+    fn zoom_limits(&self) -> (f64, f64) {
+        let fit = self.fit_zoom();
+        (fit * 0.5, (MAX_PHYSICAL_ZOOM / self.pixels_per_point).max(fit))
+    }
+
+    /// Nominal objective magnification of the scan: the objective power, else 10 µm / mpp (the
+    /// usual 0.25 µm ↔ 40× convention).
+    pub fn scan_magnification(&self) -> Option<f64> {
+        let p = self.slide.properties();
+        p.objective_power.or(p.mpp_x.map(|mpp| 10.0 / mpp))
+    }
+
+    /// Magnification on screen (1 screen pixel per scanned pixel = the scan's magnification).
+    pub fn magnification(&self) -> Option<f64> {
+        self.scan_magnification().map(|m| m * self.camera.zoom * self.pixels_per_point)
+    }
+
+    /// Zoom that shows the slide at `magnification`×, if the scan's magnification is known.
+    pub fn zoom_for_magnification(&self, magnification: f64) -> Option<f64> {
+        self.scan_magnification().map(|m| magnification / m / self.pixels_per_point)
+    }
+
+    /// Animate to `zoom` about the view's centre (keys, presets) or about a screen point.
+    pub fn zoom_to(&mut self, zoom: f64, anchor: Option<[f64; 2]>) {
+        let (lo, hi) = self.zoom_limits();
+        let anchor = anchor.unwrap_or(self.view.center());
+        self.animation = Some(ZoomAnimation { anchor, zoom: zoom.clamp(lo, hi) });
+    }
+
+    pub fn zoom_by(&mut self, factor: f64, anchor: Option<[f64; 2]>) {
+        let base = self.animation.map_or(self.camera.zoom, |a| a.zoom);
+        self.zoom_to(base * factor, anchor);
+    }
+
+    /// Whole slide in view.
+    pub fn fit(&mut self) {
+        let (w, h) = self.slide_size();
+        let fit = Camera::fit(w, h, &self.view);
+        self.camera.center = fit.center;
+        self.zoom_to(fit.zoom, None);
+    }
+
+    /// Jump to a level-0 centre and zoom at once (scripted views, minimap).
+    pub fn look_at(&mut self, center: [f64; 2], zoom: Option<f64>) {
+        self.fitted = true;
+        self.animation = None;
+        self.camera.center = center;
+        if let Some(z) = zoom {
+            self.camera.zoom = z;
+        }
+    }
+
+    pub fn is_animating(&self) -> bool {
+        self.animation.is_some()
+    }
+
+    /// Every visible tile of the level matching the zoom is drawn from its own texture (or is
+    /// known to be corrupt), and no zoom is under way: what a screenshot should wait for.
+    pub fn is_complete(&self) -> bool {
+        self.fitted
+            && self.animation.is_none()
+            && self.stats.visible > 0
+            && self.stats.exact + self.stats.failed == self.stats.visible
+    }
+
+    /// Where the slide was drawn last frame (screen points).
+    pub fn view_rect(&self) -> ViewRect {
+        self.view
+    }
+
+    /// Where the overview was drawn last frame, if it fit.
+    pub fn minimap_rect(&self) -> Option<Rect> {
+        self.minimap_rect
+    }
+
+    pub fn failed_tiles(&self) -> &HashMap<TileId, String> {
+        &self.failed
+    }
+
+    pub fn scheduler_stats(&self) -> crate::tiles::scheduler::SchedulerStats {
+        self.scheduler.stats()
+    }
+
+    /// Draw the slide into all of `ui`'s available space and handle its input.
+    pub fn ui(&mut self, ui: &mut egui::Ui) -> egui::Response {
+        self.frame += 1;
+        let (rect, response) = ui.allocate_exact_size(ui.available_size(), Sense::click_and_drag());
+        self.pixels_per_point = f64::from(ui.ctx().pixels_per_point());
+        self.view = ViewRect {
+            x: f64::from(rect.min.x),
+            y: f64::from(rect.min.y),
+            width: f64::from(rect.width()),
+            height: f64::from(rect.height()),
+        };
+        if !self.fitted {
+            let (w, h) = self.slide_size();
+            self.camera = Camera::fit(w, h, &self.view);
+            self.fitted = true;
+        }
+        self.handle_input(ui, &response);
+        self.step_animation(ui);
+        let (w, h) = self.slide_size();
+        let (lo, hi) = self.zoom_limits();
+        self.camera.zoom = self.camera.zoom.clamp(lo, hi);
+        self.camera.clamp_center(w, h);
+
+        self.receive_tiles(ui.ctx());
+        self.request_tiles();
+        let painter = ui.painter_at(rect);
+        painter.rect_filled(rect, 0.0, Color32::from_gray(38));
+        self.draw_tiles(&painter);
+        self.evict_textures();
+        self.draw_scale_bar(&painter, rect);
+        self.minimap(ui, rect);
+        self.cursor_level0 =
+            response.hover_pos().map(|p| self.camera.screen_to_level0([f64::from(p.x), f64::from(p.y)], &self.view));
+        response
+    }
+
+    fn handle_input(&mut self, ui: &egui::Ui, response: &egui::Response) {
+        if response.dragged() {
+            let d = response.drag_delta();
+            self.camera.pan_by_screen([f64::from(d.x), f64::from(d.y)]);
+            if let Some(a) = &mut self.animation {
+                a.anchor = [a.anchor[0], a.anchor[1]];
+            }
+        }
+        let pointer = response.hover_pos().map(|p| [f64::from(p.x), f64::from(p.y)]);
+        if response.double_clicked() {
+            self.zoom_by(2.0, pointer);
+        }
+        if response.hovered() {
+            let (wheel, pinch) = ui.input(|i| {
+                let mut lines = 0.0f64;
+                for e in &i.events {
+                    if let egui::Event::MouseWheel { unit, delta, modifiers, .. } = e {
+                        if modifiers.ctrl || modifiers.command {
+                            continue; // egui turns these into zoom_delta
+                        }
+                        lines += f64::from(delta.y)
+                            * match unit {
+                                egui::MouseWheelUnit::Point => 1.0 / 40.0,
+                                egui::MouseWheelUnit::Line => 1.0,
+                                egui::MouseWheelUnit::Page => 10.0,
+                            };
+                    }
+                }
+                (lines, f64::from(i.zoom_delta()))
+            });
+            if wheel != 0.0 {
+                self.zoom_by(1.25f64.powf(wheel), pointer);
+            }
+            if (pinch - 1.0).abs() > 1e-6 {
+                self.zoom_by(pinch, pointer);
+            }
+        }
+        // Keys act when no text field has the keyboard.
+        if ui.ctx().egui_wants_keyboard_input() {
+            return;
+        }
+        let step = [self.view.width / 8.0, self.view.height / 8.0];
+        let keys = ui.input(|i| {
+            [
+                egui::Key::ArrowLeft,
+                egui::Key::ArrowRight,
+                egui::Key::ArrowUp,
+                egui::Key::ArrowDown,
+                egui::Key::Plus,
+                egui::Key::Equals,
+                egui::Key::Minus,
+                egui::Key::Num0,
+                egui::Key::Num1,
+                egui::Key::Num2,
+                egui::Key::Num3,
+                egui::Key::Num4,
+                egui::Key::Num5,
+            ]
+            .map(|k| i.key_pressed(k))
+        });
+        let [left, right, up, down, plus, equals, minus, zero, p1, p2, p3, p4, p5] = keys;
+        if left {
+            self.camera.pan_by_screen([step[0], 0.0]);
+        }
+        if right {
+            self.camera.pan_by_screen([-step[0], 0.0]);
+        }
+        if up {
+            self.camera.pan_by_screen([0.0, step[1]]);
+        }
+        if down {
+            self.camera.pan_by_screen([0.0, -step[1]]);
+        }
+        if plus || equals {
+            self.zoom_by(1.5, None);
+        }
+        if minus {
+            self.zoom_by(1.0 / 1.5, None);
+        }
+        if zero {
+            self.fit();
+        }
+        for (pressed, mag) in [(p1, 1.0), (p2, 5.0), (p3, 10.0), (p4, 20.0), (p5, 40.0)] {
+            if pressed {
+                if let Some(z) = self.zoom_for_magnification(mag) {
+                    self.zoom_to(z, None);
+                }
+            }
+        }
+    }
+
+    fn step_animation(&mut self, ui: &egui::Ui) {
+        let Some(anim) = self.animation else { return };
+        let dt = f64::from(ui.input(|i| i.stable_dt)).clamp(0.001, 0.1);
+        let (from, to) = (self.camera.zoom.ln(), anim.zoom.ln());
+        let next = if (to - from).abs() < 0.01 {
+            self.animation = None;
+            anim.zoom
+        } else {
+            ui.ctx().request_repaint();
+            (from + (to - from) * (1.0 - (-dt * 14.0).exp())).exp()
+        };
+        let view = self.view;
+        self.camera.zoom_about(anim.anchor, next, &view);
+    }
+
+    fn receive_tiles(&mut self, ctx: &egui::Context) {
+        for result in self.scheduler.take_results() {
+            match result.outcome {
+                Ok(image) => {
+                    // Past 1:1 only level 0 is ever magnified: show its pixels crisp.
+                    let options = if result.id.level == 0 { TextureOptions::NEAREST } else { TextureOptions::LINEAR };
+                    let bytes = image.pixels.len() * 4;
+                    let name = format!("tile {} {} {}", result.id.level, result.id.col, result.id.row);
+                    let handle = ctx.load_texture(name, image, options);
+                    self.textures.insert(result.id, TileTexture { handle, last_used: self.frame, bytes });
+                    self.tiles_loaded += 1;
+                }
+                Err(reason) => {
+                    self.failed.insert(result.id, reason);
+                }
+            }
+        }
+    }
+
+    fn request_tiles(&mut self) {
+        let levels = self.slide.levels();
+        let level = level_for_zoom(levels, self.camera.zoom, self.pixels_per_point);
+        let area = self.camera.visible_level0(&self.view);
+        let focus = self.camera.center;
+        let coarsest = levels.len() - 1;
+        let mut wanted = Vec::new();
+        let want = |level: usize, tiles: Vec<((u64, u64), f64)>, base: f64, wanted: &mut Vec<TileRequest>| {
+            for ((col, row), d) in tiles {
+                let id = TileId { level: level as u32, col, row };
+                if !self.textures.contains_key(&id) && !self.failed.contains_key(&id) {
+                    wanted.push(TileRequest { id, priority: base + d });
+                }
+            }
+        };
+        // The coarsest level first: it is small and is the backdrop nothing can be drawn without.
+        let whole = [0.0, 0.0, f64::MAX / 4.0, f64::MAX / 4.0];
+        want(coarsest, tiles_in(&levels[coarsest], whole, focus), -1e6, &mut wanted);
+        let visible = tiles_in(&levels[level], area, focus);
+        self.stats.level = level;
+        self.stats.visible = visible.len();
+        want(level, visible, 0.0, &mut wanted);
+        // Prefetch, after everything visible: the next coarser level, a ring of neighbours, then
+        // the centre of the next finer level.
+        let (tw, th) = (
+            f64::from(levels[level].tile_width) * levels[level].downsample,
+            f64::from(levels[level].tile_height) * levels[level].downsample,
+        );
+        if level < coarsest {
+            want(level + 1, tiles_in(&levels[level + 1], area, focus), 1e3, &mut wanted);
+        }
+        let ring = [area[0] - tw, area[1] - th, area[2] + tw, area[3] + th];
+        want(level, tiles_in(&levels[level], ring, focus), 2e3, &mut wanted);
+        if level > 0 {
+            let (cw, ch) = ((area[2] - area[0]) / 4.0, (area[3] - area[1]) / 4.0);
+            let centre = [focus[0] - cw, focus[1] - ch, focus[0] + cw, focus[1] + ch];
+            want(level - 1, tiles_in(&levels[level - 1], centre, focus), 3e3, &mut wanted);
+        }
+        self.stats.wanted = wanted.iter().map(|r| r.id).collect();
+        self.scheduler.set_wanted(wanted);
+    }
+
+    fn draw_tiles(&mut self, painter: &egui::Painter) {
+        let levels = self.slide.levels();
+        let level = self.stats.level;
+        let area = self.camera.visible_level0(&self.view);
+        let focus = self.camera.center;
+        let (mut exact, mut failed) = (0, 0);
+        // Coarsest first, so finer tiles cover coarser ones and gaps show the best there is.
+        for l in (level..levels.len()).rev() {
+            let info = &levels[l];
+            for ((col, row), _) in tiles_in(info, area, focus) {
+                let id = TileId { level: l as u32, col, row };
+                let ds = info.downsample;
+                let (tw, th) = (f64::from(info.tile_width), f64::from(info.tile_height));
+                // The tile's part inside the level (edge tiles are padded).
+                let x0 = col as f64 * tw;
+                let y0 = row as f64 * th;
+                let x1 = (x0 + tw).min(info.width as f64);
+                let y1 = (y0 + th).min(info.height as f64);
+                let a = self.camera.level0_to_screen([x0 * ds, y0 * ds], &self.view);
+                let b = self.camera.level0_to_screen([x1 * ds, y1 * ds], &self.view);
+                let rect = Rect::from_min_max(Pos2::new(a[0] as f32, a[1] as f32), Pos2::new(b[0] as f32, b[1] as f32));
+                if let Some(tex) = self.textures.get_mut(&id) {
+                    tex.last_used = self.frame;
+                    let uv =
+                        Rect::from_min_max(Pos2::ZERO, Pos2::new(((x1 - x0) / tw) as f32, ((y1 - y0) / th) as f32));
+                    painter.image(tex.handle.id(), rect, uv, Color32::WHITE);
+                    if l == level {
+                        exact += 1;
+                    }
+                } else if l == level && self.failed.contains_key(&id) {
+                    failed += 1;
+                    hatch(painter, rect);
+                }
+            }
+        }
+        self.stats.exact = exact;
+        self.stats.failed = failed;
+    }
+
+    /// Drop the least recently drawn textures beyond the budget; the coarsest level stays.
+    fn evict_textures(&mut self) {
+        let mut total: usize = self.textures.values().map(|t| t.bytes).sum();
+        if total <= self.texture_budget_bytes {
+            return;
+        }
+        let coarsest = (self.slide.levels().len() - 1) as u32;
+        let mut candidates: Vec<(u64, TileId, usize)> = self
+            .textures
+            .iter()
+            .filter(|(id, t)| id.level != coarsest && t.last_used < self.frame)
+            .map(|(id, t)| (t.last_used, *id, t.bytes))
+            .collect();
+        candidates.sort_unstable();
+        for (_, id, bytes) in candidates {
+            if total <= self.texture_budget_bytes {
+                break;
+            }
+            self.textures.remove(&id);
+            total -= bytes;
+        }
+    }
+
+    fn draw_scale_bar(&self, painter: &egui::Painter, rect: Rect) {
+        let Some(mpp) = self.slide.properties().mpp_x else { return };
+        let Some((_, points, label)) = scale_bar(mpp / self.camera.zoom, 150.0) else { return };
+        let origin = rect.left_bottom() + Vec2::new(16.0, -18.0);
+        let end = origin + Vec2::new(points as f32, 0.0);
+        let bg = Rect::from_min_max(origin + Vec2::new(-8.0, -22.0), end + Vec2::new(8.0, 8.0));
+        painter.rect_filled(bg, 4.0, Color32::from_black_alpha(150));
+        painter.line_segment([origin, end], Stroke::new(3.0, Color32::WHITE));
+        painter.text(
+            origin + Vec2::new(0.0, -6.0),
+            egui::Align2::LEFT_BOTTOM,
+            label,
+            egui::FontId::proportional(13.0),
+            Color32::WHITE,
+        );
+    }
+
+    /// The overview in the top-right corner with the viewport outlined; click or drag to move.
+    fn minimap(&mut self, ui: &mut egui::Ui, rect: Rect) {
+        if let Some(image) = self.overview_image.take() {
+            self.overview = Some(ui.ctx().load_texture("overview", image, TextureOptions::LINEAR));
+        }
+        let Some(overview) = &self.overview else { return };
+        let (w, h) = self.slide_size();
+        let size = overview.size_vec2();
+        let scale = (200.0 / size.x.max(size.y)).min(1.0);
+        let map_size = size * scale.max(0.5);
+        let map = Rect::from_min_size(rect.right_top() + Vec2::new(-map_size.x - 12.0, 12.0), map_size);
+        if !rect.contains_rect(map) {
+            self.minimap_rect = None;
+            return;
+        }
+        self.minimap_rect = Some(map);
+        let response = ui.interact(map, ui.scope_id().with("minimap"), Sense::click_and_drag());
+        if let Some(p) = response.interact_pointer_pos().filter(|_| response.clicked() || response.dragged()) {
+            let fx = f64::from((p.x - map.min.x) / map.width()).clamp(0.0, 1.0);
+            let fy = f64::from((p.y - map.min.y) / map.height()).clamp(0.0, 1.0);
+            self.animation = None;
+            self.camera.center = [fx * w, fy * h];
+        }
+        let painter = ui.painter_at(rect);
+        painter.rect_filled(map.expand(3.0), 3.0, Color32::from_black_alpha(160));
+        painter.image(overview.id(), map, Rect::from_min_max(Pos2::ZERO, Pos2::new(1.0, 1.0)), Color32::WHITE);
+        let [x0, y0, x1, y1] = self.camera.visible_level0(&self.view);
+        let to_map = |x: f64, y: f64| {
+            Pos2::new(map.min.x + (x / w) as f32 * map.width(), map.min.y + (y / h) as f32 * map.height())
+        };
+        let outline = Rect::from_min_max(to_map(x0, y0), to_map(x1, y1)).intersect(map);
+        painter.rect_stroke(outline, 0.0, Stroke::new(1.5, Color32::from_rgb(255, 210, 0)), egui::StrokeKind::Middle);
+    }
+}
+
+/// A corrupt tile: a red-hatched gap.
+fn hatch(painter: &egui::Painter, rect: Rect) {
+    painter.rect_filled(rect, 0.0, Color32::from_rgb(60, 20, 20));
+    let stroke = Stroke::new(1.0, Color32::from_rgb(200, 60, 60));
+    let step = 12.0;
+    let mut t = -rect.height();
+    while t < rect.width() {
+        let a = Pos2::new(rect.min.x + t.max(0.0), rect.min.y + (-t).max(0.0));
+        let len = (rect.width() - t.max(0.0)).min(rect.height() - (-t).max(0.0));
+        if len > 0.0 {
+            painter.line_segment([a, a + Vec2::new(len, len)], stroke);
+        }
+        t += step;
+    }
+    painter.rect_stroke(rect, 0.0, stroke, egui::StrokeKind::Inside);
+}
