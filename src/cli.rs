@@ -42,9 +42,13 @@ enum Command {
         /// Save a PNG of the slide area once every visible tile is at its level, print timings, exit.
         #[arg(long)]
         screenshot: Option<PathBuf>,
-        /// Decoded-tile cache budget in MB.
-        #[arg(long, default_value_t = 512)]
+        /// Decoded-tile cache budget in MB (textures have their own 96 MB).
+        #[arg(long, default_value_t = 256)]
         cache_mb: u64,
+        /// Benchmark: time the first level-0 view and 10 jumps, then pan across every level for
+        /// this many seconds; print frame times and memory as JSON and exit.
+        #[arg(long, conflicts_with = "screenshot")]
+        bench_seconds: Option<f64>,
     },
     /// Format, levels, tile sizes, compression, mpp, objective power, associated images.
     Info {
@@ -181,11 +185,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             downsample: None,
             size: (1600.0, 1000.0),
             screenshot: None,
-            cache_mb: 512,
+            cache_mb: 256,
+            bench_seconds: None,
         },
     };
     match command {
-        Command::View { slides, center, level, downsample, size, screenshot, cache_mb } => {
+        Command::View { slides, center, level, downsample, size, screenshot, cache_mb, bench_seconds } => {
             if let Some(d) = downsample {
                 if !(d.is_finite() && d > 0.0) {
                     bail!("--downsample must be a positive number");
@@ -197,12 +202,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 downsample,
                 output,
             });
-            if plan.is_some() && slides.len() != 1 {
-                bail!("--screenshot needs exactly one slide");
+            if (plan.is_some() || bench_seconds.is_some()) && slides.len() != 1 {
+                bail!("--screenshot and --bench-seconds need exactly one slide");
             }
+            let bench = bench_seconds.map(|s| wsiview::viewer::app::BenchPlan { pan_seconds: s.clamp(1.0, 3600.0) });
             let code = wsiview::viewer::native::run(wsiview::viewer::native::ViewOptions {
                 slides,
                 screenshot: plan,
+                bench,
                 size: [size.0, size.1],
                 cache_bytes: cache_mb.max(16) << 20,
                 started,

@@ -72,7 +72,18 @@ fn opens_fitted_and_wheel_zooms_about_the_cursor() {
     );
     assert!(l > 0, "a fitted 12000-px slide is not drawn from level 0");
 
-    let view = v.view_rect();
+    // Let the side panel settle (its thumbnail arrives from a worker and may widen it).
+    let mut view = v.view_rect();
+    for _ in 0..100 {
+        std::thread::sleep(Duration::from_millis(10));
+        h.step();
+        let now = h.state().active_view().map(|v| v.view_rect()).unwrap_or(view);
+        if now == view && h.query_by_label("thumbnail").is_some() {
+            break;
+        }
+        view = now;
+    }
+    let v = h.state().active_view().unwrap_or_else(|| panic!("no view"));
     let at = Pos2::new((view.x + view.width * 0.3) as f32, (view.y + view.height * 0.4) as f32);
     let before = v.camera.screen_to_level0([f64::from(at.x), f64::from(at.y)], &view);
     wheel(&h, at, 3.0);
@@ -80,6 +91,7 @@ fn opens_fitted_and_wheel_zooms_about_the_cursor() {
     let v = h.state().active_view().unwrap_or_else(|| panic!("no view"));
     let expected = fit * 1.25f64.powi(3);
     assert!((v.camera.zoom / expected - 1.0).abs() < 1e-6, "zoom {} expected {expected}", v.camera.zoom);
+    assert_eq!(v.view_rect(), view, "the slide area kept its place");
     let after = v.camera.screen_to_level0([f64::from(at.x), f64::from(at.y)], &view);
     // The point under the cursor stays under it, to well within a screen pixel.
     let tolerance = 0.25 / v.camera.zoom;
@@ -193,6 +205,8 @@ fn corrupt_tile_is_a_counted_gap() {
     assert!(v.stats.exact + 1 == v.stats.visible && v.stats.visible > 4, "the rest drew");
     let reason = v.failed_tiles().values().next().cloned().unwrap_or_default();
     assert!(reason.contains("tile 3,3 of level 0"), "{reason}");
+    // The status bar is laid out before the slide in a frame: one more frame shows the new count.
+    h.step();
     assert!(h.query_by_label_contains("1 corrupt tiles").is_some(), "the status bar counts it");
 }
 

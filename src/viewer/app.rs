@@ -63,6 +63,31 @@ pub struct ScreenshotPlan {
     pub output: PathBuf,
 }
 
+/// Scripted benchmark (`wsiview view --bench-seconds N`): first view, jumps, then continuous panning
+/// across every level, with frame times and memory reported as one JSON line.
+#[derive(Clone, Debug)]
+pub struct BenchPlan {
+    pub pan_seconds: f64,
+}
+
+enum BenchPhase {
+    FirstView,
+    Jump { index: usize, since: Instant },
+    Pan { since: Instant, last_level_change: Instant, level: usize },
+    Report(Receiver<()>),
+}
+
+struct BenchProgress {
+    phase: BenchPhase,
+    complete_ms: f64,
+    jump_ms: Vec<f64>,
+    ui_ms: Vec<f64>,
+    frame_ms: Vec<f64>,
+    velocity: [f64; 2],
+}
+
+const BENCH_JUMPS: usize = 10;
+
 #[derive(Default)]
 struct ScreenshotProgress {
     placed: bool,
@@ -86,8 +111,13 @@ pub struct ViewerApp {
     dialog: Option<Receiver<Option<PathBuf>>>,
     started: Instant,
     screenshot: Option<(ScreenshotPlan, ScreenshotProgress)>,
+    bench: Option<(BenchPlan, BenchProgress)>,
     /// Set when the app should close (the screenshot is saved); the eframe shell acts on it.
     pub exit_code: Option<i32>,
+    /// CPU time of the previous whole frame (eframe's measure: UI, tessellation, painting), and
+    /// of the previous call to [`Self::ui`]; set by the shell, read by the benchmark.
+    pub last_frame_cpu_ms: Option<f64>,
+    pub last_ui_ms: Option<f64>,
     show_side_panel: bool,
 }
 
@@ -103,7 +133,10 @@ impl ViewerApp {
             dialog: None,
             started,
             screenshot: None,
+            bench: None,
             exit_code: None,
+            last_frame_cpu_ms: None,
+            last_ui_ms: None,
             show_side_panel: true,
         }
     }
@@ -111,6 +144,20 @@ impl ViewerApp {
     pub fn with_screenshot(mut self, plan: ScreenshotPlan) -> Self {
         self.show_side_panel = false;
         self.screenshot = Some((plan, ScreenshotProgress::default()));
+        self
+    }
+
+    pub fn with_bench(mut self, plan: BenchPlan) -> Self {
+        self.show_side_panel = false;
+        let progress = BenchProgress {
+            phase: BenchPhase::FirstView,
+            complete_ms: 0.0,
+            jump_ms: Vec::new(),
+            ui_ms: Vec::new(),
+            frame_ms: Vec::new(),
+            velocity: [23.0, 17.0],
+        };
+        self.bench = Some((plan, progress));
         self
     }
 
@@ -224,6 +271,10 @@ impl ViewerApp {
         }
         if self.screenshot.is_some() {
             self.screenshot_frame(ui);
+            return;
+        }
+        if self.bench.is_some() {
+            self.bench_frame(ui);
             return;
         }
         self.menu_bar(ui);
@@ -541,6 +592,144 @@ impl ViewerApp {
         }
         ctx.request_repaint_after(std::time::Duration::from_millis(16));
     }
+}
+
+impl ViewerApp {
+    fn bench_frame(&mut self, ui: &mut egui::Ui) {
+        let ctx = ui.ctx().clone();
+        ctx.request_repaint();
+        let started = self.started;
+        let (last_ui, last_frame) = (self.last_ui_ms, self.last_frame_cpu_ms);
+        let Some((plan, progress)) = &mut self.bench else { return };
+        let Some(tab) = self.tabs.get_mut(self.active) else { return };
+        if let TabState::Failed(message) = &tab.state {
+            eprintln!("wsiview: {message}");
+            self.exit_code = Some(1);
+            return;
+        }
+        let TabState::Open(view) = &mut tab.state else {
+            egui::CentralPanel::default().show(ui, |ui| ui.spinner());
+            return;
+        };
+        let levels = view.slide.levels().to_vec();
+        let (w, h) = (levels[0].width as f64, levels[0].height as f64);
+        let ppp = f64::from(ctx.pixels_per_point());
+        // Deterministic spread of jump targets over the slide.
+        let jump_target = |i: usize| {
+            let f = |k: u64| ((i as u64 + 1).wrapping_mul(k) % 1000) as f64 / 1000.0;
+            [w * (0.1 + 0.8 * f(389)), h * (0.1 + 0.8 * f(757))]
+        };
+        match &mut progress.phase {
+            BenchPhase::FirstView => {
+                if !view.is_complete() && view.camera.zoom != 1.0 / ppp {
+                    view.look_at([w / 2.0, h / 2.0], Some(1.0 / ppp));
+                }
+            }
+            BenchPhase::Pan { since, last_level_change, level } => {
+                if let Some(ms) = last_ui {
+                    progress.ui_ms.push(ms);
+                }
+                if let Some(ms) = last_frame {
+                    progress.frame_ms.push(ms);
+                }
+                // A steady drag, bouncing off the slide's edges, and every 2 s the next level.
+                view.camera.pan_by_screen([-progress.velocity[0], -progress.velocity[1]]);
+                let [cx, cy] = view.camera.center;
+                if cx <= 0.0 || cx >= w {
+                    progress.velocity[0] = -progress.velocity[0];
+                }
+                if cy <= 0.0 || cy >= h {
+                    progress.velocity[1] = -progress.velocity[1];
+                }
+                if last_level_change.elapsed().as_secs_f64() > 2.0 {
+                    *level = (*level + 1) % levels.len();
+                    *last_level_change = Instant::now();
+                    let center = view.camera.center;
+                    view.look_at(center, Some(1.0 / levels[*level].downsample / ppp));
+                }
+                if since.elapsed().as_secs_f64() > plan.pan_seconds {
+                    let (tx, rx) = channel();
+                    let report = serde_json::json!({
+                        "complete_ms": round1(progress.complete_ms),
+                        "jump_ms_median": round1(percentile(&progress.jump_ms, 0.5)),
+                        "jump_ms_max": round1(percentile(&progress.jump_ms, 1.0)),
+                        "pan_seconds": plan.pan_seconds,
+                        "frames": progress.ui_ms.len(),
+                        "frames_per_s": round1(progress.ui_ms.len() as f64 / plan.pan_seconds),
+                        "ui_ms_p50": round2(percentile(&progress.ui_ms, 0.5)),
+                        "ui_ms_p99": round2(percentile(&progress.ui_ms, 0.99)),
+                        "frame_cpu_ms_p50": round2(percentile(&progress.frame_ms, 0.5)),
+                        "frame_cpu_ms_p99": round2(percentile(&progress.frame_ms, 0.99)),
+                        "tiles_loaded": view.tiles_loaded,
+                        "cache_mb": round1(self.cache.used_bytes() as f64 / 1e6),
+                    });
+                    // Memory figures come from /proc: read on a worker, not the UI thread.
+                    std::thread::spawn(move || {
+                        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+                        let kb = |key: &str| {
+                            status
+                                .lines()
+                                .find(|l| l.starts_with(key))
+                                .and_then(|l| l.split_whitespace().nth(1))
+                                .and_then(|v| v.parse::<f64>().ok())
+                        };
+                        let mut report = report;
+                        report["rss_mb"] = serde_json::json!(kb("VmRSS:").map(|k| round1(k / 1024.0)));
+                        report["peak_rss_mb"] = serde_json::json!(kb("VmHWM:").map(|k| round1(k / 1024.0)));
+                        println!("{report}");
+                        let _ = tx.send(());
+                    });
+                    progress.phase = BenchPhase::Report(rx);
+                }
+            }
+            BenchPhase::Jump { .. } => {}
+            BenchPhase::Report(rx) => {
+                if rx.try_recv().is_ok() {
+                    self.exit_code = Some(0);
+                }
+            }
+        }
+        egui::CentralPanel::default().frame(egui::Frame::NONE).show(ui, |ui| {
+            view.ui(ui);
+        });
+        let complete = view.is_complete() && view.stats.level == 0;
+        match &mut progress.phase {
+            BenchPhase::FirstView if complete => {
+                progress.complete_ms = started.elapsed().as_secs_f64() * 1e3;
+                view.look_at(jump_target(0), Some(1.0 / ppp));
+                progress.phase = BenchPhase::Jump { index: 0, since: Instant::now() };
+            }
+            BenchPhase::Jump { index, since } if complete => {
+                progress.jump_ms.push(since.elapsed().as_secs_f64() * 1e3);
+                *index += 1;
+                if *index < BENCH_JUMPS {
+                    view.look_at(jump_target(*index), Some(1.0 / ppp));
+                    *since = Instant::now();
+                } else {
+                    let now = Instant::now();
+                    progress.phase = BenchPhase::Pan { since: now, last_level_change: now, level: 0 };
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn percentile(values: &[f64], q: f64) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    v[((v.len() - 1) as f64 * q).round() as usize]
+}
+
+fn round1(v: f64) -> f64 {
+    (v * 10.0).round() / 10.0
+}
+
+fn round2(v: f64) -> f64 {
+    (v * 100.0).round() / 100.0
 }
 
 fn load_associated(slide: Arc<crate::Slide>, name: String, ctx: &egui::Context) -> Associated {

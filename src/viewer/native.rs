@@ -4,11 +4,13 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use super::app::BenchPlan;
 use super::{ScreenshotPlan, ViewerApp};
 
 pub struct ViewOptions {
     pub slides: Vec<PathBuf>,
     pub screenshot: Option<ScreenshotPlan>,
+    pub bench: Option<BenchPlan>,
     /// Window inner size in points.
     pub size: [f32; 2],
     pub cache_bytes: u64,
@@ -25,11 +27,14 @@ struct Shell {
 const STORAGE_KEY: &str = "wsiview";
 
 impl eframe::App for Shell {
-    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+    fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
         for path in std::mem::take(&mut self.to_open) {
             self.app.open(path, ui.ctx());
         }
+        self.app.last_frame_cpu_ms = frame.info().cpu_usage.map(|s| f64::from(s) * 1e3);
+        let start = Instant::now();
         self.app.ui(ui);
+        self.app.last_ui_ms = Some(start.elapsed().as_secs_f64() * 1e3);
         if let Some(code) = self.app.exit_code {
             *self.exit.lock().unwrap_or_else(|p| p.into_inner()) = Some(code);
             ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
@@ -47,7 +52,7 @@ impl eframe::App for Shell {
 pub fn run(options: ViewOptions) -> anyhow::Result<i32> {
     let exit = Arc::new(Mutex::new(None));
     let shell_exit = exit.clone();
-    let scripted = options.screenshot.is_some();
+    let scripted = options.screenshot.is_some() || options.bench.is_some();
     let native = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("wsiview")
@@ -55,9 +60,15 @@ pub fn run(options: ViewOptions) -> anyhow::Result<i32> {
             .with_drag_and_drop(true)
             .with_resizable(!scripted),
         persist_window: !scripted,
+        // OpenGL: under a software renderer (Mesa llvmpipe, remote desktops, Xvfb) it drew frames
+        // about 6x faster than wgpu here (BENCHMARKS.md). WSIVIEW_RENDERER=wgpu selects wgpu.
+        renderer: match std::env::var("WSIVIEW_RENDERER").as_deref() {
+            Ok("wgpu") => eframe::Renderer::Wgpu,
+            _ => eframe::Renderer::Glow,
+        },
         ..Default::default()
     };
-    let ViewOptions { slides, screenshot, cache_bytes, started, .. } = options;
+    let ViewOptions { slides, screenshot, bench, cache_bytes, started, .. } = options;
     eframe::run_native(
         "wsiview",
         native,
@@ -65,6 +76,8 @@ pub fn run(options: ViewOptions) -> anyhow::Result<i32> {
             let mut app = ViewerApp::new(cache_bytes, started);
             if let Some(plan) = screenshot {
                 app = app.with_screenshot(plan);
+            } else if let Some(plan) = bench {
+                app = app.with_bench(plan);
             } else if let Some(storage) = cc.storage {
                 if let Some(saved) = eframe::get_value(storage, STORAGE_KEY) {
                     app.restore(saved);

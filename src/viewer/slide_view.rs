@@ -2,7 +2,7 @@
 //! it states which tiles it wants (the scheduler loads them on rayon's pool), uploads what has
 //! arrived, and draws the best tiles it has — coarser ones scaled up under the ones still loading.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use egui::{Color32, ColorImage, Pos2, Rect, Sense, Stroke, TextureHandle, TextureOptions, Vec2};
@@ -78,10 +78,18 @@ pub struct SlideView {
     /// Tiles uploaded as textures since the view opened.
     pub tiles_loaded: u64,
     minimap_rect: Option<Rect>,
+    /// Arrived tiles not yet uploaded: uploads are spread over frames to keep each frame short.
+    arrived: VecDeque<crate::tiles::TileResult<ColorImage>>,
+    /// The tiles in `arrived`, so they are not asked for again while they wait.
+    arrived_ids: std::collections::HashSet<TileId>,
 }
 
-/// Textures kept on the GPU per open slide (about 1,000 tiles of 256²).
-pub const DEFAULT_TEXTURE_BUDGET: usize = 256 << 20;
+/// Texture uploads per frame; the rest wait for the next frame (requested at once).
+const UPLOADS_PER_FRAME: usize = 32;
+
+/// Textures kept on the GPU per open slide (about 380 tiles of 256²: the view, its prefetch ring
+/// and fallbacks several times over). With a software renderer they live in main memory.
+pub const DEFAULT_TEXTURE_BUDGET: usize = 96 << 20;
 
 impl SlideView {
     pub fn new(opened: OpenedSlide, ctx: &egui::Context) -> Self {
@@ -114,6 +122,8 @@ impl SlideView {
             stats: FrameStats::default(),
             tiles_loaded: 0,
             minimap_rect: None,
+            arrived: VecDeque::new(),
+            arrived_ids: std::collections::HashSet::new(),
         }
     }
 
@@ -354,6 +364,12 @@ impl SlideView {
 
     fn receive_tiles(&mut self, ctx: &egui::Context) {
         for result in self.scheduler.take_results() {
+            self.arrived_ids.insert(result.id);
+            self.arrived.push_back(result);
+        }
+        for _ in 0..UPLOADS_PER_FRAME {
+            let Some(result) = self.arrived.pop_front() else { break };
+            self.arrived_ids.remove(&result.id);
             match result.outcome {
                 Ok(image) => {
                     // Past 1:1 only level 0 is ever magnified: show its pixels crisp.
@@ -369,6 +385,9 @@ impl SlideView {
                 }
             }
         }
+        if !self.arrived.is_empty() {
+            ctx.request_repaint();
+        }
     }
 
     fn request_tiles(&mut self) {
@@ -381,7 +400,8 @@ impl SlideView {
         let want = |level: usize, tiles: Vec<((u64, u64), f64)>, base: f64, wanted: &mut Vec<TileRequest>| {
             for ((col, row), d) in tiles {
                 let id = TileId { level: level as u32, col, row };
-                if !self.textures.contains_key(&id) && !self.failed.contains_key(&id) {
+                if !self.textures.contains_key(&id) && !self.failed.contains_key(&id) && !self.arrived_ids.contains(&id)
+                {
                     wanted.push(TileRequest { id, priority: base + d });
                 }
             }
@@ -413,39 +433,83 @@ impl SlideView {
         self.scheduler.set_wanted(wanted);
     }
 
+    /// Screen rectangle and UV of the part of tile (`l`, `col`, `row`) inside the level-0 rectangle
+    /// `clip` (all of the tile's real pixels when `clip` covers it).
+    fn tile_quad(&self, l: usize, col: u64, row: u64, clip: [f64; 4]) -> Option<(Rect, Rect)> {
+        let info = &self.slide.levels()[l];
+        let ds = info.downsample;
+        let (tw, th) = (f64::from(info.tile_width), f64::from(info.tile_height));
+        // The tile's real pixels (edge tiles are padded), in level-0 coordinates, clipped.
+        let x0 = (col as f64 * tw * ds).max(clip[0]);
+        let y0 = (row as f64 * th * ds).max(clip[1]);
+        let x1 = (((col + 1) as f64 * tw).min(info.width as f64) * ds).min(clip[2]);
+        let y1 = (((row + 1) as f64 * th).min(info.height as f64) * ds).min(clip[3]);
+        if x0 >= x1 || y0 >= y1 {
+            return None;
+        }
+        let a = self.camera.level0_to_screen([x0, y0], &self.view);
+        let b = self.camera.level0_to_screen([x1, y1], &self.view);
+        let rect = Rect::from_min_max(Pos2::new(a[0] as f32, a[1] as f32), Pos2::new(b[0] as f32, b[1] as f32));
+        let u = |x: f64| (x / ds / tw - col as f64) as f32;
+        let v = |y: f64| (y / ds / th - row as f64) as f32;
+        let uv = Rect::from_min_max(Pos2::new(u(x0), v(y0)), Pos2::new(u(x1), v(y1)));
+        Some((rect, uv))
+    }
+
+    /// Draw each visible tile of the current level from its texture; where one is missing, the
+    /// matching part of the finest coarser level that has it all. Every screen pixel is drawn about
+    /// once, which matters with software rendering.
     fn draw_tiles(&mut self, painter: &egui::Painter) {
         let levels = self.slide.levels();
         let level = self.stats.level;
         let area = self.camera.visible_level0(&self.view);
-        let focus = self.camera.center;
         let (mut exact, mut failed) = (0, 0);
-        // Coarsest first, so finer tiles cover coarser ones and gaps show the best there is.
-        for l in (level..levels.len()).rev() {
-            let info = &levels[l];
-            for ((col, row), _) in tiles_in(info, area, focus) {
-                let id = TileId { level: l as u32, col, row };
-                let ds = info.downsample;
-                let (tw, th) = (f64::from(info.tile_width), f64::from(info.tile_height));
-                // The tile's part inside the level (edge tiles are padded).
-                let x0 = col as f64 * tw;
-                let y0 = row as f64 * th;
-                let x1 = (x0 + tw).min(info.width as f64);
-                let y1 = (y0 + th).min(info.height as f64);
-                let a = self.camera.level0_to_screen([x0 * ds, y0 * ds], &self.view);
-                let b = self.camera.level0_to_screen([x1 * ds, y1 * ds], &self.view);
-                let rect = Rect::from_min_max(Pos2::new(a[0] as f32, a[1] as f32), Pos2::new(b[0] as f32, b[1] as f32));
-                if let Some(tex) = self.textures.get_mut(&id) {
-                    tex.last_used = self.frame;
-                    let uv =
-                        Rect::from_min_max(Pos2::ZERO, Pos2::new(((x1 - x0) / tw) as f32, ((y1 - y0) / th) as f32));
-                    painter.image(tex.handle.id(), rect, uv, Color32::WHITE);
-                    if l == level {
-                        exact += 1;
-                    }
-                } else if l == level && self.failed.contains_key(&id) {
-                    failed += 1;
+        let frame = self.frame;
+        for ((col, row), _) in tiles_in(&levels[level], area, self.camera.center) {
+            let id = TileId { level: level as u32, col, row };
+            let whole = [f64::MIN, f64::MIN, f64::MAX, f64::MAX];
+            if let Some(tex) = self.textures.get_mut(&id) {
+                tex.last_used = frame;
+                let tex_id = tex.handle.id();
+                if let Some((rect, uv)) = self.tile_quad(level, col, row, whole) {
+                    painter.image(tex_id, rect, uv, Color32::WHITE);
+                }
+                exact += 1;
+                continue;
+            }
+            if self.failed.contains_key(&id) {
+                failed += 1;
+                if let Some((rect, _)) = self.tile_quad(level, col, row, whole) {
                     hatch(painter, rect);
                 }
+                continue;
+            }
+            // The level-0 rectangle this tile would cover, filled from the best coarser level.
+            let info = &levels[level];
+            let ds = info.downsample;
+            let (tw, th) = (f64::from(info.tile_width) * ds, f64::from(info.tile_height) * ds);
+            let cover = [
+                col as f64 * tw,
+                row as f64 * th,
+                ((col + 1) as f64 * tw).min(info.width as f64 * ds),
+                ((row + 1) as f64 * th).min(info.height as f64 * ds),
+            ];
+            for (coarse, coarse_info) in levels.iter().enumerate().skip(level + 1) {
+                let parts = tiles_in(coarse_info, cover, [0.0, 0.0]);
+                let ids: Vec<TileId> =
+                    parts.iter().map(|&((c, r), _)| TileId { level: coarse as u32, col: c, row: r }).collect();
+                if ids.is_empty() || !ids.iter().all(|t| self.textures.contains_key(t)) {
+                    continue;
+                }
+                for t in ids {
+                    if let Some(quad) = self.tile_quad(coarse, t.col, t.row, cover) {
+                        if let Some(tex) = self.textures.get_mut(&t) {
+                            tex.last_used = frame;
+                            painter.image(tex.handle.id(), quad.0, quad.1, Color32::WHITE);
+                        }
+                    }
+                }
+                break;
             }
         }
         self.stats.exact = exact;
