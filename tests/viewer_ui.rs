@@ -246,3 +246,30 @@ fn label_stays_hidden_until_asked_for() {
     assert!(h.query_by_label("label").is_some() && h.query_by_label("macro").is_some());
     assert!(h.query_by_label("Hide label").is_some());
 }
+
+fn idle(app: &ViewerApp) -> bool {
+    app.active_view().is_some_and(|v| {
+        let s = v.scheduler_stats();
+        v.is_complete() && s.queued == 0 && s.in_flight == 0
+    })
+}
+
+#[test]
+fn display_adjustments_remake_tiles_without_decoding() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut h = harness(&slide(tmp.path(), Layout::Chain));
+    wait_until(&mut h, "open and prefetch", idle);
+    let v = h.state().active_view().unwrap_or_else(|| panic!("no view"));
+    let (decoded, loaded) = (v.slide.tiles_decoded(), v.tiles_loaded);
+    assert!(decoded > 0);
+    if let Some(v) = h.state_mut().active_view_mut() {
+        v.set_adjustments(wsiview::viewer::camera::Adjustments { brightness: 0.2, contrast: 1.3, gamma: 0.8 });
+    }
+    h.step();
+    let v = h.state().active_view().unwrap_or_else(|| panic!("no view"));
+    assert!(!v.is_complete(), "tiles made before the change no longer count as done");
+    wait_until(&mut h, "the adjusted tiles", idle);
+    let v = h.state().active_view().unwrap_or_else(|| panic!("no view"));
+    assert!(v.tiles_loaded >= loaded + v.stats.visible as u64, "visible tiles were remade");
+    assert_eq!(v.slide.tiles_decoded(), decoded, "from the decoded-tile cache, not the file");
+}

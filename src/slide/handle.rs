@@ -20,6 +20,8 @@ pub struct Slide {
     source: Arc<dyn SlideSource>,
     cache: Arc<TileCache>,
     cache_id: u64,
+    /// Tiles decoded (cache misses) since the slide was opened.
+    decoded: std::sync::atomic::AtomicU64,
 }
 
 impl Slide {
@@ -35,7 +37,7 @@ impl Slide {
 
     pub fn from_source(source: Arc<dyn SlideSource>, cache: Arc<TileCache>) -> Self {
         let cache_id = cache.register_slide();
-        Slide { source, cache, cache_id }
+        Slide { source, cache, cache_id, decoded: std::sync::atomic::AtomicU64::new(0) }
     }
 
     pub fn source(&self) -> &Arc<dyn SlideSource> {
@@ -100,8 +102,14 @@ impl Slide {
             return Ok(tile);
         }
         let tile = Arc::new(self.source.decode_tile(level, col, row)?);
+        self.decoded.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.cache.insert(key, tile.clone());
         Ok(tile)
+    }
+
+    /// How many tiles this slide has decoded (cache misses) since it was opened.
+    pub fn tiles_decoded(&self) -> u64 {
+        self.decoded.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Fetch many tiles, decoding the missing ones in parallel. Results are in request order.

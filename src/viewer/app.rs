@@ -453,6 +453,18 @@ impl ViewerApp {
                 });
             });
             ui.separator();
+            ui.heading("Display");
+            if let Some(view) = tab.view_mut() {
+                let mut a = view.adjustments();
+                ui.add(egui::Slider::new(&mut a.brightness, -0.5..=0.5).text("Brightness"));
+                ui.add(egui::Slider::new(&mut a.contrast, 0.2..=3.0).text("Contrast"));
+                ui.add(egui::Slider::new(&mut a.gamma, 0.3..=3.0).logarithmic(true).text("Gamma"));
+                if ui.add_enabled(!a.is_identity(), egui::Button::new("Reset")).clicked() {
+                    a = super::camera::Adjustments::default();
+                }
+                view.set_adjustments(a);
+            }
+            ui.separator();
             ui.heading("Associated images");
             if tab.associated.is_empty() {
                 ui.label("none");

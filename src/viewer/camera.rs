@@ -128,6 +128,42 @@ pub fn scale_bar(um_per_point: f64, target_points: f64) -> Option<(f64, f64, Str
     Some((step, step / um_per_point, label))
 }
 
+/// Display adjustments applied to decoded pixels on their way to the screen (the decoded tiles
+/// stay as they are, so changing them never re-decodes).
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Adjustments {
+    /// Added to every channel, -1 to 1.
+    pub brightness: f32,
+    /// Scales distances from mid-grey, 0 to 3 (1 = unchanged).
+    pub contrast: f32,
+    /// Output = input^(1/gamma), 0.2 to 5 (1 = unchanged).
+    pub gamma: f32,
+}
+
+impl Default for Adjustments {
+    fn default() -> Self {
+        Adjustments { brightness: 0.0, contrast: 1.0, gamma: 1.0 }
+    }
+}
+
+impl Adjustments {
+    pub fn is_identity(&self) -> bool {
+        *self == Adjustments::default()
+    }
+
+    /// The 8-bit lookup table: contrast about mid-grey, then brightness, then gamma.
+    pub fn lut(&self) -> [u8; 256] {
+        let mut lut = [0u8; 256];
+        for (i, out) in lut.iter_mut().enumerate() {
+            let x = i as f32 / 255.0;
+            let y = ((x - 0.5) * self.contrast + 0.5 + self.brightness).clamp(0.0, 1.0);
+            let y = y.powf(1.0 / self.gamma.max(0.01));
+            *out = (y * 255.0).round() as u8;
+        }
+        lut
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,6 +232,18 @@ mod tests {
         // At level 1 (downsample 2) a tile covers 512 level-0 pixels.
         let l1 = level(500, 350, 2.0);
         assert_eq!(tiles_in(&l1, [0.0, 0.0, 1000.0, 700.0], [0.0, 0.0]).len(), 4);
+    }
+
+    #[test]
+    fn adjustments_lut() {
+        assert_eq!(Adjustments::default().lut()[37], 37);
+        assert!(Adjustments::default().is_identity());
+        let brighter = Adjustments { brightness: 0.1, ..Default::default() }.lut();
+        assert_eq!((brighter[0], brighter[100], brighter[250]), (26, 126, 255));
+        let contrast = Adjustments { contrast: 2.0, ..Default::default() }.lut();
+        assert_eq!((contrast[64], contrast[128], contrast[192]), (0, 129, 255));
+        let gamma = Adjustments { gamma: 2.0, ..Default::default() }.lut();
+        assert_eq!(gamma[64], ((64.0f32 / 255.0).sqrt() * 255.0).round() as u8);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use egui::{Color32, ColorImage, Pos2, Rect, Sense, Stroke, TextureHandle, TextureOptions, Vec2};
 
-use super::camera::{level_for_zoom, scale_bar, tiles_in, Camera, ViewRect, MAX_PHYSICAL_ZOOM};
+use super::camera::{level_for_zoom, scale_bar, tiles_in, Adjustments, Camera, ViewRect, MAX_PHYSICAL_ZOOM};
 use crate::slide::Slide;
 use crate::tiles::{TileId, TileRequest, TileScheduler};
 
@@ -34,7 +34,19 @@ struct TileTexture {
     handle: TextureHandle,
     last_used: u64,
     bytes: usize,
+    /// The display adjustments' generation its pixels were made with.
+    generation: u64,
 }
+
+/// What the tile loader applies: the adjustments' generation and lookup table.
+#[derive(Clone, Copy)]
+struct Look {
+    generation: u64,
+    lut: Option<[u8; 256]>,
+}
+
+/// A tile ready for upload, with the generation of the adjustments applied to it.
+type LoadedTile = (ColorImage, u64);
 
 /// A zoom in progress: ease towards `zoom`, keeping the level-0 point under `anchor` still.
 #[derive(Clone, Copy, Debug)]
@@ -63,7 +75,11 @@ pub struct SlideView {
     pub camera: Camera,
     animation: Option<ZoomAnimation>,
     fitted: bool,
-    scheduler: TileScheduler<ColorImage>,
+    /// Until the user moves the view, keep the whole slide fitted as the window or panels resize.
+    auto_fit: bool,
+    scheduler: TileScheduler<LoadedTile>,
+    look: Arc<std::sync::RwLock<Look>>,
+    adjustments: Adjustments,
     textures: HashMap<TileId, TileTexture>,
     failed: HashMap<TileId, String>,
     texture_budget_bytes: usize,
@@ -79,7 +95,7 @@ pub struct SlideView {
     pub tiles_loaded: u64,
     minimap_rect: Option<Rect>,
     /// Arrived tiles not yet uploaded: uploads are spread over frames to keep each frame short.
-    arrived: VecDeque<crate::tiles::TileResult<ColorImage>>,
+    arrived: VecDeque<crate::tiles::TileResult<LoadedTile>>,
     /// The tiles in `arrived`, so they are not asked for again while they wait.
     arrived_ids: std::collections::HashSet<TileId>,
 }
@@ -96,10 +112,26 @@ impl SlideView {
         let slide = opened.slide;
         let loader_slide = slide.clone();
         let repaint = ctx.clone();
+        let look = Arc::new(std::sync::RwLock::new(Look { generation: 0, lut: None }));
+        let loader_look = look.clone();
         let scheduler = TileScheduler::new(
             move |id: TileId| {
                 let tile = loader_slide.read_tile(id.level as usize, id.col, id.row).map_err(|e| e.kind.to_string())?;
-                Ok(ColorImage::from_rgba_unmultiplied([tile.width as usize, tile.height as usize], &tile.rgba))
+                let look = *loader_look.read().unwrap_or_else(|p| p.into_inner());
+                let size = [tile.width as usize, tile.height as usize];
+                // Adjustments apply to a copy on its way to the GPU; the decoded tile stays as is.
+                let image = match look.lut {
+                    None => ColorImage::from_rgba_unmultiplied(size, &tile.rgba),
+                    Some(lut) => {
+                        let mapped: Vec<u8> = tile
+                            .rgba
+                            .chunks_exact(4)
+                            .flat_map(|p| [lut[p[0] as usize], lut[p[1] as usize], lut[p[2] as usize], p[3]])
+                            .collect();
+                        ColorImage::from_rgba_unmultiplied(size, &mapped)
+                    }
+                };
+                Ok((image, look.generation))
             },
             move || repaint.request_repaint(),
             rayon::current_num_threads().max(2),
@@ -109,7 +141,10 @@ impl SlideView {
             camera: Camera { center: [0.0, 0.0], zoom: 1.0 },
             animation: None,
             fitted: false,
+            auto_fit: true,
             scheduler,
+            look,
+            adjustments: Adjustments::default(),
             textures: HashMap::new(),
             failed: HashMap::new(),
             texture_budget_bytes: DEFAULT_TEXTURE_BUDGET,
@@ -163,6 +198,7 @@ impl SlideView {
     pub fn zoom_to(&mut self, zoom: f64, anchor: Option<[f64; 2]>) {
         let (lo, hi) = self.zoom_limits();
         let anchor = anchor.unwrap_or(self.view.center());
+        self.auto_fit = false;
         self.animation = Some(ZoomAnimation { anchor, zoom: zoom.clamp(lo, hi) });
     }
 
@@ -182,6 +218,7 @@ impl SlideView {
     /// Jump to a level-0 centre and zoom at once (scripted views, minimap).
     pub fn look_at(&mut self, center: [f64; 2], zoom: Option<f64>) {
         self.fitted = true;
+        self.auto_fit = false;
         self.animation = None;
         self.camera.center = center;
         if let Some(z) = zoom {
@@ -200,6 +237,26 @@ impl SlideView {
             && self.animation.is_none()
             && self.stats.visible > 0
             && self.stats.exact + self.stats.failed == self.stats.visible
+    }
+
+    pub fn adjustments(&self) -> Adjustments {
+        self.adjustments
+    }
+
+    /// Change brightness, contrast and gamma. Visible tiles are remade from the decoded-tile cache
+    /// (no decoding) and replace the old ones as they arrive; until then the old ones stay drawn.
+    pub fn set_adjustments(&mut self, adjustments: Adjustments) {
+        if adjustments == self.adjustments {
+            return;
+        }
+        self.adjustments = adjustments;
+        let mut look = self.look.write().unwrap_or_else(|p| p.into_inner());
+        look.generation += 1;
+        look.lut = (!adjustments.is_identity()).then(|| adjustments.lut());
+    }
+
+    fn generation(&self) -> u64 {
+        self.look.read().unwrap_or_else(|p| p.into_inner()).generation
     }
 
     /// Where the slide was drawn last frame (screen points).
@@ -231,7 +288,7 @@ impl SlideView {
             width: f64::from(rect.width()),
             height: f64::from(rect.height()),
         };
-        if !self.fitted {
+        if !self.fitted || self.auto_fit {
             let (w, h) = self.slide_size();
             self.camera = Camera::fit(w, h, &self.view);
             self.fitted = true;
@@ -258,11 +315,9 @@ impl SlideView {
 
     fn handle_input(&mut self, ui: &egui::Ui, response: &egui::Response) {
         if response.dragged() {
+            self.auto_fit = false;
             let d = response.drag_delta();
             self.camera.pan_by_screen([f64::from(d.x), f64::from(d.y)]);
-            if let Some(a) = &mut self.animation {
-                a.anchor = [a.anchor[0], a.anchor[1]];
-            }
         }
         let pointer = response.hover_pos().map(|p| [f64::from(p.x), f64::from(p.y)]);
         if response.double_clicked() {
@@ -317,6 +372,9 @@ impl SlideView {
             .map(|k| i.key_pressed(k))
         });
         let [left, right, up, down, plus, equals, minus, zero, p1, p2, p3, p4, p5] = keys;
+        if left || right || up || down {
+            self.auto_fit = false;
+        }
         if left {
             self.camera.pan_by_screen([step[0], 0.0]);
         }
@@ -371,13 +429,16 @@ impl SlideView {
             let Some(result) = self.arrived.pop_front() else { break };
             self.arrived_ids.remove(&result.id);
             match result.outcome {
-                Ok(image) => {
+                Ok((image, generation)) => {
+                    if self.textures.get(&result.id).is_some_and(|t| t.generation > generation) {
+                        continue; // made with older adjustments than the texture already here
+                    }
                     // Past 1:1 only level 0 is ever magnified: show its pixels crisp.
                     let options = if result.id.level == 0 { TextureOptions::NEAREST } else { TextureOptions::LINEAR };
                     let bytes = image.pixels.len() * 4;
                     let name = format!("tile {} {} {}", result.id.level, result.id.col, result.id.row);
                     let handle = ctx.load_texture(name, image, options);
-                    self.textures.insert(result.id, TileTexture { handle, last_used: self.frame, bytes });
+                    self.textures.insert(result.id, TileTexture { handle, last_used: self.frame, bytes, generation });
                     self.tiles_loaded += 1;
                 }
                 Err(reason) => {
@@ -396,12 +457,13 @@ impl SlideView {
         let area = self.camera.visible_level0(&self.view);
         let focus = self.camera.center;
         let coarsest = levels.len() - 1;
+        let generation = self.generation();
         let mut wanted = Vec::new();
         let want = |level: usize, tiles: Vec<((u64, u64), f64)>, base: f64, wanted: &mut Vec<TileRequest>| {
             for ((col, row), d) in tiles {
                 let id = TileId { level: level as u32, col, row };
-                if !self.textures.contains_key(&id) && !self.failed.contains_key(&id) && !self.arrived_ids.contains(&id)
-                {
+                let current = self.textures.get(&id).is_some_and(|t| t.generation == generation);
+                if !current && !self.failed.contains_key(&id) && !self.arrived_ids.contains(&id) {
                     wanted.push(TileRequest { id, priority: base + d });
                 }
             }
@@ -465,16 +527,20 @@ impl SlideView {
         let area = self.camera.visible_level0(&self.view);
         let (mut exact, mut failed) = (0, 0);
         let frame = self.frame;
+        let generation = self.generation();
         for ((col, row), _) in tiles_in(&levels[level], area, self.camera.center) {
             let id = TileId { level: level as u32, col, row };
             let whole = [f64::MIN, f64::MIN, f64::MAX, f64::MAX];
             if let Some(tex) = self.textures.get_mut(&id) {
                 tex.last_used = frame;
                 let tex_id = tex.handle.id();
+                let current = tex.generation == generation;
                 if let Some((rect, uv)) = self.tile_quad(level, col, row, whole) {
                     painter.image(tex_id, rect, uv, Color32::WHITE);
                 }
-                exact += 1;
+                if current {
+                    exact += 1;
+                }
                 continue;
             }
             if self.failed.contains_key(&id) {
@@ -577,6 +643,7 @@ impl SlideView {
             let fx = f64::from((p.x - map.min.x) / map.width()).clamp(0.0, 1.0);
             let fy = f64::from((p.y - map.min.y) / map.height()).clamp(0.0, 1.0);
             self.animation = None;
+            self.auto_fit = false;
             self.camera.center = [fx * w, fy * h];
         }
         let painter = ui.painter_at(rect);
