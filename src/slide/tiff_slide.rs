@@ -505,17 +505,23 @@ pub struct RawTile {
 impl TiffSlide {
     /// The stored (still compressed) bytes of one tile; `None` for a tile never written.
     pub fn read_raw_tile(&self, level: usize, col: u64, row: u64) -> Result<Option<RawTile>> {
+        let (l, data) = self.tile_bytes(level, col, row)?;
+        let (tw, th) = l.image.tile.unwrap_or((0, 0));
+        Ok(data.map(|data| RawTile { data, format: l.format.clone(), width: tw as u32, height: th as u32 }))
+    }
+
+    /// A tile's level and stored bytes (`None`: never written), with the tile checked to exist.
+    fn tile_bytes(&self, level: usize, col: u64, row: u64) -> Result<(&TiledLevel, Option<Vec<u8>>)> {
         let l =
             self.tiled.get(level).ok_or_else(|| self.err(ErrorKind::NoSuchLevel { level, count: self.tiled.len() }))?;
         if col >= l.across || row >= l.down {
             return Err(self.err(ErrorKind::NoSuchTile { level, col, row, cols: l.across, rows: l.down }));
         }
         let index = self.tile_index(l)?;
-        let (tw, th) = l.image.tile.unwrap_or((0, 0));
         let data = self
             .read_chunk_bytes(index, (row * l.across + col) as usize)
             .map_err(|reason| self.err(ErrorKind::CorruptTile { level, col, row, reason }))?;
-        Ok(data.map(|data| RawTile { data, format: l.format.clone(), width: tw as u32, height: th as u32 }))
+        Ok((l, data))
     }
 }
 
@@ -552,16 +558,10 @@ impl SlideSource for TiffSlide {
     }
 
     fn decode_tile(&self, level: usize, col: u64, row: u64) -> Result<TilePixels> {
-        let l =
-            self.tiled.get(level).ok_or_else(|| self.err(ErrorKind::NoSuchLevel { level, count: self.tiled.len() }))?;
-        if col >= l.across || row >= l.down {
-            return Err(self.err(ErrorKind::NoSuchTile { level, col, row, cols: l.across, rows: l.down }));
-        }
-        let index = self.tile_index(l)?;
+        let (l, data) = self.tile_bytes(level, col, row)?;
         let (tw, th) = l.image.tile.unwrap_or((0, 0));
         let corrupt = |reason: String| self.err(ErrorKind::CorruptTile { level, col, row, reason });
-        let i = (row * l.across + col) as usize;
-        let Some(data) = self.read_chunk_bytes(index, i).map_err(corrupt)? else {
+        let Some(data) = data else {
             return Ok(TilePixels { width: tw as u32, height: th as u32, rgba: vec![0; (tw * th * 4) as usize] });
         };
         let rgba = decode_chunk(&l.format, &data, tw as u32, th as u32).map_err(corrupt)?;
