@@ -5,6 +5,7 @@
 //! for regions), [`synth`] (synthetic slides for tests and demos). None of them uses a GUI; the
 //! [`viewer`] (egui) sits on top and reaches files only through them.
 
+pub mod annotations;
 pub mod bench;
 pub mod error;
 pub mod slide;
