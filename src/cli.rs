@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
+use wsiview::annotations::{asap, store, table, Import, PixelSize, Unit};
 use wsiview::synth::{self, Layout, SynthCompression, SynthOptions};
 use wsiview::tiff::ByteOrder;
 use wsiview::Slide;
@@ -98,6 +99,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Measure or convert annotation files (GeoJSON as QuPath writes it, or ASAP XML).
+    Annotations {
+        #[command(subcommand)]
+        action: AnnotationsCommand,
+    },
     /// Write a synthetic H&E-looking pyramidal slide.
     Generate {
         output: PathBuf,
@@ -124,6 +130,29 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+}
+
+#[derive(Subcommand)]
+enum AnnotationsCommand {
+    /// Area, perimeter, length and point count of every annotation, with totals per class.
+    Measure {
+        /// Annotation file: .geojson/.json (GeoJSON) or .xml (ASAP).
+        file: PathBuf,
+        /// Microns per level-0 pixel (along x, and along y unless --mpp-y is given).
+        #[arg(long, value_parser = parse_mpp)]
+        mpp: f64,
+        /// Microns per level-0 pixel along y, for non-square pixels.
+        #[arg(long, value_parser = parse_mpp)]
+        mpp_y: Option<f64>,
+        /// Print one JSON object instead of a table.
+        #[arg(long, conflicts_with = "csv")]
+        json: bool,
+        /// Write the table as CSV to this file instead of printing it.
+        #[arg(long, value_name = "OUT.csv")]
+        csv: Option<PathBuf>,
+    },
+    /// Convert between GeoJSON and ASAP XML (format by extension: .xml is ASAP, .geojson/.json GeoJSON).
+    Convert { input: PathBuf, output: PathBuf },
 }
 
 pub fn main() -> ExitCode {
@@ -160,6 +189,14 @@ fn parse_pair(text: &str) -> Result<(f64, f64), String> {
     let (a, b) = text.split_once(',').ok_or("expected X,Y")?;
     let num = |s: &str| s.trim().parse::<f64>().ok().filter(|v| v.is_finite()).ok_or(format!("{s:?} is not a number"));
     Ok((num(a)?, num(b)?))
+}
+
+fn parse_mpp(text: &str) -> Result<f64, String> {
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .ok_or(format!("{text:?} is not a positive number of microns per pixel"))
 }
 
 fn parse_size(text: &str) -> Result<(f32, f32), String> {
@@ -247,6 +284,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("  1080p level 0   {:>10.1} ms (cold, median of 5)", r.viewport_1080p_level0_ms);
             }
             Ok(())
+        }
+        Command::Annotations { action: AnnotationsCommand::Measure { file, mpp, mpp_y, json, csv } } => {
+            measure_annotations(&file, PixelSize { x: mpp, y: mpp_y.unwrap_or(mpp) }, json, csv.as_deref())
+        }
+        Command::Annotations { action: AnnotationsCommand::Convert { input, output } } => {
+            convert_annotations(&input, &output)
         }
         Command::Generate {
             output,
@@ -353,6 +396,185 @@ fn info(path: &Path, json: bool) -> anyhow::Result<()> {
             l.tile_height,
             l.compression.name()
         );
+    }
+    Ok(())
+}
+
+/// Warn on stderr, in one line, about what an import could not read.
+fn warn_skipped(path: &Path, import: &Import) {
+    if import.skipped > 0 {
+        let first = import.problems.first().map(String::as_str).unwrap_or("no details");
+        eprintln!(
+            "wsiview: warning: {}: {} features skipped (first: {first}); measuring the rest",
+            path.display(),
+            import.skipped
+        );
+    }
+    if import.truncated {
+        eprintln!("wsiview: warning: {}: the file is truncated; measuring the features before the cut", path.display());
+    }
+}
+
+fn measure_annotations(file: &Path, pixel_size: PixelSize, json: bool, csv: Option<&Path>) -> anyhow::Result<()> {
+    let import = store::read_any(file)?;
+    warn_skipped(file, &import);
+    let rows = table::measure_all(&import.annotations, Some(pixel_size));
+    let totals = table::class_totals(&rows);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&table::to_json(&rows, &totals))?);
+    } else if let Some(out) = csv {
+        store::write_atomic(out, table::to_csv(&rows, &totals).as_bytes())
+            .with_context(|| format!("{}: cannot write CSV", out.display()))?;
+        println!("{}: {} annotations measured, {} classes", out.display(), rows.len(), totals.len());
+    } else {
+        print!("{}", text_table(file, pixel_size, &rows, &totals));
+    }
+    Ok(())
+}
+
+/// Columns padded to their widest cell; numbers right-aligned.
+fn aligned(rows: &[Vec<String>], right: &[bool]) -> String {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let width = |c: usize| rows.iter().filter_map(|r| r.get(c)).map(|s| s.chars().count()).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns).map(width).collect();
+    let mut out = String::new();
+    for row in rows {
+        let cells: Vec<String> = row
+            .iter()
+            .enumerate()
+            .map(|(c, s)| {
+                if right.get(c).copied().unwrap_or(false) {
+                    format!("{s:>w$}", w = widths[c])
+                } else {
+                    format!("{s:<w$}", w = widths[c])
+                }
+            })
+            .collect();
+        out += "  ";
+        out += cells.join("  ").trim_end();
+        out += "\n";
+    }
+    out
+}
+
+fn text_table(file: &Path, s: PixelSize, rows: &[table::MeasuredRow], totals: &[table::ClassTotal]) -> String {
+    let unit = rows.first().map_or(Unit::Microns, |r| r.measurement.unit);
+    let (area, len) = if unit == Unit::Microns { ("µm²", "µm") } else { ("px²", "px") };
+    let num = |v: Option<f64>| v.map(|v| format!("{v:.2}")).unwrap_or_default();
+    let clip = |t: &str| {
+        if t.chars().count() > 40 {
+            format!("{}…", t.chars().take(39).collect::<String>())
+        } else {
+            t.to_string()
+        }
+    };
+    let mut cells = vec![vec![
+        "#".to_string(),
+        "name".to_string(),
+        "class".to_string(),
+        "type".to_string(),
+        format!("area {area}"),
+        format!("perimeter {len}"),
+        format!("length {len}"),
+        "points".to_string(),
+    ]];
+    for r in rows {
+        let m = &r.measurement;
+        cells.push(vec![
+            r.index.to_string(),
+            clip(&r.name),
+            clip(r.class.as_deref().unwrap_or("-")),
+            r.kind.to_string(),
+            num(m.area),
+            num(m.perimeter),
+            num(m.length),
+            m.points.map(|p| p.to_string()).unwrap_or_default(),
+        ]);
+    }
+    let mut out = format!("{}: {} annotations, {} × {} µm per pixel\n", file.display(), rows.len(), s.x, s.y);
+    out += &aligned(&cells, &[true, false, false, false, true, true, true, true]);
+    out += "\nTotals by class\n";
+    let mut sums = vec![vec![
+        "class".to_string(),
+        "count".to_string(),
+        format!("area {area}"),
+        format!("perimeter {len}"),
+        format!("length {len}"),
+        "points".to_string(),
+    ]];
+    for t in totals {
+        sums.push(vec![
+            clip(t.class.as_deref().unwrap_or("(unclassified)")),
+            t.count.to_string(),
+            num(Some(t.area)),
+            num(Some(t.perimeter)),
+            num(Some(t.length)),
+            t.points.to_string(),
+        ]);
+    }
+    let all = |f: fn(&table::ClassTotal) -> f64| totals.iter().map(f).sum::<f64>();
+    sums.push(vec![
+        "all".to_string(),
+        rows.len().to_string(),
+        num(Some(all(|t| t.area))),
+        num(Some(all(|t| t.perimeter))),
+        num(Some(all(|t| t.length))),
+        totals.iter().map(|t| t.points).sum::<usize>().to_string(),
+    ]);
+    out += &aligned(&sums, &[false, true, true, true, true, true]);
+    out
+}
+
+/// Annotation formats by extension.
+#[derive(Clone, Copy, PartialEq)]
+enum AnnotationFormat {
+    Asap,
+    GeoJson,
+}
+
+fn annotation_format(path: &Path) -> Option<AnnotationFormat> {
+    let ext = path.extension()?.to_string_lossy().to_ascii_lowercase();
+    match ext.as_str() {
+        "xml" => Some(AnnotationFormat::Asap),
+        "geojson" | "json" => Some(AnnotationFormat::GeoJson),
+        _ => None,
+    }
+}
+
+fn convert_annotations(input: &Path, output: &Path) -> anyhow::Result<()> {
+    let unknown = |p: &Path| {
+        anyhow::anyhow!("{}: unknown annotation format (use .xml for ASAP, .geojson or .json for GeoJSON)", p.display())
+    };
+    annotation_format(input).ok_or_else(|| unknown(input))?;
+    let format = annotation_format(output).ok_or_else(|| unknown(output))?;
+    let import = store::read_any(input)?;
+    let mut lost = if format == AnnotationFormat::Asap { asap::export_losses(&import.annotations) } else { Vec::new() };
+    let unused: Vec<&str> = import
+        .classes
+        .iter()
+        .filter(|c| !import.annotations.iter().any(|a| a.class.as_deref() == Some(c.name.as_str())))
+        .map(|c| c.name.as_str())
+        .collect();
+    if !unused.is_empty() {
+        lost.push(format!("{} classes without annotations not kept ({})", unused.len(), unused.join(", ")));
+    }
+    store::write_any(output, &import.annotations, &import.classes)?;
+    let used = import.classes.len() - unused.len();
+    println!(
+        "{} -> {}: {} annotations, {used} classes, written as {}",
+        input.display(),
+        output.display(),
+        import.annotations.len(),
+        if format == AnnotationFormat::Asap { "ASAP XML" } else { "GeoJSON" }
+    );
+    if import.truncated {
+        println!("  truncated: {} stops early; the features before the cut were converted", input.display());
+    }
+    if import.skipped > 0 {
+        println!("  skipped: {} unreadable features ({})", import.skipped, import.problems.join("; "));
+    }
+    for line in lost {
+        println!("  lost: {line}");
     }
     Ok(())
 }

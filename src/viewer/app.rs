@@ -9,7 +9,9 @@ use std::time::Instant;
 
 use egui::{Color32, ColorImage, RichText, TextureHandle};
 
+use super::annotation_panels::{annotation_section, toolbar, MeasurementTable};
 use super::slide_view::{OpenedSlide, SlideView};
+use crate::annotations::AnnotationClass;
 use crate::tiles::TileCache;
 
 /// How a slide tab is doing.
@@ -32,6 +34,7 @@ pub struct SlideTab {
     associated: Vec<(String, Associated)>,
     /// Label and macro carry patient identifiers: shown only on request.
     show_identifiers: bool,
+    pub table: MeasurementTable,
 }
 
 impl SlideTab {
@@ -101,6 +104,15 @@ struct ScreenshotProgress {
 #[derive(Default, serde::Serialize, serde::Deserialize)]
 pub struct Persisted {
     pub recent: Vec<PathBuf>,
+    /// Annotation classes as the user edited them.
+    #[serde(default)]
+    pub classes: Vec<AnnotationClass>,
+}
+
+/// An annotation import or export running on a worker.
+enum AnnotationJob {
+    Import(PathBuf, Receiver<Option<(PathBuf, Result<crate::annotations::Import, String>)>>),
+    Export(Receiver<Option<Result<String, String>>>),
 }
 
 pub struct ViewerApp {
@@ -119,6 +131,11 @@ pub struct ViewerApp {
     pub last_frame_cpu_ms: Option<f64>,
     pub last_ui_ms: Option<f64>,
     show_side_panel: bool,
+    pub classes: Vec<AnnotationClass>,
+    pub show_measurements: bool,
+    annotation_job: Option<AnnotationJob>,
+    /// The last import or export result: text, and whether it is a problem.
+    pub annotation_message: Option<(String, bool)>,
 }
 
 const RECENT_MAX: usize = 10;
@@ -138,6 +155,10 @@ impl ViewerApp {
             last_frame_cpu_ms: None,
             last_ui_ms: None,
             show_side_panel: true,
+            classes: crate::annotations::default_classes(),
+            show_measurements: false,
+            annotation_job: None,
+            annotation_message: None,
         }
     }
 
@@ -163,10 +184,13 @@ impl ViewerApp {
 
     pub fn restore(&mut self, persisted: Persisted) {
         self.recent = persisted.recent;
+        if !persisted.classes.is_empty() {
+            self.classes = persisted.classes;
+        }
     }
 
     pub fn persisted(&self) -> Persisted {
-        Persisted { recent: self.recent.clone() }
+        Persisted { recent: self.recent.clone(), classes: self.classes.clone() }
     }
 
     pub fn cache(&self) -> &Arc<TileCache> {
@@ -195,6 +219,7 @@ impl ViewerApp {
             state: TabState::Opening(rx),
             associated: Vec::new(),
             show_identifiers: false,
+            table: MeasurementTable::default(),
         });
         self.active = self.tabs.len() - 1;
     }
@@ -277,8 +302,26 @@ impl ViewerApp {
             self.bench_frame(ui);
             return;
         }
+        self.sync_annotation_classes();
+        self.poll_annotation_job();
         self.menu_bar(ui);
+        let classes = self.classes.clone();
+        let mut show_table = self.show_measurements;
+        if let Some(view) = self.active_view_mut() {
+            egui::Panel::top("tools").show(ui, |ui| toolbar(ui, &mut view.annotations, &classes, &mut show_table));
+        }
+        self.show_measurements = show_table;
         self.status_bar(ui);
+        if self.show_measurements {
+            if let Some(tab) = self.tabs.get_mut(self.active) {
+                if let TabState::Open(view) = &mut tab.state {
+                    egui::Panel::bottom("measurements")
+                        .resizable(true)
+                        .default_size(220.0)
+                        .show(ui, |ui| tab.table.show(ui, &mut view.annotations));
+                }
+            }
+        }
         if self.show_side_panel {
             egui::Panel::right("side").default_size(280.0).resizable(true).show(ui, |ui| self.side_panel(ui));
         }
@@ -303,6 +346,23 @@ impl ViewerApp {
                             }
                         }
                     });
+                    ui.separator();
+                    let has_view = self.active_view().is_some();
+                    if ui
+                        .add_enabled(has_view, egui::Button::new("Import annotations…"))
+                        .on_hover_text("QuPath GeoJSON or ASAP XML; added to this slide's annotations as one undo step")
+                        .clicked()
+                    {
+                        self.import_annotations(&ctx);
+                    }
+                    if ui
+                        .add_enabled(has_view, egui::Button::new("Export annotations…"))
+                        .on_hover_text("QuPath GeoJSON (.geojson) or ASAP XML (.xml)")
+                        .clicked()
+                    {
+                        self.export_annotations(&ctx);
+                    }
+                    ui.separator();
                     if ui.button("Close tab").clicked() && !self.tabs.is_empty() {
                         self.tabs.remove(self.active);
                         self.active = self.active.min(self.tabs.len().saturating_sub(1));
@@ -357,6 +417,114 @@ impl ViewerApp {
                 }
             });
         });
+    }
+
+    /// Give every view the class list, and take in classes found in loaded annotation files.
+    fn sync_annotation_classes(&mut self) {
+        for tab in &mut self.tabs {
+            if let Some(view) = tab.view_mut() {
+                for c in std::mem::take(&mut view.annotations.loaded_classes) {
+                    if !self.classes.iter().any(|k| k.name == c.name) {
+                        self.classes.push(c);
+                    }
+                }
+            }
+        }
+        let classes = self.classes.clone();
+        for tab in &mut self.tabs {
+            if let Some(view) = tab.view_mut() {
+                if view.annotations.classes != classes {
+                    view.annotations.classes = classes.clone();
+                }
+            }
+        }
+    }
+
+    /// Ask for a file and read it on a worker; the result is merged in `poll_annotation_job`.
+    fn import_annotations(&mut self, ctx: &egui::Context) {
+        let Some(tab) = self.tabs.get(self.active) else { return };
+        let (tx, rx) = channel();
+        let repaint = ctx.clone();
+        std::thread::spawn(move || {
+            let picked = rfd::FileDialog::new()
+                .add_filter("Annotations", &["geojson", "json", "xml"])
+                .add_filter("All files", &["*"])
+                .pick_file();
+            let result = picked.map(|path| {
+                let read = crate::annotations::store::read_any(&path).map_err(|e| e.to_string());
+                (path, read)
+            });
+            let _ = tx.send(result);
+            repaint.request_repaint();
+        });
+        self.annotation_job = Some(AnnotationJob::Import(tab.path.clone(), rx));
+    }
+
+    fn export_annotations(&mut self, ctx: &egui::Context) {
+        let Some(view) = self.active_view() else { return };
+        let snapshot = view.annotations.doc.snapshot();
+        let classes = self.classes.clone();
+        let (tx, rx) = channel();
+        let repaint = ctx.clone();
+        std::thread::spawn(move || {
+            let picked = rfd::FileDialog::new()
+                .add_filter("QuPath GeoJSON", &["geojson"])
+                .add_filter("ASAP XML", &["xml"])
+                .set_file_name("annotations.geojson")
+                .save_file();
+            let result = picked.map(|path| {
+                crate::annotations::store::write_any(&path, &snapshot, &classes)
+                    .map(|()| format!("Exported {} annotations to {}", snapshot.len(), path.display()))
+                    .map_err(|e| e.to_string())
+            });
+            let _ = tx.send(result);
+            repaint.request_repaint();
+        });
+        self.annotation_job = Some(AnnotationJob::Export(rx));
+    }
+
+    fn poll_annotation_job(&mut self) {
+        let Some(job) = &self.annotation_job else { return };
+        match job {
+            AnnotationJob::Import(slide, rx) => {
+                let Ok(result) = rx.try_recv() else { return };
+                let slide = slide.clone();
+                self.annotation_job = None;
+                let Some((path, read)) = result else { return };
+                match read {
+                    Ok(import) => {
+                        self.annotation_message = Some((
+                            format!("Imported from {}: {}", path.display(), import.summary()),
+                            import.skipped > 0 || import.truncated,
+                        ));
+                        self.add_imported(&slide, import);
+                    }
+                    // A failed import leaves the slide's annotations as they were.
+                    Err(e) => self.annotation_message = Some((format!("Import failed: {e}"), true)),
+                }
+            }
+            AnnotationJob::Export(rx) => {
+                let Ok(result) = rx.try_recv() else { return };
+                self.annotation_job = None;
+                match result {
+                    Some(Ok(text)) => self.annotation_message = Some((text, false)),
+                    Some(Err(e)) => self.annotation_message = Some((format!("Export failed: {e}"), true)),
+                    None => {}
+                }
+            }
+        }
+    }
+
+    /// Add imported annotations to a slide's document (one undo step) and their classes to the list.
+    pub fn add_imported(&mut self, slide: &Path, import: crate::annotations::Import) {
+        for c in import.classes {
+            if !self.classes.iter().any(|k| k.name == c.name) {
+                self.classes.push(c);
+            }
+        }
+        if let Some(view) = self.tabs.iter_mut().find(|t| t.path == slide).and_then(|t| t.view_mut()) {
+            view.annotations.doc.add_all(import.annotations);
+        }
     }
 
     fn pick_file(&mut self, ctx: &egui::Context) {
@@ -463,6 +631,14 @@ impl ViewerApp {
                     a = super::camera::Adjustments::default();
                 }
                 view.set_adjustments(a);
+            }
+            ui.separator();
+            if let Some((message, problem)) = &self.annotation_message {
+                let color = if *problem { Color32::from_rgb(230, 160, 60) } else { ui.visuals().text_color() };
+                ui.colored_label(color, message);
+            }
+            if let Some(view) = tab.view_mut() {
+                annotation_section(ui, &mut view.annotations, &mut self.classes);
             }
             ui.separator();
             ui.heading("Associated images");

@@ -2,6 +2,8 @@
 //! application window ([`app`]). It reads slides only through [`crate::slide::Slide`] and loads
 //! tiles only through [`crate::tiles::TileScheduler`].
 
+pub mod annotate;
+pub mod annotation_panels;
 pub mod app;
 pub mod camera;
 pub mod native;

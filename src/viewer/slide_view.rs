@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use egui::{Color32, ColorImage, Pos2, Rect, Sense, Stroke, TextureHandle, TextureOptions, Vec2};
 
+use super::annotate::{AnnotationLayer, Projection, Tool};
 use super::camera::{level_for_zoom, scale_bar, tiles_in, Adjustments, Camera, ViewRect, MAX_PHYSICAL_ZOOM};
 use crate::slide::Slide;
 use crate::tiles::{TileId, TileRequest, TileScheduler};
@@ -15,6 +16,8 @@ use crate::tiles::{TileId, TileRequest, TileScheduler};
 pub struct OpenedSlide {
     pub slide: Arc<Slide>,
     pub overview: Option<ColorImage>,
+    /// The slide's saved annotations and where to autosave them.
+    pub annotations: crate::annotations::store::Loaded,
 }
 
 impl OpenedSlide {
@@ -26,7 +29,8 @@ impl OpenedSlide {
             .thumbnail(256)
             .ok()
             .map(|img| ColorImage::from_rgba_unmultiplied([img.width() as usize, img.height() as usize], img.as_raw()));
-        Ok(OpenedSlide { slide, overview })
+        let annotations = crate::annotations::store::load_for_slide(path);
+        Ok(OpenedSlide { slide, overview, annotations })
     }
 }
 
@@ -98,6 +102,25 @@ pub struct SlideView {
     arrived: VecDeque<crate::tiles::TileResult<LoadedTile>>,
     /// The tiles in `arrived`, so they are not asked for again while they wait.
     arrived_ids: std::collections::HashSet<TileId>,
+    pub annotations: AnnotationLayer,
+}
+
+/// The annotation layer for a slide, with its loaded annotations and autosave.
+fn annotation_layer(slide: &Slide, loaded: crate::annotations::store::Loaded) -> AnnotationLayer {
+    let p = slide.properties();
+    let pixel_size = match (p.mpp_x, p.mpp_y) {
+        (Some(x), Some(y)) => Some(crate::annotations::PixelSize { x, y }),
+        (Some(x), None) => Some(crate::annotations::PixelSize { x, y: x }),
+        _ => None,
+    };
+    let doc = crate::annotations::Document::from_annotations(loaded.import.annotations);
+    let mut layer = AnnotationLayer::new(doc, pixel_size);
+    layer.loaded_classes = loaded.import.classes;
+    layer.load_warning = loaded.warning;
+    if !loaded.save_path.as_os_str().is_empty() {
+        layer.autosaver = Some(crate::annotations::store::Autosaver::new(loaded.save_path, 0));
+    }
+    layer
 }
 
 /// Texture uploads per frame; the rest wait for the next frame (requested at once).
@@ -110,6 +133,7 @@ pub const DEFAULT_TEXTURE_BUDGET: usize = 96 << 20;
 impl SlideView {
     pub fn new(opened: OpenedSlide, ctx: &egui::Context) -> Self {
         let slide = opened.slide;
+        let annotations = annotation_layer(&slide, opened.annotations);
         let loader_slide = slide.clone();
         let repaint = ctx.clone();
         let look = Arc::new(std::sync::RwLock::new(Look { generation: 0, lut: None }));
@@ -159,7 +183,13 @@ impl SlideView {
             minimap_rect: None,
             arrived: VecDeque::new(),
             arrived_ids: std::collections::HashSet::new(),
+            annotations,
         }
+    }
+
+    /// Screen ↔ level-0 for the current frame.
+    pub fn projection(&self) -> Projection {
+        Projection { camera: self.camera, view: self.view }
     }
 
     fn slide_size(&self) -> (f64, f64) {
@@ -293,7 +323,18 @@ impl SlideView {
             self.camera = Camera::fit(w, h, &self.view);
             self.fitted = true;
         }
-        self.handle_input(ui, &response);
+        let projection = self.projection();
+        let took_drag = self.annotations.handle_pointer(ui, &response, &projection);
+        if !ui.ctx().egui_wants_keyboard_input() {
+            self.annotations.handle_keys(ui, &projection);
+        }
+        self.handle_input(ui, &response, took_drag);
+        if std::mem::take(&mut self.annotations.focus_requested) {
+            if let Some(a) = self.annotations.selected.and_then(|id| self.annotations.doc.get(id)) {
+                let b = a.geometry.bounds();
+                self.look_at([(b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0], None);
+            }
+        }
         self.step_animation(ui);
         let (w, h) = self.slide_size();
         let (lo, hi) = self.zoom_limits();
@@ -306,6 +347,9 @@ impl SlideView {
         painter.rect_filled(rect, 0.0, Color32::from_gray(38));
         self.draw_tiles(&painter);
         self.evict_textures();
+        let projection = self.projection();
+        self.annotations.paint(&painter, &projection, response.hover_pos());
+        self.annotations.autosave();
         self.draw_scale_bar(&painter, rect);
         self.minimap(ui, rect);
         self.cursor_level0 =
@@ -313,14 +357,14 @@ impl SlideView {
         response
     }
 
-    fn handle_input(&mut self, ui: &egui::Ui, response: &egui::Response) {
-        if response.dragged() {
+    fn handle_input(&mut self, ui: &egui::Ui, response: &egui::Response, annotation_took_drag: bool) {
+        if response.dragged() && !annotation_took_drag {
             self.auto_fit = false;
             let d = response.drag_delta();
             self.camera.pan_by_screen([f64::from(d.x), f64::from(d.y)]);
         }
         let pointer = response.hover_pos().map(|p| [f64::from(p.x), f64::from(p.y)]);
-        if response.double_clicked() {
+        if response.double_clicked() && self.annotations.tool == Tool::Select {
             self.zoom_by(2.0, pointer);
         }
         if response.hovered() {

@@ -1,0 +1,253 @@
+//! The measurement table: one row per annotation and totals per class, as the viewer shows them
+//! and the CLI exports them (CSV or JSON). Units follow the measurements: µm when the pixel size is
+//! known, level-0 pixels otherwise, and the column names say which.
+
+use serde_json::{json, Map, Value};
+
+use super::geometry::{Measurement, PixelSize, Unit};
+use super::model::{Annotation, AnnotationId};
+
+/// One annotation's measurements.
+#[derive(Clone, Debug)]
+pub struct MeasuredRow {
+    pub id: AnnotationId,
+    /// 1-based position in the document.
+    pub index: usize,
+    pub name: String,
+    pub class: Option<String>,
+    /// [`super::Geometry::kind_name`].
+    pub kind: &'static str,
+    pub measurement: Measurement,
+}
+
+/// The sums over one class (`None`: the unclassified annotations). Sums count only the
+/// annotations a measure applies to (areas of areas, lengths of lines, points of point sets).
+#[derive(Clone, Debug)]
+pub struct ClassTotal {
+    pub class: Option<String>,
+    pub count: usize,
+    pub area: f64,
+    pub perimeter: f64,
+    pub length: f64,
+    pub points: usize,
+}
+
+/// Measure every annotation, in document order.
+pub fn measure_all(annotations: &[impl AsRef<Annotation>], pixel_size: Option<PixelSize>) -> Vec<MeasuredRow> {
+    annotations
+        .iter()
+        .map(AsRef::as_ref)
+        .enumerate()
+        .map(|(i, a)| MeasuredRow {
+            id: a.id,
+            index: i + 1,
+            name: a.name.clone(),
+            class: a.class.clone(),
+            kind: a.geometry.kind_name(),
+            measurement: a.geometry.measure(pixel_size),
+        })
+        .collect()
+}
+
+/// One total per class, sorted by name (case-insensitively, then exactly), unclassified last.
+pub fn class_totals(rows: &[MeasuredRow]) -> Vec<ClassTotal> {
+    let mut totals: Vec<ClassTotal> = Vec::new();
+    for row in rows {
+        let i = match totals.iter().position(|t| t.class == row.class) {
+            Some(i) => i,
+            None => {
+                totals.push(ClassTotal {
+                    class: row.class.clone(),
+                    count: 0,
+                    area: 0.0,
+                    perimeter: 0.0,
+                    length: 0.0,
+                    points: 0,
+                });
+                totals.len() - 1
+            }
+        };
+        let t = &mut totals[i];
+        let m = &row.measurement;
+        t.count += 1;
+        t.area += m.area.unwrap_or(0.0);
+        t.perimeter += m.perimeter.unwrap_or(0.0);
+        t.length += m.length.unwrap_or(0.0);
+        t.points += m.points.unwrap_or(0);
+    }
+    totals.sort_by(|a, b| match (&a.class, &b.class) {
+        (Some(x), Some(y)) => x.to_lowercase().cmp(&y.to_lowercase()).then_with(|| x.cmp(y)),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => std::cmp::Ordering::Equal,
+    });
+    totals
+}
+
+/// The unit of a table: its rows' (all measured with one pixel size); pixels when empty.
+fn table_unit(rows: &[MeasuredRow]) -> Unit {
+    rows.first().map_or(Unit::Pixels, |r| r.measurement.unit)
+}
+
+/// Column names for area, perimeter and length in `unit`.
+fn unit_keys(unit: Unit) -> [&'static str; 3] {
+    match unit {
+        Unit::Microns => ["area_um2", "perimeter_um", "length_um"],
+        Unit::Pixels => ["area_px2", "perimeter_px", "length_px"],
+    }
+}
+
+/// A CSV field, quoted when it holds a comma, quote or line break (RFC 4180).
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
+    }
+}
+
+fn csv_number(v: Option<f64>) -> String {
+    v.map(|v| v.to_string()).unwrap_or_default()
+}
+
+/// The rows, a blank line, then the per-class totals. Fields that do not apply are empty; the
+/// unclassified class is an empty field. Lines end in CRLF (RFC 4180).
+pub fn to_csv(rows: &[MeasuredRow], totals: &[ClassTotal]) -> String {
+    let [area, perimeter, length] = unit_keys(table_unit(rows));
+    let mut out = format!("index,name,class,geometry,{area},{perimeter},{length},points\r\n");
+    for r in rows {
+        let m = &r.measurement;
+        out += &[
+            r.index.to_string(),
+            csv_field(&r.name),
+            csv_field(r.class.as_deref().unwrap_or_default()),
+            csv_field(r.kind),
+            csv_number(m.area),
+            csv_number(m.perimeter),
+            csv_number(m.length),
+            m.points.map(|p| p.to_string()).unwrap_or_default(),
+        ]
+        .join(",");
+        out += "\r\n";
+    }
+    out += &format!("\r\nclass,count,{area},{perimeter},{length},points\r\n");
+    for t in totals {
+        out += &[
+            csv_field(t.class.as_deref().unwrap_or_default()),
+            t.count.to_string(),
+            t.area.to_string(),
+            t.perimeter.to_string(),
+            t.length.to_string(),
+            t.points.to_string(),
+        ]
+        .join(",");
+        out += "\r\n";
+    }
+    out
+}
+
+/// `{"unit", "features": [...], "by_class": [...]}`; a feature has the measurement keys that
+/// apply to it, and `class` is null when it has none.
+pub fn to_json(rows: &[MeasuredRow], totals: &[ClassTotal]) -> Value {
+    let unit = table_unit(rows);
+    let [area, perimeter, length] = unit_keys(unit);
+    let features: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            let m = &r.measurement;
+            let mut f = Map::new();
+            f.insert("name".into(), json!(r.name));
+            f.insert("class".into(), json!(r.class));
+            f.insert("geometry".into(), json!(r.kind));
+            for (key, value) in [(area, m.area), (perimeter, m.perimeter), (length, m.length)] {
+                if let Some(v) = value {
+                    f.insert(key.into(), json!(v));
+                }
+            }
+            if let Some(p) = m.points {
+                f.insert("points".into(), json!(p));
+            }
+            Value::Object(f)
+        })
+        .collect();
+    let by_class: Vec<Value> = totals
+        .iter()
+        .map(|t| {
+            json!({
+                "class": t.class,
+                "count": t.count,
+                area: t.area,
+                perimeter: t.perimeter,
+                length: t.length,
+                "points": t.points,
+            })
+        })
+        .collect();
+    json!({ "unit": unit, "features": features, "by_class": by_class })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::annotations::{AnnotationClass, Geometry};
+
+    fn sample() -> Vec<Annotation> {
+        let tumor = AnnotationClass::new("Tumor", [200, 0, 0]);
+        let stroma = AnnotationClass::new("stroma, \"loose\"", [0, 200, 0]);
+        let mut rect =
+            Annotation::new(Geometry::Rectangle { x: 0.0, y: 0.0, width: 10.0, height: 20.0 }).with_class(Some(&tumor));
+        rect.name = "box, big".into();
+        vec![
+            rect,
+            Annotation::new(Geometry::Points { points: vec![[1.0, 1.0]; 3] }),
+            Annotation::new(Geometry::Polyline { points: vec![[0.0, 0.0], [30.0, 40.0]] }).with_class(Some(&stroma)),
+            Annotation::new(Geometry::Rectangle { x: 5.0, y: 5.0, width: 2.0, height: 2.0 }).with_class(Some(&tumor)),
+        ]
+    }
+
+    #[test]
+    fn rows_and_totals() {
+        let rows = measure_all(&sample(), Some(PixelSize { x: 0.5, y: 0.5 }));
+        assert_eq!(rows.iter().map(|r| r.index).collect::<Vec<_>>(), [1, 2, 3, 4]);
+        assert_eq!(rows[2].kind, "Line");
+        let totals = class_totals(&rows);
+        let names: Vec<_> = totals.iter().map(|t| t.class.as_deref()).collect();
+        assert_eq!(names, [Some("stroma, \"loose\""), Some("Tumor"), None]);
+        assert_eq!((totals[1].count, totals[1].area), (2, (200.0 + 4.0) * 0.25));
+        assert_eq!(totals[1].perimeter, (60.0 + 8.0) * 0.5);
+        assert_eq!(totals[0].length, 25.0);
+        assert_eq!((totals[2].count, totals[2].points, totals[2].area), (1, 3, 0.0));
+    }
+
+    #[test]
+    fn csv_quotes_and_names_units() {
+        let rows = measure_all(&sample(), Some(PixelSize { x: 0.5, y: 0.5 }));
+        let csv = to_csv(&rows, &class_totals(&rows));
+        let lines: Vec<&str> = csv.split("\r\n").collect();
+        assert_eq!(lines[0], "index,name,class,geometry,area_um2,perimeter_um,length_um,points");
+        assert_eq!(lines[1], "1,\"box, big\",Tumor,Rectangle,50,30,,");
+        assert_eq!(lines[3], "3,,\"stroma, \"\"loose\"\"\",Line,,,25,");
+        assert_eq!(lines[5], "");
+        assert_eq!(lines[6], "class,count,area_um2,perimeter_um,length_um,points");
+        assert_eq!(lines[9], ",1,0,0,0,3");
+        let pixels = measure_all(&sample(), None);
+        assert!(
+            to_csv(&pixels, &[]).starts_with("index,name,class,geometry,area_px2,perimeter_px,length_px,points\r\n")
+        );
+    }
+
+    #[test]
+    fn json_has_only_the_keys_that_apply() {
+        let rows = measure_all(&sample(), None);
+        let v = to_json(&rows, &class_totals(&rows));
+        assert_eq!(v["unit"], "pixels");
+        assert_eq!(v["features"][0]["area_px2"], 200.0);
+        assert!(v["features"][0].get("length_px").is_none());
+        assert!(v["features"][1].get("area_px2").is_none());
+        assert_eq!(v["features"][1]["points"], 3);
+        assert_eq!(v["features"][1]["class"], Value::Null);
+        assert_eq!(v["features"][2]["length_px"], 50.0);
+        assert_eq!(v["by_class"][2]["class"], Value::Null);
+        assert_eq!(v["by_class"][1]["area_px2"], 204.0);
+    }
+}

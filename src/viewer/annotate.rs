@@ -1,0 +1,766 @@
+//! The annotation layer of a slide view: drawing tools, selection and editing, painting above the
+//! tiles, and handing each change to the autosaver. The document itself (src/annotations) knows
+//! nothing of egui; this file turns pointer and key events into document edits.
+
+use egui::{Color32, Pos2, Rect, Shape, Stroke, Vec2};
+
+use super::camera::{Camera, ViewRect};
+use crate::annotations::model::UNCLASSIFIED_COLOR;
+use crate::annotations::store::Autosaver;
+use crate::annotations::{Annotation, AnnotationClass, AnnotationId, Document, Geometry, PixelSize, Point, Polygon};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tool {
+    Select,
+    Points,
+    Rectangle,
+    Ellipse,
+    Polygon,
+    Freehand,
+    Polyline,
+    Ruler,
+}
+
+impl Tool {
+    pub const ALL: [Tool; 8] = [
+        Tool::Select,
+        Tool::Points,
+        Tool::Rectangle,
+        Tool::Ellipse,
+        Tool::Polygon,
+        Tool::Freehand,
+        Tool::Polyline,
+        Tool::Ruler,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Tool::Select => "Select",
+            Tool::Points => "Points",
+            Tool::Rectangle => "Rectangle",
+            Tool::Ellipse => "Ellipse",
+            Tool::Polygon => "Polygon",
+            Tool::Freehand => "Freehand",
+            Tool::Polyline => "Polyline",
+            Tool::Ruler => "Ruler",
+        }
+    }
+
+    pub fn key(self) -> egui::Key {
+        match self {
+            Tool::Select => egui::Key::V,
+            Tool::Points => egui::Key::D,
+            Tool::Rectangle => egui::Key::R,
+            Tool::Ellipse => egui::Key::E,
+            Tool::Polygon => egui::Key::P,
+            Tool::Freehand => egui::Key::F,
+            Tool::Polyline => egui::Key::L,
+            Tool::Ruler => egui::Key::M,
+        }
+    }
+
+    pub fn help(self) -> &'static str {
+        match self {
+            Tool::Select => "Click to select, drag to move; drag a handle to reshape; drag empty space to pan",
+            Tool::Points => "Click to add points (cells) to the selected point set, or start a new one",
+            Tool::Rectangle => "Drag from corner to corner",
+            Tool::Ellipse => "Drag the bounding box",
+            Tool::Polygon => "Click vertices; double-click or Enter closes, Backspace removes the last, Esc cancels",
+            Tool::Freehand => "Drag around the region",
+            Tool::Polyline => "Click vertices; double-click or Enter finishes",
+            Tool::Ruler => "Drag to measure; the length stays as an annotation",
+        }
+    }
+
+    /// "Rectangle (R) — drag from corner to corner", for tooltips.
+    pub fn tooltip(self) -> String {
+        format!("{} ({}) — {}", self.label(), self.key().name(), self.help())
+    }
+}
+
+/// A shape being drawn, in level-0 pixels.
+#[derive(Clone, Debug)]
+enum Drawing {
+    Box { start: Point, end: Point, ellipse: bool },
+    Clicked { points: Vec<Point>, closed: bool },
+    Freehand { points: Vec<Point> },
+    Ruler { start: Point, end: Point },
+}
+
+/// A drag changing the selected annotation: the preview is drawn; the document changes once, on
+/// release, so one drag is one undo step.
+#[derive(Clone, Debug)]
+struct Reshape {
+    id: AnnotationId,
+    original: Geometry,
+    preview: Geometry,
+    grab: Point,
+    vertex: Option<usize>,
+}
+
+/// Screen ↔ level-0 for one frame.
+#[derive(Clone, Copy)]
+pub struct Projection {
+    pub camera: Camera,
+    pub view: ViewRect,
+}
+
+impl Projection {
+    pub fn to_screen(&self, p: Point) -> Pos2 {
+        let s = self.camera.level0_to_screen(p, &self.view);
+        Pos2::new(s[0] as f32, s[1] as f32)
+    }
+
+    pub fn to_level0(&self, p: Pos2) -> Point {
+        self.camera.screen_to_level0([f64::from(p.x), f64::from(p.y)], &self.view)
+    }
+
+    /// Level-0 pixels in `points` screen points.
+    fn level0_len(&self, points: f64) -> f64 {
+        points / self.camera.zoom
+    }
+}
+
+/// Screen distance for picking a vertex or a line.
+const PICK_POINTS: f64 = 6.0;
+/// Freehand samples closer than this on screen are dropped.
+const FREEHAND_STEP_POINTS: f64 = 2.0;
+/// Handles are drawn for shapes with at most this many vertices.
+const MAX_HANDLES: usize = 2000;
+
+pub struct AnnotationLayer {
+    pub doc: Document,
+    pub tool: Tool,
+    pub selected: Option<AnnotationId>,
+    /// Class given to new annotations.
+    pub new_class: Option<AnnotationClass>,
+    /// The app's class list (colours), copied in each frame.
+    pub classes: Vec<AnnotationClass>,
+    pub pixel_size: Option<PixelSize>,
+    pub autosaver: Option<Autosaver>,
+    /// A problem found when loading the sidecar, shown until dismissed.
+    pub load_warning: Option<String>,
+    /// Classes found in the loaded file, for the app to merge into its list.
+    pub loaded_classes: Vec<AnnotationClass>,
+    drawing: Option<Drawing>,
+    reshape: Option<Reshape>,
+    /// Annotations drawn last frame (after culling), for the benchmark and tests.
+    pub drawn: usize,
+    /// The view's zoom last frame (screen points per level-0 pixel).
+    pub zoom: f64,
+    /// Set by the measurement table: the view should centre on the selection.
+    pub focus_requested: bool,
+}
+
+impl AnnotationLayer {
+    pub fn new(doc: Document, pixel_size: Option<PixelSize>) -> Self {
+        AnnotationLayer {
+            doc,
+            tool: Tool::Select,
+            selected: None,
+            new_class: None,
+            classes: crate::annotations::default_classes(),
+            pixel_size,
+            autosaver: None,
+            load_warning: None,
+            loaded_classes: Vec::new(),
+            drawing: None,
+            reshape: None,
+            drawn: 0,
+            zoom: 1.0,
+            focus_requested: false,
+        }
+    }
+
+    pub fn projection_zoom(&self) -> f64 {
+        self.zoom
+    }
+
+    pub fn is_drawing(&self) -> bool {
+        self.drawing.is_some()
+    }
+
+    pub fn set_tool(&mut self, tool: Tool) {
+        if tool != self.tool {
+            self.finish_clicked();
+            self.drawing = None;
+            self.tool = tool;
+        }
+    }
+
+    pub fn color_of(&self, a: &Annotation) -> Color32 {
+        let rgb = a
+            .class
+            .as_ref()
+            .and_then(|name| self.classes.iter().find(|c| &c.name == name).map(|c| c.color))
+            .or(a.class_color)
+            .unwrap_or(UNCLASSIFIED_COLOR);
+        Color32::from_rgb(rgb[0], rgb[1], rgb[2])
+    }
+
+    fn create(&mut self, geometry: Geometry, name: &str) {
+        let mut a = Annotation::new(geometry).with_class(self.new_class.as_ref());
+        a.name = name.to_string();
+        self.selected = Some(self.doc.add(a));
+    }
+
+    pub fn undo(&mut self) {
+        self.drawing = None;
+        self.reshape = None;
+        self.doc.undo();
+        self.drop_stale_selection();
+    }
+
+    pub fn redo(&mut self) {
+        self.drawing = None;
+        self.reshape = None;
+        self.doc.redo();
+        self.drop_stale_selection();
+    }
+
+    fn drop_stale_selection(&mut self) {
+        if self.selected.is_some_and(|id| self.doc.get(id).is_none()) {
+            self.selected = None;
+        }
+    }
+
+    pub fn delete_selected(&mut self) {
+        if let Some(id) = self.selected {
+            if self.doc.get(id).is_some_and(|a| !a.locked) {
+                self.doc.remove(&[id]);
+                self.selected = None;
+            }
+        }
+    }
+
+    /// Duplicate the selection a little down and right (20 screen points), and select the copy.
+    pub fn duplicate_selected(&mut self, projection: &Projection) {
+        if let Some(id) = self.selected {
+            let d = projection.level0_len(20.0);
+            self.selected = self.doc.duplicate(id, [d, d]);
+        }
+    }
+
+    pub fn toggle_lock_selected(&mut self) {
+        if let Some(a) = self.selected.and_then(|id| self.doc.get(id)) {
+            let mut a = a.as_ref().clone();
+            a.locked = !a.locked;
+            self.doc.update(a);
+        }
+    }
+
+    /// Finish a polygon or polyline being clicked (Enter, double-click, tool change).
+    pub fn finish_clicked(&mut self) {
+        if let Some(Drawing::Clicked { points, closed }) = self.drawing.take() {
+            let mut points = points;
+            points.dedup();
+            if closed && points.len() >= 3 {
+                self.create(Geometry::Polygon(Polygon { exterior: points, holes: vec![] }), "");
+            } else if !closed && points.len() >= 2 {
+                self.create(Geometry::Polyline { points }, "");
+            }
+        }
+    }
+
+    /// Keys for the layer; call when no text field has the keyboard. Returns true if it used one.
+    pub fn handle_keys(&mut self, ui: &egui::Ui, projection: &Projection) {
+        use egui::{Key, KeyboardShortcut, Modifiers};
+        let shortcut = |m: Modifiers, k: Key| ui.input_mut(|i| i.consume_shortcut(&KeyboardShortcut::new(m, k)));
+        if shortcut(Modifiers::COMMAND | Modifiers::SHIFT, Key::Z) || shortcut(Modifiers::COMMAND, Key::Y) {
+            self.redo();
+        }
+        if shortcut(Modifiers::COMMAND, Key::Z) {
+            self.undo();
+        }
+        if shortcut(Modifiers::COMMAND, Key::D) {
+            self.duplicate_selected(projection);
+        }
+        if shortcut(Modifiers::COMMAND, Key::K) {
+            self.toggle_lock_selected();
+        }
+        for tool in Tool::ALL {
+            if shortcut(Modifiers::NONE, tool.key()) {
+                self.set_tool(tool);
+            }
+        }
+        if shortcut(Modifiers::NONE, Key::Enter) {
+            self.finish_clicked();
+        }
+        if shortcut(Modifiers::NONE, Key::Escape) {
+            if self.drawing.is_some() || self.reshape.is_some() {
+                self.drawing = None;
+                self.reshape = None;
+            } else {
+                self.selected = None;
+            }
+        }
+        if shortcut(Modifiers::NONE, Key::Delete) || shortcut(Modifiers::NONE, Key::Backspace) {
+            match &mut self.drawing {
+                Some(Drawing::Clicked { points, .. }) => {
+                    points.pop();
+                    if points.is_empty() {
+                        self.drawing = None;
+                    }
+                }
+                Some(_) => {}
+                None => self.delete_selected(),
+            }
+        }
+    }
+
+    /// Pointer input over the slide. Returns true when the layer took the primary-button drag
+    /// (so the view must not pan).
+    pub fn handle_pointer(&mut self, ui: &egui::Ui, response: &egui::Response, projection: &Projection) -> bool {
+        let primary = egui::PointerButton::Primary;
+        self.zoom = projection.camera.zoom;
+        let pointer = response.interact_pointer_pos().or(response.hover_pos());
+        let press_origin = ui.input(|i| i.pointer.press_origin());
+        let tolerance = projection.level0_len(PICK_POINTS);
+        // Clicks (and double-clicks) first: they come on release, after any drag has ended.
+        if response.clicked_by(primary) {
+            if let Some(p) = pointer.map(|p| projection.to_level0(p)) {
+                let double = response.double_clicked_by(primary);
+                self.click(p, double, tolerance);
+            }
+            return true;
+        }
+        match self.tool {
+            Tool::Select => self.select_drag(ui, response, projection, press_origin, tolerance),
+            // Clicking tools: a drag pans, so long polygons can be drawn across the slide.
+            Tool::Points | Tool::Polygon | Tool::Polyline => false,
+            Tool::Rectangle | Tool::Ellipse | Tool::Freehand | Tool::Ruler => {
+                // On release egui forgets the press origin; the end point is where the pointer is.
+                let Some(p) = pointer.or(ui.input(|i| i.pointer.latest_pos())) else { return false };
+                let now = projection.to_level0(p);
+                let start = press_origin.map_or(now, |o| projection.to_level0(o));
+                if response.drag_started_by(primary) {
+                    self.drawing = Some(match self.tool {
+                        Tool::Rectangle => Drawing::Box { start, end: now, ellipse: false },
+                        Tool::Ellipse => Drawing::Box { start, end: now, ellipse: true },
+                        Tool::Freehand => Drawing::Freehand { points: vec![start, now] },
+                        _ => Drawing::Ruler { start, end: now },
+                    });
+                }
+                if response.dragged_by(primary) {
+                    match &mut self.drawing {
+                        Some(Drawing::Box { end, .. }) | Some(Drawing::Ruler { end, .. }) => *end = now,
+                        Some(Drawing::Freehand { points }) => {
+                            let last = points.last().copied().unwrap_or(now);
+                            if (last[0] - now[0]).hypot(last[1] - now[1]) >= projection.level0_len(FREEHAND_STEP_POINTS)
+                            {
+                                points.push(now);
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                if response.drag_stopped_by(primary) {
+                    self.finish_drag(now);
+                }
+                response.dragged_by(primary) || response.drag_stopped_by(primary)
+            }
+        }
+    }
+
+    fn click(&mut self, p: Point, double: bool, tolerance: f64) {
+        match self.tool {
+            Tool::Select => {
+                // Keep the selection when clicking inside it (overlapping shapes).
+                let keep = self.selected.and_then(|id| self.doc.get(id)).is_some_and(|a| a.geometry.hit(p, tolerance));
+                if !keep {
+                    self.selected = self.doc.hit(p, tolerance);
+                }
+            }
+            Tool::Points => {
+                let target = self
+                    .selected
+                    .and_then(|id| self.doc.get(id))
+                    .filter(|a| matches!(a.geometry, Geometry::Points { .. }) && !a.locked)
+                    .map(|a| a.as_ref().clone());
+                match target {
+                    Some(mut a) => {
+                        if let Geometry::Points { points } = &mut a.geometry {
+                            points.push(p);
+                        }
+                        self.doc.update(a);
+                    }
+                    None => self.create(Geometry::Points { points: vec![p] }, ""),
+                }
+            }
+            Tool::Polygon | Tool::Polyline => {
+                if double {
+                    // The double-click's first click already placed this vertex.
+                    self.finish_clicked();
+                    return;
+                }
+                match &mut self.drawing {
+                    Some(Drawing::Clicked { points, .. }) => points.push(p),
+                    _ => self.drawing = Some(Drawing::Clicked { points: vec![p], closed: self.tool == Tool::Polygon }),
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn finish_drag(&mut self, end: Point) {
+        match self.drawing.take() {
+            Some(Drawing::Box { start, ellipse, .. }) => {
+                let (x0, x1) = (start[0].min(end[0]), start[0].max(end[0]));
+                let (y0, y1) = (start[1].min(end[1]), start[1].max(end[1]));
+                if x1 > x0 && y1 > y0 {
+                    let g = if ellipse {
+                        Geometry::Ellipse {
+                            cx: (x0 + x1) / 2.0,
+                            cy: (y0 + y1) / 2.0,
+                            rx: (x1 - x0) / 2.0,
+                            ry: (y1 - y0) / 2.0,
+                        }
+                    } else {
+                        Geometry::Rectangle { x: x0, y: y0, width: x1 - x0, height: y1 - y0 }
+                    };
+                    self.create(g, "");
+                }
+            }
+            Some(Drawing::Freehand { mut points }) => {
+                points.push(end);
+                points.dedup();
+                if points.len() >= 3 {
+                    self.create(Geometry::Polygon(Polygon { exterior: points, holes: vec![] }), "");
+                }
+            }
+            Some(Drawing::Ruler { start, .. }) => {
+                if start != end {
+                    self.create(Geometry::Polyline { points: vec![start, end] }, "Ruler");
+                }
+            }
+            other => self.drawing = other,
+        }
+    }
+
+    fn select_drag(
+        &mut self,
+        ui: &egui::Ui,
+        response: &egui::Response,
+        projection: &Projection,
+        press_origin: Option<Pos2>,
+        tolerance: f64,
+    ) -> bool {
+        let primary = egui::PointerButton::Primary;
+        if response.drag_started_by(primary) {
+            let Some(origin) = press_origin else { return false };
+            let grab = projection.to_level0(origin);
+            // A handle of the selection, else the shape under the pointer (which becomes selected).
+            let selected = self.selected.and_then(|id| self.doc.get(id)).cloned();
+            let vertex = selected.as_ref().filter(|a| !a.locked).and_then(|a| {
+                let vs = a.geometry.vertices();
+                (vs.len() <= MAX_HANDLES)
+                    .then(|| vs.iter().position(|v| (v[0] - grab[0]).hypot(v[1] - grab[1]) <= tolerance))
+                    .flatten()
+            });
+            let target = match (vertex, &selected) {
+                (Some(_), Some(a)) => Some(a.clone()),
+                _ => selected
+                    .filter(|a| a.geometry.hit(grab, tolerance))
+                    .or_else(|| self.doc.hit(grab, tolerance).and_then(|id| self.doc.get(id).cloned())),
+            };
+            if let Some(a) = target {
+                self.selected = Some(a.id);
+                if !a.locked {
+                    self.reshape = Some(Reshape {
+                        id: a.id,
+                        original: a.geometry.clone(),
+                        preview: a.geometry.clone(),
+                        grab,
+                        vertex,
+                    });
+                }
+                return !a.locked; // dragging a locked shape pans the view
+            }
+            return false;
+        }
+        let Some(reshape) = &mut self.reshape else { return false };
+        if let Some(p) = response.interact_pointer_pos().map(|p| projection.to_level0(p)) {
+            reshape.preview = match reshape.vertex {
+                Some(i) => {
+                    let mut g = reshape.original.clone();
+                    g.set_vertex(i, p);
+                    g
+                }
+                None => reshape.original.translated([p[0] - reshape.grab[0], p[1] - reshape.grab[1]]),
+            };
+            ui.ctx().request_repaint();
+        }
+        if response.drag_stopped_by(primary) || !ui.input(|i| i.pointer.primary_down()) {
+            if let Some(r) = self.reshape.take() {
+                if let Some(a) = self.doc.get(r.id) {
+                    let mut a = a.as_ref().clone();
+                    a.geometry = r.preview;
+                    self.doc.update(a);
+                }
+            }
+        }
+        true
+    }
+
+    /// Queue the document for autosave if it changed.
+    pub fn autosave(&mut self) {
+        let revision = self.doc.revision();
+        if let Some(saver) = &mut self.autosaver {
+            if saver.queued_revision() != revision {
+                saver.submit(revision, self.doc.snapshot(), &self.classes);
+            }
+        }
+    }
+
+    /// Draw the annotations meeting the view, the selection's handles and any shape in progress.
+    pub fn paint(&mut self, painter: &egui::Painter, projection: &Projection, pointer: Option<Pos2>) {
+        let visible = projection.camera.visible_level0(&projection.view);
+        let ids = self.doc.query(visible);
+        self.drawn = ids.len();
+        // Shapes smaller than a few screen pixels become one dot each, and dots on the same screen
+        // pixel are drawn once: 50,000 cells at low zoom cost a few thousand rectangles.
+        let mut dots = std::collections::HashSet::new();
+        let mut shapes = Vec::with_capacity(ids.len().min(50_000));
+        for id in ids {
+            let Some(a) = self.doc.get(id) else { continue };
+            if self.selected == Some(id) {
+                continue; // drawn last, on top
+            }
+            let color = self.color_of(a);
+            let b = a.geometry.bounds();
+            let (w, h) = ((b[2] - b[0]) * projection.camera.zoom, (b[3] - b[1]) * projection.camera.zoom);
+            if w < 3.0 && h < 3.0 && !matches!(a.geometry, Geometry::Points { .. }) {
+                let c = projection.to_screen([(b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0]);
+                if dots.insert((c.x as i32, c.y as i32, color)) {
+                    shapes.push(Shape::rect_filled(Rect::from_center_size(c, Vec2::splat(2.0)), 0.0, color));
+                }
+                continue;
+            }
+            geometry_shapes(&a.geometry, projection, Stroke::new(1.5, color), &mut shapes, &mut dots);
+        }
+        painter.extend(shapes);
+        // The selection, or its preview while being moved.
+        if let Some(a) = self.selected.and_then(|id| self.doc.get(id)).cloned() {
+            let geometry = match &self.reshape {
+                Some(r) if r.id == a.id => r.preview.clone(),
+                _ => a.geometry.clone(),
+            };
+            let color = self.color_of(&a);
+            let mut shapes = Vec::new();
+            let mut dots = std::collections::HashSet::new();
+            geometry_shapes(
+                &geometry,
+                projection,
+                Stroke::new(4.0, Color32::from_black_alpha(140)),
+                &mut shapes,
+                &mut dots,
+            );
+            dots.clear();
+            geometry_shapes(&geometry, projection, Stroke::new(2.5, color), &mut shapes, &mut dots);
+            painter.extend(shapes);
+            let vertices = geometry.vertices();
+            if vertices.len() <= MAX_HANDLES && !a.locked {
+                for v in vertices {
+                    let r = Rect::from_center_size(projection.to_screen(v), Vec2::splat(7.0));
+                    painter.rect_filled(r, 1.0, Color32::WHITE);
+                    painter.rect_stroke(r, 1.0, Stroke::new(1.0, Color32::BLACK), egui::StrokeKind::Inside);
+                }
+            }
+            let b = geometry.bounds();
+            let label = self.measure_text(&geometry, &a);
+            let at = projection.to_screen([b[2], b[3]]) + Vec2::new(6.0, 4.0);
+            label_box(painter, at, &label);
+        }
+        // The shape being drawn, with its live measurement.
+        if let Some(g) = self.drawing_geometry(pointer.map(|p| projection.to_level0(p))) {
+            let color = self
+                .new_class
+                .as_ref()
+                .map_or(Color32::from_rgb(255, 220, 0), |c| Color32::from_rgb(c.color[0], c.color[1], c.color[2]));
+            let mut shapes = Vec::new();
+            let mut dots = std::collections::HashSet::new();
+            geometry_shapes(&g, projection, Stroke::new(2.0, color), &mut shapes, &mut dots);
+            painter.extend(shapes);
+            if let Some(p) = pointer {
+                let text = self.measure_text(&g, &Annotation::new(g.clone()));
+                label_box(painter, p + Vec2::new(14.0, 14.0), &text);
+            }
+        }
+    }
+
+    /// The shape in progress as geometry (clicked shapes follow the pointer with a rubber band).
+    fn drawing_geometry(&self, pointer: Option<Point>) -> Option<Geometry> {
+        match self.drawing.as_ref()? {
+            Drawing::Box { start, end, ellipse } => {
+                let (x0, x1) = (start[0].min(end[0]), start[0].max(end[0]));
+                let (y0, y1) = (start[1].min(end[1]), start[1].max(end[1]));
+                Some(if *ellipse {
+                    Geometry::Ellipse {
+                        cx: (x0 + x1) / 2.0,
+                        cy: (y0 + y1) / 2.0,
+                        rx: (x1 - x0) / 2.0,
+                        ry: (y1 - y0) / 2.0,
+                    }
+                } else {
+                    Geometry::Rectangle { x: x0, y: y0, width: x1 - x0, height: y1 - y0 }
+                })
+            }
+            Drawing::Ruler { start, end } => Some(Geometry::Polyline { points: vec![*start, *end] }),
+            Drawing::Freehand { points } => {
+                Some(Geometry::Polygon(Polygon { exterior: points.clone(), holes: vec![] }))
+            }
+            Drawing::Clicked { points, closed } => {
+                let mut points = points.clone();
+                points.extend(pointer);
+                Some(if *closed && points.len() >= 3 {
+                    Geometry::Polygon(Polygon { exterior: points, holes: vec![] })
+                } else {
+                    Geometry::Polyline { points }
+                })
+            }
+        }
+    }
+
+    /// "Tumor · 1,234.5 µm² · 150.2 µm" for labels.
+    pub fn measure_text(&self, g: &Geometry, a: &Annotation) -> String {
+        let m = g.measure(self.pixel_size);
+        let (area_unit, len_unit) = match m.unit {
+            crate::annotations::Unit::Microns => ("µm²", "µm"),
+            crate::annotations::Unit::Pixels => ("px²", "px"),
+        };
+        let mut parts = Vec::new();
+        if !a.name.is_empty() {
+            parts.push(a.name.clone());
+        }
+        if let Some(c) = &a.class {
+            parts.push(c.clone());
+        }
+        if let Some(area) = m.area {
+            parts.push(format!("{} {area_unit}", group_thousands(area)));
+        }
+        if let Some(len) = m.length {
+            parts.push(format!("{} {len_unit}", group_thousands(len)));
+        } else if let Some(p) = m.perimeter {
+            parts.push(format!("perimeter {} {len_unit}", group_thousands(p)));
+        }
+        if let Some(n) = m.points {
+            parts.push(format!("{n} points"));
+        }
+        if a.locked {
+            parts.push("locked".into());
+        }
+        parts.join(" · ")
+    }
+}
+
+/// 12345.678 → "12,345.7" (one decimal; measurement precision beyond that is noise).
+pub fn group_thousands(v: f64) -> String {
+    let s = format!("{:.1}", v.abs());
+    let (int, frac) = s.split_once('.').unwrap_or((&s, "0"));
+    let mut grouped = String::new();
+    for (i, c) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    format!("{}{grouped}.{frac}", if v < 0.0 { "-" } else { "" })
+}
+
+fn label_box(painter: &egui::Painter, at: Pos2, text: &str) {
+    if text.is_empty() {
+        return;
+    }
+    let galley = painter.layout_no_wrap(text.to_string(), egui::FontId::proportional(13.0), Color32::WHITE);
+    let rect = Rect::from_min_size(at, galley.size()).expand(3.0);
+    painter.rect_filled(rect, 3.0, Color32::from_black_alpha(170));
+    painter.galley(at, galley, Color32::WHITE);
+}
+
+/// Screen polyline of a ring or path, dropping vertices closer than half a point to the last kept
+/// one: a 10,000-vertex outline seen small draws with a few dozen.
+fn screen_path(points: &[Point], projection: &Projection) -> Vec<Pos2> {
+    let mut out: Vec<Pos2> = Vec::with_capacity(points.len().min(4096));
+    for (i, p) in points.iter().enumerate() {
+        let s = projection.to_screen(*p);
+        let last = i + 1 == points.len();
+        if out.last().is_none_or(|q: &Pos2| q.distance_sq(s) >= 0.25) || last {
+            out.push(s);
+        }
+    }
+    out
+}
+
+fn geometry_shapes(
+    g: &Geometry,
+    projection: &Projection,
+    stroke: Stroke,
+    shapes: &mut Vec<Shape>,
+    dots: &mut std::collections::HashSet<(i32, i32, Color32)>,
+) {
+    let ring = |r: &[Point], shapes: &mut Vec<Shape>| {
+        let path = screen_path(r, projection);
+        if path.len() >= 2 {
+            shapes.push(Shape::closed_line(path, stroke));
+        }
+    };
+    match g {
+        Geometry::Rectangle { x, y, width, height } => {
+            let r = Rect::from_two_pos(projection.to_screen([*x, *y]), projection.to_screen([x + width, y + height]));
+            shapes.push(Shape::rect_stroke(r, 0.0, stroke, egui::StrokeKind::Middle));
+        }
+        Geometry::Ellipse { cx, cy, rx, ry } => {
+            let zoom = projection.camera.zoom as f32;
+            shapes.push(Shape::ellipse_stroke(
+                projection.to_screen([*cx, *cy]),
+                Vec2::new(*rx as f32 * zoom, *ry as f32 * zoom),
+                stroke,
+            ));
+        }
+        Geometry::Polygon(p) => {
+            ring(&p.exterior, shapes);
+            p.holes.iter().for_each(|h| ring(h, shapes));
+        }
+        Geometry::MultiPolygon { polygons } => {
+            for p in polygons {
+                ring(&p.exterior, shapes);
+                p.holes.iter().for_each(|h| ring(h, shapes));
+            }
+        }
+        Geometry::Polyline { points } => {
+            let path = screen_path(points, projection);
+            if path.len() >= 2 {
+                shapes.push(Shape::line(path, stroke));
+            }
+        }
+        Geometry::Points { points } => {
+            for p in points {
+                let s = projection.to_screen(*p);
+                if dots.insert((s.x as i32, s.y as i32, stroke.color)) {
+                    shapes.push(Shape::circle_filled(s, stroke.width + 1.5, stroke.color));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands() {
+        assert_eq!(group_thousands(1234567.891), "1,234,567.9");
+        assert_eq!(group_thousands(12.0), "12.0");
+        assert_eq!(group_thousands(-1000.0), "-1,000.0");
+    }
+
+    #[test]
+    fn every_tool_has_its_own_key() {
+        let mut keys: Vec<_> = Tool::ALL.iter().map(|t| t.key()).collect();
+        keys.sort_by_key(|k| k.name());
+        keys.dedup();
+        assert_eq!(keys.len(), Tool::ALL.len());
+        assert!(Tool::Polygon.tooltip().contains("(P)"));
+    }
+}

@@ -1,0 +1,357 @@
+//! Annotation controls around the slide: the tool bar, the side-panel editor for the selection
+//! and the classes, and the measurement table.
+
+use egui::{Color32, RichText};
+
+use super::annotate::{group_thousands, AnnotationLayer, Tool};
+use crate::annotations::table::{class_totals, measure_all, to_csv, ClassTotal, MeasuredRow};
+use crate::annotations::{AnnotationClass, Unit};
+
+/// The tool buttons, the class for new annotations, undo and redo.
+pub fn toolbar(ui: &mut egui::Ui, layer: &mut AnnotationLayer, classes: &[AnnotationClass], show_table: &mut bool) {
+    ui.horizontal_wrapped(|ui| {
+        for tool in Tool::ALL {
+            if ui.selectable_label(layer.tool == tool, tool.label()).on_hover_text(tool.tooltip()).clicked() {
+                layer.set_tool(tool);
+            }
+        }
+        ui.separator();
+        ui.label("Class");
+        let current = layer.new_class.as_ref().map_or("None".to_string(), |c| c.name.clone());
+        egui::ComboBox::from_id_salt("new-class").selected_text(current).show_ui(ui, |ui| {
+            if ui.selectable_label(layer.new_class.is_none(), "None").clicked() {
+                layer.new_class = None;
+            }
+            for c in classes {
+                let chosen = layer.new_class.as_ref().is_some_and(|n| n.name == c.name);
+                if ui.selectable_label(chosen, class_text(c)).clicked() {
+                    layer.new_class = Some(c.clone());
+                }
+            }
+        });
+        ui.separator();
+        if ui.add_enabled(layer.doc.can_undo(), egui::Button::new("Undo")).on_hover_text("Undo (Ctrl+Z)").clicked() {
+            layer.undo();
+        }
+        if ui
+            .add_enabled(layer.doc.can_redo(), egui::Button::new("Redo"))
+            .on_hover_text("Redo (Ctrl+Shift+Z or Ctrl+Y)")
+            .clicked()
+        {
+            layer.redo();
+        }
+        ui.separator();
+        ui.toggle_value(show_table, "Measurements").on_hover_text("The measurement table, with totals per class");
+    });
+}
+
+fn class_text(c: &AnnotationClass) -> RichText {
+    RichText::new(&c.name).color(Color32::from_rgb(c.color[0], c.color[1], c.color[2]))
+}
+
+/// Side-panel section: the selected annotation (class, name, note, lock) and the class list.
+pub fn annotation_section(ui: &mut egui::Ui, layer: &mut AnnotationLayer, classes: &mut Vec<AnnotationClass>) {
+    ui.heading("Annotations");
+    if let Some(warning) = layer.load_warning.clone() {
+        ui.colored_label(Color32::from_rgb(230, 160, 60), warning);
+        if ui.small_button("Dismiss").clicked() {
+            layer.load_warning = None;
+        }
+    }
+    ui.label(format!("{} on this slide", layer.doc.len()));
+    if let Some(saver) = &layer.autosaver {
+        let status = saver.status();
+        match status.error {
+            Some(e) => {
+                ui.colored_label(Color32::from_rgb(230, 90, 90), e);
+            }
+            None if status.saved_revision == layer.doc.revision() || status.saved_at.is_some() => {
+                ui.label(RichText::new(format!("Saved to {}", saver.path().display())).small())
+                    .on_hover_text("Every change is written within a second or two");
+            }
+            None => {}
+        }
+    }
+    let Some(selected) = layer.selected.and_then(|id| layer.doc.get(id)).cloned() else {
+        ui.label(RichText::new("Nothing selected").italics());
+        classes_editor(ui, classes);
+        return;
+    };
+    let mut edited = selected.as_ref().clone();
+    ui.group(|ui| {
+        ui.label(RichText::new(layer.measure_text(&selected.geometry, &selected)).strong());
+        ui.add_enabled_ui(!selected.locked, |ui| {
+            egui::Grid::new("selected").num_columns(2).show(ui, |ui| {
+                ui.label("Class");
+                let current = edited.class.clone().unwrap_or_else(|| "None".into());
+                egui::ComboBox::from_id_salt("selected-class").selected_text(current).show_ui(ui, |ui| {
+                    if ui.selectable_label(edited.class.is_none(), "None").clicked() {
+                        edited.class = None;
+                        edited.class_color = None;
+                    }
+                    for c in classes.iter() {
+                        if ui.selectable_label(edited.class.as_ref() == Some(&c.name), class_text(c)).clicked() {
+                            edited.class = Some(c.name.clone());
+                            edited.class_color = Some(c.color);
+                        }
+                    }
+                });
+                ui.end_row();
+                ui.label("Name");
+                ui.text_edit_singleline(&mut edited.name);
+                ui.end_row();
+                ui.label("Note");
+                ui.text_edit_multiline(&mut edited.note);
+                ui.end_row();
+            });
+        });
+        ui.horizontal(|ui| {
+            let lock_text = if selected.locked { "Unlock" } else { "Lock" };
+            if ui.button(lock_text).on_hover_text("Lock against moving, editing and deleting (Ctrl+K)").clicked() {
+                edited.locked = !edited.locked;
+            }
+            if ui.button("Duplicate").on_hover_text("Duplicate (Ctrl+D)").clicked() {
+                let d = 20.0 / layer.projection_zoom().max(1e-9);
+                layer.selected = layer.doc.duplicate(selected.id, [d, d]);
+            }
+            if ui
+                .add_enabled(!selected.locked, egui::Button::new("Delete"))
+                .on_hover_text("Delete (Delete or Backspace)")
+                .clicked()
+            {
+                layer.delete_selected();
+            }
+        });
+    });
+    // Text edits become one undo step per frame of typing; locked shapes keep only the lock change.
+    if layer.doc.get(selected.id).is_some() && edited != *selected {
+        layer.doc.update(edited);
+    }
+    classes_editor(ui, classes);
+}
+
+fn classes_editor(ui: &mut egui::Ui, classes: &mut Vec<AnnotationClass>) {
+    ui.collapsing("Classes", |ui| {
+        let mut remove = None;
+        for (i, c) in classes.iter_mut().enumerate() {
+            ui.horizontal(|ui| {
+                ui.color_edit_button_srgb(&mut c.color);
+                ui.add(egui::TextEdit::singleline(&mut c.name).desired_width(140.0));
+                if ui.small_button("x").on_hover_text("Remove this class from the list").clicked() {
+                    remove = Some(i);
+                }
+            });
+        }
+        if let Some(i) = remove {
+            classes.remove(i);
+        }
+        ui.horizontal(|ui| {
+            if ui.button("Add class").clicked() {
+                let n = classes.len() + 1;
+                classes.push(AnnotationClass { name: format!("Class {n}"), color: [80, 160, 255] });
+            }
+            if ui.button("Defaults").on_hover_text("Restore Tumor, Stroma, Immune cells, Necrosis, Other").clicked() {
+                *classes = crate::annotations::default_classes();
+            }
+        });
+    });
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum SortBy {
+    Index,
+    Name,
+    Class,
+    Kind,
+    Area,
+    Perimeter,
+    Length,
+    Points,
+}
+
+/// The measurement table, recomputed only when the document or its pixel size changes.
+pub struct MeasurementTable {
+    revision: Option<u64>,
+    rows: Vec<MeasuredRow>,
+    totals: Vec<ClassTotal>,
+    pub sort: SortBy,
+    pub descending: bool,
+}
+
+impl Default for MeasurementTable {
+    fn default() -> Self {
+        MeasurementTable {
+            revision: None,
+            rows: Vec::new(),
+            totals: Vec::new(),
+            sort: SortBy::Index,
+            descending: false,
+        }
+    }
+}
+
+impl MeasurementTable {
+    fn refresh(&mut self, layer: &AnnotationLayer) {
+        if self.revision == Some(layer.doc.revision()) {
+            return;
+        }
+        self.revision = Some(layer.doc.revision());
+        self.rows = measure_all(layer.doc.annotations(), layer.pixel_size);
+        self.totals = class_totals(&self.rows);
+        self.sort_rows();
+    }
+
+    fn sort_rows(&mut self) {
+        let key = |r: &MeasuredRow| -> f64 {
+            let m = &r.measurement;
+            match self.sort {
+                SortBy::Area => m.area.unwrap_or(-1.0),
+                SortBy::Perimeter => m.perimeter.unwrap_or(-1.0),
+                SortBy::Length => m.length.unwrap_or(-1.0),
+                SortBy::Points => m.points.map_or(-1.0, |p| p as f64),
+                _ => r.index as f64,
+            }
+        };
+        let text = |r: &MeasuredRow| -> String {
+            match self.sort {
+                SortBy::Name => r.name.to_lowercase(),
+                SortBy::Class => r.class.clone().unwrap_or_default().to_lowercase(),
+                SortBy::Kind => r.kind.to_string(),
+                _ => String::new(),
+            }
+        };
+        self.rows.sort_by(|a, b| {
+            let o = text(a).cmp(&text(b)).then(key(a).total_cmp(&key(b))).then(a.index.cmp(&b.index));
+            if self.descending {
+                o.reverse()
+            } else {
+                o
+            }
+        });
+    }
+
+    /// The rows as shown (sorted), for tests.
+    pub fn rows(&self) -> &[MeasuredRow] {
+        &self.rows
+    }
+
+    pub fn show(&mut self, ui: &mut egui::Ui, layer: &mut AnnotationLayer) {
+        self.refresh(layer);
+        let unit = self
+            .rows
+            .first()
+            .map_or(if layer.pixel_size.is_some() { Unit::Microns } else { Unit::Pixels }, |r| r.measurement.unit);
+        let (au, lu) = if unit == Unit::Microns { ("µm²", "µm") } else { ("px²", "px") };
+        ui.horizontal(|ui| {
+            ui.strong(format!("{} annotations", self.rows.len()));
+            if unit == Unit::Pixels {
+                ui.colored_label(Color32::from_rgb(230, 160, 60), "Pixel size unknown: measurements are in pixels");
+            }
+            if ui.button("Copy CSV").on_hover_text("Copy the table and the class totals for a spreadsheet").clicked() {
+                ui.ctx().copy_text(to_csv(&self.rows, &self.totals));
+            }
+        });
+        // Totals per class.
+        egui::Grid::new("class-totals").striped(true).show(ui, |ui| {
+            for h in [
+                "Class",
+                "Count",
+                &format!("Total area {au}"),
+                &format!("Total perimeter {lu}"),
+                &format!("Total length {lu}"),
+                "Total points",
+            ] {
+                ui.strong(h);
+            }
+            ui.end_row();
+            for t in &self.totals {
+                ui.label(t.class.clone().unwrap_or_else(|| "Unclassified".into()));
+                ui.label(t.count.to_string());
+                ui.label(group_thousands(t.area));
+                ui.label(group_thousands(t.perimeter));
+                ui.label(group_thousands(t.length));
+                ui.label(t.points.to_string());
+                ui.end_row();
+            }
+        });
+        ui.separator();
+        let columns = [
+            ("#", SortBy::Index),
+            ("Name", SortBy::Name),
+            ("Class", SortBy::Class),
+            ("Type", SortBy::Kind),
+            ("Area", SortBy::Area),
+            ("Perimeter", SortBy::Perimeter),
+            ("Length", SortBy::Length),
+            ("Points", SortBy::Points),
+        ];
+        let mut clicked_sort = None;
+        let mut clicked_row = None;
+        egui_extras::TableBuilder::new(ui)
+            .striped(true)
+            .resizable(true)
+            .sense(egui::Sense::click())
+            .column(egui_extras::Column::exact(50.0))
+            .column(egui_extras::Column::initial(140.0).at_least(60.0))
+            .column(egui_extras::Column::initial(110.0).at_least(60.0))
+            .columns(egui_extras::Column::initial(90.0).at_least(50.0), 4)
+            .column(egui_extras::Column::remainder())
+            .header(20.0, |mut header| {
+                for (title, sort) in columns {
+                    header.col(|ui| {
+                        let arrow = match (self.sort == sort, self.descending) {
+                            (true, false) => " ^",
+                            (true, true) => " v",
+                            _ => "",
+                        };
+                        let unit = match sort {
+                            SortBy::Area => format!(" {au}"),
+                            SortBy::Perimeter | SortBy::Length => format!(" {lu}"),
+                            _ => String::new(),
+                        };
+                        if ui.button(format!("{title}{unit}{arrow}")).on_hover_text("Sort").clicked() {
+                            clicked_sort = Some(sort);
+                        }
+                    });
+                }
+            })
+            .body(|body| {
+                body.rows(18.0, self.rows.len(), |mut row| {
+                    let r = &self.rows[row.index()];
+                    row.set_selected(layer.selected == Some(r.id));
+                    let num = |v: Option<f64>| v.map(group_thousands).unwrap_or_default();
+                    let cells = [
+                        r.index.to_string(),
+                        r.name.clone(),
+                        r.class.clone().unwrap_or_default(),
+                        r.kind.to_string(),
+                        num(r.measurement.area),
+                        num(r.measurement.perimeter),
+                        num(r.measurement.length),
+                        r.measurement.points.map(|p| p.to_string()).unwrap_or_default(),
+                    ];
+                    for c in cells {
+                        row.col(|ui| {
+                            ui.label(c);
+                        });
+                    }
+                    if row.response().clicked() {
+                        clicked_row = Some(r.id);
+                    }
+                });
+            });
+        if let Some(sort) = clicked_sort {
+            if self.sort == sort {
+                self.descending = !self.descending;
+            } else {
+                self.sort = sort;
+                self.descending = false;
+            }
+            self.sort_rows();
+        }
+        if let Some(id) = clicked_row {
+            layer.selected = Some(id);
+            layer.focus_requested = true;
+        }
+    }
+}

@@ -1,0 +1,406 @@
+//! Annotation tools driven like a user with egui_kittest: draw with every tool, edit, move,
+//! delete, duplicate, lock, undo and redo; autosave and restore on reopening.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::synth;
+use egui::{Key, Modifiers, Pos2, Vec2};
+use egui_kittest::kittest::Queryable;
+use egui_kittest::Harness;
+use wsiview::annotations::store::sidecar_path;
+use wsiview::annotations::{Geometry, Point};
+use wsiview::synth::SynthOptions;
+use wsiview::viewer::annotate::Tool;
+use wsiview::viewer::slide_view::SlideView;
+use wsiview::viewer::ViewerApp;
+
+type H = Harness<'static, ViewerApp>;
+
+fn harness(path: &Path) -> H {
+    let app = ViewerApp::new(64 << 20, Instant::now());
+    let mut h = Harness::builder()
+        .with_size([1200.0, 800.0])
+        // 60 frames a second, so two clicks two frames apart are a double-click (kittest's
+        // default step is a quarter of a second).
+        .with_step_dt(1.0 / 60.0)
+        .build_ui_state(|ui, app: &mut ViewerApp| app.ui(ui), app);
+    let ctx = h.ctx.clone();
+    h.state_mut().open(path.to_path_buf(), &ctx);
+    wait_until(&mut h, "the slide to open", |app| app.active_view().is_some());
+    h.step();
+    h.step();
+    h
+}
+
+fn wait_until(h: &mut H, what: &str, done: impl Fn(&ViewerApp) -> bool) {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(20) {
+        h.step();
+        if done(h.state()) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn slide(dir: &Path) -> PathBuf {
+    let opts = SynthOptions { width: 4000, height: 3000, mpp: 0.5, seed: 9, ..Default::default() };
+    synth(dir, "annotate.tif", &opts)
+}
+
+fn view(h: &H) -> &SlideView {
+    h.state().active_view().unwrap_or_else(|| panic!("no view"))
+}
+
+/// A screen point at a fraction of the view rectangle.
+fn at(h: &H, fx: f32, fy: f32) -> Pos2 {
+    let r = view(h).view_rect();
+    Pos2::new(r.x as f32 + r.width as f32 * fx, r.y as f32 + r.height as f32 * fy)
+}
+
+fn level0(h: &H, p: Pos2) -> Point {
+    view(h).projection().to_level0(p)
+}
+
+fn drag(h: &mut H, from: Pos2, to: Pos2) {
+    h.hover_at(from);
+    h.step();
+    h.drag_at(from);
+    h.step();
+    for i in 1..=6 {
+        h.hover_at(from + (to - from) * (i as f32 / 6.0));
+        h.step();
+    }
+    h.drop_at(to);
+    h.step();
+    h.step();
+}
+
+fn drag_f(h: &mut H, a: (f32, f32), b: (f32, f32)) {
+    let (p, q) = (at(h, a.0, a.1), at(h, b.0, b.1));
+    drag(h, p, q);
+}
+
+fn click_f(h: &mut H, a: (f32, f32)) {
+    let p = at(h, a.0, a.1);
+    click(h, p);
+}
+
+fn click(h: &mut H, p: Pos2) {
+    h.hover_at(p);
+    h.step();
+    h.drag_at(p);
+    h.step();
+    h.event(egui::Event::PointerButton {
+        pos: p,
+        button: egui::PointerButton::Primary,
+        pressed: false,
+        modifiers: Modifiers::NONE,
+    });
+    h.step();
+    // Past egui's double-click time, so the next click is a new one.
+    for _ in 0..20 {
+        h.step();
+    }
+}
+
+fn double_click(h: &mut H, p: Pos2) {
+    h.hover_at(p);
+    for _ in 0..2 {
+        h.drag_at(p);
+        h.step();
+        h.event(egui::Event::PointerButton {
+            pos: p,
+            button: egui::PointerButton::Primary,
+            pressed: false,
+            modifiers: Modifiers::NONE,
+        });
+        h.step();
+    }
+    h.step();
+}
+
+fn key(h: &mut H, k: Key) {
+    h.key_press(k);
+    h.step();
+}
+
+fn ctrl(h: &mut H, k: Key) {
+    h.key_press_modifiers(Modifiers::COMMAND, k);
+    h.step();
+}
+
+fn geometries(h: &H) -> Vec<Geometry> {
+    view(h).annotations.doc.annotations().iter().map(|a| a.geometry.clone()).collect()
+}
+
+fn close(a: Point, b: Point) -> bool {
+    (a[0] - b[0]).abs() < 1e-6 && (a[1] - b[1]).abs() < 1e-6
+}
+
+fn undo_redo_round_trip(h: &mut H) {
+    let after = geometries(h);
+    ctrl(h, Key::Z);
+    assert_ne!(geometries(h), after, "undo changes the document back");
+    ctrl(h, Key::Y);
+    assert_eq!(geometries(h), after, "redo restores it");
+    h.key_press_modifiers(Modifiers::COMMAND | Modifiers::SHIFT, Key::Z);
+    h.step();
+    assert_eq!(geometries(h), after, "nothing left to redo");
+}
+
+#[test]
+fn rectangle_and_ellipse_by_dragging_exactly_where_the_pointer_went() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut h = harness(&slide(tmp.path()));
+    h.get_by_label("Rectangle").click();
+    h.step();
+    assert_eq!(view(&h).annotations.tool, Tool::Rectangle);
+    let (a, b) = (at(&h, 0.3, 0.3), at(&h, 0.5, 0.6));
+    let (la, lb) = (level0(&h, a), level0(&h, b));
+    drag(&mut h, a, b);
+    match geometries(&h).as_slice() {
+        [Geometry::Rectangle { x, y, width, height }] => {
+            assert!(
+                close([*x, *y], la) && close([x + width, y + height], lb),
+                "{x} {y} {width} {height} vs {la:?} {lb:?}"
+            )
+        }
+        other => panic!("expected one rectangle, got {other:?}"),
+    }
+    undo_redo_round_trip(&mut h);
+
+    key(&mut h, Key::E);
+    assert_eq!(view(&h).annotations.tool, Tool::Ellipse);
+    // Dragged up and left: the box is normalised.
+    let (a, b) = (at(&h, 0.8, 0.8), at(&h, 0.6, 0.7));
+    let (la, lb) = (level0(&h, a), level0(&h, b));
+    drag(&mut h, a, b);
+    match geometries(&h).last() {
+        Some(Geometry::Ellipse { cx, cy, rx, ry }) => {
+            assert!(close([*cx, *cy], [(la[0] + lb[0]) / 2.0, (la[1] + lb[1]) / 2.0]));
+            assert!(close([*rx, *ry], [(la[0] - lb[0]) / 2.0, (la[1] - lb[1]) / 2.0]));
+        }
+        other => panic!("expected an ellipse, got {other:?}"),
+    }
+    assert_eq!(geometries(&h).len(), 2);
+    undo_redo_round_trip(&mut h);
+}
+
+#[test]
+fn polygon_by_clicks_closes_on_double_click_and_polyline_on_enter() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut h = harness(&slide(tmp.path()));
+    key(&mut h, Key::P);
+    let pts = [at(&h, 0.2, 0.2), at(&h, 0.4, 0.25), at(&h, 0.35, 0.5)];
+    let expected: Vec<Point> = pts.iter().map(|p| level0(&h, *p)).collect();
+    click(&mut h, pts[0]);
+    click(&mut h, pts[1]);
+    assert!(view(&h).annotations.is_drawing());
+    assert!(geometries(&h).is_empty(), "nothing is added until the polygon closes");
+    double_click(&mut h, pts[2]);
+    match geometries(&h).as_slice() {
+        [Geometry::Polygon(p)] => {
+            assert_eq!(p.exterior.len(), 3, "{:?}", p.exterior);
+            assert!(p.exterior.iter().zip(&expected).all(|(a, b)| close(*a, *b)));
+        }
+        other => panic!("expected a polygon, got {other:?}"),
+    }
+    undo_redo_round_trip(&mut h);
+
+    // Backspace removes the last vertex while drawing; Escape cancels.
+    key(&mut h, Key::L);
+    click_f(&mut h, (0.6, 0.2));
+    click_f(&mut h, (0.7, 0.3));
+    click_f(&mut h, (0.9, 0.9));
+    key(&mut h, Key::Backspace);
+    key(&mut h, Key::Enter);
+    match geometries(&h).last() {
+        Some(Geometry::Polyline { points }) => assert_eq!(points.len(), 2),
+        other => panic!("expected a polyline, got {other:?}"),
+    }
+    click_f(&mut h, (0.1, 0.8));
+    key(&mut h, Key::Escape);
+    key(&mut h, Key::Enter);
+    assert_eq!(geometries(&h).len(), 2, "a cancelled line adds nothing");
+}
+
+#[test]
+fn freehand_ruler_and_points() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut h = harness(&slide(tmp.path()));
+    key(&mut h, Key::F);
+    let path = [at(&h, 0.2, 0.2), at(&h, 0.4, 0.2), at(&h, 0.4, 0.4), at(&h, 0.2, 0.4)];
+    h.hover_at(path[0]);
+    h.step();
+    h.drag_at(path[0]);
+    h.step();
+    for w in path.windows(2) {
+        for i in 1..=5 {
+            h.hover_at(w[0] + (w[1] - w[0]) * (i as f32 / 5.0));
+            h.step();
+        }
+    }
+    h.drop_at(path[3]);
+    h.step();
+    let (lo, hi) = (level0(&h, path[0]), level0(&h, path[2]));
+    match geometries(&h).as_slice() {
+        [Geometry::Polygon(p)] => {
+            assert!(p.exterior.len() >= 10, "{} vertices", p.exterior.len());
+            assert!(p
+                .exterior
+                .iter()
+                .all(|v| v[0] >= lo[0] - 1e-6 && v[0] <= hi[0] + 1e-6 && v[1] >= lo[1] - 1e-6 && v[1] <= hi[1] + 1e-6));
+        }
+        other => panic!("expected a freehand polygon, got {other:?}"),
+    }
+    undo_redo_round_trip(&mut h);
+
+    key(&mut h, Key::M);
+    let (a, b) = (at(&h, 0.5, 0.5), at(&h, 0.8, 0.9));
+    let (la, lb) = (level0(&h, a), level0(&h, b));
+    drag(&mut h, a, b);
+    let ruler = view(&h).annotations.doc.annotations().last().cloned().unwrap_or_else(|| panic!("no ruler"));
+    assert_eq!(ruler.name, "Ruler");
+    let length = ruler.geometry.measure(view(&h).annotations.pixel_size).length.unwrap_or_default();
+    let expected = ((lb[0] - la[0]) * 0.5).hypot((lb[1] - la[1]) * 0.5);
+    assert!((length - expected).abs() < 1e-6, "{length} µm vs {expected}");
+
+    key(&mut h, Key::D);
+    for (x, y) in [(0.1, 0.1), (0.15, 0.1), (0.1, 0.15)] {
+        let p = at(&h, x, y);
+        click(&mut h, p);
+    }
+    match geometries(&h).last() {
+        Some(Geometry::Points { points }) => assert_eq!(points.len(), 3, "one point set gets every click"),
+        other => panic!("expected points, got {other:?}"),
+    }
+    undo_redo_round_trip(&mut h);
+    assert_eq!(geometries(&h).len(), 3);
+}
+
+#[test]
+fn select_move_reshape_duplicate_lock_delete() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut h = harness(&slide(tmp.path()));
+    key(&mut h, Key::R);
+    drag_f(&mut h, (0.3, 0.3), (0.5, 0.5));
+    key(&mut h, Key::V);
+    let before = geometries(&h)[0].bounds();
+    // Move: drag the body.
+    let (from, to) = (at(&h, 0.4, 0.4), at(&h, 0.45, 0.35));
+    let d = [level0(&h, to)[0] - level0(&h, from)[0], level0(&h, to)[1] - level0(&h, from)[1]];
+    let camera = view(&h).camera;
+    drag(&mut h, from, to);
+    assert_eq!(view(&h).camera, camera, "moving a shape does not pan");
+    let moved = geometries(&h)[0].bounds();
+    assert!(close([moved[0], moved[1]], [before[0] + d[0], before[1] + d[1]]), "{moved:?} {before:?} {d:?}");
+    assert_eq!(view(&h).annotations.doc.len(), 1);
+    undo_redo_round_trip(&mut h);
+
+    // Reshape: drag the bottom-right handle.
+    let corner = view(&h).projection().to_screen([moved[2], moved[3]]);
+    let target = corner + Vec2::new(40.0, 30.0);
+    let expected = level0(&h, target);
+    drag(&mut h, corner, target);
+    let b = geometries(&h)[0].bounds();
+    assert!(close([b[2], b[3]], expected) && close([b[0], b[1]], [moved[0], moved[1]]), "{b:?}");
+
+    // Duplicate, lock, and a locked shape resists deletion and moving.
+    ctrl(&mut h, Key::D);
+    assert_eq!(view(&h).annotations.doc.len(), 2);
+    ctrl(&mut h, Key::K);
+    let selected = view(&h).annotations.selected.unwrap_or_else(|| panic!("the copy is selected"));
+    assert!(view(&h).annotations.doc.get(selected).is_some_and(|a| a.locked));
+    key(&mut h, Key::Delete);
+    assert_eq!(view(&h).annotations.doc.len(), 2, "locked shapes are not deleted");
+    ctrl(&mut h, Key::K);
+    key(&mut h, Key::Delete);
+    assert_eq!(view(&h).annotations.doc.len(), 1);
+    ctrl(&mut h, Key::Z);
+    assert_eq!(view(&h).annotations.doc.len(), 2, "undo brings it back");
+}
+
+#[test]
+fn polygon_vertices_can_be_edited() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut h = harness(&slide(tmp.path()));
+    key(&mut h, Key::P);
+    let pts = [at(&h, 0.2, 0.2), at(&h, 0.5, 0.2), at(&h, 0.3, 0.6)];
+    for p in &pts[..2] {
+        click(&mut h, *p);
+    }
+    click(&mut h, pts[2]);
+    key(&mut h, Key::Enter);
+    key(&mut h, Key::V);
+    let target = pts[1] + Vec2::new(30.0, -20.0);
+    let expected = level0(&h, target);
+    drag(&mut h, pts[1], target);
+    match geometries(&h).as_slice() {
+        [Geometry::Polygon(p)] => {
+            assert!(close(p.exterior[1], expected), "{:?} vs {expected:?}", p.exterior[1]);
+            assert!(close(p.exterior[0], level0(&h, pts[0])), "other vertices stay");
+        }
+        other => panic!("expected a polygon, got {other:?}"),
+    }
+    undo_redo_round_trip(&mut h);
+}
+
+#[test]
+fn new_annotations_take_the_chosen_class_and_autosave_restores_them() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = slide(tmp.path());
+    let mut h = harness(&path);
+    let tumor = h.state().classes[0].clone();
+    h.state_mut().active_view_mut().unwrap_or_else(|| panic!("no view")).annotations.new_class = Some(tumor.clone());
+    key(&mut h, Key::R);
+    drag_f(&mut h, (0.3, 0.3), (0.5, 0.5));
+    let drawn = view(&h).annotations.doc.annotations()[0].clone();
+    assert_eq!(drawn.class.as_deref(), Some(tumor.name.as_str()));
+    // The sidecar appears within 2 seconds of the change.
+    let sidecar = sidecar_path(&path);
+    let start = Instant::now();
+    while !sidecar.exists() && start.elapsed() < Duration::from_secs(2) {
+        std::thread::sleep(Duration::from_millis(20));
+        h.step();
+    }
+    assert!(sidecar.exists(), "autosaved within 2 s");
+    drop(h);
+    let h = harness(&path);
+    let restored = view(&h).annotations.doc.annotations().to_vec();
+    assert_eq!(restored.len(), 1);
+    assert_eq!(restored[0].geometry, drawn.geometry);
+    assert_eq!(restored[0].class, drawn.class);
+    assert_eq!(restored[0].uuid, drawn.uuid);
+}
+
+#[test]
+fn measurement_table_lists_and_sorts() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut h = harness(&slide(tmp.path()));
+    key(&mut h, Key::R);
+    drag_f(&mut h, (0.1, 0.1), (0.2, 0.2));
+    drag_f(&mut h, (0.3, 0.3), (0.6, 0.6));
+    h.get_by_label("Measurements").click();
+    h.step();
+    h.step();
+    assert!(h.query_by_label_contains("Area µm²").is_some(), "areas are in µm² on a slide with mpp");
+    assert!(h.query_by_label("Copy CSV").is_some());
+    h.get_by_label("Area µm²").click();
+    h.step();
+    h.step();
+    h.get_by_label("Area µm² ^").click();
+    h.step();
+    h.step();
+    assert!(h.query_by_label("Area µm² v").is_some(), "the second click sorts descending");
+    // Largest first: the second rectangle heads the table; the class totals count both.
+    let tab = h.state().active_tab().unwrap_or_else(|| panic!("no tab"));
+    let rows = tab.table.rows();
+    assert_eq!(rows.iter().map(|r| r.index).collect::<Vec<_>>(), vec![2, 1]);
+    assert!(rows[0].measurement.area > rows[1].measurement.area);
+    assert!(h.query_by_label("Total area µm²").is_some());
+}
