@@ -1,6 +1,7 @@
 //! Render time of the annotation layer with 50,000 annotations on a 100,000 × 80,000 slide: one
 //! whole egui frame (layer painting plus tessellation, what the UI thread pays) at the fitted
-//! view, at a 10× view and at 40×, and the spatial-index rebuild that follows an edit.
+//! view, at a 10× view and at 40×, still and while panning, and an edit followed by a query (the
+//! spatial index is updated in place).
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use wsiview::annotations::{Annotation, Document, Geometry, Polygon};
@@ -67,7 +68,17 @@ fn bench(c: &mut Criterion) {
     for (name, camera) in views {
         let projection = Projection { camera, view };
         frame(&ctx, &mut layer, &projection); // build the index once
-        group.bench_function(name, |b| b.iter(|| frame(&ctx, &mut layer, &projection)));
+                                              // Panning: the camera moves a little every frame, so the layer is rebuilt each time.
+        let mut step = 0u64;
+        group.bench_function(format!("{name}_panning"), |b| {
+            b.iter(|| {
+                step += 1;
+                let camera = Camera { center: [camera.center[0] + (step % 100) as f64, camera.center[1]], ..camera };
+                frame(&ctx, &mut layer, &Projection { camera, view })
+            })
+        });
+        // A still view: the layer's shapes are reused.
+        group.bench_function(format!("{name}_still"), |b| b.iter(|| frame(&ctx, &mut layer, &projection)));
         eprintln!("{name}: {} annotations in view", layer.drawn);
     }
     group.finish();

@@ -173,6 +173,15 @@ fn rectangle_and_ellipse_by_dragging_exactly_where_the_pointer_went() {
         other => panic!("expected one rectangle, got {other:?}"),
     }
     undo_redo_round_trip(&mut h);
+    // Drawing past the slide's corner stops at the slide's edge.
+    let outside = view(&h).projection().to_screen([-30.0, -20.0]);
+    let inside = at(&h, 0.2, 0.2);
+    drag(&mut h, outside, inside);
+    match geometries(&h).last() {
+        Some(Geometry::Rectangle { x, y, .. }) => assert_eq!([*x, *y], [0.0, 0.0]),
+        other => panic!("expected a rectangle, got {other:?}"),
+    }
+    ctrl(&mut h, Key::Z);
 
     key(&mut h, Key::E);
     assert_eq!(view(&h).annotations.tool, Tool::Ellipse);
@@ -403,4 +412,170 @@ fn measurement_table_lists_and_sorts() {
     assert_eq!(rows.iter().map(|r| r.index).collect::<Vec<_>>(), vec![2, 1]);
     assert!(rows[0].measurement.area > rows[1].measurement.area);
     assert!(h.query_by_label("Total area µm²").is_some());
+}
+
+/// Select annotation `index` by clicking at `grab` (a point on it), then drag its vertex `vertex`
+/// by `by`: the vertex lands where the pointer did; undo and redo round-trip the edit.
+fn edit_vertex(h: &mut H, index: usize, grab: Point, vertex: usize, by: Vec2) {
+    key(h, Key::V);
+    let id = view(h).annotations.doc.annotations()[index].id;
+    let p = view(h).projection().to_screen(grab);
+    click(h, p);
+    assert_eq!(view(h).annotations.selected, Some(id), "a click on annotation {index} selects it");
+    let geometry = |h: &H| view(h).annotations.doc.get(id).map(|a| a.geometry.clone());
+    let before = geometry(h).unwrap_or_else(|| panic!("annotation {index} is gone"));
+    let from = view(h).projection().to_screen(before.vertices()[vertex]);
+    let to = from + by;
+    let expected = level0(h, to);
+    drag(h, from, to);
+    let after = geometry(h).unwrap_or_else(|| panic!("annotation {index} is gone"));
+    assert_eq!(after.vertices().len(), before.vertices().len(), "{after:?}");
+    assert!(
+        close(after.vertices()[vertex], expected),
+        "vertex {vertex}: {:?} vs {expected:?}",
+        after.vertices()[vertex]
+    );
+    undo_redo_round_trip(h);
+}
+
+#[test]
+fn every_tool_draws_then_edits_with_undo_and_redo() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut h = harness(&slide(tmp.path()));
+    // Ellipse: drag a box, then resize it by its bottom-right handle.
+    key(&mut h, Key::E);
+    drag_f(&mut h, (0.1, 0.1), (0.25, 0.2));
+    undo_redo_round_trip(&mut h);
+    let centre = geometries(&h)[0].bounds();
+    edit_vertex(&mut h, 0, [(centre[0] + centre[2]) / 2.0, (centre[1] + centre[3]) / 2.0], 2, Vec2::new(25.0, 15.0));
+    assert!(matches!(geometries(&h)[0], Geometry::Ellipse { .. }), "an ellipse stays an ellipse");
+
+    // Polyline: three clicks and Enter, then move its middle vertex.
+    key(&mut h, Key::L);
+    for f in [(0.4, 0.1), (0.5, 0.2), (0.6, 0.1)] {
+        click_f(&mut h, f);
+    }
+    key(&mut h, Key::Enter);
+    assert!(matches!(geometries(&h).last(), Some(Geometry::Polyline { points }) if points.len() == 3));
+    undo_redo_round_trip(&mut h);
+    let middle = geometries(&h)[1].vertices()[1];
+    edit_vertex(&mut h, 1, middle, 1, Vec2::new(0.0, 40.0));
+
+    // Ruler: drag, then lengthen it from its end.
+    key(&mut h, Key::M);
+    drag_f(&mut h, (0.1, 0.5), (0.3, 0.5));
+    assert!(matches!(geometries(&h).last(), Some(Geometry::Polyline { points }) if points.len() == 2));
+    undo_redo_round_trip(&mut h);
+    let end = geometries(&h)[2].vertices()[1];
+    let before = view(&h).annotations.doc.annotations()[2].geometry.measure(view(&h).annotations.pixel_size);
+    edit_vertex(&mut h, 2, end, 1, Vec2::new(60.0, 0.0));
+    let after = view(&h).annotations.doc.annotations()[2].geometry.measure(view(&h).annotations.pixel_size);
+    assert!(after.length > before.length, "{after:?} vs {before:?}");
+
+    // Freehand: drag a loop, then pull one of its vertices out.
+    key(&mut h, Key::F);
+    let path = [at(&h, 0.5, 0.5), at(&h, 0.7, 0.5), at(&h, 0.7, 0.7), at(&h, 0.5, 0.7)];
+    h.hover_at(path[0]);
+    h.step();
+    h.drag_at(path[0]);
+    h.step();
+    for w in path.windows(2) {
+        for i in 1..=5 {
+            h.hover_at(w[0] + (w[1] - w[0]) * (i as f32 / 5.0));
+            h.step();
+        }
+    }
+    h.drop_at(path[3]);
+    h.step();
+    assert!(matches!(geometries(&h).last(), Some(Geometry::Polygon(_))));
+    undo_redo_round_trip(&mut h);
+    let first = geometries(&h)[3].vertices()[0];
+    edit_vertex(&mut h, 3, first, 0, Vec2::new(-30.0, -30.0));
+
+    // Points: two clicks make one set; drag one point.
+    key(&mut h, Key::D);
+    click_f(&mut h, (0.85, 0.85));
+    click_f(&mut h, (0.9, 0.85));
+    assert!(matches!(geometries(&h).last(), Some(Geometry::Points { points }) if points.len() == 2));
+    let point = geometries(&h)[4].vertices()[1];
+    edit_vertex(&mut h, 4, point, 1, Vec2::new(-20.0, -40.0));
+    assert_eq!(geometries(&h).len(), 5);
+
+    // Every change above can be undone, back to an empty slide, and redone.
+    let everything = geometries(&h);
+    let mut steps = 0;
+    while view(&h).annotations.doc.can_undo() {
+        ctrl(&mut h, Key::Z);
+        steps += 1;
+    }
+    assert!(geometries(&h).is_empty(), "{steps} undos");
+    for _ in 0..steps {
+        ctrl(&mut h, Key::Y);
+    }
+    assert_eq!(geometries(&h), everything);
+}
+
+#[test]
+fn duplicate_and_lock_are_undone_and_redone() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut h = harness(&slide(tmp.path()));
+    key(&mut h, Key::R);
+    drag_f(&mut h, (0.3, 0.3), (0.5, 0.5));
+    ctrl(&mut h, Key::D);
+    assert_eq!(view(&h).annotations.doc.len(), 2);
+    ctrl(&mut h, Key::Z);
+    assert_eq!(view(&h).annotations.doc.len(), 1, "undo removes the copy");
+    ctrl(&mut h, Key::Y);
+    assert_eq!(view(&h).annotations.doc.len(), 2, "redo brings it back");
+    let locked = |h: &H| view(h).annotations.doc.annotations().iter().filter(|a| a.locked).count();
+    key(&mut h, Key::V);
+    click_f(&mut h, (0.4, 0.4));
+    assert!(view(&h).annotations.selected.is_some(), "a click selects");
+    ctrl(&mut h, Key::K);
+    assert_eq!(locked(&h), 1);
+    ctrl(&mut h, Key::Z);
+    assert_eq!(locked(&h), 0, "undo unlocks");
+    ctrl(&mut h, Key::Y);
+    assert_eq!(locked(&h), 1, "redo locks again");
+}
+
+#[test]
+fn a_failed_import_leaves_the_slides_annotations_alone() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut h = harness(&slide(tmp.path()));
+    key(&mut h, Key::R);
+    drag_f(&mut h, (0.3, 0.3), (0.5, 0.5));
+    let before = geometries(&h);
+    let import = |h: &mut H, file: &Path| {
+        h.state_mut().annotation_message = None;
+        let ctx = h.ctx.clone();
+        h.state_mut().import_annotations_from(file.to_path_buf(), &ctx);
+        wait_until(h, "the import to finish", |app| app.annotation_message.is_some());
+        h.state().annotation_message.clone().unwrap_or_default()
+    };
+    for (name, text) in [
+        ("notjson.geojson", "this is not JSON"),
+        ("wrongtype.geojson", r#"{"type": "Topology", "objects": {}}"#),
+        ("features.geojson", r#"{"type": "FeatureCollection", "features": 42}"#),
+    ] {
+        let file = tmp.path().join(name);
+        std::fs::write(&file, text).unwrap_or_else(|e| panic!("{e}"));
+        let (message, problem) = import(&mut h, &file);
+        assert!(problem && message.contains(name), "the message names the file: {message}");
+        assert_eq!(geometries(&h), before, "{name}: nothing changed");
+        assert!(h.query_by_label_contains(name).is_some(), "the message is shown");
+    }
+    // A file with one good and one bad feature: the good one comes in, the bad one is counted.
+    let mixed = tmp.path().join("mixed.geojson");
+    std::fs::write(
+        &mixed,
+        r#"[{"type": "Feature", "geometry": {"type": "Point", "coordinates": [10, 20]}, "properties": {}},
+            {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": "x"}, "properties": {}}]"#,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let (message, problem) = import(&mut h, &mixed);
+    assert!(problem && message.contains("1 skipped"), "{message}");
+    assert_eq!(geometries(&h).len(), 2);
+    ctrl(&mut h, Key::Z);
+    assert_eq!(geometries(&h), before, "the import is one undo step");
 }

@@ -150,8 +150,44 @@ pub fn from_geojson_str(text: &str) -> Result<Import, String> {
     match serde_json::from_str::<Value>(text) {
         Ok(value) => from_value(value),
         Err(e) if e.is_eof() => salvage_truncated(text).ok_or_else(|| format!("not valid JSON: {e}")),
-        Err(e) => Err(format!("not valid JSON: {e}")),
+        Err(e) => match non_finite_as_null(text) {
+            // Python's json module writes NaN and Infinity: read the file with them as nulls, so
+            // only the features holding them are skipped.
+            Some(cleaned) => match serde_json::from_str::<Value>(&cleaned) {
+                Ok(value) => from_value(value),
+                Err(_) => Err(format!("not valid JSON: {e}")),
+            },
+            None => Err(format!("not valid JSON: {e}")),
+        },
     }
+}
+
+/// `text` with bare `NaN`, `Infinity` and `-Infinity` (outside strings) replaced by `null`, or
+/// None when it has none.
+fn non_finite_as_null(text: &str) -> Option<String> {
+    let mut out = String::with_capacity(text.len());
+    let (mut in_string, mut escaped, mut changed) = (false, false, false);
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if in_string {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => in_string = false,
+                _ => {}
+            }
+        } else if c == '"' {
+            in_string = true;
+        } else if let Some(token) = ["-Infinity", "Infinity", "NaN"].into_iter().find(|t| rest.starts_with(t)) {
+            out.push_str("null");
+            rest = &rest[token.len()..];
+            changed = true;
+            continue;
+        }
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    changed.then_some(out)
 }
 
 /// Read a GeoJSON file. The error names the file.
@@ -323,12 +359,19 @@ fn read_feature(f: &Value, index: usize, import: &mut Import) {
     }
     let props = obj.get("properties").and_then(Value::as_object);
     let prop = |k: &str| props.and_then(|p| p.get(k));
+    // QuPath 0.2 put the object type in "id" ("PathAnnotationObject", "PathDetectionObject", …);
+    // later versions put a UUID there and the type in properties.objectType.
+    let id = obj.get("id").and_then(Value::as_str).filter(|s| !s.is_empty());
+    let legacy_kind = id.filter(|s| s.starts_with("Path") && s.ends_with("Object"));
     // Detections, cells and tiles are not annotations; QuPath files can hold millions of them.
     if let Some(kind) = prop("objectType").and_then(Value::as_str) {
         if kind != "annotation" {
             import.problem(format!("feature {number}: objectType \"{kind}\" is not an annotation"));
             return;
         }
+    } else if let Some(kind) = legacy_kind.filter(|k| *k != "PathAnnotationObject") {
+        import.problem(format!("feature {number}: \"{kind}\" is not an annotation"));
+        return;
     }
     let geometry = match obj.get("geometry").map(read_geometry) {
         Some(Ok(g)) => g,
@@ -348,7 +391,7 @@ fn read_feature(f: &Value, index: usize, import: &mut Import) {
         _ => geometry,
     };
     let mut annotation = Annotation::new(geometry);
-    if let Some(id) = obj.get("id").and_then(Value::as_str).filter(|s| !s.is_empty()) {
+    if let Some(id) = id.filter(|_| legacy_kind.is_none()) {
         annotation.uuid = id.to_string();
     }
     annotation.name = prop("name").and_then(Value::as_str).unwrap_or_default().to_string();
@@ -432,5 +475,30 @@ mod tests {
         assert!(import.truncated);
         assert_eq!(import.annotations.len(), 4);
         assert!(from_geojson_str("{\"type\": \"Featu").is_err());
+    }
+
+    #[test]
+    fn qupath_0_2_object_types_in_id_and_python_nan() {
+        let text = r#"[
+          {"type": "Feature", "id": "PathAnnotationObject",
+           "geometry": {"type": "Polygon", "coordinates": [[[0, 0], [10, 0], [10, 10], [0, 0]]]},
+           "properties": {"classification": {"name": "Tumor", "colorRGB": -3670016}, "isLocked": false}},
+          {"type": "Feature", "id": "PathDetectionObject",
+           "geometry": {"type": "Point", "coordinates": [5, 5]}, "properties": {}},
+          {"type": "Feature", "id": "PathAnnotationObject",
+           "geometry": {"type": "Point", "coordinates": [NaN, 5]}, "properties": {"name": "bad \"NaN\" here"}},
+          {"type": "Feature", "id": "PathAnnotationObject",
+           "geometry": {"type": "Point", "coordinates": [7, -Infinity]}, "properties": {}},
+          {"type": "Feature", "id": "PathAnnotationObject",
+           "geometry": {"type": "Point", "coordinates": [1, 2]}, "properties": {"name": "NaN"}}
+        ]"#;
+        let import = from_geojson_str(text).expect("readable");
+        assert_eq!(import.annotations.len(), 2, "the annotation and the last point: {:?}", import.problems);
+        assert_eq!(import.skipped, 3, "a detection and two non-finite coordinates");
+        assert!(import.problems.iter().any(|p| p.contains("PathDetectionObject")), "{:?}", import.problems);
+        assert_ne!(import.annotations[0].uuid, "PathAnnotationObject", "a type is not an id");
+        assert_eq!(import.annotations[0].class.as_deref(), Some("Tumor"));
+        assert_eq!(import.annotations[0].class_color, Some([200, 0, 0]));
+        assert_eq!(import.annotations[1].name, "NaN", "strings are left alone");
     }
 }

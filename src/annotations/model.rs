@@ -327,6 +327,24 @@ impl Edit {
     }
 }
 
+fn index_entry(a: &Annotation) -> IndexEntry {
+    IndexEntry { bounds: a.geometry.bounds(), id: a.id }
+}
+
+fn update_index(tree: &mut rstar::RTree<IndexEntry>, edit: &Edit) {
+    match edit {
+        Edit::Insert { annotation, .. } => tree.insert(index_entry(annotation)),
+        Edit::Remove { annotation, .. } => {
+            tree.remove(&index_entry(annotation));
+        }
+        Edit::Replace { before, after, .. } => {
+            tree.remove(&index_entry(before));
+            tree.insert(index_entry(after));
+        }
+        Edit::Batch(edits) => edits.iter().for_each(|e| update_index(tree, e)),
+    }
+}
+
 /// Changes kept for undo; the issue asks for at least 100.
 pub const UNDO_LIMIT: usize = 1000;
 
@@ -349,6 +367,9 @@ impl rstar::RTreeObject for IndexEntry {
 #[derive(Default)]
 pub struct Document {
     annotations: Vec<Arc<Annotation>>,
+    /// `annotations[i].id`, kept beside them: lookups search this contiguous list instead of
+    /// following 50,000 pointers.
+    ids: Vec<AnnotationId>,
     next_id: AnnotationId,
     undo: std::collections::VecDeque<Edit>,
     redo: Vec<Edit>,
@@ -368,6 +389,7 @@ impl Document {
         for mut a in annotations {
             a.id = doc.next_id;
             doc.next_id += 1;
+            doc.ids.push(a.id);
             doc.annotations.push(Arc::new(a));
         }
         doc
@@ -397,8 +419,10 @@ impl Document {
         self.position(id).map(|i| &self.annotations[i])
     }
 
+    /// Annotations stay in id order: ids grow with each addition and undo/redo restore earlier
+    /// states exactly, so a binary search finds them (drawing 50,000 looks each one up).
     fn position(&self, id: AnnotationId) -> Option<usize> {
-        self.annotations.iter().position(|a| a.id == id)
+        self.ids.binary_search(&id).ok().or_else(|| self.ids.iter().position(|&i| i == id))
     }
 
     pub fn can_undo(&self) -> bool {
@@ -409,10 +433,26 @@ impl Document {
         !self.redo.is_empty()
     }
 
+    /// Apply an edit (a batch counts as one change) and keep a built index in step: an edit costs
+    /// microseconds, not a rebuild of 50,000 entries.
     fn apply(&mut self, edit: &Edit) {
+        self.apply_parts(edit);
+        self.revision += 1;
+        let revision = self.revision;
+        if let Ok(Some((rev, tree))) = self.index.get_mut().map(Option::as_mut) {
+            if *rev == revision - 1 {
+                update_index(tree, edit);
+                *rev = revision;
+            }
+        }
+    }
+
+    fn apply_parts(&mut self, edit: &Edit) {
         match edit {
             Edit::Insert { index, annotation } => {
-                self.annotations.insert((*index).min(self.annotations.len()), annotation.clone())
+                let at = (*index).min(self.annotations.len());
+                self.annotations.insert(at, annotation.clone());
+                self.ids.insert(at, annotation.id);
             }
             Edit::Remove { index, annotation } => {
                 // The index is where it was; look it up by id in case of any drift.
@@ -423,6 +463,7 @@ impl Document {
                 };
                 if let Some(at) = at {
                     self.annotations.remove(at);
+                    self.ids.remove(at);
                 }
             }
             Edit::Replace { index, after, .. } => {
@@ -435,9 +476,8 @@ impl Document {
                     self.annotations[at] = after.clone();
                 }
             }
-            Edit::Batch(edits) => edits.iter().for_each(|e| self.apply(e)),
+            Edit::Batch(edits) => edits.iter().for_each(|e| self.apply_parts(e)),
         }
-        self.revision += 1;
     }
 
     fn commit(&mut self, edit: Edit) {
@@ -528,19 +568,24 @@ impl Document {
     }
 
     /// Ids of annotations whose bounding box meets `area` ([x0, y0, x1, y1], level 0), in
-    /// drawing order. The R-tree is rebuilt lazily after changes.
+    /// drawing order. The R-tree is built on first use and kept up to date by each edit.
     pub fn query(&self, area: [f64; 4]) -> Vec<AnnotationId> {
+        self.query_with_bounds(area).into_iter().map(|(id, _)| id).collect()
+    }
+
+    /// As [`Document::query`], with each annotation's bounding box.
+    pub fn query_with_bounds(&self, area: [f64; 4]) -> Vec<(AnnotationId, [f64; 4])> {
         let mut guard = self.index.lock().unwrap_or_else(|p| p.into_inner());
         if guard.as_ref().is_none_or(|(rev, _)| *rev != self.revision) {
-            let entries =
-                self.annotations.iter().map(|a| IndexEntry { bounds: a.geometry.bounds(), id: a.id }).collect();
+            let entries = self.annotations.iter().map(|a| index_entry(a)).collect();
             *guard = Some((self.revision, rstar::RTree::bulk_load(entries)));
         }
         let Some((_, tree)) = guard.as_ref() else { return Vec::new() };
         let envelope = rstar::AABB::from_corners([area[0], area[1]], [area[2], area[3]]);
-        let mut ids: Vec<AnnotationId> = tree.locate_in_envelope_intersecting(&envelope).map(|e| e.id).collect();
-        ids.sort_unstable(); // ids grow with insertion: this is drawing order, older below
-        ids
+        let mut found: Vec<(AnnotationId, [f64; 4])> =
+            tree.locate_in_envelope_intersecting(&envelope).map(|e| (e.id, e.bounds)).collect();
+        found.sort_unstable_by_key(|(id, _)| *id); // ids grow with insertion: drawing order, older below
+        found
     }
 
     /// The topmost unlocked-or-locked annotation at `p` (level 0), newest first.
@@ -621,6 +666,32 @@ mod tests {
         assert_eq!(doc.hit([90.0, 190.0], 1.0), None, "outside the triangle's hypotenuse");
         doc.remove(&[tri]);
         assert_eq!(doc.hit([10.0, 110.0], 1.0), None, "the index follows removals");
+        // Edits, undos and redos keep the index equal to one built from scratch.
+        let first = doc.annotations()[0].id;
+        let mut moved = doc.get(first).unwrap().as_ref().clone();
+        moved.geometry = moved.geometry.translated([5000.0, 5000.0]);
+        doc.update(moved);
+        doc.duplicate(first, [1.0, 1.0]);
+        doc.undo();
+        doc.undo();
+        doc.redo();
+        let everything = [-1e9, -1e9, 1e9, 1e9];
+        let area = [4990.0, 4990.0, 5020.0, 5020.0];
+        let fresh = Document::from_annotations(doc.annotations().iter().map(|a| a.as_ref().clone()).collect());
+        assert_eq!(doc.query(everything).len(), fresh.query(everything).len());
+        assert_eq!(doc.query(area), vec![first], "the moved rectangle is found where it went");
+        assert_eq!(fresh.query(area).len(), 1);
+        // Batches (an import, undoing a multi-delete) enter each annotation once.
+        let imported = doc.add_all((0..3).map(|i| rect(100_000.0 + f64::from(i) * 20.0)).collect());
+        doc.remove(&imported);
+        doc.undo();
+        let mut moved = doc.get(imported[0]).unwrap().as_ref().clone();
+        moved.geometry = moved.geometry.translated([0.0, 50_000.0]);
+        doc.update(moved);
+        let fresh = Document::from_annotations(doc.annotations().iter().map(|a| a.as_ref().clone()).collect());
+        assert_eq!(doc.query(everything).len(), doc.len(), "no annotation is indexed twice");
+        assert_eq!(doc.query(everything).len(), fresh.query(everything).len());
+        assert_eq!(doc.query([99_990.0, -10.0, 100_005.0, 30.0]).len(), 0, "no stale entry where it was");
     }
 
     #[test]

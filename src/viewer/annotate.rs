@@ -150,6 +150,19 @@ pub struct AnnotationLayer {
     pub zoom: f64,
     /// Set by the measurement table: the view should centre on the selection.
     pub focus_requested: bool,
+    /// Level-0 size of the slide: new shapes are drawn within it.
+    pub slide_size: [f64; 2],
+    shape_cache: Option<(LayerKey, Vec<Shape>)>,
+}
+
+/// What the drawn layer depends on.
+#[derive(Clone, PartialEq)]
+struct LayerKey {
+    revision: u64,
+    camera: [f64; 3],
+    view: [f64; 4],
+    selected: Option<AnnotationId>,
+    classes: Vec<AnnotationClass>,
 }
 
 impl AnnotationLayer {
@@ -169,7 +182,14 @@ impl AnnotationLayer {
             drawn: 0,
             zoom: 1.0,
             focus_requested: false,
+            slide_size: [f64::INFINITY, f64::INFINITY],
+            shape_cache: None,
         }
+    }
+
+    /// A point moved onto the slide (drawing past the edge follows the edge).
+    fn clamp(&self, p: Point) -> Point {
+        [p[0].clamp(0.0, self.slide_size[0]), p[1].clamp(0.0, self.slide_size[1])]
     }
 
     pub fn projection_zoom(&self) -> f64 {
@@ -262,8 +282,9 @@ impl AnnotationLayer {
         }
     }
 
-    /// Keys for the layer; call when no text field has the keyboard. Returns true if it used one.
-    pub fn handle_keys(&mut self, ui: &egui::Ui, projection: &Projection) {
+    /// Keys for the layer; call when no text field has the keyboard. `navigation`: Enter and
+    /// Escape are ours too (the slide has the focus, or nothing has).
+    pub fn handle_keys(&mut self, ui: &egui::Ui, projection: &Projection, navigation: bool) {
         use egui::{Key, KeyboardShortcut, Modifiers};
         let shortcut = |m: Modifiers, k: Key| ui.input_mut(|i| i.consume_shortcut(&KeyboardShortcut::new(m, k)));
         if shortcut(Modifiers::COMMAND | Modifiers::SHIFT, Key::Z) || shortcut(Modifiers::COMMAND, Key::Y) {
@@ -283,10 +304,10 @@ impl AnnotationLayer {
                 self.set_tool(tool);
             }
         }
-        if shortcut(Modifiers::NONE, Key::Enter) {
+        if navigation && shortcut(Modifiers::NONE, Key::Enter) {
             self.finish_clicked();
         }
-        if shortcut(Modifiers::NONE, Key::Escape) {
+        if navigation && shortcut(Modifiers::NONE, Key::Escape) {
             if self.drawing.is_some() || self.reshape.is_some() {
                 self.drawing = None;
                 self.reshape = None;
@@ -319,6 +340,7 @@ impl AnnotationLayer {
         // Clicks (and double-clicks) first: they come on release, after any drag has ended.
         if response.clicked_by(primary) {
             if let Some(p) = pointer.map(|p| projection.to_level0(p)) {
+                let p = if self.tool == Tool::Select { p } else { self.clamp(p) };
                 let double = response.double_clicked_by(primary);
                 self.click(p, double, tolerance);
             }
@@ -331,8 +353,8 @@ impl AnnotationLayer {
             Tool::Rectangle | Tool::Ellipse | Tool::Freehand | Tool::Ruler => {
                 // On release egui forgets the press origin; the end point is where the pointer is.
                 let Some(p) = pointer.or(ui.input(|i| i.pointer.latest_pos())) else { return false };
-                let now = projection.to_level0(p);
-                let start = press_origin.map_or(now, |o| projection.to_level0(o));
+                let now = self.clamp(projection.to_level0(p));
+                let start = press_origin.map_or(now, |o| self.clamp(projection.to_level0(o)));
                 if response.drag_started_by(primary) {
                     self.drawing = Some(match self.tool {
                         Tool::Rectangle => Drawing::Box { start, end: now, ellipse: false },
@@ -514,30 +536,22 @@ impl AnnotationLayer {
 
     /// Draw the annotations meeting the view, the selection's handles and any shape in progress.
     pub fn paint(&mut self, painter: &egui::Painter, projection: &Projection, pointer: Option<Pos2>) {
-        let visible = projection.camera.visible_level0(&projection.view);
-        let ids = self.doc.query(visible);
-        self.drawn = ids.len();
-        // Shapes smaller than a few screen pixels become one dot each, and dots on the same screen
-        // pixel are drawn once: 50,000 cells at low zoom cost a few thousand rectangles.
-        let mut dots = std::collections::HashSet::new();
-        let mut shapes = Vec::with_capacity(ids.len().min(50_000));
-        for id in ids {
-            let Some(a) = self.doc.get(id) else { continue };
-            if self.selected == Some(id) {
-                continue; // drawn last, on top
+        // A still view redraws the same shapes: reuse them until anything they depend on changes.
+        let key = LayerKey {
+            revision: self.doc.revision(),
+            camera: [projection.camera.center[0], projection.camera.center[1], projection.camera.zoom],
+            view: [projection.view.x, projection.view.y, projection.view.width, projection.view.height],
+            selected: self.selected,
+            classes: self.classes.clone(),
+        };
+        let shapes = match &self.shape_cache {
+            Some((k, shapes)) if *k == key => shapes.clone(),
+            _ => {
+                let shapes = self.layer_shapes(projection);
+                self.shape_cache = Some((key, shapes.clone()));
+                shapes
             }
-            let color = self.color_of(a);
-            let b = a.geometry.bounds();
-            let (w, h) = ((b[2] - b[0]) * projection.camera.zoom, (b[3] - b[1]) * projection.camera.zoom);
-            if w < 3.0 && h < 3.0 && !matches!(a.geometry, Geometry::Points { .. }) {
-                let c = projection.to_screen([(b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0]);
-                if dots.insert((c.x as i32, c.y as i32, color)) {
-                    shapes.push(Shape::rect_filled(Rect::from_center_size(c, Vec2::splat(2.0)), 0.0, color));
-                }
-                continue;
-            }
-            geometry_shapes(&a.geometry, projection, Stroke::new(1.5, color), &mut shapes, &mut dots);
-        }
+        };
         painter.extend(shapes);
         // The selection, or its preview while being moved.
         if let Some(a) = self.selected.and_then(|id| self.doc.get(id)).cloned() {
@@ -547,7 +561,7 @@ impl AnnotationLayer {
             };
             let color = self.color_of(&a);
             let mut shapes = Vec::new();
-            let mut dots = std::collections::HashSet::new();
+            let mut dots = ScreenMask::new(&projection.view);
             geometry_shapes(
                 &geometry,
                 projection,
@@ -555,7 +569,7 @@ impl AnnotationLayer {
                 &mut shapes,
                 &mut dots,
             );
-            dots.clear();
+            let mut dots = ScreenMask::new(&projection.view);
             geometry_shapes(&geometry, projection, Stroke::new(2.5, color), &mut shapes, &mut dots);
             painter.extend(shapes);
             let vertices = geometry.vertices();
@@ -578,7 +592,7 @@ impl AnnotationLayer {
                 .as_ref()
                 .map_or(Color32::from_rgb(255, 220, 0), |c| Color32::from_rgb(c.color[0], c.color[1], c.color[2]));
             let mut shapes = Vec::new();
-            let mut dots = std::collections::HashSet::new();
+            let mut dots = ScreenMask::new(&projection.view);
             geometry_shapes(&g, projection, Stroke::new(2.0, color), &mut shapes, &mut dots);
             painter.extend(shapes);
             if let Some(p) = pointer {
@@ -621,6 +635,45 @@ impl AnnotationLayer {
         }
     }
 
+    /// The unselected annotations meeting the view, as shapes.
+    fn layer_shapes(&mut self, projection: &Projection) -> Vec<Shape> {
+        let visible = projection.camera.visible_level0(&projection.view);
+        let found = self.doc.query_with_bounds(visible);
+        self.drawn = found.len();
+        // Shapes smaller than a few screen pixels become one dot each, and dots on the same screen
+        // pixel are drawn once, all in one mesh: 50,000 cells at low zoom cost one draw call.
+        let mut dots = ScreenMask::new(&projection.view);
+        let mut dot_mesh = egui::Mesh::default();
+        let mut shapes = Vec::new();
+        let zoom = projection.camera.zoom;
+        let tiny = found.iter().filter(|(_, b)| (b[2] - b[0]) * zoom < 3.0 && (b[3] - b[1]) * zoom < 3.0).count();
+        // Grown once, not by doubling: large reallocations cost page faults every frame.
+        dot_mesh.reserve_vertices(tiny * 4);
+        dot_mesh.reserve_triangles(tiny * 2);
+        for (id, b) in found {
+            if self.selected == Some(id) {
+                continue; // drawn last, on top
+            }
+            let Some(a) = self.doc.get(id) else { continue };
+            let color = self.color_of(a);
+            if (b[2] - b[0]) * zoom < 3.0
+                && (b[3] - b[1]) * zoom < 3.0
+                && !matches!(a.geometry, Geometry::Points { .. })
+            {
+                let c = projection.to_screen([(b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0]);
+                if dots.insert(c) {
+                    dot_mesh.add_colored_rect(Rect::from_center_size(c, Vec2::splat(2.0)), color);
+                }
+                continue;
+            }
+            geometry_shapes(&a.geometry, projection, Stroke::new(1.5, color), &mut shapes, &mut dots);
+        }
+        if !dot_mesh.is_empty() {
+            shapes.push(Shape::mesh(dot_mesh));
+        }
+        shapes
+    }
+
     /// "Tumor · 1,234.5 µm² · 150.2 µm" for labels.
     pub fn measure_text(&self, g: &Geometry, a: &Annotation) -> String {
         let m = g.measure(self.pixel_size);
@@ -650,6 +703,39 @@ impl AnnotationLayer {
             parts.push("locked".into());
         }
         parts.join(" · ")
+    }
+}
+
+/// One bit per screen point: markers and dots landing on a point already drawn are skipped.
+struct ScreenMask {
+    origin: Pos2,
+    width: usize,
+    height: usize,
+    bits: Vec<u64>,
+}
+
+impl ScreenMask {
+    fn new(view: &ViewRect) -> Self {
+        let (width, height) = (view.width.max(1.0) as usize + 1, view.height.max(1.0) as usize + 1);
+        ScreenMask {
+            origin: Pos2::new(view.x as f32, view.y as f32),
+            width,
+            height,
+            bits: vec![0; (width * height).div_ceil(64)],
+        }
+    }
+
+    /// Mark the point; false if it was already marked. Points off the view count as new.
+    fn insert(&mut self, p: Pos2) -> bool {
+        let (x, y) = ((p.x - self.origin.x).floor(), (p.y - self.origin.y).floor());
+        if x < 0.0 || y < 0.0 || x as usize >= self.width || y as usize >= self.height {
+            return true;
+        }
+        let i = y as usize * self.width + x as usize;
+        let (word, bit) = (i / 64, 1u64 << (i % 64));
+        let fresh = self.bits[word] & bit == 0;
+        self.bits[word] |= bit;
+        fresh
     }
 }
 
@@ -696,7 +782,7 @@ fn geometry_shapes(
     projection: &Projection,
     stroke: Stroke,
     shapes: &mut Vec<Shape>,
-    dots: &mut std::collections::HashSet<(i32, i32, Color32)>,
+    dots: &mut ScreenMask,
 ) {
     let ring = |r: &[Point], shapes: &mut Vec<Shape>| {
         let path = screen_path(r, projection);
@@ -736,8 +822,14 @@ fn geometry_shapes(
         Geometry::Points { points } => {
             for p in points {
                 let s = projection.to_screen(*p);
-                if dots.insert((s.x as i32, s.y as i32, stroke.color)) {
-                    shapes.push(Shape::circle_filled(s, stroke.width + 1.5, stroke.color));
+                if dots.insert(s) {
+                    // A dark rim keeps markers visible on dark nuclei.
+                    shapes.push(Shape::Circle(egui::epaint::CircleShape {
+                        center: s,
+                        radius: stroke.width + 1.5,
+                        fill: stroke.color,
+                        stroke: Stroke::new(1.0, Color32::from_black_alpha(200)),
+                    }));
                 }
             }
         }

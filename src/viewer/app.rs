@@ -442,14 +442,25 @@ impl ViewerApp {
 
     /// Ask for a file and read it on a worker; the result is merged in `poll_annotation_job`.
     fn import_annotations(&mut self, ctx: &egui::Context) {
+        self.start_import(ctx, || {
+            rfd::FileDialog::new()
+                .add_filter("Annotations", &["geojson", "json", "xml"])
+                .add_filter("All files", &["*"])
+                .pick_file()
+        });
+    }
+
+    /// Import `file` into the active slide, read on a worker (File > Import without the dialog).
+    pub fn import_annotations_from(&mut self, file: PathBuf, ctx: &egui::Context) {
+        self.start_import(ctx, move || Some(file));
+    }
+
+    fn start_import(&mut self, ctx: &egui::Context, pick: impl FnOnce() -> Option<PathBuf> + Send + 'static) {
         let Some(tab) = self.tabs.get(self.active) else { return };
         let (tx, rx) = channel();
         let repaint = ctx.clone();
         std::thread::spawn(move || {
-            let picked = rfd::FileDialog::new()
-                .add_filter("Annotations", &["geojson", "json", "xml"])
-                .add_filter("All files", &["*"])
-                .pick_file();
+            let picked = pick();
             let result = picked.map(|path| {
                 let read = crate::annotations::store::read_any(&path).map_err(|e| e.to_string());
                 (path, read)

@@ -53,6 +53,10 @@ pub fn run(options: ViewOptions) -> anyhow::Result<i32> {
     let exit = Arc::new(Mutex::new(None));
     let shell_exit = exit.clone();
     let scripted = options.screenshot.is_some() || options.bench.is_some();
+    // eframe restores the last window size even when told not to save it: scripted runs get an
+    // empty state folder of their own (removed afterwards), so --size is the size.
+    let scripted_state =
+        scripted.then(|| std::env::temp_dir().join(format!("wsiview-scripted-{}", std::process::id())));
     let native = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("wsiview")
@@ -60,6 +64,7 @@ pub fn run(options: ViewOptions) -> anyhow::Result<i32> {
             .with_drag_and_drop(true)
             .with_resizable(!scripted),
         persist_window: !scripted,
+        persistence_path: scripted_state.clone(),
         // OpenGL: under a software renderer (Mesa llvmpipe, remote desktops, Xvfb) it drew frames
         // about 6x faster than wgpu here (BENCHMARKS.md). WSIVIEW_RENDERER=wgpu selects wgpu.
         renderer: match std::env::var("WSIVIEW_RENDERER").as_deref() {
@@ -69,7 +74,7 @@ pub fn run(options: ViewOptions) -> anyhow::Result<i32> {
         ..Default::default()
     };
     let ViewOptions { slides, screenshot, bench, cache_bytes, started, .. } = options;
-    eframe::run_native(
+    let result = eframe::run_native(
         "wsiview",
         native,
         Box::new(move |cc| {
@@ -85,8 +90,11 @@ pub fn run(options: ViewOptions) -> anyhow::Result<i32> {
             }
             Ok(Box::new(Shell { app, to_open: slides, exit: shell_exit, persist: !scripted }))
         }),
-    )
-    .map_err(|e| {
+    );
+    if let Some(dir) = scripted_state {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    result.map_err(|e| {
         let text = e.to_string();
         if text.contains("DISPLAY") || text.contains("X server") {
             anyhow::anyhow!(

@@ -115,6 +115,8 @@ fn annotation_layer(slide: &Slide, loaded: crate::annotations::store::Loaded) ->
     };
     let doc = crate::annotations::Document::from_annotations(loaded.import.annotations);
     let mut layer = AnnotationLayer::new(doc, pixel_size);
+    let l0 = &slide.levels()[0];
+    layer.slide_size = [l0.width as f64, l0.height as f64];
     layer.loaded_classes = loaded.import.classes;
     layer.load_warning = loaded.warning;
     if !loaded.save_path.as_os_str().is_empty() {
@@ -325,10 +327,24 @@ impl SlideView {
         }
         let projection = self.projection();
         let took_drag = self.annotations.handle_pointer(ui, &response, &projection);
-        if !ui.ctx().egui_wants_keyboard_input() {
-            self.annotations.handle_keys(ui, &projection);
+        // Pressing on the slide gives it the keyboard, arrows included (egui would otherwise move
+        // the focus with them).
+        if response.is_pointer_button_down_on() {
+            response.request_focus();
         }
-        self.handle_input(ui, &response, took_drag);
+        if response.has_focus() {
+            let arrows = egui::EventFilter { horizontal_arrows: true, vertical_arrows: true, ..Default::default() };
+            ui.memory_mut(|m| m.set_focus_lock_filter(response.id, arrows));
+        }
+        // Letters and shortcuts act unless text is being typed. Arrows, Enter and Escape also drive
+        // whatever widget has the focus (a slider, a button), so they act only when the slide has
+        // it or nothing has.
+        let typing = ui.ctx().text_edit_focused();
+        let navigation = !typing && (response.has_focus() || ui.memory(|m| m.focused().is_none()));
+        if !typing {
+            self.annotations.handle_keys(ui, &projection, navigation);
+        }
+        self.handle_input(ui, &response, took_drag, navigation);
         if std::mem::take(&mut self.annotations.focus_requested) {
             if let Some(a) = self.annotations.selected.and_then(|id| self.annotations.doc.get(id)) {
                 let b = a.geometry.bounds();
@@ -357,7 +373,7 @@ impl SlideView {
         response
     }
 
-    fn handle_input(&mut self, ui: &egui::Ui, response: &egui::Response, annotation_took_drag: bool) {
+    fn handle_input(&mut self, ui: &egui::Ui, response: &egui::Response, annotation_took_drag: bool, navigation: bool) {
         if response.dragged() && !annotation_took_drag {
             self.auto_fit = false;
             let d = response.drag_delta();
@@ -393,7 +409,7 @@ impl SlideView {
             }
         }
         // Keys act when no text field has the keyboard.
-        if ui.ctx().egui_wants_keyboard_input() {
+        if ui.ctx().text_edit_focused() {
             return;
         }
         let step = [self.view.width / 8.0, self.view.height / 8.0];
@@ -416,6 +432,7 @@ impl SlideView {
             .map(|k| i.key_pressed(k))
         });
         let [left, right, up, down, plus, equals, minus, zero, p1, p2, p3, p4, p5] = keys;
+        let [left, right, up, down] = [left, right, up, down].map(|k| k && navigation);
         if left || right || up || down {
             self.auto_fit = false;
         }
