@@ -3,6 +3,8 @@
 //! tests share them.
 
 pub mod hash;
+pub mod html;
 pub mod schema;
+pub mod store;
 
 pub use schema::{Report, ReportError, ReviewType, Role, Status};

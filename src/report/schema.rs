@@ -140,8 +140,11 @@ pub struct ClassSummary {
     /// The class name; empty for unclassified annotations.
     pub class: String,
     pub count: u64,
-    pub area_um2: f64,
-    pub length_um: f64,
+    /// Null when the slide's pixel size is unknown (measurements are then only in pixels).
+    #[serde(default)]
+    pub area_um2: Option<f64>,
+    #[serde(default)]
+    pub length_um: Option<f64>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -318,11 +321,6 @@ impl Report {
         if uuid::Uuid::parse_str(&self.report_id).is_err() {
             problems.push(format!("report_id {:?} is not a UUID", self.report_id));
         }
-        for (field, value) in [("case_id", &self.case_id), ("site", &self.site)] {
-            if value.trim().is_empty() {
-                problems.push(format!("{field} is empty"));
-            }
-        }
         if !self.slide.sha256.is_empty() && !is_sha256_hex(&self.slide.sha256) {
             problems.push(format!("slide.sha256 {:?} is not 64 lower-case hex digits", self.slide.sha256));
         }
@@ -344,6 +342,11 @@ impl Report {
             }
         }
         if self.status.is_signed_out() {
+            for (field, value) in [("case_id", &self.case_id), ("site", &self.site)] {
+                if value.trim().is_empty() {
+                    problems.push(format!("{} report has no {field}", self.status.as_str()));
+                }
+            }
             if self.reviewer.name.trim().is_empty() {
                 problems.push(format!("{} report has no reviewer.name", self.status.as_str()));
             }
