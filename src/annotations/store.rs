@@ -74,7 +74,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 /// Whether a file can be created in `dir` (the slide's folder may be read-only, e.g. a share).
-fn folder_writable(dir: &Path) -> bool {
+pub fn folder_writable(dir: &Path) -> bool {
     let probe = dir.join(format!(".wsiview-write-test-{}", std::process::id()));
     match std::fs::OpenOptions::new().write(true).create_new(true).open(&probe) {
         Ok(_) => {

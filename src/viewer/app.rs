@@ -10,6 +10,7 @@ use std::time::Instant;
 use egui::{Color32, ColorImage, RichText, TextureHandle};
 
 use super::annotation_panels::{annotation_section, toolbar, MeasurementTable};
+use super::report_panel::{ReportPanel, ReviewerDefaults};
 use super::slide_view::{OpenedSlide, SlideView};
 use crate::annotations::AnnotationClass;
 use crate::tiles::TileCache;
@@ -35,6 +36,8 @@ pub struct SlideTab {
     /// Label and macro carry patient identifiers: shown only on request.
     show_identifiers: bool,
     pub table: MeasurementTable,
+    /// The case report, started when the report panel is first shown for this slide.
+    pub report: Option<ReportPanel>,
 }
 
 impl SlideTab {
@@ -107,6 +110,9 @@ pub struct Persisted {
     /// Annotation classes as the user edited them.
     #[serde(default)]
     pub classes: Vec<AnnotationClass>,
+    /// Name, role and site, filled into new reports.
+    #[serde(default)]
+    pub reviewer: ReviewerDefaults,
 }
 
 /// An annotation import or export running on a worker.
@@ -136,6 +142,8 @@ pub struct ViewerApp {
     annotation_job: Option<AnnotationJob>,
     /// The last import or export result: text, and whether it is a problem.
     pub annotation_message: Option<(String, bool)>,
+    pub show_report: bool,
+    pub reviewer: ReviewerDefaults,
 }
 
 const RECENT_MAX: usize = 10;
@@ -159,6 +167,8 @@ impl ViewerApp {
             show_measurements: false,
             annotation_job: None,
             annotation_message: None,
+            show_report: false,
+            reviewer: ReviewerDefaults::default(),
         }
     }
 
@@ -184,13 +194,14 @@ impl ViewerApp {
 
     pub fn restore(&mut self, persisted: Persisted) {
         self.recent = persisted.recent;
+        self.reviewer = persisted.reviewer;
         if !persisted.classes.is_empty() {
             self.classes = persisted.classes;
         }
     }
 
     pub fn persisted(&self) -> Persisted {
-        Persisted { recent: self.recent.clone(), classes: self.classes.clone() }
+        Persisted { recent: self.recent.clone(), classes: self.classes.clone(), reviewer: self.reviewer.clone() }
     }
 
     pub fn cache(&self) -> &Arc<TileCache> {
@@ -220,6 +231,7 @@ impl ViewerApp {
             associated: Vec::new(),
             show_identifiers: false,
             table: MeasurementTable::default(),
+            report: None,
         });
         self.active = self.tabs.len() - 1;
     }
@@ -322,6 +334,9 @@ impl ViewerApp {
                 }
             }
         }
+        if self.show_report {
+            self.report_panel(ui);
+        }
         if self.show_side_panel {
             egui::Panel::right("side").default_size(280.0).resizable(true).show(ui, |ui| self.side_panel(ui));
         }
@@ -370,12 +385,15 @@ impl ViewerApp {
                 });
                 ui.menu_button("View", |ui| {
                     ui.checkbox(&mut self.show_side_panel, "Side panel");
+                    ui.checkbox(&mut self.show_report, "Report panel");
                     if ui.button("Fit to window (0)").clicked() {
                         if let Some(v) = self.active_view_mut() {
                             v.fit();
                         }
                     }
                 });
+                ui.toggle_value(&mut self.show_report, "Report")
+                    .on_hover_text("The case report: fields, save draft, finalise, amend");
                 ui.separator();
                 let mut close = None;
                 for (i, tab) in self.tabs.iter().enumerate() {
@@ -691,6 +709,20 @@ impl ViewerApp {
                 }
             }
         });
+    }
+
+    /// The case report of the active slide, beside it.
+    fn report_panel(&mut self, ui: &mut egui::Ui) {
+        let ctx = ui.ctx().clone();
+        let Some(tab) = self.tabs.get_mut(self.active) else { return };
+        let TabState::Open(view) = &tab.state else { return };
+        let panel = tab.report.get_or_insert_with(|| ReportPanel::start(view, &self.reviewer, &ctx));
+        let classes = &self.classes;
+        let reviewer = &mut self.reviewer;
+        egui::Panel::right("report")
+            .default_size(340.0)
+            .resizable(true)
+            .show(ui, |ui| panel.show(ui, view, classes, reviewer));
     }
 
     fn central(&mut self, ui: &mut egui::Ui) {

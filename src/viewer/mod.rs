@@ -7,6 +7,7 @@ pub mod annotation_panels;
 pub mod app;
 pub mod camera;
 pub mod native;
+pub mod report_panel;
 pub mod slide_view;
 
 pub use app::{ScreenshotPlan, ViewerApp};

@@ -1,0 +1,10 @@
+//! Case reports: the per-case record a review leaves ([`schema`]), the slide's fingerprint
+//! ([`hash`]), and the tools that read many sites' reports. No GUI types: the CLI, the viewer and
+//! tests share them.
+
+pub mod hash;
+pub mod html;
+pub mod schema;
+pub mod store;
+
+pub use schema::{Report, ReportError, ReviewType, Role, Status};

@@ -1,0 +1,550 @@
+//! The case report, schema `wsiview.report/1` (docs/report-schema.md). Field names are the
+//! schema's; every object keeps the fields it does not know in `extra`, so a report written by a
+//! newer version survives being read and saved by this one.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use time::format_description::well_known::Rfc3339;
+use time::{Date, OffsetDateTime};
+
+pub const SCHEMA: &str = "wsiview.report/1";
+/// `CASE.report.json`.
+pub const REPORT_SUFFIX: &str = ".report.json";
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    #[default]
+    Draft,
+    Final,
+    Amended,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Draft => "draft",
+            Status::Final => "final",
+            Status::Amended => "amended",
+        }
+    }
+    /// Final and amended reports are signed out: they count for turnaround and concordance and
+    /// change only by amendment.
+    pub fn is_signed_out(self) -> bool {
+        matches!(self, Status::Final | Status::Amended)
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    #[default]
+    Consultant,
+    Trainee,
+    BiomedicalScientist,
+    Other,
+}
+
+impl Role {
+    pub const ALL: [Role; 4] = [Role::Consultant, Role::Trainee, Role::BiomedicalScientist, Role::Other];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Consultant => "consultant",
+            Role::Trainee => "trainee",
+            Role::BiomedicalScientist => "biomedical_scientist",
+            Role::Other => "other",
+        }
+    }
+    pub fn label(self) -> &'static str {
+        match self {
+            Role::Consultant => "Consultant",
+            Role::Trainee => "Trainee",
+            Role::BiomedicalScientist => "Biomedical scientist",
+            Role::Other => "Other",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewType {
+    #[default]
+    Primary,
+    SecondOpinion,
+    Mdt,
+    Teaching,
+    Audit,
+}
+
+impl ReviewType {
+    pub const ALL: [ReviewType; 5] =
+        [ReviewType::Primary, ReviewType::SecondOpinion, ReviewType::Mdt, ReviewType::Teaching, ReviewType::Audit];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReviewType::Primary => "primary",
+            ReviewType::SecondOpinion => "second_opinion",
+            ReviewType::Mdt => "mdt",
+            ReviewType::Teaching => "teaching",
+            ReviewType::Audit => "audit",
+        }
+    }
+    pub fn label(self) -> &'static str {
+        match self {
+            ReviewType::Primary => "Primary",
+            ReviewType::SecondOpinion => "Second opinion",
+            ReviewType::Mdt => "MDT",
+            ReviewType::Teaching => "Teaching",
+            ReviewType::Audit => "Audit",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Reviewer {
+    pub name: String,
+    pub role: Role,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// The slide the report is about; `sha256` (lower-case hex of the whole file) identifies it
+/// across sites whatever the file is called.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SlideRef {
+    pub file_name: String,
+    pub sha256: String,
+    pub width: u64,
+    pub height: u64,
+    pub mpp_x: Option<f64>,
+    pub mpp_y: Option<f64>,
+    pub vendor: String,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Diagnosis {
+    pub text: String,
+    /// A short code agreed by the network ("B5b", "malignant"): what concordance compares.
+    pub category: String,
+    #[serde(default)]
+    pub snomed_ct: Vec<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClassSummary {
+    /// The class name; empty for unclassified annotations.
+    pub class: String,
+    pub count: u64,
+    /// Null when the slide's pixel size is unknown (measurements are then only in pixels).
+    #[serde(default)]
+    pub area_um2: Option<f64>,
+    #[serde(default)]
+    pub length_um: Option<f64>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AnnotationsSummary {
+    /// The sidecar's file name.
+    pub file: String,
+    #[serde(default)]
+    pub by_class: Vec<ClassSummary>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Amendment {
+    /// RFC 3339.
+    pub at: String,
+    pub by: String,
+    pub reason: String,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub schema: String,
+    pub report_id: String,
+    pub case_id: String,
+    pub site: String,
+    pub status: Status,
+    pub reviewer: Reviewer,
+    pub review_type: ReviewType,
+    /// YYYY-MM-DD: when the specimen reached the lab.
+    pub received_date: Option<String>,
+    /// RFC 3339, set when the report is made final.
+    pub reported_at: Option<String>,
+    pub slide: SlideRef,
+    #[serde(default)]
+    pub specimen: String,
+    #[serde(default)]
+    pub clinical_details: String,
+    #[serde(default)]
+    pub macroscopy: String,
+    #[serde(default)]
+    pub microscopy: String,
+    pub diagnosis: Diagnosis,
+    #[serde(default)]
+    pub comments: String,
+    #[serde(default)]
+    pub annotations: AnnotationsSummary,
+    #[serde(default)]
+    pub amendments: Vec<Amendment>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// Why a report file cannot be used. Names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("{}: cannot read: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{}: not a report: {reason}", path.display())]
+    Invalid { path: PathBuf, reason: String },
+}
+
+impl ReportError {
+    /// The problem without the file name (summaries list the file separately).
+    pub fn reason(&self) -> String {
+        match self {
+            ReportError::Io { source, .. } => format!("cannot read: {source}"),
+            ReportError::Invalid { reason, .. } => reason.clone(),
+        }
+    }
+}
+
+/// A new draft with a fresh id.
+impl Default for Report {
+    fn default() -> Self {
+        Report {
+            schema: SCHEMA.into(),
+            report_id: uuid::Uuid::new_v4().to_string(),
+            case_id: String::new(),
+            site: String::new(),
+            status: Status::Draft,
+            reviewer: Reviewer::default(),
+            review_type: ReviewType::Primary,
+            received_date: None,
+            reported_at: None,
+            slide: SlideRef::default(),
+            specimen: String::new(),
+            clinical_details: String::new(),
+            macroscopy: String::new(),
+            microscopy: String::new(),
+            diagnosis: Diagnosis::default(),
+            comments: String::new(),
+            annotations: AnnotationsSummary::default(),
+            amendments: Vec::new(),
+            extra: Map::new(),
+        }
+    }
+}
+
+/// "2026-11-03" → the date; anything else is an error saying what was expected.
+pub fn parse_date(text: &str) -> Result<Date, String> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    Date::parse(text, &format).map_err(|e| format!("{text:?} is not a date YYYY-MM-DD ({e})"))
+}
+
+/// An RFC 3339 timestamp, keeping the offset it was written with.
+pub fn parse_timestamp(text: &str) -> Result<OffsetDateTime, String> {
+    OffsetDateTime::parse(text, &Rfc3339).map_err(|e| format!("{text:?} is not an RFC 3339 timestamp ({e})"))
+}
+
+/// Now, in the local offset when the system says it, else UTC; RFC 3339 to the second.
+pub fn now_rfc3339() -> String {
+    let now = OffsetDateTime::now_local().unwrap_or_else(|_| OffsetDateTime::now_utc());
+    let now = now.replace_nanosecond(0).unwrap_or(now);
+    now.format(&Rfc3339).unwrap_or_else(|_| now.to_string())
+}
+
+/// Today's date (local when known) as YYYY-MM-DD.
+pub fn today() -> String {
+    let now = OffsetDateTime::now_local().unwrap_or_else(|_| OffsetDateTime::now_utc());
+    let d = now.date();
+    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+}
+
+fn is_sha256_hex(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+}
+
+impl Report {
+    /// Parse and check a report. Errors list the first problems found.
+    pub fn from_json(bytes: &[u8]) -> Result<Report, String> {
+        // Type errors from serde name the field and the line.
+        let value: Value = serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
+        let schema = value.get("schema").and_then(Value::as_str);
+        if schema != Some(SCHEMA) {
+            return Err(match schema {
+                None => format!("no \"schema\" field (expected {SCHEMA:?})"),
+                Some(other) => format!("schema {other:?} is not {SCHEMA:?}"),
+            });
+        }
+        let report: Report = serde_json::from_value(value).map_err(|e| format!("schema: {e}"))?;
+        let problems = report.problems();
+        if problems.is_empty() {
+            Ok(report)
+        } else {
+            Err(problems.join("; "))
+        }
+    }
+
+    pub fn read(path: &Path) -> Result<Report, ReportError> {
+        let bytes = std::fs::read(path).map_err(|source| ReportError::Io { path: path.to_path_buf(), source })?;
+        Report::from_json(&bytes).map_err(|reason| ReportError::Invalid { path: path.to_path_buf(), reason })
+    }
+
+    /// Pretty JSON, fields in schema order, unknown fields after them.
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut bytes = serde_json::to_vec_pretty(self).unwrap_or_default();
+        bytes.push(b'\n');
+        bytes
+    }
+
+    /// What makes this report invalid; empty when it is valid. Drafts may be incomplete; a
+    /// signed-out report must say when the specimen came in, when it was reported, and what the
+    /// diagnosis category is.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.schema != SCHEMA {
+            problems.push(format!("schema {:?} is not {SCHEMA:?}", self.schema));
+        }
+        if uuid::Uuid::parse_str(&self.report_id).is_err() {
+            problems.push(format!("report_id {:?} is not a UUID", self.report_id));
+        }
+        if !self.slide.sha256.is_empty() && !is_sha256_hex(&self.slide.sha256) {
+            problems.push(format!("slide.sha256 {:?} is not 64 lower-case hex digits", self.slide.sha256));
+        }
+        let received = self.received_date.as_deref().map(parse_date);
+        let reported = self.reported_at.as_deref().map(parse_timestamp);
+        if let Some(Err(e)) = &received {
+            problems.push(format!("received_date: {e}"));
+        }
+        if let Some(Err(e)) = &reported {
+            problems.push(format!("reported_at: {e}"));
+        }
+        if let (Some(Ok(received)), Some(Ok(reported))) = (&received, &reported) {
+            if reported.date() < *received {
+                problems.push(format!(
+                    "reported_at {} is before received_date {}",
+                    self.reported_at.as_deref().unwrap_or_default(),
+                    self.received_date.as_deref().unwrap_or_default()
+                ));
+            }
+        }
+        if self.status.is_signed_out() {
+            for (field, value) in [("case_id", &self.case_id), ("site", &self.site)] {
+                if value.trim().is_empty() {
+                    problems.push(format!("{} report has no {field}", self.status.as_str()));
+                }
+            }
+            if self.reviewer.name.trim().is_empty() {
+                problems.push(format!("{} report has no reviewer.name", self.status.as_str()));
+            }
+            if self.received_date.is_none() {
+                problems.push(format!("{} report has no received_date", self.status.as_str()));
+            }
+            if self.reported_at.is_none() {
+                problems.push(format!("{} report has no reported_at", self.status.as_str()));
+            }
+            if self.diagnosis.category.trim().is_empty() {
+                problems.push(format!("{} report has no diagnosis.category", self.status.as_str()));
+            }
+            if !is_sha256_hex(&self.slide.sha256) {
+                problems.push(format!("{} report has no slide.sha256", self.status.as_str()));
+            }
+        }
+        if self.status == Status::Amended && self.amendments.is_empty() {
+            problems.push("amended report lists no amendments".into());
+        }
+        for (i, a) in self.amendments.iter().enumerate() {
+            if let Err(e) = parse_timestamp(&a.at) {
+                problems.push(format!("amendments[{i}].at: {e}"));
+            }
+            if a.reason.trim().is_empty() {
+                problems.push(format!("amendments[{i}] has no reason"));
+            }
+        }
+        problems.truncate(5);
+        problems
+    }
+
+    /// Calendar days from `received_date` to the date of `reported_at` (in the offset it was
+    /// written with, i.e. the reporting site's own calendar), when both are known.
+    pub fn turnaround_days(&self) -> Option<i64> {
+        let received = parse_date(self.received_date.as_deref()?).ok()?;
+        let reported = parse_timestamp(self.reported_at.as_deref()?).ok()?;
+        Some((reported.date() - received).whole_days())
+    }
+
+    /// Whether fields may still be edited freely (a signed-out report changes by amendment only).
+    pub fn is_editable(&self) -> bool {
+        !self.status.is_signed_out()
+    }
+
+    /// Sign out a draft: status final, `reported_at` now. Refused when the result would be
+    /// invalid, with the problems.
+    pub fn finalise(&mut self, now: &str) -> Result<(), String> {
+        if self.status.is_signed_out() {
+            return Err(format!("the report is already {}", self.status.as_str()));
+        }
+        let mut signed = self.clone();
+        signed.status = Status::Final;
+        signed.reported_at = Some(now.to_string());
+        let problems = signed.problems();
+        if !problems.is_empty() {
+            return Err(problems.join("; "));
+        }
+        *self = signed;
+        Ok(())
+    }
+
+    /// Change a signed-out report: `edit` makes the change, which is recorded as an amendment with
+    /// its reason; the status becomes "amended". `reported_at` keeps the first sign-out (turnaround
+    /// counts the original report).
+    pub fn amend(&mut self, by: &str, reason: &str, now: &str, edit: impl FnOnce(&mut Report)) -> Result<(), String> {
+        if !self.status.is_signed_out() {
+            return Err("a draft is edited directly, not amended".into());
+        }
+        if reason.trim().is_empty() {
+            return Err("an amendment needs a reason".into());
+        }
+        if by.trim().is_empty() {
+            return Err("an amendment needs the name of who made it".into());
+        }
+        let mut amended = self.clone();
+        edit(&mut amended);
+        amended.status = Status::Amended;
+        amended.schema = SCHEMA.into();
+        amended.report_id = self.report_id.clone();
+        amended.reported_at = self.reported_at.clone();
+        amended.amendments = self.amendments.clone();
+        amended.amendments.push(Amendment {
+            at: now.to_string(),
+            by: by.trim().to_string(),
+            reason: reason.trim().to_string(),
+            extra: Map::new(),
+        });
+        let problems = amended.problems();
+        if !problems.is_empty() {
+            return Err(problems.join("; "));
+        }
+        *self = amended;
+        Ok(())
+    }
+
+    /// `CASE.report.json` in `dir`; the case id is made safe as a file name.
+    pub fn file_name(&self) -> String {
+        format!("{}{REPORT_SUFFIX}", safe_file_stem(&self.case_id))
+    }
+}
+
+/// Characters other than letters, digits, `-`, `_` and `.` become `_`; empty becomes "case".
+pub fn safe_file_stem(text: &str) -> String {
+    let stem: String = text
+        .trim()
+        .chars()
+        .map(|c| if c.is_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '_' })
+        .collect();
+    let stem = stem.trim_start_matches('.');
+    if stem.is_empty() {
+        "case".into()
+    } else {
+        stem.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn valid_final() -> Report {
+        let mut r = Report {
+            case_id: "H26-1234".into(),
+            site: "RLH".into(),
+            received_date: Some("2026-11-02".into()),
+            ..Report::default()
+        };
+        r.reviewer.name = "Dr A. Smith".into();
+        r.slide.sha256 = "ab".repeat(32);
+        r.diagnosis.category = "B5b".into();
+        r.finalise("2026-11-09T16:05:00+00:00").expect("valid");
+        r
+    }
+
+    #[test]
+    fn turnaround_counts_calendar_days_in_the_writers_offset() {
+        let mut r = valid_final();
+        assert_eq!(r.turnaround_days(), Some(7));
+        // 23:30 at UTC-5 is already the next day in UTC; the site's own date counts.
+        r.reported_at = Some("2026-11-09T23:30:00-05:00".into());
+        assert_eq!(r.turnaround_days(), Some(7));
+        r.reported_at = Some("2026-11-02T08:00:00Z".into());
+        assert_eq!(r.turnaround_days(), Some(0));
+    }
+
+    #[test]
+    fn finalise_refuses_an_incomplete_draft_and_amend_keeps_history() {
+        let mut draft = Report { case_id: "C1".into(), site: "X".into(), ..Report::default() };
+        let err = draft.finalise("2026-11-09T16:05:00Z").unwrap_err();
+        assert!(err.contains("received_date") && err.contains("diagnosis.category"), "{err}");
+        assert_eq!(draft.status, Status::Draft, "a refused finalise changes nothing");
+
+        let mut r = valid_final();
+        assert!(!r.is_editable());
+        assert!(r.amend("Dr B", "", "2026-11-10T09:00:00Z", |_| {}).is_err(), "a reason is required");
+        r.amend("Dr B", "margin re-measured", "2026-11-10T09:00:00Z", |r| r.diagnosis.category = "B5a".into())
+            .expect("amend");
+        assert_eq!(r.status, Status::Amended);
+        assert_eq!(r.diagnosis.category, "B5a");
+        assert_eq!(r.amendments.len(), 1);
+        assert_eq!(r.amendments[0].reason, "margin re-measured");
+        assert_eq!(r.reported_at.as_deref(), Some("2026-11-09T16:05:00+00:00"), "turnaround keeps the first sign-out");
+    }
+
+    #[test]
+    fn unknown_fields_survive_at_every_level() {
+        let mut v: Value = serde_json::from_slice(&valid_final().to_json()).unwrap();
+        v["x_future"] = serde_json::json!({"a": [1, 2]});
+        v["reviewer"]["gmc_number"] = "1234567".into();
+        v["diagnosis"]["x_grade"] = 3.into();
+        let report = Report::from_json(&serde_json::to_vec(&v).unwrap()).expect("valid");
+        let back: Value = serde_json::from_slice(&report.to_json()).unwrap();
+        assert_eq!(back, v);
+    }
+
+    #[test]
+    fn bad_reports_say_what_is_wrong() {
+        let good = valid_final().to_json();
+        let mut v: Value = serde_json::from_slice(&good).unwrap();
+        v["received_date"] = "2026-13-40".into();
+        let err = Report::from_json(&serde_json::to_vec(&v).unwrap()).unwrap_err();
+        assert!(err.contains("received_date") && err.contains("2026-13-40"), "{err}");
+        let mut v: Value = serde_json::from_slice(&good).unwrap();
+        v["status"] = "signed".into();
+        let err = Report::from_json(&serde_json::to_vec(&v).unwrap()).unwrap_err();
+        assert!(err.contains("signed"), "{err}");
+        let mut v: Value = serde_json::from_slice(&good).unwrap();
+        v.as_object_mut().unwrap().remove("slide");
+        let err = Report::from_json(&serde_json::to_vec(&v).unwrap()).unwrap_err();
+        assert!(err.contains("slide"), "{err}");
+        assert!(Report::from_json(b"{\"schema\": \"wsiview.report/1\"").unwrap_err().starts_with("not JSON"));
+        assert!(Report::from_json(b"{\"schema\": \"other/2\"}").unwrap_err().contains("other/2"));
+    }
+
+    #[test]
+    fn file_names_are_safe() {
+        assert_eq!(safe_file_stem("H26/1234 A"), "H26_1234_A");
+        assert_eq!(safe_file_stem("../x"), "_x");
+        assert_eq!(safe_file_stem("  "), "case");
+    }
+}

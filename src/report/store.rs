@@ -1,0 +1,230 @@
+//! Where a slide's report lives and how it is written: `CASE.report.json` and `CASE.report.html`
+//! in the slide's folder (or the app data folder when that is read-only), replaced atomically.
+//! Everything here reads or writes files: call it from a worker, never from the UI thread.
+
+use std::path::{Path, PathBuf};
+
+use super::html::{report_html, SlidePicture};
+use super::schema::{ClassSummary, Report, REPORT_SUFFIX};
+use crate::annotations::store::{app_data_dir, folder_writable, write_atomic};
+use crate::annotations::table::{class_totals, measure_all};
+use crate::annotations::{Annotation, AnnotationClass, PixelSize};
+use crate::Slide;
+
+/// The reports folder used when the slide's folder is read-only.
+pub fn fallback_dir() -> Option<PathBuf> {
+    app_data_dir().map(|d| d.join("reports"))
+}
+
+/// Folders searched for a slide's report: its own, then the fallback.
+fn search_dirs(slide: &Path) -> Vec<PathBuf> {
+    let own = slide.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
+    std::iter::once(own).chain(fallback_dir()).collect()
+}
+
+fn file_name_of(path: &Path) -> String {
+    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+/// The newest valid report in `dirs` whose `slide.file_name` is this slide's file name, with
+/// where it was read and the reports that could not be read (named, for a warning).
+pub fn find_for_slide_in(slide: &Path, dirs: &[PathBuf]) -> (Option<(PathBuf, Report)>, Vec<String>) {
+    let wanted = file_name_of(slide);
+    let mut found: Option<(std::time::SystemTime, PathBuf, Report)> = None;
+    let mut problems = Vec::new();
+    for dir in dirs {
+        let Ok(entries) = std::fs::read_dir(dir) else { continue };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if !file_name_of(&path).ends_with(REPORT_SUFFIX) || !path.is_file() {
+                continue;
+            }
+            // Cheap check first: most reports in a shared folder are about other slides.
+            let Ok(bytes) = std::fs::read(&path) else { continue };
+            let about_this = serde_json::from_slice::<serde_json::Value>(&bytes)
+                .ok()
+                .and_then(|v| v.pointer("/slide/file_name").and_then(|n| n.as_str()).map(|n| n == wanted));
+            match about_this {
+                Some(true) => {}
+                Some(false) => continue,
+                // Not readable JSON: only worth a warning if its name says it is this slide's.
+                None => {
+                    if file_name_of(&path).starts_with(wanted.split('.').next().unwrap_or_default()) {
+                        problems.push(format!("{}: not a readable report", path.display()));
+                    }
+                    continue;
+                }
+            }
+            match Report::from_json(&bytes) {
+                Ok(report) => {
+                    let modified = entry.metadata().and_then(|m| m.modified()).unwrap_or(std::time::UNIX_EPOCH);
+                    if found.as_ref().is_none_or(|(t, _, _)| modified > *t) {
+                        found = Some((modified, path, report));
+                    }
+                }
+                Err(e) => problems.push(format!("{}: {e}", path.display())),
+            }
+        }
+    }
+    (found.map(|(_, p, r)| (p, r)), problems)
+}
+
+pub fn find_for_slide(slide: &Path) -> (Option<(PathBuf, Report)>, Vec<String>) {
+    find_for_slide_in(slide, &search_dirs(slide))
+}
+
+/// Fill the slide's facts (all but the hash) into a report.
+pub fn describe_slide(report: &mut Report, slide: &Slide) {
+    report.slide.file_name = file_name_of(slide.path());
+    if let Some(l0) = slide.levels().first() {
+        report.slide.width = l0.width;
+        report.slide.height = l0.height;
+    }
+    let p = slide.properties();
+    report.slide.mpp_x = p.mpp_x;
+    report.slide.mpp_y = p.mpp_y;
+    report.slide.vendor = p.vendor.clone();
+}
+
+/// The per-class summary of a slide's annotations: count, area in µm² and line length in µm
+/// (null when the pixel size is unknown).
+pub fn summarise_annotations(
+    annotations: &[impl AsRef<Annotation>],
+    pixel_size: Option<PixelSize>,
+) -> Vec<ClassSummary> {
+    let rows = measure_all(annotations, pixel_size);
+    class_totals(&rows)
+        .into_iter()
+        .map(|t| ClassSummary {
+            class: t.class.unwrap_or_default(),
+            count: t.count as u64,
+            area_um2: pixel_size.map(|_| t.area),
+            length_um: pixel_size.map(|_| t.length),
+            extra: Default::default(),
+        })
+        .collect()
+}
+
+/// Everything needed to write a report's two files.
+pub struct SaveRequest {
+    pub report: Report,
+    /// The slide, for the thumbnail and the view snapshot (read here, on the worker).
+    pub slide: Option<std::sync::Arc<Slide>>,
+    /// Level-0 rectangle [x, y, w, h] of the view being reviewed.
+    pub view_region: Option<[f64; 4]>,
+    pub annotations: Vec<std::sync::Arc<Annotation>>,
+    pub classes: Vec<AnnotationClass>,
+    /// Where the report was read from or last saved, if anywhere.
+    pub previous: Option<PathBuf>,
+}
+
+/// Where a report is written: beside the slide when its folder is writable, else the fallback.
+pub fn report_dir(slide: &Path) -> PathBuf {
+    let own = slide.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
+    match fallback_dir() {
+        Some(fallback) if !folder_writable(&own) => fallback,
+        _ => own,
+    }
+}
+
+fn png(image: &image::RgbaImage) -> Option<Vec<u8>> {
+    let mut bytes = Vec::new();
+    image.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png).ok()?;
+    Some(bytes)
+}
+
+/// The snapshot of `region` (level 0), at most about 1,600 pixels wide.
+fn view_picture(slide: &Slide, region: [f64; 4]) -> Option<SlidePicture> {
+    let [x, y, w, h] = region;
+    if !(w > 0.0 && h > 0.0) {
+        return None;
+    }
+    let downsample = (w.max(h) / 1600.0).max(1.0);
+    let level = slide.best_level_for_downsample(downsample);
+    let ds = slide.levels().get(level)?.downsample;
+    let (pw, ph) = ((w / ds).round().max(1.0) as u32, (h / ds).round().max(1.0) as u32);
+    let image = slide.read_region(level, x.round() as i64, y.round() as i64, pw, ph).ok()?;
+    Some(SlidePicture { png: png(&image)?, width: pw, height: ph, region })
+}
+
+fn thumbnail_picture(slide: &Slide) -> Option<SlidePicture> {
+    let image = slide.thumbnail(1024).ok()?;
+    let l0 = slide.levels().first()?;
+    Some(SlidePicture {
+        png: png(&image)?,
+        width: image.width(),
+        height: image.height(),
+        region: [0.0, 0.0, l0.width as f64, l0.height as f64],
+    })
+}
+
+/// What a save wrote.
+#[derive(Debug, Clone)]
+pub struct Saved {
+    pub json: PathBuf,
+    pub html: PathBuf,
+    pub report: Report,
+}
+
+/// Write `CASE.report.json` then `CASE.report.html` in `dir`, atomically. A draft renamed by a
+/// new case id replaces its old file.
+pub fn save_in(dir: &Path, request: SaveRequest) -> Result<Saved, String> {
+    let SaveRequest { report, slide, view_region, annotations, classes, previous } = request;
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: cannot create the folder: {e}", dir.display()))?;
+    let json = dir.join(report.file_name());
+    let html = json.with_file_name(format!("{}.report.html", super::schema::safe_file_stem(&report.case_id)));
+    write_atomic(&json, &report.to_json()).map_err(|e| format!("{}: cannot write: {e}", json.display()))?;
+    let (thumbnail, view) = match &slide {
+        Some(s) => (thumbnail_picture(s), view_region.and_then(|r| view_picture(s, r))),
+        None => (None, None),
+    };
+    let refs: Vec<&Annotation> = annotations.iter().map(AsRef::as_ref).collect();
+    let page = report_html(&report, thumbnail.as_ref(), view.as_ref(), &refs, &classes);
+    write_atomic(&html, page.as_bytes()).map_err(|e| format!("{}: cannot write: {e}", html.display()))?;
+    if let Some(old) = previous.filter(|p| *p != json) {
+        // Only the same report under its old name is removed.
+        let same = Report::read(&old).is_ok_and(|r| r.report_id == report.report_id);
+        if same {
+            let _ = std::fs::remove_file(&old);
+            let _ = std::fs::remove_file(old.with_file_name(file_name_of(&old).replace(REPORT_SUFFIX, ".report.html")));
+        }
+    }
+    Ok(Saved { json, html, report })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn found_by_slide_name_newest_first_and_renamed_drafts_replace_their_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let slide = dir.path().join("case 7.svs");
+        let mut report = Report { case_id: "A1".into(), site: "RLH".into(), ..Report::default() };
+        report.slide.file_name = "case 7.svs".into();
+        let mut other = Report { case_id: "B2".into(), site: "RLH".into(), ..Report::default() };
+        other.slide.file_name = "other.svs".into();
+        std::fs::write(dir.path().join("junk.report.json"), "{").unwrap();
+        let request = |r: &Report, previous| SaveRequest {
+            report: r.clone(),
+            slide: None,
+            view_region: None,
+            annotations: vec![],
+            classes: vec![],
+            previous,
+        };
+        save_in(dir.path(), request(&other, None)).unwrap();
+        let first = save_in(dir.path(), request(&report, None)).unwrap();
+        assert!(first.json.ends_with("A1.report.json") && first.html.ends_with("A1.report.html"));
+        let dirs = [dir.path().to_path_buf()];
+        let (found, _) = find_for_slide_in(&slide, &dirs);
+        assert_eq!(found.map(|(_, r)| r.report_id), Some(report.report_id.clone()));
+        // The case id changes while a draft: the file follows it.
+        report.case_id = "A1-corrected".into();
+        let second = save_in(dir.path(), request(&report, Some(first.json.clone()))).unwrap();
+        assert!(!first.json.exists() && !first.html.exists(), "the old name is gone");
+        let (found, _) = find_for_slide_in(&slide, &dirs);
+        assert_eq!(found.map(|(p, r)| (p, r.case_id)), Some((second.json, "A1-corrected".into())));
+        assert!(dir.path().join("B2.report.json").exists(), "other slides' reports are untouched");
+    }
+}

@@ -1,0 +1,166 @@
+//! The report panel driven like a user with egui_kittest: open it, fill the fields, watch the
+//! slide hash finish, finalise, amend; the files written are checked, and reopening the slide
+//! brings the report back.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::synth;
+use egui::accesskit::Role as A11yRole;
+use egui_kittest::kittest::{NodeT, Queryable};
+use egui_kittest::Harness;
+use wsiview::report::{Report, Status};
+use wsiview::synth::SynthOptions;
+use wsiview::viewer::ViewerApp;
+
+type H = Harness<'static, ViewerApp>;
+
+fn harness(path: &Path) -> H {
+    let app = ViewerApp::new(64 << 20, Instant::now());
+    let mut h = Harness::builder()
+        .with_size([1400.0, 900.0])
+        .with_step_dt(1.0 / 60.0)
+        .build_ui_state(|ui, app: &mut ViewerApp| app.ui(ui), app);
+    let ctx = h.ctx.clone();
+    h.state_mut().open(path.to_path_buf(), &ctx);
+    wait_until(&mut h, "the slide to open", |app| app.active_view().is_some());
+    h.step();
+    h
+}
+
+fn wait_until(h: &mut H, what: &str, done: impl Fn(&ViewerApp) -> bool) {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(30) {
+        h.step();
+        if done(h.state()) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn panel(app: &ViewerApp) -> Option<&wsiview::viewer::report_panel::ReportPanel> {
+    app.active_tab().and_then(|t| t.report.as_ref())
+}
+
+fn type_into(h: &mut H, label: &str, text: &str) {
+    let role = if h.query_by_role_and_label(A11yRole::TextInput, label).is_some() {
+        A11yRole::TextInput
+    } else {
+        A11yRole::MultilineTextInput
+    };
+    h.get_by_role_and_label(role, label).click();
+    h.step();
+    h.get_by_role_and_label(role, label).type_text(text);
+    h.step();
+}
+
+fn click(h: &mut H, label: &str) {
+    h.get_by_label(label).click();
+    h.step();
+    h.step();
+}
+
+fn slide(dir: &Path) -> PathBuf {
+    let opts = SynthOptions { width: 3000, height: 2000, mpp: 0.25, seed: 5, ..Default::default() };
+    synth(dir, "H26-555.tif", &opts)
+}
+
+fn saved(app: &ViewerApp) -> Option<Report> {
+    let path = panel(app)?.path.clone()?;
+    Report::read(&path).ok()
+}
+
+#[test]
+fn fill_finalise_amend_and_reopen() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = slide(tmp.path());
+    let expected_hash = wsiview::report::hash::sha256_file(&path, |_, _| true).unwrap_or_else(|e| panic!("{e}"));
+    let mut h = harness(&path);
+    click(&mut h, "Report");
+    wait_until(&mut h, "the report to load and the slide to be hashed", |app| {
+        panel(app).is_some_and(|p| !p.is_loading() && p.slide_hash().is_some())
+    });
+    {
+        let p = panel(h.state()).unwrap_or_else(|| panic!("no panel"));
+        assert_eq!(p.slide_hash(), Some(expected_hash.as_str()));
+        assert_eq!(p.report.case_id, "H26-555", "the case id starts as the slide's name");
+        assert_eq!(p.report.slide.width, 3000);
+        assert_eq!(p.report.slide.mpp_x, Some(0.25));
+        assert_eq!(p.report.status, Status::Draft);
+    }
+    // Finalising an incomplete draft is refused and says why.
+    click(&mut h, "Finalise");
+    let message = panel(h.state()).and_then(|p| p.message.clone()).unwrap_or_default();
+    assert!(message.0.contains("Not finalised") && message.0.contains("received_date"), "{message:?}");
+
+    type_into(&mut h, "Site", "RLH");
+    type_into(&mut h, "Reviewer", "Dr Ada Test");
+    type_into(&mut h, "Received", "2026-11-20");
+    type_into(&mut h, "Category", "B5b");
+    type_into(&mut h, "Diagnosis", "Invasive carcinoma, NST");
+    assert_eq!(h.state().reviewer.name, "Dr Ada Test", "the reviewer is remembered");
+    click(&mut h, "Finalise");
+    wait_until(&mut h, "the final report to be written", |app| {
+        saved(app).is_some_and(|r| r.status == Status::Final) && panel(app).is_some_and(|p| !p.is_saving())
+    });
+    let report = saved(h.state()).unwrap_or_else(|| panic!("no saved report"));
+    assert_eq!(report.site, "RLH");
+    assert_eq!(report.slide.sha256, expected_hash);
+    assert_eq!(report.diagnosis.category, "B5b");
+    assert!(report.reported_at.is_some());
+    let json = panel(h.state()).and_then(|p| p.path.clone()).unwrap_or_default();
+    assert_eq!(json, tmp.path().join("H26-555.report.json"), "beside the slide, named after the case");
+    let html = std::fs::read_to_string(tmp.path().join("H26-555.report.html")).unwrap_or_else(|e| panic!("{e}"));
+    assert!(html.contains("Invasive carcinoma, NST") && html.contains(&expected_hash));
+    assert_eq!(html.matches("data:image/png;base64,").count(), 2, "thumbnail and view are embedded");
+
+    // A final report is read-only: amending needs a reason and records it.
+    assert!(h.query_by_label("Save draft").is_none());
+    click(&mut h, "Amend…");
+    type_into(&mut h, "Category", "-revised");
+    assert!(h.get_by_label("Save amendment").accesskit_node().is_disabled(), "no reason yet");
+    type_into(&mut h, "Reason", "second opinion received");
+    click(&mut h, "Save amendment");
+    wait_until(&mut h, "the amendment to be written", |app| {
+        saved(app).is_some_and(|r| r.status == Status::Amended) && panel(app).is_some_and(|p| !p.is_saving())
+    });
+    let amended = saved(h.state()).unwrap_or_else(|| panic!("no saved report"));
+    assert_eq!(amended.diagnosis.category, "B5b-revised");
+    assert_eq!(amended.amendments.len(), 1);
+    assert_eq!(amended.amendments[0].reason, "second opinion received");
+    assert_eq!(amended.amendments[0].by, "Dr Ada Test");
+    assert_eq!(amended.reported_at, report.reported_at, "the first sign-out time stays");
+    assert_eq!(amended.report_id, report.report_id);
+    drop(h);
+
+    // Reopening the slide finds its report.
+    let mut h = harness(&path);
+    click(&mut h, "Report");
+    wait_until(&mut h, "the report to load", |app| panel(app).is_some_and(|p| !p.is_loading()));
+    let p = panel(h.state()).unwrap_or_else(|| panic!("no panel"));
+    assert_eq!(p.report.report_id, report.report_id);
+    assert_eq!(p.report.status, Status::Amended);
+    assert!(h.query_by_label("Amend…").is_some());
+}
+
+#[test]
+fn drafts_save_themselves_after_an_edit() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = slide(tmp.path());
+    let mut h = harness(&path);
+    click(&mut h, "Report");
+    wait_until(&mut h, "the report to load", |app| panel(app).is_some_and(|p| !p.is_loading()));
+    type_into(&mut h, "Microscopy", "Sheets of atypical cells.");
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(10) && saved(h.state()).is_none() {
+        h.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let draft = saved(h.state()).unwrap_or_else(|| panic!("the draft was not saved within 10 s"));
+    assert_eq!(draft.status, Status::Draft);
+    assert_eq!(draft.microscopy, "Sheets of atypical cells.");
+}
