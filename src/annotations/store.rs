@@ -119,6 +119,7 @@ pub fn load_for_slide_in(slide: &Path, data_dir: Option<&Path>) -> Loaded {
         (Some(f), false) => f.clone(),
         _ => beside,
     };
+    remove_stale_temp_files(&save_path);
     let mut loaded = Loaded { save_path, read_from: read_from.clone(), ..Default::default() };
     let Some(path) = read_from else { return loaded };
     let (import, problem) = match read_geojson_file(&path) {
@@ -145,6 +146,26 @@ pub fn load_for_slide_in(slide: &Path, data_dir: Option<&Path>) -> Loaded {
     }
     loaded.import = import;
     loaded
+}
+
+/// Temp files of [`write_atomic`] for `path` left by a process killed mid-write: older than a
+/// minute, so a save in progress in another process is never touched.
+fn remove_stale_temp_files(path: &Path) {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else { return };
+    let prefix = format!(".{}.", name.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(if dir.as_os_str().is_empty() { Path::new(".") } else { dir }) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > Duration::from_secs(60)));
+        if file.starts_with(&prefix) && file.ends_with(".tmp") && old {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// A document state to write.
@@ -312,6 +333,26 @@ mod tests {
         let f2 = fallback_path(Path::new("/y/slide.svs"), Path::new("/data"));
         assert_ne!(f1, f2);
         assert!(f1.starts_with("/data/annotations"));
+    }
+
+    #[test]
+    fn stale_temp_files_of_a_killed_save_are_removed_on_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let slide = dir.path().join("s.svs");
+        let stale = dir.path().join(".s.svs.annotations.geojson.123-4.tmp");
+        let fresh = dir.path().join(".s.svs.annotations.geojson.456-7.tmp");
+        let other = dir.path().join(".other.svs.annotations.geojson.1-1.tmp");
+        for p in [&stale, &fresh, &other] {
+            std::fs::write(p, b"{").unwrap();
+        }
+        let an_hour_ago = SystemTime::now() - Duration::from_secs(3600);
+        for p in [&stale, &other] {
+            std::fs::File::options().write(true).open(p).unwrap().set_modified(an_hour_ago).unwrap();
+        }
+        load_for_slide_in(&slide, None);
+        assert!(!stale.exists(), "an old temp file of this sidecar goes");
+        assert!(fresh.exists(), "a save in progress elsewhere is left alone");
+        assert!(other.exists(), "other slides' files are left alone");
     }
 
     #[test]
