@@ -1,5 +1,5 @@
 //! Command-line interface. Every failure is one line on stderr naming the file and the problem,
-//! exit code 1; usage errors exit 2 (clap).
+//! exit code 1; usage errors exit 2 (clap). `verify` exits 3 when the slide is not the report's.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -103,6 +103,24 @@ enum Command {
     Annotations {
         #[command(subcommand)]
         action: AnnotationsCommand,
+    },
+    /// Check that a report refers to exactly this slide (SHA-256 of the whole file).
+    /// Exit 0: it does; 3: it is another slide; 1: the report or slide cannot be read; 2: usage.
+    Verify { report: PathBuf, slide: PathBuf },
+    /// Write a teaching copy to OUTDIR: the report with the case id and reviewer names replaced by
+    /// stable pseudonyms, and the slide without its label and macro images and with the
+    /// description's Filename, User, Date and Time blanked. Free text is kept: check it.
+    ExportTeaching {
+        slide: PathBuf,
+        report: PathBuf,
+        outdir: PathBuf,
+        /// Key for the pseudonyms (64 hex digits). Sites sharing a key get the same pseudonyms.
+        /// Default: one created once in the app data folder.
+        #[arg(long, value_name = "FILE")]
+        key_file: Option<PathBuf>,
+        /// Replace outputs that already exist.
+        #[arg(long)]
+        force: bool,
     },
     /// Write a synthetic H&E-looking pyramidal slide.
     Generate {
@@ -291,6 +309,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Annotations { action: AnnotationsCommand::Convert { input, output } } => {
             convert_annotations(&input, &output)
         }
+        Command::Verify { report, slide } => verify(&report, &slide),
+        Command::ExportTeaching { slide, report, outdir, key_file, force } => {
+            export_teaching(&slide, &report, &outdir, key_file.as_deref(), force)
+        }
         Command::Generate {
             output,
             width,
@@ -331,6 +353,115 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Files larger than this show hashing progress on stderr.
+const PROGRESS_BYTES: u64 = 64 << 20;
+/// `verify`'s exit code when the slide is not the one the report is about.
+const EXIT_OTHER_SLIDE: u8 = 3;
+
+/// A progress line on stderr for large files, redrawn when the percentage changes.
+fn progress_printer(file: &Path) -> impl FnMut(&str, u64, u64) + '_ {
+    let mut shown = None;
+    move |stage: &str, done: u64, total: u64| {
+        if total <= PROGRESS_BYTES {
+            return;
+        }
+        let percent = done * 100 / total.max(1);
+        if shown != Some((stage.to_string(), percent)) {
+            eprint!("\r{stage} {}: {percent:>3}%", file.display());
+            if done >= total {
+                eprintln!();
+            }
+            shown = Some((stage.to_string(), percent));
+        }
+    }
+}
+
+fn verify(report_path: &Path, slide: &Path) -> anyhow::Result<()> {
+    use std::io::Write;
+    let report = wsiview::report::Report::read(report_path)?;
+    if report.slide.sha256.is_empty() {
+        bail!("{}: has no slide.sha256 to compare (a draft saved before hashing finished?)", report_path.display());
+    }
+    let mut progress = progress_printer(slide);
+    let sha256 = wsiview::report::hash::sha256_file(slide, |done, total| {
+        progress("hashing", done, total);
+        true
+    })
+    .with_context(|| format!("{}: cannot read", slide.display()))?;
+    if sha256 == report.slide.sha256 {
+        println!("OK: {} refers to exactly {} (sha256 {sha256})", report_path.display(), slide.display());
+        return Ok(());
+    }
+    println!("MISMATCH: {} does not refer to {}", report_path.display(), slide.display());
+    println!("  sha256        report {}  slide {sha256}", report.slide.sha256);
+    // Hints at what the slide is; the hash alone decides.
+    let name = slide.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    if !report.slide.file_name.is_empty() && report.slide.file_name != name {
+        println!("  file name     report {:?}  slide {name:?}", report.slide.file_name);
+    }
+    match Slide::open(slide) {
+        Ok(s) => {
+            let (w, h) = s.levels().first().map_or((0, 0), |l| (l.width, l.height));
+            let same = if (w, h) == (report.slide.width, report.slide.height) { " (same size)" } else { "" };
+            println!("  level-0 size  report {}×{}  slide {w}×{h}{same}", report.slide.width, report.slide.height);
+        }
+        Err(e) => println!("  the slide does not open as a slide ({})", e.kind),
+    }
+    let _ = std::io::stdout().flush();
+    std::process::exit(i32::from(EXIT_OTHER_SLIDE));
+}
+
+fn export_teaching(
+    slide: &Path,
+    report: &Path,
+    outdir: &Path,
+    key_file: Option<&Path>,
+    force: bool,
+) -> anyhow::Result<()> {
+    use wsiview::report::teaching::{self, PseudonymKey};
+    let (key, key_path, created) = match key_file {
+        Some(path) => (PseudonymKey::read(path)?, path.to_path_buf(), false),
+        None => {
+            let Some(path) = PseudonymKey::default_path() else {
+                bail!("no app data folder for the teaching key (HOME is not set): pass --key-file");
+            };
+            let (key, created) = PseudonymKey::load_or_create(&path)?;
+            (key, path, created)
+        }
+    };
+    let mut progress = progress_printer(slide);
+    let out = teaching::export_teaching(slide, report, outdir, &key, force, &mut progress)?;
+    println!("Teaching copy of {} written as {}:", slide.display(), out.case_pseudonym);
+    let removed = if out.scrub.removed.is_empty() {
+        "no label or macro image found".to_string()
+    } else {
+        format!("removed {}", out.scrub.removed.join(" and "))
+    };
+    println!(
+        "  {}  slide: {removed}; {} blanked in {} descriptions",
+        out.slide.display(),
+        teaching::BLANKED_DESCRIPTION_KEYS.join("/"),
+        out.scrub.descriptions_blanked
+    );
+    println!("  {}  report: case id, report id and reviewer names pseudonymised", out.report.display());
+    if let Some(a) = &out.annotations {
+        println!("  {}  annotations (copied as they are)", a.display());
+    }
+    let made = if created { "created" } else { "used" };
+    println!(
+        "  key {made}: {} (id {}); the same key gives the same pseudonyms, keep it private",
+        key_path.display(),
+        key.id()
+    );
+    if !out.warnings.is_empty() {
+        println!("Check before sharing:");
+        for warning in &out.warnings {
+            println!("  - {warning}");
+        }
+    }
+    Ok(())
 }
 
 fn save_png(img: &image::RgbaImage, output: &Path) -> anyhow::Result<()> {

@@ -103,17 +103,22 @@ pub fn load_for_slide(slide: &Path) -> Loaded {
     load_for_slide_in(slide, app_data_dir().as_deref())
 }
 
+/// The annotation file a slide's annotations are read from, if there is one: the sidecar beside
+/// it or the fallback in `data_dir`, the newer when both exist (the folder may have become
+/// writable again).
+pub fn existing_annotations(slide: &Path, data_dir: Option<&Path>) -> Option<PathBuf> {
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    [Some(sidecar_path(slide)), data_dir.map(|d| fallback_path(slide, d))]
+        .into_iter()
+        .flatten()
+        .filter(|p| p.is_file())
+        .max_by_key(|p| modified(p).unwrap_or(SystemTime::UNIX_EPOCH))
+}
+
 pub fn load_for_slide_in(slide: &Path, data_dir: Option<&Path>) -> Loaded {
     let beside = sidecar_path(slide);
     let fallback = data_dir.map(|d| fallback_path(slide, d));
-    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    // Read the newer of the two when both exist (the folder may have become writable again).
-    let candidates: Vec<PathBuf> = [Some(beside.clone()), fallback.clone()].into_iter().flatten().collect();
-    let read_from = candidates
-        .iter()
-        .filter(|p| p.is_file())
-        .max_by_key(|p| modified(p).unwrap_or(SystemTime::UNIX_EPOCH))
-        .cloned();
+    let read_from = existing_annotations(slide, data_dir);
     let dir = beside.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let save_path = match (&fallback, folder_writable(dir)) {
         (Some(f), false) => f.clone(),

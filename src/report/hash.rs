@@ -38,7 +38,8 @@ pub fn sha256_bytes(bytes: &[u8]) -> String {
     to_hex(&Sha256::digest(bytes))
 }
 
-fn to_hex(digest: &[u8]) -> String {
+/// Lower-case hex of bytes (a digest).
+pub fn to_hex(digest: &[u8]) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 

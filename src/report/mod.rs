@@ -1,10 +1,12 @@
 //! Case reports: the per-case record a review leaves ([`schema`]), the slide's fingerprint
-//! ([`hash`]), and the tools that read many sites' reports. No GUI types: the CLI, the viewer and
-//! tests share them.
+//! ([`hash`]), the report files and printable page ([`store`], [`html`]), teaching copies with
+//! pseudonyms and a scrubbed slide ([`teaching`]), and the tools that read many sites' reports.
+//! No GUI types: the CLI, the viewer and tests share them.
 
 pub mod hash;
 pub mod html;
 pub mod schema;
 pub mod store;
+pub mod teaching;
 
 pub use schema::{Report, ReportError, ReviewType, Role, Status};

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 pub use handle::{Slide, MAX_REGION_PIXELS};
-pub use tiff_slide::{RawTile, TiffSlide};
+pub use tiff_slide::{associated_ifds, AssociatedIfd, RawTile, TiffSlide};
 
 use crate::error::Result;
 use crate::tiles::codec::Compression;

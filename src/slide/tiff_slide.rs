@@ -93,7 +93,7 @@ impl TiffSlide {
         let mut properties = SlideProperties { description: description.clone(), ..Default::default() };
         read_tiff_properties(&reader, &first.ifd, &mut properties.values);
 
-        let (format_name, level_images, associated) = if desc.starts_with("Aperio") {
+        let (format_name, level_images, associated) = if is_aperio(desc) {
             properties.vendor = "aperio".into();
             for (key, value) in parse_aperio_description(desc) {
                 properties.values.insert(format!("aperio.{key}"), value);
@@ -233,36 +233,81 @@ fn resolution_mpp(values: &BTreeMap<String, String>) -> (Option<f64>, Option<f64
     (mpp("tiff.XResolution"), mpp("tiff.YResolution"))
 }
 
+/// Whether a first-IFD description marks an Aperio SVS file.
+fn is_aperio(description: &str) -> bool {
+    description.starts_with("Aperio")
+}
+
 /// Aperio: tiled IFDs are levels; IFD 1, when stripped, is the thumbnail; other stripped IFDs are
 /// the label and macro, named by their description, or else by compression (label LZW, macro JPEG),
-/// as OpenSlide decides.
+/// as OpenSlide decides. `None`: a pyramid level.
+fn aperio_associated_name(image: &ImageIfd) -> Option<&'static str> {
+    let desc = image.description.as_deref().unwrap_or("").to_ascii_lowercase();
+    let named = if desc.contains("label") {
+        Some("label")
+    } else if desc.contains("macro") {
+        Some("macro")
+    } else {
+        None
+    };
+    if image.tile.is_some() && named.is_none() {
+        return None;
+    }
+    Some(match named {
+        Some(n) => n,
+        None if image.index == 1 => "thumbnail",
+        None if image.compression_code == 5 => "label",
+        None => "macro",
+    })
+}
+
+/// Split Aperio IFDs into levels and associated images; a second image of a name already taken
+/// is ignored.
 fn aperio_layout(images: Vec<ImageIfd>) -> (Vec<ImageIfd>, Vec<Associated>) {
     let mut levels = Vec::new();
     let mut associated = Vec::new();
     for image in images {
-        let desc = image.description.as_deref().unwrap_or("").to_ascii_lowercase();
-        let named = if desc.contains("label") {
-            Some("label")
-        } else if desc.contains("macro") {
-            Some("macro")
-        } else {
-            None
-        };
-        if image.tile.is_some() && named.is_none() {
+        let Some(name) = aperio_associated_name(&image) else {
             levels.push(image);
             continue;
-        }
-        let name = match named {
-            Some(n) => n,
-            None if image.index == 1 => "thumbnail",
-            None if image.compression_code == 5 => "label",
-            None => "macro",
         };
         if !associated.iter().any(|a: &Associated| a.name == name) {
             associated.push(Associated { name: name.to_string(), image });
         }
     }
     (levels, associated)
+}
+
+/// An IFD of the main chain that the slide reader takes for an associated image.
+#[derive(Clone, Debug)]
+pub struct AssociatedIfd {
+    /// "thumbnail", "label" or "macro".
+    pub name: &'static str,
+    /// Position in the main chain.
+    pub index: usize,
+    pub ifd: Ifd,
+}
+
+/// The associated images of a slide's main IFD chain, decided exactly as [`TiffSlide::open`]
+/// decides, plus any second image of a name the reader ignores (a duplicate label is still a
+/// label: whoever removes labels must find it). Only Aperio slides have associated images.
+pub fn associated_ifds(reader: &TiffReader) -> std::result::Result<Vec<AssociatedIfd>, ErrorKind> {
+    let chain = reader.read_chain(reader.first_ifd, &mut HashSet::new())?;
+    let images: Vec<ImageIfd> = chain
+        .into_iter()
+        .enumerate()
+        .map(|(index, ifd)| describe(reader, index, ifd))
+        .collect::<std::result::Result<_, _>>()?;
+    let aperio = images.first().and_then(|i| i.description.as_deref()).is_some_and(is_aperio);
+    if !aperio {
+        return Ok(Vec::new());
+    }
+    Ok(images
+        .into_iter()
+        .filter_map(|image| {
+            aperio_associated_name(&image).map(|name| AssociatedIfd { name, index: image.index, ifd: image.ifd })
+        })
+        .collect())
 }
 
 /// Level 0 plus the tiled images among its SubIFDs (OME-TIFF, libvips `--subifd`).

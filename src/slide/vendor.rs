@@ -16,6 +16,23 @@ pub fn parse_aperio_description(description: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// An Aperio description with the values of `keys` (compared without case) made empty, the keys
+/// and every other byte kept: `|User = jsmith|` becomes `|User = |`. `None` when nothing changes.
+pub fn blank_aperio_values(description: &str, keys: &[&str]) -> Option<String> {
+    let mut parts: Vec<String> = description.split('|').map(str::to_string).collect();
+    let mut changed = false;
+    // The header before the first `|` holds no pairs (as parse_aperio_description reads it).
+    for part in parts.iter_mut().skip(1) {
+        let Some((key, value)) = part.split_once('=') else { continue };
+        if value.trim().is_empty() || !keys.iter().any(|k| k.eq_ignore_ascii_case(key.trim())) {
+            continue;
+        }
+        *part = format!("{key}= ");
+        changed = true;
+    }
+    changed.then(|| parts.join("|"))
+}
+
 /// Facts read from OME-XML.
 #[derive(Debug, Default, PartialEq)]
 pub struct OmeFacts {
@@ -66,6 +83,20 @@ pub fn parse_ome_xml(xml: &str) -> Result<OmeFacts, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn blanking_keeps_keys_and_other_values() {
+        let d = "Aperio Image Library v12\r\n100x80 [0,0 100x80] JPEG Q=70|AppMag = 20|Filename = H26-1234 A1|user=jsmith|MPP = 0.499|Date = 11/25/26|Time = 09:30:00|Title =";
+        let blank = blank_aperio_values(d, &["Filename", "User", "Date", "Time", "Title"]).expect("changed");
+        assert_eq!(
+            blank,
+            "Aperio Image Library v12\r\n100x80 [0,0 100x80] JPEG Q=70|AppMag = 20|Filename = |user= |MPP = 0.499|Date = |Time = |Title ="
+        );
+        let pairs = parse_aperio_description(&blank);
+        assert!(pairs.contains(&("MPP".into(), "0.499".into())) && pairs.contains(&("Filename".into(), "".into())));
+        assert_eq!(blank_aperio_values(&blank, &["Filename", "User"]), None, "already blank");
+        assert_eq!(blank_aperio_values("Aperio\r\nlabel 387x463", &["Filename"]), None);
+    }
 
     #[test]
     fn aperio_pairs() {

@@ -1,5 +1,5 @@
 //! The TIFF container: positional, lock-free reading of IFDs and tag values ([`reader`]) and a small
-//! writer for tiled pyramids ([`writer`]). Handles classic TIFF and BigTIFF in both byte orders.
+//! writer for tiled pyramids ([`writer`]), and in-place edits for scrubbed copies ([`edit`]). Handles classic TIFF and BigTIFF in both byte orders.
 //!
 //! This is our own thin layer rather than the `tiff` crate's decoder because that decoder is a
 //! stream (`Read + Seek` behind `&mut self`): tiles could only be read through one locked handle,
@@ -8,6 +8,7 @@
 //! (HTTP range requests) replace the file. The `tiff` crate is used in the tests as an independent
 //! reader of what [`writer`] produces.
 
+pub mod edit;
 pub mod reader;
 pub mod source;
 pub mod tags;

@@ -25,6 +25,16 @@ pub struct Entry {
     pub count: u64,
     /// The entry's value field as stored (4 bytes in classic TIFF, 8 in BigTIFF, zero-padded).
     raw: [u8; 8],
+    /// Where the entry's 12 (classic) or 20 (BigTIFF) bytes start in the file; entries are kept
+    /// sorted by tag, so this, not the position in `entries`, is what an in-place edit patches.
+    at: u64,
+}
+
+impl Entry {
+    /// File offset of the entry itself (its tag field).
+    pub fn entry_offset(&self) -> u64 {
+        self.at
+    }
 }
 
 /// An Image File Directory: its offset, its entries sorted by tag, and the next IFD's offset (0 = none).
@@ -135,7 +145,7 @@ impl TiffReader {
 
     /// Read one IFD at `offset`.
     pub fn read_ifd(&self, offset: u64) -> TResult<Ifd> {
-        let (count_size, entry_size, next_size) = if self.bigtiff { (8u64, 20u64, 8u64) } else { (2, 12, 4) };
+        let (count_size, entry_size, next_size) = self.ifd_field_sizes();
         if offset < 8 {
             return Err(ErrorKind::Invalid(format!("IFD offset {offset} is not inside the file")));
         }
@@ -154,7 +164,8 @@ impl TiffReader {
             &format!("the IFD at offset {offset} ({count} entries)"),
         )?;
         let mut entries = Vec::with_capacity(count as usize);
-        for chunk in body[..(count * entry_size) as usize].chunks_exact(entry_size as usize) {
+        let first_entry_at = offset + count_size;
+        for (i, chunk) in body[..(count * entry_size) as usize].chunks_exact(entry_size as usize).enumerate() {
             let tag = self.order.u16([chunk[0], chunk[1]]);
             let field_type = self.order.u16([chunk[2], chunk[3]]);
             let mut raw = [0u8; 8];
@@ -165,7 +176,7 @@ impl TiffReader {
                 raw[..4].copy_from_slice(&chunk[8..12]);
                 u64::from(self.order.u32([chunk[4], chunk[5], chunk[6], chunk[7]]))
             };
-            entries.push(Entry { tag, field_type, count, raw });
+            entries.push(Entry { tag, field_type, count, raw, at: first_entry_at + i as u64 * entry_size });
         }
         entries.sort_by_key(|e| e.tag);
         let tail = &body[(count * entry_size) as usize..];
@@ -196,8 +207,74 @@ impl TiffReader {
         Ok(ifds)
     }
 
+    /// Bytes of the entry count before an IFD's entries, of one entry, and of the next-IFD pointer.
+    fn ifd_field_sizes(&self) -> (u64, u64, u64) {
+        if self.bigtiff {
+            (8, 20, 8)
+        } else {
+            (2, 12, 4)
+        }
+    }
+
+    /// Size of an offset (and of an inline value field): 4 bytes in classic TIFF, 8 in BigTIFF.
+    pub fn offset_size(&self) -> u64 {
+        if self.bigtiff {
+            8
+        } else {
+            4
+        }
+    }
+
+    /// File offset of the header's pointer to the first IFD.
+    pub fn first_ifd_pointer_offset(&self) -> u64 {
+        self.offset_size()
+    }
+
+    /// The bytes an IFD occupies: entry count, entries and next-IFD pointer.
+    pub fn ifd_range(&self, ifd: &Ifd) -> std::ops::Range<u64> {
+        let (count_size, entry_size, next_size) = self.ifd_field_sizes();
+        ifd.offset..ifd.offset + count_size + ifd.entries.len() as u64 * entry_size + next_size
+    }
+
+    /// File offset of an IFD's pointer to the next IFD.
+    pub fn next_pointer_offset(&self, ifd: &Ifd) -> u64 {
+        self.ifd_range(ifd).end - self.ifd_field_sizes().2
+    }
+
+    /// File offset of an entry's count field.
+    pub fn count_field_offset(&self, e: &Entry) -> u64 {
+        e.at + 4
+    }
+
+    /// File offset of an entry's value field (the value itself when inline, else its offset).
+    pub fn value_field_offset(&self, e: &Entry) -> u64 {
+        e.at + if self.bigtiff { 12 } else { 8 }
+    }
+
+    /// Where an entry's value lies when it is stored outside the entry; `None` when inline.
+    pub fn value_range(&self, e: &Entry) -> TResult<Option<std::ops::Range<u64>>> {
+        let len = self.value_len(e)?;
+        if len <= self.offset_size() {
+            return Ok(None);
+        }
+        let offset = self.value_offset(e);
+        let end = offset
+            .checked_add(len)
+            .ok_or_else(|| ErrorKind::Invalid(format!("the value of tag {}: offset overflow", e.tag)))?;
+        Ok(Some(offset..end))
+    }
+
+    /// The value field read as an offset.
+    fn value_offset(&self, e: &Entry) -> u64 {
+        if self.bigtiff {
+            self.order.u64(e.raw)
+        } else {
+            u64::from(self.order.u32([e.raw[0], e.raw[1], e.raw[2], e.raw[3]]))
+        }
+    }
+
     /// Byte length of an entry's value, checked for overflow and against [`MAX_TAG_BYTES`].
-    fn value_len(&self, e: &Entry) -> TResult<u64> {
+    pub fn value_len(&self, e: &Entry) -> TResult<u64> {
         let size = types::size(e.field_type)
             .ok_or_else(|| ErrorKind::Invalid(format!("tag {} has unknown field type {}", e.tag, e.field_type)))?;
         let len = e
@@ -215,12 +292,7 @@ impl TiffReader {
         if len <= inline {
             return Ok(e.raw[..len as usize].to_vec());
         }
-        let offset = if self.bigtiff {
-            self.order.u64(e.raw)
-        } else {
-            u64::from(self.order.u32([e.raw[0], e.raw[1], e.raw[2], e.raw[3]]))
-        };
-        self.read_bytes(offset, len, &format!("the value of tag {}", e.tag))
+        self.read_bytes(self.value_offset(e), len, &format!("the value of tag {}", e.tag))
     }
 
     /// All values of an integer-typed entry, widened to u64.

@@ -1,0 +1,648 @@
+//! Teaching copies: a case report and its slide made fit to share for teaching.
+//!
+//! The report's case id and reviewer names become stable pseudonyms (`CASE-3fa2c19b0e`,
+//! `REVIEWER-…`): a keyed SHA-256 of the normalised value. The same value and key always give the
+//! same pseudonym, so copies exported at different sites that share a key file still match; without
+//! the key, a pseudonym cannot be reversed by hashing guessed names. Free text is kept as written
+//! (it cannot be scrubbed reliably); the caller is told to check it.
+//!
+//! The slide copy is the original's bytes with, patched in place: the label and macro images
+//! unlinked from the IFD chain and every byte they owned (IFD, tag values, strips) zeroed; and the
+//! Aperio description's `Filename`, `User`, `Date`, `Time` values blanked in every IFD.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::{json, Map};
+use sha2::{Digest, Sha256};
+
+use super::hash::{sha256_file, to_hex};
+use super::schema::{now_rfc3339, safe_file_stem, Report, ReportError, REPORT_SUFFIX};
+use crate::annotations::store::{app_data_dir, existing_annotations, sidecar_path, write_atomic};
+use crate::slide::{associated_ifds, vendor::blank_aperio_values, Slide};
+use crate::tiff::edit::{footprint, subtract_ranges, TiffEditor};
+use crate::tiff::tags::{self, types};
+use crate::tiff::{FileSource, Ifd, TiffReader};
+
+/// Aperio description values blanked in the copy: they name the file, the scanner operator and
+/// the scan time.
+pub const BLANKED_DESCRIPTION_KEYS: [&str; 4] = ["Filename", "User", "Date", "Time"];
+/// Associated images removed from the copy: the label carries patient details and a barcode, and
+/// the macro photographs the label.
+pub const REMOVED_ASSOCIATED: [&str; 2] = ["label", "macro"];
+/// The default key's file name in the app data folder.
+pub const KEY_FILE_NAME: &str = "teaching.key";
+/// The top-level field added to a teaching report.
+pub const TEACHING_FIELD: &str = "teaching_copy";
+/// Free-text fields kept as written (the user must check them).
+const FREE_TEXT_FIELDS: [&str; 6] =
+    ["specimen", "clinical_details", "macroscopy", "microscopy", "diagnosis.text", "comments"];
+/// Read size for copying and hashing.
+const CHUNK: usize = 1 << 20;
+
+/// Why a teaching copy could not be made. Names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum TeachingError {
+    #[error(transparent)]
+    Report(#[from] ReportError),
+    #[error("{}: {reason}", path.display())]
+    Slide { path: PathBuf, reason: String },
+    #[error("{}: {reason}", path.display())]
+    Key { path: PathBuf, reason: String },
+    #[error("{}: {reason}", path.display())]
+    Output { path: PathBuf, reason: String },
+    #[error(
+        "{}: refers to another slide than {} (report sha256 {report_sha256}, slide sha256 {slide_sha256}); check with `wsiview verify`",
+        report.display(),
+        slide.display()
+    )]
+    OtherSlide { report: PathBuf, slide: PathBuf, report_sha256: String, slide_sha256: String },
+}
+
+fn slide_err(path: &Path, reason: impl ToString) -> TeachingError {
+    TeachingError::Slide { path: path.to_path_buf(), reason: reason.to_string() }
+}
+
+fn output_err(path: &Path, reason: impl ToString) -> TeachingError {
+    TeachingError::Output { path: path.to_path_buf(), reason: reason.to_string() }
+}
+
+// ---------- pseudonyms ----------
+
+/// The secret that makes pseudonyms: 32 bytes, stored as 64 hex digits.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PseudonymKey {
+    bytes: [u8; 32],
+}
+
+impl std::fmt::Debug for PseudonymKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PseudonymKey(id {})", self.id())
+    }
+}
+
+impl PseudonymKey {
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        PseudonymKey { bytes }
+    }
+
+    /// `app_data_dir()/teaching.key`.
+    pub fn default_path() -> Option<PathBuf> {
+        app_data_dir().map(|d| d.join(KEY_FILE_NAME))
+    }
+
+    /// Read a key file: 64 hex digits (surrounding whitespace ignored).
+    pub fn read(path: &Path) -> Result<Self, TeachingError> {
+        let text = fs::read_to_string(path)
+            .map_err(|e| TeachingError::Key { path: path.to_path_buf(), reason: format!("cannot read: {e}") })?;
+        Self::parse(text.trim()).ok_or_else(|| TeachingError::Key {
+            path: path.to_path_buf(),
+            reason: "not a teaching key: expected 64 hex digits (32 bytes), as wsiview writes them".into(),
+        })
+    }
+
+    fn parse(hex: &str) -> Option<Self> {
+        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        let mut bytes = [0u8; 32];
+        for (i, byte) in bytes.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
+        }
+        Some(PseudonymKey { bytes })
+    }
+
+    /// The key at `path`, or a new random one written there (owner-only on Unix) when there is
+    /// none. The second value says whether it was created. Two exports racing to create it agree
+    /// on one key: the file is linked into place only if absent.
+    pub fn load_or_create(path: &Path) -> Result<(Self, bool), TeachingError> {
+        let key_err = |reason: String| TeachingError::Key { path: path.to_path_buf(), reason };
+        match fs::metadata(path) {
+            Ok(_) => return Ok((Self::read(path)?, false)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(key_err(format!("cannot read: {e}"))),
+        }
+        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        fs::create_dir_all(dir).map_err(|e| key_err(format!("cannot create its folder: {e}")))?;
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes).map_err(|e| key_err(format!("no random numbers from the system: {e}")))?;
+        let key = PseudonymKey { bytes };
+        let temp = dir.join(format!(".{KEY_FILE_NAME}.{}.tmp", std::process::id()));
+        let written = (|| {
+            let mut options = OpenOptions::new();
+            options.write(true).create(true).truncate(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut file = options.open(&temp)?;
+            file.write_all(format!("{}\n", to_hex(&key.bytes)).as_bytes())?;
+            file.sync_all()?;
+            match fs::hard_link(&temp, path) {
+                Ok(()) => Ok(true),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+                // Folders without hard links (some network shares): a plain rename.
+                Err(_) => fs::rename(&temp, path).map(|()| true),
+            }
+        })();
+        let _ = fs::remove_file(&temp);
+        match written {
+            Ok(true) => Ok((key, true)),
+            Ok(false) => Ok((Self::read(path)?, false)),
+            Err(e) => Err(key_err(format!("cannot write: {e}"))),
+        }
+    }
+
+    /// SHA-256(key ‖ kind ‖ 0x00 ‖ value trimmed and lower-cased).
+    fn digest(&self, kind: &str, value: &str) -> [u8; 32] {
+        let mut hasher = Sha256::new();
+        hasher.update(self.bytes);
+        hasher.update(kind.as_bytes());
+        hasher.update([0u8]);
+        hasher.update(value.trim().to_lowercase().as_bytes());
+        hasher.finalize().into()
+    }
+
+    /// `PREFIX-` and 10 hex digits (40 bits: collisions are negligible below ~100,000 values).
+    fn pseudonym(&self, kind: &str, prefix: &str, value: &str) -> String {
+        format!("{prefix}-{}", &to_hex(&self.digest(kind, value))[..10])
+    }
+
+    pub fn case_pseudonym(&self, case_id: &str) -> String {
+        self.pseudonym("case", "CASE", case_id)
+    }
+
+    pub fn reviewer_pseudonym(&self, name: &str) -> String {
+        self.pseudonym("reviewer", "REVIEWER", name)
+    }
+
+    /// A UUID (version-4 shaped) derived from the key and the original report id.
+    pub fn report_uuid(&self, report_id: &str) -> String {
+        let digest = self.digest("report_id", report_id);
+        let mut random = [0u8; 16];
+        random.copy_from_slice(&digest[..16]);
+        uuid::Builder::from_random_bytes(random).into_uuid().to_string()
+    }
+
+    /// A short fingerprint of the key, safe to show: tells whether two copies used the same key.
+    pub fn id(&self) -> String {
+        let mut hasher = Sha256::new();
+        hasher.update(b"wsiview teaching key id\0");
+        hasher.update(self.bytes);
+        to_hex(&hasher.finalize())[..8].to_string()
+    }
+}
+
+// ---------- the report ----------
+
+/// What the teaching report says about the copy it goes with.
+pub struct CopyFacts<'a> {
+    pub slide_file_name: &'a str,
+    pub slide_sha256: &'a str,
+    /// The annotation copy's file name, if one was written.
+    pub annotations_file: Option<&'a str>,
+    /// RFC 3339.
+    pub made_at: &'a str,
+}
+
+/// The teaching version of a report: case id, reviewer names and report id replaced, the slide
+/// fields pointing at the copy, and a `teaching_copy` field saying so. The reviewer's unknown
+/// fields are dropped (they describe the person: a registration number, an email).
+pub fn teaching_report(original: &Report, key: &PseudonymKey, copy: &CopyFacts) -> Report {
+    let mut report = original.clone();
+    report.case_id = key.case_pseudonym(&original.case_id);
+    report.report_id = key.report_uuid(&original.report_id);
+    if !original.reviewer.name.trim().is_empty() {
+        report.reviewer.name = key.reviewer_pseudonym(&original.reviewer.name);
+    }
+    report.reviewer.extra = Map::new();
+    for amendment in &mut report.amendments {
+        if !amendment.by.trim().is_empty() {
+            amendment.by = key.reviewer_pseudonym(&amendment.by);
+        }
+    }
+    report.slide.file_name = copy.slide_file_name.to_string();
+    report.slide.sha256 = copy.slide_sha256.to_string();
+    // The original sidecar's name is the original slide's name: never keep it.
+    report.annotations.file = copy.annotations_file.unwrap_or_default().to_string();
+    report.extra.insert(
+        TEACHING_FIELD.into(),
+        json!({
+            "made_at": copy.made_at,
+            "key_id": key.id(),
+            "note": "Teaching copy: case id, report id and reviewer names are keyed pseudonyms; the slide copy has no label or macro image and its description's Filename, User, Date and Time are blank. Free text is as the reviewer wrote it.",
+        }),
+    );
+    report
+}
+
+/// What a user must check by hand before sharing: free text that is kept, and where it mentions
+/// the original case id or a reviewer's name; unknown fields that are kept.
+pub fn privacy_warnings(original: &Report) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let texts = [
+        &original.specimen,
+        &original.clinical_details,
+        &original.macroscopy,
+        &original.microscopy,
+        &original.diagnosis.text,
+        &original.comments,
+    ];
+    let mut names: Vec<(&str, &str)> = vec![("the case id", original.case_id.as_str())];
+    names.push(("the reviewer's name", original.reviewer.name.as_str()));
+    names.extend(original.amendments.iter().map(|a| ("an amending reviewer's name", a.by.as_str())));
+    let filled: Vec<&str> =
+        FREE_TEXT_FIELDS.iter().zip(texts).filter(|(_, t)| !t.trim().is_empty()).map(|(f, _)| *f).collect();
+    if !filled.is_empty() {
+        warnings.push(format!(
+            "free text kept as written: {} (remove names, dates of birth and hospital numbers by hand)",
+            filled.join(", ")
+        ));
+    }
+    for (field, text) in FREE_TEXT_FIELDS.iter().zip(texts) {
+        let lower = text.to_lowercase();
+        for (what, name) in &names {
+            let name = name.trim().to_lowercase();
+            if name.len() >= 3 && lower.contains(&name) {
+                warnings.push(format!("{field} mentions {what}"));
+            }
+        }
+    }
+    warnings.dedup();
+    let mut unknown: Vec<String> =
+        original.extra.keys().filter(|k| k.as_str() != TEACHING_FIELD).map(|k| k.to_string()).collect();
+    unknown.extend(original.slide.extra.keys().map(|k| format!("slide.{k}")));
+    unknown.extend(original.diagnosis.extra.keys().map(|k| format!("diagnosis.{k}")));
+    if !unknown.is_empty() {
+        warnings.push(format!("fields this version does not know, kept as they are: {}", unknown.join(", ")));
+    }
+    warnings
+}
+
+// ---------- the slide copy ----------
+
+/// What scrubbing changed in a slide copy.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ScrubSummary {
+    /// Associated images removed ("label", "macro"), in file order.
+    pub removed: Vec<&'static str>,
+    /// Descriptions whose `Filename`/`User`/`Date`/`Time` values were blanked.
+    pub descriptions_blanked: usize,
+    /// Bytes overwritten with zeros.
+    pub bytes_zeroed: u64,
+}
+
+/// Every IFD reachable from `roots` through SubIFDs (the roots included), each once.
+fn with_sub_ifds(
+    reader: &TiffReader,
+    roots: Vec<Ifd>,
+    seen: &mut std::collections::HashSet<u64>,
+) -> Result<Vec<Ifd>, String> {
+    let mut all = Vec::new();
+    let mut pending = roots;
+    while let Some(ifd) = pending.pop() {
+        for offset in reader.sub_ifds(&ifd).map_err(|e| e.to_string())? {
+            if seen.contains(&offset) {
+                continue;
+            }
+            pending.extend(reader.read_chain(offset, seen).map_err(|e| e.to_string())?);
+        }
+        all.push(ifd);
+    }
+    Ok(all)
+}
+
+/// Scrub a slide file in place (call it on a copy): remove the label and macro, blank the
+/// identifying description values. Errors are the problem without the file name.
+pub fn scrub_slide_file(path: &Path) -> Result<ScrubSummary, String> {
+    let source = FileSource::open(path).map_err(|e| format!("cannot read: {e}"))?;
+    let reader = TiffReader::new(Arc::new(source)).map_err(|e| e.to_string())?;
+    let mut seen = std::collections::HashSet::new();
+    let chain = reader.read_chain(reader.first_ifd, &mut seen).map_err(|e| e.to_string())?;
+    let removed: Vec<_> = associated_ifds(&reader)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .filter(|a| REMOVED_ASSOCIATED.contains(&a.name))
+        .collect();
+    for a in &removed {
+        if !reader.sub_ifds(&a.ifd).map_err(|e| e.to_string())?.is_empty() {
+            return Err(format!("the {} image (IFD {}) has SubIFDs, which this tool cannot remove", a.name, a.index));
+        }
+    }
+    let is_removed = |ifd: &Ifd| removed.iter().any(|a| a.ifd.offset == ifd.offset);
+    let kept_chain: Vec<Ifd> = chain.iter().filter(|i| !is_removed(i)).cloned().collect();
+    if kept_chain.is_empty() {
+        return Err("every image is a label or macro: nothing would be left".into());
+    }
+    let kept = with_sub_ifds(&reader, kept_chain.clone(), &mut seen)?;
+
+    // Bytes the removed images own, less any a kept image also uses (a shared JPEG table): those
+    // must stay or the copy would not open.
+    let header_len = if reader.bigtiff { 16 } else { 8 };
+    let mut keep: Vec<Range<u64>> = Vec::new();
+    keep.push(0..header_len);
+    for ifd in &kept {
+        keep.extend(footprint(&reader, ifd).map_err(|e| e.to_string())?);
+    }
+    let mut remove = Vec::new();
+    for a in &removed {
+        remove.extend(footprint(&reader, &a.ifd).map_err(|e| format!("the {} image: {e}", a.name))?);
+    }
+    let zero = subtract_ranges(remove, keep);
+
+    let mut descriptions = Vec::new();
+    for ifd in &kept {
+        let Some(entry) = ifd.get(tags::IMAGE_DESCRIPTION) else { continue };
+        if !matches!(entry.field_type, types::ASCII | types::BYTE | types::UNDEFINED) {
+            continue;
+        }
+        let text = reader.entry_string(entry).map_err(|e| e.to_string())?;
+        if let Some(blank) = blank_aperio_values(&text, &BLANKED_DESCRIPTION_KEYS) {
+            descriptions.push((entry.clone(), blank));
+        }
+    }
+
+    let file = OpenOptions::new().write(true).open(path).map_err(|e| format!("cannot write: {e}"))?;
+    let mut editor = TiffEditor::new(file, &reader);
+    let write_err = |e: io::Error| format!("cannot write: {e}");
+    for range in &zero {
+        editor.zero(range.clone()).map_err(write_err)?;
+    }
+    for (entry, text) in &descriptions {
+        editor.replace_text(&reader, entry, text).map_err(write_err)?;
+    }
+    if !removed.is_empty() {
+        // Relink the chain over the gaps: the header and each kept IFD point at the next kept one.
+        if kept_chain[0].offset != reader.first_ifd {
+            editor.set_first_ifd(&reader, kept_chain[0].offset).map_err(write_err)?;
+        }
+        for (i, ifd) in kept_chain.iter().enumerate() {
+            let next = kept_chain.get(i + 1).map_or(0, |n| n.offset);
+            if ifd.next != next {
+                editor.set_next_ifd(&reader, ifd, next).map_err(write_err)?;
+            }
+        }
+    }
+    editor.into_inner().sync_all().map_err(write_err)?;
+    Ok(ScrubSummary {
+        removed: removed.iter().map(|a| a.name).collect(),
+        descriptions_blanked: descriptions.len(),
+        bytes_zeroed: zero.iter().map(|r| r.end - r.start).sum(),
+    })
+}
+
+/// Copy `from` to `to` (created), returning the SHA-256 of the bytes copied: one read of a
+/// multi-gigabyte slide both copies and fingerprints it. Memory: one chunk.
+fn copy_and_hash(from: &mut File, to: &mut File, progress: &mut dyn FnMut(&str, u64, u64)) -> io::Result<String> {
+    let total = from.metadata()?.len();
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; CHUNK];
+    let mut done = 0u64;
+    loop {
+        let n = match from.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        hasher.update(&buffer[..n]);
+        to.write_all(&buffer[..n])?;
+        done += n as u64;
+        progress("copying", done, total);
+    }
+    Ok(to_hex(&hasher.finalize()))
+}
+
+/// Removes a temporary file unless it was kept (renamed into place).
+struct TempFile {
+    path: PathBuf,
+    armed: bool,
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+// ---------- the export ----------
+
+/// What an export wrote.
+#[derive(Debug)]
+pub struct Exported {
+    pub slide: PathBuf,
+    pub report: PathBuf,
+    pub annotations: Option<PathBuf>,
+    pub case_pseudonym: String,
+    pub scrub: ScrubSummary,
+    pub slide_sha256: String,
+    /// What the user must check by hand before sharing ([`privacy_warnings`]).
+    pub warnings: Vec<String>,
+}
+
+/// Make a teaching copy of `slide` and `report_path` in `out_dir` (created if missing):
+/// `<case pseudonym>.<ext>`, `<case pseudonym>.report.json`, and the annotations under the copy's
+/// sidecar name when the slide has any. Refuses to replace existing files unless `force`, and
+/// never writes over the originals. `progress(stage, done, total)` follows the copy and the hash.
+pub fn export_teaching(
+    slide: &Path,
+    report_path: &Path,
+    out_dir: &Path,
+    key: &PseudonymKey,
+    force: bool,
+    progress: &mut dyn FnMut(&str, u64, u64),
+) -> Result<Exported, TeachingError> {
+    let original = Report::read(report_path)?;
+    let mut source = File::open(slide).map_err(|e| slide_err(slide, format!("cannot read: {e}")))?;
+    // Refuse a file that is not a TIFF before copying gigabytes of it.
+    let header = FileSource::open(slide).map_err(|e| slide_err(slide, format!("cannot read: {e}")))?;
+    TiffReader::new(Arc::new(header)).map_err(|e| slide_err(slide, e))?;
+
+    let case = key.case_pseudonym(&original.case_id);
+    let extension = slide.extension().map(|e| safe_file_stem(&e.to_string_lossy()));
+    let copy_name = match &extension {
+        Some(ext) => format!("{case}.{ext}"),
+        None => case.clone(),
+    };
+    fs::create_dir_all(out_dir).map_err(|e| output_err(out_dir, format!("cannot create the folder: {e}")))?;
+    let out_dir = fs::canonicalize(out_dir).map_err(|e| output_err(out_dir, e))?;
+    let copy_path = out_dir.join(&copy_name);
+    let report_out = out_dir.join(format!("{}{REPORT_SUFFIX}", safe_file_stem(&case)));
+    let annotations_in = existing_annotations(slide, app_data_dir().as_deref());
+    let annotations_out = sidecar_path(&copy_path);
+
+    let originals: Vec<PathBuf> = [Some(slide), Some(report_path), annotations_in.as_deref()]
+        .into_iter()
+        .flatten()
+        .filter_map(|p| fs::canonicalize(p).ok())
+        .collect();
+    let mut targets = vec![&copy_path, &report_out];
+    if annotations_in.is_some() {
+        targets.push(&annotations_out);
+    }
+    for target in targets {
+        if originals.contains(target) {
+            return Err(output_err(target, "is one of the originals; choose another output folder"));
+        }
+        if !force && target.exists() {
+            return Err(output_err(target, "already exists (use --force to replace it)"));
+        }
+    }
+
+    let mut temp = TempFile { path: out_dir.join(format!(".{copy_name}.{}.partial", std::process::id())), armed: true };
+    let mut copy = File::create(&temp.path).map_err(|e| output_err(&temp.path, format!("cannot create: {e}")))?;
+    let original_sha256 = copy_and_hash(&mut source, &mut copy, progress)
+        .map_err(|e| output_err(&temp.path, format!("copying {}: {e}", slide.display())))?;
+    drop(copy);
+    if !original.slide.sha256.is_empty() && original.slide.sha256 != original_sha256 {
+        return Err(TeachingError::OtherSlide {
+            report: report_path.to_path_buf(),
+            slide: slide.to_path_buf(),
+            report_sha256: original.slide.sha256.clone(),
+            slide_sha256: original_sha256,
+        });
+    }
+    let scrub = scrub_slide_file(&temp.path).map_err(|reason| slide_err(slide, reason))?;
+    // Check the result as a reader will see it before it takes the final name.
+    let check = Slide::open(&temp.path)
+        .map_err(|e| output_err(&copy_path, format!("the scrubbed copy does not open: {}", e.kind)))?;
+    if let Some(left) = check.associated_names().iter().find(|n| REMOVED_ASSOCIATED.contains(&n.as_str())) {
+        return Err(output_err(&copy_path, format!("the scrubbed copy still has a {left} image")));
+    }
+    drop(check);
+    let slide_sha256 = sha256_file(&temp.path, |done, total| {
+        progress("hashing the copy", done, total);
+        true
+    })
+    .map_err(|e| output_err(&temp.path, format!("cannot read back: {e}")))?;
+    fs::rename(&temp.path, &copy_path).map_err(|e| output_err(&copy_path, format!("cannot write: {e}")))?;
+    temp.armed = false;
+    #[cfg(unix)]
+    File::open(&out_dir).and_then(|d| d.sync_all()).map_err(|e| output_err(&out_dir, e))?;
+
+    let annotations = match &annotations_in {
+        Some(from) => {
+            let bytes = fs::read(from).map_err(|e| output_err(from, format!("cannot read: {e}")))?;
+            write_atomic(&annotations_out, &bytes)
+                .map_err(|e| output_err(&annotations_out, format!("cannot write: {e}")))?;
+            Some(annotations_out)
+        }
+        None => {
+            // A stale copy from an earlier export (with --force) would not match this report.
+            if annotations_out.exists() {
+                fs::remove_file(&annotations_out)
+                    .map_err(|e| output_err(&annotations_out, format!("cannot remove the stale copy: {e}")))?;
+            }
+            None
+        }
+    };
+    let annotations_name = annotations.as_ref().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned());
+    let made_at = now_rfc3339();
+    let teaching = teaching_report(
+        &original,
+        key,
+        &CopyFacts {
+            slide_file_name: &copy_name,
+            slide_sha256: &slide_sha256,
+            annotations_file: annotations_name.as_deref(),
+            made_at: &made_at,
+        },
+    );
+    let json = teaching.to_json();
+    Report::from_json(&json)
+        .map_err(|reason| output_err(&report_out, format!("the teaching report would be invalid: {reason}")))?;
+    write_atomic(&report_out, &json).map_err(|e| output_err(&report_out, format!("cannot write: {e}")))?;
+    Ok(Exported {
+        slide: copy_path,
+        report: report_out,
+        annotations,
+        case_pseudonym: case,
+        scrub,
+        slide_sha256,
+        warnings: privacy_warnings(&original),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::schema::Amendment;
+
+    fn key(byte: u8) -> PseudonymKey {
+        PseudonymKey::from_bytes([byte; 32])
+    }
+
+    #[test]
+    fn pseudonyms_are_stable_normalised_and_keyed() {
+        let k = key(7);
+        let p = k.case_pseudonym("H26-1234");
+        assert!(p.starts_with("CASE-") && p.len() == 15, "{p}");
+        assert_eq!(p, k.case_pseudonym("  h26-1234 "), "trimmed, case-insensitive");
+        assert_ne!(p, key(8).case_pseudonym("H26-1234"), "another key, another pseudonym");
+        assert_ne!(p, k.case_pseudonym("H26-1235"));
+        assert_ne!(&k.reviewer_pseudonym("H26-1234")[9..], &p[5..], "the kind is part of the hash");
+        let id = k.report_uuid("9b1c3f6e-0000-4000-8000-000000000001");
+        assert_eq!(uuid::Uuid::parse_str(&id).map(|u| u.get_version_num()), Ok(4));
+        assert_eq!(id, k.report_uuid("9b1c3f6e-0000-4000-8000-000000000001"));
+        assert_ne!(k.id(), key(8).id());
+    }
+
+    #[test]
+    fn key_files_are_64_hex_digits_created_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/teaching.key");
+        let (created, was_new) = PseudonymKey::load_or_create(&path).unwrap();
+        assert!(was_new);
+        let (again, was_new) = PseudonymKey::load_or_create(&path).unwrap();
+        assert!(!was_new);
+        assert_eq!(created, again);
+        assert_eq!(fs::read_to_string(&path).unwrap().trim().len(), 64);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+        let bad = dir.path().join("bad.key");
+        fs::write(&bad, "not a key").unwrap();
+        let err = PseudonymKey::read(&bad).unwrap_err().to_string();
+        assert!(err.contains("bad.key") && err.contains("64 hex digits"), "{err}");
+    }
+
+    #[test]
+    fn teaching_report_replaces_identities_and_warns_about_free_text() {
+        let mut r = Report { case_id: "H26-1234".into(), site: "RLH".into(), ..Report::default() };
+        r.reviewer.name = "Dr Ann Smith".into();
+        r.reviewer.extra.insert("gmc_number".into(), "7654321".into());
+        r.amendments.push(Amendment {
+            at: "2026-11-10T09:00:00Z".into(),
+            by: "dr ann smith".into(),
+            reason: "typo".into(),
+            extra: Map::new(),
+        });
+        r.comments = "Discussed with Dr Ann Smith at MDT".into();
+        r.slide.file_name = "H26-1234.svs".into();
+        r.annotations.file = "H26-1234.svs.annotations.geojson".into();
+        let k = key(1);
+        let facts = CopyFacts {
+            slide_file_name: "CASE-x.svs",
+            slide_sha256: &"a".repeat(64),
+            annotations_file: None,
+            made_at: "2026-11-11T10:00:00Z",
+        };
+        let t = teaching_report(&r, &k, &facts);
+        assert_eq!(t.reviewer.name, t.amendments[0].by, "one person, one pseudonym");
+        assert!(t.reviewer.extra.is_empty());
+        assert_eq!(t.annotations.file, "");
+        assert_eq!(t.slide.file_name, "CASE-x.svs");
+        assert_eq!(t.extra[TEACHING_FIELD]["key_id"], k.id());
+        let json = String::from_utf8(t.to_json()).unwrap();
+        for original in ["H26-1234", "7654321", &r.report_id] {
+            assert!(!json.contains(original), "{original} left in {json}");
+        }
+        let warnings = privacy_warnings(&r).join("\n");
+        assert!(warnings.contains("comments") && warnings.contains("the reviewer's name"), "{warnings}");
+    }
+}
