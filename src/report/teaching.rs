@@ -8,7 +8,7 @@
 //!
 //! The slide copy is the original's bytes with, patched in place: the label and macro images
 //! unlinked from the IFD chain and every byte they owned (IFD, tag values, strips) zeroed; and the
-//! Aperio description's `Filename`, `User`, `Date`, `Time` values blanked in every IFD.
+//! Aperio description's `Filename`, `User`, `Date`, `Time` (and `Barcode`) values blanked in every IFD.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -29,7 +29,9 @@ use crate::tiff::{FileSource, Ifd, TiffReader};
 
 /// Aperio description values blanked in the copy: they name the file, the scanner operator and
 /// the scan time.
-pub const BLANKED_DESCRIPTION_KEYS: [&str; 4] = ["Filename", "User", "Date", "Time"];
+/// Identifying values of an Aperio description: the original file name, who scanned and when, and
+/// the label's barcode (often the specimen or patient number).
+pub const BLANKED_DESCRIPTION_KEYS: [&str; 5] = ["Filename", "User", "Date", "Time", "Barcode"];
 /// Associated images removed from the copy: the label carries patient details and a barcode, and
 /// the macro photographs the label.
 pub const REMOVED_ASSOCIATED: [&str; 2] = ["label", "macro"];
@@ -231,7 +233,7 @@ pub fn teaching_report(original: &Report, key: &PseudonymKey, copy: &CopyFacts) 
         json!({
             "made_at": copy.made_at,
             "key_id": key.id(),
-            "note": "Teaching copy: case id, report id and reviewer names are keyed pseudonyms; the slide copy has no label or macro image and its description's Filename, User, Date and Time are blank. Free text is as the reviewer wrote it.",
+            "note": "Teaching copy: case id, report id and reviewer names are keyed pseudonyms; the slide copy has no label or macro image and its description's Filename, User, Date, Time and Barcode are blank. Free text is as the reviewer wrote it.",
         }),
     );
     report
