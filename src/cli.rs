@@ -109,7 +109,7 @@ enum Command {
     Verify { report: PathBuf, slide: PathBuf },
     /// Write a teaching copy to OUTDIR: the report with the case id and reviewer names replaced by
     /// stable pseudonyms, and the slide without its label and macro images and with the
-    /// description's Filename, User, Date and Time blanked. Free text is kept: check it.
+    /// description's Filename, User, Date, Time and Barcode blanked. Free text is kept: check it.
     ExportTeaching {
         slide: PathBuf,
         report: PathBuf,

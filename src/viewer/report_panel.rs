@@ -361,7 +361,7 @@ impl ReportPanel {
         }
         let editable = self.editable();
         let mut changed = false;
-        egui::ScrollArea::vertical().id_salt("report-scroll").show(ui, |ui| {
+        egui::ScrollArea::vertical().id_salt("report-scroll").auto_shrink([false, true]).show(ui, |ui| {
             ui.add_enabled_ui(editable, |ui| {
                 egui::Grid::new("report-fields").num_columns(2).spacing([8.0, 4.0]).show(ui, |ui| {
                     changed |= line(ui, "Case ID", &mut self.report.case_id, "e.g. H26-01234");
@@ -563,7 +563,7 @@ fn split_codes(text: &str) -> Vec<String> {
 fn line(ui: &mut egui::Ui, name: &str, value: &mut String, hint: &str) -> bool {
     let label = ui.label(name);
     let changed =
-        ui.add(egui::TextEdit::singleline(value).hint_text(hint).desired_width(200.0)).labelled_by(label.id).changed();
+        ui.add(egui::TextEdit::singleline(value).hint_text(hint).desired_width(190.0)).labelled_by(label.id).changed();
     ui.end_row();
     changed
 }
@@ -571,7 +571,7 @@ fn line(ui: &mut egui::Ui, name: &str, value: &mut String, hint: &str) -> bool {
 /// A labelled multi-line field; true when edited.
 fn area(ui: &mut egui::Ui, name: &str, value: &mut String) -> bool {
     let label = ui.label(RichText::new(name).strong());
-    ui.add(egui::TextEdit::multiline(value).desired_rows(2).desired_width(f32::INFINITY))
+    ui.add(egui::TextEdit::multiline(value).desired_rows(2).desired_width(ui.available_width()))
         .labelled_by(label.id)
         .changed()
 }
