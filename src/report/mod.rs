@@ -2,6 +2,7 @@
 //! ([`hash`]), and the tools that read many sites' reports. No GUI types: the CLI, the viewer and
 //! tests share them.
 
+pub mod consolidate;
 pub mod hash;
 pub mod schema;
 
