@@ -122,6 +122,15 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Merge the case reports (*.report.json) found under the folders, recursively, into
+    /// summary.json, summary.csv, discordance.csv and summary.html: workload, turnaround, concordance.
+    Consolidate {
+        #[arg(required = true, value_name = "DIR")]
+        dirs: Vec<PathBuf>,
+        /// Folder for the four files (created if missing).
+        #[arg(long, value_name = "OUTDIR", default_value = ".")]
+        out: PathBuf,
+    },
     /// Write a synthetic H&E-looking pyramidal slide.
     Generate {
         output: PathBuf,
@@ -313,6 +322,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::ExportTeaching { slide, report, outdir, key_file, force } => {
             export_teaching(&slide, &report, &outdir, key_file.as_deref(), force)
         }
+        Command::Consolidate { dirs, out } => consolidate_reports(&dirs, &out),
         Command::Generate {
             output,
             width,
@@ -654,6 +664,60 @@ fn text_table(file: &Path, s: PixelSize, rows: &[table::MeasuredRow], totals: &[
     ]);
     out += &aligned(&sums, &[false, true, true, true, true, true]);
     out
+}
+
+/// Progress of a long consolidation on stderr: one updating line on a terminal, otherwise (a log)
+/// at most ten lines.
+struct ReadProgress {
+    terminal: bool,
+    /// The last step shown (percent on a terminal, tenths otherwise); the lock keeps lines from
+    /// worker threads in order.
+    shown_step: std::sync::Mutex<usize>,
+}
+
+impl ReadProgress {
+    /// Below this many files a run is quick enough to need no progress.
+    const MIN_FILES: usize = 1000;
+
+    fn update(&self, done: usize, total: usize) {
+        if total <= Self::MIN_FILES {
+            return;
+        }
+        let steps = if self.terminal { 100 } else { 10 };
+        let step = done * steps / total;
+        let Ok(mut shown) = self.shown_step.lock() else { return };
+        if step <= *shown {
+            return;
+        }
+        *shown = step;
+        if self.terminal {
+            eprint!("\rwsiview: reading reports: {done} of {total} ({step} %)");
+        } else {
+            eprintln!("wsiview: reading reports: {done} of {total}");
+        }
+    }
+
+    /// End the updating line so what follows starts on its own line.
+    fn finish(&self) {
+        if self.terminal && self.shown_step.lock().is_ok_and(|shown| *shown > 0) {
+            eprintln!();
+        }
+    }
+}
+
+fn consolidate_reports(dirs: &[PathBuf], out: &Path) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    use wsiview::report::consolidate;
+    let progress = ReadProgress { terminal: std::io::stderr().is_terminal(), shown_step: Default::default() };
+    let summary = consolidate::consolidate(dirs, &|done, total| progress.update(done, total));
+    progress.finish();
+    if summary.folders_read == 0 {
+        let why: Vec<String> = summary.invalid.iter().map(|i| format!("{}: {}", i.file.display(), i.error)).collect();
+        bail!("no folder of reports to read ({})", why.join("; "));
+    }
+    consolidate::write_outputs(&summary, out).map_err(anyhow::Error::new)?;
+    println!("{} → {}", summary.headline(), out.display());
+    Ok(())
 }
 
 /// Annotation formats by extension.

@@ -3,6 +3,7 @@
 //! pseudonyms and a scrubbed slide ([`teaching`]), and the tools that read many sites' reports.
 //! No GUI types: the CLI, the viewer and tests share them.
 
+pub mod consolidate;
 pub mod hash;
 pub mod html;
 pub mod schema;

@@ -1,0 +1,411 @@
+//! `wsiview consolidate` on a hand-built multi-site set of reports whose totals, turnaround figures
+//! and discordant pairs are worked out below, plus malformed files, duplicates and hostile text.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::{json, Value};
+use time::macros::date;
+use time::Duration;
+use wsiview::report::consolidate::{self, Summary};
+use wsiview::report::schema::Amendment;
+use wsiview::report::{Report, Status};
+
+const SCRIPT_SITE: &str = "<script>alert(1)</script>";
+
+/// A slide's SHA-256 from a short name, so groups are readable below.
+fn sha(name: &str) -> String {
+    let mut hex: String = name.bytes().map(|b| format!("{b:02x}")).collect();
+    hex.truncate(64);
+    format!("{hex:0<64}")
+}
+
+struct Spec {
+    path: &'static str,
+    site: &'static str,
+    status: Status,
+    /// Calendar days from receipt to report; None for a draft with no `reported_at`.
+    turnaround: Option<i64>,
+    slide: &'static str,
+    category: &'static str,
+    reviewer: &'static str,
+    case_id: &'static str,
+}
+
+/// (path, site, status, turnaround, slide, category, reviewer, case_id), as in the table below.
+type Row = (&'static str, &'static str, Status, Option<i64>, &'static str, &'static str, &'static str, &'static str);
+
+fn spec((path, site, status, turnaround, slide, category, reviewer, case_id): Row) -> Spec {
+    Spec { path, site, status, turnaround, slide, category, reviewer, case_id }
+}
+
+fn report(s: &Spec, n: usize) -> Report {
+    // Receipt dates move a day per report, so months and years are crossed.
+    let received = date!(2026 - 12 - 20) + Duration::days(n as i64);
+    let mut r = Report {
+        report_id: format!("00000000-0000-4000-8000-{n:012}"),
+        case_id: s.case_id.into(),
+        site: s.site.into(),
+        status: s.status,
+        received_date: Some(received.to_string()),
+        reported_at: s.turnaround.map(|t| format!("{}T15:20:00+00:00", received + Duration::days(t))),
+        ..Report::default()
+    };
+    r.reviewer.name = s.reviewer.into();
+    r.slide.sha256 = sha(s.slide);
+    r.diagnosis.category = s.category.into();
+    if s.status == Status::Amended {
+        r.amendments.push(Amendment {
+            at: "2027-03-01T09:00:00Z".into(),
+            by: "Dr Q".into(),
+            reason: "addendum".into(),
+            extra: Default::default(),
+        });
+    }
+    r
+}
+
+fn write(root: &Path, relative: &str, bytes: &[u8]) -> PathBuf {
+    let path = root.join(relative);
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+    std::fs::write(&path, bytes).expect("write");
+    path
+}
+
+/// The set. Signed-out turnaround per site (days), worked out by hand:
+/// - RLH [2, 3, 5, 7, 8, 10, 11, 14], n = 8 (+1 draft): median (7 + 8)/2 = 7.5; p90 rank ⌈7.2⌉ = 8
+///   → 14; ≤ 7 days 4/8 = 50.0 %; ≤ 10 days 6/8 = 75.0 %.
+/// - NBT [1, 4, 6, 7, 9, 12, 20], n = 7: median 7; p90 rank ⌈6.3⌉ = 7 → 20 (interpolation would
+///   give 15.2); ≤ 7 days 4/7 = 57.1 %; ≤ 10 days 5/7 = 71.4 %.
+/// - GWH [0, 1, 1, 2, 3, 3, 4, 5, 6, 30], n = 10 (+2 drafts): median 3; p90 rank 9 → 6 (rank 10
+///   would give 30); ≤ 7 and ≤ 10 days 9/10 = 90.0 %.
+/// - SCRIPT_SITE: one draft; no turnaround (nulls).
+///
+/// Slides with ≥ 2 signed-out reports: a (B5b, " b5b " — same), b (GWH B3, RLH B5b — discordant),
+/// c (GWH MALIGNANT, NBT Benign, RLH malignant — discordant, 2 pairs), f (B1, b1 — same),
+/// g (benign, Benign — same): 5 slides, 2 discordant, 60.0 %. Slide d has one final and one draft
+/// (not counted); slide e's report exists twice under one report_id (counted once).
+fn specs() -> Vec<Spec> {
+    use Status::{Amended, Draft, Final};
+    let rows: Vec<Row> = vec![
+        ("rlh/2026/12/a.report.json", "RLH", Final, Some(2), "a", "B5b", "Dr A. Smith", "RLH-1"),
+        ("rlh/2026/12/b.report.json", "RLH", Final, Some(3), "b", "B5b", "Dr A. Smith", "H26-B"),
+        ("rlh/2026/12/c.report.json", "RLH", Amended, Some(5), "c", "malignant", "Dr C. Jones", "RLH-3"),
+        ("rlh/2027/01/d.report.json", "RLH", Final, Some(7), "g", "benign", "Dr C. Jones", "RLH-4"),
+        ("rlh/2027/01/e.report.json", "RLH", Final, Some(8), "u1", "B2", "Dr C. Jones", "RLH-5"),
+        ("rlh/2027/01/f.report.json", "RLH", Amended, Some(10), "e", "B4", "Dr C. Jones", "RLH-6"),
+        ("rlh/2027/02/g.report.json", "RLH", Final, Some(11), "u2", "B1", "Dr C. Jones", "RLH-7"),
+        ("rlh/2027/02/h.report.json", "RLH", Final, Some(14), "u3", "B5a", "Dr C. Jones", "RLH-8"),
+        // A draft with both dates: counting drafts would move every RLH figure.
+        ("rlh/2027/02/i.report.json", "RLH", Draft, Some(30), "u4", "B5b", "Dr C. Jones", "RLH-9"),
+        ("nbt/a.report.json", "NBT", Final, Some(1), "a", " b5b ", " Dr A. Smith ", "NBT-1"),
+        ("nbt/b.report.json", "NBT", Final, Some(4), "c", "Benign", "Dr N. Patel", "NBT-2"),
+        ("nbt/c.report.json", "NBT", Final, Some(6), "g", "Benign", "Dr N. Patel", "NBT-3"),
+        ("nbt/d.report.json", "NBT", Final, Some(7), "d", "B2", "Dr N. Patel", "NBT-4"),
+        ("nbt/e.report.json", "NBT", Final, Some(9), "u5", "B3", "Dr N. Patel", "NBT-5"),
+        ("nbt/f.report.json", "NBT", Amended, Some(12), "u6", "B4", "Dr N. Patel", "NBT-6"),
+        ("nbt/g.report.json", "NBT", Final, Some(20), "u7", "B5a", "Dr N. Patel", "NBT-7"),
+        ("gwh/deep/er/a.report.json", "GWH", Final, Some(0), "b", "B3", "Dr G. Lee", "H26-B"),
+        ("gwh/deep/er/b.report.json", "GWH", Final, Some(1), "c", "MALIGNANT", "Dr G. Lee", "GWH-2"),
+        ("gwh/deep/er/c.report.json", "GWH", Final, Some(1), "f", "B1", "Dr G. Lee", "GWH-3"),
+        ("gwh/deep/er/d.report.json", "GWH", Final, Some(2), "f", "b1", "Dr G. Lee", "GWH-4"),
+        ("gwh/deep/e.report.json", "GWH", Final, Some(3), "u8", "B2", "Dr G. Lee", "GWH-5"),
+        ("gwh/deep/f.report.json", "GWH", Final, Some(3), "u9", "B2", "Dr G. Lee", "GWH-6"),
+        ("gwh/g.report.json", "GWH", Final, Some(4), "u10", "B2", "Dr G. Lee", "GWH-7"),
+        ("gwh/h.report.json", "GWH", Final, Some(5), "u11", "B2", "Dr G. Lee", "GWH-8"),
+        ("gwh/i.report.json", "GWH", Amended, Some(6), "u12", "B2", "Dr G. Lee", "GWH-9"),
+        ("gwh/j.report.json", "GWH", Final, Some(30), "u13", "B2", "Dr G. Lee", "GWH-10"),
+        ("gwh/k.report.json", "GWH", Draft, None, "d", "B5", "", "GWH-11"),
+        ("gwh/l.report.json", "GWH", Draft, None, "u14", "", "Dr G. Lee", "GWH-12"),
+        ("xss/a.report.json", SCRIPT_SITE, Draft, None, "u15", "<b>bold</b>", "Dr <img src=x>", "X-1"),
+    ];
+    rows.into_iter().map(spec).collect()
+}
+
+const VALID: usize = 29;
+
+/// Writes the set under `root` and returns the path of the kept copy of the duplicated report.
+fn build(root: &Path) -> PathBuf {
+    let mut kept = PathBuf::new();
+    for (n, s) in specs().iter().enumerate() {
+        let r = report(s, n);
+        let path = write(root, s.path, &r.to_json());
+        if s.slide == "e" {
+            // An earlier copy (first in path order), still final: the amended one must win.
+            let mut copy = r.clone();
+            copy.status = Status::Final;
+            copy.amendments.clear();
+            copy.diagnosis.category = "B3".into();
+            write(root, "archive/copy-of-f.report.json", &copy.to_json());
+            kept = path;
+        }
+    }
+    // Files that are not reports by name are not read.
+    write(root, "nbt/notes.json", b"{}");
+    write(root, "nbt/a.report.json.bak", b"not read");
+
+    let good: Value = serde_json::from_slice(&report(&specs()[0], 1000).to_json()).expect("json");
+    let variant = |edit: &dyn Fn(&mut Value)| {
+        let mut v = good.clone();
+        edit(&mut v);
+        serde_json::to_vec(&v).expect("json")
+    };
+    write(root, "bad/not-json.report.json", b"this is not JSON");
+    write(root, "bad/empty.report.json", b"");
+    write(root, "bad/wrong-types.report.json", &variant(&|v| v["slide"]["width"] = json!("wide")));
+    let drop_case_id = |v: &mut Value| {
+        if let Some(fields) = v.as_object_mut() {
+            fields.remove("case_id");
+        }
+    };
+    write(root, "bad/missing-case.report.json", &variant(&drop_case_id));
+    write(root, "bad/bad-date.report.json", &variant(&|v| v["received_date"] = json!("2026-02-30")));
+    write(root, "bad/wrong-schema.report.json", &variant(&|v| v["schema"] = json!("wsiview.report/2")));
+    write(root, "bad/no-category.report.json", &variant(&|v| v["diagnosis"]["category"] = json!("  ")));
+    kept
+}
+
+/// (file name, words its error must contain)
+const BAD: [(&str, &[&str]); 7] = [
+    ("not-json.report.json", &["not JSON"]),
+    ("empty.report.json", &["empty"]),
+    ("wrong-types.report.json", &["invalid type", "\"wide\""]),
+    ("missing-case.report.json", &["missing field", "case_id"]),
+    ("bad-date.report.json", &["received_date", "2026-02-30"]),
+    ("wrong-schema.report.json", &["wsiview.report/2"]),
+    ("no-category.report.json", &["diagnosis.category"]),
+];
+
+fn run(dirs: &[PathBuf]) -> Summary {
+    consolidate::consolidate(dirs, &|_, _| {})
+}
+
+#[test]
+fn figures_of_a_multi_site_set_match_the_hand_count() {
+    let temp = tempfile::tempdir().expect("temp");
+    let root = temp.path().join("reports");
+    let kept = build(&root);
+    let missing = temp.path().join("no-such-folder");
+    let summary = run(&[root.clone(), missing.clone()]);
+    let v = summary.to_json();
+
+    assert_eq!(v["reports"], json!(VALID));
+    assert_eq!(
+        v["by_site"]["RLH"],
+        json!({"reports": 9, "final": 8, "turnaround_days_median": 7.5, "turnaround_days_p90": 14,
+               "within_7_days_pct": 50.0, "within_10_days_pct": 75.0})
+    );
+    assert_eq!(
+        v["by_site"]["NBT"],
+        json!({"reports": 7, "final": 7, "turnaround_days_median": 7.0, "turnaround_days_p90": 20,
+               "within_7_days_pct": 57.1, "within_10_days_pct": 71.4})
+    );
+    assert_eq!(
+        v["by_site"]["GWH"],
+        json!({"reports": 12, "final": 10, "turnaround_days_median": 3.0, "turnaround_days_p90": 6,
+               "within_7_days_pct": 90.0, "within_10_days_pct": 90.0})
+    );
+    assert_eq!(
+        v["by_site"][SCRIPT_SITE],
+        json!({"reports": 1, "final": 0, "turnaround_days_median": null, "turnaround_days_p90": null,
+               "within_7_days_pct": null, "within_10_days_pct": null})
+    );
+    assert_eq!(v["by_site"].as_object().map(|o| o.len()), Some(4));
+
+    // Names are trimmed: " Dr A. Smith " at NBT is the RLH Dr A. Smith. The unnamed draft is not listed.
+    assert_eq!(v["by_reviewer"]["Dr A. Smith"], json!({"reports": 3, "sites": ["NBT", "RLH"]}));
+    assert_eq!(v["by_reviewer"]["Dr C. Jones"], json!({"reports": 7, "sites": ["RLH"]}));
+    assert_eq!(v["by_reviewer"]["Dr G. Lee"], json!({"reports": 11, "sites": ["GWH"]}));
+    assert_eq!(v["by_reviewer"].as_object().map(|o| o.len()), Some(5));
+
+    let c = &v["concordance"];
+    assert_eq!(c["slides_reviewed_more_than_once"], json!(5));
+    assert_eq!(c["discordant_slides"], json!(2));
+    assert_eq!(c["concordance_pct"], json!(60.0));
+    let id = |path: &str| {
+        let n = specs().iter().position(|s| s.path == path).expect("spec");
+        format!("00000000-0000-4000-8000-{n:012}")
+    };
+    // Pairs by slide (SHA-256 order: "b" < "c"), then path order within the slide.
+    assert_eq!(
+        c["pairs"],
+        json!([
+            {"sha256": sha("b"), "case_id": "H26-B", "site_a": "GWH", "category_a": "B3", "site_b": "RLH",
+             "category_b": "B5b", "report_id_a": id("gwh/deep/er/a.report.json"),
+             "report_id_b": id("rlh/2026/12/b.report.json")},
+            {"sha256": sha("c"), "case_id": "GWH-2", "site_a": "GWH", "category_a": "MALIGNANT", "site_b": "NBT",
+             "category_b": "Benign", "report_id_a": id("gwh/deep/er/b.report.json"),
+             "report_id_b": id("nbt/b.report.json"), "case_id_b": "NBT-2"},
+            {"sha256": sha("c"), "case_id": "NBT-2", "site_a": "NBT", "category_a": "Benign", "site_b": "RLH",
+             "category_b": "malignant", "report_id_a": id("nbt/b.report.json"),
+             "report_id_b": id("rlh/2026/12/c.report.json"), "case_id_b": "RLH-3"},
+        ])
+    );
+
+    // The copy is listed, and the amended original (later in path order) is the one counted.
+    assert_eq!(
+        v["duplicates"],
+        json!([{"file": root.join("archive/copy-of-f.report.json").display().to_string(),
+                "report_id": id("rlh/2027/01/f.report.json"), "kept": kept.display().to_string()}])
+    );
+    let counted = summary.reports.iter().find(|r| r.file == kept).expect("kept copy counted");
+    assert_eq!(counted.report.status, Status::Amended);
+
+    // Every malformed file, plus the missing folder, with a reason; none stopped the run.
+    let invalid = v["invalid"].as_array().expect("invalid");
+    assert_eq!(invalid.len(), BAD.len() + 1, "{invalid:#?}");
+    for (name, words) in BAD {
+        let file = root.join("bad").join(name).display().to_string();
+        let entry = invalid.iter().find(|i| i["file"] == json!(file)).unwrap_or_else(|| panic!("{name} not listed"));
+        let error = entry["error"].as_str().unwrap_or_default();
+        for word in words {
+            assert!(error.contains(word), "{name}: {error:?} lacks {word:?}");
+        }
+    }
+    assert!(invalid
+        .iter()
+        .any(|i| i["file"] == json!(missing.display().to_string()) && i["error"] == json!("no such folder")));
+
+    let files: Vec<&PathBuf> = summary.reports.iter().map(|r| &r.file).collect();
+    assert!(files.windows(2).all(|w| w[0] < w[1]), "reports in path order");
+}
+
+#[test]
+fn a_folder_given_twice_or_nested_is_read_once() {
+    let temp = tempfile::tempdir().expect("temp");
+    let root = temp.path().join("reports");
+    build(&root);
+    let summary = run(&[root.clone(), root.join("nbt"), root.join("./gwh/")]);
+    assert_eq!(summary.reports.len(), VALID);
+    assert_eq!(summary.duplicates.len(), 1, "only the real copy is a duplicate");
+    assert_eq!(summary.invalid.len(), BAD.len());
+}
+
+#[cfg(unix)]
+#[test]
+fn symbolic_links_are_not_followed() {
+    let temp = tempfile::tempdir().expect("temp");
+    let root = temp.path().join("reports");
+    build(&root);
+    // A link back up the tree would loop for ever if followed; a linked report would count twice.
+    std::os::unix::fs::symlink(&root, root.join("nbt/loop")).expect("symlink");
+    std::os::unix::fs::symlink(root.join("nbt/a.report.json"), root.join("gwh/linked.report.json")).expect("symlink");
+    let summary = run(std::slice::from_ref(&root));
+    assert_eq!(summary.reports.len(), VALID);
+    assert_eq!(summary.duplicates.len(), 1);
+    assert_eq!(summary.invalid.len(), BAD.len());
+}
+
+#[test]
+fn hostile_text_is_escaped_in_the_html_and_neutralised_in_the_csv() {
+    let temp = tempfile::tempdir().expect("temp");
+    let root = temp.path().join("reports");
+    build(&root);
+    let mut r = report(&specs()[0], 2000);
+    r.case_id = "=HYPERLINK(\"http://x\",\"click\")".into();
+    r.site = "Site \"A\" & <i>co</i>".into();
+    write(&root, "evil/x.report.json", &r.to_json());
+    let summary = run(std::slice::from_ref(&root));
+    let html = consolidate::summary_html(&summary);
+    for raw in ["<script>alert", "<img src=x>", "<b>bold", "<i>co</i>"] {
+        assert!(!html.contains(raw), "{raw} reached the HTML unescaped");
+    }
+    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "the site is shown, escaped");
+    assert!(html.contains("Site &quot;A&quot; &amp; &lt;i&gt;co&lt;/i&gt;"));
+    assert!(html.contains("Dr &lt;img src=x&gt;"));
+    assert!(!html.contains("<script"), "no scripts");
+    assert!(html.contains("<svg") && html.contains("7 days") && html.contains("10 days"), "the chart is drawn");
+
+    let csv = consolidate::summary_csv(&summary);
+    assert!(csv.contains(",\"'=HYPERLINK(\"\"http://x\"\",\"\"click\"\")\","), "{csv}");
+}
+
+fn wsiview(args: &[&Path]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_wsiview")).args(args).output().unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn the_command_writes_four_files() {
+    let temp = tempfile::tempdir().expect("temp");
+    let root = temp.path().join("reports");
+    build(&root);
+    let out = temp.path().join("out/nested");
+    let missing = temp.path().join("absent");
+    let result = wsiview(&[Path::new("consolidate"), &root, &missing, Path::new("--out"), &out]);
+    let stdout = String::from_utf8_lossy(&result.stdout);
+    assert!(result.status.success(), "stderr: {}", String::from_utf8_lossy(&result.stderr));
+    assert_eq!(
+        stdout.trim(),
+        format!(
+            "29 reports (8 invalid, 1 duplicate) from 4 sites; 2 of 5 twice-reviewed slides discordant → {}",
+            out.display()
+        )
+    );
+    assert!(result.stderr.is_empty(), "no progress for a small run: {}", String::from_utf8_lossy(&result.stderr));
+
+    let text = |name: &str| std::fs::read_to_string(out.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let summary: Value = serde_json::from_str(&text("summary.json")).expect("summary.json is JSON");
+    let keys: BTreeSet<&str> = summary.as_object().expect("object").keys().map(String::as_str).collect();
+    let expected: BTreeSet<&str> =
+        ["reports", "invalid", "by_site", "by_reviewer", "concordance", "duplicates", "generated_at"].into();
+    assert_eq!(keys, expected);
+    assert_eq!(summary["reports"], json!(VALID));
+    let generated = summary["generated_at"].as_str().unwrap_or_default();
+    assert!(wsiview::report::schema::parse_timestamp(generated).is_ok(), "{generated}");
+
+    let rows = |csv: &str| csv.split_terminator("\r\n").count();
+    let summary_csv = text("summary.csv");
+    assert!(summary_csv.starts_with("file,report_id,case_id,site,status,reviewer,role,review_type,"));
+    assert_eq!(rows(&summary_csv), 1 + VALID);
+    assert!(!summary_csv.replace("\r\n", "").contains('\n'), "CRLF line ends only");
+    let discordance = text("discordance.csv");
+    assert_eq!(rows(&discordance), 1 + 3);
+    let html = text("summary.html");
+    assert!(html.starts_with("<!DOCTYPE html>") && html.contains("&lt;script&gt;"));
+    assert!(!html.contains("<script") && !html.contains("<link") && !html.contains("src=\""), "self-contained");
+
+    // A summary row: the amended kept copy of report f, with its turnaround.
+    let row = summary_csv.lines().find(|l| l.contains("RLH-6")).expect("row of RLH-6");
+    assert!(row.contains(",RLH,amended,Dr C. Jones,consultant,primary,") && row.contains(",10,B4,"), "{row}");
+}
+
+#[test]
+fn the_command_fails_when_no_folder_exists_or_outputs_cannot_be_written() {
+    let temp = tempfile::tempdir().expect("temp");
+    let missing = temp.path().join("absent");
+    let out = temp.path().join("out");
+    let result = wsiview(&[Path::new("consolidate"), &missing, Path::new("--out"), &out]);
+    assert_eq!(result.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(stderr.contains("absent: no such folder") && stderr.lines().count() == 1, "{stderr}");
+    assert!(!out.exists(), "nothing written");
+
+    let root = temp.path().join("reports");
+    build(&root);
+    let blocker = write(temp.path(), "a-file", b"x");
+    let result = wsiview(&[Path::new("consolidate"), &root, Path::new("--out"), &blocker]);
+    assert_eq!(result.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(stderr.contains("a-file") && stderr.contains("cannot write") && stderr.lines().count() == 1, "{stderr}");
+}
+
+#[test]
+fn progress_is_at_most_ten_lines_without_a_terminal() {
+    let temp = tempfile::tempdir().expect("temp");
+    let root = temp.path().join("many");
+    let template = report(&specs()[0], 0);
+    for n in 0..1200 {
+        let mut r = template.clone();
+        r.report_id = format!("00000000-0000-4000-8000-{n:012}");
+        write(&root, &format!("{}/{n}.report.json", n % 7), &r.to_json());
+    }
+    let out = temp.path().join("out");
+    let result = wsiview(&[Path::new("consolidate"), &root, Path::new("--out"), &out]);
+    assert!(result.status.success());
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert!((1..=10).contains(&lines.len()), "{stderr}");
+    assert!(lines.last().is_some_and(|l| l.contains("1200 of 1200")), "{stderr}");
+    assert!(!stderr.contains('\r'));
+}
