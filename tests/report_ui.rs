@@ -39,7 +39,8 @@ fn wait_until(h: &mut H, what: &str, done: impl Fn(&ViewerApp) -> bool) {
         }
         std::thread::sleep(Duration::from_millis(5));
     }
-    panic!("timed out waiting for {what}");
+    let state = panel(h.state()).map(|p| (p.message.clone(), p.report.clone()));
+    panic!("timed out waiting for {what}: {state:?}");
 }
 
 fn panel(app: &ViewerApp) -> Option<&wsiview::viewer::report_panel::ReportPanel> {
@@ -154,13 +155,37 @@ fn drafts_save_themselves_after_an_edit() {
     let mut h = harness(&path);
     click(&mut h, "Report");
     wait_until(&mut h, "the report to load", |app| panel(app).is_some_and(|p| !p.is_loading()));
+    // A long line wraps: the panel keeps its width (egui would otherwise widen it to the text).
+    let width = |h: &H| h.get_by_role_and_label(A11yRole::MultilineTextInput, "Microscopy").rect().width();
+    let before = width(&h);
     type_into(&mut h, "Microscopy", "Sheets of atypical cells.");
+    type_into(&mut h, "Comments", &"a long line without an end ".repeat(20));
+    for _ in 0..10 {
+        h.step();
+    }
+    assert!((width(&h) - before).abs() < 1.0, "{} → {}", before, width(&h));
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(10) && saved(h.state()).is_none() {
         h.step();
         std::thread::sleep(Duration::from_millis(20));
     }
     let draft = saved(h.state()).unwrap_or_else(|| panic!("the draft was not saved within 10 s"));
+    for _ in 0..10 {
+        h.step();
+    }
+    assert!((width(&h) - before).abs() < 1.0, "after saving: {} → {}", before, width(&h));
+    // A refused sign-out explains itself in a line that wraps too.
+    wait_until(&mut h, "the slide to be hashed and saves to finish", |app| {
+        panel(app).is_some_and(|p| p.slide_hash().is_some() && !p.is_saving())
+    });
+    click(&mut h, "Finalise");
+    for _ in 0..200 {
+        h.step(); // a save in flight may finish meanwhile: it must not hide the refusal
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let message = panel(h.state()).and_then(|p| p.message.clone()).unwrap_or_default();
+    assert!(message.0.starts_with("Not finalised"), "{message:?}");
+    assert!((width(&h) - before).abs() < 1.0, "after a refusal: {} → {}", before, width(&h));
     assert_eq!(draft.status, Status::Draft);
     assert_eq!(draft.microscopy, "Sheets of atypical cells.");
 }

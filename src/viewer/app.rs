@@ -719,13 +719,11 @@ impl ViewerApp {
         let panel = tab.report.get_or_insert_with(|| ReportPanel::start(view, &self.reviewer, &ctx));
         let classes = &self.classes;
         let reviewer = &mut self.reviewer;
-        // egui grows a panel to fit its content: hold the content to the width the panel has (or
-        // was dragged to), so text typed into the report wraps instead of pushing the slide away.
-        let width = egui::PanelState::load(&ctx, egui::Id::new("report")).map_or(340.0, |s| s.rect.width());
-        egui::Panel::right("report").default_size(340.0).size_range(260.0..=900.0).resizable(true).show(ui, |ui| {
-            ui.set_max_width((width - 16.0).max(200.0));
-            panel.show(ui, view, classes, reviewer)
-        });
+        egui::Panel::right("report")
+            .default_size(340.0)
+            .size_range(260.0..=900.0)
+            .resizable(true)
+            .show(ui, |ui| panel.show(ui, view, classes, reviewer));
     }
 
     fn central(&mut self, ui: &mut egui::Ui) {

@@ -51,8 +51,11 @@ pub struct ReportPanel {
     saving: Option<Receiver<Result<Saved, String>>>,
     amending: Option<Amending>,
     snomed_text: String,
-    /// The last save or problem: text, and whether it is a problem.
+    /// The last problem or action: text, and whether it is a problem.
     pub message: Option<(String, bool)>,
+    /// When and where the report was last written (kept apart from `message`, so a background
+    /// save never hides a problem).
+    pub saved_note: Option<String>,
     /// Unsaved edits of a draft, and when the last one was made.
     dirty_since: Option<Instant>,
     /// Annotation summary cache: the document revision it was made from.
@@ -120,6 +123,7 @@ impl ReportPanel {
             amending: None,
             snomed_text: String::new(),
             message: None,
+            saved_note: None,
             dirty_since: None,
             summary: None,
         }
@@ -174,7 +178,12 @@ impl ReportPanel {
                 self.saving = None;
                 match result {
                     Ok(saved) => {
-                        self.message = Some((format!("Saved {}", saved.json.display()), false));
+                        let time = crate::report::schema::now_rfc3339();
+                        let time = time.get(11..19).unwrap_or_default();
+                        self.saved_note = Some(format!("Saved {} at {time}", saved.json.display()));
+                        if self.message.as_ref().is_some_and(|(text, _)| text.starts_with("Not saved")) {
+                            self.message = None;
+                        }
                         self.path = Some(saved.json);
                         self.html_path = Some(saved.html);
                     }
@@ -360,129 +369,14 @@ impl ReportPanel {
             return;
         }
         let editable = self.editable();
-        let mut changed = false;
-        egui::ScrollArea::vertical().id_salt("report-scroll").auto_shrink([false, true]).show(ui, |ui| {
-            ui.add_enabled_ui(editable, |ui| {
-                egui::Grid::new("report-fields").num_columns(2).spacing([8.0, 4.0]).show(ui, |ui| {
-                    changed |= line(ui, "Case ID", &mut self.report.case_id, "e.g. H26-01234");
-                    if line(ui, "Site", &mut self.report.site, "site code, e.g. RLH") {
-                        changed = true;
-                        defaults.site = self.report.site.clone();
-                    }
-                    if line(ui, "Reviewer", &mut self.report.reviewer.name, "your name") {
-                        changed = true;
-                        defaults.name = self.report.reviewer.name.clone();
-                    }
-                    ui.label("Role");
-                    let before = self.report.reviewer.role;
-                    egui::ComboBox::from_id_salt("report-role").selected_text(before.label()).show_ui(ui, |ui| {
-                        for role in Role::ALL {
-                            ui.selectable_value(&mut self.report.reviewer.role, role, role.label());
-                        }
-                    });
-                    if self.report.reviewer.role != before {
-                        changed = true;
-                        defaults.role = self.report.reviewer.role;
-                    }
-                    ui.end_row();
-                    ui.label("Review type");
-                    let before = self.report.review_type;
-                    egui::ComboBox::from_id_salt("report-type").selected_text(before.label()).show_ui(ui, |ui| {
-                        for t in ReviewType::ALL {
-                            ui.selectable_value(&mut self.report.review_type, t, t.label());
-                        }
-                    });
-                    changed |= self.report.review_type != before;
-                    ui.end_row();
-                    let mut received = self.report.received_date.clone().unwrap_or_default();
-                    if line(ui, "Received", &mut received, "YYYY-MM-DD") {
-                        changed = true;
-                        self.report.received_date = (!received.trim().is_empty()).then(|| received.trim().to_string());
-                    }
-                    if let Some(Err(e)) = self.report.received_date.as_deref().map(parse_date) {
-                        ui.label("");
-                        ui.colored_label(Color32::from_rgb(230, 90, 90), e);
-                        ui.end_row();
-                    }
-                    ui.label("Reported");
-                    ui.label(self.report.reported_at.as_deref().unwrap_or("not yet (set when finalised)"));
-                    ui.end_row();
-                });
-                ui.separator();
-                changed |= area(ui, "Specimen", &mut self.report.specimen);
-                changed |= area(ui, "Clinical details", &mut self.report.clinical_details);
-                changed |= area(ui, "Macroscopy", &mut self.report.macroscopy);
-                changed |= area(ui, "Microscopy", &mut self.report.microscopy);
-                changed |= area(ui, "Diagnosis", &mut self.report.diagnosis.text);
-                egui::Grid::new("report-codes").num_columns(2).show(ui, |ui| {
-                    changed |= line(ui, "Category", &mut self.report.diagnosis.category, "network code, e.g. B5b");
-                    changed |= line(ui, "SNOMED CT", &mut self.snomed_text, "codes, comma-separated");
-                });
-                changed |= area(ui, "Comments", &mut self.report.comments);
-            });
-            ui.separator();
-            ui.label(RichText::new("Slide").strong());
-            egui::Grid::new("report-slide").num_columns(2).show(ui, |ui| {
-                let s = &self.report.slide;
-                ui.label("File");
-                ui.label(&s.file_name);
-                ui.end_row();
-                ui.label("Size");
-                ui.label(format!("{} × {} px", s.width, s.height));
-                ui.end_row();
-                ui.label("SHA-256");
-                match &self.hashing {
-                    Hashing::Running { done, total, .. } => {
-                        let fraction = done.load(Ordering::Relaxed) as f32 / (*total).max(1) as f32;
-                        ui.add(
-                            egui::ProgressBar::new(fraction)
-                                .desired_width(160.0)
-                                .text(format!("hashing {:.0} %", fraction * 100.0)),
-                        );
-                    }
-                    Hashing::Done(h) => {
-                        ui.label(RichText::new(format!("{}…", h.get(..16).unwrap_or_default())).monospace())
-                            .on_hover_text(h.as_str());
-                    }
-                    Hashing::Failed(e) => {
-                        ui.colored_label(Color32::from_rgb(230, 90, 90), e);
-                    }
-                }
-                ui.end_row();
-            });
-            ui.label(RichText::new("Annotations").strong());
-            let summary = self.annotation_summary(view);
-            if summary.is_empty() {
-                ui.label("none");
-            }
-            egui::Grid::new("report-classes").num_columns(4).striped(true).show(ui, |ui| {
-                if !summary.is_empty() {
-                    for h in ["Class", "Count", "Area µm²", "Length µm"] {
-                        ui.label(RichText::new(h).strong());
-                    }
-                    ui.end_row();
-                }
-                for c in &summary {
-                    ui.label(if c.class.is_empty() { "(unclassified)" } else { &c.class });
-                    ui.label(c.count.to_string());
-                    ui.label(c.area_um2.map_or("—".into(), super::annotate::group_thousands));
-                    ui.label(c.length_um.map_or("—".into(), super::annotate::group_thousands));
-                    ui.end_row();
-                }
-            });
-            if !self.report.amendments.is_empty() {
-                ui.label(RichText::new("Amendments").strong());
-                for a in &self.report.amendments {
-                    ui.label(format!("{} · {} · {}", a.at, a.by, a.reason));
-                }
-            }
-        });
-        ui.separator();
+        // Actions and messages first, so they stay in view however long the text below grows.
         self.buttons(ui, view, classes, &ctx);
         if let Some((text, problem)) = &self.message {
             let color = if *problem { Color32::from_rgb(230, 160, 60) } else { ui.visuals().text_color() };
             ui.colored_label(color, text);
         }
+        ui.separator();
+        let changed = self.fields(ui, view, defaults, editable);
         if changed && self.report.is_editable() {
             self.dirty_since = Some(Instant::now());
         }
@@ -497,6 +391,133 @@ impl ReportPanel {
                 }
             }
         }
+    }
+
+    /// The fields, scrolling; true when any was edited.
+    fn fields(&mut self, ui: &mut egui::Ui, view: &SlideView, defaults: &mut ReviewerDefaults, editable: bool) -> bool {
+        let mut changed = false;
+        egui::ScrollArea::vertical()
+            .id_salt("report-scroll")
+            .auto_shrink([false, false])
+            .max_width(ui.available_width())
+            .show(ui, |ui| {
+                ui.add_enabled_ui(editable, |ui| {
+                    egui::Grid::new("report-fields").num_columns(2).spacing([8.0, 4.0]).show(ui, |ui| {
+                        changed |= line(ui, "Case ID", &mut self.report.case_id, "e.g. H26-01234");
+                        if line(ui, "Site", &mut self.report.site, "site code, e.g. RLH") {
+                            changed = true;
+                            defaults.site = self.report.site.clone();
+                        }
+                        if line(ui, "Reviewer", &mut self.report.reviewer.name, "your name") {
+                            changed = true;
+                            defaults.name = self.report.reviewer.name.clone();
+                        }
+                        ui.label("Role");
+                        let before = self.report.reviewer.role;
+                        egui::ComboBox::from_id_salt("report-role").selected_text(before.label()).show_ui(ui, |ui| {
+                            for role in Role::ALL {
+                                ui.selectable_value(&mut self.report.reviewer.role, role, role.label());
+                            }
+                        });
+                        if self.report.reviewer.role != before {
+                            changed = true;
+                            defaults.role = self.report.reviewer.role;
+                        }
+                        ui.end_row();
+                        ui.label("Review type");
+                        let before = self.report.review_type;
+                        egui::ComboBox::from_id_salt("report-type").selected_text(before.label()).show_ui(ui, |ui| {
+                            for t in ReviewType::ALL {
+                                ui.selectable_value(&mut self.report.review_type, t, t.label());
+                            }
+                        });
+                        changed |= self.report.review_type != before;
+                        ui.end_row();
+                        let mut received = self.report.received_date.clone().unwrap_or_default();
+                        if line(ui, "Received", &mut received, "YYYY-MM-DD") {
+                            changed = true;
+                            self.report.received_date =
+                                (!received.trim().is_empty()).then(|| received.trim().to_string());
+                        }
+                        if let Some(Err(e)) = self.report.received_date.as_deref().map(parse_date) {
+                            ui.label("");
+                            ui.colored_label(Color32::from_rgb(230, 90, 90), e);
+                            ui.end_row();
+                        }
+                        ui.label("Reported");
+                        ui.label(self.report.reported_at.as_deref().unwrap_or("not yet (set when finalised)"));
+                        ui.end_row();
+                    });
+                    ui.separator();
+                    changed |= area(ui, "Specimen", &mut self.report.specimen);
+                    changed |= area(ui, "Clinical details", &mut self.report.clinical_details);
+                    changed |= area(ui, "Macroscopy", &mut self.report.macroscopy);
+                    changed |= area(ui, "Microscopy", &mut self.report.microscopy);
+                    changed |= area(ui, "Diagnosis", &mut self.report.diagnosis.text);
+                    egui::Grid::new("report-codes").num_columns(2).show(ui, |ui| {
+                        changed |= line(ui, "Category", &mut self.report.diagnosis.category, "network code, e.g. B5b");
+                        changed |= line(ui, "SNOMED CT", &mut self.snomed_text, "codes, comma-separated");
+                    });
+                    changed |= area(ui, "Comments", &mut self.report.comments);
+                });
+                ui.separator();
+                ui.label(RichText::new("Slide").strong());
+                egui::Grid::new("report-slide").num_columns(2).show(ui, |ui| {
+                    let s = &self.report.slide;
+                    ui.label("File");
+                    ui.label(&s.file_name);
+                    ui.end_row();
+                    ui.label("Size");
+                    ui.label(format!("{} × {} px", s.width, s.height));
+                    ui.end_row();
+                    ui.label("SHA-256");
+                    match &self.hashing {
+                        Hashing::Running { done, total, .. } => {
+                            let fraction = done.load(Ordering::Relaxed) as f32 / (*total).max(1) as f32;
+                            ui.add(
+                                egui::ProgressBar::new(fraction)
+                                    .desired_width(160.0)
+                                    .text(format!("hashing {:.0} %", fraction * 100.0)),
+                            );
+                        }
+                        Hashing::Done(h) => {
+                            ui.label(RichText::new(format!("{}…", h.get(..16).unwrap_or_default())).monospace())
+                                .on_hover_text(h.as_str());
+                        }
+                        Hashing::Failed(e) => {
+                            ui.colored_label(Color32::from_rgb(230, 90, 90), e);
+                        }
+                    }
+                    ui.end_row();
+                });
+                ui.label(RichText::new("Annotations").strong());
+                let summary = self.annotation_summary(view);
+                if summary.is_empty() {
+                    ui.label("none");
+                }
+                egui::Grid::new("report-classes").num_columns(4).striped(true).show(ui, |ui| {
+                    if !summary.is_empty() {
+                        for h in ["Class", "Count", "Area µm²", "Length µm"] {
+                            ui.label(RichText::new(h).strong());
+                        }
+                        ui.end_row();
+                    }
+                    for c in &summary {
+                        ui.label(if c.class.is_empty() { "(unclassified)" } else { &c.class });
+                        ui.label(c.count.to_string());
+                        ui.label(c.area_um2.map_or("—".into(), super::annotate::group_thousands));
+                        ui.label(c.length_um.map_or("—".into(), super::annotate::group_thousands));
+                        ui.end_row();
+                    }
+                });
+                if !self.report.amendments.is_empty() {
+                    ui.label(RichText::new("Amendments").strong());
+                    for a in &self.report.amendments {
+                        ui.label(format!("{} · {} · {}", a.at, a.by, a.reason));
+                    }
+                }
+            });
+        changed
     }
 
     fn buttons(&mut self, ui: &mut egui::Ui, view: &SlideView, classes: &[AnnotationClass], ctx: &egui::Context) {
@@ -548,6 +569,9 @@ impl ReportPanel {
                 ui.spinner();
             }
         });
+        if let Some(note) = &self.saved_note {
+            ui.label(RichText::new(note).small());
+        }
         if let Some(html) = &self.html_path {
             ui.label(RichText::new(format!("Printable page: {}", html.display())).small());
         }
