@@ -719,9 +719,11 @@ impl ViewerApp {
         let panel = tab.report.get_or_insert_with(|| ReportPanel::start(view, &self.reviewer, &ctx));
         let classes = &self.classes;
         let reviewer = &mut self.reviewer;
+        // Bounded: egui widens a panel to fit text laid out on one line, which would otherwise
+        // push the slide aside after a long diagnosis is typed.
         egui::Panel::right("report")
-            .default_size(340.0)
-            .size_range(260.0..=900.0)
+            .default_size(380.0)
+            .size_range(300.0..=440.0)
             .resizable(true)
             .show(ui, |ui| panel.show(ui, view, classes, reviewer));
     }
