@@ -20,15 +20,7 @@ use wsiview::viewer::ViewerApp;
 type H = Harness<'static, ViewerApp>;
 
 fn harness(path: &Path) -> H {
-    let app = ViewerApp::new(64 << 20, Instant::now());
-    let mut h = Harness::builder()
-        .with_size([1200.0, 800.0])
-        // 60 frames a second, so two clicks two frames apart are a double-click (kittest's
-        // default step is a quarter of a second).
-        .with_step_dt(1.0 / 60.0)
-        .build_ui_state(|ui, app: &mut ViewerApp| app.ui(ui), app);
-    let ctx = h.ctx.clone();
-    h.state_mut().open(path.to_path_buf(), &ctx);
+    let mut h = common::viewer(path, [1200.0, 800.0], 64 << 20);
     wait_until(&mut h, "the slide to open", |app| app.active_view().is_some());
     h.step();
     h.step();
@@ -36,15 +28,23 @@ fn harness(path: &Path) -> H {
 }
 
 fn wait_until(h: &mut H, what: &str, done: impl Fn(&ViewerApp) -> bool) {
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(20) {
-        h.step();
-        if done(h.state()) {
-            return;
+    assert!(common::step_until(h, 20, done), "timed out waiting for {what}");
+}
+
+/// Drag through `path` with the primary button held.
+fn drag_through(h: &mut H, path: &[Pos2]) {
+    h.hover_at(path[0]);
+    h.step();
+    h.drag_at(path[0]);
+    h.step();
+    for w in path.windows(2) {
+        for i in 1..=5 {
+            h.hover_at(w[0] + (w[1] - w[0]) * (i as f32 / 5.0));
+            h.step();
         }
-        std::thread::sleep(Duration::from_millis(5));
     }
-    panic!("timed out waiting for {what}");
+    h.drop_at(path[path.len() - 1]);
+    h.step();
 }
 
 fn slide(dir: &Path) -> PathBuf {
@@ -244,18 +244,7 @@ fn freehand_ruler_and_points() {
     let mut h = harness(&slide(tmp.path()));
     key(&mut h, Key::F);
     let path = [at(&h, 0.2, 0.2), at(&h, 0.4, 0.2), at(&h, 0.4, 0.4), at(&h, 0.2, 0.4)];
-    h.hover_at(path[0]);
-    h.step();
-    h.drag_at(path[0]);
-    h.step();
-    for w in path.windows(2) {
-        for i in 1..=5 {
-            h.hover_at(w[0] + (w[1] - w[0]) * (i as f32 / 5.0));
-            h.step();
-        }
-    }
-    h.drop_at(path[3]);
-    h.step();
+    drag_through(&mut h, &path);
     let (lo, hi) = (level0(&h, path[0]), level0(&h, path[2]));
     match geometries(&h).as_slice() {
         [Geometry::Polygon(p)] => {
@@ -475,18 +464,7 @@ fn every_tool_draws_then_edits_with_undo_and_redo() {
     // Freehand: drag a loop, then pull one of its vertices out.
     key(&mut h, Key::F);
     let path = [at(&h, 0.5, 0.5), at(&h, 0.7, 0.5), at(&h, 0.7, 0.7), at(&h, 0.5, 0.7)];
-    h.hover_at(path[0]);
-    h.step();
-    h.drag_at(path[0]);
-    h.step();
-    for w in path.windows(2) {
-        for i in 1..=5 {
-            h.hover_at(w[0] + (w[1] - w[0]) * (i as f32 / 5.0));
-            h.step();
-        }
-    }
-    h.drop_at(path[3]);
-    h.step();
+    drag_through(&mut h, &path);
     assert!(matches!(geometries(&h).last(), Some(Geometry::Polygon(_))));
     undo_redo_round_trip(&mut h);
     let first = geometries(&h)[3].vertices()[0];

@@ -18,29 +18,17 @@ use wsiview::viewer::ViewerApp;
 type H = Harness<'static, ViewerApp>;
 
 fn harness(path: &Path) -> H {
-    let app = ViewerApp::new(64 << 20, Instant::now());
-    let mut h = Harness::builder()
-        .with_size([1400.0, 900.0])
-        .with_step_dt(1.0 / 60.0)
-        .build_ui_state(|ui, app: &mut ViewerApp| app.ui(ui), app);
-    let ctx = h.ctx.clone();
-    h.state_mut().open(path.to_path_buf(), &ctx);
+    let mut h = common::viewer(path, [1400.0, 900.0], 64 << 20);
     wait_until(&mut h, "the slide to open", |app| app.active_view().is_some());
     h.step();
     h
 }
 
 fn wait_until(h: &mut H, what: &str, done: impl Fn(&ViewerApp) -> bool) {
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(30) {
-        h.step();
-        if done(h.state()) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(5));
+    if !common::step_until(h, 30, done) {
+        let state = panel(h.state()).map(|p| (p.message.clone(), p.report.clone()));
+        panic!("timed out waiting for {what}: {state:?}");
     }
-    let state = panel(h.state()).map(|p| (p.message.clone(), p.report.clone()));
-    panic!("timed out waiting for {what}: {state:?}");
 }
 
 fn panel(app: &ViewerApp) -> Option<&wsiview::viewer::report_panel::ReportPanel> {

@@ -4,7 +4,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::synth;
 use egui::{Event, Modifiers, MouseWheelUnit, Pos2, Vec2};
@@ -14,24 +14,12 @@ use wsiview::synth::{Layout, SynthCompression, SynthOptions};
 use wsiview::viewer::ViewerApp;
 
 fn harness(path: &Path) -> Harness<'static, ViewerApp> {
-    let app = ViewerApp::new(256 << 20, Instant::now());
-    let mut h = Harness::builder().with_size([1200.0, 800.0]).build_ui_state(|ui, app: &mut ViewerApp| app.ui(ui), app);
-    let ctx = h.ctx.clone();
-    h.state_mut().open(path.to_path_buf(), &ctx);
-    h
+    common::viewer(path, [1200.0, 800.0], 256 << 20)
 }
 
 /// Step frames (tiles arrive from worker threads) until `done`, or fail after 20 s.
 fn wait_until(h: &mut Harness<'static, ViewerApp>, what: &str, done: impl Fn(&ViewerApp) -> bool) {
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(20) {
-        h.step();
-        if done(h.state()) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    panic!("timed out waiting for {what}");
+    assert!(common::step_until(h, 20, done), "timed out waiting for {what}");
 }
 
 fn settled(app: &ViewerApp) -> bool {

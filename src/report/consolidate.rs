@@ -14,6 +14,7 @@
 //!   the ⌈0.9·n⌉-th smallest. Percentages 0–100, one decimal, halves rounded up.
 //! - Diagnosis categories are compared trimmed and case-insensitively ("B5b" = " b5b ").
 
+use super::html::escape as html_escape;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
@@ -550,22 +551,6 @@ pub fn discordance_csv(summary: &Summary) -> String {
                 csv_text(&path_text(&p.file_b)),
             ],
         );
-    }
-    out
-}
-
-/// Text made safe inside HTML elements and quoted attributes (and inline SVG).
-pub fn html_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out += "&amp;",
-            '<' => out += "&lt;",
-            '>' => out += "&gt;",
-            '"' => out += "&quot;",
-            '\'' => out += "&#39;",
-            _ => out.push(c),
-        }
     }
     out
 }

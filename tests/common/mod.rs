@@ -69,3 +69,38 @@ pub fn diff(a: &[u8], b: &[u8]) -> (u8, f64) {
     }
     (max, sum as f64 / a.len().max(1) as f64)
 }
+
+/// A viewer window without a display (egui_kittest) that opens `slide`, 60 frames a second (so
+/// two clicks two frames apart make a double-click; kittest's default step is a quarter second).
+pub fn viewer(
+    slide: &Path,
+    size: [f32; 2],
+    cache_bytes: u64,
+) -> egui_kittest::Harness<'static, wsiview::viewer::ViewerApp> {
+    use wsiview::viewer::ViewerApp;
+    let app = ViewerApp::new(cache_bytes, std::time::Instant::now());
+    let mut h = egui_kittest::Harness::builder()
+        .with_size(size)
+        .with_step_dt(1.0 / 60.0)
+        .build_ui_state(|ui, app: &mut ViewerApp| app.ui(ui), app);
+    let ctx = h.ctx.clone();
+    h.state_mut().open(slide.to_path_buf(), &ctx);
+    h
+}
+
+/// Step frames (workers answer in the background) until `done`; false after `seconds`.
+pub fn step_until(
+    h: &mut egui_kittest::Harness<'static, wsiview::viewer::ViewerApp>,
+    seconds: u64,
+    done: impl Fn(&wsiview::viewer::ViewerApp) -> bool,
+) -> bool {
+    let start = std::time::Instant::now();
+    while start.elapsed() < std::time::Duration::from_secs(seconds) {
+        h.step();
+        if done(h.state()) {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    false
+}
