@@ -106,6 +106,7 @@ fn fill_finalise_amend_and_reopen() {
     let html = std::fs::read_to_string(tmp.path().join("H26-555.report.html")).unwrap_or_else(|e| panic!("{e}"));
     assert!(html.contains("Invasive carcinoma, NST") && html.contains(&expected_hash));
     assert_eq!(html.matches("data:image/png;base64,").count(), 2, "thumbnail and view are embedded");
+    assert!(html.contains("x 0–3000, y 0–2000"), "the fitted view's snapshot is the slide, not its margins");
 
     // A final report is read-only: amending needs a reason and records it.
     assert!(h.query_by_label("Save draft").is_none());

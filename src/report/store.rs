@@ -135,8 +135,13 @@ fn png(image: &image::RgbaImage) -> Option<Vec<u8>> {
 
 /// The snapshot of `region` (level 0), at most about 1,600 pixels wide.
 fn view_picture(slide: &Slide, region: [f64; 4]) -> Option<SlidePicture> {
-    let [x, y, w, h] = region;
-    if !(w > 0.0 && h > 0.0) {
+    // Only the part of the view that shows the slide (a zoomed-out view has margins around it).
+    let l0 = slide.levels().first()?;
+    let (x, y) = (region[0].max(0.0), region[1].max(0.0));
+    let w = (region[0] + region[2]).min(l0.width as f64) - x;
+    let h = (region[1] + region[3]).min(l0.height as f64) - y;
+    let region = [x, y, w, h];
+    if !(w >= 1.0 && h >= 1.0) {
         return None;
     }
     let downsample = (w.max(h) / 1600.0).max(1.0);
