@@ -409,3 +409,20 @@ fn progress_is_at_most_ten_lines_without_a_terminal() {
     assert!(lines.last().is_some_and(|l| l.contains("1200 of 1200")), "{stderr}");
     assert!(!stderr.contains('\r'));
 }
+
+#[test]
+fn teaching_copies_are_listed_not_counted() {
+    let temp = tempfile::tempdir().expect("temp");
+    let root = temp.path().join("reports");
+    let s = spec(("a.report.json", "RLH", Status::Final, Some(3), "s1", "B5b", "Dr A", "C1"));
+    let original = report(&s, 1);
+    write(&root, "a.report.json", &original.to_json());
+    let mut copy = report(&s, 2);
+    copy.extra.insert("teaching_copy".into(), json!({"made_at": "2027-01-01T00:00:00Z"}));
+    write(&root, "teaching/CASE-1.report.json", &copy.to_json());
+    let summary = run(&[root]);
+    assert_eq!(summary.reports.len(), 1, "the teaching copy does not count the review twice");
+    assert_eq!(summary.invalid.len(), 1);
+    let listed = serde_json::to_string(&summary.to_json()).expect("json");
+    assert!(listed.contains("teaching copy"), "{listed}");
+}

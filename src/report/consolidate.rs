@@ -220,7 +220,13 @@ fn read_report(file: &Path) -> Result<Report, String> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err("empty file".into());
     }
-    Report::from_json(&bytes)
+    let report = Report::from_json(&bytes)?;
+    // A teaching copy repeats a real report under pseudonyms and a new id: counting it would count
+    // that review twice.
+    if report.extra.contains_key(super::teaching::TEACHING_FIELD) {
+        return Err("a teaching copy (wsiview export-teaching): not counted".into());
+    }
+    Ok(report)
 }
 
 /// How far a report has gone; the further copy of a duplicated report wins.

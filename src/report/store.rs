@@ -39,7 +39,10 @@ pub fn find_for_slide_in(slide: &Path, dirs: &[PathBuf]) -> (Option<(PathBuf, Re
             if !file_name_of(&path).ends_with(REPORT_SUFFIX) || !path.is_file() {
                 continue;
             }
-            // Cheap check first: most reports in a shared folder are about other slides.
+            // Cheap checks first: most reports in a shared folder are about other slides.
+            if entry.metadata().is_ok_and(|m| m.len() > super::consolidate::MAX_REPORT_BYTES) {
+                continue;
+            }
             let Ok(bytes) = std::fs::read(&path) else { continue };
             let about_this = serde_json::from_slice::<serde_json::Value>(&bytes)
                 .ok()
@@ -133,7 +136,10 @@ fn png(image: &image::RgbaImage) -> Option<Vec<u8>> {
     Some(bytes)
 }
 
-/// The snapshot of `region` (level 0), at most about 1,600 pixels wide.
+/// Longest side of the view snapshot in the HTML page, in pixels.
+const VIEW_PICTURE_SIZE: f64 = 1600.0;
+
+/// The snapshot of `region` (level 0), at most 1,600 pixels on its longest side.
 fn view_picture(slide: &Slide, region: [f64; 4]) -> Option<SlidePicture> {
     // Only the part of the view that shows the slide (a zoomed-out view has margins around it).
     let l0 = slide.levels().first()?;
@@ -144,12 +150,23 @@ fn view_picture(slide: &Slide, region: [f64; 4]) -> Option<SlidePicture> {
     if !(w >= 1.0 && h >= 1.0) {
         return None;
     }
-    let downsample = (w.max(h) / 1600.0).max(1.0);
+    let downsample = (w.max(h) / VIEW_PICTURE_SIZE).max(1.0);
     let level = slide.best_level_for_downsample(downsample);
     let ds = slide.levels().get(level)?.downsample;
-    let (pw, ph) = ((w / ds).round().max(1.0) as u32, (h / ds).round().max(1.0) as u32);
-    let image = slide.read_region(level, x.round() as i64, y.round() as i64, pw, ph).ok()?;
-    Some(SlidePicture { png: png(&image)?, width: pw, height: ph, region })
+    let (pw, ph) = ((w / ds).round().max(1.0), (h / ds).round().max(1.0));
+    // A slide without a fitting level would need a huge read: leave the snapshot out instead.
+    if pw * ph > 16e6 {
+        return None;
+    }
+    let image = slide.read_region(level, x.round() as i64, y.round() as i64, pw as u32, ph as u32).ok()?;
+    let scale = (VIEW_PICTURE_SIZE / pw.max(ph)).min(1.0);
+    let image = if scale < 1.0 {
+        let (tw, th) = (((pw * scale).round() as u32).max(1), ((ph * scale).round() as u32).max(1));
+        image::imageops::resize(&image, tw, th, image::imageops::FilterType::Triangle)
+    } else {
+        image
+    };
+    Some(SlidePicture { png: png(&image)?, width: image.width(), height: image.height(), region })
 }
 
 fn thumbnail_picture(slide: &Slide) -> Option<SlidePicture> {
@@ -161,6 +178,38 @@ fn thumbnail_picture(slide: &Slide) -> Option<SlidePicture> {
         height: image.height(),
         region: [0.0, 0.0, l0.width as f64, l0.height as f64],
     })
+}
+
+/// The report id in a report file, if it is one.
+fn report_id_in(path: &Path) -> Option<String> {
+    let bytes = std::fs::read(path).ok()?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    value.get("report_id")?.as_str().map(str::to_string)
+}
+
+/// `CASE.report.json` in `dir` — unless that file holds another report (a case has several
+/// slides, each with its report): then `CASE_SLIDE.report.json`, then with the report id too.
+/// Never the path of another report.
+fn report_path_in(dir: &Path, report: &Report, previous: Option<&Path>) -> PathBuf {
+    use super::schema::safe_file_stem;
+    let case = safe_file_stem(&report.case_id);
+    let slide_stem = safe_file_stem(report.slide.file_name.split('.').next().unwrap_or_default());
+    let id_stem: String = report.report_id.chars().take(8).collect();
+    let candidates = [
+        format!("{case}{REPORT_SUFFIX}"),
+        format!("{case}_{slide_stem}{REPORT_SUFFIX}"),
+        format!("{case}_{slide_stem}_{id_stem}{REPORT_SUFFIX}"),
+    ];
+    let free = |path: &Path| {
+        Some(path) == previous
+            || !path.exists()
+            || report_id_in(path).is_some_and(|id| id.eq_ignore_ascii_case(&report.report_id))
+    };
+    candidates
+        .iter()
+        .map(|name| dir.join(name))
+        .find(|p| free(p))
+        .unwrap_or_else(|| dir.join(format!("{case}_{}{REPORT_SUFFIX}", report.report_id)))
 }
 
 /// What a save wrote.
@@ -176,8 +225,8 @@ pub struct Saved {
 pub fn save_in(dir: &Path, request: SaveRequest) -> Result<Saved, String> {
     let SaveRequest { report, slide, view_region, annotations, classes, previous } = request;
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: cannot create the folder: {e}", dir.display()))?;
-    let json = dir.join(report.file_name());
-    let html = json.with_file_name(format!("{}.report.html", super::schema::safe_file_stem(&report.case_id)));
+    let json = report_path_in(dir, &report, previous.as_deref());
+    let html = json.with_file_name(file_name_of(&json).replace(REPORT_SUFFIX, ".report.html"));
     write_atomic(&json, &report.to_json()).map_err(|e| format!("{}: cannot write: {e}", json.display()))?;
     let (thumbnail, view) = match &slide {
         Some(s) => (thumbnail_picture(s), view_region.and_then(|r| view_picture(s, r))),
@@ -231,5 +280,15 @@ mod tests {
         let (found, _) = find_for_slide_in(&slide, &dirs);
         assert_eq!(found.map(|(p, r)| (p, r.case_id)), Some((second.json, "A1-corrected".into())));
         assert!(dir.path().join("B2.report.json").exists(), "other slides' reports are untouched");
+
+        // A second slide of the same case never overwrites the first slide's report.
+        let mut second_slide = Report { case_id: "B2".into(), site: "RLH".into(), ..Report::default() };
+        second_slide.slide.file_name = "B2 level 2.svs".into();
+        let saved = save_in(dir.path(), request(&second_slide, None)).unwrap();
+        assert!(saved.json.ends_with("B2_B2_level_2.report.json"), "{}", saved.json.display());
+        assert!(saved.html.ends_with("B2_B2_level_2.report.html"));
+        assert_eq!(Report::read(&dir.path().join("B2.report.json")).unwrap().report_id, other.report_id);
+        let again = save_in(dir.path(), request(&second_slide, Some(saved.json.clone()))).unwrap();
+        assert_eq!(again.json, saved.json, "saving again keeps its name");
     }
 }

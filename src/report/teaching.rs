@@ -241,6 +241,18 @@ pub fn teaching_report(original: &Report, key: &PseudonymKey, copy: &CopyFacts) 
 
 /// What a user must check by hand before sharing: free text that is kept, and where it mentions
 /// the original case id or a reviewer's name; unknown fields that are kept.
+/// Delete `.NAME.<pid>.partial` files left in `dir` by killed exports of NAME.
+fn remove_stale_partials(dir: &Path, copy_name: &str) {
+    let prefix = format!(".{copy_name}.");
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(&prefix) && name.ends_with(".partial") {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
 pub fn privacy_warnings(original: &Report) -> Vec<String> {
     let mut warnings = Vec::new();
     let texts = [
@@ -270,6 +282,9 @@ pub fn privacy_warnings(original: &Report) -> Vec<String> {
                 warnings.push(format!("{field} mentions {what}"));
             }
         }
+    }
+    if original.amendments.iter().any(|a| !a.reason.trim().is_empty()) {
+        warnings.push("amendment reasons kept as written".into());
     }
     warnings.dedup();
     let mut unknown: Vec<String> =
@@ -494,6 +509,9 @@ pub fn export_teaching(
         }
     }
 
+    // A run killed mid-copy leaves an unscrubbed copy (label included) under a hidden name in the
+    // folder meant for sharing: remove any before starting.
+    remove_stale_partials(&out_dir, &copy_name);
     let mut temp = TempFile { path: out_dir.join(format!(".{copy_name}.{}.partial", std::process::id())), armed: true };
     let mut copy = File::create(&temp.path).map_err(|e| output_err(&temp.path, format!("cannot create: {e}")))?;
     let original_sha256 = copy_and_hash(&mut source, &mut copy, progress)
@@ -557,6 +575,10 @@ pub fn export_teaching(
     Report::from_json(&json)
         .map_err(|reason| output_err(&report_out, format!("the teaching report would be invalid: {reason}")))?;
     write_atomic(&report_out, &json).map_err(|e| output_err(&report_out, format!("cannot write: {e}")))?;
+    let mut warnings = privacy_warnings(&original);
+    if annotations.is_some() {
+        warnings.push("annotation names and notes copied as written".into());
+    }
     Ok(Exported {
         slide: copy_path,
         report: report_out,
@@ -564,7 +586,7 @@ pub fn export_teaching(
         case_pseudonym: case,
         scrub,
         slide_sha256,
-        warnings: privacy_warnings(&original),
+        warnings,
     })
 }
 

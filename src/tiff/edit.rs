@@ -141,6 +141,15 @@ pub fn footprint(reader: &TiffReader, ifd: &Ifd) -> Result<Vec<Range<u64>>, Erro
     {
         let (Some(offsets), Some(counts)) = (ifd.get(offsets_tag), ifd.get(counts_tag)) else { continue };
         let (offsets, counts) = (reader.entry_u64s(offsets)?, reader.entry_u64s(counts)?);
+        // A mismatch would leave some pixel data unaccounted for (and so not zeroed).
+        if offsets.len() != counts.len() {
+            return Err(ErrorKind::Invalid(format!(
+                "IFD at {}: {} data offsets but {} byte counts",
+                ifd.offset,
+                offsets.len(),
+                counts.len()
+            )));
+        }
         for (&offset, &count) in offsets.iter().zip(&counts) {
             if offset == 0 || count == 0 {
                 continue; // sparse: never written

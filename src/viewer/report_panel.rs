@@ -28,7 +28,12 @@ pub struct ReviewerDefaults {
 const DRAFT_AUTOSAVE_AFTER: Duration = Duration::from_secs(3);
 
 enum Hashing {
-    Running { done: Arc<AtomicU64>, total: u64, rx: Receiver<Result<String, String>> },
+    /// Bytes hashed and the file's size (both published by the worker).
+    Running {
+        done: Arc<AtomicU64>,
+        total: Arc<AtomicU64>,
+        rx: Receiver<Result<String, String>>,
+    },
     Done(String),
     Failed(String),
 }
@@ -60,6 +65,10 @@ pub struct ReportPanel {
     dirty_since: Option<Instant>,
     /// Annotation summary cache: the document revision it was made from.
     summary: Option<(u64, Vec<ClassSummary>)>,
+    /// Who is using the viewer (the remembered reviewer): amendments are recorded in their name.
+    current_user: String,
+    /// The last save failed; a signed-out report offers "Retry save".
+    save_failed: bool,
 }
 
 impl Drop for ReportPanel {
@@ -95,13 +104,15 @@ impl ReportPanel {
 
         let (tx, rx) = channel();
         let done = Arc::new(AtomicU64::new(0));
-        let total = std::fs::metadata(&slide_path).map(|m| m.len()).unwrap_or(0);
+        let total = Arc::new(AtomicU64::new(0));
         let cancel = Arc::new(AtomicBool::new(false));
-        let (worker_done, worker_cancel, repaint) = (done.clone(), cancel.clone(), ctx.clone());
+        let (worker_done, worker_total, worker_cancel, repaint) =
+            (done.clone(), total.clone(), cancel.clone(), ctx.clone());
         std::thread::spawn(move || {
             let mut last_repaint = Instant::now();
-            let result = crate::report::hash::sha256_file(&slide_path, |n, _| {
+            let result = crate::report::hash::sha256_file(&slide_path, |n, size| {
                 worker_done.store(n, Ordering::Relaxed);
+                worker_total.store(size, Ordering::Relaxed);
                 if last_repaint.elapsed() > Duration::from_millis(100) {
                     repaint.request_repaint();
                     last_repaint = Instant::now();
@@ -126,6 +137,8 @@ impl ReportPanel {
             saved_note: None,
             dirty_since: None,
             summary: None,
+            current_user: defaults.name.clone(),
+            save_failed: false,
         }
     }
 
@@ -178,6 +191,7 @@ impl ReportPanel {
                 self.saving = None;
                 match result {
                     Ok(saved) => {
+                        self.save_failed = false;
                         let time = crate::report::schema::now_rfc3339();
                         let time = time.get(11..19).unwrap_or_default();
                         self.saved_note = Some(format!("Saved {} at {time}", saved.json.display()));
@@ -188,6 +202,7 @@ impl ReportPanel {
                         self.html_path = Some(saved.html);
                     }
                     Err(e) => {
+                        self.save_failed = true;
                         self.message = Some((format!("Not saved: {e}"), true));
                         // Try again after the next edit or click.
                         self.dirty_since.get_or_insert_with(Instant::now);
@@ -257,13 +272,13 @@ impl ReportPanel {
             classes: classes.to_vec(),
             previous: self.path.clone(),
         };
-        let dir = match &self.path {
-            Some(p) => p.parent().map(Path::to_path_buf).unwrap_or_default(),
-            None => store::report_dir(view.slide.path()),
-        };
+        let (known_dir, slide_path) =
+            (self.path.as_ref().and_then(|p| p.parent()).map(Path::to_path_buf), view.slide.path().to_path_buf());
         let (tx, rx) = channel();
         let repaint = ctx.clone();
         std::thread::spawn(move || {
+            // Choosing the folder probes whether it is writable: a file operation, so here.
+            let dir = known_dir.unwrap_or_else(|| store::report_dir(&slide_path));
             let _ = tx.send(store::save_in(&dir, request));
             repaint.request_repaint();
         });
@@ -313,7 +328,9 @@ impl ReportPanel {
         self.report.diagnosis.snomed_ct = split_codes(&self.snomed_text);
         let edited = self.report.clone();
         let mut amended = amending.original.clone();
-        let by = edited.reviewer.name.clone();
+        // The person amending, who may not be the report's reviewer.
+        let by =
+            if self.current_user.trim().is_empty() { edited.reviewer.name.clone() } else { self.current_user.clone() };
         let annotations = self.annotation_summary(view);
         // `amend` keeps the status history, id and sign-out time of the original.
         let result = amended.amend(&by, &amending.reason, &now_rfc3339(), |r| {
@@ -349,6 +366,7 @@ impl ReportPanel {
     ) {
         let ctx = ui.ctx().clone();
         self.poll();
+        self.current_user = defaults.name.clone();
         let (badge, color) = match self.report.status {
             Status::Draft => ("DRAFT", Color32::from_rgb(200, 150, 0)),
             Status::Final => ("FINAL", Color32::from_rgb(40, 150, 60)),
@@ -473,7 +491,8 @@ impl ReportPanel {
                     ui.label("SHA-256");
                     match &self.hashing {
                         Hashing::Running { done, total, .. } => {
-                            let fraction = done.load(Ordering::Relaxed) as f32 / (*total).max(1) as f32;
+                            let fraction =
+                                done.load(Ordering::Relaxed) as f32 / total.load(Ordering::Relaxed).max(1) as f32;
                             ui.add(
                                 egui::ProgressBar::new(fraction)
                                     .desired_width(160.0)
@@ -541,6 +560,14 @@ impl ReportPanel {
                     self.finalise(view, classes, ctx);
                 }
             } else if self.amending.is_none() {
+                if self.save_failed
+                    && ui
+                        .add_enabled(!busy, egui::Button::new("Retry save"))
+                        .on_hover_text("The last save failed: write the report again")
+                        .clicked()
+                {
+                    self.save(view, classes, ctx);
+                }
                 if ui
                     .add_enabled(!busy, egui::Button::new("Amend…"))
                     .on_hover_text("Change a signed-out report; the change is recorded with its reason")
