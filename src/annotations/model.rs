@@ -77,35 +77,9 @@ impl AsRef<Annotation> for Annotation {
     }
 }
 
-/// A random-enough version-4 UUID without a dependency: time, process, a counter and the address
-/// of a stack value mixed by SplitMix64. Uniqueness within and across sessions is what matters.
+/// A random version-4 UUID, as QuPath gives each object.
 pub fn new_uuid() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
-    let marker = 0u8;
-    let mut state = nanos
-        ^ (u64::from(std::process::id()) << 32)
-        ^ COUNTER.fetch_add(1, Ordering::Relaxed).wrapping_mul(0x9E37_79B9_7F4A_7C15)
-        ^ (&marker as *const u8 as u64);
-    let mut next = || {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    };
-    let (hi, lo) = (next(), next());
-    let hi = (hi & !0xF000) | 0x4000; // version 4
-    let lo = (lo & !(0xC << 60)) | (0x8 << 60); // variant 1
-    format!(
-        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-        hi >> 32,
-        (hi >> 16) & 0xFFFF,
-        hi & 0xFFFF,
-        lo >> 48,
-        lo & 0xFFFF_FFFF_FFFF
-    )
+    uuid::Uuid::new_v4().to_string()
 }
 
 impl Geometry {
