@@ -65,7 +65,7 @@ fn write_reports(root: &Path) {
                 at: format!("{reported}T16:00:00+00:00"),
                 by: "Dr Reviewer 0".into(),
                 reason: "Typo in the microscopy".into(),
-                extra: Default::default(),
+                ..Default::default()
             });
         }
         let dir = root.join(site).join(format!("{}", received.month() as u8));

@@ -55,12 +55,15 @@ fn report(s: &Spec, n: usize) -> Report {
     r.reviewer.name = s.reviewer.into();
     r.slide.sha256 = sha(s.slide);
     r.diagnosis.category = s.category.into();
+    r.diagnosis.text = format!("Diagnosis {}", s.category);
+    r.specimen = "Core biopsy".into();
+    r.microscopy = "As described.".into();
     if s.status == Status::Amended {
         r.amendments.push(Amendment {
             at: "2027-03-01T09:00:00Z".into(),
             by: "Dr Q".into(),
             reason: "addendum".into(),
-            extra: Default::default(),
+            ..Default::default()
         });
     }
     r

@@ -47,9 +47,11 @@ fn report_for(slide: &Path) -> PathBuf {
     r.slide.height = s.levels()[0].height;
     r.diagnosis.category = "B5b".into();
     r.microscopy = "Invasive carcinoma of no special type.".into();
+    r.specimen = "Core biopsy, left breast".into();
+    r.diagnosis.text = "Invasive carcinoma, NST".into();
     r.annotations.file = format!("{}.annotations.geojson", r.slide.file_name);
     r.finalise("2026-11-09T16:05:00+00:00").expect("finalise");
-    r.amend(AMENDER, "grade revised", "2026-11-10T09:00:00+00:00", |r| r.diagnosis.category = "B5a".into())
+    r.amend(AMENDER, None, "grade revised", "2026-11-10T09:00:00+00:00", |r| r.diagnosis.category = "B5a".into())
         .expect("amend");
     let path = slide.with_file_name(r.file_name());
     std::fs::write(&path, r.to_json()).expect("write report");

@@ -12,6 +12,8 @@ use time::{Date, OffsetDateTime};
 pub const SCHEMA: &str = "wsiview.report/1";
 /// `CASE.report.json`.
 pub const REPORT_SUFFIX: &str = ".report.json";
+/// At most this many problems are listed for one report (enough for every missing field).
+const MAX_PROBLEMS: usize = 12;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -159,12 +161,30 @@ pub struct AnnotationsSummary {
     pub extra: Map<String, Value>,
 }
 
+/// One field an amendment changed: its path in the report (`diagnosis.category`) and its JSON
+/// value before and after.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FieldChange {
+    pub field: String,
+    pub before: Value,
+    pub after: Value,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Amendment {
     /// RFC 3339.
     pub at: String,
+    /// Who amended (the user of the viewer, not necessarily the report's reviewer).
     pub by: String,
+    /// Their role, when known (reports written before wsiview recorded it have none).
+    #[serde(default)]
+    pub role: Option<Role>,
     pub reason: String,
+    /// What changed, with the previous values, so the history can be read.
+    #[serde(default)]
+    pub changes: Vec<FieldChange>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -342,25 +362,8 @@ impl Report {
             }
         }
         if self.status.is_signed_out() {
-            for (field, value) in [("case_id", &self.case_id), ("site", &self.site)] {
-                if value.trim().is_empty() {
-                    problems.push(format!("{} report has no {field}", self.status.as_str()));
-                }
-            }
-            if self.reviewer.name.trim().is_empty() {
-                problems.push(format!("{} report has no reviewer.name", self.status.as_str()));
-            }
-            if self.received_date.is_none() {
-                problems.push(format!("{} report has no received_date", self.status.as_str()));
-            }
-            if self.reported_at.is_none() {
-                problems.push(format!("{} report has no reported_at", self.status.as_str()));
-            }
-            if self.diagnosis.category.trim().is_empty() {
-                problems.push(format!("{} report has no diagnosis.category", self.status.as_str()));
-            }
-            if !is_sha256_hex(&self.slide.sha256) {
-                problems.push(format!("{} report has no slide.sha256", self.status.as_str()));
+            for field in self.missing_for_sign_out() {
+                problems.push(format!("{} report has no {field}", self.status.as_str()));
             }
         }
         if self.status == Status::Amended && self.amendments.is_empty() {
@@ -374,8 +377,31 @@ impl Report {
                 problems.push(format!("amendments[{i}] has no reason"));
             }
         }
-        problems.truncate(5);
+        problems.truncate(MAX_PROBLEMS);
         problems
+    }
+
+    /// The fields a signed-out (final or amended) report must have that this one lacks, by their
+    /// schema names, in form order: `case_id`, `site`, `reviewer.name`, `received_date`,
+    /// `specimen`, `microscopy`, `diagnosis.text`, `diagnosis.category`, `slide.sha256`, and
+    /// `reported_at` (which finalising sets). Blank text counts as missing.
+    pub fn missing_for_sign_out(&self) -> Vec<&'static str> {
+        let blank = |s: &str| s.trim().is_empty();
+        [
+            ("case_id", blank(&self.case_id)),
+            ("site", blank(&self.site)),
+            ("reviewer.name", blank(&self.reviewer.name)),
+            ("received_date", self.received_date.as_deref().is_none_or(blank)),
+            ("specimen", blank(&self.specimen)),
+            ("microscopy", blank(&self.microscopy)),
+            ("diagnosis.text", blank(&self.diagnosis.text)),
+            ("diagnosis.category", blank(&self.diagnosis.category)),
+            ("slide.sha256", !is_sha256_hex(&self.slide.sha256)),
+            ("reported_at", self.reported_at.is_none()),
+        ]
+        .into_iter()
+        .filter_map(|(field, missing)| missing.then_some(field))
+        .collect()
     }
 
     /// Calendar days from `received_date` to the date of `reported_at` (in the offset it was
@@ -408,10 +434,19 @@ impl Report {
         Ok(())
     }
 
-    /// Change a signed-out report: `edit` makes the change, which is recorded as an amendment with
-    /// its reason; the status becomes "amended". `reported_at` keeps the first sign-out (turnaround
-    /// counts the original report).
-    pub fn amend(&mut self, by: &str, reason: &str, now: &str, edit: impl FnOnce(&mut Report)) -> Result<(), String> {
+    /// Change a signed-out report: `edit` makes the change, which is recorded as an amendment by
+    /// `by` (with their role) with its reason and every changed field's previous value; the status
+    /// becomes "amended". `reported_at` keeps the first sign-out (turnaround counts the original
+    /// report) and `reviewer` stays the person who signed it out. Refused when nothing changed or
+    /// the result would be invalid.
+    pub fn amend(
+        &mut self,
+        by: &str,
+        role: Option<Role>,
+        reason: &str,
+        now: &str,
+        edit: impl FnOnce(&mut Report),
+    ) -> Result<(), String> {
         if !self.status.is_signed_out() {
             return Err("a draft is edited directly, not amended".into());
         }
@@ -423,15 +458,23 @@ impl Report {
         }
         let mut amended = self.clone();
         edit(&mut amended);
-        amended.status = Status::Amended;
+        amended.status = self.status;
         amended.schema = SCHEMA.into();
         amended.report_id = self.report_id.clone();
         amended.reported_at = self.reported_at.clone();
+        amended.reviewer = self.reviewer.clone();
         amended.amendments = self.amendments.clone();
+        let changes = changed_fields(self, &amended);
+        if changes.is_empty() {
+            return Err("nothing was changed".into());
+        }
+        amended.status = Status::Amended;
         amended.amendments.push(Amendment {
             at: now.to_string(),
             by: by.trim().to_string(),
+            role,
             reason: reason.trim().to_string(),
+            changes,
             extra: Map::new(),
         });
         let problems = amended.problems();
@@ -446,6 +489,39 @@ impl Report {
     pub fn file_name(&self) -> String {
         format!("{}{REPORT_SUFFIX}", safe_file_stem(&self.case_id))
     }
+}
+
+/// The fields that differ between two versions of a report, as dotted paths (`diagnosis.text`):
+/// top-level fields, and the fields of nested objects one by one. The status and the amendment
+/// list are the amendment's own record and are not listed.
+pub fn changed_fields(before: &Report, after: &Report) -> Vec<FieldChange> {
+    let to_map = |r: &Report| match serde_json::to_value(r) {
+        Ok(Value::Object(m)) => m,
+        _ => Map::new(),
+    };
+    let (a, b) = (to_map(before), to_map(after));
+    let mut changes = Vec::new();
+    let mut push = |field: String, x: Option<&Value>, y: Option<&Value>| {
+        let (x, y) = (x.cloned().unwrap_or(Value::Null), y.cloned().unwrap_or(Value::Null));
+        if x != y {
+            changes.push(FieldChange { field, before: x, after: y, extra: Map::new() });
+        }
+    };
+    let keys = a.keys().chain(b.keys().filter(|k| !a.contains_key(*k)));
+    for key in keys {
+        if matches!(key.as_str(), "status" | "amendments") {
+            continue;
+        }
+        match (a.get(key), b.get(key)) {
+            (Some(Value::Object(x)), Some(Value::Object(y))) => {
+                for sub in x.keys().chain(y.keys().filter(|k| !x.contains_key(*k))) {
+                    push(format!("{key}.{sub}"), x.get(sub), y.get(sub));
+                }
+            }
+            (x, y) => push(key.clone(), x, y),
+        }
+    }
+    changes
 }
 
 /// Characters other than letters, digits, `-`, `_` and `.` become `_`; empty becomes "case".
@@ -476,6 +552,9 @@ mod tests {
         };
         r.reviewer.name = "Dr A. Smith".into();
         r.slide.sha256 = "ab".repeat(32);
+        r.specimen = "Core biopsy, left breast".into();
+        r.microscopy = "Invasive carcinoma of no special type.".into();
+        r.diagnosis.text = "Invasive carcinoma, NST".into();
         r.diagnosis.category = "B5b".into();
         r.finalise("2026-11-09T16:05:00+00:00").expect("valid");
         r
@@ -496,18 +575,49 @@ mod tests {
     fn finalise_refuses_an_incomplete_draft_and_amend_keeps_history() {
         let mut draft = Report { case_id: "C1".into(), site: "X".into(), ..Report::default() };
         let err = draft.finalise("2026-11-09T16:05:00Z").unwrap_err();
-        assert!(err.contains("received_date") && err.contains("diagnosis.category"), "{err}");
+        for field in [
+            "reviewer.name",
+            "received_date",
+            "specimen",
+            "microscopy",
+            "diagnosis.text",
+            "diagnosis.category",
+            "slide.sha256",
+        ] {
+            assert!(err.contains(field), "{field} missing from {err}");
+        }
+        assert!(!err.contains("reported_at"), "finalising sets it: {err}");
         assert_eq!(draft.status, Status::Draft, "a refused finalise changes nothing");
+        // Blank text is not a diagnosis.
+        let mut blank = valid_final();
+        blank.status = Status::Draft;
+        blank.reported_at = None;
+        blank.diagnosis.text = "  \n ".into();
+        assert!(blank.finalise("2026-11-09T16:05:00Z").unwrap_err().contains("diagnosis.text"));
 
         let mut r = valid_final();
         assert!(!r.is_editable());
-        assert!(r.amend("Dr B", "", "2026-11-10T09:00:00Z", |_| {}).is_err(), "a reason is required");
-        r.amend("Dr B", "margin re-measured", "2026-11-10T09:00:00Z", |r| r.diagnosis.category = "B5a".into())
-            .expect("amend");
+        assert!(r.amend("Dr B", None, "", "2026-11-10T09:00:00Z", |_| {}).is_err(), "a reason is required");
+        assert!(r.amend("Dr B", None, "why", "2026-11-10T09:00:00Z", |_| {}).unwrap_err().contains("nothing"));
+        r.amend("Dr B", Some(Role::Trainee), "margin re-measured", "2026-11-10T09:00:00Z", |r| {
+            r.diagnosis.category = "B5a".into();
+            r.reviewer.name = "Dr B".into(); // the signing reviewer cannot be rewritten
+        })
+        .expect("amend");
         assert_eq!(r.status, Status::Amended);
         assert_eq!(r.diagnosis.category, "B5a");
+        assert_eq!(r.reviewer.name, "Dr A. Smith");
         assert_eq!(r.amendments.len(), 1);
         assert_eq!(r.amendments[0].reason, "margin re-measured");
+        assert_eq!((r.amendments[0].by.as_str(), r.amendments[0].role), ("Dr B", Some(Role::Trainee)));
+        let changes: Vec<_> =
+            r.amendments[0].changes.iter().map(|c| (c.field.as_str(), c.before.clone(), c.after.clone())).collect();
+        assert_eq!(changes, vec![("diagnosis.category", Value::from("B5b"), Value::from("B5a"))]);
+        // A second amendment keeps the first and records its own previous values.
+        r.amend("Dr C", None, "typo", "2026-11-11T09:00:00Z", |r| r.comments = "See addendum.".into()).expect("amend");
+        assert_eq!(r.amendments.len(), 2);
+        assert_eq!(r.amendments[1].changes[0].field, "comments");
+        assert_eq!(r.amendments[1].changes[0].before, Value::from(""));
         assert_eq!(r.reported_at.as_deref(), Some("2026-11-09T16:05:00+00:00"), "turnaround keeps the first sign-out");
     }
 

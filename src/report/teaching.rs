@@ -16,7 +16,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use serde_json::{json, Map};
+use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::hash::{sha256_file, to_hex};
@@ -222,6 +222,28 @@ pub fn teaching_report(original: &Report, key: &PseudonymKey, copy: &CopyFacts) 
     for amendment in &mut report.amendments {
         if !amendment.by.trim().is_empty() {
             amendment.by = key.reviewer_pseudonym(&amendment.by);
+        }
+        amendment.extra = Map::new();
+        for change in &mut amendment.changes {
+            let field = change.field.as_str();
+            if field == "case_id" {
+                // Old case numbers are identifiers too: pseudonyms with the same key.
+                for value in [&mut change.before, &mut change.after] {
+                    if let Some(text) = value.as_str().filter(|t| !t.trim().is_empty()) {
+                        *value = json!(key.case_pseudonym(text));
+                    }
+                }
+            } else if field == "report_id"
+                || field.starts_with("reviewer.")
+                || field.starts_with("slide.")
+                || field.starts_with("annotations.file")
+                || field.starts_with(TEACHING_FIELD)
+            {
+                // Names, the original slide's file and hash: not carried into a teaching copy.
+                change.before = Value::Null;
+                change.after = Value::Null;
+                change.extra.insert("removed".into(), json!(true));
+            }
         }
     }
     report.slide.file_name = copy.slide_file_name.to_string();
@@ -644,7 +666,7 @@ mod tests {
             at: "2026-11-10T09:00:00Z".into(),
             by: "dr ann smith".into(),
             reason: "typo".into(),
-            extra: Map::new(),
+            ..Amendment::default()
         });
         r.comments = "Discussed with Dr Ann Smith at MDT".into();
         r.slide.file_name = "H26-1234.svs".into();

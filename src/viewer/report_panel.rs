@@ -333,7 +333,7 @@ impl ReportPanel {
             if self.current_user.trim().is_empty() { edited.reviewer.name.clone() } else { self.current_user.clone() };
         let annotations = self.annotation_summary(view);
         // `amend` keeps the status history, id and sign-out time of the original.
-        let result = amended.amend(&by, &amending.reason, &now_rfc3339(), |r| {
+        let result = amended.amend(&by, None, &amending.reason, &now_rfc3339(), |r| {
             *r = edited;
             r.annotations.by_class = annotations;
         });
