@@ -11,8 +11,10 @@ use common::synth;
 use egui::accesskit::Role as A11yRole;
 use egui_kittest::kittest::{NodeT, Queryable};
 use egui_kittest::Harness;
+use wsiview::report::schema::Role;
 use wsiview::report::{Report, Status};
 use wsiview::synth::SynthOptions;
+use wsiview::viewer::report_panel::ReviewerDefaults;
 use wsiview::viewer::ViewerApp;
 
 type H = Harness<'static, ViewerApp>;
@@ -81,18 +83,34 @@ fn fill_finalise_amend_and_reopen() {
         assert_eq!(p.report.slide.mpp_x, Some(0.25));
         assert_eq!(p.report.status, Status::Draft);
     }
-    // Finalising an incomplete draft is refused and says why.
-    click(&mut h, "Finalise");
+    // Finalising an incomplete draft is refused, says what is missing, and asks nothing.
+    click(&mut h, "Finalise…");
     let message = panel(h.state()).and_then(|p| p.message.clone()).unwrap_or_default();
-    assert!(message.0.contains("Not finalised") && message.0.contains("received_date"), "{message:?}");
+    for field in ["Site", "Reviewer", "Received", "Specimen", "Microscopy", "Diagnosis", "Category"] {
+        assert!(message.0.contains(field), "{field} not named in {message:?}");
+    }
+    assert!(message.0.starts_with("Not finalised"), "{message:?}");
+    assert!(h.query_by_label("Sign out").is_none(), "no confirmation for an incomplete report");
 
     type_into(&mut h, "Site", "RLH");
     type_into(&mut h, "Reviewer", "Dr Ada Test");
     type_into(&mut h, "Received", "2026-11-20");
     type_into(&mut h, "Category", "B5b");
+    type_into(&mut h, "Specimen", "Core biopsy, left breast");
+    type_into(&mut h, "Microscopy", "Infiltrating carcinoma.");
+    let message = panel(h.state()).and_then(|p| p.message.clone()).unwrap_or_default();
+    assert!(message.0.contains("Diagnosis") && !message.0.contains("Specimen"), "follows the fields: {message:?}");
     type_into(&mut h, "Diagnosis", "Invasive carcinoma, NST");
+    h.step();
+    assert_eq!(panel(h.state()).and_then(|p| p.message.clone()), None, "the refusal goes once all is filled in");
     assert_eq!(h.state().reviewer.name, "Dr Ada Test", "the reviewer is remembered");
-    click(&mut h, "Finalise");
+    // Signing out asks first, naming who signs; cancelling changes nothing.
+    click(&mut h, "Finalise…");
+    assert!(h.query_by_label_contains("Signed by: Dr Ada Test (Consultant), site RLH").is_some());
+    click(&mut h, "Cancel");
+    assert_eq!(panel(h.state()).map(|p| p.report.status), Some(Status::Draft));
+    click(&mut h, "Finalise…");
+    click(&mut h, "Sign out");
     wait_until(&mut h, "the final report to be written", |app| {
         saved(app).is_some_and(|r| r.status == Status::Final) && panel(app).is_some_and(|p| !p.is_saving())
     });
@@ -108,12 +126,24 @@ fn fill_finalise_amend_and_reopen() {
     assert_eq!(html.matches("data:image/png;base64,").count(), 2, "thumbnail and view are embedded");
     assert!(html.contains("x 0–3000, y 0–2000"), "the fitted view's snapshot is the slide, not its margins");
 
-    // A final report is read-only: amending needs a reason and records it.
+    // A final report is read-only. Another user (a trainee, with their own remembered identity)
+    // amends it: the amendment is theirs, the signing reviewer stays, the old value is kept.
     assert!(h.query_by_label("Save draft").is_none());
+    h.state_mut().reviewer = ReviewerDefaults { name: "T. Rainee".into(), role: Role::Trainee, site: "RLH".into() };
     click(&mut h, "Amend…");
+    assert!(
+        h.get_by_role_and_label(A11yRole::TextInput, "Reviewer").accesskit_node().is_disabled(),
+        "the signing reviewer cannot be edited in an amendment"
+    );
     type_into(&mut h, "Category", "-revised");
-    assert!(h.get_by_label("Save amendment").accesskit_node().is_disabled(), "no reason yet");
+    click(&mut h, "Save amendment…");
+    let message = panel(h.state()).and_then(|p| p.message.clone()).unwrap_or_default();
+    assert!(message.0.contains("reason"), "no reason yet: {message:?}");
+    assert!(h.query_by_label("Save amendment").is_none(), "no confirmation without a reason");
     type_into(&mut h, "Reason", "second opinion received");
+    click(&mut h, "Save amendment…");
+    assert!(h.query_by_label_contains("Amended by: T. Rainee (Trainee)").is_some());
+    assert!(h.query_by_label_contains("Category: was B5b, now B5b-revised").is_some());
     click(&mut h, "Save amendment");
     wait_until(&mut h, "the amendment to be written", |app| {
         saved(app).is_some_and(|r| r.status == Status::Amended) && panel(app).is_some_and(|p| !p.is_saving())
@@ -122,7 +152,11 @@ fn fill_finalise_amend_and_reopen() {
     assert_eq!(amended.diagnosis.category, "B5b-revised");
     assert_eq!(amended.amendments.len(), 1);
     assert_eq!(amended.amendments[0].reason, "second opinion received");
-    assert_eq!(amended.amendments[0].by, "Dr Ada Test");
+    assert_eq!(amended.amendments[0].by, "T. Rainee");
+    assert_eq!(amended.amendments[0].role, Some(Role::Trainee));
+    assert_eq!(amended.reviewer.name, "Dr Ada Test", "the original reviewer stays");
+    let change = amended.amendments[0].changes.iter().find(|c| c.field == "diagnosis.category");
+    assert_eq!(change.map(|c| (c.before.clone(), c.after.clone())), Some(("B5b".into(), "B5b-revised".into())));
     assert_eq!(amended.reported_at, report.reported_at, "the first sign-out time stays");
     assert_eq!(amended.report_id, report.report_id);
     drop(h);
@@ -137,22 +171,48 @@ fn fill_finalise_amend_and_reopen() {
     assert!(h.query_by_label("Amend…").is_some());
 }
 
+/// Where every field of the form is (text inputs by label).
+fn field_rects(h: &H) -> Vec<(String, egui::Rect)> {
+    let mut rects = Vec::new();
+    for label in ["Case ID", "Site", "Reviewer", "Received", "Category", "SNOMED CT"] {
+        rects.push((label.to_string(), h.get_by_role_and_label(A11yRole::TextInput, label).rect()));
+    }
+    for label in ["Specimen", "Clinical details", "Macroscopy", "Microscopy", "Diagnosis", "Comments"] {
+        rects.push((label.to_string(), h.get_by_role_and_label(A11yRole::MultilineTextInput, label).rect()));
+    }
+    rects
+}
+
+fn assert_same_rects(h: &H, before: &[(String, egui::Rect)], when: &str) {
+    let now = field_rects(h);
+    for ((label, a), (_, b)) in before.iter().zip(&now) {
+        assert!(
+            (a.min - b.min).length() < 0.5 && (a.size() - b.size()).length() < 0.5,
+            "{when}: {label} moved from {a:?} to {b:?}"
+        );
+    }
+}
+
 #[test]
-fn drafts_save_themselves_after_an_edit() {
+fn drafts_save_themselves_and_nothing_moves_under_the_pointer() {
     let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let path = slide(tmp.path());
     let mut h = harness(&path);
     click(&mut h, "Report");
     wait_until(&mut h, "the report to load", |app| panel(app).is_some_and(|p| !p.is_loading()));
-    // A long line wraps: the panel keeps its width (egui would otherwise widen it to the text).
+    h.step();
     let width = |h: &H| h.get_by_role_and_label(A11yRole::MultilineTextInput, "Microscopy").rect().width();
-    let before = width(&h);
+    let start_width = width(&h);
+    // A long line wraps: the panel keeps its width (egui would otherwise widen it to the text).
     type_into(&mut h, "Microscopy", "Sheets of atypical cells.");
+    type_into(&mut h, "Received", "2026-02-30");
     type_into(&mut h, "Comments", &"a long line without an end ".repeat(20));
     for _ in 0..10 {
         h.step();
     }
-    assert!((width(&h) - before).abs() < 1.0, "{} → {}", before, width(&h));
+    assert!((width(&h) - start_width).abs() < 1.0, "the panel widened: {start_width} → {}", width(&h));
+    // From here on the user only waits: nothing they did moves the fields any more.
+    let before = field_rects(&h);
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(10) && saved(h.state()).is_none() {
         h.step();
@@ -162,19 +222,250 @@ fn drafts_save_themselves_after_an_edit() {
     for _ in 0..10 {
         h.step();
     }
-    assert!((width(&h) - before).abs() < 1.0, "after saving: {} → {}", before, width(&h));
-    // A refused sign-out explains itself in a line that wraps too.
+    let notice = panel(h.state()).and_then(|p| p.notice()).unwrap_or_else(|| panic!("no save notice"));
+    assert!(notice.text.starts_with("Saved") && !notice.problem, "{notice:?}");
+    assert_same_rects(&h, &before, "after the first autosave's notice");
+    // A refused sign-out explains itself in the same place.
     wait_until(&mut h, "the slide to be hashed and saves to finish", |app| {
         panel(app).is_some_and(|p| p.slide_hash().is_some() && !p.is_saving())
     });
-    click(&mut h, "Finalise");
+    click(&mut h, "Finalise…");
     for _ in 0..200 {
         h.step(); // a save in flight may finish meanwhile: it must not hide the refusal
         std::thread::sleep(Duration::from_millis(5));
     }
     let message = panel(h.state()).and_then(|p| p.message.clone()).unwrap_or_default();
     assert!(message.0.starts_with("Not finalised"), "{message:?}");
-    assert!((width(&h) - before).abs() < 1.0, "after a refusal: {} → {}", before, width(&h));
+    assert_same_rects(&h, &before, "after a refusal (missing fields marked)");
     assert_eq!(draft.status, Status::Draft);
     assert_eq!(draft.microscopy, "Sheets of atypical cells.");
+    assert_eq!(draft.received_date, None, "an impossible date is not stored (the draft stays readable)");
+}
+
+#[test]
+fn keys_typed_in_the_report_never_reach_the_slide() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = slide(tmp.path());
+    let mut h = harness(&path);
+    click(&mut h, "Report");
+    wait_until(&mut h, "the report to load", |app| panel(app).is_some_and(|p| !p.is_loading()));
+    for _ in 0..30 {
+        h.step();
+    }
+    let zoom = |h: &H| h.state().active_view().map(|v| (v.camera.zoom, v.camera.center)).unwrap_or_default();
+    let start = zoom(&h);
+    // Digits and +/- are magnification and zoom keys on the slide.
+    type_into(&mut h, "SNOMED CT", "254837009, 1+2-3");
+    for _ in 0..30 {
+        h.step();
+    }
+    assert_eq!(zoom(&h), start, "typing a code moved the slide");
+    // A click that misses a field (on a label) takes the keyboard from the slide too.
+    h.get_by_role_and_label(A11yRole::Label, "Specimen").click();
+    h.step();
+    for k in
+        [egui::Key::Num5, egui::Key::Num1, egui::Key::Plus, egui::Key::Minus, egui::Key::Num0, egui::Key::ArrowLeft]
+    {
+        h.key_press(k);
+        h.step();
+    }
+    for _ in 0..30 {
+        h.step();
+    }
+    assert_eq!(zoom(&h), start, "keys after a click in the report moved the slide");
+    // Clicking the slide gives it the keyboard back.
+    let centre = h
+        .state()
+        .active_view()
+        .map(|v| v.view_rect())
+        .map(|r| egui::pos2((r.x + r.width / 2.0) as f32, (r.y + r.height / 2.0) as f32));
+    let centre = centre.unwrap_or_else(|| panic!("no view"));
+    h.hover_at(centre);
+    h.step();
+    h.drag_at(centre);
+    h.step();
+    h.event(egui::Event::PointerButton {
+        pos: centre,
+        button: egui::PointerButton::Primary,
+        pressed: false,
+        modifiers: egui::Modifiers::NONE,
+    });
+    for _ in 0..20 {
+        h.step();
+    }
+    h.key_press(egui::Key::Plus);
+    for _ in 0..40 {
+        h.step();
+    }
+    assert!(zoom(&h).0 > start.0 * 1.2, "the slide has the keyboard again: {:?} → {:?}", start, zoom(&h));
+}
+
+#[test]
+fn closing_a_tab_or_the_window_with_unsaved_report_asks_first() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = slide(tmp.path());
+    let mut h = harness(&path);
+    click(&mut h, "Report");
+    wait_until(&mut h, "the report to load", |app| panel(app).is_some_and(|p| !p.is_loading()));
+    type_into(&mut h, "Specimen", "Skin ellipse");
+    // The window: the close is cancelled and the question asked.
+    let ctx = h.ctx.clone();
+    h.state_mut().request_close_window(&ctx);
+    h.step();
+    h.step();
+    assert!(h.query_by_label("Report changes are not saved").is_some());
+    click(&mut h, "Keep open");
+    assert!(h.state().closing.is_none() && h.state().tabs.len() == 1);
+    // The tab: × asks, "Save and close" writes the report, then the tab goes.
+    h.get_by_label("×").click();
+    for _ in 0..3 {
+        h.step();
+    }
+    assert!(h.query_by_label("Report changes are not saved").is_some());
+    assert_eq!(h.state().tabs.len(), 1, "nothing closed before an answer");
+    click(&mut h, "Save and close");
+    wait_until(&mut h, "the tab to close after saving", |app| app.tabs.is_empty());
+    let written = Report::read(&tmp.path().join("H26-555.report.json")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(written.specimen, "Skin ellipse");
+}
+
+/// A final report in a folder the user cannot write (a shared, read-only case folder), amended
+/// by a second, non-root user: the amendment goes to their data folder; when no folder takes it,
+/// the panel keeps it, closing asks, and "Save elsewhere…" writes it. As root (CI), the test runs
+/// itself again as `nobody`, for whom the permissions hold.
+#[test]
+fn read_only_folder_second_user_never_loses_an_amendment() {
+    use std::os::unix::fs::PermissionsExt;
+    const CHILD: &str = "WSIVIEW_TEST_SECOND_USER_DIR";
+    if let Some(dir) = std::env::var_os(CHILD) {
+        return second_user(Path::new(&dir));
+    }
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let root = tmp.path();
+    let shared = root.join("shared");
+    std::fs::create_dir_all(&shared).unwrap_or_else(|e| panic!("{e}"));
+    let path = slide(&shared);
+    // A final report signed by the first user, beside the slide.
+    let mut r = Report { case_id: "H26-555".into(), site: "RLH".into(), ..Report::default() };
+    r.reviewer.name = "Dr Ada Test".into();
+    r.received_date = Some("2026-11-20".into());
+    r.specimen = "Core biopsy".into();
+    r.microscopy = "Infiltrating carcinoma.".into();
+    r.diagnosis.text = "Invasive carcinoma".into();
+    r.diagnosis.category = "B5b".into();
+    r.slide.file_name = "H26-555.tif".into();
+    r.slide.sha256 = wsiview::report::hash::sha256_file(&path, |_, _| true).unwrap_or_else(|e| panic!("{e}"));
+    r.finalise("2026-11-25T10:00:00+00:00").unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(shared.join("H26-555.report.json"), r.to_json()).unwrap_or_else(|e| panic!("{e}"));
+    let home = root.join("home");
+    let locked = root.join("locked-data");
+    for d in [&home, &locked] {
+        std::fs::create_dir_all(d).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let mode = |p: &Path, m: u32| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m));
+    mode(root, 0o755).unwrap_or_else(|e| panic!("{e}"));
+    mode(&shared, 0o555).unwrap_or_else(|e| panic!("{e}"));
+    mode(&locked, 0o555).unwrap_or_else(|e| panic!("{e}"));
+    let exe = std::env::current_exe().unwrap_or_else(|e| panic!("{e}"));
+    let args = ["read_only_folder_second_user_never_loses_an_amendment", "--exact", "--nocapture", "--test-threads=1"];
+    let is_root = std::process::Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+    let mut command = if is_root {
+        // `nobody` owns its home only; the shared folder and the locked data folder stay root's.
+        std::os::unix::fs::chown(&home, Some(65534), Some(65534)).unwrap_or_else(|e| panic!("{e}"));
+        let mut c = std::process::Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]).arg(&exe);
+        c
+    } else {
+        std::process::Command::new(&exe)
+    };
+    let out = command
+        .args(args)
+        .env(CHILD, root)
+        .env("HOME", &home)
+        .env("XDG_DATA_HOME", home.join("data"))
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run the test as a second user: {e}"));
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    mode(&shared, 0o755).unwrap_or_else(|e| panic!("{e}"));
+    mode(&locked, 0o755).unwrap_or_else(|e| panic!("{e}"));
+    assert!(out.status.success() && text.contains("1 passed"), "second user's run failed:\n{text}");
+}
+
+fn second_user(root: &Path) {
+    let path = root.join("shared/H26-555.tif");
+    assert!(!wsiview::annotations::store::folder_writable(&root.join("shared")), "the shared folder must be read-only");
+    let mut h = harness(&path);
+    h.state_mut().reviewer = ReviewerDefaults { name: "T. Rainee".into(), role: Role::Trainee, site: "RLH".into() };
+    click(&mut h, "Report");
+    wait_until(&mut h, "the final report to load", |app| {
+        panel(app).is_some_and(|p| !p.is_loading() && p.slide_hash().is_some())
+    });
+    assert_eq!(panel(h.state()).map(|p| p.report.status), Some(Status::Final));
+    click(&mut h, "Amend…");
+    type_into(&mut h, "Comments", "Reviewed at MDT.");
+    type_into(&mut h, "Reason", "MDT note");
+    click(&mut h, "Save amendment…");
+    click(&mut h, "Save amendment");
+    wait_until(&mut h, "the amendment to be saved", |app| panel(app).is_some_and(|p| !p.is_saving()));
+    let p = panel(h.state()).unwrap_or_else(|| panic!("no panel"));
+    let fallback = root.join("home/data/wsiview/reports/H26-555.report.json");
+    assert_eq!(p.path.as_deref(), Some(fallback.as_path()), "{:?}", p.notice());
+    assert!(p.notice().is_some_and(|n| n.text.contains("app data folder")), "{:?}", p.notice());
+    let saved = Report::read(&fallback).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((saved.status, saved.amendments[0].by.as_str()), (Status::Amended, "T. Rainee"));
+    drop(h);
+    // Reopened, the slide shows the amended report.
+    let mut h = harness(&path);
+    click(&mut h, "Report");
+    wait_until(&mut h, "the report to load", |app| panel(app).is_some_and(|p| !p.is_loading()));
+    assert_eq!(panel(h.state()).map(|p| p.report.status), Some(Status::Amended));
+    drop(h);
+
+    // Now no folder takes it: the data folder is read-only as well.
+    std::env::set_var("XDG_DATA_HOME", root.join("locked-data"));
+    let _ = std::fs::remove_file(&fallback);
+    let mut h = harness(&path);
+    h.state_mut().reviewer = ReviewerDefaults { name: "T. Rainee".into(), role: Role::Trainee, site: "RLH".into() };
+    click(&mut h, "Report");
+    wait_until(&mut h, "the report to load", |app| {
+        panel(app).is_some_and(|p| !p.is_loading() && p.slide_hash().is_some())
+    });
+    click(&mut h, "Amend…");
+    type_into(&mut h, "Comments", "Second look.");
+    type_into(&mut h, "Reason", "addendum");
+    click(&mut h, "Save amendment…");
+    click(&mut h, "Save amendment");
+    wait_until(&mut h, "the save to fail", |app| panel(app).is_some_and(|p| !p.is_saving() && p.save_failed()));
+    let notice = panel(h.state()).and_then(|p| p.notice()).unwrap_or_else(|| panic!("no notice"));
+    assert!(notice.problem && notice.text.starts_with("Not saved"), "{notice:?}");
+    assert!(h.query_by_label("Retry save").is_some() && h.query_by_label("Discard…").is_some());
+    // Closing the window asks, and keeps the amendment.
+    let ctx = h.ctx.clone();
+    h.state_mut().request_close_window(&ctx);
+    h.step();
+    h.step();
+    assert!(h.query_by_label("Report changes are not saved").is_some());
+    // The dialog's button (the panel has one of the same name under it).
+    let buttons: Vec<_> = h.get_all_by_label("Save elsewhere…").collect();
+    buttons.last().unwrap_or_else(|| panic!("no Save elsewhere…")).click();
+    for _ in 0..3 {
+        h.step();
+    }
+    let elsewhere = root.join("home/elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap_or_else(|e| panic!("{e}"));
+    // The folder field starts filled; replace its text.
+    h.get_by_role_and_label(A11yRole::TextInput, "Folder").click();
+    h.step();
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    h.step();
+    h.get_by_role_and_label(A11yRole::TextInput, "Folder").type_text(&elsewhere.display().to_string());
+    h.step();
+    click(&mut h, "Save here");
+    wait_until(&mut h, "the report to be saved elsewhere", |app| {
+        panel(app).is_some_and(|p| !p.is_saving() && !p.has_unsaved())
+    });
+    let saved = Report::read(&elsewhere.join("H26-555.report.json")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(saved.comments, "Second look.");
+    assert_eq!(saved.amendments.len(), 1, "{:?}", saved.amendments);
+    assert_eq!(saved.reviewer.name, "Dr Ada Test");
 }

@@ -109,6 +109,7 @@ pub fn summarise_annotations(
 }
 
 /// Everything needed to write a report's two files.
+#[derive(Clone)]
 pub struct SaveRequest {
     pub report: Report,
     /// The slide, for the thumbnail and the view snapshot (read here, on the worker).
@@ -218,6 +219,35 @@ pub struct Saved {
     pub json: PathBuf,
     pub html: PathBuf,
     pub report: Report,
+    /// Set when the report could not be written where it was wanted and went to the fallback
+    /// folder instead: why the first place failed.
+    pub fell_back: Option<String>,
+}
+
+/// Save in `preferred` (the folder the report was read from, or the slide's); when that fails
+/// (read-only, full, gone), in the app data folder's `reports/` instead, as annotations do. An
+/// error only when neither could be written, naming both failures.
+pub fn save_with_fallback(preferred: &Path, request: SaveRequest) -> Result<Saved, String> {
+    save_with_fallback_in(preferred, fallback_dir().as_deref(), request)
+}
+
+pub fn save_with_fallback_in(preferred: &Path, fallback: Option<&Path>, request: SaveRequest) -> Result<Saved, String> {
+    let first = match fallback {
+        Some(f) if f != preferred => save_in(preferred, request.clone()),
+        _ => return save_in(preferred, request),
+    };
+    let first_error = match first {
+        Ok(saved) => return Ok(saved),
+        Err(e) => e,
+    };
+    let Some(fallback) = fallback else { return Err(first_error) };
+    match save_in(fallback, request) {
+        Ok(mut saved) => {
+            saved.fell_back = Some(first_error);
+            Ok(saved)
+        }
+        Err(second) => Err(format!("{first_error}; and in the fallback folder: {second}")),
+    }
 }
 
 /// Write `CASE.report.json` then `CASE.report.html` in `dir`, atomically. A draft renamed by a
@@ -243,7 +273,7 @@ pub fn save_in(dir: &Path, request: SaveRequest) -> Result<Saved, String> {
             let _ = std::fs::remove_file(old.with_file_name(file_name_of(&old).replace(REPORT_SUFFIX, ".report.html")));
         }
     }
-    Ok(Saved { json, html, report })
+    Ok(Saved { json, html, report, fell_back: None })
 }
 
 #[cfg(test)]
@@ -290,5 +320,35 @@ mod tests {
         assert_eq!(Report::read(&dir.path().join("B2.report.json")).unwrap().report_id, other.report_id);
         let again = save_in(dir.path(), request(&second_slide, Some(saved.json.clone()))).unwrap();
         assert_eq!(again.json, saved.json, "saving again keeps its name");
+    }
+
+    #[test]
+    fn a_save_that_fails_falls_back_and_says_why() {
+        let dir = tempfile::tempdir().unwrap();
+        // A regular file where the folder should be: no user (root included) can write in it.
+        let blocked = dir.path().join("not-a-folder");
+        std::fs::write(&blocked, b"x").unwrap();
+        let fallback = dir.path().join("data/reports");
+        let report = Report { case_id: "C9".into(), site: "RLH".into(), ..Report::default() };
+        let request = || SaveRequest {
+            report: report.clone(),
+            slide: None,
+            view_region: None,
+            annotations: vec![],
+            classes: vec![],
+            previous: None,
+        };
+        let saved = save_with_fallback_in(&blocked, Some(&fallback), request()).unwrap();
+        assert_eq!(saved.json, fallback.join("C9.report.json"));
+        assert!(saved.fell_back.as_deref().is_some_and(|why| why.contains("not-a-folder")), "{:?}", saved.fell_back);
+        assert_eq!(Report::read(&saved.json).unwrap().report_id, report.report_id);
+        // Writable where wanted: no fallback.
+        let saved = save_with_fallback_in(dir.path(), Some(&fallback), request()).unwrap();
+        assert!(saved.fell_back.is_none() && saved.json.starts_with(dir.path()) && !saved.json.starts_with(&fallback));
+        // Neither place: one error naming both.
+        let blocked_too = dir.path().join("also-a-file");
+        std::fs::write(&blocked_too, b"x").unwrap();
+        let err = save_with_fallback_in(&blocked, Some(&blocked_too), request()).unwrap_err();
+        assert!(err.contains("not-a-folder") && err.contains("also-a-file"), "{err}");
     }
 }

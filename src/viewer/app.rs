@@ -144,6 +144,30 @@ pub struct ViewerApp {
     pub annotation_message: Option<(String, bool)>,
     pub show_report: bool,
     pub reviewer: ReviewerDefaults,
+    /// Asking before closing with unsaved report changes: the window, or one tab.
+    pub closing: Option<Closing>,
+    /// The user chose to close although something is unsaved (or everything is saved now).
+    allow_close: bool,
+    /// Where the report, side and measurement panels were drawn last frame: a press there takes
+    /// the keyboard from the slide (keys that miss a text field must not zoom the slide).
+    form_rects: Vec<egui::Rect>,
+}
+
+/// What is being closed while report changes are unsaved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CloseTarget {
+    Window,
+    /// A tab, by its slide's path.
+    Tab,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Closing {
+    pub target: CloseTarget,
+    /// The tab's slide, for `CloseTarget::Tab`.
+    pub tab: Option<PathBuf>,
+    /// "Save and close" was chosen: close as soon as everything is saved.
+    pub when_saved: bool,
 }
 
 const RECENT_MAX: usize = 10;
@@ -169,6 +193,9 @@ impl ViewerApp {
             annotation_message: None,
             show_report: false,
             reviewer: ReviewerDefaults::default(),
+            closing: None,
+            allow_close: false,
+            form_rects: Vec::new(),
         }
     }
 
@@ -316,6 +343,12 @@ impl ViewerApp {
         }
         self.sync_annotation_classes();
         self.poll_annotation_job();
+        self.tick_reports(&ctx);
+        if ctx.input(|i| i.viewport().close_requested()) {
+            self.request_close_window(&ctx);
+        }
+        self.take_keyboard_from_forms(&ctx);
+        let mut form_rects = Vec::new();
         self.menu_bar(ui);
         let classes = self.classes.clone();
         let mut show_table = self.show_measurements;
@@ -327,20 +360,197 @@ impl ViewerApp {
         if self.show_measurements {
             if let Some(tab) = self.tabs.get_mut(self.active) {
                 if let TabState::Open(view) = &mut tab.state {
-                    egui::Panel::bottom("measurements")
+                    let r = egui::Panel::bottom("measurements")
                         .resizable(true)
                         .default_size(220.0)
                         .show(ui, |ui| tab.table.show(ui, &mut view.annotations));
+                    form_rects.push(r.response.rect);
                 }
             }
         }
         if self.show_report {
-            self.report_panel(ui);
+            form_rects.extend(self.report_panel(ui));
         }
         if self.show_side_panel {
-            egui::Panel::right("side").default_size(280.0).resizable(true).show(ui, |ui| self.side_panel(ui));
+            let r = egui::Panel::right("side").default_size(280.0).resizable(true).show(ui, |ui| self.side_panel(ui));
+            form_rects.push(r.response.rect);
+        }
+        self.form_rects = form_rects;
+        // A dialog over the window has the keyboard.
+        let dialog =
+            self.closing.is_some() || self.tabs.iter().any(|t| t.report.as_ref().is_some_and(|r| r.dialog_open()));
+        if let Some(view) = self.active_view_mut() {
+            view.keys_blocked = dialog;
         }
         egui::CentralPanel::default().frame(egui::Frame::NONE).show(ui, |ui| self.central(ui));
+        self.close_dialog(&ctx);
+    }
+
+    /// Report panels work in the background too: saves finish, drafts autosave, failed saves retry.
+    fn tick_reports(&mut self, ctx: &egui::Context) {
+        for tab in &mut self.tabs {
+            let TabState::Open(view) = &tab.state else { continue };
+            if let Some(panel) = &mut tab.report {
+                panel.tick(view, &self.classes, &self.reviewer, ctx);
+            }
+        }
+    }
+
+    /// A press in a form (report, side panel, measurement table) takes the keyboard from the
+    /// slide until the slide is clicked again: keys typed after a click that missed a text field
+    /// must not reach the slide's shortcuts.
+    fn take_keyboard_from_forms(&mut self, ctx: &egui::Context) {
+        let pressed = ctx.input(|i| if i.pointer.any_pressed() { i.pointer.interact_pos() } else { None });
+        let Some(pos) = pressed else { return };
+        if self.form_rects.iter().any(|r| r.contains(pos)) {
+            if let Some(view) = self.active_view_mut() {
+                view.keyboard = false;
+            }
+        }
+    }
+
+    /// Tabs whose report has changes not on disk: (slide, what is unsaved).
+    pub fn unsaved_reports(&self) -> Vec<(PathBuf, String)> {
+        self.tabs
+            .iter()
+            .filter_map(|t| {
+                let p = t.report.as_ref()?;
+                if !p.has_unsaved() {
+                    return None;
+                }
+                let what = if p.is_amending() {
+                    "an amendment in progress (save or cancel it first)".to_string()
+                } else if p.save_failed() {
+                    format!("not saved: {}", p.message.as_ref().map(|m| m.0.as_str()).unwrap_or("the save failed"))
+                } else if p.is_saving() {
+                    "saving…".to_string()
+                } else {
+                    "unsaved edits".to_string()
+                };
+                Some((t.path.clone(), what))
+            })
+            .collect()
+    }
+
+    /// The window was asked to close: closes when nothing is unsaved, else asks.
+    pub fn request_close_window(&mut self, ctx: &egui::Context) {
+        if self.allow_close || self.unsaved_reports().is_empty() {
+            return;
+        }
+        ctx.send_viewport_cmd(egui::ViewportCommand::CancelClose);
+        if self.closing.as_ref().is_none_or(|c| !c.when_saved) {
+            self.closing = Some(Closing { target: CloseTarget::Window, tab: None, when_saved: false });
+        }
+    }
+
+    /// Close tab `i`, asking first when its report has unsaved changes.
+    pub fn request_close_tab(&mut self, i: usize) {
+        let Some(tab) = self.tabs.get(i) else { return };
+        if tab.report.as_ref().is_some_and(|r| r.has_unsaved()) {
+            self.closing = Some(Closing { target: CloseTarget::Tab, tab: Some(tab.path.clone()), when_saved: false });
+        } else {
+            self.close_tab_now(i);
+        }
+    }
+
+    fn close_tab_now(&mut self, i: usize) {
+        if i < self.tabs.len() {
+            self.tabs.remove(i);
+            self.active = self.active.min(self.tabs.len().saturating_sub(1));
+        }
+    }
+
+    fn close_dialog(&mut self, ctx: &egui::Context) {
+        let Some(closing) = self.closing.clone() else { return };
+        let in_scope = |t: &SlideTab| closing.target == CloseTarget::Window || Some(&t.path) == closing.tab.as_ref();
+        let unsaved: Vec<(PathBuf, String)> = self
+            .unsaved_reports()
+            .into_iter()
+            .filter(|(p, _)| closing.target == CloseTarget::Window || Some(p) == closing.tab.as_ref())
+            .collect();
+        let failed = self.tabs.iter().any(|t| in_scope(t) && t.report.as_ref().is_some_and(|r| r.save_failed()));
+        if closing.when_saved && !failed {
+            if unsaved.is_empty() {
+                self.closing = None;
+                self.finish_close(ctx, &closing);
+            }
+            return;
+        }
+        let amending = self.tabs.iter().any(|t| in_scope(t) && t.report.as_ref().is_some_and(|r| r.is_amending()));
+        let mut action = None;
+        egui::Modal::new(egui::Id::unique("close-unsaved")).show(ctx, |ui| {
+            ui.set_max_width(480.0);
+            ui.heading("Report changes are not saved");
+            for (path, what) in &unsaved {
+                let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                ui.label(format!("{name}: {what}"));
+            }
+            if closing.when_saved && failed {
+                ui.label(RichText::new("Saving failed: choose another folder, keep trying, or discard.").strong());
+            }
+            ui.horizontal_wrapped(|ui| {
+                if ui
+                    .add_enabled(!amending, egui::Button::new("Save and close"))
+                    .on_disabled_hover_text("Finish or cancel the amendment in the report panel first")
+                    .clicked()
+                {
+                    action = Some("save");
+                }
+                if failed && ui.button("Save elsewhere…").clicked() {
+                    action = Some("elsewhere");
+                }
+                if ui.button("Keep open").clicked() {
+                    action = Some("keep");
+                }
+                if ui.button("Discard and close").clicked() {
+                    action = Some("discard");
+                }
+            });
+        });
+        match action {
+            Some("save") => {
+                for tab in &mut self.tabs {
+                    let in_scope = closing.target == CloseTarget::Window || Some(&tab.path) == closing.tab.as_ref();
+                    let TabState::Open(view) = &tab.state else { continue };
+                    if let (true, Some(panel)) = (in_scope, &mut tab.report) {
+                        panel.save_now(view, &self.classes, ctx);
+                    }
+                }
+                self.closing = Some(Closing { when_saved: true, ..closing });
+            }
+            Some("elsewhere") => {
+                if let Some(i) =
+                    self.tabs.iter().position(|t| in_scope(t) && t.report.as_ref().is_some_and(|r| r.save_failed()))
+                {
+                    self.active = i;
+                    self.show_report = true;
+                    if let Some(panel) = &mut self.tabs[i].report {
+                        panel.open_save_elsewhere();
+                    }
+                }
+                self.closing = None;
+            }
+            Some("keep") => self.closing = None,
+            Some("discard") => {
+                self.closing = None;
+                self.finish_close(ctx, &closing);
+            }
+            _ => {}
+        }
+    }
+
+    fn finish_close(&mut self, ctx: &egui::Context, closing: &Closing) {
+        match closing.target {
+            CloseTarget::Window => {
+                self.allow_close = true;
+                ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+            }
+            CloseTarget::Tab => {
+                if let Some(i) = self.tabs.iter().position(|t| Some(&t.path) == closing.tab.as_ref()) {
+                    self.close_tab_now(i);
+                }
+            }
+        }
     }
 
     fn menu_bar(&mut self, ui: &mut egui::Ui) {
@@ -379,8 +589,7 @@ impl ViewerApp {
                     }
                     ui.separator();
                     if ui.button("Close tab").clicked() && !self.tabs.is_empty() {
-                        self.tabs.remove(self.active);
-                        self.active = self.active.min(self.tabs.len().saturating_sub(1));
+                        self.request_close_tab(self.active);
                     }
                 });
                 ui.menu_button("View", |ui| {
@@ -410,8 +619,7 @@ impl ViewerApp {
                     }
                 }
                 if let Some(i) = close {
-                    self.tabs.remove(i);
-                    self.active = self.active.min(self.tabs.len().saturating_sub(1));
+                    self.request_close_tab(i);
                 }
                 if let Some(view) = self.active_view() {
                     if view.scan_magnification().is_some() {
@@ -712,20 +920,21 @@ impl ViewerApp {
     }
 
     /// The case report of the active slide, beside it.
-    fn report_panel(&mut self, ui: &mut egui::Ui) {
+    fn report_panel(&mut self, ui: &mut egui::Ui) -> Option<egui::Rect> {
         let ctx = ui.ctx().clone();
-        let Some(tab) = self.tabs.get_mut(self.active) else { return };
-        let TabState::Open(view) = &tab.state else { return };
+        let tab = self.tabs.get_mut(self.active)?;
+        let TabState::Open(view) = &tab.state else { return None };
         let panel = tab.report.get_or_insert_with(|| ReportPanel::start(view, &self.reviewer, &ctx));
         let classes = &self.classes;
         let reviewer = &mut self.reviewer;
         // Bounded: egui widens a panel to fit text laid out on one line, which would otherwise
         // push the slide aside after a long diagnosis is typed.
-        egui::Panel::right("report")
+        let r = egui::Panel::right("report")
             .default_size(380.0)
             .size_range(300.0..=440.0)
             .resizable(true)
             .show(ui, |ui| panel.show(ui, view, classes, reviewer));
+        Some(r.response.rect)
     }
 
     fn central(&mut self, ui: &mut egui::Ui) {

@@ -1,7 +1,19 @@
 //! The case report beside the slide: the fields of `wsiview.report/1`, pre-filled from the slide
-//! and its annotations; "Save draft", "Finalise", and amendments of a signed-out report. Workers
+//! and its annotations; "Save draft", "Finalise…", and amendments of a signed-out report. Workers
 //! find the slide's report, hash the slide (with progress) and write the JSON and HTML files; the
 //! UI thread only edits the document in memory.
+//!
+//! Rules a user relies on:
+//! - Nothing moves under the pointer: the actions and one fixed-height status line sit above the
+//!   fields, and no save, refusal or notice changes their height.
+//! - Signing out is deliberate: "Finalise…" and "Save amendment…" ask for confirmation, showing who
+//!   signs and what becomes read-only; a report is final only when complete
+//!   ([`Report::missing_for_sign_out`]), and the missing fields are marked until filled.
+//! - A report is never lost: saves fall back to the app data folder; when no folder takes it the
+//!   panel keeps retrying and offers "Save elsewhere…" and an explicit "Discard…"; the window and
+//!   the tab ask before closing with unsaved changes ([`ReportPanel::has_unsaved`]).
+//! - An amendment is by whoever amends: the remembered identity of the user, not the reviewer
+//!   who signed the report out (whose name and role are locked while amending).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -13,10 +25,12 @@ use egui::{Color32, RichText};
 
 use super::slide_view::SlideView;
 use crate::annotations::AnnotationClass;
-use crate::report::schema::{now_rfc3339, parse_date, ClassSummary, Report, ReviewType, Role, Status};
+use crate::report::schema::{
+    changed_fields, now_rfc3339, parse_date, ClassSummary, FieldChange, Report, ReviewType, Role, Status,
+};
 use crate::report::store::{self, SaveRequest, Saved};
 
-/// Reviewer details remembered between runs (filled into new reports).
+/// Reviewer details remembered between runs (filled into new reports): who uses this viewer.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ReviewerDefaults {
     pub name: String,
@@ -26,6 +40,8 @@ pub struct ReviewerDefaults {
 
 /// Drafts are saved by themselves this long after the last edit.
 const DRAFT_AUTOSAVE_AFTER: Duration = Duration::from_secs(3);
+/// After a failed save, the panel tries again this often until it succeeds or the user decides.
+const RETRY_AFTER: Duration = Duration::from_secs(10);
 
 enum Hashing {
     /// Bytes hashed and the file's size (both published by the worker).
@@ -43,32 +59,57 @@ struct Amending {
     reason: String,
 }
 
+/// A dialog of the panel's, shown over the window.
+#[derive(Clone, Debug, PartialEq)]
+enum Dialog {
+    ConfirmFinalise,
+    ConfirmAmendment,
+    /// A folder typed by the user for "Save elsewhere…".
+    SaveElsewhere(String),
+    ConfirmDiscard,
+}
+
 type Found = (Option<(PathBuf, Report)>, Vec<String>);
+
+/// What the status line shows: one notice at a time, problems first.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Notice {
+    pub text: String,
+    pub problem: bool,
+}
 
 pub struct ReportPanel {
     pub report: Report,
     /// Where the report was read from or last saved.
     pub path: Option<PathBuf>,
     pub html_path: Option<PathBuf>,
+    /// The report as last read or written (what "Discard" returns to).
+    baseline: Report,
     loading: Option<Receiver<Found>>,
     hashing: Hashing,
     cancel_hash: Arc<AtomicBool>,
     saving: Option<Receiver<Result<Saved, String>>>,
     amending: Option<Amending>,
     snomed_text: String,
-    /// The last problem or action: text, and whether it is a problem.
+    /// The received date as typed; the report holds it only when it is a real date.
+    received_text: String,
+    /// The last problem, if one stands (a refused sign-out, a failed save, an unreadable report).
     pub message: Option<(String, bool)>,
-    /// When and where the report was last written (kept apart from `message`, so a background
-    /// save never hides a problem).
+    /// When and where the report was last written (shown when no problem stands).
     pub saved_note: Option<String>,
     /// Unsaved edits of a draft, and when the last one was made.
     dirty_since: Option<Instant>,
     /// Annotation summary cache: the document revision it was made from.
     summary: Option<(u64, Vec<ClassSummary>)>,
-    /// Who is using the viewer (the remembered reviewer): amendments are recorded in their name.
-    current_user: String,
-    /// The last save failed; a signed-out report offers "Retry save".
-    save_failed: bool,
+    /// Who is using the viewer (the remembered identity): amendments are recorded in their name.
+    current_user: ReviewerDefaults,
+    /// The last save failed (why), and when to try again by itself.
+    save_failed: Option<(String, Instant)>,
+    /// A sign-out was refused: the missing fields are marked until they are filled.
+    show_missing: bool,
+    dialog: Option<Dialog>,
+    /// The slide's folder, for "Save elsewhere…" to start from.
+    slide_path: PathBuf,
 }
 
 impl Drop for ReportPanel {
@@ -79,6 +120,54 @@ impl Drop for ReportPanel {
 
 fn file_name(path: &Path) -> String {
     path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+/// The names users see for the schema's fields (the form's labels).
+pub fn field_label(field: &str) -> &str {
+    match field {
+        "case_id" => "Case ID",
+        "site" => "Site",
+        "reviewer.name" => "Reviewer",
+        "reviewer.role" => "Role",
+        "review_type" => "Review type",
+        "received_date" => "Received",
+        "reported_at" => "Reported",
+        "specimen" => "Specimen",
+        "clinical_details" => "Clinical details",
+        "macroscopy" => "Macroscopy",
+        "microscopy" => "Microscopy",
+        "diagnosis.text" => "Diagnosis",
+        "diagnosis.category" => "Category",
+        "diagnosis.snomed_ct" => "SNOMED CT",
+        "comments" => "Comments",
+        "slide.sha256" => "Slide SHA-256",
+        "annotations.by_class" => "Annotation summary",
+        other => other,
+    }
+}
+
+fn value_text(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Null => "(empty)".into(),
+        serde_json::Value::String(s) if s.trim().is_empty() => "(empty)".into(),
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Array(items) if items.iter().all(|i| i.is_string()) => {
+            items.iter().filter_map(|i| i.as_str()).collect::<Vec<_>>().join(", ")
+        }
+        other => other.to_string(),
+    }
+}
+
+/// "Category: was B5b, now B5a", shortened for a dialog line.
+fn change_line(c: &FieldChange) -> String {
+    let short = |s: String| {
+        if s.chars().count() > 60 {
+            format!("{}…", s.chars().take(60).collect::<String>())
+        } else {
+            s
+        }
+    };
+    format!("{}: was {}, now {}", field_label(&c.field), short(value_text(&c.before)), short(value_text(&c.after)))
 }
 
 impl ReportPanel {
@@ -108,9 +197,10 @@ impl ReportPanel {
         let cancel = Arc::new(AtomicBool::new(false));
         let (worker_done, worker_total, worker_cancel, repaint) =
             (done.clone(), total.clone(), cancel.clone(), ctx.clone());
+        let hash_path = slide_path.clone();
         std::thread::spawn(move || {
             let mut last_repaint = Instant::now();
-            let result = crate::report::hash::sha256_file(&slide_path, |n, size| {
+            let result = crate::report::hash::sha256_file(&hash_path, |n, size| {
                 worker_done.store(n, Ordering::Relaxed);
                 worker_total.store(size, Ordering::Relaxed);
                 if last_repaint.elapsed() > Duration::from_millis(100) {
@@ -119,11 +209,12 @@ impl ReportPanel {
                 }
                 !worker_cancel.load(Ordering::Relaxed)
             });
-            let _ = tx.send(result.map_err(|e| format!("{}: cannot hash: {e}", slide_path.display())));
+            let _ = tx.send(result.map_err(|e| format!("{}: cannot hash: {e}", hash_path.display())));
             repaint.request_repaint();
         });
 
         ReportPanel {
+            baseline: report.clone(),
             report,
             path: None,
             html_path: None,
@@ -133,12 +224,16 @@ impl ReportPanel {
             saving: None,
             amending: None,
             snomed_text: String::new(),
+            received_text: String::new(),
             message: None,
             saved_note: None,
             dirty_since: None,
             summary: None,
-            current_user: defaults.name.clone(),
-            save_failed: false,
+            current_user: defaults.clone(),
+            save_failed: None,
+            show_missing: false,
+            dialog: None,
+            slide_path,
         }
     }
 
@@ -148,6 +243,44 @@ impl ReportPanel {
 
     pub fn is_saving(&self) -> bool {
         self.saving.is_some()
+    }
+
+    pub fn is_amending(&self) -> bool {
+        self.amending.is_some()
+    }
+
+    /// The last save failed and nothing has been written since.
+    pub fn save_failed(&self) -> bool {
+        self.save_failed.is_some()
+    }
+
+    /// A dialog of the panel's is open (keys must not reach the slide).
+    pub fn dialog_open(&self) -> bool {
+        self.dialog.is_some()
+    }
+
+    /// Something the user made is not on disk yet: unsaved edits, a save in flight or failed, or
+    /// an amendment begun with changes.
+    pub fn has_unsaved(&self) -> bool {
+        self.dirty_since.is_some()
+            || self.saving.is_some()
+            || self.save_failed.is_some()
+            || self.amending.as_ref().is_some_and(|a| {
+                let mut edited = self.report.clone();
+                edited.diagnosis.snomed_ct = split_codes(&self.snomed_text);
+                !changed_fields(&a.original, &edited).is_empty() || !a.reason.trim().is_empty()
+            })
+    }
+
+    /// What the status line shows now.
+    pub fn notice(&self) -> Option<Notice> {
+        if let Some((text, problem)) = &self.message {
+            return Some(Notice { text: text.clone(), problem: *problem });
+        }
+        if self.saving.is_some() {
+            return Some(Notice { text: "Saving…".into(), problem: false });
+        }
+        self.saved_note.as_ref().map(|t| Notice { text: t.clone(), problem: false })
     }
 
     /// The slide's SHA-256 once computed.
@@ -170,10 +303,11 @@ impl ReportPanel {
                     self.report = report;
                     self.path = Some(path);
                 }
+                self.baseline = self.report.clone();
                 if !problems.is_empty() {
                     self.message = Some((format!("Reports that could not be read: {}", problems.join("; ")), true));
                 }
-                self.snomed_text = self.report.diagnosis.snomed_ct.join(", ");
+                self.sync_texts();
                 self.check_hash();
             }
         }
@@ -191,21 +325,32 @@ impl ReportPanel {
                 self.saving = None;
                 match result {
                     Ok(saved) => {
-                        self.save_failed = false;
-                        let time = crate::report::schema::now_rfc3339();
+                        self.save_failed = None;
+                        let time = now_rfc3339();
                         let time = time.get(11..19).unwrap_or_default();
-                        self.saved_note = Some(format!("Saved {} at {time}", saved.json.display()));
+                        self.saved_note = Some(match &saved.fell_back {
+                            None => format!("Saved {} at {time}", saved.json.display()),
+                            Some(why) => format!(
+                                "Saved in the app data folder at {time}: {} (the usual folder failed: {why})",
+                                saved.json.display()
+                            ),
+                        });
                         if self.message.as_ref().is_some_and(|(text, _)| text.starts_with("Not saved")) {
                             self.message = None;
                         }
+                        self.baseline = saved.report;
                         self.path = Some(saved.json);
                         self.html_path = Some(saved.html);
                     }
                     Err(e) => {
-                        self.save_failed = true;
-                        self.message = Some((format!("Not saved: {e}"), true));
-                        // Try again after the next edit or click.
-                        self.dirty_since.get_or_insert_with(Instant::now);
+                        self.save_failed = Some((e.clone(), Instant::now()));
+                        self.message = Some((
+                            format!(
+                                "Not saved: {e}. Trying again every {} s; or Save elsewhere…",
+                                RETRY_AFTER.as_secs()
+                            ),
+                            true,
+                        ));
                     }
                 }
             }
@@ -252,8 +397,16 @@ impl ReportPanel {
         }
     }
 
-    /// Fill what comes from the slide and its annotations, then write both files on a worker.
-    fn save(&mut self, view: &SlideView, classes: &[AnnotationClass], ctx: &egui::Context) {
+    /// Fill what comes from the slide and its annotations, then write both files on a worker:
+    /// in the folder it was read from or last saved to (else the slide's), falling back to the app
+    /// data folder; in `elsewhere` when the user chose a folder.
+    fn save_to(
+        &mut self,
+        view: &SlideView,
+        classes: &[AnnotationClass],
+        ctx: &egui::Context,
+        elsewhere: Option<PathBuf>,
+    ) {
         if self.saving.is_some() {
             return;
         }
@@ -272,17 +425,27 @@ impl ReportPanel {
             classes: classes.to_vec(),
             previous: self.path.clone(),
         };
-        let (known_dir, slide_path) =
-            (self.path.as_ref().and_then(|p| p.parent()).map(Path::to_path_buf), view.slide.path().to_path_buf());
+        let known_dir = self.path.as_ref().and_then(|p| p.parent()).map(Path::to_path_buf);
+        let slide_path = view.slide.path().to_path_buf();
         let (tx, rx) = channel();
         let repaint = ctx.clone();
         std::thread::spawn(move || {
-            // Choosing the folder probes whether it is writable: a file operation, so here.
-            let dir = known_dir.unwrap_or_else(|| store::report_dir(&slide_path));
-            let _ = tx.send(store::save_in(&dir, request));
+            let result = match elsewhere {
+                Some(dir) => store::save_in(&dir, request),
+                None => {
+                    // Choosing the folder probes whether it is writable: a file operation, so here.
+                    let dir = known_dir.unwrap_or_else(|| store::report_dir(&slide_path));
+                    store::save_with_fallback(&dir, request)
+                }
+            };
+            let _ = tx.send(result);
             repaint.request_repaint();
         });
         self.saving = Some(rx);
+    }
+
+    fn save(&mut self, view: &SlideView, classes: &[AnnotationClass], ctx: &egui::Context) {
+        self.save_to(view, classes, ctx, None);
     }
 
     fn fill_from_slide(&mut self, view: &SlideView) {
@@ -300,19 +463,61 @@ impl ReportPanel {
         self.report.diagnosis.snomed_ct = split_codes(&self.snomed_text);
     }
 
-    /// Sign the draft out and save it.
+    /// The text fields that hold what the report stores in another form.
+    fn sync_texts(&mut self) {
+        self.snomed_text = self.report.diagnosis.snomed_ct.join(", ");
+        self.received_text = self.report.received_date.clone().unwrap_or_default();
+    }
+
+    /// The fields still missing before this draft can be signed out (what finalising sets
+    /// itself, `reported_at`, is not listed).
+    pub fn missing_for_sign_out(&self) -> Vec<&'static str> {
+        let mut probe = self.report.clone();
+        if let Hashing::Done(h) = &self.hashing {
+            probe.slide.sha256 = h.clone();
+        }
+        probe.missing_for_sign_out().into_iter().filter(|f| *f != "reported_at").collect()
+    }
+
+    /// "Finalise…": refuse with the missing fields marked, or ask for confirmation.
+    pub fn request_finalise(&mut self) {
+        if !self.report.is_editable() || self.saving.is_some() {
+            return;
+        }
+        let missing = self.missing_for_sign_out();
+        if missing.is_empty() {
+            self.show_missing = false;
+            self.dialog = Some(Dialog::ConfirmFinalise);
+        } else {
+            self.show_missing = true;
+            self.message = Some((self.missing_message(&missing), true));
+        }
+    }
+
+    fn missing_message(&self, missing: &[&str]) -> String {
+        let names: Vec<&str> = missing.iter().map(|f| field_label(f)).collect();
+        format!("Not finalised: fill in {} (marked *)", names.join(", "))
+    }
+
+    /// Sign the draft out and save it (after the confirmation).
     pub fn finalise(&mut self, view: &SlideView, classes: &[AnnotationClass], ctx: &egui::Context) {
         self.fill_from_slide(view);
         match self.report.finalise(&now_rfc3339()) {
-            Ok(()) => self.save(view, classes, ctx),
+            Ok(()) => {
+                self.show_missing = false;
+                self.message = None;
+                self.save(view, classes, ctx);
+            }
             Err(problems) => self.message = Some((format!("Not finalised: {problems}"), true)),
         }
     }
 
-    /// Begin amending a signed-out report: the fields become editable.
+    /// Begin amending a signed-out report: the fields become editable (but the reviewer who
+    /// signed it out).
     pub fn begin_amendment(&mut self) {
         if !self.report.is_editable() && self.amending.is_none() {
             self.amending = Some(Amending { original: self.report.clone(), reason: String::new() });
+            self.message = None;
         }
     }
 
@@ -322,24 +527,51 @@ impl ReportPanel {
         }
     }
 
-    /// Record the changes as an amendment (with its reason) and save.
+    /// The changes the amendment in progress makes, as they will be recorded.
+    fn pending_changes(&self) -> Vec<FieldChange> {
+        let Some(a) = &self.amending else { return Vec::new() };
+        let mut edited = self.report.clone();
+        edited.diagnosis.snomed_ct = split_codes(&self.snomed_text);
+        edited.reviewer = a.original.reviewer.clone();
+        changed_fields(&a.original, &edited)
+    }
+
+    /// "Save amendment…": ask for confirmation, or say why not.
+    pub fn request_amendment(&mut self) {
+        let Some(a) = &self.amending else { return };
+        let problem = if self.current_user.name.trim().is_empty() {
+            Some("Not amended: enter your name (Amending as)")
+        } else if a.reason.trim().is_empty() {
+            Some("Not amended: give the reason for the amendment")
+        } else if self.pending_changes().is_empty() {
+            Some("Not amended: nothing was changed")
+        } else {
+            None
+        };
+        match problem {
+            Some(p) => self.message = Some((p.into(), true)),
+            None => self.dialog = Some(Dialog::ConfirmAmendment),
+        }
+    }
+
+    /// Record the changes as an amendment by the current user (with the reason and the previous
+    /// values) and save.
     pub fn save_amendment(&mut self, view: &SlideView, classes: &[AnnotationClass], ctx: &egui::Context) {
         let Some(amending) = self.amending.take() else { return };
         self.report.diagnosis.snomed_ct = split_codes(&self.snomed_text);
         let edited = self.report.clone();
         let mut amended = amending.original.clone();
-        // The person amending, who may not be the report's reviewer.
-        let by =
-            if self.current_user.trim().is_empty() { edited.reviewer.name.clone() } else { self.current_user.clone() };
+        let user = self.current_user.clone();
         let annotations = self.annotation_summary(view);
-        // `amend` keeps the status history, id and sign-out time of the original.
-        let result = amended.amend(&by, None, &amending.reason, &now_rfc3339(), |r| {
+        // `amend` keeps the status history, id, sign-out time and reviewer of the original.
+        let result = amended.amend(&user.name, Some(user.role), &amending.reason, &now_rfc3339(), |r| {
             *r = edited;
             r.annotations.by_class = annotations;
         });
         match result {
             Ok(()) => {
                 self.report = amended;
+                self.message = None;
                 self.save(view, classes, ctx);
             }
             Err(e) => {
@@ -352,11 +584,44 @@ impl ReportPanel {
     pub fn cancel_amendment(&mut self) {
         if let Some(a) = self.amending.take() {
             self.report = a.original;
-            self.snomed_text = self.report.diagnosis.snomed_ct.join(", ");
+            self.sync_texts();
+            self.message = None;
         }
     }
 
-    /// The panel. `defaults` takes the reviewer's details as they are typed.
+    /// Throw away what is not saved: back to the report as last read or written.
+    pub fn discard_unsaved(&mut self) {
+        self.amending = None;
+        self.report = self.baseline.clone();
+        self.sync_texts();
+        self.dirty_since = None;
+        self.save_failed = None;
+        self.show_missing = false;
+        self.message = Some(("Unsaved changes discarded".into(), false));
+    }
+
+    /// Start saving whatever is unsaved now (a draft's edits; a report whose save failed). An
+    /// amendment in progress is not saved: it needs its reason and confirmation.
+    pub fn save_now(&mut self, view: &SlideView, classes: &[AnnotationClass], ctx: &egui::Context) {
+        if self.saving.is_none()
+            && self.amending.is_none()
+            && (self.dirty_since.is_some() || self.save_failed.is_some())
+        {
+            self.save(view, classes, ctx);
+        }
+    }
+
+    /// Open "Save elsewhere…" (also reachable from the window's close dialog).
+    pub fn open_save_elsewhere(&mut self) {
+        let start = store::fallback_dir()
+            .or_else(|| self.slide_path.parent().map(Path::to_path_buf))
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        self.dialog = Some(Dialog::SaveElsewhere(start));
+    }
+
+    /// The panel. `defaults` is the user's remembered identity; it takes the reviewer's details
+    /// as they are typed into a draft, and the amending user's.
     pub fn show(
         &mut self,
         ui: &mut egui::Ui,
@@ -365,8 +630,7 @@ impl ReportPanel {
         defaults: &mut ReviewerDefaults,
     ) {
         let ctx = ui.ctx().clone();
-        self.poll();
-        self.current_user = defaults.name.clone();
+        self.current_user = defaults.clone();
         let (badge, color) = match self.report.status {
             Status::Draft => ("DRAFT", Color32::from_rgb(200, 150, 0)),
             Status::Final => ("FINAL", Color32::from_rgb(40, 150, 60)),
@@ -375,7 +639,9 @@ impl ReportPanel {
         ui.horizontal(|ui| {
             ui.heading("Case report");
             ui.label(RichText::new(badge).strong().color(color));
-            if self.dirty_since.is_some() {
+            if self.amending.is_some() {
+                ui.label(RichText::new("amending").italics());
+            } else if self.has_unsaved() {
                 ui.label(RichText::new("unsaved").italics());
             }
         });
@@ -386,24 +652,68 @@ impl ReportPanel {
             });
             return;
         }
+        // The panel's width is the user's (resizing), never the content's.
+        ui.set_max_width(ui.available_width());
         let editable = self.editable();
-        // Actions and messages first, so they stay in view however long the text below grows.
-        self.buttons(ui, view, classes, &ctx);
-        if let Some((text, problem)) = &self.message {
-            let color = if *problem { Color32::from_rgb(230, 160, 60) } else { ui.visuals().text_color() };
-            ui.colored_label(color, text);
-        }
+        // Actions and the status line first, in a fixed place: neither a save nor a notice moves
+        // the fields below.
+        self.buttons(ui, view, classes, defaults, &ctx);
+        self.status_line(ui);
         ui.separator();
         let changed = self.fields(ui, view, defaults, editable);
         if changed && self.report.is_editable() {
             self.dirty_since = Some(Instant::now());
         }
+        self.dialogs(&ctx, view, classes);
+    }
+
+    /// Every frame, shown or not: take in what workers found, keep the refusal message true,
+    /// autosave drafts and retry failed saves. Called by the app for every open slide's report.
+    pub fn tick(
+        &mut self,
+        view: &SlideView,
+        classes: &[AnnotationClass],
+        defaults: &ReviewerDefaults,
+        ctx: &egui::Context,
+    ) {
+        self.poll();
+        self.current_user = defaults.clone();
+        if self.loading.is_some() {
+            return;
+        }
+        // A refusal stays only while it is true: it follows the fields as they are filled.
+        if self.show_missing {
+            if !self.report.is_editable() {
+                self.show_missing = false;
+            } else {
+                let missing = self.missing_for_sign_out();
+                if missing.is_empty() {
+                    self.show_missing = false;
+                    if self.message.as_ref().is_some_and(|(t, _)| t.starts_with("Not finalised")) {
+                        self.message = None;
+                    }
+                } else if self.message.as_ref().is_none_or(|(t, _)| t.starts_with("Not finalised")) {
+                    self.message = Some((self.missing_message(&missing), true));
+                }
+            }
+        }
         // Drafts save themselves a few seconds after the last edit: nothing typed is lost.
         if let Some(since) = self.dirty_since {
-            if self.report.is_editable() && self.amending.is_none() {
+            if self.report.is_editable() && self.amending.is_none() && self.save_failed.is_none() {
                 let wait = DRAFT_AUTOSAVE_AFTER.saturating_sub(since.elapsed());
                 if wait.is_zero() {
-                    self.save(view, classes, &ctx);
+                    self.save(view, classes, ctx);
+                } else {
+                    ctx.request_repaint_after(wait);
+                }
+            }
+        }
+        // A failed save is tried again until it succeeds (or the user saves elsewhere or discards).
+        if let Some((_, at)) = &self.save_failed {
+            if self.saving.is_none() && self.amending.is_none() {
+                let wait = RETRY_AFTER.saturating_sub(at.elapsed());
+                if wait.is_zero() {
+                    self.save(view, classes, ctx);
                 } else {
                     ctx.request_repaint_after(wait);
                 }
@@ -411,9 +721,37 @@ impl ReportPanel {
         }
     }
 
+    /// One status line of fixed height (two rows of text, elided; the whole text on hover).
+    fn status_line(&self, ui: &mut egui::Ui) {
+        let notice = self.notice();
+        let row = ui.text_style_height(&egui::TextStyle::Body);
+        let size = egui::vec2(ui.available_width(), row * 2.0 + ui.spacing().item_spacing.y);
+        let (rect, response) = ui.allocate_exact_size(size, egui::Sense::hover());
+        let Some(notice) = notice else { return };
+        let color = if notice.problem { Color32::from_rgb(230, 140, 50) } else { ui.visuals().weak_text_color() };
+        let mut job = egui::text::LayoutJob::simple(
+            notice.text.clone(),
+            egui::TextStyle::Body.resolve(ui.style()),
+            color,
+            rect.width(),
+        );
+        job.wrap.max_rows = 2;
+        job.wrap.break_anywhere = true;
+        // Painted, not laid out: however long the text, it takes exactly this rectangle.
+        let galley = ui.painter().layout_job(job);
+        ui.painter().with_clip_rect(rect.intersect(ui.clip_rect())).galley(rect.min, galley, color);
+        let text = notice.text.clone();
+        response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Label, true, &text));
+        response.on_hover_text(notice.text);
+    }
+
     /// The fields, scrolling; true when any was edited.
     fn fields(&mut self, ui: &mut egui::Ui, view: &SlideView, defaults: &mut ReviewerDefaults, editable: bool) -> bool {
         let mut changed = false;
+        let missing: Vec<&str> = if self.show_missing { self.missing_for_sign_out() } else { Vec::new() };
+        let mark = |field: &str| missing.contains(&field);
+        // The signing reviewer is not changed by an amendment.
+        let reviewer_editable = self.report.is_editable();
         egui::ScrollArea::vertical()
             .id_salt("report-scroll")
             .auto_shrink([false, false])
@@ -421,21 +759,38 @@ impl ReportPanel {
             .show(ui, |ui| {
                 ui.add_enabled_ui(editable, |ui| {
                     egui::Grid::new("report-fields").num_columns(2).spacing([8.0, 4.0]).show(ui, |ui| {
-                        changed |= line(ui, "Case ID", &mut self.report.case_id, "e.g. H26-01234");
-                        if line(ui, "Site", &mut self.report.site, "site code, e.g. RLH") {
+                        changed |= line(ui, "Case ID", &mut self.report.case_id, "e.g. H26-01234", mark("case_id"));
+                        if line(ui, "Site", &mut self.report.site, "site code, e.g. RLH", mark("site")) {
                             changed = true;
-                            defaults.site = self.report.site.clone();
+                            if self.amending.is_none() {
+                                defaults.site = self.report.site.clone();
+                            }
                         }
-                        if line(ui, "Reviewer", &mut self.report.reviewer.name, "your name") {
+                        let name_label = label(ui, "Reviewer", mark("reviewer.name"));
+                        let r = ui
+                            .add_enabled(
+                                reviewer_editable,
+                                egui::TextEdit::singleline(&mut self.report.reviewer.name)
+                                    .hint_text("your name")
+                                    .desired_width(190.0),
+                            )
+                            .labelled_by(name_label.id);
+                        ui.end_row();
+                        if r.changed() {
                             changed = true;
                             defaults.name = self.report.reviewer.name.clone();
                         }
                         ui.label("Role");
                         let before = self.report.reviewer.role;
-                        egui::ComboBox::from_id_salt("report-role").selected_text(before.label()).show_ui(ui, |ui| {
-                            for role in Role::ALL {
-                                ui.selectable_value(&mut self.report.reviewer.role, role, role.label());
-                            }
+                        ui.add_enabled_ui(reviewer_editable, |ui| {
+                            egui::ComboBox::from_id_salt("report-role").selected_text(before.label()).show_ui(
+                                ui,
+                                |ui| {
+                                    for role in Role::ALL {
+                                        ui.selectable_value(&mut self.report.reviewer.role, role, role.label());
+                                    }
+                                },
+                            );
                         });
                         if self.report.reviewer.role != before {
                             changed = true;
@@ -451,32 +806,41 @@ impl ReportPanel {
                         });
                         changed |= self.report.review_type != before;
                         ui.end_row();
-                        let mut received = self.report.received_date.clone().unwrap_or_default();
-                        if line(ui, "Received", &mut received, "YYYY-MM-DD") {
+                        if line(ui, "Received", &mut self.received_text, "YYYY-MM-DD", mark("received_date")) {
                             changed = true;
-                            self.report.received_date =
-                                (!received.trim().is_empty()).then(|| received.trim().to_string());
-                        }
-                        if let Some(Err(e)) = self.report.received_date.as_deref().map(parse_date) {
-                            ui.label("");
-                            ui.colored_label(Color32::from_rgb(230, 90, 90), e);
-                            ui.end_row();
+                            // Only a real date goes into the report (a draft must stay readable).
+                            let text = self.received_text.trim();
+                            self.report.received_date = parse_date(text).is_ok().then(|| text.to_string());
                         }
                         ui.label("Reported");
                         ui.label(self.report.reported_at.as_deref().unwrap_or("not yet (set when finalised)"));
                         ui.end_row();
                     });
+                    // A bad date is said on its own line under the grid, where it moves nothing
+                    // above it.
+                    let typed = self.received_text.trim();
+                    let date_problem = match parse_date(typed) {
+                        Err(e) if !typed.is_empty() => e,
+                        _ => String::new(),
+                    };
+                    ui.add(egui::Label::new(RichText::new(date_problem).color(Color32::from_rgb(230, 90, 90)).small()));
                     ui.separator();
-                    changed |= area(ui, "Specimen", &mut self.report.specimen);
-                    changed |= area(ui, "Clinical details", &mut self.report.clinical_details);
-                    changed |= area(ui, "Macroscopy", &mut self.report.macroscopy);
-                    changed |= area(ui, "Microscopy", &mut self.report.microscopy);
-                    changed |= area(ui, "Diagnosis", &mut self.report.diagnosis.text);
+                    changed |= area(ui, "Specimen", &mut self.report.specimen, mark("specimen"));
+                    changed |= area(ui, "Clinical details", &mut self.report.clinical_details, false);
+                    changed |= area(ui, "Macroscopy", &mut self.report.macroscopy, false);
+                    changed |= area(ui, "Microscopy", &mut self.report.microscopy, mark("microscopy"));
+                    changed |= area(ui, "Diagnosis", &mut self.report.diagnosis.text, mark("diagnosis.text"));
                     egui::Grid::new("report-codes").num_columns(2).show(ui, |ui| {
-                        changed |= line(ui, "Category", &mut self.report.diagnosis.category, "network code, e.g. B5b");
-                        changed |= line(ui, "SNOMED CT", &mut self.snomed_text, "codes, comma-separated");
+                        changed |= line(
+                            ui,
+                            "Category",
+                            &mut self.report.diagnosis.category,
+                            "network code, e.g. B5b",
+                            mark("diagnosis.category"),
+                        );
+                        changed |= line(ui, "SNOMED CT", &mut self.snomed_text, "codes, comma-separated", false);
                     });
-                    changed |= area(ui, "Comments", &mut self.report.comments);
+                    changed |= area(ui, "Comments", &mut self.report.comments, false);
                 });
                 ui.separator();
                 ui.label(RichText::new("Slide").strong());
@@ -488,7 +852,7 @@ impl ReportPanel {
                     ui.label("Size");
                     ui.label(format!("{} × {} px", s.width, s.height));
                     ui.end_row();
-                    ui.label("SHA-256");
+                    label(ui, "SHA-256", mark("slide.sha256"));
                     match &self.hashing {
                         Hashing::Running { done, total, .. } => {
                             let fraction =
@@ -532,17 +896,94 @@ impl ReportPanel {
                 if !self.report.amendments.is_empty() {
                     ui.label(RichText::new("Amendments").strong());
                     for a in &self.report.amendments {
-                        ui.label(format!("{} · {} · {}", a.at, a.by, a.reason));
+                        let role = a.role.map(|r| format!(" ({})", r.label())).unwrap_or_default();
+                        ui.label(format!("{} · {}{role} · {}", a.at, a.by, a.reason));
+                        for c in &a.changes {
+                            ui.label(RichText::new(format!("    {}", change_line(c))).small());
+                        }
                     }
                 }
             });
         changed
     }
 
-    fn buttons(&mut self, ui: &mut egui::Ui, view: &SlideView, classes: &[AnnotationClass], ctx: &egui::Context) {
+    fn buttons(
+        &mut self,
+        ui: &mut egui::Ui,
+        view: &SlideView,
+        classes: &[AnnotationClass],
+        defaults: &mut ReviewerDefaults,
+        ctx: &egui::Context,
+    ) {
         let busy = self.saving.is_some();
-        ui.horizontal_wrapped(|ui| {
-            if self.report.is_editable() {
+        if self.amending.is_some() {
+            // Who amends: the user's own remembered identity, not the reviewer who signed out.
+            ui.horizontal(|ui| {
+                let label = ui.label("Amending as");
+                if ui
+                    .add(
+                        egui::TextEdit::singleline(&mut defaults.name)
+                            .hint_text("your name")
+                            .desired_width(ui.available_width()),
+                    )
+                    .labelled_by(label.id)
+                    .changed()
+                {
+                    self.current_user.name = defaults.name.clone();
+                }
+            });
+            ui.horizontal(|ui| {
+                ui.label("Your role");
+                egui::ComboBox::from_id_salt("amender-role").selected_text(defaults.role.label()).show_ui(ui, |ui| {
+                    for role in Role::ALL {
+                        ui.selectable_value(&mut defaults.role, role, role.label());
+                    }
+                });
+                self.current_user.role = defaults.role;
+            });
+            ui.horizontal(|ui| {
+                let mut reason = self.amending.as_ref().map(|a| a.reason.clone()).unwrap_or_default();
+                let label = ui.label("Reason");
+                if ui
+                    .add(
+                        egui::TextEdit::singleline(&mut reason)
+                            .hint_text("why the report changes")
+                            .desired_width(f32::INFINITY),
+                    )
+                    .labelled_by(label.id)
+                    .changed()
+                {
+                    self.set_amendment_reason(&reason);
+                }
+            });
+        }
+        ui.horizontal(|ui| {
+            if self.save_failed.is_some() {
+                if ui
+                    .add_enabled(!busy, egui::Button::new("Retry save"))
+                    .on_hover_text("Write the report again now")
+                    .clicked()
+                {
+                    self.save(view, classes, ctx);
+                }
+                if ui
+                    .add_enabled(!busy, egui::Button::new("Save elsewhere…"))
+                    .on_hover_text("Write the report to a folder you choose")
+                    .clicked()
+                {
+                    self.open_save_elsewhere();
+                }
+                if ui.button("Discard…").on_hover_text("Throw away what is not saved").clicked() {
+                    self.dialog = Some(Dialog::ConfirmDiscard);
+                }
+            } else if self.amending.is_some() {
+                if ui.add_enabled(!busy, egui::Button::new("Save amendment…")).clicked() {
+                    self.request_amendment();
+                }
+                if ui.button("Cancel").clicked() {
+                    self.cancel_amendment();
+                }
+            } else if self.report.is_editable() {
                 if ui
                     .add_enabled(!busy, egui::Button::new("Save draft"))
                     .on_hover_text("Write CASE.report.json and CASE.report.html (drafts also save by themselves)")
@@ -550,57 +991,126 @@ impl ReportPanel {
                 {
                     self.save(view, classes, ctx);
                 }
-                let hashed = self.slide_hash().is_some();
-                if ui
-                    .add_enabled(!busy && hashed, egui::Button::new("Finalise"))
-                    .on_hover_text("Sign the report out: it becomes read-only; later changes are amendments")
-                    .on_disabled_hover_text("Available once the slide's SHA-256 is computed")
-                    .clicked()
-                {
-                    self.finalise(view, classes, ctx);
-                }
-            } else if self.amending.is_none() {
-                if self.save_failed
-                    && ui
-                        .add_enabled(!busy, egui::Button::new("Retry save"))
-                        .on_hover_text("The last save failed: write the report again")
+                // Signing out sits apart from saving, at the other end of the row.
+                ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                    let hashed = self.slide_hash().is_some();
+                    if ui
+                        .add_enabled(!busy && hashed, egui::Button::new("Finalise…"))
+                        .on_hover_text("Sign the report out: it becomes read-only; later changes are amendments")
+                        .on_disabled_hover_text("Available once the slide's SHA-256 is computed")
                         .clicked()
-                {
-                    self.save(view, classes, ctx);
-                }
-                if ui
-                    .add_enabled(!busy, egui::Button::new("Amend…"))
-                    .on_hover_text("Change a signed-out report; the change is recorded with its reason")
-                    .clicked()
-                {
-                    self.begin_amendment();
-                }
-            } else {
-                let mut reason = self.amending.as_ref().map(|a| a.reason.clone()).unwrap_or_default();
-                let label = ui.label("Reason");
-                if ui
-                    .add(egui::TextEdit::singleline(&mut reason).hint_text("why the report changes"))
-                    .labelled_by(label.id)
-                    .changed()
-                {
-                    self.set_amendment_reason(&reason);
-                }
-                if ui.add_enabled(!busy && !reason.trim().is_empty(), egui::Button::new("Save amendment")).clicked() {
-                    self.save_amendment(view, classes, ctx);
-                }
-                if ui.button("Cancel").clicked() {
-                    self.cancel_amendment();
-                }
-            }
-            if busy {
-                ui.spinner();
+                    {
+                        self.request_finalise();
+                    }
+                });
+            } else if ui
+                .add_enabled(!busy, egui::Button::new("Amend…"))
+                .on_hover_text("Change a signed-out report; the change is recorded with its reason and your name")
+                .clicked()
+            {
+                self.begin_amendment();
             }
         });
-        if let Some(note) = &self.saved_note {
-            ui.label(RichText::new(note).small());
+    }
+
+    fn dialogs(&mut self, ctx: &egui::Context, view: &SlideView, classes: &[AnnotationClass]) {
+        let Some(dialog) = self.dialog.clone() else { return };
+        let mut close = false;
+        match dialog {
+            Dialog::ConfirmFinalise => {
+                let r = &self.report;
+                let who = format!("{} ({}), site {}", r.reviewer.name.trim(), r.reviewer.role.label(), r.site.trim());
+                let (case, category) = (r.case_id.clone(), r.diagnosis.category.clone());
+                egui::Modal::new(egui::Id::unique("confirm-finalise")).show(ctx, |ui| {
+                    ui.set_max_width(420.0);
+                    ui.heading("Sign out this report?");
+                    ui.label(format!("Signed by: {who}"));
+                    ui.label(format!("Case {case}, diagnosis category {category}"));
+                    ui.label(
+                        "Once final, every field is read-only and the time of sign-out is recorded. Later changes \
+                         are amendments, kept with their reason and the previous values.",
+                    );
+                    ui.horizontal(|ui| {
+                        if ui.button("Sign out").clicked() {
+                            close = true;
+                            self.finalise(view, classes, ctx);
+                        }
+                        if ui.button("Cancel").clicked() || ui.input(|i| i.key_pressed(egui::Key::Escape)) {
+                            close = true;
+                        }
+                    });
+                });
+            }
+            Dialog::ConfirmAmendment => {
+                let changes = self.pending_changes();
+                let reason = self.amending.as_ref().map(|a| a.reason.clone()).unwrap_or_default();
+                let who = format!("{} ({})", self.current_user.name.trim(), self.current_user.role.label());
+                egui::Modal::new(egui::Id::unique("confirm-amendment")).show(ctx, |ui| {
+                    ui.set_max_width(460.0);
+                    ui.heading("Save this amendment?");
+                    ui.label(format!("Amended by: {who}"));
+                    ui.label(format!("Reason: {}", reason.trim()));
+                    ui.label(format!(
+                        "Signed out by: {} (stays as the report's reviewer)",
+                        self.report.reviewer.name.trim()
+                    ));
+                    ui.label(RichText::new("Changes (previous values are kept in the report):").strong());
+                    for c in &changes {
+                        ui.label(change_line(c));
+                    }
+                    ui.horizontal(|ui| {
+                        if ui.button("Save amendment").clicked() {
+                            close = true;
+                            self.save_amendment(view, classes, ctx);
+                        }
+                        if ui.button("Cancel").clicked() || ui.input(|i| i.key_pressed(egui::Key::Escape)) {
+                            close = true;
+                        }
+                    });
+                });
+            }
+            Dialog::SaveElsewhere(mut folder) => {
+                let mut chosen = None;
+                egui::Modal::new(egui::Id::unique("save-elsewhere")).show(ctx, |ui| {
+                    ui.set_max_width(460.0);
+                    ui.heading("Save the report elsewhere");
+                    let label = ui.label("Folder");
+                    ui.add(egui::TextEdit::singleline(&mut folder).desired_width(420.0)).labelled_by(label.id);
+                    ui.horizontal(|ui| {
+                        if ui.add_enabled(!folder.trim().is_empty(), egui::Button::new("Save here")).clicked() {
+                            chosen = Some(PathBuf::from(folder.trim()));
+                        }
+                        if ui.button("Cancel").clicked() {
+                            close = true;
+                        }
+                    });
+                });
+                if let Some(dir) = chosen {
+                    close = true;
+                    self.save_to(view, classes, ctx, Some(dir));
+                } else if !close {
+                    self.dialog = Some(Dialog::SaveElsewhere(folder));
+                }
+            }
+            Dialog::ConfirmDiscard => {
+                egui::Modal::new(egui::Id::unique("confirm-discard")).show(ctx, |ui| {
+                    ui.set_max_width(420.0);
+                    ui.heading("Discard what is not saved?");
+                    ui.label("The report goes back to its last saved version. This cannot be undone.");
+                    ui.horizontal(|ui| {
+                        if ui.button("Discard").clicked() {
+                            close = true;
+                            self.discard_unsaved();
+                        }
+                        if ui.button("Keep").clicked() {
+                            close = true;
+                        }
+                    });
+                });
+            }
         }
-        if let Some(html) = &self.html_path {
-            ui.label(RichText::new(format!("Printable page: {}", html.display())).small());
+        if close {
+            self.dialog = None;
         }
     }
 }
@@ -610,9 +1120,27 @@ fn split_codes(text: &str) -> Vec<String> {
     text.split([',', ';', ' ']).map(str::trim).filter(|c| !c.is_empty()).map(str::to_string).collect()
 }
 
+/// A field's label followed by a slot of fixed width holding a red asterisk when the field is
+/// required for sign-out and empty (the slot is always there, so marking moves nothing).
+fn label(ui: &mut egui::Ui, name: &str, missing: bool) -> egui::Response {
+    label_styled(ui, RichText::new(name), missing)
+}
+
+fn label_styled(ui: &mut egui::Ui, text: RichText, missing: bool) -> egui::Response {
+    ui.horizontal(|ui| {
+        ui.spacing_mut().item_spacing.x = 2.0;
+        let response = ui.label(text);
+        let mark = RichText::new(if missing { "*" } else { "" }).strong().color(Color32::from_rgb(230, 90, 90));
+        let height = ui.text_style_height(&egui::TextStyle::Body);
+        ui.add_sized([10.0, height], egui::Label::new(mark)).on_hover_text("required to sign out");
+        response
+    })
+    .inner
+}
+
 /// A labelled one-line field in a two-column grid; true when edited.
-fn line(ui: &mut egui::Ui, name: &str, value: &mut String, hint: &str) -> bool {
-    let label = ui.label(name);
+fn line(ui: &mut egui::Ui, name: &str, value: &mut String, hint: &str, missing: bool) -> bool {
+    let label = label(ui, name, missing);
     let changed =
         ui.add(egui::TextEdit::singleline(value).hint_text(hint).desired_width(190.0)).labelled_by(label.id).changed();
     ui.end_row();
@@ -620,8 +1148,8 @@ fn line(ui: &mut egui::Ui, name: &str, value: &mut String, hint: &str) -> bool {
 }
 
 /// A labelled multi-line field; true when edited.
-fn area(ui: &mut egui::Ui, name: &str, value: &mut String) -> bool {
-    let label = ui.label(RichText::new(name).strong());
+fn area(ui: &mut egui::Ui, name: &str, value: &mut String, missing: bool) -> bool {
+    let label = label_styled(ui, RichText::new(name).strong(), missing);
     ui.add(egui::TextEdit::multiline(value).desired_rows(2).desired_width(ui.available_width()))
         .labelled_by(label.id)
         .changed()

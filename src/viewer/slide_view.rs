@@ -103,6 +103,11 @@ pub struct SlideView {
     /// The tiles in `arrived`, so they are not asked for again while they wait.
     arrived_ids: std::collections::HashSet<TileId>,
     pub annotations: AnnotationLayer,
+    /// The slide has the keyboard: its shortcuts act. Taken by a press in a form (the app),
+    /// given back by a press on the slide.
+    pub keyboard: bool,
+    /// A dialog is open this frame: no key reaches the slide.
+    pub keys_blocked: bool,
 }
 
 /// The annotation layer for a slide, with its loaded annotations and autosave.
@@ -163,6 +168,8 @@ impl SlideView {
             rayon::current_num_threads().max(2),
         );
         SlideView {
+            keyboard: true,
+            keys_blocked: false,
             slide,
             camera: Camera { center: [0.0, 0.0], zoom: 1.0 },
             animation: None,
@@ -339,7 +346,12 @@ impl SlideView {
         // Letters and shortcuts act unless text is being typed. Arrows, Enter and Escape also drive
         // whatever widget has the focus (a slider, a button), so they act only when the slide has
         // it or nothing has.
-        let typing = ui.ctx().text_edit_focused();
+        // A press on the slide gives it the keyboard back (the app takes it away on a press in a
+        // form); a dialog over the window blocks the slide's keys for the frame.
+        if response.is_pointer_button_down_on() {
+            self.keyboard = true;
+        }
+        let typing = ui.ctx().text_edit_focused() || !self.keyboard || self.keys_blocked;
         let navigation = !typing && (response.has_focus() || ui.memory(|m| m.focused().is_none()));
         if !typing {
             self.annotations.handle_keys(ui, &projection, navigation);
@@ -408,8 +420,8 @@ impl SlideView {
                 self.zoom_by(pinch, pointer);
             }
         }
-        // Keys act when no text field has the keyboard.
-        if ui.ctx().text_edit_focused() {
+        // Keys act when no text field has the keyboard, the slide has it and no dialog is open.
+        if ui.ctx().text_edit_focused() || !self.keyboard || self.keys_blocked {
             return;
         }
         let step = [self.view.width / 8.0, self.view.height / 8.0];
