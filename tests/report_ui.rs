@@ -105,7 +105,10 @@ fn fill_finalise_amend_and_reopen() {
     assert_eq!(json, tmp.path().join("H26-555.report.json"), "beside the slide, named after the case");
     let html = std::fs::read_to_string(tmp.path().join("H26-555.report.html")).unwrap_or_else(|e| panic!("{e}"));
     assert!(html.contains("Invasive carcinoma, NST") && html.contains(&expected_hash));
-    assert_eq!(html.matches("data:image/png;base64,").count(), 2, "thumbnail and view are embedded");
+    assert_eq!(html.matches("data:image/").count(), 2, "thumbnail and view are embedded");
+    assert!(html.contains("data:image/jpeg;base64,/9j/"), "the view as JPEG");
+    // 3,000 level-0 pixels at 0.25 µm: 750 µm wide, so a 100 µm bar on both pictures.
+    assert_eq!(html.matches(">100 µm</text>").count(), 2, "with scale bars");
     assert!(html.contains("x 0–3000, y 0–2000"), "the fitted view's snapshot is the slide, not its margins");
 
     // A final report is read-only: amending needs a reason and records it.
