@@ -91,6 +91,9 @@ fn fill_finalise_amend_and_reopen() {
     type_into(&mut h, "Received", "2026-11-20");
     type_into(&mut h, "Category", "B5b");
     type_into(&mut h, "Diagnosis", "Invasive carcinoma, NST");
+    // Sign-out needs the specimen and the microscopy too.
+    type_into(&mut h, "Specimen", "Core biopsy, left breast");
+    type_into(&mut h, "Microscopy", "Invasive carcinoma of no special type.");
     assert_eq!(h.state().reviewer.name, "Dr Ada Test", "the reviewer is remembered");
     click(&mut h, "Finalise");
     wait_until(&mut h, "the final report to be written", |app| {
@@ -128,6 +131,14 @@ fn fill_finalise_amend_and_reopen() {
     assert_eq!(amended.amendments[0].by, "Dr Ada Test");
     assert_eq!(amended.reported_at, report.reported_at, "the first sign-out time stays");
     assert_eq!(amended.report_id, report.report_id);
+    let html = std::fs::read_to_string(tmp.path().join("H26-555.report.html")).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        html.contains(
+            "Diagnosis category <span class=\"note mono\">diagnosis.category</span></th>\
+                       <td><div class=\"text\">B5b</div></td><td><div class=\"text\">B5b-revised</div></td>"
+        ),
+        "the page lists what the amendment changed"
+    );
     drop(h);
 
     // Reopening the slide finds its report.
