@@ -130,6 +130,11 @@ enum Command {
         /// Folder for the four files (created if missing).
         #[arg(long, value_name = "OUTDIR", default_value = ".")]
         out: PathBuf,
+        /// JSON file {"groups": {"CATEGORY": "GROUP", ...}} extending the built-in map of
+        /// comparable diagnosis categories (B1-B5c, C1-C5, benign ... malignant); its entries
+        /// override the built-in ones, and a category mapped to null is removed.
+        #[arg(long, value_name = "FILE")]
+        category_map: Option<PathBuf>,
     },
     /// Write a synthetic H&E-looking pyramidal slide.
     Generate {
@@ -322,7 +327,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::ExportTeaching { slide, report, outdir, key_file, force } => {
             export_teaching(&slide, &report, &outdir, key_file.as_deref(), force)
         }
-        Command::Consolidate { dirs, out } => consolidate_reports(&dirs, &out),
+        Command::Consolidate { dirs, out, category_map } => consolidate_reports(&dirs, &out, category_map.as_deref()),
         Command::Generate {
             output,
             width,
@@ -705,11 +710,17 @@ impl ReadProgress {
     }
 }
 
-fn consolidate_reports(dirs: &[PathBuf], out: &Path) -> anyhow::Result<()> {
+fn consolidate_reports(dirs: &[PathBuf], out: &Path, category_map: Option<&Path>) -> anyhow::Result<()> {
     use std::io::IsTerminal;
+    use wsiview::report::category_map::CategoryMap;
     use wsiview::report::consolidate;
+    // A bad map is reported before any report is read.
+    let categories = match category_map {
+        Some(file) => CategoryMap::built_in_extended_by(file).map_err(anyhow::Error::msg)?,
+        None => CategoryMap::built_in(),
+    };
     let progress = ReadProgress { terminal: std::io::stderr().is_terminal(), shown_step: Default::default() };
-    let summary = consolidate::consolidate(dirs, &|done, total| progress.update(done, total));
+    let summary = consolidate::consolidate_with(dirs, &categories, &|done, total| progress.update(done, total));
     progress.finish();
     if summary.folders_read == 0 {
         let why: Vec<String> = summary.invalid.iter().map(|i| format!("{}: {}", i.file.display(), i.error)).collect();

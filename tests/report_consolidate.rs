@@ -226,6 +226,11 @@ fn figures_of_a_multi_site_set_match_the_hand_count() {
     assert_eq!(c["slides_reviewed_more_than_once"], json!(5));
     assert_eq!(c["discordant_slides"], json!(2));
     assert_eq!(c["concordance_pct"], json!(60.0));
+    // Every category of the set is in the built-in map: all five slides compared.
+    assert_eq!(c["slides_compared"], json!(5));
+    assert_eq!(c["slides_not_comparable"], json!(0));
+    assert_eq!(c["not_comparable"], json!([]));
+    assert_eq!(c["category_map"], json!("built-in"));
     let id = |path: &str| {
         let n = specs().iter().position(|s| s.path == path).expect("spec");
         format!("00000000-0000-4000-8000-{n:012}")
@@ -235,13 +240,16 @@ fn figures_of_a_multi_site_set_match_the_hand_count() {
         c["pairs"],
         json!([
             {"sha256": sha("b"), "case_id": "H26-B", "site_a": "GWH", "category_a": "B3", "site_b": "RLH",
-             "category_b": "B5b", "report_id_a": id("gwh/deep/er/a.report.json"),
+             "category_b": "B5b", "group_a": "uncertain", "group_b": "malignant",
+             "report_id_a": id("gwh/deep/er/a.report.json"),
              "report_id_b": id("rlh/2026/12/b.report.json")},
             {"sha256": sha("c"), "case_id": "GWH-2", "site_a": "GWH", "category_a": "MALIGNANT", "site_b": "NBT",
-             "category_b": "Benign", "report_id_a": id("gwh/deep/er/b.report.json"),
+             "category_b": "Benign", "group_a": "malignant", "group_b": "benign",
+             "report_id_a": id("gwh/deep/er/b.report.json"),
              "report_id_b": id("nbt/b.report.json"), "case_id_b": "NBT-2"},
             {"sha256": sha("c"), "case_id": "NBT-2", "site_a": "NBT", "category_a": "Benign", "site_b": "RLH",
-             "category_b": "malignant", "report_id_a": id("nbt/b.report.json"),
+             "category_b": "malignant", "group_a": "benign", "group_b": "malignant",
+             "report_id_a": id("nbt/b.report.json"),
              "report_id_b": id("rlh/2026/12/c.report.json"), "case_id_b": "RLH-3"},
         ])
     );
@@ -428,4 +436,184 @@ fn teaching_copies_are_listed_not_counted() {
     assert_eq!(summary.invalid.len(), 1);
     let listed = serde_json::to_string(&summary.to_json()).expect("json");
     assert!(listed.contains("teaching copy"), "{listed}");
+}
+
+/// Two sites with different vocabularies. Slides with two or more signed-out reports:
+/// - v1: B5a / malignant — the same group: concordant;
+/// - v2: B5a / B2 — malignant against benign: discordant;
+/// - v3: weird / B5a — "weird" has no group: not comparable, left out of the percentage;
+/// - v4: weird / " WEIRD " — equal categories agree whatever the map says: concordant;
+/// - v5: B5b / malignant / odd — B5b and malignant agree; both pairs with "odd" are not comparable.
+///
+/// So 5 slides reviewed more than once, 4 compared, 1 discordant: 75.0 %; 3 pairs not comparable.
+fn vocabulary_set(root: &Path) -> Vec<PathBuf> {
+    use Status::Final;
+    let rows: Vec<Row> = vec![
+        ("rlh/v1.report.json", "RLH", Final, Some(2), "v1", "B5a", "Dr A", "R1"),
+        ("nbt/v1.report.json", "NBT", Final, Some(3), "v1", "malignant", "Dr N", "N1"),
+        ("rlh/v2.report.json", "RLH", Final, Some(2), "v2", "B5a", "Dr A", "R2"),
+        ("nbt/v2.report.json", "NBT", Final, Some(3), "v2", "B2", "Dr N", "N2"),
+        ("rlh/v3.report.json", "RLH", Final, Some(2), "v3", "weird", "Dr A", "R3"),
+        ("nbt/v3.report.json", "NBT", Final, Some(3), "v3", "B5a", "Dr N", "N3"),
+        ("rlh/v4.report.json", "RLH", Final, Some(2), "v4", "weird", "Dr A", "R4"),
+        ("nbt/v4.report.json", "NBT", Final, Some(3), "v4", " WEIRD ", "Dr N", "N4"),
+        ("gwh/v5.report.json", "GWH", Final, Some(1), "v5", "<i>odd</i>", "Dr G", "G5"),
+        ("nbt/v5.report.json", "NBT", Final, Some(3), "v5", "malignant", "Dr N", "N5"),
+        ("rlh/v5.report.json", "RLH", Final, Some(2), "v5", "B5b", "Dr A", "R5"),
+    ];
+    rows.into_iter()
+        .enumerate()
+        .map(|(n, row)| {
+            let s = spec(row);
+            write(root, s.path, &report(&s, 100 + n).to_json())
+        })
+        .collect()
+}
+
+#[test]
+fn categories_compare_by_group_and_unmapped_ones_are_not_comparable() {
+    let temp = tempfile::tempdir().expect("temp");
+    let root = temp.path().join("reports");
+    let files = vocabulary_set(&root);
+    let summary = run(std::slice::from_ref(&root));
+    let c = &summary.to_json()["concordance"];
+    assert_eq!(c["slides_reviewed_more_than_once"], json!(5));
+    assert_eq!(c["slides_compared"], json!(4));
+    assert_eq!(c["slides_not_comparable"], json!(1));
+    assert_eq!(c["discordant_slides"], json!(1));
+    assert_eq!(c["concordance_pct"], json!(75.0));
+    let pairs = c["pairs"].as_array().expect("pairs");
+    assert_eq!(pairs.len(), 1, "only B5a against B2 is discordant: {pairs:#?}");
+    assert_eq!(
+        (&pairs[0]["sha256"], &pairs[0]["category_a"], &pairs[0]["category_b"]),
+        (&json!(sha("v2")), &json!("B2"), &json!("B5a")),
+        "nbt/ before rlh/ in path order"
+    );
+    assert_eq!((&pairs[0]["group_a"], &pairs[0]["group_b"]), (&json!("benign"), &json!("malignant")));
+
+    let file = |i: usize| json!(files[i].display().to_string());
+    let not_comparable: Vec<(Value, Value, Value, Value, Value)> = c["not_comparable"]
+        .as_array()
+        .expect("not_comparable")
+        .iter()
+        .map(|p| {
+            (
+                p["sha256"].clone(),
+                p["category_a"].clone(),
+                p["category_b"].clone(),
+                p["file_a"].clone(),
+                p["file_b"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        not_comparable,
+        vec![
+            (json!(sha("v3")), json!("B5a"), json!("weird"), file(5), file(4)),
+            (json!(sha("v5")), json!("<i>odd</i>"), json!("malignant"), file(8), file(9)),
+            (json!(sha("v5")), json!("<i>odd</i>"), json!("B5b"), file(8), file(10)),
+        ]
+    );
+    assert_eq!(c["not_comparable"][0]["group_a"], json!("malignant"));
+    assert_eq!(c["not_comparable"][0]["group_b"], Value::Null, "no group");
+    assert_eq!(
+        summary.headline(),
+        "11 reports (0 invalid, 0 duplicates) from 3 sites; 1 of 5 twice-reviewed slides discordant, 1 not comparable"
+    );
+
+    let html = consolidate::summary_html(&summary);
+    assert!(html.contains("<h3>Not comparable (3)</h3>"), "listed apart");
+    assert!(html.contains("&lt;i&gt;odd&lt;/i&gt; <span class=\"none\">(no group)</span>"), "escaped");
+    assert!(!html.contains("<i>odd"));
+    assert!(html.contains("B5a <span class=\"meta\">(malignant)</span>"), "groups are shown");
+    assert!(html.contains("of the 4 slides whose reports could be compared"));
+    assert_eq!(consolidate::discordance_csv(&summary).split_terminator("\r\n").count(), 1 + 1);
+}
+
+fn wsiview_args(args: &[&std::ffi::OsStr]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_wsiview")).args(args).output().unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn a_category_map_file_extends_and_overrides_the_built_in_one() {
+    let temp = tempfile::tempdir().expect("temp");
+    let root = temp.path().join("reports");
+    vocabulary_set(&root);
+    // B5a (in situ) is its own group at this network, "weird" is a local word for it, and
+    // "positive" is dropped; the rest of the built-in map (B2, B5b, malignant) still applies.
+    let map = write(
+        temp.path(),
+        "network-map.json",
+        br#"{"comment": "in situ apart", "groups": {"b5A": "in_situ", "Weird": "In_Situ", "positive": null}}"#,
+    );
+    let out = temp.path().join("out");
+    let result = wsiview_args(&[
+        "consolidate".as_ref(),
+        root.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+        "--category-map".as_ref(),
+        map.as_os_str(),
+    ]);
+    assert!(result.status.success(), "stderr: {}", String::from_utf8_lossy(&result.stderr));
+    // v1 (in situ against malignant) and v2 (in situ against benign) discordant; v3 (weird = in
+    // situ = B5a) and v4 agree; v5 is compared through B5b/malignant. 3 of 5 concordant.
+    assert_eq!(
+        String::from_utf8_lossy(&result.stdout).trim(),
+        format!(
+            "11 reports (0 invalid, 0 duplicates) from 3 sites; 2 of 5 twice-reviewed slides discordant → {}",
+            out.display()
+        )
+    );
+    let text = std::fs::read_to_string(out.join("summary.json")).expect("summary.json");
+    let summary: Value = serde_json::from_str(&text).expect("json");
+    let c = &summary["concordance"];
+    assert_eq!((&c["slides_compared"], &c["slides_not_comparable"]), (&json!(5), &json!(0)));
+    assert_eq!(c["concordance_pct"], json!(60.0));
+    assert_eq!(c["pairs"][0]["group_b"], json!("in_situ"), "the file's group, case ignored");
+    assert_eq!(c["not_comparable"].as_array().map(Vec::len), Some(2), "only the pairs with \"odd\"");
+    let source = c["category_map"].as_str().unwrap_or_default();
+    assert!(source.starts_with("built-in, extended by ") && source.ends_with("network-map.json"), "{source}");
+}
+
+#[test]
+fn a_bad_category_map_stops_the_command_naming_the_file() {
+    let temp = tempfile::tempdir().expect("temp");
+    let root = temp.path().join("reports");
+    vocabulary_set(&root);
+    let out = temp.path().join("out");
+    let cases: [(&str, &[u8], &str); 3] = [
+        ("broken.json", b"{\"groups\": {\"B5a\": ", "not JSON"),
+        ("typed.json", br#"{"groups": {"B5a": 5}}"#, "\"B5a\": group 5 is not a string or null"),
+        ("misspelt.json", br#"{"group": {"B5a": "malignant"}}"#, "unknown key \"group\""),
+    ];
+    for (name, bytes, problem) in cases {
+        let map = write(temp.path(), name, bytes);
+        let result = wsiview_args(&[
+            "consolidate".as_ref(),
+            root.as_os_str(),
+            "--out".as_ref(),
+            out.as_os_str(),
+            "--category-map".as_ref(),
+            map.as_os_str(),
+        ]);
+        assert_eq!(result.status.code(), Some(1), "{name}");
+        let stderr = String::from_utf8_lossy(&result.stderr);
+        assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+        assert!(stderr.starts_with(&format!("wsiview: {}: category map: ", map.display())), "{stderr}");
+        assert!(stderr.contains(problem), "{name}: {stderr}");
+        assert!(!out.exists(), "nothing written");
+    }
+    let absent = temp.path().join("absent.json");
+    let result = wsiview_args(&[
+        "consolidate".as_ref(),
+        root.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+        "--category-map".as_ref(),
+        absent.as_os_str(),
+    ]);
+    assert_eq!(result.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&result.stderr).contains("absent.json: category map: cannot read"));
+    assert!(!out.exists(), "nothing written");
 }

@@ -123,7 +123,10 @@ fn fill_finalise_amend_and_reopen() {
     assert_eq!(json, tmp.path().join("H26-555.report.json"), "beside the slide, named after the case");
     let html = std::fs::read_to_string(tmp.path().join("H26-555.report.html")).unwrap_or_else(|e| panic!("{e}"));
     assert!(html.contains("Invasive carcinoma, NST") && html.contains(&expected_hash));
-    assert_eq!(html.matches("data:image/png;base64,").count(), 2, "thumbnail and view are embedded");
+    assert_eq!(html.matches("data:image/").count(), 2, "thumbnail and view are embedded");
+    assert!(html.contains("data:image/jpeg;base64,/9j/"), "the view as JPEG");
+    // 3,000 level-0 pixels at 0.25 µm: 750 µm wide, so a 100 µm bar on both pictures.
+    assert_eq!(html.matches(">100 µm</text>").count(), 2, "with scale bars");
     assert!(html.contains("x 0–3000, y 0–2000"), "the fitted view's snapshot is the slide, not its margins");
 
     // A final report is read-only. Another user (a trainee, with their own remembered identity)
@@ -159,6 +162,14 @@ fn fill_finalise_amend_and_reopen() {
     assert_eq!(change.map(|c| (c.before.clone(), c.after.clone())), Some(("B5b".into(), "B5b-revised".into())));
     assert_eq!(amended.reported_at, report.reported_at, "the first sign-out time stays");
     assert_eq!(amended.report_id, report.report_id);
+    let html = std::fs::read_to_string(tmp.path().join("H26-555.report.html")).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        html.contains(
+            "Diagnosis category <span class=\"note mono\">diagnosis.category</span></th>\
+                       <td><div class=\"text\">B5b</div></td><td><div class=\"text\">B5b-revised</div></td>"
+        ),
+        "the page lists what the amendment changed"
+    );
     drop(h);
 
     // Reopening the slide finds its report.

@@ -12,7 +12,11 @@
 //! - Turnaround ([`Report::turnaround_days`]) and concordance count signed-out reports only (final
 //!   or amended). Median: the middle value, or the mean of the two middle values. p90: nearest rank,
 //!   the ⌈0.9·n⌉-th smallest. Percentages 0–100, one decimal, halves rounded up.
-//! - Diagnosis categories are compared trimmed and case-insensitively ("B5b" = " b5b ").
+//! - Diagnosis categories are compared trimmed and case-insensitively ("B5b" = " b5b "), and
+//!   through a [`CategoryMap`] of comparable groups ("B5a" and "malignant" agree). Equal
+//!   categories always agree; two categories that differ where either has no group are "not
+//!   comparable": listed apart, never counted as discordant. A slide whose pairs are all not
+//!   comparable is left out of `concordance_pct` (it cannot be said to agree or disagree).
 
 use super::html::escape as html_escape;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -24,6 +28,7 @@ use rayon::prelude::*;
 use serde_json::{json, Map, Value};
 use walkdir::WalkDir;
 
+use super::category_map::{normalise as category_key, CategoryMap};
 use super::schema::{now_rfc3339, Report, Status, REPORT_SUFFIX};
 use crate::annotations::{store, table::csv_field};
 
@@ -74,8 +79,8 @@ pub struct ReviewerStats {
     pub sites: BTreeSet<String>,
 }
 
-/// Two signed-out reports of one slide whose diagnosis categories differ; `a` comes first in path
-/// order.
+/// Two signed-out reports of one slide whose diagnosis categories differ — in group (discordant)
+/// or where a category has no group (not comparable); `a` comes first in path order.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DiscordantPair {
     pub sha256: String,
@@ -85,6 +90,9 @@ pub struct DiscordantPair {
     pub site_b: String,
     pub category_a: String,
     pub category_b: String,
+    /// The categories' groups in the [`CategoryMap`]; None when not mapped.
+    pub group_a: Option<String>,
+    pub group_b: Option<String>,
     pub report_id_a: String,
     pub report_id_b: String,
     pub file_a: PathBuf,
@@ -94,10 +102,21 @@ pub struct DiscordantPair {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Concordance {
     pub slides_reviewed_more_than_once: usize,
+    /// Slides reviewed more than once with at least one comparable pair of reports: the
+    /// denominator of `concordance_pct`.
+    pub slides_compared: usize,
+    /// Slides reviewed more than once whose reports could not be compared at all (every pair
+    /// differs and has a category without a group): left out of `concordance_pct`.
+    pub slides_not_comparable: usize,
     pub discordant_slides: usize,
-    /// None when no slide was reviewed more than once.
+    /// Concordant share of `slides_compared`; None when there is none.
     pub concordance_pct: Option<f64>,
+    /// Discordant pairs: both categories have groups, and the groups differ.
     pub pairs: Vec<DiscordantPair>,
+    /// Pairs whose categories differ where either has no group.
+    pub not_comparable: Vec<DiscordantPair>,
+    /// Where the category map came from ([`CategoryMap::source`]).
+    pub category_map: String,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -119,9 +138,19 @@ pub struct Summary {
     pub generated_at: String,
 }
 
-/// Read every report under `dirs` and summarise them. `progress(done, total)` is called from
-/// worker threads after each file is read. Never fails: problems are listed in the summary.
+/// Read every report under `dirs` and summarise them, comparing categories with the built-in
+/// [`CategoryMap`]. `progress(done, total)` is called from worker threads after each file is
+/// read. Never fails: problems are listed in the summary.
 pub fn consolidate(dirs: &[PathBuf], progress: &(dyn Fn(usize, usize) + Sync)) -> Summary {
+    consolidate_with(dirs, &CategoryMap::built_in(), progress)
+}
+
+/// [`consolidate`] with a category map of the caller's.
+pub fn consolidate_with(
+    dirs: &[PathBuf],
+    categories: &CategoryMap,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Summary {
     let mut invalid = Vec::new();
     let (files, folders_read) = find_report_files(dirs, &mut invalid);
     let total = files.len();
@@ -148,7 +177,7 @@ pub fn consolidate(dirs: &[PathBuf], progress: &(dyn Fn(usize, usize) + Sync)) -
     Summary {
         by_site: site_stats(&reports),
         by_reviewer: reviewer_stats(&reports),
-        concordance: concordance(&reports),
+        concordance: concordance(&reports, categories),
         reports,
         invalid,
         duplicates,
@@ -355,31 +384,53 @@ fn reviewer_stats(reports: &[ReportFile]) -> BTreeMap<String, ReviewerStats> {
     by_reviewer
 }
 
-fn category_key(category: &str) -> String {
-    category.trim().to_lowercase()
+/// How two reports' categories relate.
+#[derive(Clone, Copy, PartialEq)]
+enum Agreement {
+    /// Equal categories, or categories of the same group.
+    Agree,
+    Disagree,
+    /// Different categories, at least one without a group.
+    NotComparable,
 }
 
-fn concordance(reports: &[ReportFile]) -> Concordance {
+fn agreement(key_a: &str, key_b: &str, categories: &CategoryMap) -> Agreement {
+    if key_a == key_b {
+        return Agreement::Agree;
+    }
+    match (categories.group(key_a), categories.group(key_b)) {
+        (Some(a), Some(b)) if a == b => Agreement::Agree,
+        (Some(_), Some(_)) => Agreement::Disagree,
+        _ => Agreement::NotComparable,
+    }
+}
+
+fn concordance(reports: &[ReportFile], categories: &CategoryMap) -> Concordance {
     let mut by_slide: BTreeMap<&str, Vec<&ReportFile>> = BTreeMap::new();
     for entry in reports.iter().filter(|e| e.report.status.is_signed_out()) {
         by_slide.entry(entry.report.slide.sha256.as_str()).or_default().push(entry);
     }
-    let mut result = Concordance::default();
+    let mut result = Concordance { category_map: categories.source.clone(), ..Concordance::default() };
     for (sha256, group) in by_slide.into_iter().filter(|(_, group)| group.len() >= 2) {
         result.slides_reviewed_more_than_once += 1;
         let keys: Vec<String> = group.iter().map(|e| category_key(&e.report.diagnosis.category)).collect();
-        if keys.iter().collect::<HashSet<_>>().len() < 2 {
-            continue;
-        }
-        result.discordant_slides += 1;
+        let (mut compared, mut discordant) = (false, false);
         // Every differing pair, so a slide seen by three sites shows who disagreed with whom.
         for i in 0..group.len() {
             for j in i + 1..group.len() {
-                if keys[i] == keys[j] {
-                    continue;
-                }
+                let list = match agreement(&keys[i], &keys[j], categories) {
+                    Agreement::Agree => {
+                        compared = true;
+                        continue;
+                    }
+                    Agreement::Disagree => {
+                        (compared, discordant) = (true, true);
+                        &mut result.pairs
+                    }
+                    Agreement::NotComparable => &mut result.not_comparable,
+                };
                 let (a, b) = (&group[i].report, &group[j].report);
-                result.pairs.push(DiscordantPair {
+                list.push(DiscordantPair {
                     sha256: sha256.to_string(),
                     case_id_a: a.case_id.trim().to_string(),
                     case_id_b: b.case_id.trim().to_string(),
@@ -387,6 +438,8 @@ fn concordance(reports: &[ReportFile]) -> Concordance {
                     site_b: b.site.trim().to_string(),
                     category_a: a.diagnosis.category.trim().to_string(),
                     category_b: b.diagnosis.category.trim().to_string(),
+                    group_a: categories.group(&keys[i]).map(str::to_string),
+                    group_b: categories.group(&keys[j]).map(str::to_string),
                     report_id_a: a.report_id.clone(),
                     report_id_b: b.report_id.clone(),
                     file_a: group[i].file.clone(),
@@ -394,9 +447,17 @@ fn concordance(reports: &[ReportFile]) -> Concordance {
                 });
             }
         }
+        if compared {
+            result.slides_compared += 1;
+        } else {
+            result.slides_not_comparable += 1;
+        }
+        if discordant {
+            result.discordant_slides += 1;
+        }
     }
-    let more = result.slides_reviewed_more_than_once;
-    result.concordance_pct = percent_one_decimal(more - result.discordant_slides, more);
+    result.concordance_pct =
+        percent_one_decimal(result.slides_compared - result.discordant_slides, result.slides_compared);
     result
 }
 
@@ -434,28 +495,31 @@ impl Summary {
             .iter()
             .map(|(name, r)| (name.clone(), json!({"reports": r.reports, "sites": r.sites})))
             .collect();
-        let pairs: Vec<Value> = self
-            .concordance
-            .pairs
-            .iter()
-            .map(|p| {
-                let mut pair = json!({
-                    "sha256": p.sha256,
-                    "case_id": p.case_id_a,
-                    "site_a": p.site_a,
-                    "category_a": p.category_a,
-                    "site_b": p.site_b,
-                    "category_b": p.category_b,
-                    "report_id_a": p.report_id_a,
-                    "report_id_b": p.report_id_b,
-                });
-                // Sites number cases their own way; the second id only when it differs.
-                if p.case_id_b != p.case_id_a {
-                    pair["case_id_b"] = json!(p.case_id_b);
-                }
-                pair
-            })
-            .collect();
+        let pair_json = |p: &DiscordantPair, with_files: bool| {
+            let mut pair = json!({
+                "sha256": p.sha256,
+                "case_id": p.case_id_a,
+                "site_a": p.site_a,
+                "category_a": p.category_a,
+                "group_a": p.group_a,
+                "site_b": p.site_b,
+                "category_b": p.category_b,
+                "group_b": p.group_b,
+                "report_id_a": p.report_id_a,
+                "report_id_b": p.report_id_b,
+            });
+            // Sites number cases their own way; the second id only when it differs.
+            if p.case_id_b != p.case_id_a {
+                pair["case_id_b"] = json!(p.case_id_b);
+            }
+            if with_files {
+                pair["file_a"] = json!(path_text(&p.file_a));
+                pair["file_b"] = json!(path_text(&p.file_b));
+            }
+            pair
+        };
+        let pairs: Vec<Value> = self.concordance.pairs.iter().map(|p| pair_json(p, false)).collect();
+        let not_comparable: Vec<Value> = self.concordance.not_comparable.iter().map(|p| pair_json(p, true)).collect();
         let c = &self.concordance;
         json!({
             "reports": self.reports.len(),
@@ -468,23 +532,33 @@ impl Summary {
                 "discordant_slides": c.discordant_slides,
                 "concordance_pct": c.concordance_pct,
                 "pairs": pairs,
+                "slides_compared": c.slides_compared,
+                "slides_not_comparable": c.slides_not_comparable,
+                "not_comparable": not_comparable,
+                "category_map": c.category_map,
             },
             "generated_at": self.generated_at,
         })
     }
 
-    /// "10000 reports (12 invalid, 3 duplicates) from 5 sites; 4 of 40 twice-reviewed slides discordant".
+    /// "10000 reports (12 invalid, 3 duplicates) from 5 sites; 4 of 40 twice-reviewed slides discordant",
+    /// and ", 2 not comparable" when some slides' categories could not be compared.
     pub fn headline(&self) -> String {
         let plural = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
-        format!(
+        let c = &self.concordance;
+        let mut line = format!(
             "{} ({} invalid, {}) from {}; {} of {} twice-reviewed slides discordant",
             plural(self.reports.len(), "report", "reports"),
             self.invalid.len(),
             plural(self.duplicates.len(), "duplicate", "duplicates"),
             plural(self.by_site.len(), "site", "sites"),
-            self.concordance.discordant_slides,
-            self.concordance.slides_reviewed_more_than_once,
-        )
+            c.discordant_slides,
+            c.slides_reviewed_more_than_once,
+        );
+        if c.slides_not_comparable > 0 {
+            line += &format!(", {} not comparable", c.slides_not_comparable);
+        }
+        line
     }
 }
 
@@ -538,7 +612,9 @@ pub fn summary_csv(summary: &Summary) -> String {
 /// `discordance.csv`: one row per discordant pair, with both files so each can be found.
 pub fn discordance_csv(summary: &Summary) -> String {
     let mut out = String::new();
-    let header = "sha256,case_id,site_a,category_a,report_id_a,file_a,case_id_b,site_b,category_b,report_id_b,file_b";
+    // The group columns come last so readers of the earlier columns by position are unaffected.
+    let header = "sha256,case_id,site_a,category_a,report_id_a,file_a,case_id_b,site_b,category_b,report_id_b,file_b,\
+                  group_a,group_b";
     csv_line(&mut out, &[header.to_string()]);
     for p in &summary.concordance.pairs {
         csv_line(
@@ -555,6 +631,8 @@ pub fn discordance_csv(summary: &Summary) -> String {
                 csv_text(&p.category_b),
                 csv_text(&p.report_id_b),
                 csv_text(&path_text(&p.file_b)),
+                csv_text(p.group_a.as_deref().unwrap_or_default()),
+                csv_text(p.group_b.as_deref().unwrap_or_default()),
             ],
         );
     }
@@ -747,14 +825,27 @@ pub fn summary_html(summary: &Summary) -> String {
     out += "<h2>Concordance</h2>\n";
     out += &format!(
         "<p>{} slides reviewed more than once (final or amended reports, same SHA-256); {} discordant; \
-         concordance {}.</p>\n",
+         {} not comparable; concordance {} (of the {} slides whose reports could be compared).</p>\n",
         c.slides_reviewed_more_than_once,
         c.discordant_slides,
-        html_number(c.concordance_pct, " %")
+        c.slides_not_comparable,
+        html_number(c.concordance_pct, " %"),
+        c.slides_compared,
     );
-    if !c.pairs.is_empty() {
-        let rows: Vec<Vec<String>> = c
-            .pairs
+    out += &format!(
+        "<p class=\"meta\">Categories are compared by group ({} category map): equal categories, or \
+         categories of the same group (B5a and malignant), agree. A pair whose categories differ where \
+         either has no group is not comparable: listed below, not counted as discordant; a slide with \
+         only such pairs is left out of the percentage.</p>\n",
+        e(&c.category_map)
+    );
+    let category = |name: &str, group: &Option<String>| match group {
+        Some(g) if category_key(name) != *g => format!("{} <span class=\"meta\">({})</span>", e(name), e(g)),
+        Some(_) => e(name),
+        None => format!("{} <span class=\"none\">(no group)</span>", e(name)),
+    };
+    let pair_rows = |pairs: &[DiscordantPair], with_files: bool| -> Vec<Vec<String>> {
+        pairs
             .iter()
             .map(|p| {
                 let case = if p.case_id_a == p.case_id_b {
@@ -762,17 +853,32 @@ pub fn summary_html(summary: &Summary) -> String {
                 } else {
                     format!("{} / {}", e(&p.case_id_a), e(&p.case_id_b))
                 };
-                vec![
+                let mut row = vec![
                     format!("<code>{}…</code>", e(&clip(&p.sha256, 13))),
                     case,
                     e(&p.site_a),
-                    e(&p.category_a),
+                    category(&p.category_a, &p.group_a),
                     e(&p.site_b),
-                    e(&p.category_b),
-                ]
+                    category(&p.category_b, &p.group_b),
+                ];
+                if with_files {
+                    row.push(e(&path_text(&p.file_a)));
+                    row.push(e(&path_text(&p.file_b)));
+                }
+                row
             })
-            .collect();
-        html_table(&mut out, &["slide (SHA-256)", "case", "site A", "category A", "site B", "category B"], &[], &rows);
+            .collect()
+    };
+    let pair_header = ["slide (SHA-256)", "case", "site A", "category A", "site B", "category B"];
+    if !c.pairs.is_empty() {
+        html_table(&mut out, &pair_header, &[], &pair_rows(&c.pairs, false));
+    }
+    if !c.not_comparable.is_empty() {
+        out += &format!("<h3>Not comparable ({})</h3>\n", c.not_comparable.len());
+        out +=
+            "<p class=\"meta\">Add the categories to a map file (<code>--category-map</code>) to compare them.</p>\n";
+        let header: Vec<&str> = pair_header.iter().copied().chain(["file A", "file B"]).collect();
+        html_table(&mut out, &header, &[], &pair_rows(&c.not_comparable, true));
     }
 
     if !summary.duplicates.is_empty() {

@@ -131,16 +131,11 @@ pub fn report_dir(slide: &Path) -> PathBuf {
     }
 }
 
-fn png(image: &image::RgbaImage) -> Option<Vec<u8>> {
-    let mut bytes = Vec::new();
-    image.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png).ok()?;
-    Some(bytes)
-}
-
 /// Longest side of the view snapshot in the HTML page, in pixels.
 const VIEW_PICTURE_SIZE: f64 = 1600.0;
 
-/// The snapshot of `region` (level 0), at most 1,600 pixels on its longest side.
+/// The snapshot of `region` (level 0), at most 1,600 pixels on its longest side, as JPEG (a PNG
+/// of tissue this size is several megabytes).
 fn view_picture(slide: &Slide, region: [f64; 4]) -> Option<SlidePicture> {
     // Only the part of the view that shows the slide (a zoomed-out view has margins around it).
     let l0 = slide.levels().first()?;
@@ -167,18 +162,14 @@ fn view_picture(slide: &Slide, region: [f64; 4]) -> Option<SlidePicture> {
     } else {
         image
     };
-    Some(SlidePicture { png: png(&image)?, width: image.width(), height: image.height(), region })
+    SlidePicture::jpeg(&image, region)
 }
 
+/// The whole slide, at most 1,024 pixels on its longest side, as JPEG or PNG, whichever is smaller.
 fn thumbnail_picture(slide: &Slide) -> Option<SlidePicture> {
     let image = slide.thumbnail(1024).ok()?;
     let l0 = slide.levels().first()?;
-    Some(SlidePicture {
-        png: png(&image)?,
-        width: image.width(),
-        height: image.height(),
-        region: [0.0, 0.0, l0.width as f64, l0.height as f64],
-    })
+    SlidePicture::smallest(&image, [0.0, 0.0, l0.width as f64, l0.height as f64])
 }
 
 /// The report id in a report file, if it is one.
@@ -350,5 +341,31 @@ mod tests {
         std::fs::write(&blocked_too, b"x").unwrap();
         let err = save_with_fallback_in(&blocked, Some(&blocked_too), request()).unwrap_err();
         assert!(err.contains("not-a-folder") && err.contains("also-a-file"), "{err}");
+    }
+
+    #[test]
+    fn a_page_with_a_1600_pixel_view_stays_small() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.tif");
+        crate::synth::generate(&path, &crate::synth::SynthOptions::default()).unwrap();
+        let slide = std::sync::Arc::new(Slide::open(&path).unwrap());
+        let mut report = Report { case_id: "P1".into(), ..Report::default() };
+        describe_slide(&mut report, &slide);
+        // 6,400 × 4,000 level-0 pixels: read at downsample 4, a 1,600 × 1,000 snapshot.
+        let request = SaveRequest {
+            report,
+            slide: Some(slide),
+            view_region: Some([1000.0, 1000.0, 6400.0, 4000.0]),
+            annotations: vec![],
+            classes: vec![],
+            previous: None,
+        };
+        let saved = save_in(dir.path(), request).unwrap();
+        let page = std::fs::read_to_string(&saved.html).unwrap();
+        assert!(page.contains("x 1000–7400, y 1000–5000"), "the view is on the page");
+        assert!(page.contains("data:image/jpeg;base64,/9j/"), "as JPEG");
+        // It was 5.2 MB with PNG pictures.
+        assert!(page.len() < 1_000_000, "the page is {} bytes", page.len());
+        eprintln!("page with a 1600-px view: {} bytes", page.len());
     }
 }

@@ -739,19 +739,9 @@ impl ScreenMask {
     }
 }
 
-/// 12345.678 → "12,345.7" (one decimal; measurement precision beyond that is noise).
-pub fn group_thousands(v: f64) -> String {
-    let s = format!("{:.1}", v.abs());
-    let (int, frac) = s.split_once('.').unwrap_or((&s, "0"));
-    let mut grouped = String::new();
-    for (i, c) in int.chars().enumerate() {
-        if i > 0 && (int.len() - i) % 3 == 0 {
-            grouped.push(',');
-        }
-        grouped.push(c);
-    }
-    format!("{}{grouped}.{frac}", if v < 0.0 { "-" } else { "" })
-}
+/// The one number formatter, in `annotations::table` so the report page (which must not depend
+/// on the viewer) shares it; re-exported for the viewer's panels.
+pub use crate::annotations::table::group_thousands;
 
 fn label_box(painter: &egui::Painter, at: Pos2, text: &str) {
     if text.is_empty() {
@@ -839,13 +829,6 @@ fn geometry_shapes(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn thousands() {
-        assert_eq!(group_thousands(1234567.891), "1,234,567.9");
-        assert_eq!(group_thousands(12.0), "12.0");
-        assert_eq!(group_thousands(-1000.0), "-1,000.0");
-    }
 
     #[test]
     fn every_tool_has_its_own_key() {

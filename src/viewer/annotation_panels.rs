@@ -3,8 +3,8 @@
 
 use egui::{Color32, RichText};
 
-use super::annotate::{group_thousands, AnnotationLayer, Tool};
-use crate::annotations::table::{class_totals, measure_all, to_csv, ClassTotal, MeasuredRow};
+use super::annotate::{AnnotationLayer, Tool};
+use crate::annotations::table::{class_totals, group_thousands, measure_all, to_csv, ClassTotal, MeasuredRow};
 use crate::annotations::{AnnotationClass, Unit};
 
 /// The tool buttons, the class for new annotations, undo and redo.
