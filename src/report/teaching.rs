@@ -666,6 +666,26 @@ mod tests {
             at: "2026-11-10T09:00:00Z".into(),
             by: "dr ann smith".into(),
             reason: "typo".into(),
+            changes: vec![
+                super::super::schema::FieldChange {
+                    field: "case_id".into(),
+                    before: "H26-1233".into(),
+                    after: "H26-1234".into(),
+                    ..Default::default()
+                },
+                super::super::schema::FieldChange {
+                    field: "slide.file_name".into(),
+                    before: "H26-1233.svs".into(),
+                    after: "H26-1234.svs".into(),
+                    ..Default::default()
+                },
+                super::super::schema::FieldChange {
+                    field: "diagnosis.category".into(),
+                    before: "B3".into(),
+                    after: "B5a".into(),
+                    ..Default::default()
+                },
+            ],
             ..Amendment::default()
         });
         r.comments = "Discussed with Dr Ann Smith at MDT".into();
@@ -685,7 +705,13 @@ mod tests {
         assert_eq!(t.slide.file_name, "CASE-x.svs");
         assert_eq!(t.extra[TEACHING_FIELD]["key_id"], k.id());
         let json = String::from_utf8(t.to_json()).unwrap();
-        for original in ["H26-1234", "7654321", &r.report_id] {
+        // An amendment's previous case number is an identifier too; the original slide's name goes.
+        let changes = &t.amendments[0].changes;
+        assert_eq!(changes[0].before, Value::from(k.case_pseudonym("H26-1233")));
+        assert_eq!(changes[0].after, Value::from(t.case_id.clone()));
+        assert_eq!((changes[1].before.clone(), changes[1].after.clone()), (Value::Null, Value::Null));
+        assert_eq!(changes[2].after, Value::from("B5a"), "clinical changes stay readable");
+        for original in ["H26-1234", "H26-1233", "7654321", &r.report_id] {
             assert!(!json.contains(original), "{original} left in {json}");
         }
         let warnings = privacy_warnings(&r).join("\n");
