@@ -165,7 +165,13 @@ fn build(root: &Path) -> PathBuf {
     write(root, "bad/missing-case.report.json", &variant(&drop_case_id));
     write(root, "bad/bad-date.report.json", &variant(&|v| v["received_date"] = json!("2026-02-30")));
     write(root, "bad/wrong-schema.report.json", &variant(&|v| v["schema"] = json!("wsiview.report/2")));
-    write(root, "bad/no-category.report.json", &variant(&|v| v["diagnosis"]["category"] = json!("  ")));
+    // Signed out but incomplete: no category, and a blank specimen and diagnosis text.
+    let incomplete = |v: &mut Value| {
+        v["diagnosis"]["category"] = json!("  ");
+        v["diagnosis"]["text"] = json!("");
+        v["specimen"] = json!(" ");
+    };
+    write(root, "bad/no-category.report.json", &variant(&incomplete));
     kept
 }
 
@@ -177,7 +183,7 @@ const BAD: [(&str, &[&str]); 7] = [
     ("missing-case.report.json", &["missing field", "case_id"]),
     ("bad-date.report.json", &["received_date", "2026-02-30"]),
     ("wrong-schema.report.json", &["wsiview.report/2"]),
-    ("no-category.report.json", &["diagnosis.category"]),
+    ("no-category.report.json", &["diagnosis.category", "specimen", "diagnosis.text"]),
 ];
 
 fn run(dirs: &[PathBuf]) -> Summary {
