@@ -736,7 +736,7 @@ impl ReportPanel {
             rect.width(),
         );
         job.wrap.max_rows = 2;
-        job.wrap.break_anywhere = true;
+        job.wrap.break_anywhere = false;
         // Painted, not laid out: however long the text, it takes exactly this rectangle.
         let galley = ui.painter().layout_job(job);
         ui.painter().with_clip_rect(rect.intersect(ui.clip_rect())).galley(rect.min, galley, color);
