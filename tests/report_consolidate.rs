@@ -338,7 +338,7 @@ fn hostile_text_is_escaped_in_the_html_and_neutralised_in_the_csv() {
     assert!(csv.contains(",\"'=HYPERLINK(\"\"http://x\"\",\"\"click\"\")\","), "{csv}");
 }
 
-fn wsiview(args: &[&Path]) -> std::process::Output {
+fn wsiview<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_wsiview")).args(args).output().unwrap_or_else(|e| panic!("{e}"))
 }
 
@@ -536,10 +536,6 @@ fn categories_compare_by_group_and_unmapped_ones_are_not_comparable() {
     assert_eq!(consolidate::discordance_csv(&summary).split_terminator("\r\n").count(), 1 + 1);
 }
 
-fn wsiview_args(args: &[&std::ffi::OsStr]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_wsiview")).args(args).output().unwrap_or_else(|e| panic!("{e}"))
-}
-
 #[test]
 fn a_category_map_file_extends_and_overrides_the_built_in_one() {
     let temp = tempfile::tempdir().expect("temp");
@@ -553,7 +549,7 @@ fn a_category_map_file_extends_and_overrides_the_built_in_one() {
         br#"{"comment": "in situ apart", "groups": {"b5A": "in_situ", "Weird": "In_Situ", "positive": null}}"#,
     );
     let out = temp.path().join("out");
-    let result = wsiview_args(&[
+    let result = wsiview(&[
         "consolidate".as_ref(),
         root.as_os_str(),
         "--out".as_ref(),
@@ -595,7 +591,7 @@ fn a_bad_category_map_stops_the_command_naming_the_file() {
     ];
     for (name, bytes, problem) in cases {
         let map = write(temp.path(), name, bytes);
-        let result = wsiview_args(&[
+        let result = wsiview(&[
             "consolidate".as_ref(),
             root.as_os_str(),
             "--out".as_ref(),
@@ -611,7 +607,7 @@ fn a_bad_category_map_stops_the_command_naming_the_file() {
         assert!(!out.exists(), "nothing written");
     }
     let absent = temp.path().join("absent.json");
-    let result = wsiview_args(&[
+    let result = wsiview(&[
         "consolidate".as_ref(),
         root.as_os_str(),
         "--out".as_ref(),

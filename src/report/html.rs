@@ -342,38 +342,6 @@ figcaption, .note, footer { color: #555; font-size: .85rem; }
 @media print { body { margin: 0; max-width: none; } h2 { break-after: avoid; } figure { break-inside: avoid; } }
 ";
 
-/// The name a reader knows a report field by, from its dotted schema path (`diagnosis.category` →
-/// "Diagnosis category"); fields this version does not know keep their path.
-fn field_label(path: &str) -> Option<&'static str> {
-    Some(match path {
-        "case_id" => "Case",
-        "site" => "Site",
-        "report_id" => "Report id",
-        "reviewer.name" => "Reviewer",
-        "reviewer.role" => "Reviewer's role",
-        "review_type" => "Review type",
-        "received_date" => "Specimen received",
-        "reported_at" => "Reported",
-        "specimen" => "Specimen",
-        "clinical_details" => "Clinical details",
-        "macroscopy" => "Macroscopy",
-        "microscopy" => "Microscopy",
-        "diagnosis.text" => "Diagnosis",
-        "diagnosis.category" => "Diagnosis category",
-        "diagnosis.snomed_ct" => "SNOMED CT codes",
-        "comments" => "Comments",
-        "annotations.file" => "Annotation file",
-        "annotations.by_class" => "Annotations by class",
-        "slide.file_name" => "Slide file",
-        "slide.sha256" => "Slide SHA-256",
-        "slide.width" => "Slide width",
-        "slide.height" => "Slide height",
-        "slide.mpp_x" | "slide.mpp_y" => "Pixel size",
-        "slide.vendor" => "Slide format",
-        _ => return None,
-    })
-}
-
 /// A changed field's value as the page shows it: text in full (line breaks kept), lists of codes
 /// joined, nothing as "—", anything else as compact JSON — all escaped.
 fn change_value(field: &str, value: &Value) -> String {
@@ -398,7 +366,7 @@ fn change_value(field: &str, value: &Value) -> String {
 }
 
 fn change_row(change: &FieldChange) -> String {
-    let name = match field_label(&change.field) {
+    let name = match super::schema::field_label(&change.field) {
         Some(label) => format!("{label} <span class=\"note mono\">{}</span>", escape(&change.field)),
         None => format!("<span class=\"mono\">{}</span>", escape(&change.field)),
     };

@@ -524,6 +524,38 @@ pub fn changed_fields(before: &Report, after: &Report) -> Vec<FieldChange> {
     changes
 }
 
+/// The name a reader knows a report field by, from its dotted schema path (`diagnosis.category` →
+/// "Diagnosis category"); fields this version does not know keep their path.
+pub fn field_label(path: &str) -> Option<&'static str> {
+    Some(match path {
+        "case_id" => "Case",
+        "site" => "Site",
+        "report_id" => "Report id",
+        "reviewer.name" => "Reviewer",
+        "reviewer.role" => "Reviewer's role",
+        "review_type" => "Review type",
+        "received_date" => "Specimen received",
+        "reported_at" => "Reported",
+        "specimen" => "Specimen",
+        "clinical_details" => "Clinical details",
+        "macroscopy" => "Macroscopy",
+        "microscopy" => "Microscopy",
+        "diagnosis.text" => "Diagnosis",
+        "diagnosis.category" => "Diagnosis category",
+        "diagnosis.snomed_ct" => "SNOMED CT codes",
+        "comments" => "Comments",
+        "annotations.file" => "Annotation file",
+        "annotations.by_class" => "Annotations by class",
+        "slide.file_name" => "Slide file",
+        "slide.sha256" => "Slide SHA-256",
+        "slide.width" => "Slide width",
+        "slide.height" => "Slide height",
+        "slide.mpp_x" | "slide.mpp_y" => "Pixel size",
+        "slide.vendor" => "Slide format",
+        _ => return None,
+    })
+}
+
 /// Characters other than letters, digits, `-`, `_` and `.` become `_`; empty becomes "case".
 pub fn safe_file_stem(text: &str) -> String {
     let stem: String = text

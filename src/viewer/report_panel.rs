@@ -122,27 +122,13 @@ fn file_name(path: &Path) -> String {
     path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
-/// The names users see for the schema's fields (the form's labels).
-pub fn field_label(field: &str) -> &str {
+/// A field's name as the form labels it (the report page's names, shorter where the form is).
+fn form_label(field: &str) -> &str {
     match field {
         "case_id" => "Case ID",
-        "site" => "Site",
-        "reviewer.name" => "Reviewer",
-        "reviewer.role" => "Role",
-        "review_type" => "Review type",
         "received_date" => "Received",
-        "reported_at" => "Reported",
-        "specimen" => "Specimen",
-        "clinical_details" => "Clinical details",
-        "macroscopy" => "Macroscopy",
-        "microscopy" => "Microscopy",
-        "diagnosis.text" => "Diagnosis",
         "diagnosis.category" => "Category",
-        "diagnosis.snomed_ct" => "SNOMED CT",
-        "comments" => "Comments",
-        "slide.sha256" => "Slide SHA-256",
-        "annotations.by_class" => "Annotation summary",
-        other => other,
+        other => crate::report::schema::field_label(other).unwrap_or(other),
     }
 }
 
@@ -167,7 +153,7 @@ fn change_line(c: &FieldChange) -> String {
             s
         }
     };
-    format!("{}: was {}, now {}", field_label(&c.field), short(value_text(&c.before)), short(value_text(&c.after)))
+    format!("{}: was {}, now {}", form_label(&c.field), short(value_text(&c.before)), short(value_text(&c.after)))
 }
 
 impl ReportPanel {
@@ -495,7 +481,7 @@ impl ReportPanel {
     }
 
     fn missing_message(&self, missing: &[&str]) -> String {
-        let names: Vec<&str> = missing.iter().map(|f| field_label(f)).collect();
+        let names: Vec<&str> = missing.iter().map(|f| form_label(f)).collect();
         format!("Not finalised: fill in {} (marked *)", names.join(", "))
     }
 
