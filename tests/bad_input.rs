@@ -840,6 +840,86 @@ fn ifd_chain_looping_back_is_refused_quickly() {
     }
 }
 
+/// The levels of a slide, and a sub-level's pixels.
+fn levels_and_pixels(path: &Path) -> (Vec<(u64, u64)>, Vec<u8>) {
+    let slide = Slide::open(path).unwrap_or_else(|e| panic!("{e}"));
+    let levels: Vec<(u64, u64)> = slide.levels().iter().map(|l| (l.width, l.height)).collect();
+    let last = slide.levels().len() - 1;
+    let region = slide.read_region(last, 0, 0, 64, 64).unwrap_or_else(|e| panic!("{e}"));
+    (levels, region.into_raw())
+}
+
+/// tifffile and libtiff list every sub-level in `SubIFDs` and also chain them through their next
+/// pointers; the same IFDs reached by two legal paths are one pyramid, not a loop.
+#[test]
+fn subifds_listed_and_chained_are_one_pyramid() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // 1,024 px with 256-px tiles: 2 sub-levels; 4,096 px with 128-px tiles: 5.
+    for (width, height, tile, subs) in [(1024, 768, 256, 2), (4096, 3072, 128, 5)] {
+        for layout in [Layout::Subifd, Layout::Ome] {
+            for (byte_order, bigtiff) in [(ByteOrder::Little, false), (ByteOrder::Big, false), (ByteOrder::Big, true)] {
+                let opts = SynthOptions {
+                    width,
+                    height,
+                    tile,
+                    layout,
+                    byte_order,
+                    bigtiff,
+                    compression: SynthCompression::Jpeg,
+                    ..Default::default()
+                };
+                let name = format!("{width}-{layout:?}-{byte_order:?}-{bigtiff}");
+                let listed = generated(dir.path(), &format!("{name}-listed.tif"), &opts);
+                let expected = levels_and_pixels(&listed);
+                assert_eq!(expected.0.len(), subs + 1, "{name}");
+                // Sub-IFD i's next pointer names sub-IFD i+1 as well.
+                let chained = patched(dir.path(), &format!("{name}-chained.tif"), &opts, |t, first| {
+                    for i in 0..subs as u64 - 1 {
+                        let (this, next) = (t.value(first, tags::SUB_IFDS, i), t.value(first, tags::SUB_IFDS, i + 1));
+                        let (pos, size) = (t.next_pointer(this), t.sizes().2);
+                        t.put_uint(pos, size, next);
+                    }
+                });
+                let checked = chained.clone();
+                let got = within(10, "chained SubIFDs", move || levels_and_pixels(&checked));
+                assert_eq!(got, expected, "{name}: chained and listed SubIFDs are the same pyramid");
+                // The main chain also runs into the pyramid (IFD 0 → sub-IFD 1): still the same.
+                let merged = patched(dir.path(), &format!("{name}-merged.tif"), &opts, |t, first| {
+                    let sub = t.value(first, tags::SUB_IFDS, 1);
+                    let (pos, size) = (t.next_pointer(first), t.sizes().2);
+                    t.put_uint(pos, size, sub);
+                });
+                let checked = merged.clone();
+                let got = within(10, "main chain into SubIFDs", move || levels_and_pixels(&checked));
+                assert_eq!(got, expected, "{name}: a level reached from the main chain too");
+            }
+        }
+    }
+}
+
+#[test]
+fn tifffile_chained_subifd_fixture() {
+    let Some(dir) = fixtures() else { return };
+    let path = dir.join("bugreports/ome-subifds-chained.ome.tif");
+    let slide = Slide::open(&path).unwrap_or_else(|e| panic!("{e}"));
+    let levels: Vec<(u64, u64)> = slide.levels().iter().map(|l| (l.width, l.height)).collect();
+    assert_eq!(levels, vec![(2048, 1536), (1024, 768), (512, 384)]);
+    let downsamples: Vec<f64> = slide.levels().iter().map(|l| l.downsample).collect();
+    assert_eq!(downsamples, vec![1.0, 2.0, 4.0]);
+    assert_eq!((slide.properties().mpp_x, slide.properties().mpp_y), (Some(0.25), Some(0.25)));
+    // Each level is the one above it, halved (JPEG and resampling tolerance).
+    for level in 1..3 {
+        let ds = 1u32 << level;
+        let (w, h) = (256 / ds, 256 / ds);
+        let fine = slide.read_region(0, 512, 512, 256, 256).unwrap_or_else(|e| panic!("{e}"));
+        let coarse = slide.read_region(level, 512, 512, w, h).unwrap_or_else(|e| panic!("{e}"));
+        let shrunk = image::imageops::resize(&fine, w, h, image::imageops::FilterType::Triangle);
+        let mean = shrunk.as_raw().iter().zip(coarse.as_raw()).map(|(a, b)| f64::from(a.abs_diff(*b))).sum::<f64>()
+            / shrunk.as_raw().len() as f64;
+        assert!(mean < 12.0, "level {level} differs from level 0 halved: mean difference {mean}");
+    }
+}
+
 #[test]
 fn subifd_pointing_back_to_the_main_ifd() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -345,7 +345,7 @@ fn with_sub_ifds(
             if seen.contains(&offset) {
                 continue;
             }
-            pending.extend(reader.read_chain(offset, seen).map_err(|e| e.to_string())?);
+            pending.extend(reader.read_chain_from(offset, seen, &[ifd.offset]).map_err(|e| e.to_string())?);
         }
         all.push(ifd);
     }

@@ -318,13 +318,26 @@ fn subifd_pyramid(
 ) -> std::result::Result<Vec<ImageIfd>, ErrorKind> {
     let Some(first) = first else { return Ok(Vec::new()) };
     let mut levels = Vec::new();
+    let parent = [first.ifd.offset];
+    let mut taken: HashSet<u64> = parent.into();
     for offset in reader.sub_ifds(&first.ifd)? {
-        // SubIFDs may be listed one by one or chained; read each chain. An offset already read
-        // (the main IFD, or another level) is a loop.
-        if seen.contains(&offset) {
+        // SubIFDs may be listed one by one, chained, or both (tifffile, libtiff): an IFD reached
+        // again through another path is the same level, taken once. Back to the parent is a loop.
+        if parent.contains(&offset) {
             return Err(ErrorKind::IfdLoop(offset));
         }
-        for ifd in reader.read_chain(offset, seen)? {
+        let ifds = if !seen.contains(&offset) {
+            reader.read_chain_from(offset, seen, &parent)?
+        } else if !taken.contains(&offset) {
+            // Listed here and reached first through another path (e.g. the main chain).
+            vec![reader.read_ifd(offset)?]
+        } else {
+            Vec::new()
+        };
+        for ifd in ifds {
+            if !taken.insert(ifd.offset) {
+                continue;
+            }
             let image = describe(reader, first.index, ifd)?;
             if image.tile.is_some() {
                 levels.push(image);

@@ -189,13 +189,22 @@ impl TiffReader {
     }
 
     /// Read the chain of IFDs starting at `start`, refusing loops and runaway chains.
-    /// `seen` is shared across chains so that a SubIFD pointing back into the main chain is caught.
-    pub fn read_chain(&self, start: u64, seen: &mut HashSet<u64>) -> TResult<Vec<Ifd>> {
-        let mut ifds = Vec::new();
+    ///
+    /// The IFDs of a file form a graph (next-IFD pointers and SubIFDs) whose nodes may be shared:
+    /// tifffile and libtiff list every sub-level in `SubIFDs` *and* chain them through their
+    /// next pointers. An IFD already read through another path (in `seen`, shared across chains)
+    /// ends this chain: it and what follows it are known. A chain that returns to one of its own
+    /// IFDs is a true cycle and an error, as is one that reaches an `ancestor` (the IFD whose
+    /// SubIFDs this chain is). Memory is bounded by [`MAX_IFDS`].
+    pub fn read_chain_from(&self, start: u64, seen: &mut HashSet<u64>, ancestors: &[u64]) -> TResult<Vec<Ifd>> {
+        let mut ifds: Vec<Ifd> = Vec::new();
         let mut offset = start;
         while offset != 0 {
-            if !seen.insert(offset) {
+            if ancestors.contains(&offset) || ifds.iter().any(|i| i.offset == offset) {
                 return Err(ErrorKind::IfdLoop(offset));
+            }
+            if !seen.insert(offset) {
+                break;
             }
             if seen.len() > MAX_IFDS {
                 return Err(ErrorKind::Invalid(format!("more than {MAX_IFDS} IFDs")));
@@ -205,6 +214,11 @@ impl TiffReader {
             ifds.push(ifd);
         }
         Ok(ifds)
+    }
+
+    /// [`Self::read_chain_from`] for a chain with no ancestors (the main chain).
+    pub fn read_chain(&self, start: u64, seen: &mut HashSet<u64>) -> TResult<Vec<Ifd>> {
+        self.read_chain_from(start, seen, &[])
     }
 
     /// Bytes of the entry count before an IFD's entries, of one entry, and of the next-IFD pointer.
@@ -418,6 +432,39 @@ mod tests {
         let r = reader(f).expect("header parses");
         let mut seen = HashSet::new();
         assert!(matches!(r.read_chain(r.first_ifd, &mut seen), Err(ErrorKind::IfdLoop(8))));
+    }
+
+    /// Three IFDs A → B → C (next pointers), each with one dummy tag.
+    fn chain_file(c_next: u32) -> Vec<u8> {
+        let mut f = b"II*\0\x08\0\0\0".to_vec();
+        for (i, next) in [26u32, 44, c_next].into_iter().enumerate() {
+            f.extend_from_slice(&1u16.to_le_bytes());
+            f.extend_from_slice(&256u16.to_le_bytes());
+            f.extend_from_slice(&4u16.to_le_bytes());
+            f.extend_from_slice(&1u32.to_le_bytes());
+            f.extend_from_slice(&(16 + i as u32).to_le_bytes());
+            f.extend_from_slice(&next.to_le_bytes());
+        }
+        f
+    }
+
+    #[test]
+    fn shared_ifds_are_read_once_and_true_cycles_refused() {
+        let r = reader(chain_file(0)).expect("header parses");
+        let mut seen = HashSet::new();
+        let b_then_c = r.read_chain_from(26, &mut seen, &[8]).expect("B, C");
+        assert_eq!(b_then_c.iter().map(|i| i.offset).collect::<Vec<_>>(), [26, 44]);
+        // C again, as a listed SubIFD after the chain reached it: already known, not a loop.
+        assert!(r.read_chain_from(44, &mut seen, &[8]).expect("C again").is_empty());
+        // A chain that reaches what was read through another path stops there.
+        let mut seen: HashSet<u64> = [44].into();
+        assert_eq!(r.read_chain(8, &mut seen).expect("A, B").len(), 2);
+        // C → A: back to the chain's own start.
+        let r = reader(chain_file(8)).expect("header parses");
+        assert!(matches!(r.read_chain(8, &mut HashSet::new()), Err(ErrorKind::IfdLoop(8))));
+        // A SubIFD chain back to its parent is a cycle too.
+        let r = reader(chain_file(0)).expect("header parses");
+        assert!(matches!(r.read_chain_from(26, &mut HashSet::new(), &[44]), Err(ErrorKind::IfdLoop(44))));
     }
 
     #[test]
