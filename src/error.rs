@@ -55,3 +55,18 @@ pub enum ErrorKind {
 }
 
 pub type Result<T> = std::result::Result<T, SlideError>;
+
+/// Text from a file, safe to quote in a one-line message: control and other non-printable
+/// characters are escaped (`\u{1e}`), so a message never carries raw bytes of the file to a
+/// terminal or a log.
+pub fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() || matches!(c, '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{feff}') {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}

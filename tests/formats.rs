@@ -60,6 +60,20 @@ fn small_svs_aperio_rgb_jpeg() {
     assert!(thumb.width() > 0 && thumb.height() > 0);
 }
 
+/// ImageScope under a comma-decimal locale writes `MPP = 0,500000`: 0.5 µm, as OpenSlide 4 reads it.
+#[test]
+fn aperio_mpp_with_a_decimal_comma() {
+    let Some(dir) = fixtures() else { return };
+    let slide = open(&dir.join("bugreports/svs-mpp-comma.svs"));
+    let p = slide.properties();
+    assert_eq!(p.vendor, "aperio");
+    let dims: Vec<(u64, u64)> = slide.levels().iter().map(|l| (l.width, l.height)).collect();
+    assert_eq!(dims, vec![(1536, 1024), (384, 256)]);
+    assert_eq!((p.mpp_x, p.mpp_y, p.objective_power), (Some(0.5), Some(0.5), Some(20.0)));
+    assert_eq!(slide.associated_names(), vec!["thumbnail".to_string()]);
+    assert!(!p.values.keys().any(|k| k.starts_with("wsiview.warning")), "{:?}", p.values);
+}
+
 /// Third-party tiled TIFFs from image-tiff: our decode must equal the tiff crate's, exactly.
 #[test]
 fn image_tiff_fixtures_match_tiff_crate() {

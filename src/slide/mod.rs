@@ -2,6 +2,7 @@
 //! TIFF, Aperio SVS, OME-TIFF), plus [`Slide`], the handle callers use (cache, regions, thumbnails).
 
 mod handle;
+pub mod number;
 mod tiff_slide;
 pub mod vendor;
 

@@ -98,10 +98,10 @@ impl TiffSlide {
             for (key, value) in parse_aperio_description(desc) {
                 properties.values.insert(format!("aperio.{key}"), value);
             }
-            let mpp = properties.values.get("aperio.MPP").and_then(|v| positive(v));
+            let mpp = vendor_positive(&mut properties.values, "aperio.MPP");
             properties.mpp_x = mpp;
             properties.mpp_y = mpp;
-            properties.objective_power = properties.values.get("aperio.AppMag").and_then(|v| positive(v));
+            properties.objective_power = vendor_positive(&mut properties.values, "aperio.AppMag");
             let (levels, associated) = aperio_layout(images);
             ("aperio-svs", levels, associated)
         } else if desc.trim_start().starts_with("<?xml") && desc.contains("<OME")
@@ -174,6 +174,19 @@ impl TiffSlide {
             let level = self.tiled.iter().position(|l| std::ptr::eq(l, level)).unwrap_or(0);
             self.err(ErrorKind::TileTable { level, reason: reason.clone() })
         })
+    }
+}
+
+/// A positive number from a vendor property (comma decimals read, see [`number`]); one that is
+/// present but unreadable leaves a `wsiview.warning.KEY` property saying why.
+fn vendor_positive(values: &mut std::collections::BTreeMap<String, String>, key: &str) -> Option<f64> {
+    let text = values.get(key)?;
+    match super::number::parse_positive(text) {
+        Ok(v) => Some(v),
+        Err(why) => {
+            values.insert(format!("wsiview.warning.{key}"), format!("not used: {why}"));
+            None
+        }
     }
 }
 

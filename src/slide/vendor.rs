@@ -66,7 +66,21 @@ pub fn parse_ome_xml(xml: &str) -> Result<OmeFacts, String> {
             if let Some(size) = size {
                 facts.values.insert(format!("ome.PhysicalSize{axis}"), size.to_string());
                 facts.values.insert(format!("ome.PhysicalSize{axis}Unit"), unit.to_string());
-                let value = size.trim().parse::<f64>().ok().filter(|v| v.is_finite() && *v > 0.0);
+                let value = match super::number::parse_positive(size) {
+                    Ok(v) => Some(v),
+                    Err(why) => {
+                        facts
+                            .values
+                            .insert(format!("wsiview.warning.ome.PhysicalSize{axis}"), format!("not used: {why}"));
+                        None
+                    }
+                };
+                if value.is_some() && micrometres_per_unit(unit).is_none() {
+                    facts.values.insert(
+                        format!("wsiview.warning.ome.PhysicalSize{axis}Unit"),
+                        format!("not used: unknown unit \"{}\"", crate::error::printable(unit)),
+                    );
+                }
                 *slot = value.zip(micrometres_per_unit(unit)).map(|(v, k)| v * k);
             }
         }
@@ -74,7 +88,13 @@ pub fn parse_ome_xml(xml: &str) -> Result<OmeFacts, String> {
     if let Some(objective) = doc.descendants().find(|n| n.tag_name().name() == "Objective") {
         if let Some(mag) = objective.attribute("NominalMagnification") {
             facts.values.insert("ome.NominalMagnification".into(), mag.to_string());
-            facts.objective_power = mag.trim().parse::<f64>().ok().filter(|v| v.is_finite() && *v > 0.0);
+            facts.objective_power = match super::number::parse_positive(mag) {
+                Ok(v) => Some(v),
+                Err(why) => {
+                    facts.values.insert("wsiview.warning.ome.NominalMagnification".into(), format!("not used: {why}"));
+                    None
+                }
+            };
         }
     }
     Ok(facts)
@@ -118,5 +138,20 @@ mod tests {
         assert!((f.mpp_y.unwrap_or(0.0) - 0.26).abs() < 1e-12);
         assert_eq!(f.objective_power, Some(40.0));
         assert!(parse_ome_xml("<OME><Pixels").is_err());
+    }
+
+    #[test]
+    fn ome_numbers_with_decimal_commas_and_unreadable_ones() {
+        let xml = r#"<OME><Instrument><Objective ID="O:0" NominalMagnification="20,0"/></Instrument>
+          <Image ID="Image:0"><Pixels ID="P:0" SizeX="10" SizeY="10" PhysicalSizeX="0,25" PhysicalSizeY="1.234,5"
+            PhysicalSizeYUnit="µm"/></Image></OME>"#;
+        let f = parse_ome_xml(xml).expect("parses");
+        assert_eq!((f.mpp_x, f.objective_power), (Some(0.25), Some(20.0)));
+        assert_eq!(f.mpp_y, None);
+        assert!(f.values["wsiview.warning.ome.PhysicalSizeY"].contains("1.234,5"), "{:?}", f.values);
+        let xml = r#"<OME><Image><Pixels PhysicalSizeX="0.5" PhysicalSizeXUnit="furlong"/></Image></OME>"#;
+        let f = parse_ome_xml(xml).expect("parses");
+        assert_eq!(f.mpp_x, None);
+        assert!(f.values["wsiview.warning.ome.PhysicalSizeXUnit"].contains("furlong"));
     }
 }
