@@ -8,6 +8,7 @@
 pub mod annotations;
 pub mod bench;
 pub mod error;
+pub mod files;
 pub mod report;
 pub mod slide;
 pub mod synth;

@@ -897,6 +897,32 @@ fn subifds_listed_and_chained_are_one_pyramid() {
     }
 }
 
+/// A damaged `SubIFDs` entry (offsets zeroed, or the tag retyped) must not make a 3-level slide
+/// open silently as one level: the levels that remain open, and a warning property says why.
+#[test]
+fn damaged_subifds_are_reported_not_hidden() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for layout in [Layout::Subifd, Layout::Ome] {
+        let opts = SynthOptions { layout, ..small(SynthCompression::Jpeg) };
+        let zeroed = patched(dir.path(), &format!("zeroed-{layout:?}.tif"), &opts, |t, first| {
+            for i in 0..2 {
+                t.set_value(first, tags::SUB_IFDS, i, 0);
+            }
+        });
+        let retyped = patched(dir.path(), &format!("retyped-{layout:?}.tif"), &opts, |t, first| {
+            // The entry's type field (2 bytes after the tag) becomes RATIONAL: unreadable as offsets.
+            let pos = t.entry(first, tags::SUB_IFDS) + 2;
+            t.put_uint(pos, 2, u64::from(types::RATIONAL));
+        });
+        for (path, needle) in [(zeroed, "entry 0 is offset 0"), (retyped, "SubIFDs tag is unreadable")] {
+            let slide = Slide::open(&path).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(slide.levels().len(), 1, "{}", path.display());
+            let warning = slide.properties().values.get("wsiview.warning.tiff.SubIFDs").cloned().unwrap_or_default();
+            assert!(warning.contains(needle), "{}: {warning:?}", path.display());
+        }
+    }
+}
+
 #[test]
 fn tifffile_chained_subifd_fixture() {
     let Some(dir) = fixtures() else { return };
@@ -963,6 +989,58 @@ fn subifd_pointing_back_to_the_main_ifd() {
             }
             Ok(levels) => assert_eq!(levels, vec![(1024, 768), (256, 192)], "the looping entry is skipped"),
         }
+    }
+}
+
+// ---------- files that are not files ----------
+
+/// Run the `wsiview` binary, killing it after `secs` (a hang fails the test).
+fn wsiview_within(secs: u64, args: &[&std::ffi::OsStr]) -> std::process::Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wsiview"))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run wsiview");
+    let start = std::time::Instant::now();
+    while child.try_wait().expect("wait").is_none() {
+        if start.elapsed() > Duration::from_secs(secs) {
+            let _ = child.kill();
+            panic!("wsiview {args:?} did not finish within {secs} s (blocked?)");
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("output")
+}
+
+/// `mkfifo x.svs; wsiview info x.svs` blocked forever: a FIFO (or a folder) named as a slide,
+/// annotation file or report is a clear error at once.
+#[cfg(unix)]
+#[test]
+fn a_fifo_or_folder_named_as_input_is_an_error_at_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let slide = generated(dir.path(), "real.tif", &small(SynthCompression::Jpeg));
+    for name in ["x.svs", "x.geojson", "x.report.json"] {
+        let status = Command::new("mkfifo").arg(dir.path().join(name)).status().expect("mkfifo");
+        assert!(status.success());
+    }
+    let folder = dir.path().join("folder.svs");
+    fs::create_dir(&folder).expect("mkdir");
+    let p = |name: &str| dir.path().join(name).into_os_string();
+    let cases: Vec<(Vec<std::ffi::OsString>, &str)> = vec![
+        (vec!["info".into(), p("x.svs")], "FIFO"),
+        (vec!["thumbnail".into(), p("x.svs"), "--max-size".into(), "64".into(), "-o".into(), p("t.png")], "FIFO"),
+        (vec!["info".into(), folder.clone().into_os_string()], "folder"),
+        (vec!["annotations".into(), "measure".into(), p("x.geojson"), "--mpp".into(), "0.25".into()], "FIFO"),
+        (vec!["verify".into(), p("x.report.json"), slide.clone().into_os_string()], "FIFO"),
+        (vec!["verify".into(), p("x.report.json"), p("x.svs")], "FIFO"),
+    ];
+    for (args, needle) in cases {
+        let refs: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+        let out = wsiview_within(10, &refs);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains(needle) && stderr.lines().count() == 1, "{args:?}: {stderr}");
     }
 }
 

@@ -53,7 +53,8 @@ fn problem(import: &mut Import, message: String) {
 
 /// Read an ASAP XML file. The error names the file.
 pub fn read_asap_file(path: &std::path::Path) -> Result<Import, AnnotationFileError> {
-    let bytes = std::fs::read(path).map_err(|e| AnnotationFileError::new(path, e.to_string()))?;
+    let bytes = crate::files::read_regular(path, super::MAX_ANNOTATION_FILE_BYTES)
+        .map_err(|e| AnnotationFileError::new(path, e.to_string()))?;
     let text = String::from_utf8(bytes).map_err(|e| AnnotationFileError::new(path, format!("not UTF-8 text: {e}")))?;
     from_asap_str(&text).map_err(|m| AnnotationFileError::new(path, m))
 }

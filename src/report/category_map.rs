@@ -106,7 +106,7 @@ impl CategoryMap {
     pub fn built_in_extended_by(file: &Path) -> Result<CategoryMap, String> {
         let named = |problem: String| format!("{}: category map: {problem}", file.display());
         let mut bytes = Vec::new();
-        std::fs::File::open(file)
+        crate::files::open_regular(file)
             .and_then(|f| f.take(MAX_MAP_BYTES + 1).read_to_end(&mut bytes))
             .map_err(|e| named(format!("cannot read: {e}")))?;
         if bytes.len() as u64 > MAX_MAP_BYTES {

@@ -240,7 +240,7 @@ fn is_report_name(name: &std::ffi::OsStr) -> bool {
 /// The report in `file`, or why it is not one (without the file name).
 fn read_report(file: &Path) -> Result<Report, String> {
     let mut bytes = Vec::new();
-    std::fs::File::open(file)
+    crate::files::open_regular(file)
         .and_then(|f| f.take(MAX_REPORT_BYTES + 1).read_to_end(&mut bytes))
         .map_err(|e| format!("cannot read: {e}"))?;
     if bytes.len() as u64 > MAX_REPORT_BYTES {

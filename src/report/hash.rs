@@ -12,7 +12,7 @@ const CHUNK: usize = 1 << 20;
 /// Lower-case hex SHA-256 of the file. `progress(done, total)` is called after every chunk and
 /// may return false to stop (the result is then an `Interrupted` error). Call from a worker.
 pub fn sha256_file(path: &Path, mut progress: impl FnMut(u64, u64) -> bool) -> std::io::Result<String> {
-    let mut file = std::fs::File::open(path)?;
+    let mut file = crate::files::open_regular(path)?;
     let total = file.metadata()?.len();
     let mut hasher = Sha256::new();
     let mut buffer = vec![0u8; CHUNK];

@@ -98,7 +98,8 @@ impl PseudonymKey {
 
     /// Read a key file: 64 hex digits (surrounding whitespace ignored).
     pub fn read(path: &Path) -> Result<Self, TeachingError> {
-        let text = fs::read_to_string(path)
+        let text = crate::files::read_regular(path, 4096)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
             .map_err(|e| TeachingError::Key { path: path.to_path_buf(), reason: format!("cannot read: {e}") })?;
         Self::parse(text.trim()).ok_or_else(|| TeachingError::Key {
             path: path.to_path_buf(),
@@ -495,7 +496,7 @@ pub fn export_teaching(
     progress: &mut dyn FnMut(&str, u64, u64),
 ) -> Result<Exported, TeachingError> {
     let original = Report::read(report_path)?;
-    let mut source = File::open(slide).map_err(|e| slide_err(slide, format!("cannot read: {e}")))?;
+    let mut source = crate::files::open_regular(slide).map_err(|e| slide_err(slide, format!("cannot read: {e}")))?;
     // Refuse a file that is not a TIFF before copying gigabytes of it.
     let header = FileSource::open(slide).map_err(|e| slide_err(slide, format!("cannot read: {e}")))?;
     TiffReader::new(Arc::new(header)).map_err(|e| slide_err(slide, e))?;

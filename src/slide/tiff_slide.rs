@@ -119,14 +119,15 @@ impl TiffSlide {
                     properties.values.insert("ome.error".into(), e);
                 }
             }
-            let levels = subifd_pyramid(&reader, images.into_iter().next(), &mut seen).map_err(err)?;
+            let levels =
+                subifd_pyramid(&reader, images.into_iter().next(), &mut seen, &mut properties.values).map_err(err)?;
             ("ome-tiff", levels, Vec::new())
         } else {
             properties.vendor = "generic-tiff".into();
-            let levels = if reader.sub_ifds(&first.ifd).map_err(err)?.is_empty() {
+            let levels = if first.ifd.get(tags::SUB_IFDS).is_none() {
                 images.into_iter().filter(|i| i.tile.is_some()).collect()
             } else {
-                subifd_pyramid(&reader, images.into_iter().next(), &mut seen).map_err(err)?
+                subifd_pyramid(&reader, images.into_iter().next(), &mut seen, &mut properties.values).map_err(err)?
             };
             ("generic-tiff", levels, Vec::new())
         };
@@ -324,38 +325,65 @@ pub fn associated_ifds(reader: &TiffReader) -> std::result::Result<Vec<Associate
 }
 
 /// Level 0 plus the tiled images among its SubIFDs (OME-TIFF, libvips `--subifd`).
+///
+/// A `SubIFDs` entry that is present but unreadable (a wrong type, offset 0, an IFD that cannot be
+/// parsed) does not hide behind a smaller pyramid: the levels that can be read are kept and
+/// `wsiview.warning.tiff.SubIFDs` in `values` says what was passed over. Loops are errors.
 fn subifd_pyramid(
     reader: &TiffReader,
     first: Option<ImageIfd>,
     seen: &mut HashSet<u64>,
+    values: &mut std::collections::BTreeMap<String, String>,
 ) -> std::result::Result<Vec<ImageIfd>, ErrorKind> {
     let Some(first) = first else { return Ok(Vec::new()) };
     let mut levels = Vec::new();
+    let mut problems = Vec::new();
     let parent = [first.ifd.offset];
     let mut taken: HashSet<u64> = parent.into();
-    for offset in reader.sub_ifds(&first.ifd)? {
+    let offsets = reader.sub_ifds(&first.ifd).unwrap_or_else(|e| {
+        problems.push(format!("the SubIFDs tag is unreadable ({e})"));
+        Vec::new()
+    });
+    for (i, offset) in offsets.into_iter().enumerate() {
+        if offset == 0 {
+            problems.push(format!("entry {i} is offset 0"));
+            continue;
+        }
         // SubIFDs may be listed one by one, chained, or both (tifffile, libtiff): an IFD reached
         // again through another path is the same level, taken once. Back to the parent is a loop.
         if parent.contains(&offset) {
             return Err(ErrorKind::IfdLoop(offset));
         }
         let ifds = if !seen.contains(&offset) {
-            reader.read_chain_from(offset, seen, &parent)?
+            reader.read_chain_from(offset, seen, &parent)
         } else if !taken.contains(&offset) {
             // Listed here and reached first through another path (e.g. the main chain).
-            vec![reader.read_ifd(offset)?]
+            reader.read_ifd(offset).map(|ifd| vec![ifd])
         } else {
-            Vec::new()
+            Ok(Vec::new())
+        };
+        let ifds = match ifds {
+            Ok(ifds) => ifds,
+            Err(e @ ErrorKind::IfdLoop(_)) => return Err(e),
+            Err(e) => {
+                problems.push(format!("entry {i} (offset {offset}) is unreadable ({e})"));
+                continue;
+            }
         };
         for ifd in ifds {
             if !taken.insert(ifd.offset) {
                 continue;
             }
-            let image = describe(reader, first.index, ifd)?;
-            if image.tile.is_some() {
-                levels.push(image);
+            match describe(reader, first.index, ifd) {
+                Ok(image) if image.tile.is_some() => levels.push(image),
+                Ok(_) => {}
+                Err(e) => problems.push(format!("entry {i} (offset {offset}) is unreadable ({e})")),
             }
         }
+    }
+    if !problems.is_empty() {
+        let text = crate::error::printable(&problems.join("; "));
+        values.insert("wsiview.warning.tiff.SubIFDs".into(), format!("levels passed over: {text}"));
     }
     levels.insert(0, first);
     Ok(levels)
