@@ -10,6 +10,7 @@ use std::time::Instant;
 use egui::{Color32, ColorImage, RichText, TextureHandle};
 
 use super::annotation_panels::{annotation_section, toolbar, MeasurementTable};
+use super::file_browser::{BrowserEvent, FileBrowser, FileDialogMode, Picked};
 use super::report_panel::{ReportPanel, ReviewerDefaults};
 use super::slide_view::{OpenedSlide, SlideView};
 use crate::annotations::AnnotationClass;
@@ -126,7 +127,18 @@ pub struct ViewerApp {
     pub active: usize,
     pub recent: Vec<PathBuf>,
     cache: Arc<TileCache>,
-    dialog: Option<Receiver<Option<PathBuf>>>,
+    dialog: Option<Receiver<Picked>>,
+    /// The built-in file browser, where the desktop has no file picker (or it is asked for).
+    pub file_browser: Option<FileBrowser>,
+    /// How File > Open asks for a file (`WSIVIEW_FILE_DIALOG`).
+    pub file_dialog: FileDialogMode,
+    /// Help > Keyboard shortcuts is open.
+    pub show_shortcuts: bool,
+    /// Open recent's existence check running on a worker, and when the last one started.
+    recent_check: Option<Receiver<Vec<PathBuf>>>,
+    recent_checked: Option<Instant>,
+    /// Entries dropped from Open recent because their file is gone, until dismissed.
+    pub recent_note: Option<String>,
     started: Instant,
     screenshot: Option<(ScreenshotPlan, ScreenshotProgress)>,
     bench: Option<(BenchPlan, BenchProgress)>,
@@ -156,6 +168,12 @@ impl ViewerApp {
             recent: Vec::new(),
             cache: Arc::new(TileCache::new(cache_bytes)),
             dialog: None,
+            file_browser: None,
+            file_dialog: FileDialogMode::from_env(),
+            show_shortcuts: false,
+            recent_check: None,
+            recent_checked: None,
+            recent_note: None,
             started,
             screenshot: None,
             bench: None,
@@ -194,6 +212,8 @@ impl ViewerApp {
 
     pub fn restore(&mut self, persisted: Persisted) {
         self.recent = persisted.recent;
+        // Checked for missing files on a worker at the next frame.
+        self.recent_checked = None;
         self.reviewer = persisted.reviewer;
         if !persisted.classes.is_empty() {
             self.classes = persisted.classes;
@@ -222,9 +242,6 @@ impl ViewerApp {
             let _ = tx.send(OpenedSlide::load(&worker_path, cache));
             repaint.request_repaint();
         });
-        self.recent.retain(|p| p != &path);
-        self.recent.insert(0, path.clone());
-        self.recent.truncate(RECENT_MAX);
         self.tabs.push(SlideTab {
             path,
             state: TabState::Opening(rx),
@@ -248,11 +265,41 @@ impl ViewerApp {
         self.tabs.get_mut(self.active).and_then(|t| t.view_mut())
     }
 
+    /// Put a slide that opened at the top of Open recent (its canonical path, once).
+    fn remember_recent(&mut self, path: PathBuf) {
+        self.recent.retain(|p| p != &path);
+        self.recent.insert(0, path);
+        self.recent.truncate(RECENT_MAX);
+    }
+
+    /// Check Open recent's files on a worker (at start, and when the menu is shown again later).
+    fn check_recent(&mut self, ctx: &egui::Context) {
+        if self.recent_check.is_some() || self.recent_checked.is_some_and(|t| t.elapsed().as_secs() < 5) {
+            return;
+        }
+        self.recent_checked = Some(Instant::now());
+        self.recent_check = Some(super::file_browser::check_missing(self.recent.clone(), ctx));
+    }
+
+    fn poll_recent_check(&mut self) {
+        let Some(rx) = &self.recent_check else { return };
+        let Ok(missing) = rx.try_recv() else { return };
+        self.recent_check = None;
+        if missing.is_empty() {
+            return;
+        }
+        self.recent.retain(|p| !missing.contains(p));
+        let names: Vec<String> = missing.iter().map(|p| p.display().to_string()).collect();
+        self.recent_note = Some(format!("Removed from Open recent, file missing: {}", names.join(", ")));
+    }
+
     fn poll_opening(&mut self, ctx: &egui::Context) {
+        let mut opened_now = Vec::new();
         for tab in &mut self.tabs {
             if let TabState::Opening(rx) = &tab.state {
                 match rx.try_recv() {
                     Ok(Ok(opened)) => {
+                        opened_now.push(opened.canonical.clone());
                         let names = opened.slide.associated_names();
                         tab.state = TabState::Open(Box::new(SlideView::new(opened, ctx)));
                         tab.associated = names.into_iter().map(|n| (n, Associated::Failed(String::new()))).collect();
@@ -286,20 +333,20 @@ impl ViewerApp {
                 }
             }
         }
+        for path in opened_now {
+            self.remember_recent(path);
+        }
     }
 
     /// The whole window; called by eframe each frame, and by the UI tests.
     pub fn ui(&mut self, ui: &mut egui::Ui) {
         let ctx = ui.ctx().clone();
         self.poll_opening(&ctx);
-        if let Some(rx) = &self.dialog {
-            if let Ok(choice) = rx.try_recv() {
-                self.dialog = None;
-                if let Some(path) = choice {
-                    self.open(path, &ctx);
-                }
-            }
+        self.poll_file_dialogs(&ctx);
+        if self.recent_checked.is_none() && !self.recent.is_empty() {
+            self.check_recent(&ctx);
         }
+        self.poll_recent_check();
         let dropped: Vec<PathBuf> = ctx.input(|i| {
             i.raw.dropped_files.iter().map(|f| f.path().to_path_buf()).filter(|p| !p.as_os_str().is_empty()).collect()
         });
@@ -320,7 +367,7 @@ impl ViewerApp {
         let classes = self.classes.clone();
         let mut show_table = self.show_measurements;
         if let Some(view) = self.active_view_mut() {
-            egui::Panel::top("tools").show(ui, |ui| toolbar(ui, &mut view.annotations, &classes, &mut show_table));
+            egui::Panel::top("tools").show(ui, |ui| toolbar(ui, view, &classes, &mut show_table));
         }
         self.show_measurements = show_table;
         self.status_bar(ui);
@@ -341,6 +388,7 @@ impl ViewerApp {
             egui::Panel::right("side").default_size(280.0).resizable(true).show(ui, |ui| self.side_panel(ui));
         }
         egui::CentralPanel::default().frame(egui::Frame::NONE).show(ui, |ui| self.central(ui));
+        super::help::shortcuts_window(&ctx, &mut self.show_shortcuts);
     }
 
     fn menu_bar(&mut self, ui: &mut egui::Ui) {
@@ -352,6 +400,10 @@ impl ViewerApp {
                         self.pick_file(&ctx);
                     }
                     ui.menu_button("Open recent", |ui| {
+                        self.check_recent(&ctx);
+                        if let Some(note) = &self.recent_note {
+                            ui.colored_label(Color32::from_rgb(230, 160, 60), note);
+                        }
                         if self.recent.is_empty() {
                             ui.label("(none)");
                         }
@@ -392,17 +444,23 @@ impl ViewerApp {
                         }
                     }
                 });
+                ui.menu_button("Help", |ui| {
+                    if ui.button("Keyboard shortcuts").clicked() {
+                        self.show_shortcuts = true;
+                    }
+                });
                 ui.toggle_value(&mut self.show_report, "Report")
                     .on_hover_text("The case report: fields, save draft, finalise, amend");
                 ui.separator();
                 let mut close = None;
+                let title_width = super::tab_strip::title_width(ui, self.tabs.len());
                 for (i, tab) in self.tabs.iter().enumerate() {
                     let title = match tab.state {
                         TabState::Opening(_) => format!("{} (opening…)", tab.title()),
                         TabState::Failed(_) => format!("{} (error)", tab.title()),
                         TabState::Open(_) => tab.title(),
                     };
-                    if ui.selectable_label(i == self.active, title).clicked() {
+                    if super::tab_strip::title(ui, i == self.active, title, &tab.path, title_width).clicked() {
                         self.active = i;
                     }
                     if ui.small_button("×").on_hover_text("Close this slide").clicked() {
@@ -412,26 +470,6 @@ impl ViewerApp {
                 if let Some(i) = close {
                     self.tabs.remove(i);
                     self.active = self.active.min(self.tabs.len().saturating_sub(1));
-                }
-                if let Some(view) = self.active_view() {
-                    if view.scan_magnification().is_some() {
-                        ui.separator();
-                        let mut preset = None;
-                        for (i, m) in [1.0, 5.0, 10.0, 20.0, 40.0].into_iter().enumerate() {
-                            if ui
-                                .button(format!("{m}×"))
-                                .on_hover_text(format!("Magnification {m}× (key {})", i + 1))
-                                .clicked()
-                            {
-                                preset = Some(m);
-                            }
-                        }
-                        if let (Some(m), Some(v)) = (preset, self.active_view_mut()) {
-                            if let Some(z) = v.zoom_for_magnification(m) {
-                                v.zoom_to(z, None);
-                            }
-                        }
-                    }
                 }
             });
         });
@@ -492,15 +530,19 @@ impl ViewerApp {
     fn export_annotations(&mut self, ctx: &egui::Context) {
         let Some(view) = self.active_view() else { return };
         let snapshot = view.annotations.doc.snapshot();
+        let (dir, name) = self.active_tab().map(|t| super::file_browser::export_suggestion(&t.path)).unwrap_or_default();
         let classes = self.classes.clone();
         let (tx, rx) = channel();
         let repaint = ctx.clone();
         std::thread::spawn(move || {
-            let picked = rfd::FileDialog::new()
+            let mut dialog = rfd::FileDialog::new()
                 .add_filter("QuPath GeoJSON", &["geojson"])
                 .add_filter("ASAP XML", &["xml"])
-                .set_file_name("annotations.geojson")
-                .save_file();
+                .set_file_name(name);
+            if let Some(dir) = dir {
+                dialog = dialog.set_directory(dir);
+            }
+            let picked = dialog.save_file();
             let result = picked.map(|path| {
                 crate::annotations::store::write_any(&path, &snapshot, &classes)
                     .map(|()| format!("Exported {} annotations to {}", snapshot.len(), path.display()))
@@ -556,23 +598,72 @@ impl ViewerApp {
         }
     }
 
+    /// File > Open: the desktop's picker on a worker, or the built-in browser when there is
+    /// none (or `WSIVIEW_FILE_DIALOG=builtin`).
     fn pick_file(&mut self, ctx: &egui::Context) {
+        if self.file_dialog == FileDialogMode::Builtin {
+            self.open_file_browser("Built-in file browser (WSIVIEW_FILE_DIALOG=builtin).".into(), ctx);
+            return;
+        }
         let (tx, rx) = channel();
         let repaint = ctx.clone();
+        let start = self.browse_start();
         std::thread::spawn(move || {
-            let picked = rfd::FileDialog::new()
-                .add_filter("Slides", &["svs", "tif", "tiff", "ome.tif", "ome.tiff", "btf", "tf8"])
-                .add_filter("All files", &["*"])
-                .pick_file();
-            let _ = tx.send(picked);
+            let start = (!start.as_os_str().is_empty()).then_some(start);
+            let _ = tx.send(super::file_browser::system_pick(start));
             repaint.request_repaint();
         });
         self.dialog = Some(rx);
     }
 
+    /// Where browsing starts: the active slide's folder, else the last slide's, else the current one.
+    fn browse_start(&self) -> PathBuf {
+        self.active_tab()
+            .map(|t| t.path.clone())
+            .or_else(|| self.recent.first().cloned())
+            .and_then(|p| p.parent().map(Path::to_path_buf))
+            .unwrap_or_default()
+    }
+
+    fn open_file_browser(&mut self, note: String, ctx: &egui::Context) {
+        self.file_browser = Some(FileBrowser::new(self.browse_start(), note, ctx));
+    }
+
+    fn poll_file_dialogs(&mut self, ctx: &egui::Context) {
+        if let Some(rx) = &self.dialog {
+            if let Ok(picked) = rx.try_recv() {
+                self.dialog = None;
+                match picked {
+                    Picked::File(path) => self.open(path, ctx),
+                    Picked::Cancelled => {}
+                    Picked::Unavailable(why) => {
+                        self.open_file_browser(format!("No desktop file picker: {why}. Choose a slide here."), ctx)
+                    }
+                }
+            }
+        }
+        if let Some(browser) = &mut self.file_browser {
+            match browser.show(ctx) {
+                BrowserEvent::None => {}
+                BrowserEvent::Closed => self.file_browser = None,
+                BrowserEvent::Open(path) => {
+                    self.file_browser = None;
+                    self.open(path, ctx);
+                }
+            }
+        }
+    }
+
     fn status_bar(&mut self, ui: &mut egui::Ui) {
         egui::Panel::bottom("status").show(ui, |ui| {
             ui.horizontal(|ui| {
+                if let Some(note) = self.recent_note.clone() {
+                    ui.colored_label(Color32::from_rgb(230, 160, 60), note);
+                    if ui.small_button("Dismiss").clicked() {
+                        self.recent_note = None;
+                    }
+                    ui.separator();
+                }
                 let Some(tab) = self.tabs.get(self.active) else {
                     ui.label("Open a slide: File > Open, or drop a file on the window.");
                     return;
@@ -581,8 +672,8 @@ impl ViewerApp {
                     ui.label(tab.path.display().to_string());
                     return;
                 };
-                match view.magnification() {
-                    Some(m) => ui.label(format!("{m:.1}×")),
+                match super::magnification::status_text(view) {
+                    Some(text) => ui.label(text),
                     None => ui.label(format!("zoom {:.3}", view.camera.zoom)),
                 };
                 ui.separator();
