@@ -319,10 +319,8 @@ fn open_recent_stores_absolute_paths_of_slides_that_opened_and_drops_missing_fil
 
     // Remembered entries whose file is gone are dropped at start, with a note.
     let gone = tmp.path().join("gone.svs");
-    let persisted = wsiview::viewer::app::Persisted {
-        recent: vec![gone.clone(), canonical.clone()],
-        ..Default::default()
-    };
+    let persisted =
+        wsiview::viewer::app::Persisted { recent: vec![gone.clone(), canonical.clone()], ..Default::default() };
     h.state_mut().restore(persisted);
     wait_until(&mut h, "the missing entry to go", |app| app.recent == vec![canonical.clone()]);
     h.step();
@@ -393,7 +391,8 @@ fn file_open_without_a_desktop_picker_uses_the_built_in_browser() {
     h.key_press(egui::Key::Enter);
     h.step();
     wait_until(&mut h, "the typed folder", |app| {
-        browser_ready(app) && app.file_browser.as_ref().is_some_and(|b| b.entries.iter().any(|e| e.name == "second.svs"))
+        browser_ready(app)
+            && app.file_browser.as_ref().is_some_and(|b| b.entries.iter().any(|e| e.name == "second.svs"))
     });
     h.step();
     assert!(h.query_by_label("second.svs").is_some());
@@ -408,7 +407,8 @@ fn file_open_without_a_desktop_picker_uses_the_built_in_browser() {
     h.step();
     double_click_node(&mut h, "cases/");
     wait_until(&mut h, "the sub-folder", |app| {
-        browser_ready(app) && app.file_browser.as_ref().is_some_and(|b| b.entries.iter().any(|e| e.name == "second.svs"))
+        browser_ready(app)
+            && app.file_browser.as_ref().is_some_and(|b| b.entries.iter().any(|e| e.name == "second.svs"))
     });
     h.step();
     h.get_by_label("second.svs").click();

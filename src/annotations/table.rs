@@ -241,7 +241,8 @@ mod tests {
         let tumor = AnnotationClass::new("Tumor", [200, 0, 0]);
         let mut all = sample();
         // A ruler as older versions drew it (with the current class) and one as drawn now.
-        let mut old = Annotation::new(Geometry::Polyline { points: vec![[0.0, 0.0], [3.0, 4.0]] }).with_class(Some(&tumor));
+        let mut old =
+            Annotation::new(Geometry::Polyline { points: vec![[0.0, 0.0], [3.0, 4.0]] }).with_class(Some(&tumor));
         old.name = "Ruler".into();
         let mut new = Annotation::new(Geometry::Polyline { points: vec![[0.0, 0.0], [6.0, 8.0]] });
         new.name = "Ruler".into();

@@ -68,7 +68,9 @@ impl Tool {
             Tool::Polygon => "Click vertices; double-click or Enter closes, Backspace removes the last, Esc cancels",
             Tool::Freehand => "Drag around the region",
             Tool::Polyline => "Click vertices; double-click or Enter finishes",
-            Tool::Ruler => "Drag to measure; the ruler and its length stay on the slide (a measurement, not in class totals)",
+            Tool::Ruler => {
+                "Drag to measure; the ruler and its length stay on the slide (a measurement, not in class totals)"
+            }
         }
     }
 

@@ -530,7 +530,8 @@ impl ViewerApp {
     fn export_annotations(&mut self, ctx: &egui::Context) {
         let Some(view) = self.active_view() else { return };
         let snapshot = view.annotations.doc.snapshot();
-        let (dir, name) = self.active_tab().map(|t| super::file_browser::export_suggestion(&t.path)).unwrap_or_default();
+        let (dir, name) =
+            self.active_tab().map(|t| super::file_browser::export_suggestion(&t.path)).unwrap_or_default();
         let classes = self.classes.clone();
         let (tx, rx) = channel();
         let repaint = ctx.clone();

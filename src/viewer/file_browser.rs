@@ -58,17 +58,16 @@ pub fn system_pick(start: Option<PathBuf>) -> Picked {
         return Picked::Unavailable("no desktop session (DISPLAY and WAYLAND_DISPLAY are unset)".into());
     }
     let started = Instant::now();
-    let mut dialog =
-        rfd::FileDialog::new().add_filter("Slides", SLIDE_EXTENSIONS).add_filter("All files", &["*"]);
+    let mut dialog = rfd::FileDialog::new().add_filter("Slides", SLIDE_EXTENSIONS).add_filter("All files", &["*"]);
     if let Some(dir) = start {
         dialog = dialog.set_directory(dir);
     }
     match dialog.pick_file() {
         Some(path) => Picked::File(path),
         // rfd returns None at once when there is no file-chooser portal (or GTK) to ask.
-        None if started.elapsed() < NO_PICKER_WITHIN => {
-            Picked::Unavailable("the desktop's file picker did not open (no file-chooser portal on this session)".into())
-        }
+        None if started.elapsed() < NO_PICKER_WITHIN => Picked::Unavailable(
+            "the desktop's file picker did not open (no file-chooser portal on this session)".into(),
+        ),
         None => Picked::Cancelled,
     }
 }
@@ -219,7 +218,10 @@ impl FileBrowser {
                         self.go(dir, ctx);
                     }
                     let parent = self.dir.as_deref().and_then(Path::parent).map(Path::to_path_buf);
-                    if ui.add_enabled(parent.is_some(), egui::Button::new("Up")).on_hover_text("The parent folder").clicked()
+                    if ui
+                        .add_enabled(parent.is_some(), egui::Button::new("Up"))
+                        .on_hover_text("The parent folder")
+                        .clicked()
                     {
                         if let Some(p) = parent {
                             self.go(p, ctx);
@@ -261,7 +263,10 @@ impl FileBrowser {
                     if ui.button("Cancel").clicked() {
                         event = BrowserEvent::Closed;
                     }
-                    ui.label(format!("Slides: {}", SLIDE_EXTENSIONS.iter().map(|e| format!(".{e}")).collect::<Vec<_>>().join(" ")));
+                    ui.label(format!(
+                        "Slides: {}",
+                        SLIDE_EXTENSIONS.iter().map(|e| format!(".{e}")).collect::<Vec<_>>().join(" ")
+                    ));
                 });
                 if let Some(i) = activate {
                     event = self.activate(i, ctx);

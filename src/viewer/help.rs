@@ -126,9 +126,9 @@ impl Shortcut {
     pub fn description(&self) -> String {
         match self.action {
             Action::Tool(t) => format!("{} tool — {}", t.label(), t.help()),
-            Action::Magnification(i) => PRESETS
-                .get(i)
-                .map_or_else(String::new, |&m| format!("Magnification {}", format_magnification(m))),
+            Action::Magnification(i) => {
+                PRESETS.get(i).map_or_else(String::new, |&m| format!("Magnification {}", format_magnification(m)))
+            }
             _ => self.what.to_string(),
         }
     }

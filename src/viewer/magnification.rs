@@ -47,11 +47,7 @@ pub fn presets(ui: &mut egui::Ui, view: &mut SlideView) {
     let mut chosen = None;
     for (i, m) in PRESETS.into_iter().enumerate() {
         let label = format_magnification(m);
-        let text = if is_digital(m, scan) {
-            egui::RichText::new(label).italics()
-        } else {
-            egui::RichText::new(label)
-        };
+        let text = if is_digital(m, scan) { egui::RichText::new(label).italics() } else { egui::RichText::new(label) };
         if ui.button(text).on_hover_text(preset_tooltip(m, i + 1, Some(scan))).clicked() {
             chosen = Some(m);
         }

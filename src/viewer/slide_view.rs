@@ -366,7 +366,9 @@ impl SlideView {
         }
         self.handle_input(ui, &response, took_drag, navigation);
         if std::mem::take(&mut self.annotations.focus_requested) {
-            if let Some(b) = self.annotations.selected.and_then(|id| self.annotations.doc.get(id)).map(|a| a.geometry.bounds()) {
+            if let Some(b) =
+                self.annotations.selected.and_then(|id| self.annotations.doc.get(id)).map(|a| a.geometry.bounds())
+            {
                 self.show_bounds(b);
             }
         }
