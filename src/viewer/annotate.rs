@@ -880,6 +880,31 @@ mod tests {
     }
 
     #[test]
+    fn outlines_are_drawn_over_a_halo() {
+        let tumor = AnnotationClass::new("Tumor", [215, 30, 30]);
+        let rect = Annotation::new(Geometry::Rectangle { x: 10.0, y: 10.0, width: 50.0, height: 40.0 })
+            .with_class(Some(&tumor));
+        let mut layer = AnnotationLayer::new(Document::from_annotations(vec![rect]), None);
+        layer.classes = vec![tumor];
+        let projection = Projection {
+            camera: Camera { center: [50.0, 50.0], zoom: 1.0 },
+            view: ViewRect { x: 0.0, y: 0.0, width: 200.0, height: 200.0 },
+        };
+        let strokes: Vec<Stroke> = layer
+            .layer_shapes(&projection)
+            .into_iter()
+            .filter_map(|s| match s {
+                Shape::Rect(r) => Some(r.stroke),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(strokes.len(), 2, "a halo and the outline");
+        assert!(strokes[0].width > strokes[1].width, "the halo is wider and drawn first");
+        assert_eq!(strokes[1].color, Color32::from_rgb(215, 30, 30));
+        assert_eq!(strokes[0].color, halo(strokes[1].color));
+    }
+
+    #[test]
     fn every_tool_has_its_own_key() {
         let mut keys: Vec<_> = Tool::ALL.iter().map(|t| t.key()).collect();
         keys.sort_by_key(|k| k.name());
