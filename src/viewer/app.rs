@@ -10,7 +10,7 @@ use std::time::Instant;
 use egui::{Color32, ColorImage, RichText, TextureHandle};
 
 use super::annotation_panels::{annotation_section, toolbar, MeasurementTable};
-use super::file_browser::{BrowserEvent, FileBrowser, FileDialogMode, Picked};
+use super::file_browser::{FileBrowser, FileDialogMode, Picked};
 use super::report_panel::{ReportPanel, ReviewerDefaults};
 use super::slide_view::{OpenedSlide, SlideView};
 use crate::annotations::AnnotationClass;
@@ -127,7 +127,7 @@ pub struct ViewerApp {
     pub active: usize,
     pub recent: Vec<PathBuf>,
     cache: Arc<TileCache>,
-    dialog: Option<Receiver<Picked>>,
+    pub(super) dialog: Option<Receiver<Picked>>,
     /// The built-in file browser, where the desktop has no file picker (or it is asked for).
     pub file_browser: Option<FileBrowser>,
     /// How File > Open asks for a file (`WSIVIEW_FILE_DIALOG`).
@@ -135,8 +135,8 @@ pub struct ViewerApp {
     /// Help > Keyboard shortcuts is open.
     pub show_shortcuts: bool,
     /// Open recent's existence check running on a worker, and when the last one started.
-    recent_check: Option<Receiver<Vec<PathBuf>>>,
-    recent_checked: Option<Instant>,
+    pub(super) recent_check: Option<Receiver<Vec<PathBuf>>>,
+    pub(super) recent_checked: Option<Instant>,
     /// Entries dropped from Open recent because their file is gone, until dismissed.
     pub recent_note: Option<String>,
     started: Instant,
@@ -158,7 +158,7 @@ pub struct ViewerApp {
     pub reviewer: ReviewerDefaults,
 }
 
-const RECENT_MAX: usize = 10;
+pub(super) const RECENT_MAX: usize = 10;
 
 impl ViewerApp {
     pub fn new(cache_bytes: u64, started: Instant) -> Self {
@@ -263,34 +263,6 @@ impl ViewerApp {
 
     pub fn active_view_mut(&mut self) -> Option<&mut SlideView> {
         self.tabs.get_mut(self.active).and_then(|t| t.view_mut())
-    }
-
-    /// Put a slide that opened at the top of Open recent (its canonical path, once).
-    fn remember_recent(&mut self, path: PathBuf) {
-        self.recent.retain(|p| p != &path);
-        self.recent.insert(0, path);
-        self.recent.truncate(RECENT_MAX);
-    }
-
-    /// Check Open recent's files on a worker (at start, and when the menu is shown again later).
-    fn check_recent(&mut self, ctx: &egui::Context) {
-        if self.recent_check.is_some() || self.recent_checked.is_some_and(|t| t.elapsed().as_secs() < 5) {
-            return;
-        }
-        self.recent_checked = Some(Instant::now());
-        self.recent_check = Some(super::file_browser::check_missing(self.recent.clone(), ctx));
-    }
-
-    fn poll_recent_check(&mut self) {
-        let Some(rx) = &self.recent_check else { return };
-        let Ok(missing) = rx.try_recv() else { return };
-        self.recent_check = None;
-        if missing.is_empty() {
-            return;
-        }
-        self.recent.retain(|p| !missing.contains(p));
-        let names: Vec<String> = missing.iter().map(|p| p.display().to_string()).collect();
-        self.recent_note = Some(format!("Removed from Open recent, file missing: {}", names.join(", ")));
     }
 
     fn poll_opening(&mut self, ctx: &egui::Context) {
@@ -596,62 +568,6 @@ impl ViewerApp {
         }
         if let Some(view) = self.tabs.iter_mut().find(|t| t.path == slide).and_then(|t| t.view_mut()) {
             view.annotations.doc.add_all(import.annotations);
-        }
-    }
-
-    /// File > Open: the desktop's picker on a worker, or the built-in browser when there is
-    /// none (or `WSIVIEW_FILE_DIALOG=builtin`).
-    fn pick_file(&mut self, ctx: &egui::Context) {
-        if self.file_dialog == FileDialogMode::Builtin {
-            self.open_file_browser("Built-in file browser (WSIVIEW_FILE_DIALOG=builtin).".into(), ctx);
-            return;
-        }
-        let (tx, rx) = channel();
-        let repaint = ctx.clone();
-        let start = self.browse_start();
-        std::thread::spawn(move || {
-            let start = (!start.as_os_str().is_empty()).then_some(start);
-            let _ = tx.send(super::file_browser::system_pick(start));
-            repaint.request_repaint();
-        });
-        self.dialog = Some(rx);
-    }
-
-    /// Where browsing starts: the active slide's folder, else the last slide's, else the current one.
-    fn browse_start(&self) -> PathBuf {
-        self.active_tab()
-            .map(|t| t.path.clone())
-            .or_else(|| self.recent.first().cloned())
-            .and_then(|p| p.parent().map(Path::to_path_buf))
-            .unwrap_or_default()
-    }
-
-    fn open_file_browser(&mut self, note: String, ctx: &egui::Context) {
-        self.file_browser = Some(FileBrowser::new(self.browse_start(), note, ctx));
-    }
-
-    fn poll_file_dialogs(&mut self, ctx: &egui::Context) {
-        if let Some(rx) = &self.dialog {
-            if let Ok(picked) = rx.try_recv() {
-                self.dialog = None;
-                match picked {
-                    Picked::File(path) => self.open(path, ctx),
-                    Picked::Cancelled => {}
-                    Picked::Unavailable(why) => {
-                        self.open_file_browser(format!("No desktop file picker: {why}. Choose a slide here."), ctx)
-                    }
-                }
-            }
-        }
-        if let Some(browser) = &mut self.file_browser {
-            match browser.show(ctx) {
-                BrowserEvent::None => {}
-                BrowserEvent::Closed => self.file_browser = None,
-                BrowserEvent::Open(path) => {
-                    self.file_browser = None;
-                    self.open(path, ctx);
-                }
-            }
         }
     }
 

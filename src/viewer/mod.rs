@@ -5,6 +5,7 @@
 pub mod annotate;
 pub mod annotation_panels;
 pub mod app;
+mod app_files;
 pub mod camera;
 pub mod file_browser;
 pub mod help;
