@@ -156,6 +156,7 @@ impl FileBrowser {
             repaint.request_repaint();
         });
         self.listing = Some(rx);
+        self.selected = None;
     }
 
     pub fn is_listing(&self) -> bool {
@@ -201,6 +202,8 @@ impl FileBrowser {
         self.poll();
         let mut open = true;
         let mut event = BrowserEvent::None;
+        // Enter in the folder field goes there; it does not also open the selected entry.
+        let mut folder_entered = false;
         egui::Window::new("Open slide").open(&mut open).default_size([520.0, 420.0]).collapsible(false).show(
             ctx,
             |ui| {
@@ -216,6 +219,7 @@ impl FileBrowser {
                     if field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)) {
                         let dir = PathBuf::from(self.folder_text.trim());
                         self.go(dir, ctx);
+                        folder_entered = true;
                     }
                     let parent = self.dir.as_deref().and_then(Path::parent).map(Path::to_path_buf);
                     if ui
@@ -251,7 +255,7 @@ impl FileBrowser {
                     }
                 });
                 let typing = ui.ctx().text_edit_focused();
-                if !typing && activate.is_none() && ui.input(|i| i.key_pressed(egui::Key::Enter)) {
+                if !typing && !folder_entered && activate.is_none() && ui.input(|i| i.key_pressed(egui::Key::Enter)) {
                     activate = self.selected;
                 }
                 ui.separator();
