@@ -15,12 +15,19 @@ use wsiview::Slide;
 pub const SAMPLE_SLIDE: &str = "sample-slides/sample.svs";
 
 #[derive(Parser)]
-#[command(name = "wsiview", version, about = "Whole-slide image viewer and toolkit for tiled pyramidal TIFF slides")]
+#[command(
+    name = "wsiview",
+    version,
+    about = "Whole-slide image viewer and toolkit for tiled pyramidal TIFF slides",
+    // `wsiview A.svs B.svs` opens slides; a first argument naming a subcommand runs it.
+    args_conflicts_with_subcommands = true
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
-    /// A slide to open in the viewer (default: the bundled sample).
-    slide: Option<PathBuf>,
+    /// Slides to open in the viewer, as `wsiview view SLIDE…` (default: the bundled sample).
+    #[arg(value_name = "SLIDE")]
+    slides: Vec<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -248,7 +255,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let command = match cli.command {
         Some(c) => c,
         None => Command::View {
-            slides: vec![cli.slide.unwrap_or_else(sample_slide)],
+            slides: if cli.slides.is_empty() { vec![sample_slide()] } else { cli.slides },
             center: None,
             level: None,
             downsample: None,

@@ -23,7 +23,7 @@ pub fn open_regular(path: &Path) -> io::Result<File> {
         return Ok(file);
     }
     let what = if kind.is_dir() {
-        "a folder"
+        "a folder (directory)"
     } else if is_fifo(&kind) {
         "a FIFO (named pipe)"
     } else {

@@ -557,3 +557,116 @@ fn a_failed_import_leaves_the_slides_annotations_alone() {
     ctrl(&mut h, Key::Z);
     assert_eq!(geometries(&h), before, "the import is one undo step");
 }
+
+#[test]
+fn a_table_row_fits_a_small_object_in_view() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut h = harness(&slide(tmp.path()));
+    key(&mut h, Key::R);
+    drag_f(&mut h, (0.40, 0.40), (0.46, 0.45));
+    key(&mut h, Key::Escape);
+    let fit_zoom = view(&h).camera.zoom;
+    let b = geometries(&h)[0].bounds();
+    h.get_by_label("Measurements").click();
+    h.step();
+    h.step();
+    // Click the first row (the "#" cell, beside its number) of the table, below the totals.
+    let cell = h
+        .query_all_by_label("1")
+        .map(|n| n.rect())
+        .max_by(|a, b| a.min.y.total_cmp(&b.min.y))
+        .unwrap_or_else(|| panic!("no row"));
+    click(&mut h, cell.left_center() + Vec2::new(cell.width() + 12.0, 0.0));
+    let v = view(&h);
+    let r = v.view_rect();
+    let (w, ht) = ((b[2] - b[0]) * v.camera.zoom, (b[3] - b[1]) * v.camera.zoom);
+    let fill = (w / r.width).max(ht / r.height);
+    assert!(v.camera.zoom > fit_zoom * 4.0, "zoomed in: {} vs {fit_zoom}", v.camera.zoom);
+    assert!(fill > 0.6 && fill <= 1.0, "the rectangle fills {fill:.2} of the view");
+    let [cx, cy] = v.camera.center;
+    assert!((cx - (b[0] + b[2]) / 2.0).abs() < 1.0 && (cy - (b[1] + b[3]) / 2.0).abs() < 1.0, "centred");
+}
+
+#[test]
+fn rulers_are_measurements_with_their_length_on_the_slide() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut h = harness(&slide(tmp.path()));
+    let tumor = h.state().classes[0].clone();
+    h.state_mut().active_view_mut().unwrap_or_else(|| panic!("no view")).annotations.new_class = Some(tumor);
+    key(&mut h, Key::R);
+    drag_f(&mut h, (0.1, 0.1), (0.2, 0.2));
+    key(&mut h, Key::M);
+    drag_f(&mut h, (0.4, 0.5), (0.7, 0.5));
+    let ruler = view(&h).annotations.doc.annotations()[1].clone();
+    assert!(ruler.is_ruler() && ruler.class.is_none(), "a ruler takes no class: {:?}", ruler.class);
+    // Deselected, the finished ruler keeps its length label on the slide.
+    key(&mut h, Key::Escape);
+    h.step();
+    assert!(view(&h).annotations.selected.is_none());
+    let length = ruler.geometry.measure(view(&h).annotations.pixel_size).length.unwrap_or_default();
+    let expected = wsiview::viewer::annotate::group_thousands(length);
+    let labels = view(&h).annotations.ruler_labels().to_vec();
+    assert!(
+        labels.len() == 1 && labels[0].1.contains(&expected) && labels[0].1.contains("µm"),
+        "{labels:?} ({expected} µm)"
+    );
+    // The measurement table: Tumor counts the rectangle only; the ruler has its own row.
+    h.get_by_label("Measurements").click();
+    h.step();
+    h.step();
+    assert!(h.query_by_label("Rulers").is_some(), "a Rulers row");
+    assert!(h.query_by_label("(ruler)").is_some(), "the ruler's row names no class");
+    let tab = h.state().active_tab().unwrap_or_else(|| panic!("no tab"));
+    let rows = tab.table.rows();
+    let totals = wsiview::annotations::table::class_totals(rows);
+    assert_eq!(totals.iter().map(|t| (t.class.clone(), t.count)).collect::<Vec<_>>(), vec![(Some("Tumor".into()), 1)]);
+}
+
+#[test]
+fn deleting_a_class_in_use_asks_first() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut h = harness(&slide(tmp.path()));
+    let tumor = h.state().classes[0].clone();
+    h.state_mut().active_view_mut().unwrap_or_else(|| panic!("no view")).annotations.new_class = Some(tumor.clone());
+    key(&mut h, Key::R);
+    drag_f(&mut h, (0.1, 0.1), (0.2, 0.2));
+    drag_f(&mut h, (0.3, 0.3), (0.4, 0.4));
+    key(&mut h, Key::Escape);
+    // Let the side panel settle (the thumbnail arrives from a worker), then open the class list.
+    wait_until(&mut h, "the thumbnail", |app| app.active_view().is_some_and(|v| v.is_complete()));
+    for _ in 0..30 {
+        h.step();
+    }
+    h.get_by_label("Classes").click();
+    for _ in 0..30 {
+        h.step();
+    }
+    let remove = |h: &mut H, row: usize| {
+        let x = h.query_all_by_label("x").nth(row).unwrap_or_else(|| panic!("no remove button {row}"));
+        x.click();
+        h.step();
+        h.step();
+    };
+    let count = h.state().classes.len();
+    remove(&mut h, 0);
+    assert_eq!(h.state().classes.len(), count, "not removed before the answer");
+    assert!(
+        h.query_by_label_contains("Delete class \"Tumor\"? 2 annotations on this slide use it").is_some(),
+        "the question says how many"
+    );
+    h.get_by_label("Keep class").click();
+    h.step();
+    h.step();
+    assert!(h.state().classes.iter().any(|c| c.name == "Tumor"), "cancel keeps it");
+    assert!(h.query_by_label_contains("Delete class").is_none());
+    remove(&mut h, 0);
+    h.get_by_label("Delete class").click();
+    h.step();
+    h.step();
+    assert!(!h.state().classes.iter().any(|c| c.name == "Tumor"), "confirmed, it goes");
+    assert_eq!(view(&h).annotations.doc.len(), 2, "its annotations stay");
+    // A class nothing uses goes at once.
+    let unused = h.state().classes[0].name.clone();
+    remove(&mut h, 0);
+    assert!(!h.state().classes.iter().any(|c| c.name == unused));
+}

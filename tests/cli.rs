@@ -139,3 +139,27 @@ fn generate_refuses_bad_arguments() {
         &SynthOptions { width: 300, height: 300, layout: Layout::Svs, ..Default::default() },
     );
 }
+
+/// `wsiview A.svs B.svs` (no `view`) opens slides like `wsiview view A B`; subcommands still work.
+#[test]
+fn bare_slide_arguments_open_the_viewer_and_subcommands_still_run() {
+    let headless = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_wsiview"))
+            .args(args)
+            .env_remove("DISPLAY")
+            .env_remove("WAYLAND_DISPLAY")
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    for args in [vec!["nonexistent.svs"], vec!["a.svs", "b.svs"], vec!["view", "a.svs", "b.svs"]] {
+        let out = headless(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("unexpected argument"), "{args:?}: {err}");
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains("cannot open a window"), "{args:?} is treated as viewing slides: {err}");
+    }
+    let v = json(&wsiview(&["info", &sample(), "--json"]));
+    assert_eq!(v["vendor"], "aperio", "a subcommand name is still a subcommand");
+    let out = wsiview(&["info"]);
+    assert_eq!(out.status.code(), Some(2), "info without its slide is a usage error, not a slide named info");
+}

@@ -261,3 +261,262 @@ fn display_adjustments_remake_tiles_without_decoding() {
     assert!(v.tiles_loaded >= loaded + v.stats.visible as u64, "visible tiles were remade");
     assert_eq!(v.slide.tiles_decoded(), decoded, "from the decoded-tile cache, not the file");
 }
+
+/// A small slide with a known objective (Aperio `AppMag`) and pixel size.
+fn small_svs(dir: &Path, name: &str, objective: f64, mpp: f64) -> PathBuf {
+    let opts = SynthOptions {
+        width: 4000,
+        height: 3000,
+        layout: Layout::Svs,
+        objective_power: objective,
+        mpp,
+        seed: 3,
+        ..Default::default()
+    };
+    synth(dir, name, &opts)
+}
+
+/// `path` written relative to the current folder (through `..` up to the root).
+fn relative_to_cwd(path: &Path) -> PathBuf {
+    let cwd = std::env::current_dir().unwrap_or_else(|e| panic!("{e}"));
+    let up = cwd.components().count().saturating_sub(1);
+    let mut rel = PathBuf::new();
+    for _ in 0..up {
+        rel.push("..");
+    }
+    rel.join(path.strip_prefix("/").unwrap_or(path))
+}
+
+#[test]
+fn open_recent_stores_absolute_paths_of_slides_that_opened_and_drops_missing_files() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let good = small_svs(tmp.path(), "good.svs", 20.0, 0.5);
+    let canonical = std::fs::canonicalize(&good).unwrap_or_else(|e| panic!("{e}"));
+    let relative = relative_to_cwd(&good);
+    assert!(relative.is_relative() && relative.exists(), "{}", relative.display());
+    let mut h = harness(&relative);
+    assert!(h.state().recent.is_empty(), "not remembered before it has opened");
+    wait_until(&mut h, "open", |app| app.active_view().is_some());
+    h.step();
+    assert_eq!(h.state().recent, vec![canonical.clone()], "the canonical path, once");
+    assert!(h.state().recent[0].is_absolute());
+    // The same slide again by its absolute path: still one entry.
+    let ctx = h.ctx.clone();
+    h.state_mut().open(canonical.clone(), &ctx);
+    wait_until(&mut h, "second open", |app| app.tabs.iter().all(|t| t.view().is_some()));
+    h.step();
+    assert_eq!(h.state().recent, vec![canonical.clone()]);
+
+    // A file that is not a slide fails to open and is not remembered.
+    let bad = tmp.path().join("corrupt.svs");
+    std::fs::write(&bad, b"not a slide").unwrap_or_else(|e| panic!("{e}"));
+    h.state_mut().open(bad.clone(), &ctx);
+    wait_until(&mut h, "the failure", |app| {
+        app.tabs.iter().any(|t| matches!(t.state, wsiview::viewer::app::TabState::Failed(_)))
+    });
+    h.step();
+    assert_eq!(h.state().recent, vec![canonical.clone()], "a slide that failed is not in Open recent");
+
+    // Remembered entries whose file is gone are dropped at start, with a note.
+    let gone = tmp.path().join("gone.svs");
+    let persisted =
+        wsiview::viewer::app::Persisted { recent: vec![gone.clone(), canonical.clone()], ..Default::default() };
+    h.state_mut().restore(persisted);
+    wait_until(&mut h, "the missing entry to go", |app| app.recent == vec![canonical.clone()]);
+    h.step();
+    let note = h.state().recent_note.clone().unwrap_or_default();
+    assert!(note.contains("gone.svs") && note.contains("missing"), "{note}");
+    assert!(h.query_by_label_contains("Removed from Open recent").is_some(), "the note is shown");
+}
+
+fn double_click_node(h: &mut Harness<'static, ViewerApp>, label: &str) {
+    let p = h.get_by_label(label).rect().center();
+    h.hover_at(p);
+    // Past egui's double-click time since the last click, or this would count as a triple click.
+    for _ in 0..30 {
+        h.step();
+    }
+    for _ in 0..2 {
+        h.event(Event::PointerButton {
+            pos: p,
+            button: egui::PointerButton::Primary,
+            pressed: true,
+            modifiers: Modifiers::NONE,
+        });
+        h.step();
+        h.event(Event::PointerButton {
+            pos: p,
+            button: egui::PointerButton::Primary,
+            pressed: false,
+            modifiers: Modifiers::NONE,
+        });
+        h.step();
+    }
+}
+
+fn browser_ready(app: &ViewerApp) -> bool {
+    app.file_browser.as_ref().is_some_and(|b| !b.is_listing())
+}
+
+#[test]
+fn file_open_without_a_desktop_picker_uses_the_built_in_browser() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let first = small_svs(tmp.path(), "first.svs", 20.0, 0.5);
+    let sub = tmp.path().join("cases");
+    std::fs::create_dir(&sub).unwrap_or_else(|e| panic!("{e}"));
+    let second = small_svs(&sub, "second.svs", 20.0, 0.5);
+    std::fs::write(sub.join("notes.txt"), b"x").unwrap_or_else(|e| panic!("{e}"));
+    let mut h = harness(&first);
+    wait_until(&mut h, "open", |app| app.active_view().is_some());
+    h.state_mut().file_dialog = wsiview::viewer::file_browser::FileDialogMode::Builtin;
+    h.get_by_label("File").click();
+    h.step();
+    h.step();
+    h.get_by_label("Open…").click();
+    h.step();
+    wait_until(&mut h, "the built-in browser's listing", browser_ready);
+    h.step();
+    assert!(h.query_by_label_contains("Built-in file browser").is_some(), "it says why it is shown");
+    // It starts in the active slide's folder: sub-folders and slides.
+    assert!(h.query_by_label("cases/").is_some());
+    assert_eq!(h.query_all_by_label("first.svs").count(), 2, "the tab and the browser's entry");
+
+    // Type a folder and press Enter.
+    let field = h.get_by_role_and_label(egui::accesskit::Role::TextInput, "Folder");
+    field.focus();
+    h.step();
+    h.key_press_modifiers(Modifiers::COMMAND, egui::Key::A);
+    h.get_by_role_and_label(egui::accesskit::Role::TextInput, "Folder").type_text(&sub.to_string_lossy());
+    h.step();
+    h.key_press(egui::Key::Enter);
+    h.step();
+    wait_until(&mut h, "the typed folder", |app| {
+        browser_ready(app)
+            && app.file_browser.as_ref().is_some_and(|b| b.entries.iter().any(|e| e.name == "second.svs"))
+    });
+    h.step();
+    assert!(h.query_by_label("second.svs").is_some());
+    assert!(h.query_by_label("notes.txt").is_none(), "only slides are listed");
+
+    // Up, then into the folder by double-click, then pick the slide and press Enter.
+    h.get_by_label("Up").click();
+    h.step();
+    wait_until(&mut h, "the parent folder", |app| {
+        browser_ready(app) && app.file_browser.as_ref().is_some_and(|b| b.entries.iter().any(|e| e.name == "cases"))
+    });
+    h.step();
+    double_click_node(&mut h, "cases/");
+    wait_until(&mut h, "the sub-folder", |app| {
+        browser_ready(app)
+            && app.file_browser.as_ref().is_some_and(|b| b.entries.iter().any(|e| e.name == "second.svs"))
+    });
+    h.step();
+    h.get_by_label("second.svs").click();
+    h.step();
+    h.key_press(egui::Key::Enter);
+    h.step();
+    wait_until(&mut h, "the picked slide to open", |app| {
+        app.tabs.len() == 2 && app.active_view().is_some() && app.file_browser.is_none()
+    });
+    let opened = std::fs::canonicalize(&h.state().tabs[1].path).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(opened, std::fs::canonicalize(&second).unwrap_or_else(|e| panic!("{e}")));
+}
+
+#[test]
+fn ten_tabs_fit_and_the_magnification_buttons_stay_whole() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let one = small_svs(tmp.path(), "one.svs", 40.0, 0.25);
+    let mut names = Vec::new();
+    for i in 0..10 {
+        let name = format!("a-rather-long-slide-name-{i}.svs");
+        std::fs::copy(&one, tmp.path().join(&name)).unwrap_or_else(|e| panic!("{e}"));
+        names.push(name);
+    }
+    let mut h = common::viewer(&tmp.path().join(&names[0]), [1000.0, 700.0], 64 << 20);
+    let ctx = h.ctx.clone();
+    for name in &names[1..] {
+        h.state_mut().open(tmp.path().join(name), &ctx);
+    }
+    wait_until(&mut h, "ten slides", |app| app.tabs.len() == 10 && app.tabs.iter().all(|t| t.view().is_some()));
+    h.step();
+    h.step();
+    let inside = |r: egui::Rect| r.min.x >= 0.0 && r.max.x <= 1000.0 && r.min.y >= 0.0 && r.max.y <= 700.0;
+    for name in &names {
+        let r = h.get_by_label(name).rect();
+        assert!(inside(r) && r.width() >= 20.0, "tab {name} at {r:?}");
+    }
+    for m in ["1×", "5×", "10×", "20×", "40×"] {
+        // (The side panel's Objective row also reads "40×".)
+        let r = h.get_by_role_and_label(egui::accesskit::Role::Button, m).rect();
+        assert!(inside(r), "the {m} button at {r:?}");
+    }
+    // The full name shows on hover.
+    h.get_by_label(&names[9]).hover();
+    for _ in 0..60 {
+        h.step();
+    }
+    assert!(h.query_by_label(&tmp.path().join(&names[9]).display().to_string()).is_some());
+}
+
+#[test]
+fn presets_beyond_the_scan_say_digital_zoom() {
+    let hover = |h: &mut Harness<'static, ViewerApp>, label: &str| {
+        h.get_by_role_and_label(egui::accesskit::Role::Button, label).hover();
+        // egui shows a tooltip once the pointer has rested a moment.
+        for _ in 0..60 {
+            h.step();
+        }
+    };
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut h = harness(&small_svs(tmp.path(), "twenty.svs", 20.0, 0.5));
+    wait_until(&mut h, "open", settled);
+    h.step();
+    assert!(h.query_by_label_contains("digital zoom").is_none());
+    hover(&mut h, "40×");
+    assert!(
+        h.query_by_label_contains("digital zoom: the slide was scanned at 20×").is_some(),
+        "the 40× button's tooltip says it is digital zoom"
+    );
+    hover(&mut h, "20×");
+    assert!(h.query_by_label_contains("Magnification 20× (key 4)").is_some());
+    assert!(h.query_by_label_contains("digital zoom").is_none(), "20× on a 20× scan is not");
+    h.hover_at(Pos2::new(600.0, 400.0));
+    h.key_press(egui::Key::Num5);
+    wait_until(&mut h, "40×", |app| app.active_view().is_some_and(|v| !v.is_animating()));
+    h.step();
+    let m = h.state().active_view().and_then(|v| v.magnification()).unwrap_or(0.0);
+    assert!((m - 40.0).abs() < 1e-6, "{m}");
+    assert!(h.query_by_label("40× (digital zoom, scan 20×)").is_some(), "the status bar says so");
+    h.key_press(egui::Key::Num4);
+    wait_until(&mut h, "20×", |app| app.active_view().is_some_and(|v| !v.is_animating()));
+    h.step();
+    assert!(h.query_by_label_contains("(digital zoom").is_none());
+}
+
+#[test]
+fn help_lists_every_tool_and_navigation_key() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut h = harness(&small_svs(tmp.path(), "help.svs", 20.0, 0.5));
+    wait_until(&mut h, "open", |app| app.active_view().is_some());
+    h.step();
+    let mut keys: Vec<String> =
+        wsiview::viewer::annotate::Tool::ALL.iter().map(|t| t.key().name().to_string()).collect();
+    for k in ["Left", "Right", "Up", "Down", "Plus", "Minus", "0", "1", "2", "3", "4", "5"] {
+        keys.push(k.to_string());
+    }
+    for k in ["Ctrl+Z", "Ctrl+Shift+Z", "Ctrl+Y", "Ctrl+D", "Ctrl+K", "Delete", "Enter", "Escape"] {
+        keys.push(k.to_string());
+    }
+    // Some of these read elsewhere too (the number of levels): count them before and after.
+    let before: Vec<usize> = keys.iter().map(|k| h.query_all_by_label(k).count()).collect();
+    h.get_by_label("Help").click();
+    h.step();
+    h.step();
+    h.get_by_label("Keyboard shortcuts").click();
+    h.step();
+    h.step();
+    for (k, before) in keys.iter().zip(before) {
+        assert!(h.query_all_by_label(k).count() > before, "the help lists {k}");
+    }
+    assert!(h.query_by_label_contains("Ruler tool").is_some());
+}

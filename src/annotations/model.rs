@@ -18,15 +18,50 @@ impl AnnotationClass {
     }
 }
 
-/// The classes a new user starts with (QuPath's defaults for the same names).
+/// The classes a new user starts with. Their colours are chosen by contrast: each has a WCAG
+/// contrast ratio of at least 3 against egui's dark and light panel backgrounds (grey 27 and 248,
+/// for class names and swatches) and against pale H&E tissue ([`HE_TISSUE`]); outlines drawn on
+/// the slide also get a halo ([`halo_for`]) for dark nuclei and other colours.
 pub fn default_classes() -> Vec<AnnotationClass> {
     vec![
-        AnnotationClass::new("Tumor", [200, 0, 0]),
-        AnnotationClass::new("Stroma", [150, 200, 150]),
-        AnnotationClass::new("Immune cells", [160, 90, 160]),
-        AnnotationClass::new("Necrosis", [50, 50, 50]),
-        AnnotationClass::new("Other", [255, 200, 0]),
+        AnnotationClass::new("Tumor", [215, 30, 30]),
+        AnnotationClass::new("Stroma", [0, 125, 60]),
+        AnnotationClass::new("Immune cells", [100, 80, 240]),
+        AnnotationClass::new("Necrosis", [0, 115, 150]),
+        AnnotationClass::new("Other", [190, 70, 0]),
     ]
+}
+
+/// A typical H&E pink/purple (eosin-stained tissue seen at low power), for choosing colours.
+pub const HE_TISSUE: [u8; 3] = [235, 190, 220];
+
+/// WCAG 2 relative luminance of an sRGB colour (0 black, 1 white).
+pub fn relative_luminance(c: [u8; 3]) -> f64 {
+    let linear = |v: u8| {
+        let v = f64::from(v) / 255.0;
+        if v <= 0.04045 {
+            v / 12.92
+        } else {
+            ((v + 0.055) / 1.055).powf(2.4)
+        }
+    };
+    0.2126 * linear(c[0]) + 0.7152 * linear(c[1]) + 0.0722 * linear(c[2])
+}
+
+/// WCAG 2 contrast ratio of two colours, from 1 (same luminance) to 21 (black on white).
+pub fn contrast_ratio(a: [u8; 3], b: [u8; 3]) -> f64 {
+    let (la, lb) = (relative_luminance(a), relative_luminance(b));
+    (la.max(lb) + 0.05) / (la.min(lb) + 0.05)
+}
+
+/// The halo drawn under an outline of colour `c`: black for light and mid colours, white for
+/// dark ones (whichever contrasts more), so an outline reads on any stain and any colour.
+pub fn halo_for(c: [u8; 3]) -> [u8; 3] {
+    if contrast_ratio(c, [0, 0, 0]) >= contrast_ratio(c, [255, 255, 255]) {
+        [0, 0, 0]
+    } else {
+        [255, 255, 255]
+    }
 }
 
 /// Outline colour of annotations without a class.
@@ -69,7 +104,20 @@ impl Annotation {
         self.class_color = class.map(|c| c.color);
         self
     }
+
+    /// A ruler: a straight two-point line named [`RULER_NAME`], as the Ruler tool (`M`) makes it.
+    /// Rulers are measurements, not annotations of a class: they are left out of the class totals
+    /// (and the report's per-class summary) and listed as "Rulers". The rule reads only what every
+    /// file format keeps (the name and the geometry), so rulers survive GeoJSON and ASAP round
+    /// trips, and those drawn by older versions (which gave them the current class) count too.
+    /// Renaming one, or giving it more vertices, makes it an ordinary line annotation.
+    pub fn is_ruler(&self) -> bool {
+        self.name == RULER_NAME && matches!(&self.geometry, Geometry::Polyline { points } if points.len() == 2)
+    }
 }
+
+/// The name the Ruler tool gives the lines it draws (see [`Annotation::is_ruler`]).
+pub const RULER_NAME: &str = "Ruler";
 
 impl AsRef<Annotation> for Annotation {
     fn as_ref(&self) -> &Annotation {
@@ -572,6 +620,21 @@ impl Document {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn default_class_colours_contrast_with_both_themes_and_tissue() {
+        // egui's panel backgrounds: dark theme grey 27, light theme grey 248.
+        for (what, background) in [("dark panel", [27; 3]), ("light panel", [248; 3]), ("H&E", HE_TISSUE)] {
+            for c in default_classes() {
+                let ratio = contrast_ratio(c.color, background);
+                assert!(ratio >= 3.0, "{} {:?} on the {what}: contrast {ratio:.2}", c.name, c.color);
+            }
+        }
+        assert!((contrast_ratio([0, 0, 0], [255, 255, 255]) - 21.0).abs() < 1e-9);
+        // The halo is the stronger of black and white for the colour.
+        assert_eq!(halo_for([255, 220, 0]), [0, 0, 0]);
+        assert_eq!(halo_for([20, 20, 90]), [255, 255, 255]);
+    }
 
     fn rect(x: f64) -> Annotation {
         Annotation::new(Geometry::Rectangle { x, y: 0.0, width: 10.0, height: 10.0 })

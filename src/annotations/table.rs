@@ -18,6 +18,8 @@ pub struct MeasuredRow {
     /// [`super::Geometry::kind_name`].
     pub kind: &'static str,
     pub measurement: Measurement,
+    /// A ruler ([`Annotation::is_ruler`]): a measurement, not counted in any class's totals.
+    pub ruler: bool,
 }
 
 /// The sums over one class (`None`: the unclassified annotations). Sums count only the
@@ -45,14 +47,16 @@ pub fn measure_all(annotations: &[impl AsRef<Annotation>], pixel_size: Option<Pi
             class: a.class.clone(),
             kind: a.geometry.kind_name(),
             measurement: a.geometry.measure(pixel_size),
+            ruler: a.is_ruler(),
         })
         .collect()
 }
 
 /// One total per class, sorted by name (case-insensitively, then exactly), unclassified last.
+/// Rulers are measurements, not annotations of a class: they are left out (see [`ruler_total`]).
 pub fn class_totals(rows: &[MeasuredRow]) -> Vec<ClassTotal> {
     let mut totals: Vec<ClassTotal> = Vec::new();
-    for row in rows {
+    for row in rows.iter().filter(|r| !r.ruler) {
         let i = match totals.iter().position(|t| t.class == row.class) {
             Some(i) => i,
             None => {
@@ -82,6 +86,19 @@ pub fn class_totals(rows: &[MeasuredRow]) -> Vec<ClassTotal> {
         (None, None) => std::cmp::Ordering::Equal,
     });
     totals
+}
+
+/// The rulers' count and summed length (`class` is `None`), if there are any.
+pub fn ruler_total(rows: &[MeasuredRow]) -> Option<ClassTotal> {
+    let rulers: Vec<&MeasuredRow> = rows.iter().filter(|r| r.ruler).collect();
+    (!rulers.is_empty()).then(|| ClassTotal {
+        class: None,
+        count: rulers.len(),
+        area: 0.0,
+        perimeter: 0.0,
+        length: rulers.iter().map(|r| r.measurement.length.unwrap_or(0.0)).sum(),
+        points: 0,
+    })
 }
 
 /// The unit of a table: its rows' (all measured with one pixel size); pixels when empty.
@@ -262,6 +279,36 @@ mod tests {
         assert_eq!(totals[1].perimeter, (60.0 + 8.0) * 0.5);
         assert_eq!(totals[0].length, 25.0);
         assert_eq!((totals[2].count, totals[2].points, totals[2].area), (1, 3, 0.0));
+    }
+
+    #[test]
+    fn rulers_are_measurements_not_class_members() {
+        let tumor = AnnotationClass::new("Tumor", [200, 0, 0]);
+        let mut all = sample();
+        // A ruler as older versions drew it (with the current class) and one as drawn now.
+        let mut old =
+            Annotation::new(Geometry::Polyline { points: vec![[0.0, 0.0], [3.0, 4.0]] }).with_class(Some(&tumor));
+        old.name = "Ruler".into();
+        let mut new = Annotation::new(Geometry::Polyline { points: vec![[0.0, 0.0], [6.0, 8.0]] });
+        new.name = "Ruler".into();
+        all.push(old);
+        all.push(new);
+        let pixel_size = Some(PixelSize { x: 0.5, y: 0.5 });
+        let rows = measure_all(&all, pixel_size);
+        let totals = class_totals(&rows);
+        let tumor_total = totals.iter().find(|t| t.class.as_deref() == Some("Tumor")).map(|t| (t.count, t.length));
+        assert_eq!(tumor_total, Some((2, 0.0)), "the two rectangles, not the ruler");
+        assert_eq!(totals.iter().find(|t| t.class.is_none()).map(|t| t.count), Some(1), "the points, not the ruler");
+        let rulers = ruler_total(&rows).unwrap_or_else(|| panic!("no ruler total"));
+        assert_eq!((rulers.count, rulers.length), (2, 2.5 + 5.0));
+        // The report's per-class summary follows the same rule.
+        let summary = crate::report::store::summarise_annotations(&all, pixel_size);
+        let counts: Vec<(String, u64)> = summary.iter().map(|s| (s.class.clone(), s.count)).collect();
+        assert_eq!(counts, [("stroma, \"loose\"".to_string(), 1), ("Tumor".to_string(), 2), (String::new(), 1)]);
+        // A line with another name, or with three vertices, is an ordinary annotation.
+        let mut line = Annotation::new(Geometry::Polyline { points: vec![[0.0, 0.0], [1.0, 1.0], [2.0, 0.0]] });
+        line.name = "Ruler".into();
+        assert!(!line.is_ruler());
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use egui::{Color32, Pos2, Rect, Shape, Stroke, Vec2};
 
 use super::camera::{Camera, ViewRect};
-use crate::annotations::model::UNCLASSIFIED_COLOR;
+use crate::annotations::model::{halo_for, RULER_NAME, UNCLASSIFIED_COLOR};
 use crate::annotations::store::Autosaver;
 use crate::annotations::{Annotation, AnnotationClass, AnnotationId, Document, Geometry, PixelSize, Point, Polygon};
 
@@ -33,7 +33,7 @@ impl Tool {
         Tool::Ruler,
     ];
 
-    pub fn label(self) -> &'static str {
+    pub const fn label(self) -> &'static str {
         match self {
             Tool::Select => "Select",
             Tool::Points => "Points",
@@ -46,7 +46,7 @@ impl Tool {
         }
     }
 
-    pub fn key(self) -> egui::Key {
+    pub const fn key(self) -> egui::Key {
         match self {
             Tool::Select => egui::Key::V,
             Tool::Points => egui::Key::D,
@@ -59,7 +59,7 @@ impl Tool {
         }
     }
 
-    pub fn help(self) -> &'static str {
+    pub const fn help(self) -> &'static str {
         match self {
             Tool::Select => "Click to select, drag to move; drag a handle to reshape; drag empty space to pan",
             Tool::Points => "Click to add points (cells) to the selected point set, or start a new one",
@@ -68,7 +68,9 @@ impl Tool {
             Tool::Polygon => "Click vertices; double-click or Enter closes, Backspace removes the last, Esc cancels",
             Tool::Freehand => "Drag around the region",
             Tool::Polyline => "Click vertices; double-click or Enter finishes",
-            Tool::Ruler => "Drag to measure; the length stays as an annotation",
+            Tool::Ruler => {
+                "Drag to measure; the ruler and its length stay on the slide (a measurement, not in class totals)"
+            }
         }
     }
 
@@ -153,6 +155,8 @@ pub struct AnnotationLayer {
     /// Level-0 size of the slide: new shapes are drawn within it.
     pub slide_size: [f64; 2],
     shape_cache: Option<(LayerKey, Vec<Shape>)>,
+    /// Length labels of the finished rulers in view (screen position, text), made with the shapes.
+    ruler_labels: Vec<(Pos2, String)>,
 }
 
 /// What the drawn layer depends on.
@@ -184,12 +188,19 @@ impl AnnotationLayer {
             focus_requested: false,
             slide_size: [f64::INFINITY, f64::INFINITY],
             shape_cache: None,
+            ruler_labels: Vec::new(),
         }
     }
 
     /// A point moved onto the slide (drawing past the edge follows the edge).
     fn clamp(&self, p: Point) -> Point {
         [p[0].clamp(0.0, self.slide_size[0]), p[1].clamp(0.0, self.slide_size[1])]
+    }
+
+    /// The length labels of finished rulers drawn last time the layer changed (screen position,
+    /// text), for tests.
+    pub fn ruler_labels(&self) -> &[(Pos2, String)] {
+        &self.ruler_labels
     }
 
     pub fn projection_zoom(&self) -> f64 {
@@ -285,46 +296,49 @@ impl AnnotationLayer {
     /// Keys for the layer; call when no text field has the keyboard. `navigation`: Enter and
     /// Escape are ours too (the slide has the focus, or nothing has).
     pub fn handle_keys(&mut self, ui: &egui::Ui, projection: &Projection, navigation: bool) {
-        use egui::{Key, KeyboardShortcut, Modifiers};
-        let shortcut = |m: Modifiers, k: Key| ui.input_mut(|i| i.consume_shortcut(&KeyboardShortcut::new(m, k)));
-        if shortcut(Modifiers::COMMAND | Modifiers::SHIFT, Key::Z) || shortcut(Modifiers::COMMAND, Key::Y) {
-            self.redo();
-        }
-        if shortcut(Modifiers::COMMAND, Key::Z) {
-            self.undo();
-        }
-        if shortcut(Modifiers::COMMAND, Key::D) {
-            self.duplicate_selected(projection);
-        }
-        if shortcut(Modifiers::COMMAND, Key::K) {
-            self.toggle_lock_selected();
-        }
-        for tool in Tool::ALL {
-            if shortcut(Modifiers::NONE, tool.key()) {
-                self.set_tool(tool);
+        use super::help::{Action, SHORTCUTS};
+        let shortcut = |s: &super::help::Shortcut| {
+            ui.input_mut(|i| i.consume_shortcut(&egui::KeyboardShortcut::new(s.modifiers, s.key)))
+        };
+        // One table for the keys and the help (src/viewer/help.rs), tried in its order; two keys
+        // for one action (Delete and Backspace) act once.
+        let mut done = Vec::new();
+        for s in SHORTCUTS {
+            match s.action {
+                Action::Finish | Action::Cancel if !navigation => continue,
+                a if a.is_view() || done.contains(&a) => continue,
+                _ => {}
             }
-        }
-        if navigation && shortcut(Modifiers::NONE, Key::Enter) {
-            self.finish_clicked();
-        }
-        if navigation && shortcut(Modifiers::NONE, Key::Escape) {
-            if self.drawing.is_some() || self.reshape.is_some() {
-                self.drawing = None;
-                self.reshape = None;
-            } else {
-                self.selected = None;
+            if !shortcut(s) {
+                continue;
             }
-        }
-        if shortcut(Modifiers::NONE, Key::Delete) || shortcut(Modifiers::NONE, Key::Backspace) {
-            match &mut self.drawing {
-                Some(Drawing::Clicked { points, .. }) => {
-                    points.pop();
-                    if points.is_empty() {
+            done.push(s.action);
+            match s.action {
+                Action::Redo => self.redo(),
+                Action::Undo => self.undo(),
+                Action::Duplicate => self.duplicate_selected(projection),
+                Action::Lock => self.toggle_lock_selected(),
+                Action::Tool(tool) => self.set_tool(tool),
+                Action::Finish => self.finish_clicked(),
+                Action::Cancel => {
+                    if self.drawing.is_some() || self.reshape.is_some() {
                         self.drawing = None;
+                        self.reshape = None;
+                    } else {
+                        self.selected = None;
                     }
                 }
-                Some(_) => {}
-                None => self.delete_selected(),
+                Action::Delete => match &mut self.drawing {
+                    Some(Drawing::Clicked { points, .. }) => {
+                        points.pop();
+                        if points.is_empty() {
+                            self.drawing = None;
+                        }
+                    }
+                    Some(_) => {}
+                    None => self.delete_selected(),
+                },
+                _ => {}
             }
         }
     }
@@ -452,7 +466,10 @@ impl AnnotationLayer {
             }
             Some(Drawing::Ruler { start, .. }) => {
                 if start != end {
-                    self.create(Geometry::Polyline { points: vec![start, end] }, "Ruler");
+                    // A measurement, not an annotation of the current class (Annotation::is_ruler).
+                    let mut a = Annotation::new(Geometry::Polyline { points: vec![start, end] });
+                    a.name = RULER_NAME.to_string();
+                    self.selected = Some(self.doc.add(a));
                 }
             }
             other => self.drawing = other,
@@ -553,6 +570,9 @@ impl AnnotationLayer {
             }
         };
         painter.extend(shapes);
+        for (at, text) in &self.ruler_labels {
+            label_box(painter, *at, text);
+        }
         // The selection, or its preview while being moved.
         if let Some(a) = self.selected.and_then(|id| self.doc.get(id)).cloned() {
             let geometry = match &self.reshape {
@@ -562,13 +582,7 @@ impl AnnotationLayer {
             let color = self.color_of(&a);
             let mut shapes = Vec::new();
             let mut dots = ScreenMask::new(&projection.view);
-            geometry_shapes(
-                &geometry,
-                projection,
-                Stroke::new(4.0, Color32::from_black_alpha(140)),
-                &mut shapes,
-                &mut dots,
-            );
+            geometry_shapes(&geometry, projection, Stroke::new(5.0, halo(color)), &mut shapes, &mut dots);
             let mut dots = ScreenMask::new(&projection.view);
             geometry_shapes(&geometry, projection, Stroke::new(2.5, color), &mut shapes, &mut dots);
             painter.extend(shapes);
@@ -646,6 +660,7 @@ impl AnnotationLayer {
         let mut dot_mesh = egui::Mesh::default();
         let mut shapes = Vec::new();
         let zoom = projection.camera.zoom;
+        self.ruler_labels.clear();
         let tiny = found.iter().filter(|(_, b)| (b[2] - b[0]) * zoom < 3.0 && (b[3] - b[1]) * zoom < 3.0).count();
         // Grown once, not by doubling: large reallocations cost page faults every frame.
         dot_mesh.reserve_vertices(tiny * 4);
@@ -666,7 +681,18 @@ impl AnnotationLayer {
                 }
                 continue;
             }
+            // A halo (a wider dark or light stroke) under the coloured one: readable on any stain.
+            let mut halo_dots = ScreenMask::new(&projection.view);
+            if !matches!(a.geometry, Geometry::Points { .. }) {
+                geometry_shapes(&a.geometry, projection, Stroke::new(3.5, halo(color)), &mut shapes, &mut halo_dots);
+            }
             geometry_shapes(&a.geometry, projection, Stroke::new(1.5, color), &mut shapes, &mut dots);
+            if a.is_ruler() {
+                let text = self.measure_text(&a.geometry, &Annotation::new(a.geometry.clone()));
+                let [x0, y0, x1, y1] = b;
+                let mid = projection.to_screen([(x0 + x1) / 2.0, (y0 + y1) / 2.0]);
+                self.ruler_labels.push((mid + Vec2::new(8.0, 6.0), text));
+            }
         }
         if !dot_mesh.is_empty() {
             shapes.push(Shape::mesh(dot_mesh));
@@ -742,6 +768,12 @@ impl ScreenMask {
 /// The one number formatter, in `annotations::table` so the report page (which must not depend
 /// on the viewer) shares it; re-exported for the viewer's panels.
 pub use crate::annotations::table::group_thousands;
+
+/// The halo under an outline of `color`: black or white, whichever contrasts more, half opaque.
+fn halo(color: Color32) -> Color32 {
+    let [r, g, b] = halo_for([color.r(), color.g(), color.b()]);
+    Color32::from_rgba_unmultiplied(r, g, b, 170)
+}
 
 fn label_box(painter: &egui::Painter, at: Pos2, text: &str) {
     if text.is_empty() {
@@ -829,6 +861,31 @@ fn geometry_shapes(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn outlines_are_drawn_over_a_halo() {
+        let tumor = AnnotationClass::new("Tumor", [215, 30, 30]);
+        let rect = Annotation::new(Geometry::Rectangle { x: 10.0, y: 10.0, width: 50.0, height: 40.0 })
+            .with_class(Some(&tumor));
+        let mut layer = AnnotationLayer::new(Document::from_annotations(vec![rect]), None);
+        layer.classes = vec![tumor];
+        let projection = Projection {
+            camera: Camera { center: [50.0, 50.0], zoom: 1.0 },
+            view: ViewRect { x: 0.0, y: 0.0, width: 200.0, height: 200.0 },
+        };
+        let strokes: Vec<Stroke> = layer
+            .layer_shapes(&projection)
+            .into_iter()
+            .filter_map(|s| match s {
+                Shape::Rect(r) => Some(r.stroke),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(strokes.len(), 2, "a halo and the outline");
+        assert!(strokes[0].width > strokes[1].width, "the halo is wider and drawn first");
+        assert_eq!(strokes[1].color, Color32::from_rgb(215, 30, 30));
+        assert_eq!(strokes[0].color, halo(strokes[1].color));
+    }
 
     #[test]
     fn every_tool_has_its_own_key() {

@@ -4,12 +4,17 @@
 use egui::{Color32, RichText};
 
 use super::annotate::{AnnotationLayer, Tool};
-use crate::annotations::table::{class_totals, group_thousands, measure_all, to_csv, ClassTotal, MeasuredRow};
+use super::slide_view::SlideView;
+use crate::annotations::table::{
+    class_totals, group_thousands, measure_all, ruler_total, to_csv, ClassTotal, MeasuredRow,
+};
 use crate::annotations::{AnnotationClass, Unit};
 
-/// The tool buttons, the class for new annotations, undo and redo.
-pub fn toolbar(ui: &mut egui::Ui, layer: &mut AnnotationLayer, classes: &[AnnotationClass], show_table: &mut bool) {
+/// The tool buttons, the class for new annotations, undo and redo, the measurement table and the
+/// magnification presets (on their own here, not on the menu bar where tabs could push them off).
+pub fn toolbar(ui: &mut egui::Ui, view: &mut SlideView, classes: &[AnnotationClass], show_table: &mut bool) {
     ui.horizontal_wrapped(|ui| {
+        let layer = &mut view.annotations;
         for tool in Tool::ALL {
             if ui.selectable_label(layer.tool == tool, tool.label()).on_hover_text(tool.tooltip()).clicked() {
                 layer.set_tool(tool);
@@ -24,7 +29,7 @@ pub fn toolbar(ui: &mut egui::Ui, layer: &mut AnnotationLayer, classes: &[Annota
             }
             for c in classes {
                 let chosen = layer.new_class.as_ref().is_some_and(|n| n.name == c.name);
-                if ui.selectable_label(chosen, class_text(c)).clicked() {
+                if class_choice(ui, chosen, c).clicked() {
                     layer.new_class = Some(c.clone());
                 }
             }
@@ -42,11 +47,26 @@ pub fn toolbar(ui: &mut egui::Ui, layer: &mut AnnotationLayer, classes: &[Annota
         }
         ui.separator();
         ui.toggle_value(show_table, "Measurements").on_hover_text("The measurement table, with totals per class");
+        super::magnification::presets(ui, view);
     });
 }
 
-fn class_text(c: &AnnotationClass) -> RichText {
-    RichText::new(&c.name).color(Color32::from_rgb(c.color[0], c.color[1], c.color[2]))
+/// A class in a list: its colour as a swatch, its name in the theme's text colour (coloured text
+/// on a panel background can be unreadable in one theme or the other).
+fn class_choice(ui: &mut egui::Ui, selected: bool, c: &AnnotationClass) -> egui::Response {
+    ui.horizontal(|ui| {
+        swatch(ui, c.color);
+        ui.selectable_label(selected, &c.name)
+    })
+    .inner
+}
+
+/// A small square of `color` outlined in the text colour, so it shows on either theme.
+pub fn swatch(ui: &mut egui::Ui, color: [u8; 3]) {
+    let (rect, _) = ui.allocate_exact_size(egui::vec2(12.0, 12.0), egui::Sense::hover());
+    ui.painter().rect_filled(rect, 2.0, Color32::from_rgb(color[0], color[1], color[2]));
+    let outline = egui::Stroke::new(1.0, ui.visuals().text_color());
+    ui.painter().rect_stroke(rect, 2.0, outline, egui::StrokeKind::Inside);
 }
 
 /// Side-panel section: the selected annotation (class, name, note, lock) and the class list.
@@ -74,7 +94,7 @@ pub fn annotation_section(ui: &mut egui::Ui, layer: &mut AnnotationLayer, classe
     }
     let Some(selected) = layer.selected.and_then(|id| layer.doc.get(id)).cloned() else {
         ui.label(RichText::new("Nothing selected").italics());
-        classes_editor(ui, classes);
+        classes_editor(ui, classes, &layer.doc);
         return;
     };
     let mut edited = selected.as_ref().clone();
@@ -90,7 +110,7 @@ pub fn annotation_section(ui: &mut egui::Ui, layer: &mut AnnotationLayer, classe
                         edited.class_color = None;
                     }
                     for c in classes.iter() {
-                        if ui.selectable_label(edited.class.as_ref() == Some(&c.name), class_text(c)).clicked() {
+                        if class_choice(ui, edited.class.as_ref() == Some(&c.name), c).clicked() {
                             edited.class = Some(c.name.clone());
                             edited.class_color = Some(c.color);
                         }
@@ -127,19 +147,52 @@ pub fn annotation_section(ui: &mut egui::Ui, layer: &mut AnnotationLayer, classe
     if layer.doc.get(selected.id).is_some() && edited != *selected {
         layer.doc.update(edited);
     }
-    classes_editor(ui, classes);
+    classes_editor(ui, classes, &layer.doc);
 }
 
-fn classes_editor(ui: &mut egui::Ui, classes: &mut Vec<AnnotationClass>) {
+/// The class list. Removing a class that annotations of this slide use asks first, saying how
+/// many (they keep their class name and colour; only the list entry goes).
+fn classes_editor(ui: &mut egui::Ui, classes: &mut Vec<AnnotationClass>, doc: &crate::annotations::Document) {
+    let pending_id = egui::Id::unique("wsiview-class-to-remove");
     ui.collapsing("Classes", |ui| {
         let mut remove = None;
+        let mut ask: Option<String> = None;
         for (i, c) in classes.iter_mut().enumerate() {
             ui.horizontal(|ui| {
                 ui.color_edit_button_srgb(&mut c.color);
                 ui.add(egui::TextEdit::singleline(&mut c.name).desired_width(140.0));
                 if ui.small_button("x").on_hover_text("Remove this class from the list").clicked() {
-                    remove = Some(i);
+                    let used = doc.annotations().iter().filter(|a| a.class.as_deref() == Some(c.name.as_str())).count();
+                    if used == 0 {
+                        remove = Some(i);
+                    } else {
+                        ask = Some(c.name.clone());
+                    }
                 }
+            });
+        }
+        if let Some(name) = ask {
+            ui.data_mut(|d| d.insert_temp(pending_id, name));
+        }
+        let pending: Option<String> = ui.data(|d| d.get_temp(pending_id));
+        if let Some(name) = pending {
+            let used = doc.annotations().iter().filter(|a| a.class.as_deref() == Some(name.as_str())).count();
+            ui.group(|ui| {
+                ui.label(format!(
+                    "Delete class \"{name}\"? {used} annotation{} on this slide use{} it; they keep the name \
+                     and colour but it leaves the list.",
+                    if used == 1 { "" } else { "s" },
+                    if used == 1 { "s" } else { "" }
+                ));
+                ui.horizontal(|ui| {
+                    if ui.button("Delete class").clicked() {
+                        remove = classes.iter().position(|c| c.name == name);
+                        ui.data_mut(|d| d.remove::<String>(pending_id));
+                    }
+                    if ui.button("Keep class").clicked() {
+                        ui.data_mut(|d| d.remove::<String>(pending_id));
+                    }
+                });
             });
         }
         if let Some(i) = remove {
@@ -174,6 +227,8 @@ pub struct MeasurementTable {
     revision: Option<u64>,
     rows: Vec<MeasuredRow>,
     totals: Vec<ClassTotal>,
+    /// The rulers (measurements, in no class), if any.
+    rulers: Option<ClassTotal>,
     pub sort: SortBy,
     pub descending: bool,
 }
@@ -184,6 +239,7 @@ impl Default for MeasurementTable {
             revision: None,
             rows: Vec::new(),
             totals: Vec::new(),
+            rulers: None,
             sort: SortBy::Index,
             descending: false,
         }
@@ -198,6 +254,7 @@ impl MeasurementTable {
         self.revision = Some(layer.doc.revision());
         self.rows = measure_all(layer.doc.annotations(), layer.pixel_size);
         self.totals = class_totals(&self.rows);
+        self.rulers = ruler_total(&self.rows);
         self.sort_rows();
     }
 
@@ -273,6 +330,15 @@ impl MeasurementTable {
                 ui.label(t.points.to_string());
                 ui.end_row();
             }
+            if let Some(r) = &self.rulers {
+                ui.label("Rulers").on_hover_text("Measurements drawn with the Ruler tool (M): in no class's totals");
+                ui.label(r.count.to_string());
+                ui.label("");
+                ui.label("");
+                ui.label(group_thousands(r.length));
+                ui.label("");
+                ui.end_row();
+            }
         });
         ui.separator();
         let columns = [
@@ -323,8 +389,8 @@ impl MeasurementTable {
                     let cells = [
                         r.index.to_string(),
                         r.name.clone(),
-                        r.class.clone().unwrap_or_default(),
-                        r.kind.to_string(),
+                        if r.ruler { "(ruler)".to_string() } else { r.class.clone().unwrap_or_default() },
+                        if r.ruler { "Ruler".to_string() } else { r.kind.to_string() },
                         num(r.measurement.area),
                         num(r.measurement.perimeter),
                         num(r.measurement.length),

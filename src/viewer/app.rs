@@ -10,6 +10,7 @@ use std::time::Instant;
 use egui::{Color32, ColorImage, RichText, TextureHandle};
 
 use super::annotation_panels::{annotation_section, toolbar, MeasurementTable};
+use super::file_browser::{FileBrowser, FileDialogMode, Picked};
 use super::report_panel::{ReportPanel, ReviewerDefaults};
 use super::slide_view::{OpenedSlide, SlideView};
 use crate::annotations::AnnotationClass;
@@ -126,7 +127,18 @@ pub struct ViewerApp {
     pub active: usize,
     pub recent: Vec<PathBuf>,
     cache: Arc<TileCache>,
-    dialog: Option<Receiver<Option<PathBuf>>>,
+    pub(super) dialog: Option<Receiver<Picked>>,
+    /// The built-in file browser, where the desktop has no file picker (or it is asked for).
+    pub file_browser: Option<FileBrowser>,
+    /// How File > Open asks for a file (`WSIVIEW_FILE_DIALOG`).
+    pub file_dialog: FileDialogMode,
+    /// Help > Keyboard shortcuts is open.
+    pub show_shortcuts: bool,
+    /// Open recent's existence check running on a worker, and when the last one started.
+    pub(super) recent_check: Option<Receiver<Vec<PathBuf>>>,
+    pub(super) recent_checked: Option<Instant>,
+    /// Entries dropped from Open recent because their file is gone, until dismissed.
+    pub recent_note: Option<String>,
     started: Instant,
     screenshot: Option<(ScreenshotPlan, ScreenshotProgress)>,
     bench: Option<(BenchPlan, BenchProgress)>,
@@ -170,7 +182,7 @@ pub struct Closing {
     pub when_saved: bool,
 }
 
-const RECENT_MAX: usize = 10;
+pub(super) const RECENT_MAX: usize = 10;
 
 impl ViewerApp {
     pub fn new(cache_bytes: u64, started: Instant) -> Self {
@@ -180,6 +192,12 @@ impl ViewerApp {
             recent: Vec::new(),
             cache: Arc::new(TileCache::new(cache_bytes)),
             dialog: None,
+            file_browser: None,
+            file_dialog: FileDialogMode::from_env(),
+            show_shortcuts: false,
+            recent_check: None,
+            recent_checked: None,
+            recent_note: None,
             started,
             screenshot: None,
             bench: None,
@@ -221,6 +239,8 @@ impl ViewerApp {
 
     pub fn restore(&mut self, persisted: Persisted) {
         self.recent = persisted.recent;
+        // Checked for missing files on a worker at the next frame.
+        self.recent_checked = None;
         self.reviewer = persisted.reviewer;
         if !persisted.classes.is_empty() {
             self.classes = persisted.classes;
@@ -249,9 +269,6 @@ impl ViewerApp {
             let _ = tx.send(OpenedSlide::load(&worker_path, cache));
             repaint.request_repaint();
         });
-        self.recent.retain(|p| p != &path);
-        self.recent.insert(0, path.clone());
-        self.recent.truncate(RECENT_MAX);
         self.tabs.push(SlideTab {
             path,
             state: TabState::Opening(rx),
@@ -276,10 +293,12 @@ impl ViewerApp {
     }
 
     fn poll_opening(&mut self, ctx: &egui::Context) {
+        let mut opened_now = Vec::new();
         for tab in &mut self.tabs {
             if let TabState::Opening(rx) = &tab.state {
                 match rx.try_recv() {
                     Ok(Ok(opened)) => {
+                        opened_now.push(opened.canonical.clone());
                         let names = opened.slide.associated_names();
                         tab.state = TabState::Open(Box::new(SlideView::new(opened, ctx)));
                         tab.associated = names.into_iter().map(|n| (n, Associated::Failed(String::new()))).collect();
@@ -313,20 +332,20 @@ impl ViewerApp {
                 }
             }
         }
+        for path in opened_now {
+            self.remember_recent(path);
+        }
     }
 
     /// The whole window; called by eframe each frame, and by the UI tests.
     pub fn ui(&mut self, ui: &mut egui::Ui) {
         let ctx = ui.ctx().clone();
         self.poll_opening(&ctx);
-        if let Some(rx) = &self.dialog {
-            if let Ok(choice) = rx.try_recv() {
-                self.dialog = None;
-                if let Some(path) = choice {
-                    self.open(path, &ctx);
-                }
-            }
+        self.poll_file_dialogs(&ctx);
+        if self.recent_checked.is_none() && !self.recent.is_empty() {
+            self.check_recent(&ctx);
         }
+        self.poll_recent_check();
         let dropped: Vec<PathBuf> = ctx.input(|i| {
             i.raw.dropped_files.iter().map(|f| f.path().to_path_buf()).filter(|p| !p.as_os_str().is_empty()).collect()
         });
@@ -353,7 +372,7 @@ impl ViewerApp {
         let classes = self.classes.clone();
         let mut show_table = self.show_measurements;
         if let Some(view) = self.active_view_mut() {
-            egui::Panel::top("tools").show(ui, |ui| toolbar(ui, &mut view.annotations, &classes, &mut show_table));
+            egui::Panel::top("tools").show(ui, |ui| toolbar(ui, view, &classes, &mut show_table));
         }
         self.show_measurements = show_table;
         self.status_bar(ui);
@@ -384,6 +403,7 @@ impl ViewerApp {
         }
         egui::CentralPanel::default().frame(egui::Frame::NONE).show(ui, |ui| self.central(ui));
         self.close_dialog(&ctx);
+        super::help::shortcuts_window(&ctx, &mut self.show_shortcuts);
     }
 
     /// Report panels work in the background too: saves finish, drafts autosave, failed saves retry.
@@ -562,6 +582,10 @@ impl ViewerApp {
                         self.pick_file(&ctx);
                     }
                     ui.menu_button("Open recent", |ui| {
+                        self.check_recent(&ctx);
+                        if let Some(note) = &self.recent_note {
+                            ui.colored_label(Color32::from_rgb(230, 160, 60), note);
+                        }
                         if self.recent.is_empty() {
                             ui.label("(none)");
                         }
@@ -601,17 +625,23 @@ impl ViewerApp {
                         }
                     }
                 });
+                ui.menu_button("Help", |ui| {
+                    if ui.button("Keyboard shortcuts").clicked() {
+                        self.show_shortcuts = true;
+                    }
+                });
                 ui.toggle_value(&mut self.show_report, "Report")
                     .on_hover_text("The case report: fields, save draft, finalise, amend");
                 ui.separator();
                 let mut close = None;
+                let title_width = super::tab_strip::title_width(ui, self.tabs.len());
                 for (i, tab) in self.tabs.iter().enumerate() {
                     let title = match tab.state {
                         TabState::Opening(_) => format!("{} (opening…)", tab.title()),
                         TabState::Failed(_) => format!("{} (error)", tab.title()),
                         TabState::Open(_) => tab.title(),
                     };
-                    if ui.selectable_label(i == self.active, title).clicked() {
+                    if super::tab_strip::title(ui, i == self.active, title, &tab.path, title_width).clicked() {
                         self.active = i;
                     }
                     if ui.small_button("×").on_hover_text("Close this slide").clicked() {
@@ -620,26 +650,6 @@ impl ViewerApp {
                 }
                 if let Some(i) = close {
                     self.request_close_tab(i);
-                }
-                if let Some(view) = self.active_view() {
-                    if view.scan_magnification().is_some() {
-                        ui.separator();
-                        let mut preset = None;
-                        for (i, m) in [1.0, 5.0, 10.0, 20.0, 40.0].into_iter().enumerate() {
-                            if ui
-                                .button(format!("{m}×"))
-                                .on_hover_text(format!("Magnification {m}× (key {})", i + 1))
-                                .clicked()
-                            {
-                                preset = Some(m);
-                            }
-                        }
-                        if let (Some(m), Some(v)) = (preset, self.active_view_mut()) {
-                            if let Some(z) = v.zoom_for_magnification(m) {
-                                v.zoom_to(z, None);
-                            }
-                        }
-                    }
                 }
             });
         });
@@ -700,15 +710,20 @@ impl ViewerApp {
     fn export_annotations(&mut self, ctx: &egui::Context) {
         let Some(view) = self.active_view() else { return };
         let snapshot = view.annotations.doc.snapshot();
+        let (dir, name) =
+            self.active_tab().map(|t| super::file_browser::export_suggestion(&t.path)).unwrap_or_default();
         let classes = self.classes.clone();
         let (tx, rx) = channel();
         let repaint = ctx.clone();
         std::thread::spawn(move || {
-            let picked = rfd::FileDialog::new()
+            let mut dialog = rfd::FileDialog::new()
                 .add_filter("QuPath GeoJSON", &["geojson"])
                 .add_filter("ASAP XML", &["xml"])
-                .set_file_name("annotations.geojson")
-                .save_file();
+                .set_file_name(name);
+            if let Some(dir) = dir {
+                dialog = dialog.set_directory(dir);
+            }
+            let picked = dialog.save_file();
             let result = picked.map(|path| {
                 crate::annotations::store::write_any(&path, &snapshot, &classes)
                     .map(|()| format!("Exported {} annotations to {}", snapshot.len(), path.display()))
@@ -764,23 +779,16 @@ impl ViewerApp {
         }
     }
 
-    fn pick_file(&mut self, ctx: &egui::Context) {
-        let (tx, rx) = channel();
-        let repaint = ctx.clone();
-        std::thread::spawn(move || {
-            let picked = rfd::FileDialog::new()
-                .add_filter("Slides", &["svs", "tif", "tiff", "ome.tif", "ome.tiff", "btf", "tf8"])
-                .add_filter("All files", &["*"])
-                .pick_file();
-            let _ = tx.send(picked);
-            repaint.request_repaint();
-        });
-        self.dialog = Some(rx);
-    }
-
     fn status_bar(&mut self, ui: &mut egui::Ui) {
         egui::Panel::bottom("status").show(ui, |ui| {
             ui.horizontal(|ui| {
+                if let Some(note) = self.recent_note.clone() {
+                    ui.colored_label(Color32::from_rgb(230, 160, 60), note);
+                    if ui.small_button("Dismiss").clicked() {
+                        self.recent_note = None;
+                    }
+                    ui.separator();
+                }
                 let Some(tab) = self.tabs.get(self.active) else {
                     ui.label("Open a slide: File > Open, or drop a file on the window.");
                     return;
@@ -789,8 +797,8 @@ impl ViewerApp {
                     ui.label(tab.path.display().to_string());
                     return;
                 };
-                match view.magnification() {
-                    Some(m) => ui.label(format!("{m:.1}×")),
+                match super::magnification::status_text(view) {
+                    Some(text) => ui.label(text),
                     None => ui.label(format!("zoom {:.3}", view.camera.zoom)),
                 };
                 ui.separator();

@@ -18,6 +18,8 @@ pub struct OpenedSlide {
     pub overview: Option<ColorImage>,
     /// The slide's saved annotations and where to autosave them.
     pub annotations: crate::annotations::store::Loaded,
+    /// The slide's canonical (absolute) path, for Open recent.
+    pub canonical: std::path::PathBuf,
 }
 
 impl OpenedSlide {
@@ -30,7 +32,8 @@ impl OpenedSlide {
             .ok()
             .map(|img| ColorImage::from_rgba_unmultiplied([img.width() as usize, img.height() as usize], img.as_raw()));
         let annotations = crate::annotations::store::load_for_slide(path);
-        Ok(OpenedSlide { slide, overview, annotations })
+        let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        Ok(OpenedSlide { slide, overview, annotations, canonical })
     }
 }
 
@@ -129,6 +132,12 @@ fn annotation_layer(slide: &Slide, loaded: crate::annotations::store::Loaded) ->
     }
     layer
 }
+
+/// Share of the view a shape fills when the measurement table goes to it.
+pub const FOCUS_FILL: f64 = 0.8;
+/// Smallest extent shown around a point or tiny shape, in µm (or pixels without a pixel size).
+pub const FOCUS_MIN_UM: f64 = 50.0;
+pub const FOCUS_MIN_PX: f64 = 200.0;
 
 /// Texture uploads per frame; the rest wait for the next frame (requested at once).
 const UPLOADS_PER_FRAME: usize = 32;
@@ -265,6 +274,17 @@ impl SlideView {
         }
     }
 
+    /// Centre the level-0 box `b` ([x0, y0, x1, y1]) and zoom so it fills most of the view
+    /// ([`FOCUS_FILL`]), within the zoom limits. Points and tiny shapes are shown with at least
+    /// [`FOCUS_MIN_UM`] µm around them ([`FOCUS_MIN_PX`] pixels when the pixel size is unknown).
+    pub fn show_bounds(&mut self, b: [f64; 4]) {
+        let min_extent = self.slide.properties().mpp_x.map_or(FOCUS_MIN_PX, |mpp| FOCUS_MIN_UM / mpp);
+        let (w, h) = ((b[2] - b[0]).max(min_extent), (b[3] - b[1]).max(min_extent));
+        let zoom = (self.view.width * FOCUS_FILL / w).min(self.view.height * FOCUS_FILL / h);
+        let (lo, hi) = self.zoom_limits();
+        self.look_at([(b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0], Some(zoom.clamp(lo, hi)));
+    }
+
     pub fn is_animating(&self) -> bool {
         self.animation.is_some()
     }
@@ -358,9 +378,10 @@ impl SlideView {
         }
         self.handle_input(ui, &response, took_drag, navigation);
         if std::mem::take(&mut self.annotations.focus_requested) {
-            if let Some(a) = self.annotations.selected.and_then(|id| self.annotations.doc.get(id)) {
-                let b = a.geometry.bounds();
-                self.look_at([(b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0], None);
+            if let Some(b) =
+                self.annotations.selected.and_then(|id| self.annotations.doc.get(id)).map(|a| a.geometry.bounds())
+            {
+                self.show_bounds(b);
             }
         }
         self.step_animation(ui);
@@ -425,57 +446,38 @@ impl SlideView {
             return;
         }
         let step = [self.view.width / 8.0, self.view.height / 8.0];
-        let keys = ui.input(|i| {
-            [
-                egui::Key::ArrowLeft,
-                egui::Key::ArrowRight,
-                egui::Key::ArrowUp,
-                egui::Key::ArrowDown,
-                egui::Key::Plus,
-                egui::Key::Equals,
-                egui::Key::Minus,
-                egui::Key::Num0,
-                egui::Key::Num1,
-                egui::Key::Num2,
-                egui::Key::Num3,
-                egui::Key::Num4,
-                egui::Key::Num5,
-            ]
-            .map(|k| i.key_pressed(k))
-        });
-        let [left, right, up, down, plus, equals, minus, zero, p1, p2, p3, p4, p5] = keys;
-        let [left, right, up, down] = [left, right, up, down].map(|k| k && navigation);
-        if left || right || up || down {
-            self.auto_fit = false;
-        }
-        if left {
-            self.camera.pan_by_screen([step[0], 0.0]);
-        }
-        if right {
-            self.camera.pan_by_screen([-step[0], 0.0]);
-        }
-        if up {
-            self.camera.pan_by_screen([0.0, step[1]]);
-        }
-        if down {
-            self.camera.pan_by_screen([0.0, -step[1]]);
-        }
-        if plus || equals {
-            self.zoom_by(1.5, None);
-        }
-        if minus {
-            self.zoom_by(1.0 / 1.5, None);
-        }
-        if zero {
-            self.fit();
-        }
-        for (pressed, mag) in [(p1, 1.0), (p2, 5.0), (p3, 10.0), (p4, 20.0), (p5, 40.0)] {
-            if pressed {
-                if let Some(z) = self.zoom_for_magnification(mag) {
-                    self.zoom_to(z, None);
+        // One table for the keys and the help (src/viewer/help.rs); modifiers are ignored here.
+        let mut done = Vec::new();
+        for s in super::help::SHORTCUTS.iter().filter(|s| s.action.is_view()) {
+            // Two keys for one action (+ and =) act once.
+            if done.contains(&s.action) || !ui.input(|i| i.key_pressed(s.key)) {
+                continue;
+            }
+            done.push(s.action);
+            use super::help::Action;
+            match s.action {
+                Action::PanLeft | Action::PanRight | Action::PanUp | Action::PanDown if !navigation => {}
+                Action::PanLeft => self.pan_key([step[0], 0.0]),
+                Action::PanRight => self.pan_key([-step[0], 0.0]),
+                Action::PanUp => self.pan_key([0.0, step[1]]),
+                Action::PanDown => self.pan_key([0.0, -step[1]]),
+                Action::ZoomIn => self.zoom_by(1.5, None),
+                Action::ZoomOut => self.zoom_by(1.0 / 1.5, None),
+                Action::Fit => self.fit(),
+                Action::Magnification(i) => {
+                    let zoom = super::magnification::PRESETS.get(i).and_then(|&m| self.zoom_for_magnification(m));
+                    if let Some(z) = zoom {
+                        self.zoom_to(z, None);
+                    }
                 }
+                _ => {}
             }
         }
+    }
+
+    fn pan_key(&mut self, by: [f64; 2]) {
+        self.auto_fit = false;
+        self.camera.pan_by_screen(by);
     }
 
     fn step_animation(&mut self, ui: &egui::Ui) {
