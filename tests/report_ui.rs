@@ -383,8 +383,12 @@ fn read_only_folder_second_user_never_loses_an_amendment() {
     let mut command = if is_root {
         // `nobody` owns its home only; the shared folder and the locked data folder stay root's.
         std::os::unix::fs::chown(&home, Some(65534), Some(65534)).unwrap_or_else(|e| panic!("{e}"));
+        // The build folder may be one `nobody` cannot enter (a clone under /root): run a copy.
+        let copy = root.join("report_ui-second-user");
+        std::fs::copy(&exe, &copy).unwrap_or_else(|e| panic!("{e}"));
+        mode(&copy, 0o755).unwrap_or_else(|e| panic!("{e}"));
         let mut c = std::process::Command::new("setpriv");
-        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]).arg(&exe);
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]).arg(&copy);
         c
     } else {
         std::process::Command::new(&exe)
