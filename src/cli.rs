@@ -209,7 +209,8 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("wsiview: {e:#}");
+            // One line, whatever bytes of a file the message quotes.
+            eprintln!("wsiview: {}", wsiview::error::printable(&format!("{e:#}")));
             ExitCode::from(1)
         }
     }
@@ -297,16 +298,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Info { slide, json } => info(&slide, json),
         Command::Region { slide, level, x, y, width, height, output } => {
-            let s = Slide::open(&slide)?;
+            let s = open_slide(&slide)?;
             let img = s.read_region(level, x, y, width, height)?;
             save_png(&img, &output)
         }
         Command::Thumbnail { slide, max_size, output } => {
-            let s = Slide::open(&slide)?;
+            let s = open_slide(&slide)?;
             save_png(&s.thumbnail(max_size)?, &output)
         }
         Command::Associated { slide, name, output } => {
-            let s = Slide::open(&slide)?;
+            let s = open_slide(&slide)?;
             save_png(&s.read_associated(&name)?, &output)
         }
         Command::Bench { slide, threads, json } => {
@@ -508,8 +509,21 @@ struct InfoJson<'a> {
     properties: &'a std::collections::BTreeMap<String, String>,
 }
 
-fn info(path: &Path, json: bool) -> anyhow::Result<()> {
+/// Open a slide for a command; what the reader passed over (`wsiview.warning.*` properties: a
+/// damaged SubIFDs entry, a vendor number it could not read) is one warning line each on stderr.
+fn open_slide(path: &Path) -> anyhow::Result<Slide> {
     let slide = Slide::open(path)?;
+    for (key, value) in &slide.properties().values {
+        if let Some(what) = key.strip_prefix("wsiview.warning.") {
+            let line = format!("{}: {what}: {value}", path.display());
+            eprintln!("wsiview: warning: {}", wsiview::error::printable(&line));
+        }
+    }
+    Ok(slide)
+}
+
+fn info(path: &Path, json: bool) -> anyhow::Result<()> {
+    let slide = open_slide(path)?;
     let p = slide.properties();
     let levels = slide.levels();
     if json {

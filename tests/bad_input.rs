@@ -919,6 +919,11 @@ fn damaged_subifds_are_reported_not_hidden() {
             assert_eq!(slide.levels().len(), 1, "{}", path.display());
             let warning = slide.properties().values.get("wsiview.warning.tiff.SubIFDs").cloned().unwrap_or_default();
             assert!(warning.contains(needle), "{}: {warning:?}", path.display());
+            // The command line says so too, and still succeeds.
+            let out = wsiview_within(10, &["info".as_ref(), path.as_os_str()]);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "{stderr}");
+            assert!(stderr.starts_with("wsiview: warning: ") && stderr.contains(needle), "{stderr}");
         }
     }
 }
@@ -1042,6 +1047,33 @@ fn a_fifo_or_folder_named_as_input_is_an_error_at_once() {
         assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
         assert!(stderr.contains(needle) && stderr.lines().count() == 1, "{args:?}: {stderr}");
     }
+}
+
+/// Messages that quote a file's content escape its control bytes: one clean line on a terminal.
+#[test]
+fn messages_never_carry_raw_control_bytes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let slide = generated(dir.path(), "s.tif", &small(SynthCompression::Jpeg));
+    let report = dir.path().join("r.report.json");
+    fs::write(&report, "{\"schema\": \"wsiview.report/1\", \"status\": \"fi\\u001enal\\u001b[31m\"}").expect("write");
+    let geojson = dir.path().join("a.geojson");
+    fs::write(&geojson, "{\"type\": \"Feat\\u001eure\"}").expect("write");
+    let out_dir = dir.path().join("out");
+    let cases: Vec<Vec<std::ffi::OsString>> = vec![
+        vec!["verify".into(), report.clone().into_os_string(), slide.into_os_string()],
+        vec!["annotations".into(), "measure".into(), geojson.into_os_string(), "--mpp".into(), "0.25".into()],
+        vec!["consolidate".into(), dir.path().as_os_str().to_owned(), "--out".into(), out_dir.clone().into_os_string()],
+    ];
+    for args in cases {
+        let refs: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+        let out = wsiview_within(10, &refs);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains('\u{1e}') && !stderr.contains('\u{1b}'), "{args:?}: {stderr:?}");
+    }
+    let summary = fs::read_to_string(out_dir.join("summary.json")).expect("summary");
+    let v: serde_json::Value = serde_json::from_str(&summary).expect("json");
+    let reason = v["invalid"][0]["error"].as_str().unwrap_or_default().to_string();
+    assert!(reason.contains("\\u{1e}") && !reason.contains('\u{1e}'), "{reason:?}");
 }
 
 // ---------- absurd sizes and unsupported pixels ----------

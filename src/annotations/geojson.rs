@@ -64,7 +64,7 @@ pub struct AnnotationFileError {
 
 impl AnnotationFileError {
     pub fn new(path: &std::path::Path, message: impl Into<String>) -> Self {
-        AnnotationFileError { path: path.display().to_string(), message: message.into() }
+        AnnotationFileError { path: path.display().to_string(), message: crate::error::printable(&message.into()) }
     }
 }
 

@@ -169,7 +169,7 @@ pub fn consolidate_with(
     for (file, result) in files.into_iter().zip(parsed) {
         match result {
             Ok(report) => valid.push(ReportFile { file, report }),
-            Err(error) => invalid.push(InvalidFile { file, error }),
+            Err(error) => invalid.push(InvalidFile { file, error: crate::error::printable(&error) }),
         }
     }
     invalid.sort_by(|a, b| a.file.cmp(&b.file));

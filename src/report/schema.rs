@@ -321,7 +321,10 @@ impl Report {
     pub fn read(path: &Path) -> Result<Report, ReportError> {
         let bytes = crate::files::read_regular(path, super::consolidate::MAX_REPORT_BYTES)
             .map_err(|source| ReportError::Io { path: path.to_path_buf(), source })?;
-        Report::from_json(&bytes).map_err(|reason| ReportError::Invalid { path: path.to_path_buf(), reason })
+        Report::from_json(&bytes).map_err(|reason| ReportError::Invalid {
+            path: path.to_path_buf(),
+            reason: crate::error::printable(&reason),
+        })
     }
 
     /// Pretty JSON, fields in schema order, unknown fields after them.

@@ -65,7 +65,7 @@ pub fn find_for_slide_in(slide: &Path, dirs: &[PathBuf]) -> (Option<(PathBuf, Re
                         found = Some((modified, path, report));
                     }
                 }
-                Err(e) => problems.push(format!("{}: {e}", path.display())),
+                Err(e) => problems.push(format!("{}: {}", path.display(), crate::error::printable(&e))),
             }
         }
     }

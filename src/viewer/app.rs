@@ -312,7 +312,7 @@ impl ViewerApp {
                             }
                         }
                     }
-                    Ok(Err(e)) => tab.state = TabState::Failed(e.to_string()),
+                    Ok(Err(e)) => tab.state = TabState::Failed(crate::error::printable(&e.to_string())),
                     Err(std::sync::mpsc::TryRecvError::Empty) => {}
                     Err(std::sync::mpsc::TryRecvError::Disconnected) => {
                         tab.state = TabState::Failed(format!("{}: the opening thread stopped", tab.path.display()))
