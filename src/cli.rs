@@ -189,6 +189,10 @@ enum AnnotationsCommand {
         /// Write the table as CSV to this file instead of printing it.
         #[arg(long, value_name = "OUT.csv")]
         csv: Option<PathBuf>,
+        /// Measure the complete features of a truncated file instead of failing; says how much
+        /// was cut off.
+        #[arg(long)]
+        partial: bool,
     },
     /// Convert between GeoJSON and ASAP XML (format by extension: .xml is ASAP, .geojson/.json GeoJSON).
     Convert { input: PathBuf, output: PathBuf },
@@ -325,8 +329,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Annotations { action: AnnotationsCommand::Measure { file, mpp, mpp_y, json, csv } } => {
-            measure_annotations(&file, PixelSize { x: mpp, y: mpp_y.unwrap_or(mpp) }, json, csv.as_deref())
+        Command::Annotations { action: AnnotationsCommand::Measure { file, mpp, mpp_y, json, csv, partial } } => {
+            measure_annotations(&file, PixelSize { x: mpp, y: mpp_y.unwrap_or(mpp) }, json, csv.as_deref(), partial)
         }
         Command::Annotations { action: AnnotationsCommand::Convert { input, output } } => {
             convert_annotations(&input, &output)
@@ -582,8 +586,25 @@ fn warn_skipped(path: &Path, import: &Import) {
     }
 }
 
-fn measure_annotations(file: &Path, pixel_size: PixelSize, json: bool, csv: Option<&Path>) -> anyhow::Result<()> {
+/// Measurements go into reports: a damaged (truncated) file is an error (exit 1, naming the file
+/// and where it broke) unless `partial` asks for what can be read. Features of a kind that cannot
+/// be measured are skipped with a warning, as before.
+fn measure_annotations(
+    file: &Path,
+    pixel_size: PixelSize,
+    json: bool,
+    csv: Option<&Path>,
+    partial: bool,
+) -> anyhow::Result<()> {
     let import = store::read_any(file)?;
+    if import.truncated && !partial {
+        anyhow::bail!(
+            "{}: damaged: {}; nothing measured ({} complete features before the break; --partial measures those)",
+            file.display(),
+            import.cut.as_deref().unwrap_or("the file is truncated"),
+            import.annotations.len()
+        );
+    }
     warn_skipped(file, &import);
     let rows = table::measure_all(&import.annotations, Some(pixel_size));
     let totals = table::class_totals(&rows);

@@ -506,6 +506,30 @@ fn measure_csv_and_table() {
     assert!(table.contains("250.00"), "{table}");
 }
 
+/// Numbers from a measuring tool go into reports: a truncated file is an error naming the file
+/// and where it broke; `--partial` measures the complete features and says the rest was cut.
+#[test]
+fn measure_refuses_a_truncated_file_unless_partial() {
+    let dir = tempfile::tempdir().unwrap();
+    let full = r#"{"type": "FeatureCollection", "features": [
+      {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [[[0,0],[100,0],[100,100],[0,100],[0,0]]]}, "properties": {"objectType": "annotation"}},
+      {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [[[0,0],[10,0],[10,10],[0,10],[0,0]]]}, "properties": {"objectType": "annotation"}}
+    ]}"#;
+    let cut = &full[..full.len() - 60];
+    let path = write(dir.path(), "cut.geojson", cut);
+    let out = wsiview(&["annotations", "measure", &s(&path), "--mpp", "0.5"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("cut.geojson") && err.contains("line") && err.contains("column"), "{err}");
+    assert!(out.stdout.is_empty(), "no partial totals: {}", String::from_utf8_lossy(&out.stdout));
+    let out = wsiview(&["annotations", "measure", &s(&path), "--mpp", "0.5", "--json", "--partial"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("truncated"), "{}", stderr(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["features"].as_array().map(Vec::len), Some(1));
+    assert_eq!(num(&v["features"][0], "area_um2"), 2500.0);
+}
+
 #[test]
 fn measure_asap_and_warn_about_skipped() {
     let dir = tempfile::tempdir().unwrap();

@@ -31,6 +31,8 @@ pub struct Import {
     pub problems: Vec<String>,
     /// The file stopped early (truncated JSON); the annotations are those before the cut.
     pub truncated: bool,
+    /// Where a truncated file broke (the parser's words, with line and column).
+    pub cut: Option<String>,
 }
 
 impl Import {
@@ -149,7 +151,12 @@ fn feature(a: &Annotation, classes: &[AnnotationClass]) -> Value {
 pub fn from_geojson_str(text: &str) -> Result<Import, String> {
     match serde_json::from_str::<Value>(text) {
         Ok(value) => from_value(value),
-        Err(e) if e.is_eof() => salvage_truncated(text).ok_or_else(|| format!("not valid JSON: {e}")),
+        Err(e) if e.is_eof() => salvage_truncated(text)
+            .map(|mut import| {
+                import.cut = Some(format!("the file ends early: {e}"));
+                import
+            })
+            .ok_or_else(|| format!("not valid JSON: {e}")),
         Err(e) => match non_finite_as_null(text) {
             // Python's json module writes NaN and Infinity: read the file with them as nulls, so
             // only the features holding them are skipped.
