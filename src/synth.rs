@@ -607,6 +607,102 @@ fn write_slide(path: &Path, opts: &SynthOptions) -> io::Result<SynthReport> {
     Ok(SynthReport { path: path.to_path_buf(), levels: dims, tiles, bytes })
 }
 
+/// An extra image of a multi-image OME-TIFF ([`generate_ome_multi`]): a macro, a label or any
+/// other picture, stored in the main IFD chain beside the slide.
+#[derive(Clone, Debug)]
+pub struct OmeExtraImage {
+    /// The OME `Image` `Name` ("macro image", "Label", "overview"…).
+    pub name: String,
+    pub width: u32,
+    pub height: u32,
+    /// Tiled (256² JPEG tiles) or stripped (one JPEG strip).
+    pub tiled: bool,
+}
+
+/// An OME-TIFF with several Images, as Bio-Formats and tifffile write them: each Image one IFD of
+/// the main chain (its `TiffData IFD` in the OME-XML), the scan at main-chain position `slide_at`
+/// with its pyramid in SubIFDs, the others (`extras`, in order around it) single images. The
+/// OME-XML (in IFD 0) gives the scan `opts.mpp` µm pixels and every extra 20 µm pixels.
+pub fn generate_ome_multi(
+    path: &Path,
+    opts: &SynthOptions,
+    extras: &[OmeExtraImage],
+    slide_at: usize,
+) -> io::Result<SynthReport> {
+    let mut out = TiffWriter::create(path, opts.byte_order, opts.bigtiff)?;
+    let picture = Picture { width: opts.width as f64, height: opts.height as f64, seed: opts.seed };
+    let encoder = TileEncoder { compression: SynthCompression::Jpeg, quality: opts.jpeg_quality, jpeg_rgb: false };
+    let mut dims = vec![(opts.width, opts.height)];
+    while let Some(&(w, h)) = dims.last() {
+        if w.max(h) <= u64::from(opts.tile) || dims.len() >= 16 {
+            break;
+        }
+        let ds = 2u64.pow(dims.len() as u32);
+        dims.push((opts.width.div_ceil(ds), opts.height.div_ceil(ds)));
+    }
+    let mut tiles = 0;
+    let mut levels = Vec::new();
+    for (i, &(w, h)) in dims.iter().enumerate() {
+        let (ifd, n) = write_level(&mut out, &picture, &encoder, w, h, opts.tile, 2f64.powi(i as i32))?;
+        tiles += n;
+        levels.push(ifd);
+    }
+    let mut levels = levels.into_iter();
+    let mut slide = levels.next().ok_or_else(|| io::Error::other("no levels"))?;
+    let subs = levels.map(|ifd| out.write_detached_ifd(ifd)).collect::<io::Result<Vec<u64>>>()?;
+    if !subs.is_empty() {
+        slide.push((tags::SUB_IFDS, Value::Ifd(subs)));
+    }
+    // The main chain in file order: the extras with the scan at `slide_at`.
+    let slide_at = slide_at.min(extras.len());
+    let mut chain: Vec<Vec<(u16, Value)>> = Vec::new();
+    let mut images_xml = String::new();
+    for position in 0..=extras.len() {
+        let (name, w, h, mpp) = if position == slide_at {
+            chain.push(std::mem::take(&mut slide));
+            ("slide scan".to_string(), opts.width, opts.height, opts.mpp)
+        } else {
+            let extra = &extras[if position < slide_at { position } else { position - 1 }];
+            let (w, h) = (extra.width.max(1), extra.height.max(1));
+            let ds = opts.width as f64 / f64::from(w);
+            let ifd = if extra.tiled {
+                write_level(&mut out, &picture, &encoder, u64::from(w), u64::from(h), 256, ds)?.0
+            } else {
+                write_stripped(&mut out, &encoder, &render(&picture, ds, 0, 0, w, h), w, h)?
+            };
+            chain.push(ifd);
+            (extra.name.clone(), u64::from(w), u64::from(h), 20.0)
+        };
+        images_xml += &format!(
+            r#"  <Image ID="Image:{position}" Name="{name}">
+    <Pixels ID="Pixels:{position}" DimensionOrder="XYCZT" Type="uint8" SizeX="{w}" SizeY="{h}" SizeC="3" SizeZ="1" SizeT="1"
+            PhysicalSizeX="{mpp}" PhysicalSizeXUnit="µm" PhysicalSizeY="{mpp}" PhysicalSizeYUnit="µm" Interleaved="true">
+      <Channel ID="Channel:{position}:0" SamplesPerPixel="3"/>
+      <TiffData IFD="{position}" PlaneCount="1"/>
+    </Pixels>
+  </Image>
+"#
+        );
+    }
+    let xml = format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<OME xmlns="http://www.openmicroscopy.org/Schemas/OME/2016-06" Creator="wsiview {version}">
+  <Instrument ID="Instrument:0"><Objective ID="Objective:0" NominalMagnification="{mag}"/></Instrument>
+{images_xml}</OME>"#,
+        version = env!("CARGO_PKG_VERSION"),
+        mag = opts.objective_power,
+    );
+    for (i, mut ifd) in chain.into_iter().enumerate() {
+        if i == 0 {
+            ifd.push((tags::IMAGE_DESCRIPTION, Value::Ascii(xml.clone())));
+        }
+        out.write_chained_ifd(ifd)?;
+    }
+    let file = out.finish()?;
+    let bytes = file.get_ref().metadata()?.len();
+    Ok(SynthReport { path: path.to_path_buf(), levels: dims, tiles, bytes })
+}
+
 fn ome_xml(opts: &SynthOptions) -> String {
     format!(
         r#"<?xml version="1.0" encoding="UTF-8"?>

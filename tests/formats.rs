@@ -4,7 +4,7 @@
 mod common;
 
 use common::{diff, fixtures, synth, tiff_crate_rgba};
-use wsiview::synth::{Layout, SynthCompression, SynthOptions};
+use wsiview::synth::{generate_ome_multi, Layout, OmeExtraImage, SynthCompression, SynthOptions};
 use wsiview::tiff::ByteOrder;
 use wsiview::Slide;
 
@@ -72,6 +72,79 @@ fn aperio_mpp_with_a_decimal_comma() {
     assert_eq!((p.mpp_x, p.mpp_y, p.objective_power), (Some(0.5), Some(0.5), Some(20.0)));
     assert_eq!(slide.associated_names(), vec!["thumbnail".to_string()]);
     assert!(!p.values.keys().any(|k| k.starts_with("wsiview.warning")), "{:?}", p.values);
+}
+
+fn extra(name: &str, width: u32, height: u32, tiled: bool) -> OmeExtraImage {
+    OmeExtraImage { name: name.into(), width, height, tiled }
+}
+
+/// Bio-Formats and tifffile write the macro or label as an earlier Image than the scan: the
+/// slide is the largest tiled pyramid wherever it is, the rest are named associated images, and
+/// mpp is the scan's own.
+#[test]
+fn multi_image_ome_finds_the_slide_and_names_the_rest() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let opts = SynthOptions { width: 2048, height: 1536, mpp: 0.25, objective_power: 20.0, ..Default::default() };
+    let extras =
+        [extra("Macro image", 600, 240, false), extra("label", 300, 280, true), extra("Overview 2", 512, 384, true)];
+    let reference = {
+        let path = dir.path().join("plain.ome.tif");
+        generate_ome_multi(&path, &opts, &[], 0).unwrap_or_else(|e| panic!("{e}"));
+        let slide = open(&path);
+        slide.read_region(1, 300, 200, 128, 128).unwrap_or_else(|e| panic!("{e}")).into_raw()
+    };
+    for slide_at in 0..=extras.len() {
+        for byte_order in [ByteOrder::Little, ByteOrder::Big] {
+            let path = dir.path().join(format!("multi-{slide_at}-{byte_order:?}.ome.tif"));
+            let opts = SynthOptions { byte_order, ..opts.clone() };
+            generate_ome_multi(&path, &opts, &extras, slide_at).unwrap_or_else(|e| panic!("{e}"));
+            let slide = open(&path);
+            let dims: Vec<(u64, u64)> = slide.levels().iter().map(|l| (l.width, l.height)).collect();
+            assert_eq!(dims, vec![(2048, 1536), (1024, 768), (512, 384), (256, 192)], "scan at {slide_at}");
+            let p = slide.properties();
+            assert_eq!((p.mpp_x, p.mpp_y, p.objective_power), (Some(0.25), Some(0.25), Some(20.0)), "at {slide_at}");
+            assert!(!p.values.contains_key("wsiview.warning.ome"), "{:?}", p.values.get("wsiview.warning.ome"));
+            let mut names = slide.associated_names();
+            names.sort();
+            assert_eq!(names, vec!["Overview 2", "label", "macro"], "scan at {slide_at}");
+            let macro_image = slide.read_associated("macro").unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(macro_image.dimensions(), (600, 240));
+            assert_eq!(slide.read_associated("label").unwrap_or_else(|e| panic!("{e}")).dimensions(), (300, 280));
+            let pixels = slide.read_region(1, 300, 200, 128, 128).unwrap_or_else(|e| panic!("{e}")).into_raw();
+            assert_eq!(pixels, reference, "the scan's pixels, wherever it is in the file");
+        }
+    }
+}
+
+/// OME-XML that is malformed or disagrees with the IFDs: the file is read as a plain TIFF (the
+/// largest tiled image is the slide), with a warning property, never refused.
+#[test]
+fn multi_image_ome_with_bad_xml_falls_back_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let opts = SynthOptions { width: 2048, height: 1536, ..Default::default() };
+    let extras = [extra("macro", 600, 240, true)];
+    let path = dir.path().join("good.ome.tif");
+    generate_ome_multi(&path, &opts, &extras, 1).unwrap_or_else(|e| panic!("{e}"));
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{e}"));
+    let replace = |from: &str, to: &str| -> Vec<u8> {
+        assert_eq!(from.len(), to.len());
+        let at = bytes.windows(from.len()).position(|w| w == from.as_bytes()).unwrap_or_else(|| panic!("{from}"));
+        let mut b = bytes.clone();
+        b[at..at + to.len()].copy_from_slice(to.as_bytes());
+        b
+    };
+    for (name, patched, needle) in [
+        ("malformed", replace("</OME>", "</OMX>"), "OME-XML"),
+        ("past-the-chain", replace("TiffData IFD=\"1\"", "TiffData IFD=\"7\""), "IFD 7"),
+        ("wrong-size", replace("SizeX=\"2048\"", "SizeX=\"2047\""), "2047"),
+    ] {
+        let path = dir.path().join(format!("{name}.ome.tif"));
+        std::fs::write(&path, patched).unwrap_or_else(|e| panic!("{e}"));
+        let slide = open(&path);
+        assert_eq!((slide.levels()[0].width, slide.levels().len()), (2048, 4), "{name}");
+        let warning = slide.properties().values.get("wsiview.warning.ome").cloned().unwrap_or_default();
+        assert!(warning.contains(needle) && warning.contains("plain TIFF"), "{name}: {warning:?}");
+    }
 }
 
 /// Third-party tiled TIFFs from image-tiff: our decode must equal the tiff crate's, exactly.

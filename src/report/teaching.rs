@@ -363,7 +363,7 @@ pub fn scrub_slide_file(path: &Path) -> Result<ScrubSummary, String> {
     let removed: Vec<_> = associated_ifds(&reader)
         .map_err(|e| e.to_string())?
         .into_iter()
-        .filter(|a| REMOVED_ASSOCIATED.contains(&a.name))
+        .filter(|a| REMOVED_ASSOCIATED.contains(&a.name.as_str()))
         .collect();
     for a in &removed {
         if !reader.sub_ifds(&a.ifd).map_err(|e| e.to_string())?.is_empty() {
@@ -426,7 +426,7 @@ pub fn scrub_slide_file(path: &Path) -> Result<ScrubSummary, String> {
     }
     editor.into_inner().sync_all().map_err(write_err)?;
     Ok(ScrubSummary {
-        removed: removed.iter().map(|a| a.name).collect(),
+        removed: removed.iter().filter_map(|a| REMOVED_ASSOCIATED.iter().find(|r| **r == a.name).copied()).collect(),
         descriptions_blanked: descriptions.len(),
         bytes_zeroed: zero.iter().map(|r| r.end - r.start).sum(),
     })

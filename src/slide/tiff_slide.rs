@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-use super::vendor::{parse_aperio_description, parse_ome_xml};
+use super::vendor::parse_aperio_description;
 use super::{LevelInfo, SlideProperties, SlideSource, TilePixels};
 use crate::error::{ErrorKind, Result, SlideError};
 use crate::tiff::tags::{self, compression_name};
@@ -104,24 +104,45 @@ impl TiffSlide {
             properties.objective_power = vendor_positive(&mut properties.values, "aperio.AppMag");
             let (levels, associated) = aperio_layout(images);
             ("aperio-svs", levels, associated)
-        } else if desc.trim_start().starts_with("<?xml") && desc.contains("<OME")
-            || desc.trim_start().starts_with("<OME")
-        {
+        } else if is_ome(desc) {
             properties.vendor = "ome-tiff".into();
-            match parse_ome_xml(desc) {
-                Ok(facts) => {
-                    properties.mpp_x = facts.mpp_x;
-                    properties.mpp_y = facts.mpp_y;
-                    properties.objective_power = facts.objective_power;
-                    properties.values.extend(facts.values);
-                }
+            let (slide, associated) = match super::vendor::parse_ome_images(desc) {
+                Ok(omes) => match ome_layout(&omes, &images) {
+                    Ok((chosen, associated)) => {
+                        let facts = &omes[chosen].facts;
+                        properties.mpp_x = facts.mpp_x;
+                        properties.mpp_y = facts.mpp_y;
+                        properties.objective_power = facts.objective_power;
+                        properties.values.extend(facts.values.clone());
+                        if !omes[chosen].name.is_empty() {
+                            properties.values.insert("ome.Image.Name".into(), omes[chosen].name.clone());
+                        }
+                        (omes[chosen].ifd, associated)
+                    }
+                    Err(why) => {
+                        properties.values.insert(
+                            "wsiview.warning.ome".into(),
+                            format!("{why}; read as a plain TIFF (the largest tiled image is the slide)"),
+                        );
+                        (largest_tiled(&images), Vec::new())
+                    }
+                },
                 Err(e) => {
-                    properties.values.insert("ome.error".into(), e);
+                    properties.values.insert("ome.error".into(), e.clone());
+                    properties.values.insert(
+                        "wsiview.warning.ome".into(),
+                        format!("{e}; read as a plain TIFF (the largest tiled image is the slide)"),
+                    );
+                    (largest_tiled(&images), Vec::new())
                 }
-            }
-            let levels =
-                subifd_pyramid(&reader, images.into_iter().next(), &mut seen, &mut properties.values).map_err(err)?;
-            ("ome-tiff", levels, Vec::new())
+            };
+            let associated: Vec<Associated> = associated
+                .into_iter()
+                .filter_map(|(name, index)| images.get(index).map(|i| Associated { name, image: i.clone() }))
+                .collect();
+            let slide_image = images.into_iter().nth(slide);
+            let levels = subifd_pyramid(&reader, slide_image, &mut seen, &mut properties.values).map_err(err)?;
+            ("ome-tiff", levels, associated)
         } else {
             properties.vendor = "generic-tiff".into();
             let levels = if first.ifd.get(tags::SUB_IFDS).is_none() {
@@ -295,16 +316,21 @@ fn aperio_layout(images: Vec<ImageIfd>) -> (Vec<ImageIfd>, Vec<Associated>) {
 /// An IFD of the main chain that the slide reader takes for an associated image.
 #[derive(Clone, Debug)]
 pub struct AssociatedIfd {
-    /// "thumbnail", "label" or "macro".
-    pub name: &'static str,
+    /// "thumbnail", "label" or "macro" (Aperio), or an OME Image's name.
+    pub name: String,
     /// Position in the main chain.
     pub index: usize,
     pub ifd: Ifd,
 }
 
+/// An OME-XML ImageDescription (OME-TIFF).
+fn is_ome(desc: &str) -> bool {
+    desc.trim_start().starts_with("<?xml") && desc.contains("<OME") || desc.trim_start().starts_with("<OME")
+}
+
 /// The associated images of a slide's main IFD chain, decided exactly as [`TiffSlide::open`]
 /// decides, plus any second image of a name the reader ignores (a duplicate label is still a
-/// label: whoever removes labels must find it). Only Aperio slides have associated images.
+/// label: whoever removes labels must find it). Aperio slides and multi-image OME-TIFF have them.
 pub fn associated_ifds(reader: &TiffReader) -> std::result::Result<Vec<AssociatedIfd>, ErrorKind> {
     let chain = reader.read_chain(reader.first_ifd, &mut HashSet::new())?;
     let images: Vec<ImageIfd> = chain
@@ -312,16 +338,87 @@ pub fn associated_ifds(reader: &TiffReader) -> std::result::Result<Vec<Associate
         .enumerate()
         .map(|(index, ifd)| describe(reader, index, ifd))
         .collect::<std::result::Result<_, _>>()?;
-    let aperio = images.first().and_then(|i| i.description.as_deref()).is_some_and(is_aperio);
-    if !aperio {
+    let description = images.first().and_then(|i| i.description.as_deref()).unwrap_or_default();
+    if is_ome(description) {
+        let Ok(omes) = super::vendor::parse_ome_images(description) else { return Ok(Vec::new()) };
+        let Ok((_, named)) = ome_layout(&omes, &images) else { return Ok(Vec::new()) };
+        return Ok(named
+            .into_iter()
+            .filter_map(|(name, index)| {
+                images.get(index).map(|i| AssociatedIfd { name, index: i.index, ifd: i.ifd.clone() })
+            })
+            .collect());
+    }
+    if !is_aperio(description) {
         return Ok(Vec::new());
     }
     Ok(images
         .into_iter()
         .filter_map(|image| {
-            aperio_associated_name(&image).map(|name| AssociatedIfd { name, index: image.index, ifd: image.ifd })
+            aperio_associated_name(&image).map(|name| AssociatedIfd {
+                name: name.into(),
+                index: image.index,
+                ifd: image.ifd,
+            })
         })
         .collect())
+}
+
+/// Where the slide is in a multi-image OME-TIFF: the Image whose main-chain IFD is the largest
+/// tiled one (its pyramid in SubIFDs); every other Image is an associated image named by
+/// [`super::vendor::ome_associated_name`]. Returns (index into `omes` of the slide, [(name,
+/// main-chain index)]), or why the OME-XML cannot be trusted (an Image pointing past the chain or
+/// whose size disagrees with its IFD, or no tiled Image).
+fn ome_layout(
+    omes: &[super::vendor::OmeImage],
+    images: &[ImageIfd],
+) -> std::result::Result<(usize, Vec<(String, usize)>), String> {
+    if omes.is_empty() {
+        return Err("the OME-XML has no Image".into());
+    }
+    for (i, ome) in omes.iter().enumerate() {
+        let Some(image) = images.get(ome.ifd) else {
+            return Err(format!("OME Image {i} names IFD {} but the file has {}", ome.ifd, images.len()));
+        };
+        if (image.width, image.height) != (ome.width, ome.height) {
+            return Err(format!(
+                "OME Image {i} is {}×{} but IFD {} is {}×{}",
+                ome.width, ome.height, ome.ifd, image.width, image.height
+            ));
+        }
+    }
+    let chosen = omes
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| images[o.ifd].tile.is_some())
+        .max_by_key(|(i, o)| (o.width.saturating_mul(o.height), std::cmp::Reverse(*i)))
+        .map(|(i, _)| i)
+        .ok_or("no OME Image is tiled")?;
+    let mut names: Vec<String> = Vec::new();
+    let mut associated = Vec::new();
+    for (i, ome) in omes.iter().enumerate() {
+        if i == chosen || ome.ifd == omes[chosen].ifd {
+            continue;
+        }
+        let mut name = super::vendor::ome_associated_name(ome, i);
+        if names.contains(&name) {
+            name = format!("{name} ({i})");
+        }
+        names.push(name.clone());
+        associated.push((name, ome.ifd));
+    }
+    Ok((chosen, associated))
+}
+
+/// The main-chain index of the largest tiled image (0 when none is tiled: that is refused later
+/// with the reason).
+fn largest_tiled(images: &[ImageIfd]) -> usize {
+    images
+        .iter()
+        .enumerate()
+        .filter(|(_, i)| i.tile.is_some())
+        .max_by_key(|(k, i)| (i.width.saturating_mul(i.height), std::cmp::Reverse(*k)))
+        .map_or(0, |(k, _)| k)
 }
 
 /// Level 0 plus the tiled images among its SubIFDs (OME-TIFF, libvips `--subifd`).

@@ -34,7 +34,7 @@ pub fn blank_aperio_values(description: &str, keys: &[&str]) -> Option<String> {
 }
 
 /// Facts read from OME-XML.
-#[derive(Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct OmeFacts {
     pub mpp_x: Option<f64>,
     pub mpp_y: Option<f64>,
@@ -57,47 +57,132 @@ fn micrometres_per_unit(unit: &str) -> Option<f64> {
 /// Read physical pixel size and objective magnification from OME-XML. `Err` says why the XML is
 /// unreadable; callers treat that as "no physical size", not as a failure to open the slide.
 pub fn parse_ome_xml(xml: &str) -> Result<OmeFacts, String> {
-    let doc = roxmltree::Document::parse(xml).map_err(|e| format!("OME-XML: {e}"))?;
-    let mut facts = OmeFacts::default();
-    if let Some(pixels) = doc.descendants().find(|n| n.tag_name().name() == "Pixels") {
-        for (axis, slot) in [("X", &mut facts.mpp_x), ("Y", &mut facts.mpp_y)] {
-            let size = pixels.attribute(format!("PhysicalSize{axis}").as_str());
-            let unit = pixels.attribute(format!("PhysicalSize{axis}Unit").as_str()).unwrap_or("µm");
-            if let Some(size) = size {
-                facts.values.insert(format!("ome.PhysicalSize{axis}"), size.to_string());
-                facts.values.insert(format!("ome.PhysicalSize{axis}Unit"), unit.to_string());
-                let value = match super::number::parse_positive(size) {
-                    Ok(v) => Some(v),
-                    Err(why) => {
-                        facts
-                            .values
-                            .insert(format!("wsiview.warning.ome.PhysicalSize{axis}"), format!("not used: {why}"));
-                        None
-                    }
-                };
-                if value.is_some() && micrometres_per_unit(unit).is_none() {
-                    facts.values.insert(
-                        format!("wsiview.warning.ome.PhysicalSize{axis}Unit"),
-                        format!("not used: unknown unit \"{}\"", crate::error::printable(unit)),
-                    );
-                }
-                *slot = value.zip(micrometres_per_unit(unit)).map(|(v, k)| v * k);
-            }
-        }
-    }
+    let doc =
+        roxmltree::Document::parse(xml).map_err(|e| format!("OME-XML: {}", crate::error::printable(&e.to_string())))?;
+    let mut facts = match doc.descendants().find(|n| n.tag_name().name() == "Pixels") {
+        Some(pixels) => pixel_facts(pixels),
+        None => OmeFacts::default(),
+    };
     if let Some(objective) = doc.descendants().find(|n| n.tag_name().name() == "Objective") {
         if let Some(mag) = objective.attribute("NominalMagnification") {
-            facts.values.insert("ome.NominalMagnification".into(), mag.to_string());
-            facts.objective_power = match super::number::parse_positive(mag) {
-                Ok(v) => Some(v),
-                Err(why) => {
-                    facts.values.insert("wsiview.warning.ome.NominalMagnification".into(), format!("not used: {why}"));
-                    None
-                }
-            };
+            objective_facts(mag, &mut facts);
         }
     }
     Ok(facts)
+}
+
+/// Pixel size of one `Pixels` element, in µm, from `PhysicalSizeX/Y` with their units.
+fn pixel_facts(pixels: roxmltree::Node) -> OmeFacts {
+    let mut facts = OmeFacts::default();
+    for (axis, slot) in [("X", &mut facts.mpp_x), ("Y", &mut facts.mpp_y)] {
+        let size = pixels.attribute(format!("PhysicalSize{axis}").as_str());
+        let unit = pixels.attribute(format!("PhysicalSize{axis}Unit").as_str()).unwrap_or("µm");
+        if let Some(size) = size {
+            facts.values.insert(format!("ome.PhysicalSize{axis}"), size.to_string());
+            facts.values.insert(format!("ome.PhysicalSize{axis}Unit"), unit.to_string());
+            let value = match super::number::parse_positive(size) {
+                Ok(v) => Some(v),
+                Err(why) => {
+                    facts.values.insert(format!("wsiview.warning.ome.PhysicalSize{axis}"), format!("not used: {why}"));
+                    None
+                }
+            };
+            if value.is_some() && micrometres_per_unit(unit).is_none() {
+                facts.values.insert(
+                    format!("wsiview.warning.ome.PhysicalSize{axis}Unit"),
+                    format!("not used: unknown unit \"{}\"", crate::error::printable(unit)),
+                );
+            }
+            *slot = value.zip(micrometres_per_unit(unit)).map(|(v, k)| v * k);
+        }
+    }
+    facts
+}
+
+fn objective_facts(mag: &str, facts: &mut OmeFacts) {
+    facts.values.insert("ome.NominalMagnification".into(), mag.to_string());
+    facts.objective_power = match super::number::parse_positive(mag) {
+        Ok(v) => Some(v),
+        Err(why) => {
+            facts.values.insert("wsiview.warning.ome.NominalMagnification".into(), format!("not used: {why}"));
+            None
+        }
+    };
+}
+
+/// One `Image` of an OME-XML document, with where its pixels are in the TIFF.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct OmeImage {
+    /// Its `Name` (may be empty).
+    pub name: String,
+    /// The main-chain IFD of its first plane: `TiffData IFD`, or, without it, the planes of the
+    /// Images before it counted (one plane per `TiffData`, else one per Image).
+    pub ifd: usize,
+    /// `Pixels SizeX`, `SizeY`.
+    pub width: u64,
+    pub height: u64,
+    /// Pixel size (µm) and objective power of this Image, with `ome.*` and warning properties.
+    pub facts: OmeFacts,
+}
+
+/// Every `Image` of an OME-XML document in document order. `Err` says why the XML is unreadable.
+/// Follows the OME-TIFF specification's `TiffData` rules for where an Image's planes are; a
+/// missing attribute is a default there (IFD 0 of the running count, one plane).
+pub fn parse_ome_images(xml: &str) -> Result<Vec<OmeImage>, String> {
+    let doc =
+        roxmltree::Document::parse(xml).map_err(|e| format!("OME-XML: {}", crate::error::printable(&e.to_string())))?;
+    let objectives: Vec<roxmltree::Node> = doc.descendants().filter(|n| n.tag_name().name() == "Objective").collect();
+    let mut images = Vec::new();
+    let mut next_ifd = 0usize;
+    for image in doc.descendants().filter(|n| n.tag_name().name() == "Image") {
+        let Some(pixels) = image.children().find(|n| n.tag_name().name() == "Pixels") else { continue };
+        let size = |attr: &str| pixels.attribute(attr).and_then(|v| v.trim().parse::<u64>().ok()).unwrap_or(0);
+        let tiff_data: Vec<roxmltree::Node> = pixels.children().filter(|n| n.tag_name().name() == "TiffData").collect();
+        let first_ifd = tiff_data.first().and_then(|t| t.attribute("IFD")).and_then(|v| v.trim().parse::<usize>().ok());
+        let planes: usize = tiff_data
+            .iter()
+            .map(|t| t.attribute("PlaneCount").and_then(|v| v.trim().parse::<usize>().ok()).unwrap_or(1))
+            .sum::<usize>()
+            .max(1);
+        let ifd = first_ifd.unwrap_or(next_ifd);
+        next_ifd = ifd.saturating_add(planes);
+        let mut facts = pixel_facts(pixels);
+        // The objective this Image names, else the only one.
+        let settings = image.children().find(|n| n.tag_name().name() == "ObjectiveSettings");
+        let objective = match settings.and_then(|s| s.attribute("ID")) {
+            Some(id) => objectives.iter().find(|o| o.attribute("ID") == Some(id)),
+            None => objectives.first(),
+        };
+        if let Some(mag) = objective.and_then(|o| o.attribute("NominalMagnification")) {
+            objective_facts(mag, &mut facts);
+        }
+        images.push(OmeImage {
+            name: image.attribute("Name").unwrap_or_default().to_string(),
+            ifd,
+            width: size("SizeX"),
+            height: size("SizeY"),
+            facts,
+        });
+    }
+    Ok(images)
+}
+
+/// The name an OME Image is listed under as an associated image: `macro`, `label` or
+/// `thumbnail` when its name says so (any case, as in "Macro image"), else its own name, else
+/// "image N".
+pub fn ome_associated_name(image: &OmeImage, index: usize) -> String {
+    let lower = image.name.to_lowercase();
+    for word in ["macro", "label", "thumbnail"] {
+        if lower.contains(word) {
+            return word.to_string();
+        }
+    }
+    let name = crate::error::printable(image.name.trim());
+    if name.is_empty() {
+        format!("image {index}")
+    } else {
+        name
+    }
 }
 
 #[cfg(test)]
