@@ -917,6 +917,27 @@ mod tests {
     }
 
     #[test]
+    fn cells_are_thinner_than_annotations_with_a_thinner_nucleus() {
+        let mut cell = Annotation::new(Geometry::Rectangle { x: 10.0, y: 10.0, width: 50.0, height: 40.0 });
+        cell.kind = ObjectKind::Cell;
+        cell.nucleus = Some(Geometry::Rectangle { x: 20.0, y: 20.0, width: 10.0, height: 10.0 });
+        let mut layer = AnnotationLayer::new(Document::from_annotations(vec![cell]), None);
+        let projection = Projection {
+            camera: Camera { center: [50.0, 50.0], zoom: 1.0 },
+            view: ViewRect { x: 0.0, y: 0.0, width: 200.0, height: 200.0 },
+        };
+        let widths: Vec<f32> = layer
+            .layer_shapes(&projection)
+            .into_iter()
+            .filter_map(|s| match s {
+                Shape::Rect(r) => Some(r.stroke.width),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(widths, [2.5, 1.0, 1.75, 0.75], "cell halo and outline, then the nucleus's, thinner");
+    }
+
+    #[test]
     fn every_tool_has_its_own_key() {
         let mut keys: Vec<_> = Tool::ALL.iter().map(|t| t.key()).collect();
         keys.sort_by_key(|k| k.name());
