@@ -571,12 +571,19 @@ fn info(path: &Path, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Warn on stderr, in one line, about what an import could not read.
+/// Skipped features named on stderr; the rest are counted (`--json` lists them all).
+const SKIPPED_NAMED: usize = 3;
+
+/// Warn on stderr, in one line, about what an import could not read: how many features were
+/// skipped and the first few, each with its number and reason.
 fn warn_skipped(path: &Path, import: &Import) {
     if import.skipped > 0 {
-        let first = import.problems.first().map(String::as_str).unwrap_or("no details");
+        let named: Vec<&str> = import.problems.iter().take(SKIPPED_NAMED).map(String::as_str).collect();
+        let more = import.skipped.saturating_sub(named.len());
+        let first = if named.is_empty() { "no details".to_string() } else { named.join("; ") };
+        let more = if more > 0 { format!("; {more} more") } else { String::new() };
         eprintln!(
-            "wsiview: warning: {}: {} features skipped (first: {first}); measuring the rest",
+            "wsiview: warning: {}: {} features skipped ({first}{more}); measuring the rest",
             path.display(),
             import.skipped
         );
@@ -608,10 +615,14 @@ fn measure_annotations(
     warn_skipped(file, &import);
     let rows = table::measure_all(&import.annotations, Some(pixel_size));
     let totals = table::class_totals(&rows);
+    // The unit is the pixel size's, however many features were skipped (none measured included).
+    let unit = Unit::for_pixel_size(Some(pixel_size));
     if json {
-        println!("{}", serde_json::to_string_pretty(&table::to_json(&rows, &totals))?);
+        let mut value = table::to_json(&rows, &totals, unit);
+        value["skipped"] = serde_json::to_value(&import.skipped_features)?;
+        println!("{}", serde_json::to_string_pretty(&value)?);
     } else if let Some(out) = csv {
-        store::write_atomic(out, table::to_csv(&rows, &totals).as_bytes())
+        store::write_atomic(out, table::to_csv(&rows, &totals, unit).as_bytes())
             .with_context(|| format!("{}: cannot write CSV", out.display()))?;
         println!("{}: {} annotations measured, {} classes", out.display(), rows.len(), totals.len());
     } else {
@@ -646,7 +657,7 @@ fn aligned(rows: &[Vec<String>], right: &[bool]) -> String {
 }
 
 fn text_table(file: &Path, s: PixelSize, rows: &[table::MeasuredRow], totals: &[table::ClassTotal]) -> String {
-    let unit = rows.first().map_or(Unit::Microns, |r| r.measurement.unit);
+    let unit = Unit::for_pixel_size(Some(s));
     let (area, len) = if unit == Unit::Microns { ("µm²", "µm") } else { ("px²", "px") };
     let num = |v: Option<f64>| v.map(|v| format!("{v:.2}")).unwrap_or_default();
     let clip = |t: &str| {
@@ -660,6 +671,7 @@ fn text_table(file: &Path, s: PixelSize, rows: &[table::MeasuredRow], totals: &[
         "#".to_string(),
         "name".to_string(),
         "class".to_string(),
+        "object".to_string(),
         "type".to_string(),
         format!("area {area}"),
         format!("perimeter {len}"),
@@ -672,6 +684,7 @@ fn text_table(file: &Path, s: PixelSize, rows: &[table::MeasuredRow], totals: &[
             r.index.to_string(),
             clip(&r.name),
             clip(r.class.as_deref().unwrap_or("-")),
+            r.object.name().to_string(),
             r.kind.to_string(),
             num(m.area),
             num(m.perimeter),
@@ -680,7 +693,7 @@ fn text_table(file: &Path, s: PixelSize, rows: &[table::MeasuredRow], totals: &[
         ]);
     }
     let mut out = format!("{}: {} annotations, {} × {} µm per pixel\n", file.display(), rows.len(), s.x, s.y);
-    out += &aligned(&cells, &[true, false, false, false, true, true, true, true]);
+    out += &aligned(&cells, &[true, false, false, false, false, true, true, true, true]);
     out += "\nTotals by class\n";
     let mut sums = vec![vec![
         "class".to_string(),
@@ -689,6 +702,7 @@ fn text_table(file: &Path, s: PixelSize, rows: &[table::MeasuredRow], totals: &[
         format!("perimeter {len}"),
         format!("length {len}"),
         "points".to_string(),
+        "objects".to_string(),
     ]];
     for t in totals {
         sums.push(vec![
@@ -698,6 +712,7 @@ fn text_table(file: &Path, s: PixelSize, rows: &[table::MeasuredRow], totals: &[
             num(Some(t.perimeter)),
             num(Some(t.length)),
             t.points.to_string(),
+            t.objects_text(),
         ]);
     }
     let all = |f: fn(&table::ClassTotal) -> f64| totals.iter().map(f).sum::<f64>();
@@ -708,8 +723,16 @@ fn text_table(file: &Path, s: PixelSize, rows: &[table::MeasuredRow], totals: &[
         num(Some(all(|t| t.perimeter))),
         num(Some(all(|t| t.length))),
         totals.iter().map(|t| t.points).sum::<usize>().to_string(),
+        table::ClassTotal {
+            objects: totals.iter().fold([0; 4], |mut all, t| {
+                all.iter_mut().zip(t.objects).for_each(|(a, n)| *a += n);
+                all
+            }),
+            ..table::ClassTotal::default()
+        }
+        .objects_text(),
     ]);
-    out += &aligned(&sums, &[false, true, true, true, true, true]);
+    out += &aligned(&sums, &[false, true, true, true, true, true, false]);
     out
 }
 

@@ -7,7 +7,9 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 use wsiview::annotations::geojson::{from_geojson_str, read_geojson_file, to_geojson_bytes};
-use wsiview::annotations::{asap, store, Annotation, AnnotationClass, Geometry, Import, Polygon};
+use wsiview::annotations::{
+    asap, store, table, Annotation, AnnotationClass, Geometry, Import, ObjectKind, PixelSize, Polygon,
+};
 
 fn wsiview(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_wsiview")).args(args).output().unwrap_or_else(|e| panic!("{e}"))
@@ -172,16 +174,18 @@ fn wrong_types_absurd_coordinates_and_detections_are_skipped_and_counted() {
        "properties": {"objectType": "annotation", "name": "kept"}}
     ]}"#;
     let imp = import(text);
-    assert_eq!(imp.annotations.len(), 1);
-    assert_eq!(imp.annotations[0].name, "kept");
-    assert_eq!(imp.skipped, 6);
-    assert_eq!(imp.problems.len(), 6);
+    // Detections and cells are objects of their own type now, not skipped.
+    let kinds: Vec<(ObjectKind, &str)> = imp.annotations.iter().map(|a| (a.kind, a.name.as_str())).collect();
+    assert_eq!(kinds, [(ObjectKind::Detection, ""), (ObjectKind::Cell, ""), (ObjectKind::Annotation, "kept")]);
+    assert_eq!(imp.skipped, 4);
+    assert_eq!(imp.problems.len(), 4);
     let p = &imp.problems;
     assert!(p[0].starts_with("feature 1:") && p[0].contains("not a number"), "{p:?}");
     assert!(p[1].starts_with("feature 2:"), "{p:?}");
     assert!(p[2].contains("out of range") && p[3].contains("out of range"), "{p:?}");
-    assert!(p[4].contains("\"detection\"") && p[5].contains("\"cell\""), "{p:?}");
-    assert!(imp.summary().contains("6 skipped"), "{}", imp.summary());
+    let indices: Vec<usize> = imp.skipped_features.iter().map(|f| f.index).collect();
+    assert_eq!(indices, [1, 2, 3, 4]);
+    assert!(imp.summary().contains("4 skipped"), "{}", imp.summary());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -488,7 +492,7 @@ fn measure_csv_and_table() {
     assert!(out.status.success(), "{}", stderr(&out));
     let text = std::fs::read_to_string(&csv).unwrap();
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines[0], "index,name,class,geometry,area_um2,perimeter_um,length_um,points");
+    assert_eq!(lines[0], "index,name,class,geometry,area_um2,perimeter_um,length_um,points,object");
     let blank = lines.iter().position(|l| l.is_empty()).unwrap();
     assert_eq!(blank, 7, "six rows after the header");
     assert_eq!(lines[blank + 1], "class,count,area_um2,perimeter_um,length_um,points");
@@ -570,4 +574,203 @@ fn measure_refuses_bad_arguments_and_missing_files() {
     let out = wsiview(&["annotations", "measure", &s(&garbage), "--mpp", "0.5"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("garbage.json"), "{}", stderr(&out));
+}
+
+// ---------------------------------------------------------------------------------------------
+// QuPath objects beyond annotations: detections, cells, tiles, measurements, GeometryCollections
+
+/// The bug-report fixture, or None (with the reason printed) when the shared folder is absent.
+fn qupath_fixture() -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/bugreports");
+    let path = dir.join("qupath-cells-measurements.geojson");
+    if path.is_file() {
+        Some(path)
+    } else {
+        eprintln!("skipped: {} is absent (third-party fixtures live there)", path.display());
+        None
+    }
+}
+
+/// The fixture's facts (its README, measured with shapely): object type, class, µm², µm at 0.25.
+const QUPATH_FACTS: [(ObjectKind, Option<&str>, f64, f64); 5] = [
+    (ObjectKind::Annotation, Some("Tumor: Positive"), 187500.000, 1750.000),
+    (ObjectKind::Cell, Some("Immune cells"), 234.947, 55.219),
+    (ObjectKind::Detection, Some("Tumor"), 122.369, 39.242),
+    (ObjectKind::Tile, None, 7656.250, 350.000),
+    (ObjectKind::Annotation, Some("Stroma"), 50000.000, 1250.000),
+];
+
+fn near(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-3
+}
+
+#[test]
+fn qupath_cells_detections_tiles_and_collections_are_measured() {
+    let Some(path) = qupath_fixture() else { return };
+    let imp = read_geojson_file(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((imp.skipped, imp.annotations.len()), (0, 5), "{:?}", imp.problems);
+    let rows = table::measure_all(&imp.annotations, Some(PixelSize { x: 0.25, y: 0.25 }));
+    for ((a, row), (kind, class, area, perimeter)) in imp.annotations.iter().zip(&rows).zip(QUPATH_FACTS) {
+        assert_eq!((a.kind, row.object, a.class.as_deref()), (kind, kind, class), "{}", a.uuid);
+        let m = row.measurement;
+        assert!(m.area.is_some_and(|v| near(v, area)), "{}: area {:?}, expected {area}", a.uuid, m.area);
+        assert!(m.perimeter.is_some_and(|v| near(v, perimeter)), "{}: {:?}, expected {perimeter}", a.uuid, m.perimeter);
+    }
+    // The annotation's map of measurements, the cell's list and nucleus, the detection's packed colour.
+    let [annotation, cell, detection, tile, pieces] = &imp.annotations[..] else { panic!("five objects") };
+    assert_eq!(annotation.measurements.get("Num Detections"), Some(&3.0));
+    assert!(annotation.locked && !cell.locked);
+    assert_eq!(cell.measurements.get("Nucleus: Area"), Some(&35.2));
+    assert_eq!(cell.measurements.get("Cell: Area"), Some(&235.0));
+    let nucleus = cell.nucleus.as_ref().map(|n| n.bounds());
+    assert_eq!(nucleus, Some([1485.0, 1488.0, 1515.0, 1512.0]), "the nucleus, inside the cell");
+    assert!(cell.is_locked() && detection.is_locked() && tile.is_locked(), "analysis objects are not edited");
+    assert!(!cell.clone().into_annotation().is_locked(), "until converted");
+    assert_eq!(detection.class_color, Some([200, 0, 0]));
+    assert_eq!(tile.measurements.len(), 2);
+    assert!(matches!(&pieces.geometry, Geometry::MultiPolygon { polygons } if polygons.len() == 2));
+    assert!(pieces.parts.is_empty() && !pieces.is_locked(), "a collection of areas is one editable MultiPolygon");
+    // Class totals count every object by class, and say of which kinds.
+    let totals = table::class_totals(&rows);
+    let tumor = totals.iter().find(|t| t.class.as_deref() == Some("Tumor")).map(|t| (t.count, t.objects_text()));
+    assert_eq!(tumor, Some((1, "1 detection".to_string())));
+    assert_eq!(totals.iter().map(|t| t.count).sum::<usize>(), 5);
+}
+
+#[test]
+fn qupath_fixture_measured_by_the_cli_in_microns() {
+    let Some(path) = qupath_fixture() else { return };
+    let out = wsiview(&["annotations", "measure", &s(&path), "--mpp", "0.25", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stderr(&out), "", "nothing skipped, nothing to warn about");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(v["unit"], "microns");
+    assert_eq!(v["skipped"], serde_json::json!([]));
+    let features = v["features"].as_array().map_or(&[][..], Vec::as_slice);
+    assert_eq!(features.len(), 5);
+    for (f, (kind, class, area, perimeter)) in features.iter().zip(QUPATH_FACTS) {
+        assert_eq!(f["object"], kind.name(), "{f}");
+        assert_eq!(f["class"].as_str(), class, "{f}");
+        assert!(near(num(f, "area_um2"), area) && near(num(f, "perimeter_um"), perimeter), "{f}");
+    }
+    let tumor_positive = v["by_class"].as_array().and_then(|c| c.iter().find(|t| t["class"] == "Tumor: Positive"));
+    assert_eq!(tumor_positive.map(|t| t["objects"].clone()), Some(serde_json::json!({"annotation": 1})));
+    // The text table shows the object types too.
+    let out = wsiview(&["annotations", "measure", &s(&path), "--mpp", "0.25"]);
+    let table = stdout(&out);
+    assert!(table.contains(" cell ") && table.contains(" tile ") && table.contains("1 detection"), "{table}");
+}
+
+/// A cell, a detection with list-form measurements and a `names` class, a tile, and a collection
+/// of an area and two lines, as a QuPath user might export them.
+const QUPATH_OBJECTS: &str = r#"{"type": "FeatureCollection", "features": [
+  {"type": "Feature", "id": "c1", "geometry": {"type": "Polygon", "coordinates": [[[0, 0], [20, 0], [20, 20], [0, 20], [0, 0]]]},
+   "properties": {"objectType": "cell", "classification": {"names": ["Tumor", "Positive"], "color": [200, 0, 0]},
+     "nucleusGeometry": {"type": "Polygon", "coordinates": [[[5, 5], [15, 5], [15, 15], [5, 15], [5, 5]]]},
+     "measurements": {"Nucleus: Area": 100, "Cell: Area": 400, "Bad": null}}},
+  {"type": "Feature", "id": "d1", "geometry": {"type": "Polygon", "coordinates": [[[30, 0], [40, 0], [40, 10], [30, 0]]]},
+   "properties": {"objectType": "detection", "classification": {"name": "Immune cells"},
+     "measurements": [{"name": "Hematoxylin: Mean", "value": 0.5}, {"name": "Eosin: Mean", "value": 0.25}, {"name": "No value"}]}},
+  {"type": "Feature", "id": "t1", "geometry": {"type": "Polygon", "coordinates": [[[0, 100], [50, 100], [50, 150], [0, 150], [0, 100]]]},
+   "properties": {"objectType": "tile", "isLocked": true, "measurements": {"prob": 0.75}}},
+  {"type": "Feature", "id": "g1", "geometry": {"type": "GeometryCollection", "geometries": [
+      {"type": "Polygon", "coordinates": [[[100, 100], [110, 100], [110, 110], [100, 110], [100, 100]]]},
+      {"type": "LineString", "coordinates": [[200, 200], [230, 240]]},
+      {"type": "MultiLineString", "coordinates": [[[300, 300], [300, 310]]]}]},
+   "properties": {"objectType": "annotation", "name": "mixed"}}
+]}"#;
+
+#[test]
+fn qupath_objects_survive_a_geojson_round_trip() {
+    let imp = import(QUPATH_OBJECTS);
+    assert_eq!((imp.annotations.len(), imp.skipped), (4, 0), "{:?}", imp.problems);
+    let cell = &imp.annotations[0];
+    assert_eq!(cell.class.as_deref(), Some("Tumor: Positive"), "names joined as QuPath shows them");
+    assert_eq!(cell.measurements.len(), 2, "null (NaN) values are left out: {:?}", cell.measurements);
+    let detection = &imp.annotations[1];
+    let listed: Vec<(&str, f64)> = detection.measurements.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    assert_eq!(listed, [("Eosin: Mean", 0.25), ("Hematoxylin: Mean", 0.5)], "the list form, without the valueless");
+    let mixed = &imp.annotations[3];
+    assert_eq!(mixed.parts.len(), 2, "two lines beside the square");
+    let m = mixed.measure(Some(PixelSize { x: 1.0, y: 1.0 }));
+    assert_eq!((m.area, m.perimeter, m.length), (Some(100.0), Some(40.0), Some(60.0)), "50 + 10 of lines");
+    assert_eq!(mixed.bounds(), [100.0, 100.0, 300.0, 310.0]);
+
+    // Export and read back: types, nuclei, measurements, parts, classes and locks are kept.
+    let bytes = to_geojson_bytes(&imp.annotations, &imp.classes);
+    let text = String::from_utf8(bytes).unwrap_or_else(|e| panic!("{e}"));
+    let v: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
+    let types: Vec<&str> = (0..4).filter_map(|i| v["features"][i]["properties"]["objectType"].as_str()).collect();
+    assert_eq!(types, ["cell", "detection", "tile", "annotation"]);
+    assert_eq!(v["features"][0]["properties"]["nucleusGeometry"]["type"], "Polygon");
+    assert_eq!(v["features"][3]["geometry"]["type"], "GeometryCollection");
+    let back = import(&text);
+    assert_eq!(back.skipped, 0);
+    let strip = |a: &Annotation| Annotation { id: 0, ..a.clone() };
+    let before: Vec<Annotation> = imp.annotations.iter().map(strip).collect();
+    let after: Vec<Annotation> = back.annotations.iter().map(strip).collect();
+    assert_eq!(after, before);
+
+    // The autosave sidecar goes through the same code: a save and reload keeps them too.
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let slide = dir.path().join("slide.svs");
+    let mut saver = store::Autosaver::new(store::sidecar_path(&slide), 0);
+    saver.submit(1, imp.annotations.iter().cloned().map(std::sync::Arc::new).collect(), &imp.classes);
+    drop(saver);
+    let loaded = store::load_for_slide_in(&slide, None);
+    assert!(loaded.warning.is_none(), "{:?}", loaded.warning);
+    let reloaded: Vec<Annotation> = loaded.import.annotations.iter().map(strip).collect();
+    assert_eq!(reloaded, before);
+
+    // ASAP XML writes them as ordinary shapes, and says so.
+    let losses = asap::export_losses(&imp.annotations).join("\n");
+    assert!(losses.contains("1 detection") && losses.contains("1 cell") && losses.contains("1 tile"), "{losses}");
+    assert!(losses.contains("nuclei") && losses.contains("measurements"), "{losses}");
+    let xml = asap::to_asap_xml(&imp.annotations, &imp.classes);
+    let again = asap::from_asap_str(&xml).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(again.annotations.len(), 6, "four objects, the collection's lines as their own");
+}
+
+#[test]
+fn every_skipped_feature_is_listed_with_its_index() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let good = r#"{"type": "Feature", "geometry": {"type": "Point", "coordinates": [1, 2]}, "properties": {}}"#;
+    let bad = r#"{"type": "Feature", "geometry": {"type": "Point", "coordinates": ["x", 2]}, "properties": {}}"#;
+    let empty = r#"{"type": "Feature", "geometry": {"type": "GeometryCollection", "geometries": []}}"#;
+    let tma = r#"{"type": "Feature", "geometry": {"type": "Point", "coordinates": [1, 2]}, "properties": {"objectType": "tma_core"}}"#;
+    // 14 bad features among good ones: more than the import names in its summary.
+    let mut features = vec![good.to_string()];
+    for _ in 0..12 {
+        features.push(bad.to_string());
+    }
+    features.push(empty.to_string());
+    features.push(tma.to_string());
+    features.push(good.to_string());
+    let path = write(dir.path(), "bad.geojson", &format!("[{}]", features.join(",")));
+    let out = wsiview(&["annotations", "measure", &s(&path), "--mpp", "0.5", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("14 features skipped") && err.contains("feature 2:") && err.contains("11 more"), "{err}");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(v["unit"], "microns");
+    let skipped = v["skipped"].as_array().map_or(&[][..], Vec::as_slice);
+    let indices: Vec<u64> = skipped.iter().filter_map(|f| f["index"].as_u64()).collect();
+    assert_eq!(indices, (2..=15).collect::<Vec<u64>>());
+    assert!(skipped[12]["reason"].as_str().is_some_and(|r| r.contains("empty GeometryCollection")), "{skipped:?}");
+    assert!(skipped[13]["reason"].as_str().is_some_and(|r| r.contains("tma_core")), "{skipped:?}");
+    assert_eq!(v["features"].as_array().map(Vec::len), Some(2));
+
+    // Everything skipped: with --mpp the unit is still microns (it was pixels with no rows).
+    let path = write(dir.path(), "all-bad.geojson", &format!("[{bad}, {empty}]"));
+    let out = wsiview(&["annotations", "measure", &s(&path), "--mpp", "0.5", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(v["unit"], "microns");
+    assert_eq!(v["skipped"].as_array().map(Vec::len), Some(2));
+    let csv = dir.path().join("all-bad.csv");
+    let out = wsiview(&["annotations", "measure", &s(&path), "--mpp", "0.5", "--csv", &s(&csv)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = std::fs::read_to_string(&csv).unwrap_or_else(|e| panic!("{e}"));
+    assert!(text.starts_with("index,name,class,geometry,area_um2,"), "{text}");
 }

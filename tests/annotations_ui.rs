@@ -11,7 +11,7 @@ use egui::{Key, Modifiers, Pos2, Vec2};
 use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
 use wsiview::annotations::store::sidecar_path;
-use wsiview::annotations::{Geometry, Point};
+use wsiview::annotations::{Geometry, ObjectKind, Point};
 use wsiview::synth::SynthOptions;
 use wsiview::viewer::annotate::Tool;
 use wsiview::viewer::slide_view::SlideView;
@@ -669,4 +669,40 @@ fn deleting_a_class_in_use_asks_first() {
     let unused = h.state().classes[0].name.clone();
     remove(&mut h, 0);
     assert!(!h.state().classes.iter().any(|c| c.name == unused));
+}
+
+/// Detections, cells and tiles from QuPath are drawn and selected but, like locked annotations,
+/// not moved, reshaped or deleted until "Convert to annotation" makes them ordinary annotations.
+#[test]
+fn cells_are_locked_until_converted_to_annotations() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut h = harness(&slide(tmp.path()));
+    key(&mut h, Key::R);
+    drag_f(&mut h, (0.3, 0.3), (0.5, 0.5));
+    key(&mut h, Key::V);
+    // Make the rectangle a cell with a nucleus, as an import of QuPath's cells would.
+    {
+        let layer = &mut h.state_mut().active_view_mut().unwrap_or_else(|| panic!("no view")).annotations;
+        let mut a = layer.doc.annotations()[0].as_ref().clone();
+        let b = a.geometry.bounds();
+        let (w, hh) = ((b[2] - b[0]) / 4.0, (b[3] - b[1]) / 4.0);
+        a.nucleus = Some(Geometry::Rectangle { x: b[0] + w, y: b[1] + hh, width: 2.0 * w, height: 2.0 * hh });
+        a.kind = ObjectKind::Cell;
+        assert!(layer.doc.update(a));
+    }
+    h.step();
+    let before = geometries(&h)[0].bounds();
+    drag_f(&mut h, (0.4, 0.4), (0.45, 0.35));
+    assert_eq!(geometries(&h)[0].bounds(), before, "a cell is not moved");
+    assert!(view(&h).annotations.selected.is_some(), "but it is selected");
+    key(&mut h, Key::Delete);
+    assert_eq!(view(&h).annotations.doc.len(), 1, "nor deleted");
+    // The side panel offers the conversion; after it, the shape moves like any annotation.
+    h.get_by_label("Convert to annotation").click();
+    h.step();
+    h.step();
+    let a = view(&h).annotations.doc.annotations()[0].clone();
+    assert_eq!((a.kind, a.nucleus.is_none()), (ObjectKind::Annotation, true));
+    drag_f(&mut h, (0.4, 0.4), (0.45, 0.35));
+    assert_ne!(geometries(&h)[0].bounds(), before, "now it moves");
 }

@@ -36,19 +36,15 @@ use std::fmt::Write as _;
 
 use super::geojson::{AnnotationFileError, Import, ELLIPSE_SEGMENTS, MAX_COORDINATE};
 use super::geometry::{Geometry, Point, Polygon};
-use super::model::{Annotation, AnnotationClass, UNCLASSIFIED_COLOR};
-
-/// Problems listed by name in an import report; the rest are counted (as in the GeoJSON importer).
-const PROBLEMS_LISTED: usize = 10;
+use super::model::{Annotation, AnnotationClass, ObjectKind, UNCLASSIFIED_COLOR};
 
 /// ASAP's colour for annotations without a group (`AnnotationBase`'s default).
 const ASAP_DEFAULT_COLOR: &str = "#F4FA58";
 
-fn problem(import: &mut Import, message: String) {
-    import.skipped += 1;
-    if import.problems.len() < PROBLEMS_LISTED {
-        import.problems.push(message);
-    }
+/// Skip annotation `number` (1-based) at `line` for `reason`.
+fn problem(import: &mut Import, number: usize, line: u32, reason: String) {
+    let message = format!("annotation {number} (line {line}): {reason}");
+    import.skip(number, format!("line {line}: {reason}"), message);
 }
 
 /// Read an ASAP XML file. The error names the file.
@@ -90,10 +86,7 @@ pub fn from_asap_str(text: &str) -> Result<Import, String> {
         number += 1;
         let line = doc.text_pos_at(node.range().start).row;
         if !node.has_tag_name("Annotation") {
-            problem(
-                &mut import,
-                format!("annotation {number} (line {line}): <{}> is not an <Annotation>", node.tag_name().name()),
-            );
+            problem(&mut import, number, line, format!("<{}> is not an <Annotation>", node.tag_name().name()));
             continue;
         }
         match read_annotation(node) {
@@ -113,7 +106,7 @@ pub fn from_asap_str(text: &str) -> Result<Import, String> {
                 }
                 import.annotations.push(annotation);
             }
-            Err(e) => problem(&mut import, format!("annotation {number} (line {line}): {e}")),
+            Err(e) => problem(&mut import, number, line, e),
         }
     }
     Ok(import)
@@ -341,7 +334,7 @@ pub fn to_asap_xml(annotations: &[impl AsRef<Annotation>], classes: &[Annotation
             None => ("None".to_string(), ASAP_DEFAULT_COLOR.to_string()),
         };
         let name = escape_attribute(&a.name);
-        for (kind, points) in asap_shapes(&a.geometry) {
+        for (kind, points) in a.shapes().flat_map(asap_shapes) {
             if points.is_empty() {
                 continue;
             }
@@ -373,6 +366,7 @@ pub fn to_asap_xml(annotations: &[impl AsRef<Annotation>], classes: &[Annotation
 pub fn export_losses(annotations: &[impl AsRef<Annotation>]) -> Vec<String> {
     let (mut holes, mut holed, mut ellipses, mut multi, mut multi_parts) = (0, 0, 0, 0, 0);
     let (mut lines, mut segments, mut notes, mut locked, mut empty) = (0, 0, 0, 0, 0);
+    let (mut objects, mut nuclei, mut measured, mut collections) = ([0usize; 4], 0, 0, 0);
     for a in annotations.iter().map(AsRef::as_ref) {
         match &a.geometry {
             Geometry::Polygon(p) if !p.holes.is_empty() => {
@@ -393,11 +387,17 @@ pub fn export_losses(annotations: &[impl AsRef<Annotation>]) -> Vec<String> {
             }
             _ => {}
         }
-        if asap_shapes(&a.geometry).iter().all(|(_, p)| p.is_empty()) {
+        if a.shapes().flat_map(asap_shapes).all(|(_, p)| p.is_empty()) {
             empty += 1;
         }
         notes += usize::from(!a.note.is_empty());
         locked += usize::from(a.locked);
+        if a.kind != ObjectKind::Annotation {
+            objects[a.kind as usize] += 1;
+        }
+        nuclei += usize::from(a.nucleus.is_some());
+        measured += usize::from(!a.measurements.is_empty());
+        collections += usize::from(!a.parts.is_empty());
     }
     let mut out = Vec::new();
     if holes > 0 {
@@ -420,6 +420,23 @@ pub fn export_losses(annotations: &[impl AsRef<Annotation>]) -> Vec<String> {
     }
     if empty > 0 {
         out.push(format!("{empty} annotations without coordinates not written"));
+    }
+    let others: Vec<String> = ObjectKind::ALL
+        .iter()
+        .filter(|k| objects[**k as usize] > 0)
+        .map(|k| format!("{} {}s", objects[*k as usize], k.name()))
+        .collect();
+    if !others.is_empty() {
+        out.push(format!("{} written as ordinary annotations (ASAP has only annotations)", others.join(", ")));
+    }
+    if nuclei > 0 {
+        out.push(format!("{nuclei} cell nuclei not kept (ASAP has no nucleus outline)"));
+    }
+    if measured > 0 {
+        out.push(format!("the QuPath measurements of {measured} objects not kept (ASAP has none)"));
+    }
+    if collections > 0 {
+        out.push(format!("{collections} geometry collections written as one ASAP annotation per member"));
     }
     out
 }
@@ -527,7 +544,8 @@ mod tests {
         let import = from_asap_str(&wrap(&body)).unwrap();
         assert_eq!(import.annotations.len(), 1);
         assert_eq!(import.skipped, 11);
-        assert_eq!(import.problems.len(), PROBLEMS_LISTED);
+        assert_eq!(import.problems.len(), crate::annotations::geojson::PROBLEMS_LISTED);
+        assert_eq!(import.skipped_features.len(), 11, "every skipped annotation is listed");
         assert!(import.problems[0].starts_with("annotation 1 (line 1): coordinate \"abc\""), "{:?}", import.problems);
         assert!(import.problems[2].contains("out of range"), "{}", import.problems[2]);
         assert!(import.problems[4].contains("2 distinct vertices"), "{}", import.problems[4]);

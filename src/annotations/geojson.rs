@@ -1,14 +1,18 @@
-//! QuPath-compatible GeoJSON. Export writes a FeatureCollection of annotation Features;
-//! rectangles and ellipses are Polygons with their exact shape in `properties.shape`. Import
-//! reads the dialects QuPath has written over the years: a FeatureCollection, a bare array of
-//! Features, a single Feature, `classification.color` or the older packed `colorRGB`. Features
-//! that cannot be read are skipped and counted; a truncated file gives back the features before
-//! the cut.
+//! QuPath-compatible GeoJSON. Export writes a FeatureCollection of Features with their
+//! `objectType` (annotation, detection, cell, tile), a cell's `nucleusGeometry` and the objects'
+//! `measurements`; rectangles and ellipses are Polygons with their exact shape in
+//! `properties.shape`. Import reads the dialects QuPath has written over the years: a
+//! FeatureCollection, a bare array of Features, a single Feature, the object type in
+//! `objectType` or (QuPath 0.2) in `id`, `classification.color` or the older packed `colorRGB`,
+//! a class `name` or derived `names`, measurements as a map or a list of `{name, value}`, and
+//! GeometryCollections (one object of several members). Features that cannot be read are
+//! skipped, each listed with its number and reason; a truncated file gives back the features
+//! before the cut.
 
 use serde_json::{json, Map, Value};
 
 use super::geometry::{Geometry, Point, Polygon};
-use super::model::{Annotation, AnnotationClass};
+use super::model::{Annotation, AnnotationClass, ObjectKind};
 
 /// Vertices used to write an ellipse as a polygon for other tools.
 pub const ELLIPSE_SEGMENTS: usize = 128;
@@ -18,9 +22,17 @@ pub const ELLIPSE_SEGMENTS: usize = 128;
 pub const MAX_COORDINATE: f64 = 1e8;
 
 /// Problems listed by name in an import report; the rest are counted.
-const PROBLEMS_LISTED: usize = 10;
+pub const PROBLEMS_LISTED: usize = 10;
 
-/// What an import read: the annotations, the classes they use, and what it skipped and why.
+/// One feature an import could not read: its 1-based number in the file ("feature 3") and why.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct SkippedFeature {
+    pub index: usize,
+    pub reason: String,
+}
+
+/// What an import read: the annotations (and QuPath's detections, cells and tiles: see
+/// [`Annotation::kind`]), the classes they use, and what it skipped and why.
 #[derive(Debug, Default)]
 pub struct Import {
     pub annotations: Vec<Annotation>,
@@ -29,6 +41,8 @@ pub struct Import {
     pub skipped: usize,
     /// The first problems, one line each ("feature 3: …").
     pub problems: Vec<String>,
+    /// Every feature skipped, with its number and reason.
+    pub skipped_features: Vec<SkippedFeature>,
     /// The file stopped early (truncated JSON); the annotations are those before the cut.
     pub truncated: bool,
     /// Where a truncated file broke (the parser's words, with line and column).
@@ -36,11 +50,19 @@ pub struct Import {
 }
 
 impl Import {
-    fn problem(&mut self, message: String) {
+    /// Skip feature (or annotation) `index` (1-based) for `reason`; `message` is the line listed
+    /// among the first problems ("feature 3: …").
+    pub(crate) fn skip(&mut self, index: usize, reason: String, message: String) {
         self.skipped += 1;
         if self.problems.len() < PROBLEMS_LISTED {
             self.problems.push(message);
         }
+        self.skipped_features.push(SkippedFeature { index, reason });
+    }
+
+    fn problem(&mut self, index: usize, reason: String) {
+        let message = format!("feature {index}: {reason}");
+        self.skip(index, reason, message);
     }
 
     /// One line for the user: "12 annotations; 2 skipped (feature 3: …)".
@@ -123,10 +145,20 @@ fn geometry_json(g: &Geometry) -> (Value, Option<Value>) {
     }
 }
 
-fn feature(a: &Annotation, classes: &[AnnotationClass]) -> Value {
+/// The object's geometry, with the GeometryCollection of its members when it has parts.
+fn object_geometry_json(a: &Annotation) -> (Value, Option<Value>) {
     let (geometry, shape) = geometry_json(&a.geometry);
+    if a.parts.is_empty() {
+        return (geometry, shape);
+    }
+    let members: Vec<Value> = std::iter::once(geometry).chain(a.parts.iter().map(|g| geometry_json(g).0)).collect();
+    (json!({"type": "GeometryCollection", "geometries": members}), None)
+}
+
+fn feature(a: &Annotation, classes: &[AnnotationClass]) -> Value {
+    let (geometry, shape) = object_geometry_json(a);
     let mut props = Map::new();
-    props.insert("objectType".into(), json!("annotation"));
+    props.insert("objectType".into(), json!(a.kind.name()));
     if !a.name.is_empty() {
         props.insert("name".into(), json!(a.name));
     }
@@ -142,6 +174,13 @@ fn feature(a: &Annotation, classes: &[AnnotationClass]) -> Value {
     }
     if let Some(shape) = shape {
         props.insert("shape".into(), shape);
+    }
+    if let Some(nucleus) = &a.nucleus {
+        props.insert("nucleusGeometry".into(), geometry_json(nucleus).0);
+    }
+    if !a.measurements.is_empty() {
+        let m: Map<String, Value> = a.measurements.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+        props.insert("measurements".into(), Value::Object(m));
     }
     json!({"type": "Feature", "id": a.uuid, "geometry": geometry, "properties": props})
 }
@@ -303,19 +342,74 @@ fn short(v: &Value) -> String {
     }
 }
 
+/// A geometry with any further members (see [`Annotation::parts`]): a GeometryCollection's
+/// areas become one Polygon or MultiPolygon, its points one point set, and each line a member;
+/// a MultiLineString is its lines.
+fn read_object_geometry(g: &Value) -> Result<(Geometry, Vec<Geometry>), String> {
+    let mut members = Vec::new();
+    collect_members(g, &mut members)?;
+    let mut polygons = Vec::new();
+    let mut points = Vec::new();
+    let mut lines = Vec::new();
+    for m in members {
+        match m {
+            Geometry::Polygon(p) => polygons.push(p),
+            Geometry::MultiPolygon { polygons: ps } => polygons.extend(ps),
+            Geometry::Points { points: ps } => points.extend(ps),
+            other => lines.push(other),
+        }
+    }
+    let mut all = Vec::new();
+    match polygons.len() {
+        0 => {}
+        1 => all.extend(polygons.pop().map(Geometry::Polygon)),
+        _ => all.push(Geometry::MultiPolygon { polygons }),
+    }
+    all.extend(lines);
+    if !points.is_empty() {
+        all.push(Geometry::Points { points });
+    }
+    let mut all = all.into_iter();
+    let first = all.next().ok_or("an empty GeometryCollection")?;
+    Ok((first, all.collect()))
+}
+
+fn collect_members(g: &Value, members: &mut Vec<Geometry>) -> Result<(), String> {
+    match g.get("type").and_then(Value::as_str) {
+        Some("GeometryCollection") => {
+            let list =
+                g.get("geometries").and_then(Value::as_array).ok_or("a GeometryCollection without \"geometries\"")?;
+            for (i, member) in list.iter().enumerate() {
+                collect_members(member, members).map_err(|e| format!("GeometryCollection member {}: {e}", i + 1))?;
+            }
+        }
+        Some("MultiLineString") => {
+            let lines =
+                g.get("coordinates").and_then(Value::as_array).ok_or("MultiLineString coordinates are not a list")?;
+            for line in lines {
+                members.push(line_string(line)?);
+            }
+        }
+        _ => members.push(read_geometry(g)?),
+    }
+    Ok(())
+}
+
+fn line_string(coords: &Value) -> Result<Geometry, String> {
+    let ps = points(coords)?;
+    if ps.len() < 2 {
+        return Err("a LineString with fewer than 2 positions".into());
+    }
+    Ok(Geometry::Polyline { points: ps })
+}
+
 fn read_geometry(g: &Value) -> Result<Geometry, String> {
     let kind = g.get("type").and_then(Value::as_str).ok_or("geometry without a \"type\"")?;
     let coords = g.get("coordinates").ok_or_else(|| format!("{kind} without \"coordinates\""))?;
     Ok(match kind {
         "Point" => Geometry::Points { points: vec![point(coords)?] },
         "MultiPoint" => Geometry::Points { points: points(coords)? },
-        "LineString" => {
-            let ps = points(coords)?;
-            if ps.len() < 2 {
-                return Err("a LineString with fewer than 2 positions".into());
-            }
-            Geometry::Polyline { points: ps }
-        }
+        "LineString" => line_string(coords)?,
         "Polygon" => Geometry::Polygon(polygon(coords)?),
         "MultiPolygon" => {
             let polys = coords.as_array().ok_or("MultiPolygon coordinates are not a list")?;
@@ -356,12 +450,12 @@ fn packed_color(v: &Value) -> Option<[u8; 3]> {
 fn read_feature(f: &Value, index: usize, import: &mut Import) {
     let number = index + 1;
     let Some(obj) = f.as_object() else {
-        import.problem(format!("feature {number}: not an object"));
+        import.problem(number, "not an object".into());
         return;
     };
     if let Some(t) = obj.get("type").and_then(Value::as_str) {
         if t != "Feature" {
-            import.problem(format!("feature {number}: type \"{t}\" is not a Feature"));
+            import.problem(number, format!("type \"{t}\" is not a Feature"));
             return;
         }
     }
@@ -371,34 +465,54 @@ fn read_feature(f: &Value, index: usize, import: &mut Import) {
     // later versions put a UUID there and the type in properties.objectType.
     let id = obj.get("id").and_then(Value::as_str).filter(|s| !s.is_empty());
     let legacy_kind = id.filter(|s| s.starts_with("Path") && s.ends_with("Object"));
-    // Detections, cells and tiles are not annotations; QuPath files can hold millions of them.
-    if let Some(kind) = prop("objectType").and_then(Value::as_str) {
-        if kind != "annotation" {
-            import.problem(format!("feature {number}: objectType \"{kind}\" is not an annotation"));
-            return;
-        }
-    } else if let Some(kind) = legacy_kind.filter(|k| *k != "PathAnnotationObject") {
-        import.problem(format!("feature {number}: \"{kind}\" is not an annotation"));
-        return;
-    }
-    let geometry = match obj.get("geometry").map(read_geometry) {
+    // Annotations, detections, cells and tiles are read; other objects (TMA cores, the root) are not.
+    let kind = match (prop("objectType").and_then(Value::as_str), legacy_kind) {
+        (Some(t), _) => match ObjectKind::from_qupath(t) {
+            Some(k) => k,
+            None => {
+                import.problem(number, format!("objectType \"{t}\" is not an annotation, detection, cell or tile"));
+                return;
+            }
+        },
+        (None, Some(t)) => match ObjectKind::from_qupath(t) {
+            Some(k) => k,
+            None => {
+                import.problem(number, format!("\"{t}\" is not an annotation, detection, cell or tile"));
+                return;
+            }
+        },
+        (None, None) => ObjectKind::Annotation,
+    };
+    let (geometry, parts) = match obj.get("geometry").map(read_object_geometry) {
         Some(Ok(g)) => g,
         Some(Err(e)) => {
-            import.problem(format!("feature {number}: {e}"));
+            import.problem(number, e);
             return;
         }
         None => {
-            import.problem(format!("feature {number}: no geometry"));
+            import.problem(number, "no geometry".into());
             return;
         }
     };
+    let nucleus = match prop("nucleusGeometry").filter(|v| !v.is_null()).map(read_geometry) {
+        Some(Ok(g)) => Some(g),
+        Some(Err(e)) => {
+            import.problem(number, format!("nucleusGeometry: {e}"));
+            return;
+        }
+        None => None,
+    };
     // The exact shape wins if it agrees with the polygon written beside it (another tool may have
     // edited the polygon and left the property behind).
-    let geometry = match prop("shape").and_then(read_shape) {
+    let geometry = match prop("shape").and_then(read_shape).filter(|_| parts.is_empty()) {
         Some(shape) if bounds_agree(&shape.bounds(), &geometry.bounds()) => shape,
         _ => geometry,
     };
     let mut annotation = Annotation::new(geometry);
+    annotation.kind = kind;
+    annotation.parts = parts;
+    annotation.nucleus = nucleus;
+    annotation.measurements = prop("measurements").map(read_measurements).unwrap_or_default();
     if let Some(id) = id.filter(|_| legacy_kind.is_none()) {
         annotation.uuid = id.to_string();
     }
@@ -426,6 +540,20 @@ fn read_feature(f: &Value, index: usize, import: &mut Import) {
         }
     }
     import.annotations.push(annotation);
+}
+
+/// QuPath's measurements: a map of name → number (QuPath 0.3 and later) or a list of
+/// `{"name", "value"}` (earlier). Values that are not finite numbers (NaN, written as null) are
+/// left out.
+fn read_measurements(v: &Value) -> std::collections::BTreeMap<String, f64> {
+    let finite = |v: Option<&Value>| v.and_then(Value::as_f64).filter(|x| x.is_finite());
+    match v {
+        Value::Object(map) => map.iter().filter_map(|(k, v)| Some((k.clone(), finite(Some(v))?))).collect(),
+        Value::Array(list) => {
+            list.iter().filter_map(|m| Some((m.get("name")?.as_str()?.to_string(), finite(m.get("value"))?))).collect()
+        }
+        _ => Default::default(),
+    }
 }
 
 /// A class name, or QuPath's derived classes ("names": ["Tumor", "Positive"]) joined with ": ".
@@ -501,12 +629,16 @@ mod tests {
            "geometry": {"type": "Point", "coordinates": [1, 2]}, "properties": {"name": "NaN"}}
         ]"#;
         let import = from_geojson_str(text).expect("readable");
-        assert_eq!(import.annotations.len(), 2, "the annotation and the last point: {:?}", import.problems);
-        assert_eq!(import.skipped, 3, "a detection and two non-finite coordinates");
-        assert!(import.problems.iter().any(|p| p.contains("PathDetectionObject")), "{:?}", import.problems);
+        assert_eq!(import.annotations.len(), 3, "annotation, detection, last point: {:?}", import.problems);
+        assert_eq!(import.skipped, 2, "two non-finite coordinates");
+        let skipped: Vec<usize> = import.skipped_features.iter().map(|s| s.index).collect();
+        assert_eq!(skipped, [3, 4]);
         assert_ne!(import.annotations[0].uuid, "PathAnnotationObject", "a type is not an id");
+        assert_eq!(import.annotations[0].kind, ObjectKind::Annotation);
+        assert_eq!(import.annotations[1].kind, ObjectKind::Detection, "the type from QuPath 0.2's id");
+        assert_ne!(import.annotations[1].uuid, "PathDetectionObject");
         assert_eq!(import.annotations[0].class.as_deref(), Some("Tumor"));
         assert_eq!(import.annotations[0].class_color, Some([200, 0, 0]));
-        assert_eq!(import.annotations[1].name, "NaN", "strings are left alone");
+        assert_eq!(import.annotations[2].name, "NaN", "strings are left alone");
     }
 }

@@ -128,10 +128,27 @@ fn ellipse_perimeter(a: f64, b: f64) -> f64 {
     2.0 * std::f64::consts::PI * (a * a - sum) / an
 }
 
+/// A pixel size measurements can use: positive and finite along both axes.
+fn usable(pixel_size: Option<PixelSize>) -> Option<PixelSize> {
+    pixel_size.filter(|p| p.x > 0.0 && p.y > 0.0 && p.x.is_finite() && p.y.is_finite())
+}
+
+impl Unit {
+    /// The unit measurements with this pixel size are in: microns when it is usable, else pixels
+    /// (whatever there is to measure, so an empty table says the same as a full one).
+    pub fn for_pixel_size(pixel_size: Option<PixelSize>) -> Unit {
+        if usable(pixel_size).is_some() {
+            Unit::Microns
+        } else {
+            Unit::Pixels
+        }
+    }
+}
+
 impl Geometry {
     /// Measure in microns when the pixel size is known, else in pixels.
     pub fn measure(&self, pixel_size: Option<PixelSize>) -> Measurement {
-        let (unit, s) = match pixel_size.filter(|p| p.x > 0.0 && p.y > 0.0 && p.x.is_finite() && p.y.is_finite()) {
+        let (unit, s) = match usable(pixel_size) {
             Some(p) => (Unit::Microns, p),
             None => (Unit::Pixels, PixelSize { x: 1.0, y: 1.0 }),
         };

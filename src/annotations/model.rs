@@ -70,6 +70,56 @@ pub const UNCLASSIFIED_COLOR: [u8; 3] = [255, 0, 0];
 /// Identity of an annotation within one open document (not saved; the file keeps `uuid`).
 pub type AnnotationId = u64;
 
+/// What kind of QuPath object a feature is. Only annotations are edited in wsiview; detections,
+/// cells and tiles (the output of analyses, often thousands) are drawn, measured and written back
+/// with their type, and are locked (see [`Annotation::is_locked`]) until converted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ObjectKind {
+    #[default]
+    Annotation,
+    Detection,
+    Cell,
+    Tile,
+}
+
+impl ObjectKind {
+    pub const ALL: [ObjectKind; 4] =
+        [ObjectKind::Annotation, ObjectKind::Detection, ObjectKind::Cell, ObjectKind::Tile];
+
+    /// QuPath's `objectType` ("annotation", "detection", "cell", "tile").
+    pub fn name(self) -> &'static str {
+        match self {
+            ObjectKind::Annotation => "annotation",
+            ObjectKind::Detection => "detection",
+            ObjectKind::Cell => "cell",
+            ObjectKind::Tile => "tile",
+        }
+    }
+
+    /// For tables: "Annotation", "Detection", "Cell", "Tile".
+    pub fn label(self) -> &'static str {
+        match self {
+            ObjectKind::Annotation => "Annotation",
+            ObjectKind::Detection => "Detection",
+            ObjectKind::Cell => "Cell",
+            ObjectKind::Tile => "Tile",
+        }
+    }
+
+    /// From QuPath's `objectType`, or from QuPath 0.2's class name in the feature's `id`
+    /// ("PathCellObject", …).
+    pub fn from_qupath(text: &str) -> Option<ObjectKind> {
+        match text {
+            "annotation" | "PathAnnotationObject" => Some(ObjectKind::Annotation),
+            "detection" | "PathDetectionObject" => Some(ObjectKind::Detection),
+            "cell" | "PathCellObject" => Some(ObjectKind::Cell),
+            "tile" | "PathTileObject" => Some(ObjectKind::Tile),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Annotation {
     pub id: AnnotationId,
@@ -83,6 +133,16 @@ pub struct Annotation {
     pub name: String,
     pub note: String,
     pub locked: bool,
+    /// Annotation, detection, cell or tile (QuPath's `objectType`).
+    pub kind: ObjectKind,
+    /// A cell's nucleus (QuPath's `nucleusGeometry`), inside `geometry` (the cell's boundary).
+    pub nucleus: Option<Geometry>,
+    /// Further members of a GeoJSON GeometryCollection that `geometry` cannot hold with it (lines
+    /// beside areas, several lines): drawn, measured and written back with it as one object.
+    /// A collection of areas alone is one MultiPolygon and needs none.
+    pub parts: Vec<Geometry>,
+    /// QuPath's measurements (name → value), kept and written back as read.
+    pub measurements: std::collections::BTreeMap<String, f64>,
 }
 
 impl Annotation {
@@ -96,6 +156,75 @@ impl Annotation {
             name: String::new(),
             note: String::new(),
             locked: false,
+            kind: ObjectKind::Annotation,
+            nucleus: None,
+            parts: Vec::new(),
+            measurements: Default::default(),
+        }
+    }
+
+    /// Whether the shape may not be moved, reshaped or deleted: locked by the user, or an object
+    /// other than an annotation (a detection, cell or tile: the output of an analysis) until it is
+    /// converted with [`Annotation::into_annotation`].
+    pub fn is_locked(&self) -> bool {
+        self.locked || self.kind != ObjectKind::Annotation
+    }
+
+    /// The same object as an ordinary annotation (a cell loses its nucleus; measurements stay).
+    pub fn into_annotation(mut self) -> Annotation {
+        self.kind = ObjectKind::Annotation;
+        self.nucleus = None;
+        self
+    }
+
+    /// `geometry` and `parts`: every member of the object's shape.
+    pub fn shapes(&self) -> impl Iterator<Item = &Geometry> {
+        std::iter::once(&self.geometry).chain(&self.parts)
+    }
+
+    /// Bounding box of the whole object (every part, and a cell's nucleus).
+    pub fn bounds(&self) -> [f64; 4] {
+        let mut b = self.geometry.bounds();
+        for g in self.parts.iter().chain(&self.nucleus) {
+            let o = g.bounds();
+            b = [b[0].min(o[0]), b[1].min(o[1]), b[2].max(o[2]), b[3].max(o[3])];
+        }
+        b
+    }
+
+    /// Measure the whole object: a GeometryCollection's areas, perimeters, lengths and points
+    /// add up over its members (a cell is measured by its boundary, not its nucleus).
+    pub fn measure(&self, pixel_size: Option<super::geometry::PixelSize>) -> super::geometry::Measurement {
+        let mut m = self.geometry.measure(pixel_size);
+        for part in &self.parts {
+            let p = part.measure(pixel_size);
+            let add = |a: Option<f64>, b: Option<f64>| match (a, b) {
+                (None, None) => None,
+                (a, b) => Some(a.unwrap_or(0.0) + b.unwrap_or(0.0)),
+            };
+            m.area = add(m.area, p.area);
+            m.perimeter = add(m.perimeter, p.perimeter);
+            m.length = add(m.length, p.length);
+            m.points = match (m.points, p.points) {
+                (None, None) => None,
+                (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
+            };
+        }
+        m
+    }
+
+    /// Whether `p` is on any member of the shape (see [`Geometry::hit`]).
+    pub fn hit(&self, p: Point, tolerance: f64) -> bool {
+        self.shapes().any(|g| g.hit(p, tolerance))
+    }
+
+    /// The whole object moved by `d` level-0 pixels (parts and nucleus too).
+    pub fn translated(&self, d: [f64; 2]) -> Annotation {
+        Annotation {
+            geometry: self.geometry.translated(d),
+            parts: self.parts.iter().map(|g| g.translated(d)).collect(),
+            nucleus: self.nucleus.as_ref().map(|g| g.translated(d)),
+            ..self.clone()
         }
     }
 
@@ -350,7 +479,7 @@ impl Edit {
 }
 
 fn index_entry(a: &Annotation) -> IndexEntry {
-    IndexEntry { bounds: a.geometry.bounds(), id: a.id }
+    IndexEntry { bounds: a.bounds(), id: a.id }
 }
 
 fn update_index(tree: &mut rstar::RTree<IndexEntry>, edit: &Edit) {
@@ -570,8 +699,7 @@ impl Document {
     /// A copy of an annotation, offset by `offset` level-0 pixels, unlocked; returns its id.
     pub fn duplicate(&mut self, id: AnnotationId, offset: [f64; 2]) -> Option<AnnotationId> {
         let original = self.get(id)?.as_ref().clone();
-        let copy =
-            Annotation { uuid: new_uuid(), geometry: original.geometry.translated(offset), locked: false, ..original };
+        let copy = Annotation { uuid: new_uuid(), locked: false, ..original.translated(offset) };
         Some(self.add(copy))
     }
 
@@ -613,7 +741,7 @@ impl Document {
     /// The topmost unlocked-or-locked annotation at `p` (level 0), newest first.
     pub fn hit(&self, p: Point, tolerance: f64) -> Option<AnnotationId> {
         let ids = self.query([p[0] - tolerance, p[1] - tolerance, p[0] + tolerance, p[1] + tolerance]);
-        ids.into_iter().rev().find(|id| self.get(*id).is_some_and(|a| a.geometry.hit(p, tolerance)))
+        ids.into_iter().rev().find(|id| self.get(*id).is_some_and(|a| a.hit(p, tolerance)))
     }
 }
 

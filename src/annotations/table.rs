@@ -5,7 +5,7 @@
 use serde_json::{json, Map, Value};
 
 use super::geometry::{Measurement, PixelSize, Unit};
-use super::model::{Annotation, AnnotationId};
+use super::model::{Annotation, AnnotationId, ObjectKind};
 
 /// One annotation's measurements.
 #[derive(Clone, Debug)]
@@ -17,6 +17,8 @@ pub struct MeasuredRow {
     pub class: Option<String>,
     /// [`super::Geometry::kind_name`].
     pub kind: &'static str,
+    /// Annotation, detection, cell or tile.
+    pub object: ObjectKind,
     pub measurement: Measurement,
     /// A ruler ([`Annotation::is_ruler`]): a measurement, not counted in any class's totals.
     pub ruler: bool,
@@ -24,7 +26,7 @@ pub struct MeasuredRow {
 
 /// The sums over one class (`None`: the unclassified annotations). Sums count only the
 /// annotations a measure applies to (areas of areas, lengths of lines, points of point sets).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct ClassTotal {
     pub class: Option<String>,
     pub count: usize,
@@ -32,6 +34,33 @@ pub struct ClassTotal {
     pub perimeter: f64,
     pub length: f64,
     pub points: usize,
+    /// How many of `count` are of each [`ObjectKind`] (indexed by it).
+    pub objects: [usize; 4],
+}
+
+impl ClassTotal {
+    /// "2 annotations, 1 cell": the kinds counted, in [`ObjectKind::ALL`] order.
+    pub fn objects_text(&self) -> String {
+        ObjectKind::ALL
+            .iter()
+            .filter(|k| self.objects[**k as usize] > 0)
+            .map(|k| {
+                let n = self.objects[*k as usize];
+                format!("{n} {}{}", k.name(), if n == 1 { "" } else { "s" })
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// `{"annotation": 2, "cell": 1}`: the kinds counted.
+    fn objects_json(&self) -> Value {
+        let m: Map<String, Value> = ObjectKind::ALL
+            .iter()
+            .filter(|k| self.objects[**k as usize] > 0)
+            .map(|k| (k.name().to_string(), json!(self.objects[*k as usize])))
+            .collect();
+        Value::Object(m)
+    }
 }
 
 /// Measure every annotation, in document order.
@@ -46,7 +75,8 @@ pub fn measure_all(annotations: &[impl AsRef<Annotation>], pixel_size: Option<Pi
             name: a.name.clone(),
             class: a.class.clone(),
             kind: a.geometry.kind_name(),
-            measurement: a.geometry.measure(pixel_size),
+            object: a.kind,
+            measurement: a.measure(pixel_size),
             ruler: a.is_ruler(),
         })
         .collect()
@@ -67,6 +97,7 @@ pub fn class_totals(rows: &[MeasuredRow]) -> Vec<ClassTotal> {
                     perimeter: 0.0,
                     length: 0.0,
                     points: 0,
+                    objects: [0; 4],
                 });
                 totals.len() - 1
             }
@@ -74,6 +105,7 @@ pub fn class_totals(rows: &[MeasuredRow]) -> Vec<ClassTotal> {
         let t = &mut totals[i];
         let m = &row.measurement;
         t.count += 1;
+        t.objects[row.object as usize] += 1;
         t.area += m.area.unwrap_or(0.0);
         t.perimeter += m.perimeter.unwrap_or(0.0);
         t.length += m.length.unwrap_or(0.0);
@@ -98,12 +130,8 @@ pub fn ruler_total(rows: &[MeasuredRow]) -> Option<ClassTotal> {
         perimeter: 0.0,
         length: rulers.iter().map(|r| r.measurement.length.unwrap_or(0.0)).sum(),
         points: 0,
+        objects: [rulers.len(), 0, 0, 0],
     })
-}
-
-/// The unit of a table: its rows' (all measured with one pixel size); pixels when empty.
-fn table_unit(rows: &[MeasuredRow]) -> Unit {
-    rows.first().map_or(Unit::Pixels, |r| r.measurement.unit)
 }
 
 /// Column names for area, perimeter and length in `unit`.
@@ -128,10 +156,11 @@ fn csv_number(v: Option<f64>) -> String {
 }
 
 /// The rows, a blank line, then the per-class totals. Fields that do not apply are empty; the
-/// unclassified class is an empty field. Lines end in CRLF (RFC 4180).
-pub fn to_csv(rows: &[MeasuredRow], totals: &[ClassTotal]) -> String {
-    let [area, perimeter, length] = unit_keys(table_unit(rows));
-    let mut out = format!("index,name,class,geometry,{area},{perimeter},{length},points\r\n");
+/// unclassified class is an empty field. `unit` is the pixel size's ([`Unit::for_pixel_size`]),
+/// the rows' whenever there are any. Lines end in CRLF (RFC 4180).
+pub fn to_csv(rows: &[MeasuredRow], totals: &[ClassTotal], unit: Unit) -> String {
+    let [area, perimeter, length] = unit_keys(unit);
+    let mut out = format!("index,name,class,geometry,{area},{perimeter},{length},points,object\r\n");
     for r in rows {
         let m = &r.measurement;
         out += &[
@@ -143,6 +172,7 @@ pub fn to_csv(rows: &[MeasuredRow], totals: &[ClassTotal]) -> String {
             csv_number(m.perimeter),
             csv_number(m.length),
             m.points.map(|p| p.to_string()).unwrap_or_default(),
+            r.object.name().to_string(),
         ]
         .join(",");
         out += "\r\n";
@@ -164,9 +194,9 @@ pub fn to_csv(rows: &[MeasuredRow], totals: &[ClassTotal]) -> String {
 }
 
 /// `{"unit", "features": [...], "by_class": [...]}`; a feature has the measurement keys that
-/// apply to it, and `class` is null when it has none.
-pub fn to_json(rows: &[MeasuredRow], totals: &[ClassTotal]) -> Value {
-    let unit = table_unit(rows);
+/// apply to it and its `object` type, `class` is null when it has none, and a class total counts
+/// its `objects` by type. `unit` as for [`to_csv`].
+pub fn to_json(rows: &[MeasuredRow], totals: &[ClassTotal], unit: Unit) -> Value {
     let [area, perimeter, length] = unit_keys(unit);
     let features: Vec<Value> = rows
         .iter()
@@ -176,6 +206,7 @@ pub fn to_json(rows: &[MeasuredRow], totals: &[ClassTotal]) -> Value {
             f.insert("name".into(), json!(r.name));
             f.insert("class".into(), json!(r.class));
             f.insert("geometry".into(), json!(r.kind));
+            f.insert("object".into(), json!(r.object.name()));
             for (key, value) in [(area, m.area), (perimeter, m.perimeter), (length, m.length)] {
                 if let Some(v) = value {
                     f.insert(key.into(), json!(v));
@@ -197,6 +228,7 @@ pub fn to_json(rows: &[MeasuredRow], totals: &[ClassTotal]) -> Value {
                 perimeter: t.perimeter,
                 length: t.length,
                 "points": t.points,
+                "objects": t.objects_json(),
             })
         })
         .collect();
@@ -314,24 +346,27 @@ mod tests {
     #[test]
     fn csv_quotes_and_names_units() {
         let rows = measure_all(&sample(), Some(PixelSize { x: 0.5, y: 0.5 }));
-        let csv = to_csv(&rows, &class_totals(&rows));
+        let csv = to_csv(&rows, &class_totals(&rows), Unit::Microns);
         let lines: Vec<&str> = csv.split("\r\n").collect();
-        assert_eq!(lines[0], "index,name,class,geometry,area_um2,perimeter_um,length_um,points");
-        assert_eq!(lines[1], "1,\"box, big\",Tumor,Rectangle,50,30,,");
-        assert_eq!(lines[3], "3,,\"stroma, \"\"loose\"\"\",Line,,,25,");
+        assert_eq!(lines[0], "index,name,class,geometry,area_um2,perimeter_um,length_um,points,object");
+        assert_eq!(lines[1], "1,\"box, big\",Tumor,Rectangle,50,30,,,annotation");
+        assert_eq!(lines[3], "3,,\"stroma, \"\"loose\"\"\",Line,,,25,,annotation");
         assert_eq!(lines[5], "");
         assert_eq!(lines[6], "class,count,area_um2,perimeter_um,length_um,points");
         assert_eq!(lines[9], ",1,0,0,0,3");
         let pixels = measure_all(&sample(), None);
-        assert!(
-            to_csv(&pixels, &[]).starts_with("index,name,class,geometry,area_px2,perimeter_px,length_px,points\r\n")
-        );
+        assert!(to_csv(&pixels, &[], Unit::Pixels)
+            .starts_with("index,name,class,geometry,area_px2,perimeter_px,length_px,points,object\r\n"));
+        // With a pixel size and nothing measured, the unit is still microns.
+        let unit = Unit::for_pixel_size(Some(PixelSize { x: 0.5, y: 0.5 }));
+        assert!(to_csv(&[], &[], unit).starts_with("index,name,class,geometry,area_um2,"));
+        assert_eq!(to_json(&[], &[], unit)["unit"], "microns");
     }
 
     #[test]
     fn json_has_only_the_keys_that_apply() {
         let rows = measure_all(&sample(), None);
-        let v = to_json(&rows, &class_totals(&rows));
+        let v = to_json(&rows, &class_totals(&rows), Unit::Pixels);
         assert_eq!(v["unit"], "pixels");
         assert_eq!(v["features"][0]["area_px2"], 200.0);
         assert!(v["features"][0].get("length_px").is_none());

@@ -7,7 +7,9 @@ use egui::{Color32, Pos2, Rect, Shape, Stroke, Vec2};
 use super::camera::{Camera, ViewRect};
 use crate::annotations::model::{halo_for, RULER_NAME, UNCLASSIFIED_COLOR};
 use crate::annotations::store::Autosaver;
-use crate::annotations::{Annotation, AnnotationClass, AnnotationId, Document, Geometry, PixelSize, Point, Polygon};
+use crate::annotations::{
+    Annotation, AnnotationClass, AnnotationId, Document, Geometry, ObjectKind, PixelSize, Point, Polygon,
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Tool {
@@ -98,6 +100,8 @@ struct Reshape {
     preview: Geometry,
     grab: Point,
     vertex: Option<usize>,
+    /// How far the whole shape has been moved (when no vertex is dragged).
+    delta: [f64; 2],
 }
 
 /// Screen ↔ level-0 for one frame.
@@ -257,7 +261,7 @@ impl AnnotationLayer {
 
     pub fn delete_selected(&mut self) {
         if let Some(id) = self.selected {
-            if self.doc.get(id).is_some_and(|a| !a.locked) {
+            if self.doc.get(id).is_some_and(|a| !a.is_locked()) {
                 self.doc.remove(&[id]);
                 self.selected = None;
             }
@@ -402,7 +406,7 @@ impl AnnotationLayer {
         match self.tool {
             Tool::Select => {
                 // Keep the selection when clicking inside it (overlapping shapes).
-                let keep = self.selected.and_then(|id| self.doc.get(id)).is_some_and(|a| a.geometry.hit(p, tolerance));
+                let keep = self.selected.and_then(|id| self.doc.get(id)).is_some_and(|a| a.hit(p, tolerance));
                 if !keep {
                     self.selected = self.doc.hit(p, tolerance);
                 }
@@ -411,7 +415,7 @@ impl AnnotationLayer {
                 let target = self
                     .selected
                     .and_then(|id| self.doc.get(id))
-                    .filter(|a| matches!(a.geometry, Geometry::Points { .. }) && !a.locked)
+                    .filter(|a| matches!(a.geometry, Geometry::Points { .. }) && !a.is_locked())
                     .map(|a| a.as_ref().clone());
                 match target {
                     Some(mut a) => {
@@ -490,7 +494,7 @@ impl AnnotationLayer {
             let grab = projection.to_level0(origin);
             // A handle of the selection, else the shape under the pointer (which becomes selected).
             let selected = self.selected.and_then(|id| self.doc.get(id)).cloned();
-            let vertex = selected.as_ref().filter(|a| !a.locked).and_then(|a| {
+            let vertex = selected.as_ref().filter(|a| !a.is_locked()).and_then(|a| {
                 let vs = a.geometry.vertices();
                 (vs.len() <= MAX_HANDLES)
                     .then(|| vs.iter().position(|v| (v[0] - grab[0]).hypot(v[1] - grab[1]) <= tolerance))
@@ -499,21 +503,23 @@ impl AnnotationLayer {
             let target = match (vertex, &selected) {
                 (Some(_), Some(a)) => Some(a.clone()),
                 _ => selected
-                    .filter(|a| a.geometry.hit(grab, tolerance))
+                    .filter(|a| a.hit(grab, tolerance))
                     .or_else(|| self.doc.hit(grab, tolerance).and_then(|id| self.doc.get(id).cloned())),
             };
             if let Some(a) = target {
                 self.selected = Some(a.id);
-                if !a.locked {
+                // Locked shapes, and detections, cells and tiles, are not moved or reshaped.
+                if !a.is_locked() {
                     self.reshape = Some(Reshape {
                         id: a.id,
                         original: a.geometry.clone(),
                         preview: a.geometry.clone(),
                         grab,
                         vertex,
+                        delta: [0.0, 0.0],
                     });
                 }
-                return !a.locked; // dragging a locked shape pans the view
+                return !a.is_locked(); // dragging a locked shape pans the view
             }
             return false;
         }
@@ -525,15 +531,21 @@ impl AnnotationLayer {
                     g.set_vertex(i, p);
                     g
                 }
-                None => reshape.original.translated([p[0] - reshape.grab[0], p[1] - reshape.grab[1]]),
+                None => {
+                    reshape.delta = [p[0] - reshape.grab[0], p[1] - reshape.grab[1]];
+                    reshape.original.translated(reshape.delta)
+                }
             };
             ui.ctx().request_repaint();
         }
         if response.drag_stopped_by(primary) || !ui.input(|i| i.pointer.primary_down()) {
             if let Some(r) = self.reshape.take() {
                 if let Some(a) = self.doc.get(r.id) {
-                    let mut a = a.as_ref().clone();
-                    a.geometry = r.preview;
+                    let a = match r.vertex {
+                        // A move takes every part of a geometry collection along.
+                        None => a.translated(r.delta),
+                        Some(_) => Annotation { geometry: r.preview, ..a.as_ref().clone() },
+                    };
                     self.doc.update(a);
                 }
             }
@@ -582,12 +594,15 @@ impl AnnotationLayer {
             let color = self.color_of(&a);
             let mut shapes = Vec::new();
             let mut dots = ScreenMask::new(&projection.view);
-            geometry_shapes(&geometry, projection, Stroke::new(5.0, halo(color)), &mut shapes, &mut dots);
-            let mut dots = ScreenMask::new(&projection.view);
-            geometry_shapes(&geometry, projection, Stroke::new(2.5, color), &mut shapes, &mut dots);
+            let others: Vec<&Geometry> = a.parts.iter().chain(&a.nucleus).collect();
+            for (g, width) in std::iter::once((&geometry, 2.5)).chain(others.iter().map(|g| (*g, 1.5))) {
+                geometry_shapes(g, projection, Stroke::new(width + 2.5, halo(color)), &mut shapes, &mut dots);
+                let mut dots = ScreenMask::new(&projection.view);
+                geometry_shapes(g, projection, Stroke::new(width, color), &mut shapes, &mut dots);
+            }
             painter.extend(shapes);
             let vertices = geometry.vertices();
-            if vertices.len() <= MAX_HANDLES && !a.locked {
+            if vertices.len() <= MAX_HANDLES && !a.is_locked() {
                 for v in vertices {
                     let r = Rect::from_center_size(projection.to_screen(v), Vec2::splat(7.0));
                     painter.rect_filled(r, 1.0, Color32::WHITE);
@@ -682,11 +697,21 @@ impl AnnotationLayer {
                 continue;
             }
             // A halo (a wider dark or light stroke) under the coloured one: readable on any stain.
-            let mut halo_dots = ScreenMask::new(&projection.view);
-            if !matches!(a.geometry, Geometry::Points { .. }) {
-                geometry_shapes(&a.geometry, projection, Stroke::new(3.5, halo(color)), &mut shapes, &mut halo_dots);
+            // Detections, cells and tiles (often thousands) are thinner than annotations, and a
+            // cell's nucleus thinner still.
+            let (width, halo_width) = if a.kind == ObjectKind::Annotation { (1.5, 3.5) } else { (1.0, 2.5) };
+            for g in a.shapes() {
+                let mut halo_dots = ScreenMask::new(&projection.view);
+                if !matches!(g, Geometry::Points { .. }) {
+                    geometry_shapes(g, projection, Stroke::new(halo_width, halo(color)), &mut shapes, &mut halo_dots);
+                }
+                geometry_shapes(g, projection, Stroke::new(width, color), &mut shapes, &mut dots);
             }
-            geometry_shapes(&a.geometry, projection, Stroke::new(1.5, color), &mut shapes, &mut dots);
+            if let Some(nucleus) = &a.nucleus {
+                let mut halo_dots = ScreenMask::new(&projection.view);
+                geometry_shapes(nucleus, projection, Stroke::new(1.75, halo(color)), &mut shapes, &mut halo_dots);
+                geometry_shapes(nucleus, projection, Stroke::new(0.75, color), &mut shapes, &mut halo_dots);
+            }
             if a.is_ruler() {
                 let text = self.measure_text(&a.geometry, &Annotation::new(a.geometry.clone()));
                 let [x0, y0, x1, y1] = b;
@@ -702,12 +727,16 @@ impl AnnotationLayer {
 
     /// "Tumor · 1,234.5 µm² · 150.2 µm" for labels.
     pub fn measure_text(&self, g: &Geometry, a: &Annotation) -> String {
-        let m = g.measure(self.pixel_size);
+        // A geometry collection is measured whole (its parts are not reshaped with `g`).
+        let m = if a.parts.is_empty() { g.measure(self.pixel_size) } else { a.measure(self.pixel_size) };
         let (area_unit, len_unit) = match m.unit {
             crate::annotations::Unit::Microns => ("µm²", "µm"),
             crate::annotations::Unit::Pixels => ("px²", "px"),
         };
         let mut parts = Vec::new();
+        if a.kind != ObjectKind::Annotation {
+            parts.push(a.kind.label().to_string());
+        }
         if !a.name.is_empty() {
             parts.push(a.name.clone());
         }
@@ -885,6 +914,27 @@ mod tests {
         assert!(strokes[0].width > strokes[1].width, "the halo is wider and drawn first");
         assert_eq!(strokes[1].color, Color32::from_rgb(215, 30, 30));
         assert_eq!(strokes[0].color, halo(strokes[1].color));
+    }
+
+    #[test]
+    fn cells_are_thinner_than_annotations_with_a_thinner_nucleus() {
+        let mut cell = Annotation::new(Geometry::Rectangle { x: 10.0, y: 10.0, width: 50.0, height: 40.0 });
+        cell.kind = ObjectKind::Cell;
+        cell.nucleus = Some(Geometry::Rectangle { x: 20.0, y: 20.0, width: 10.0, height: 10.0 });
+        let mut layer = AnnotationLayer::new(Document::from_annotations(vec![cell]), None);
+        let projection = Projection {
+            camera: Camera { center: [50.0, 50.0], zoom: 1.0 },
+            view: ViewRect { x: 0.0, y: 0.0, width: 200.0, height: 200.0 },
+        };
+        let widths: Vec<f32> = layer
+            .layer_shapes(&projection)
+            .into_iter()
+            .filter_map(|s| match s {
+                Shape::Rect(r) => Some(r.stroke.width),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(widths, [2.5, 1.0, 1.75, 0.75], "cell halo and outline, then the nucleus's, thinner");
     }
 
     #[test]

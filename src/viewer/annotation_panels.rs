@@ -8,7 +8,7 @@ use super::slide_view::SlideView;
 use crate::annotations::table::{
     class_totals, group_thousands, measure_all, ruler_total, to_csv, ClassTotal, MeasuredRow,
 };
-use crate::annotations::{AnnotationClass, Unit};
+use crate::annotations::{AnnotationClass, ObjectKind, Unit};
 
 /// The tool buttons, the class for new annotations, undo and redo, the measurement table and the
 /// magnification presets (on their own here, not on the menu bar where tabs could push them off).
@@ -99,8 +99,22 @@ pub fn annotation_section(ui: &mut egui::Ui, layer: &mut AnnotationLayer, classe
     };
     let mut edited = selected.as_ref().clone();
     ui.group(|ui| {
+        if selected.kind != ObjectKind::Annotation {
+            ui.label(format!("{} from an analysis: drawn and measured, not edited", selected.kind.label()));
+        }
         ui.label(RichText::new(layer.measure_text(&selected.geometry, &selected)).strong());
-        ui.add_enabled_ui(!selected.locked, |ui| {
+        if !selected.measurements.is_empty() {
+            ui.collapsing(format!("{} measurements from the file", selected.measurements.len()), |ui| {
+                egui::Grid::new("selected-measurements").num_columns(2).striped(true).show(ui, |ui| {
+                    for (name, value) in &selected.measurements {
+                        ui.label(name);
+                        ui.label(format!("{value}"));
+                        ui.end_row();
+                    }
+                });
+            });
+        }
+        ui.add_enabled_ui(!selected.is_locked(), |ui| {
             egui::Grid::new("selected").num_columns(2).show(ui, |ui| {
                 ui.label("Class");
                 let current = edited.class.clone().unwrap_or_else(|| "None".into());
@@ -126,16 +140,24 @@ pub fn annotation_section(ui: &mut egui::Ui, layer: &mut AnnotationLayer, classe
             });
         });
         ui.horizontal(|ui| {
-            let lock_text = if selected.locked { "Unlock" } else { "Lock" };
-            if ui.button(lock_text).on_hover_text("Lock against moving, editing and deleting (Ctrl+K)").clicked() {
-                edited.locked = !edited.locked;
+            if selected.kind != ObjectKind::Annotation {
+                let hint = "Make this object an ordinary annotation that can be moved, reshaped and deleted \
+                            (a cell loses its nucleus outline; its measurements stay)";
+                if ui.button("Convert to annotation").on_hover_text(hint).clicked() {
+                    edited = edited.clone().into_annotation();
+                }
+            } else {
+                let lock_text = if selected.locked { "Unlock" } else { "Lock" };
+                if ui.button(lock_text).on_hover_text("Lock against moving, editing and deleting (Ctrl+K)").clicked() {
+                    edited.locked = !edited.locked;
+                }
             }
             if ui.button("Duplicate").on_hover_text("Duplicate (Ctrl+D)").clicked() {
                 let d = 20.0 / layer.projection_zoom().max(1e-9);
                 layer.selected = layer.doc.duplicate(selected.id, [d, d]);
             }
             if ui
-                .add_enabled(!selected.locked, egui::Button::new("Delete"))
+                .add_enabled(!selected.is_locked(), egui::Button::new("Delete"))
                 .on_hover_text("Delete (Delete or Backspace)")
                 .clicked()
             {
@@ -222,6 +244,16 @@ pub enum SortBy {
     Points,
 }
 
+/// The table's type column: the geometry of an annotation ("Polygon"), the object and its geometry
+/// otherwise ("Cell (Polygon)").
+fn type_text(r: &MeasuredRow) -> String {
+    if r.object == ObjectKind::Annotation {
+        r.kind.to_string()
+    } else {
+        format!("{} ({})", r.object.label(), r.kind)
+    }
+}
+
 /// The measurement table, recomputed only when the document or its pixel size changes.
 pub struct MeasurementTable {
     revision: Option<u64>,
@@ -273,7 +305,7 @@ impl MeasurementTable {
             match self.sort {
                 SortBy::Name => r.name.to_lowercase(),
                 SortBy::Class => r.class.clone().unwrap_or_default().to_lowercase(),
-                SortBy::Kind => r.kind.to_string(),
+                SortBy::Kind => type_text(r),
                 _ => String::new(),
             }
         };
@@ -305,7 +337,7 @@ impl MeasurementTable {
                 ui.colored_label(Color32::from_rgb(230, 160, 60), "Pixel size unknown: measurements are in pixels");
             }
             if ui.button("Copy CSV").on_hover_text("Copy the table and the class totals for a spreadsheet").clicked() {
-                ui.ctx().copy_text(to_csv(&self.rows, &self.totals));
+                ui.ctx().copy_text(to_csv(&self.rows, &self.totals, unit));
             }
         });
         // Totals per class.
@@ -323,7 +355,7 @@ impl MeasurementTable {
             ui.end_row();
             for t in &self.totals {
                 ui.label(t.class.clone().unwrap_or_else(|| "Unclassified".into()));
-                ui.label(t.count.to_string());
+                ui.label(t.count.to_string()).on_hover_text(t.objects_text());
                 ui.label(group_thousands(t.area));
                 ui.label(group_thousands(t.perimeter));
                 ui.label(group_thousands(t.length));
@@ -390,7 +422,7 @@ impl MeasurementTable {
                         r.index.to_string(),
                         r.name.clone(),
                         if r.ruler { "(ruler)".to_string() } else { r.class.clone().unwrap_or_default() },
-                        if r.ruler { "Ruler".to_string() } else { r.kind.to_string() },
+                        if r.ruler { "Ruler".to_string() } else { type_text(r) },
                         num(r.measurement.area),
                         num(r.measurement.perimeter),
                         num(r.measurement.length),
