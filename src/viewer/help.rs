@@ -137,7 +137,7 @@ impl Shortcut {
 /// The Help > Keyboard shortcuts window, while `open`.
 pub fn shortcuts_window(ctx: &egui::Context, open: &mut bool) {
     egui::Window::new("Keyboard shortcuts").open(open).resizable(true).default_width(460.0).show(ctx, |ui| {
-        ui.label("Keys act on the slide unless a text field has the keyboard.");
+        ui.label("Keys act on the slide unless a text field has the keyboard, or you last clicked in a panel (click the slide to give it the keyboard back).");
         egui::ScrollArea::vertical().show(ui, |ui| {
             egui::Grid::new("shortcuts").num_columns(2).striped(true).show(ui, |ui| {
                 for s in SHORTCUTS {
