@@ -253,6 +253,47 @@ fn drafts_save_themselves_and_nothing_moves_under_the_pointer() {
     assert_eq!(draft.received_date, None, "an impossible date is not stored (the draft stays readable)");
 }
 
+/// A sign-out asked for while an autosave is still writing is written after it, not dropped.
+#[test]
+fn a_sign_out_during_an_autosave_is_still_written() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = slide(tmp.path());
+    let mut h = harness(&path);
+    click(&mut h, "Report");
+    wait_until(&mut h, "the report to load and the slide to be hashed", |app| {
+        panel(app).is_some_and(|p| !p.is_loading() && p.slide_hash().is_some())
+    });
+    for (label, text) in [
+        ("Site", "RLH"),
+        ("Reviewer", "Dr Ada Test"),
+        ("Received", "2026-11-20"),
+        ("Category", "B5b"),
+        ("Specimen", "Core biopsy"),
+        ("Microscopy", "Carcinoma."),
+        ("Diagnosis", "Invasive carcinoma"),
+    ] {
+        type_into(&mut h, label, text);
+    }
+    // An autosave starts, and in the same moment the report is signed out.
+    {
+        let ctx = h.ctx.clone();
+        let app = h.state_mut();
+        let classes = app.classes.clone();
+        let tab = &mut app.tabs[0];
+        let (wsiview::viewer::app::TabState::Open(view), Some(p)) = (&tab.state, tab.report.as_mut()) else {
+            panic!("no open slide with a report")
+        };
+        p.save_now(view, &classes, &ctx);
+        assert!(p.is_saving(), "the autosave is writing");
+        p.finalise(view, &classes, &ctx);
+        assert_eq!(p.report.status, Status::Final);
+        assert!(p.has_unsaved(), "the sign-out is not on disk yet");
+    }
+    wait_until(&mut h, "both saves to finish", |app| panel(app).is_some_and(|p| !p.has_unsaved()));
+    let on_disk = saved(h.state()).unwrap_or_else(|| panic!("nothing saved"));
+    assert_eq!(on_disk.status, Status::Final, "the sign-out reached the file");
+}
+
 #[test]
 fn keys_typed_in_the_report_never_reach_the_slide() {
     let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));

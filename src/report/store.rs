@@ -256,7 +256,9 @@ pub fn save_in(dir: &Path, request: SaveRequest) -> Result<Saved, String> {
     let refs: Vec<&Annotation> = annotations.iter().map(AsRef::as_ref).collect();
     let page = report_html(&report, thumbnail.as_ref(), view.as_ref(), &refs, &classes);
     write_atomic(&html, page.as_bytes()).map_err(|e| format!("{}: cannot write: {e}", html.display()))?;
-    if let Some(old) = previous.filter(|p| *p != json) {
+    // Only in the same folder: a report written elsewhere (the fallback) never deletes the copy
+    // in the slide's folder, which colleagues and `consolidate` read.
+    if let Some(old) = previous.filter(|p| *p != json && p.parent() == json.parent()) {
         // Only the same report under its old name is removed.
         let same = Report::read(&old).is_ok_and(|r| r.report_id == report.report_id);
         if same {
@@ -336,6 +338,15 @@ mod tests {
         // Writable where wanted: no fallback.
         let saved = save_with_fallback_in(dir.path(), Some(&fallback), request()).unwrap();
         assert!(saved.fell_back.is_none() && saved.json.starts_with(dir.path()) && !saved.json.starts_with(&fallback));
+        // A save that lands in the fallback never removes the copy in the slide's folder.
+        let beside = saved.json.clone();
+        let moved = save_with_fallback_in(
+            &blocked,
+            Some(&fallback),
+            SaveRequest { previous: Some(beside.clone()), ..request() },
+        )
+        .unwrap();
+        assert!(moved.json.starts_with(&fallback) && beside.exists(), "{}", moved.json.display());
         // Neither place: one error naming both.
         let blocked_too = dir.path().join("also-a-file");
         std::fs::write(&blocked_too, b"x").unwrap();

@@ -142,7 +142,7 @@ pub fn parse_ome_images(xml: &str) -> Result<Vec<OmeImage>, String> {
         let planes: usize = tiff_data
             .iter()
             .map(|t| t.attribute("PlaneCount").and_then(|v| v.trim().parse::<usize>().ok()).unwrap_or(1))
-            .sum::<usize>()
+            .fold(0usize, usize::saturating_add)
             .max(1);
         let ifd = first_ifd.unwrap_or(next_ifd);
         next_ifd = ifd.saturating_add(planes);

@@ -496,7 +496,10 @@ impl ViewerApp {
             }
             return;
         }
-        let amending = self.tabs.iter().any(|t| in_scope(t) && t.report.as_ref().is_some_and(|r| r.is_amending()));
+        let amending = self
+            .tabs
+            .iter()
+            .any(|t| in_scope(t) && t.report.as_ref().is_some_and(|r| r.is_amending() && r.has_unsaved()));
         let mut action = None;
         egui::Modal::new(egui::Id::unique("close-unsaved")).show(ctx, |ui| {
             ui.set_max_width(480.0);

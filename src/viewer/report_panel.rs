@@ -110,6 +110,9 @@ pub struct ReportPanel {
     dialog: Option<Dialog>,
     /// The slide's folder, for "Save elsewhere…" to start from.
     slide_path: PathBuf,
+    /// A save asked for while another was running (`Some(folder)` for "Save elsewhere…"); it
+    /// runs as soon as that one ends.
+    pending_save: Option<Option<PathBuf>>,
 }
 
 impl Drop for ReportPanel {
@@ -220,6 +223,7 @@ impl ReportPanel {
             show_missing: false,
             dialog: None,
             slide_path,
+            pending_save: None,
         }
     }
 
@@ -250,6 +254,7 @@ impl ReportPanel {
     pub fn has_unsaved(&self) -> bool {
         self.dirty_since.is_some()
             || self.saving.is_some()
+            || self.pending_save.is_some()
             || self.save_failed.is_some()
             || self.amending.as_ref().is_some_and(|a| {
                 let mut edited = self.report.clone();
@@ -394,6 +399,9 @@ impl ReportPanel {
         elsewhere: Option<PathBuf>,
     ) {
         if self.saving.is_some() {
+            // One save at a time, and none is dropped: this one runs when the current one ends
+            // (a sign-out clicked while an autosave writes must still be written).
+            self.pending_save = Some(elsewhere);
             return;
         }
         if self.report.is_editable() {
@@ -419,8 +427,13 @@ impl ReportPanel {
             let result = match elsewhere {
                 Some(dir) => store::save_in(&dir, request),
                 None => {
-                    // Choosing the folder probes whether it is writable: a file operation, so here.
-                    let dir = known_dir.unwrap_or_else(|| store::report_dir(&slide_path));
+                    // Where it was read or last saved — unless that was the fallback folder: then
+                    // the slide's folder is tried again first, so a report goes back beside its
+                    // slide once the folder is writable. Choosing probes the folder: a file
+                    // operation, so here.
+                    let dir = known_dir
+                        .filter(|d| store::fallback_dir().as_deref() != Some(d.as_path()))
+                        .unwrap_or_else(|| store::report_dir(&slide_path));
                     store::save_with_fallback(&dir, request)
                 }
             };
@@ -577,6 +590,10 @@ impl ReportPanel {
 
     /// Throw away what is not saved: back to the report as last read or written.
     pub fn discard_unsaved(&mut self) {
+        if self.saving.is_some() {
+            return; // what is being written would come back; Discard waits for it
+        }
+        self.pending_save = None;
         self.amending = None;
         self.report = self.baseline.clone();
         self.sync_texts();
@@ -682,6 +699,15 @@ impl ReportPanel {
                     self.message = Some((self.missing_message(&missing), true));
                 }
             }
+        }
+        if self.saving.is_none() {
+            if let Some(elsewhere) = self.pending_save.take() {
+                self.save_to(view, classes, ctx, elsewhere);
+            }
+        }
+        // While a dialog asks the user something, nothing starts by itself under it.
+        if self.dialog.is_some() {
+            return;
         }
         // Drafts save themselves a few seconds after the last edit: nothing typed is lost.
         if let Some(since) = self.dirty_since {
@@ -959,7 +985,11 @@ impl ReportPanel {
                 {
                     self.open_save_elsewhere();
                 }
-                if ui.button("Discard…").on_hover_text("Throw away what is not saved").clicked() {
+                if ui
+                    .add_enabled(!busy, egui::Button::new("Discard…"))
+                    .on_hover_text("Throw away what is not saved")
+                    .clicked()
+                {
                     self.dialog = Some(Dialog::ConfirmDiscard);
                 }
             } else if self.amending.is_some() {
@@ -1083,8 +1113,13 @@ impl ReportPanel {
                     ui.set_max_width(420.0);
                     ui.heading("Discard what is not saved?");
                     ui.label("The report goes back to its last saved version. This cannot be undone.");
+                    let busy = self.saving.is_some();
                     ui.horizontal(|ui| {
-                        if ui.button("Discard").clicked() {
+                        if ui
+                            .add_enabled(!busy, egui::Button::new("Discard"))
+                            .on_disabled_hover_text("A save is being written; wait for it")
+                            .clicked()
+                        {
                             close = true;
                             self.discard_unsaved();
                         }
