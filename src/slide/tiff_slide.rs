@@ -11,7 +11,7 @@ use super::{LevelInfo, SlideProperties, SlideSource, TilePixels};
 use crate::error::{ErrorKind, Result, SlideError};
 use crate::tiff::tags::{self, compression_name};
 use crate::tiff::{FileSource, Ifd, TiffReader};
-use crate::tiles::codec::{decode_chunk, ChunkFormat, Compression, Photometric};
+use crate::tiles::codec::{decode_chunk, decode_planes, ChunkFormat, Compression, Photometric};
 
 /// Largest tile edge accepted; real slides use 240–1024.
 const MAX_TILE_EDGE: u64 = 16_384;
@@ -190,7 +190,8 @@ impl TiffSlide {
 
     fn tile_index<'a>(&self, level: &'a TiledLevel) -> Result<&'a TileIndex> {
         let loaded = level.index.get_or_init(|| {
-            load_tile_index(&self.reader, &level.image, level.across * level.down).map_err(|e| e.to_string())
+            load_tile_index(&self.reader, &level.image, level.across * level.down * planes(&level.format))
+                .map_err(|e| e.to_string())
         });
         loaded.as_ref().map_err(|reason| {
             let level = self.tiled.iter().position(|l| std::ptr::eq(l, level)).unwrap_or(0);
@@ -544,19 +545,27 @@ fn chunk_format(reader: &TiffReader, image: &ImageIfd) -> std::result::Result<Ch
         Some(e) => reader.entry_u64s(e)?,
         None => vec![1],
     };
-    if bits.iter().any(|&b| b != 8) {
-        return Err(unsupported(format!("BitsPerSample {bits:?} (only 8-bit samples are supported)")));
+    let depth = bits.first().copied().unwrap_or(8);
+    if !(depth == 8 || depth == 16) || bits.iter().any(|&b| b != depth) {
+        return Err(unsupported(format!("BitsPerSample {bits:?} (8- and 16-bit samples are supported)")));
     }
+    if depth == 16 && compression == Compression::Jpeg {
+        return Err(unsupported("16-bit JPEG".into()));
+    }
+    // Signed 8-bit samples are taken as their bits, as libtiff's RGBA interface (OpenSlide) does.
     if let Some(format) = reader.get_u64(ifd, tags::SAMPLE_FORMAT)? {
-        if format != 1 {
-            return Err(unsupported(format!("SampleFormat {format} (only unsigned integers are supported)")));
+        if !(format == 1 || format == 2 && depth == 8) {
+            return Err(unsupported(format!(
+                "SampleFormat {format} with {depth}-bit samples (unsigned integers, and signed 8-bit, are supported)"
+            )));
         }
     }
-    if let Some(planar) = reader.get_u64(ifd, tags::PLANAR_CONFIGURATION)? {
-        if planar != 1 {
-            return Err(unsupported(format!("PlanarConfiguration {planar} (separate planes)")));
-        }
-    }
+    let planar = match reader.get_u64(ifd, tags::PLANAR_CONFIGURATION)?.unwrap_or(1) {
+        1 => false,
+        2 if compression != Compression::Jpeg => true,
+        2 => return Err(unsupported("PlanarConfiguration 2 (separate planes) with JPEG".into())),
+        p => return Err(unsupported(format!("PlanarConfiguration {p}"))),
+    };
     if let Some(depth) = reader.get_u64(ifd, tags::IMAGE_DEPTH)? {
         if depth > 1 {
             return Err(unsupported(format!("ImageDepth {depth} (volumetric)")));
@@ -596,7 +605,25 @@ fn chunk_format(reader: &TiffReader, image: &ImageIfd) -> std::result::Result<Ch
         (Compression::Jpeg, Some(e)) => Some(Arc::from(reader.entry_bytes(e)?)),
         _ => None,
     };
-    Ok(ChunkFormat { compression, photometric, samples: samples as u16, horizontal_predictor, jpeg_tables })
+    Ok(ChunkFormat {
+        compression,
+        photometric,
+        samples: samples as u16,
+        horizontal_predictor,
+        jpeg_tables,
+        bits: depth as u8,
+        big_endian: reader.order == crate::tiff::ByteOrder::Big,
+        planar: planar && samples > 1,
+    })
+}
+
+/// How many chunks make one tile or strip: the samples per pixel for separate planes, else one.
+fn planes(format: &ChunkFormat) -> u64 {
+    if format.planar {
+        u64::from(format.samples)
+    } else {
+        1
+    }
 }
 
 fn load_tile_index(
@@ -661,16 +688,26 @@ impl TiffSlide {
         }
         let across = w.div_ceil(chunk_w);
         let down = h.div_ceil(chunk_h);
-        let index = load_tile_index(&self.reader, image, across * down).map_err(|e| bad(e.to_string()))?;
+        let per_plane = across * down;
+        let index =
+            load_tile_index(&self.reader, image, per_plane * planes(&format)).map_err(|e| bad(e.to_string()))?;
         let mut out = image::RgbaImage::new(w as u32, h as u32);
         for row in 0..down {
             for col in 0..across {
                 let i = (row * across + col) as usize;
                 // The last strip may hold fewer rows; uncompressed and LZW/Deflate strips are cut short.
                 let rows_here = if image.tile.is_none() { chunk_h.min(h - row * chunk_h) } else { chunk_h };
-                let Some(data) = self.read_chunk_bytes(&index, i).map_err(&bad)? else { continue };
                 let rows_decoded = if format.compression == Compression::Jpeg { chunk_h } else { rows_here };
-                let rgba = decode_chunk(&format, &data, chunk_w as u32, rows_decoded as u32).map_err(&bad)?;
+                let rgba = if format.planar {
+                    let planes = (0..planes(&format))
+                        .map(|p| self.read_chunk_bytes(&index, (p * per_plane) as usize + i))
+                        .collect::<std::result::Result<Vec<_>, _>>()
+                        .map_err(&bad)?;
+                    decode_planes(&format, &planes, chunk_w as u32, rows_decoded as u32).map_err(&bad)?
+                } else {
+                    let Some(data) = self.read_chunk_bytes(&index, i).map_err(&bad)? else { continue };
+                    decode_chunk(&format, &data, chunk_w as u32, rows_decoded as u32).map_err(&bad)?
+                };
                 blit(&mut out, &rgba, chunk_w, rows_here.min(rows_decoded), col * chunk_w, row * chunk_h);
             }
         }
@@ -701,9 +738,34 @@ pub struct RawTile {
 impl TiffSlide {
     /// The stored (still compressed) bytes of one tile; `None` for a tile never written.
     pub fn read_raw_tile(&self, level: usize, col: u64, row: u64) -> Result<Option<RawTile>> {
+        if self.tiled.get(level).is_some_and(|l| l.format.planar) {
+            return Err(self.err(ErrorKind::Unsupported {
+                ifd: self.tiled[level].image.index,
+                what: "a raw tile of separate planes (PlanarConfiguration 2) is not one chunk".into(),
+            }));
+        }
         let (l, data) = self.tile_bytes(level, col, row)?;
         let (tw, th) = l.image.tile.unwrap_or((0, 0));
         Ok(data.map(|data| RawTile { data, format: l.format.clone(), width: tw as u32, height: th as u32 }))
+    }
+
+    /// A tile of a level stored as separate planes: one chunk per sample, `across × down` apart.
+    fn decode_planar_tile(&self, level: usize, col: u64, row: u64) -> Result<TilePixels> {
+        let l =
+            self.tiled.get(level).ok_or_else(|| self.err(ErrorKind::NoSuchLevel { level, count: self.tiled.len() }))?;
+        if col >= l.across || row >= l.down {
+            return Err(self.err(ErrorKind::NoSuchTile { level, col, row, cols: l.across, rows: l.down }));
+        }
+        let corrupt = |reason: String| self.err(ErrorKind::CorruptTile { level, col, row, reason });
+        let index = self.tile_index(l)?;
+        let per_plane = l.across * l.down;
+        let planes = (0..planes(&l.format))
+            .map(|p| self.read_chunk_bytes(index, (p * per_plane + row * l.across + col) as usize))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(corrupt)?;
+        let (tw, th) = l.image.tile.unwrap_or((0, 0));
+        let rgba = decode_planes(&l.format, &planes, tw as u32, th as u32).map_err(corrupt)?;
+        Ok(TilePixels { width: tw as u32, height: th as u32, rgba })
     }
 
     /// A tile's level and stored bytes (`None`: never written), with the tile checked to exist.
@@ -754,6 +816,9 @@ impl SlideSource for TiffSlide {
     }
 
     fn decode_tile(&self, level: usize, col: u64, row: u64) -> Result<TilePixels> {
+        if self.tiled.get(level).is_some_and(|l| l.format.planar) {
+            return self.decode_planar_tile(level, col, row);
+        }
         let (l, data) = self.tile_bytes(level, col, row)?;
         let (tw, th) = l.image.tile.unwrap_or((0, 0));
         let corrupt = |reason: String| self.err(ErrorKind::CorruptTile { level, col, row, reason });

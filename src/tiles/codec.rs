@@ -64,26 +64,121 @@ pub struct ChunkFormat {
     pub horizontal_predictor: bool,
     /// The shared JPEG quantisation/Huffman tables (TIFF tag 347), SOI…EOI.
     pub jpeg_tables: Option<Arc<[u8]>>,
+    /// Bits per sample of uncompressed, LZW and Deflate data: 8 or 16. 16-bit samples become
+    /// 8-bit as libtiff's RGBA interface (hence OpenSlide) makes them: grey takes the high byte,
+    /// colour and alpha `(v + 128) / 257`. Signed 8-bit samples are taken as their bits, as there.
+    pub bits: u8,
+    /// Byte order of 16-bit samples (the file's).
+    pub big_endian: bool,
+    /// PlanarConfiguration 2: each sample of a chunk is stored as its own chunk (a plane); see
+    /// [`decode_planes`].
+    pub planar: bool,
+}
+
+impl ChunkFormat {
+    /// 8-bit, interleaved: what most slides store.
+    pub fn simple(compression: Compression, photometric: Photometric, samples: u16) -> Self {
+        ChunkFormat {
+            compression,
+            photometric,
+            samples,
+            horizontal_predictor: false,
+            jpeg_tables: None,
+            bits: 8,
+            big_endian: false,
+            planar: false,
+        }
+    }
+
+    fn bytes_per_sample(&self) -> usize {
+        if self.bits == 16 {
+            2
+        } else {
+            1
+        }
+    }
 }
 
 /// Decode one chunk of `width`×`height` pixels into RGBA8 (row-major, `width*4` bytes a row).
 /// Errors are short reasons; the caller adds which tile of which file.
 pub fn decode_chunk(format: &ChunkFormat, data: &[u8], width: u32, height: u32) -> Result<Vec<u8>, String> {
+    if format.compression == Compression::Jpeg {
+        return decode_jpeg(format, data, width, height);
+    }
+    let raw = decode_samples(format, data, width, height)?;
+    samples_to_rgba(format, &to_8bit(format, raw), width, height)
+}
+
+/// A chunk stored as separate planes (PlanarConfiguration 2): `planes[s]` holds sample `s` of
+/// every pixel (`None`: a plane never written, read as zeros). Each plane is decoded as a
+/// one-sample chunk, then the samples are interleaved.
+pub fn decode_planes(
+    format: &ChunkFormat,
+    planes: &[Option<Vec<u8>>],
+    width: u32,
+    height: u32,
+) -> Result<Vec<u8>, String> {
+    if format.compression == Compression::Jpeg {
+        return Err("JPEG with separate planes".into());
+    }
+    let spp = format.samples as usize;
+    if planes.len() != spp {
+        return Err(format!("{} planes where {spp} are needed", planes.len()));
+    }
+    let bps = format.bytes_per_sample();
+    let plane_len = width as usize * height as usize * bps;
+    let one = ChunkFormat { samples: 1, planar: false, ..format.clone() };
+    let mut raw = vec![0u8; plane_len * spp];
+    for (s, plane) in planes.iter().enumerate() {
+        let Some(data) = plane else { continue };
+        let samples = decode_samples(&one, data, width, height)?;
+        for (i, value) in samples.chunks_exact(bps).enumerate() {
+            raw[(i * spp + s) * bps..][..bps].copy_from_slice(value);
+        }
+    }
+    samples_to_rgba(format, &to_8bit(format, raw), width, height)
+}
+
+/// 16-bit samples (in the file's byte order) to 8 bits as libtiff's RGBA interface does; 8-bit
+/// data unchanged.
+fn to_8bit(format: &ChunkFormat, raw: Vec<u8>) -> Vec<u8> {
+    if format.bits != 16 {
+        return raw;
+    }
+    let grey = format.samples == 1;
+    raw.chunks_exact(2)
+        .map(|b| {
+            let v = if format.big_endian { u16::from_be_bytes([b[0], b[1]]) } else { u16::from_le_bytes([b[0], b[1]]) };
+            if grey {
+                (v >> 8) as u8
+            } else {
+                ((u32::from(v) + 128) / 257) as u8
+            }
+        })
+        .collect()
+}
+
+/// Uncompressed samples of a chunk (any bit depth), the predictor undone.
+fn decode_samples(format: &ChunkFormat, data: &[u8], width: u32, height: u32) -> Result<Vec<u8>, String> {
+    let expected = width as usize * height as usize * format.samples as usize * format.bytes_per_sample();
     match format.compression {
-        Compression::Jpeg => decode_jpeg(format, data, width, height),
-        Compression::None => samples_to_rgba(format, data, width, height),
+        Compression::Jpeg => Err("JPEG data is not a sample array".into()),
+        Compression::None => {
+            if data.len() < expected {
+                return Err(format!("{} bytes of pixel data where {expected} are needed", data.len()));
+            }
+            Ok(data[..expected].to_vec())
+        }
         Compression::Deflate => {
-            let expected = width as usize * height as usize * format.samples as usize;
             let mut raw = Vec::with_capacity(expected);
             // `take` bounds the output: a hostile stream cannot inflate past the tile's size.
             flate2::read::ZlibDecoder::new(data)
                 .take(expected as u64)
                 .read_to_end(&mut raw)
                 .map_err(|e| format!("Deflate: {e}"))?;
-            finish_raw(format, raw, width, height)
+            finish_raw(format, raw, width)
         }
         Compression::Lzw => {
-            let expected = width as usize * height as usize * format.samples as usize;
             let mut raw = Vec::with_capacity(expected);
             let mut decoder = weezl::decode::Decoder::with_tiff_size_switch(weezl::BitOrder::Msb, 8);
             let result = decoder.into_vec(&mut raw).decode(data);
@@ -94,16 +189,38 @@ pub fn decode_chunk(format: &ChunkFormat, data: &[u8], width: u32, height: u32) 
                 }
             }
             raw.truncate(expected);
-            finish_raw(format, raw, width, height)
+            finish_raw(format, raw, width)
         }
     }
 }
 
-fn finish_raw(format: &ChunkFormat, mut raw: Vec<u8>, width: u32, height: u32) -> Result<Vec<u8>, String> {
+fn finish_raw(format: &ChunkFormat, mut raw: Vec<u8>, width: u32) -> Result<Vec<u8>, String> {
     if format.horizontal_predictor {
-        undo_horizontal_predictor(&mut raw, width as usize, format.samples as usize);
+        if format.bits == 16 {
+            undo_horizontal_predictor_16(&mut raw, width as usize, format.samples as usize, format.big_endian);
+        } else {
+            undo_horizontal_predictor(&mut raw, width as usize, format.samples as usize);
+        }
     }
-    samples_to_rgba(format, &raw, width, height)
+    Ok(raw)
+}
+
+/// Predictor 2 on 16-bit samples: each sample is the wrapping sum of the difference and the
+/// same sample of the pixel before (TIFF 6.0, section 14).
+fn undo_horizontal_predictor_16(raw: &mut [u8], width: usize, samples: usize, big_endian: bool) {
+    let row_len = width * samples * 2;
+    if row_len == 0 {
+        return;
+    }
+    let read = |b: &[u8]| if big_endian { u16::from_be_bytes([b[0], b[1]]) } else { u16::from_le_bytes([b[0], b[1]]) };
+    for row in raw.chunks_mut(row_len) {
+        let n = row.len() / 2;
+        for i in samples..n {
+            let v = read(&row[i * 2..]).wrapping_add(read(&row[(i - samples) * 2..]));
+            let bytes = if big_endian { v.to_be_bytes() } else { v.to_le_bytes() };
+            row[i * 2..i * 2 + 2].copy_from_slice(&bytes);
+        }
+    }
 }
 
 fn undo_horizontal_predictor(raw: &mut [u8], width: usize, samples: usize) {
@@ -243,28 +360,54 @@ mod tests {
         let mut enc = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
         enc.write_all(&pixels).unwrap_or_default();
         let data = enc.finish().unwrap_or_default();
-        let format = ChunkFormat {
-            compression: Compression::Deflate,
-            photometric: Photometric::BlackIsZero,
-            samples: 1,
-            horizontal_predictor: false,
-            jpeg_tables: None,
-        };
+        let format = ChunkFormat::simple(Compression::Deflate, Photometric::BlackIsZero, 1);
         let rgba = decode_chunk(&format, &data, 8, 8).expect("decodes");
         assert_eq!(&rgba[4 * 9..4 * 10], &[9, 9, 9, 255]);
     }
 
     #[test]
     fn short_data_is_an_error_not_a_panic() {
-        let format = ChunkFormat {
-            compression: Compression::None,
-            photometric: Photometric::Rgb,
-            samples: 3,
-            horizontal_predictor: false,
-            jpeg_tables: None,
-        };
+        let format = ChunkFormat::simple(Compression::None, Photometric::Rgb, 3);
         assert!(decode_chunk(&format, &[1, 2, 3], 4, 4).is_err());
         let jpeg = ChunkFormat { compression: Compression::Jpeg, ..format };
         assert!(decode_chunk(&jpeg, &[0xFF, 0xD8, 0xFF, 0x00, 0x12], 4, 4).is_err());
+    }
+
+    #[test]
+    fn sixteen_bit_and_separate_planes_as_libtiff_makes_them_8_bit() {
+        // Two RGB pixels, 16-bit big-endian: 0xFFFF, 0x8080, 0x0000 and 0x0101, 0x7F7F, 0x80FF.
+        let mut format = ChunkFormat::simple(Compression::None, Photometric::Rgb, 3);
+        format.bits = 16;
+        format.big_endian = true;
+        let data = [0xFF, 0xFF, 0x80, 0x80, 0, 0, 0x01, 0x01, 0x7F, 0x7F, 0x80, 0xFF];
+        let rgba = decode_chunk(&format, &data, 2, 1).expect("decodes");
+        assert_eq!(rgba, vec![255, 128, 0, 255, 1, 127, 128, 255]);
+        // Grey takes the high byte; little-endian here.
+        let mut grey = ChunkFormat::simple(Compression::None, Photometric::BlackIsZero, 1);
+        grey.bits = 16;
+        assert_eq!(
+            decode_chunk(&grey, &[0xFF, 0x80, 0x00, 0x01], 2, 1).expect("grey"),
+            vec![128, 128, 128, 255, 1, 1, 1, 255]
+        );
+        // The same two pixels as three planes, each Deflate with the 16-bit predictor.
+        let planes: Vec<Option<Vec<u8>>> = (0..3)
+            .map(|s| {
+                let (a, b) = (
+                    u16::from_be_bytes([data[s * 2], data[s * 2 + 1]]),
+                    u16::from_be_bytes([data[6 + s * 2], data[7 + s * 2]]),
+                );
+                let diff = b.wrapping_sub(a);
+                let mut raw = a.to_be_bytes().to_vec();
+                raw.extend_from_slice(&diff.to_be_bytes());
+                use std::io::Write;
+                let mut enc = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+                enc.write_all(&raw).unwrap_or_default();
+                Some(enc.finish().unwrap_or_default())
+            })
+            .collect();
+        let planar =
+            ChunkFormat { compression: Compression::Deflate, horizontal_predictor: true, planar: true, ..format };
+        assert_eq!(decode_planes(&planar, &planes, 2, 1).expect("planes"), vec![255, 128, 0, 255, 1, 127, 128, 255]);
+        assert!(decode_planes(&planar, &planes[..2], 2, 1).is_err(), "a plane short");
     }
 }
