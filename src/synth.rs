@@ -502,12 +502,9 @@ pub fn generate(path: &Path, opts: &SynthOptions) -> io::Result<SynthReport> {
     }
 }
 
-fn write_slide(path: &Path, opts: &SynthOptions) -> io::Result<SynthReport> {
-    let mut out = TiffWriter::create(path, opts.byte_order, opts.bigtiff)?;
-    let picture = Arc::new(Picture { width: opts.width as f64, height: opts.height as f64, seed: opts.seed });
-    let svs = opts.layout == Layout::Svs;
-    let encoder = TileEncoder { compression: opts.compression, quality: opts.jpeg_quality, jpeg_rgb: svs };
-    let factor: u64 = if svs { 4 } else { 2 };
+/// Level sizes: level 0, then each `factor` times smaller, until a level fits in one tile (at most
+/// 16 levels).
+fn pyramid_dims(opts: &SynthOptions, factor: u64) -> Vec<(u64, u64)> {
     let mut dims = vec![(opts.width, opts.height)];
     while let Some(&(w, h)) = dims.last() {
         if w.max(h) <= u64::from(opts.tile) || dims.len() >= 16 {
@@ -516,6 +513,16 @@ fn write_slide(path: &Path, opts: &SynthOptions) -> io::Result<SynthReport> {
         let ds = factor.pow(dims.len() as u32);
         dims.push((opts.width.div_ceil(ds), opts.height.div_ceil(ds)));
     }
+    dims
+}
+
+fn write_slide(path: &Path, opts: &SynthOptions) -> io::Result<SynthReport> {
+    let mut out = TiffWriter::create(path, opts.byte_order, opts.bigtiff)?;
+    let picture = Arc::new(Picture { width: opts.width as f64, height: opts.height as f64, seed: opts.seed });
+    let svs = opts.layout == Layout::Svs;
+    let encoder = TileEncoder { compression: opts.compression, quality: opts.jpeg_quality, jpeg_rgb: svs };
+    let factor: u64 = if svs { 4 } else { 2 };
+    let dims = pyramid_dims(opts, factor);
     let mut level_ifds = Vec::new();
     let mut tiles = 0;
     for (i, &(w, h)) in dims.iter().enumerate() {
@@ -632,14 +639,7 @@ pub fn generate_ome_multi(
     let mut out = TiffWriter::create(path, opts.byte_order, opts.bigtiff)?;
     let picture = Picture { width: opts.width as f64, height: opts.height as f64, seed: opts.seed };
     let encoder = TileEncoder { compression: SynthCompression::Jpeg, quality: opts.jpeg_quality, jpeg_rgb: false };
-    let mut dims = vec![(opts.width, opts.height)];
-    while let Some(&(w, h)) = dims.last() {
-        if w.max(h) <= u64::from(opts.tile) || dims.len() >= 16 {
-            break;
-        }
-        let ds = 2u64.pow(dims.len() as u32);
-        dims.push((opts.width.div_ceil(ds), opts.height.div_ceil(ds)));
-    }
+    let dims = pyramid_dims(opts, 2);
     let mut tiles = 0;
     let mut levels = Vec::new();
     for (i, &(w, h)) in dims.iter().enumerate() {
@@ -673,25 +673,9 @@ pub fn generate_ome_multi(
             chain.push(ifd);
             (extra.name.clone(), u64::from(w), u64::from(h), 20.0)
         };
-        images_xml += &format!(
-            r#"  <Image ID="Image:{position}" Name="{name}">
-    <Pixels ID="Pixels:{position}" DimensionOrder="XYCZT" Type="uint8" SizeX="{w}" SizeY="{h}" SizeC="3" SizeZ="1" SizeT="1"
-            PhysicalSizeX="{mpp}" PhysicalSizeXUnit="µm" PhysicalSizeY="{mpp}" PhysicalSizeYUnit="µm" Interleaved="true">
-      <Channel ID="Channel:{position}:0" SamplesPerPixel="3"/>
-      <TiffData IFD="{position}" PlaneCount="1"/>
-    </Pixels>
-  </Image>
-"#
-        );
+        images_xml += &ome_image_xml(position, &name, w, h, mpp);
     }
-    let xml = format!(
-        r#"<?xml version="1.0" encoding="UTF-8"?>
-<OME xmlns="http://www.openmicroscopy.org/Schemas/OME/2016-06" Creator="wsiview {version}">
-  <Instrument ID="Instrument:0"><Objective ID="Objective:0" NominalMagnification="{mag}"/></Instrument>
-{images_xml}</OME>"#,
-        version = env!("CARGO_PKG_VERSION"),
-        mag = opts.objective_power,
-    );
+    let xml = ome_document(opts, &images_xml);
     for (i, mut ifd) in chain.into_iter().enumerate() {
         if i == 0 {
             ifd.push((tags::IMAGE_DESCRIPTION, Value::Ascii(xml.clone())));
@@ -704,23 +688,32 @@ pub fn generate_ome_multi(
 }
 
 fn ome_xml(opts: &SynthOptions) -> String {
+    ome_document(opts, &ome_image_xml(0, "synthetic", opts.width, opts.height, opts.mpp))
+}
+
+/// One OME `Image` whose pixels are main-chain IFD `position`.
+fn ome_image_xml(position: usize, name: &str, w: u64, h: u64, mpp: f64) -> String {
+    format!(
+        r#"  <Image ID="Image:{position}" Name="{name}">
+    <Pixels ID="Pixels:{position}" DimensionOrder="XYCZT" Type="uint8" SizeX="{w}" SizeY="{h}" SizeC="3" SizeZ="1" SizeT="1"
+            PhysicalSizeX="{mpp}" PhysicalSizeXUnit="µm" PhysicalSizeY="{mpp}" PhysicalSizeYUnit="µm" Interleaved="true">
+      <Channel ID="Channel:{position}:0" SamplesPerPixel="3"/>
+      <TiffData IFD="{position}" PlaneCount="1"/>
+    </Pixels>
+  </Image>
+"#
+    )
+}
+
+/// The OME-XML document around `images`, with the objective.
+fn ome_document(opts: &SynthOptions, images: &str) -> String {
     format!(
         r#"<?xml version="1.0" encoding="UTF-8"?>
 <OME xmlns="http://www.openmicroscopy.org/Schemas/OME/2016-06" Creator="wsiview {version}">
   <Instrument ID="Instrument:0"><Objective ID="Objective:0" NominalMagnification="{mag}"/></Instrument>
-  <Image ID="Image:0" Name="synthetic">
-    <Pixels ID="Pixels:0" DimensionOrder="XYCZT" Type="uint8" SizeX="{w}" SizeY="{h}" SizeC="3" SizeZ="1" SizeT="1"
-            PhysicalSizeX="{mpp}" PhysicalSizeXUnit="µm" PhysicalSizeY="{mpp}" PhysicalSizeYUnit="µm" Interleaved="true">
-      <Channel ID="Channel:0:0" SamplesPerPixel="3"/>
-      <TiffData IFD="0" PlaneCount="1"/>
-    </Pixels>
-  </Image>
-</OME>"#,
+{images}</OME>"#,
         version = env!("CARGO_PKG_VERSION"),
         mag = opts.objective_power,
-        w = opts.width,
-        h = opts.height,
-        mpp = opts.mpp
     )
 }
 

@@ -41,6 +41,18 @@ pub fn parse_positive(text: &str) -> Result<f64, String> {
     }
 }
 
+/// [`parse_positive`], or `None` with a `wsiview.warning.KEY` property in `values` saying why
+/// the value of `key` was not used.
+pub fn positive_or_warn(text: &str, key: &str, values: &mut std::collections::BTreeMap<String, String>) -> Option<f64> {
+    match parse_positive(text) {
+        Ok(v) => Some(v),
+        Err(why) => {
+            values.insert(format!("wsiview.warning.{key}"), format!("not used: {why}"));
+            None
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -203,14 +203,8 @@ impl TiffSlide {
 /// A positive number from a vendor property (comma decimals read, see [`number`]); one that is
 /// present but unreadable leaves a `wsiview.warning.KEY` property saying why.
 fn vendor_positive(values: &mut std::collections::BTreeMap<String, String>, key: &str) -> Option<f64> {
-    let text = values.get(key)?;
-    match super::number::parse_positive(text) {
-        Ok(v) => Some(v),
-        Err(why) => {
-            values.insert(format!("wsiview.warning.{key}"), format!("not used: {why}"));
-            None
-        }
-    }
+    let text = values.get(key)?.clone();
+    super::number::positive_or_warn(&text, key, values)
 }
 
 fn positive(text: &str) -> Option<f64> {
@@ -749,13 +743,19 @@ impl TiffSlide {
         Ok(data.map(|data| RawTile { data, format: l.format.clone(), width: tw as u32, height: th as u32 }))
     }
 
-    /// A tile of a level stored as separate planes: one chunk per sample, `across × down` apart.
-    fn decode_planar_tile(&self, level: usize, col: u64, row: u64) -> Result<TilePixels> {
+    /// The level of a tile, with the tile checked to exist.
+    fn checked_tile(&self, level: usize, col: u64, row: u64) -> Result<&TiledLevel> {
         let l =
             self.tiled.get(level).ok_or_else(|| self.err(ErrorKind::NoSuchLevel { level, count: self.tiled.len() }))?;
         if col >= l.across || row >= l.down {
             return Err(self.err(ErrorKind::NoSuchTile { level, col, row, cols: l.across, rows: l.down }));
         }
+        Ok(l)
+    }
+
+    /// A tile of a level stored as separate planes: one chunk per sample, `across × down` apart.
+    fn decode_planar_tile(&self, level: usize, col: u64, row: u64) -> Result<TilePixels> {
+        let l = self.checked_tile(level, col, row)?;
         let corrupt = |reason: String| self.err(ErrorKind::CorruptTile { level, col, row, reason });
         let index = self.tile_index(l)?;
         let per_plane = l.across * l.down;
@@ -770,11 +770,7 @@ impl TiffSlide {
 
     /// A tile's level and stored bytes (`None`: never written), with the tile checked to exist.
     fn tile_bytes(&self, level: usize, col: u64, row: u64) -> Result<(&TiledLevel, Option<Vec<u8>>)> {
-        let l =
-            self.tiled.get(level).ok_or_else(|| self.err(ErrorKind::NoSuchLevel { level, count: self.tiled.len() }))?;
-        if col >= l.across || row >= l.down {
-            return Err(self.err(ErrorKind::NoSuchTile { level, col, row, cols: l.across, rows: l.down }));
-        }
+        let l = self.checked_tile(level, col, row)?;
         let index = self.tile_index(l)?;
         let data = self
             .read_chunk_bytes(index, (row * l.across + col) as usize)

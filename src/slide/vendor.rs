@@ -80,13 +80,7 @@ fn pixel_facts(pixels: roxmltree::Node) -> OmeFacts {
         if let Some(size) = size {
             facts.values.insert(format!("ome.PhysicalSize{axis}"), size.to_string());
             facts.values.insert(format!("ome.PhysicalSize{axis}Unit"), unit.to_string());
-            let value = match super::number::parse_positive(size) {
-                Ok(v) => Some(v),
-                Err(why) => {
-                    facts.values.insert(format!("wsiview.warning.ome.PhysicalSize{axis}"), format!("not used: {why}"));
-                    None
-                }
-            };
+            let value = super::number::positive_or_warn(size, &format!("ome.PhysicalSize{axis}"), &mut facts.values);
             if value.is_some() && micrometres_per_unit(unit).is_none() {
                 facts.values.insert(
                     format!("wsiview.warning.ome.PhysicalSize{axis}Unit"),
@@ -101,13 +95,7 @@ fn pixel_facts(pixels: roxmltree::Node) -> OmeFacts {
 
 fn objective_facts(mag: &str, facts: &mut OmeFacts) {
     facts.values.insert("ome.NominalMagnification".into(), mag.to_string());
-    facts.objective_power = match super::number::parse_positive(mag) {
-        Ok(v) => Some(v),
-        Err(why) => {
-            facts.values.insert("wsiview.warning.ome.NominalMagnification".into(), format!("not used: {why}"));
-            None
-        }
-    };
+    facts.objective_power = super::number::positive_or_warn(mag, "ome.NominalMagnification", &mut facts.values);
 }
 
 /// One `Image` of an OME-XML document, with where its pixels are in the TIFF.
