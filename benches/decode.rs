@@ -20,7 +20,7 @@ fn slide(compression: SynthCompression) -> Arc<dyn SlideSource> {
         }
     }
     match open_source(&path) {
-        Ok(s) => Arc::new(s),
+        Ok(s) => s,
         Err(e) => panic!("{e}"),
     }
 }

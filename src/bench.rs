@@ -50,7 +50,7 @@ fn run_in_pool(path: &Path, threads: usize) -> Result<BenchResult> {
         slide?;
         opens.push(secs * 1e3);
     }
-    let source: Arc<dyn SlideSource> = Arc::new(open_source(path)?);
+    let source: Arc<dyn SlideSource> = open_source(path)?;
     let level0 = source.levels()[0].clone();
     let (tw, th) = (u64::from(level0.tile_width), u64::from(level0.tile_height));
     let x0 = (level0.width / 2).saturating_sub(2048) / tw * tw;

@@ -32,7 +32,7 @@ impl Slide {
 
     /// Open a slide that shares `cache` with other slides (the viewer's tabs).
     pub fn open_with_cache(path: &Path, cache: Arc<TileCache>) -> Result<Self> {
-        Ok(Self::from_source(Arc::new(open_source(path)?), cache))
+        Ok(Self::from_source(open_source(path)?, cache))
     }
 
     pub fn from_source(source: Arc<dyn SlideSource>, cache: Arc<TileCache>) -> Self {

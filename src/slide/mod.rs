@@ -1,6 +1,8 @@
-//! Where pixels come from: the [`SlideSource`] trait and its TIFF implementation (generic tiled
-//! TIFF, Aperio SVS, OME-TIFF), plus [`Slide`], the handle callers use (cache, regions, thumbnails).
+//! Where pixels come from: the [`SlideSource`] trait, the formats table ([`format`]: one file per
+//! vendor format) and the TIFF tile engine most formats share ([`TiffSlide`]), plus [`Slide`],
+//! the handle callers use (cache, regions, thumbnails).
 
+pub(crate) mod format;
 mod handle;
 pub mod number;
 mod tiff_slide;
@@ -77,7 +79,8 @@ pub trait SlideSource: Send + Sync {
     fn decode_tile(&self, level: usize, col: u64, row: u64) -> Result<TilePixels>;
 }
 
-/// Open a slide file with the reader that fits it.
-pub fn open_source(path: &Path) -> Result<TiffSlide> {
-    TiffSlide::open(path)
+/// Open a slide (a file, or a folder for formats that take one) with the reader of the first
+/// format in [`format::FORMATS`] that recognises it.
+pub fn open_source(path: &Path) -> Result<std::sync::Arc<dyn SlideSource>> {
+    format::open(path)
 }

@@ -6,7 +6,6 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-use super::vendor::parse_aperio_description;
 use super::{LevelInfo, SlideProperties, SlideSource, TilePixels};
 use crate::error::{ErrorKind, Result, SlideError};
 use crate::tiff::tags::{self, compression_name};
@@ -26,15 +25,15 @@ const MAX_IMAGE_EDGE: u64 = 1 << 24;
 
 /// The facts of one IFD that decide whether and how it can be read.
 #[derive(Clone, Debug)]
-struct ImageIfd {
+pub(crate) struct ImageIfd {
     /// Position in the main chain (SubIFDs get the index of their parent); for messages.
-    index: usize,
-    ifd: Ifd,
-    width: u64,
-    height: u64,
-    tile: Option<(u64, u64)>,
-    compression_code: u16,
-    description: Option<String>,
+    pub index: usize,
+    pub ifd: Ifd,
+    pub width: u64,
+    pub height: u64,
+    pub tile: Option<(u64, u64)>,
+    pub compression_code: u16,
+    pub description: Option<String>,
 }
 
 /// Tile offsets and byte counts of one level.
@@ -43,18 +42,105 @@ struct TileIndex {
     byte_counts: Vec<u64>,
 }
 
+/// Where a level's stored tiles sit in the level.
+#[derive(Clone, Debug, Default)]
+pub(crate) enum Placement {
+    /// Stored tile (col, row) is the level's tile (col, row): the usual pyramid.
+    #[default]
+    Grid,
+    /// Stored tile `i` (row-major in the IFD's tile grid) has its top-left corner at
+    /// `positions[i]` (level pixels; `None`: not part of the image). The level's tiles are
+    /// composed from the stored tiles they meet, later ones over earlier ones; pixels no stored
+    /// tile covers are transparent. Leica SCN (an image inside a larger collection) and Ventana
+    /// BIF (tiles overlapping by the joint info) need it.
+    Placed(Vec<Option<(i64, i64)>>),
+}
+
+/// One level as a format lays it out: the IFD that stores it and, where the format says so, its
+/// size, downsample and tile placement.
+pub(crate) struct LevelPlan {
+    pub image: ImageIfd,
+    /// The level's size in its own pixels; `None`: the IFD's size. Philips levels are smaller
+    /// than their padded IFDs, Leica levels larger (the whole collection).
+    pub size: Option<(u64, u64)>,
+    /// Level-0 pixels per pixel of this level; `None`: the mean of the width and height ratios.
+    pub downsample: Option<f64>,
+    pub placement: Placement,
+}
+
+impl LevelPlan {
+    pub fn plain(image: ImageIfd) -> Self {
+        LevelPlan { image, size: None, downsample: None, placement: Placement::Grid }
+    }
+}
+
+/// Where an associated image's pixels are.
+#[derive(Clone, Debug)]
+pub(crate) enum AssociatedData {
+    /// A stripped or tiled IFD.
+    Ifd(ImageIfd),
+    /// A whole JPEG held in memory (Philips keeps its label and macro as base64 in the XML).
+    Jpeg(Arc<[u8]>),
+}
+
+pub(crate) struct AssociatedPlan {
+    pub name: String,
+    pub data: AssociatedData,
+    /// A second image of a name already taken: not listed by the slide, but an image a label
+    /// remover must still find.
+    pub shadowed: bool,
+}
+
+impl AssociatedPlan {
+    pub fn ifd(name: &str, image: ImageIfd) -> Self {
+        AssociatedPlan { name: name.to_string(), data: AssociatedData::Ifd(image), shadowed: false }
+    }
+}
+
+/// What a TIFF-based format makes of a file: its name, levels (largest first) and associated
+/// images. Properties are filled into [`TiffContext::properties`].
+pub(crate) struct TiffLayout {
+    pub format_name: &'static str,
+    pub levels: Vec<LevelPlan>,
+    pub associated: Vec<AssociatedPlan>,
+}
+
+/// What a TIFF-based format's layout function reads: the reader, the main IFD chain described,
+/// the IFDs read so far (for SubIFDs), and the properties so far (`tiff.*` of IFD 0).
+pub(crate) struct TiffContext<'a> {
+    pub reader: &'a TiffReader,
+    pub images: Vec<ImageIfd>,
+    pub seen: HashSet<u64>,
+    pub properties: SlideProperties,
+}
+
+/// A TIFF-based format's reading of a file (see [`super::format`]).
+pub(crate) type LayoutFn = fn(&mut TiffContext) -> std::result::Result<TiffLayout, ErrorKind>;
+
+/// Stored tiles decoded for composing placed levels, kept apart from the slide's tile cache.
+const PLACED_CACHE_BYTES: u64 = 64 << 20;
+/// Most stored tiles a placed level may have (each has a position and a cover entry).
+const MAX_PLACED_TILES: u64 = 1 << 22;
+
 struct TiledLevel {
     image: ImageIfd,
     format: ChunkFormat,
+    /// The stored tile grid (the IFD's).
     across: u64,
     down: u64,
+    /// The level's tile grid (what callers address).
+    level_across: u64,
+    level_down: u64,
+    /// For a placed level: per level tile (row-major), the stored tiles meeting it with their
+    /// positions, in drawing order.
+    cover: Option<Vec<Vec<(u32, i64, i64)>>>,
     /// Loaded on first use; an error is kept as text and repeated to every caller.
     index: OnceLock<std::result::Result<TileIndex, String>>,
 }
 
 struct Associated {
     name: String,
-    image: ImageIfd,
+    data: AssociatedData,
 }
 
 pub struct TiffSlide {
@@ -65,9 +151,13 @@ pub struct TiffSlide {
     tiled: Vec<TiledLevel>,
     associated: Vec<Associated>,
     properties: SlideProperties,
+    /// Decoded stored tiles of placed levels.
+    placed_cache: crate::tiles::TileCache,
 }
 
 impl TiffSlide {
+    /// Open a TIFF-based slide with the first TIFF format of [`super::format::FORMATS`] that
+    /// recognises it.
     pub fn open(path: &Path) -> Result<Self> {
         let err = |kind| SlideError::new(path, kind);
         let source = FileSource::open(path).map_err(|e| err(ErrorKind::Io(e)))?;
@@ -77,111 +167,39 @@ impl TiffSlide {
 
     /// Open from any byte source (used by tests and future remote sources).
     pub fn from_reader(path: &Path, reader: TiffReader) -> Result<Self> {
+        let layout = super::format::tiff_layout_for(path, &reader)?;
+        Self::with_layout(path, reader, layout)
+    }
+
+    /// Read the file with one format's layout function.
+    pub(crate) fn with_layout(path: &Path, reader: TiffReader, layout: LayoutFn) -> Result<Self> {
         let err = |kind| SlideError::new(path, kind);
-        let mut seen = HashSet::new();
-        let chain = reader.read_chain(reader.first_ifd, &mut seen).map_err(err)?;
-        let images: Vec<ImageIfd> = chain
-            .into_iter()
-            .enumerate()
-            .map(|(index, ifd)| describe(&reader, index, ifd))
-            .collect::<std::result::Result<_, _>>()
-            .map_err(err)?;
-        let first = images.first().ok_or_else(|| err(ErrorKind::Invalid("no IFDs".into())))?;
-        let description = first.description.clone();
-        let desc = description.as_deref().unwrap_or("");
-
-        let mut properties = SlideProperties { description: description.clone(), ..Default::default() };
-        read_tiff_properties(&reader, &first.ifd, &mut properties.values);
-
-        let (format_name, level_images, associated) = if is_aperio(desc) {
-            properties.vendor = "aperio".into();
-            for (key, value) in parse_aperio_description(desc) {
-                properties.values.insert(format!("aperio.{key}"), value);
-            }
-            let mpp = vendor_positive(&mut properties.values, "aperio.MPP");
-            properties.mpp_x = mpp;
-            properties.mpp_y = mpp;
-            properties.objective_power = vendor_positive(&mut properties.values, "aperio.AppMag");
-            let (levels, associated) = aperio_layout(images);
-            ("aperio-svs", levels, associated)
-        } else if is_ome(desc) {
-            properties.vendor = "ome-tiff".into();
-            let (slide, associated) = match super::vendor::parse_ome_images(desc) {
-                Ok(omes) => match ome_layout(&omes, &images) {
-                    Ok((chosen, associated)) => {
-                        let facts = &omes[chosen].facts;
-                        properties.mpp_x = facts.mpp_x;
-                        properties.mpp_y = facts.mpp_y;
-                        properties.objective_power = facts.objective_power;
-                        properties.values.extend(facts.values.clone());
-                        if !omes[chosen].name.is_empty() {
-                            properties.values.insert("ome.Image.Name".into(), omes[chosen].name.clone());
-                        }
-                        (omes[chosen].ifd, associated)
-                    }
-                    Err(why) => {
-                        properties.values.insert(
-                            "wsiview.warning.ome".into(),
-                            format!("{why}; read as a plain TIFF (the largest tiled image is the slide)"),
-                        );
-                        (largest_tiled(&images), Vec::new())
-                    }
-                },
-                Err(e) => {
-                    properties.values.insert("ome.error".into(), e.clone());
-                    properties.values.insert(
-                        "wsiview.warning.ome".into(),
-                        format!("{e}; read as a plain TIFF (the largest tiled image is the slide)"),
-                    );
-                    (largest_tiled(&images), Vec::new())
-                }
-            };
-            let associated: Vec<Associated> = associated
-                .into_iter()
-                .filter_map(|(name, index)| images.get(index).map(|i| Associated { name, image: i.clone() }))
-                .collect();
-            let slide_image = images.into_iter().nth(slide);
-            let levels = subifd_pyramid(&reader, slide_image, &mut seen, &mut properties.values).map_err(err)?;
-            ("ome-tiff", levels, associated)
-        } else {
-            properties.vendor = "generic-tiff".into();
-            let levels = if first.ifd.get(tags::SUB_IFDS).is_none() {
-                images.into_iter().filter(|i| i.tile.is_some()).collect()
-            } else {
-                subifd_pyramid(&reader, images.into_iter().next(), &mut seen, &mut properties.values).map_err(err)?
-            };
-            ("generic-tiff", levels, Vec::new())
-        };
-        if properties.mpp_x.is_none() {
+        let mut ctx = TiffContext::new(&reader).map_err(err)?;
+        let plan = layout(&mut ctx).map_err(err)?;
+        let mut properties = ctx.properties;
+        if properties.mpp_x.is_none() && properties.mpp_y.is_none() {
             let (x, y) = resolution_mpp(&properties.values);
             properties.mpp_x = x;
             properties.mpp_y = y;
         }
-        if let Some(mpp) = properties.mpp_x {
-            properties.values.insert("mpp-x".into(), format!("{mpp}"));
-        }
-        if let Some(mpp) = properties.mpp_y {
-            properties.values.insert("mpp-y".into(), format!("{mpp}"));
-        }
-
-        let tiled = build_levels(&reader, level_images).map_err(err)?;
-        let (w0, h0) = (tiled[0].image.width as f64, tiled[0].image.height as f64);
-        let levels = tiled
-            .iter()
-            .map(|l| LevelInfo {
-                width: l.image.width,
-                height: l.image.height,
-                downsample: if l.image.width == tiled[0].image.width && l.image.height == tiled[0].image.height {
-                    1.0
-                } else {
-                    (w0 / l.image.width as f64 + h0 / l.image.height as f64) / 2.0
-                },
-                tile_width: l.image.tile.map_or(0, |t| t.0 as u32),
-                tile_height: l.image.tile.map_or(0, |t| t.1 as u32),
-                compression: l.format.compression,
-            })
+        let (tiled, levels) = build_levels(&reader, plan.levels).map_err(err)?;
+        standard_properties(&mut properties, &levels);
+        let associated = plan
+            .associated
+            .into_iter()
+            .filter(|a| !a.shadowed)
+            .map(|a| Associated { name: a.name, data: a.data })
             .collect();
-        Ok(TiffSlide { path: path.to_path_buf(), reader, format_name, levels, tiled, associated, properties })
+        Ok(TiffSlide {
+            path: path.to_path_buf(),
+            reader,
+            format_name: plan.format_name,
+            levels,
+            tiled,
+            associated,
+            properties,
+            placed_cache: crate::tiles::TileCache::new(PLACED_CACHE_BYTES),
+        })
     }
 
     fn err(&self, kind: ErrorKind) -> SlideError {
@@ -200,18 +218,59 @@ impl TiffSlide {
     }
 }
 
-/// A positive number from a vendor property (comma decimals read, see [`number`]); one that is
-/// present but unreadable leaves a `wsiview.warning.KEY` property saying why.
-fn vendor_positive(values: &mut std::collections::BTreeMap<String, String>, key: &str) -> Option<f64> {
-    let text = values.get(key)?.clone();
-    super::number::positive_or_warn(&text, key, values)
+impl<'a> TiffContext<'a> {
+    /// Describe the main chain and read IFD 0's TIFF properties.
+    pub fn new(reader: &'a TiffReader) -> std::result::Result<Self, ErrorKind> {
+        let mut seen = HashSet::new();
+        let chain = reader.read_chain(reader.first_ifd, &mut seen)?;
+        let images: Vec<ImageIfd> = chain
+            .into_iter()
+            .enumerate()
+            .map(|(index, ifd)| describe(reader, index, ifd))
+            .collect::<std::result::Result<_, _>>()?;
+        let first = images.first().ok_or_else(|| ErrorKind::Invalid("no IFDs".into()))?;
+        let mut properties = SlideProperties { description: first.description.clone(), ..Default::default() };
+        read_tiff_properties(reader, &first.ifd, &mut properties.values);
+        Ok(TiffContext { reader, images, seen, properties })
+    }
+
+    /// IFD 0's ImageDescription ("" when none).
+    pub fn description(&self) -> &str {
+        self.images.first().and_then(|i| i.description.as_deref()).unwrap_or("")
+    }
+}
+
+/// OpenSlide's standard properties (`openslide.vendor`, `openslide.mpp-x`, …,
+/// `openslide.level[N].*`), and wsiview's older `mpp-x`/`mpp-y`.
+pub(crate) fn standard_properties(properties: &mut SlideProperties, levels: &[LevelInfo]) {
+    let values = &mut properties.values;
+    values.insert("openslide.vendor".into(), properties.vendor.clone());
+    if let Some(mpp) = properties.mpp_x {
+        values.insert("mpp-x".into(), format!("{mpp}"));
+        values.insert("openslide.mpp-x".into(), format!("{mpp}"));
+    }
+    if let Some(mpp) = properties.mpp_y {
+        values.insert("mpp-y".into(), format!("{mpp}"));
+        values.insert("openslide.mpp-y".into(), format!("{mpp}"));
+    }
+    if let Some(power) = properties.objective_power {
+        values.insert("openslide.objective-power".into(), format!("{power}"));
+    }
+    values.insert("openslide.level-count".into(), levels.len().to_string());
+    for (i, l) in levels.iter().enumerate() {
+        values.insert(format!("openslide.level[{i}].width"), l.width.to_string());
+        values.insert(format!("openslide.level[{i}].height"), l.height.to_string());
+        values.insert(format!("openslide.level[{i}].downsample"), format!("{}", l.downsample));
+        values.insert(format!("openslide.level[{i}].tile-width"), l.tile_width.to_string());
+        values.insert(format!("openslide.level[{i}].tile-height"), l.tile_height.to_string());
+    }
 }
 
 fn positive(text: &str) -> Option<f64> {
     text.trim().parse::<f64>().ok().filter(|v| v.is_finite() && *v > 0.0)
 }
 
-fn describe(reader: &TiffReader, index: usize, ifd: Ifd) -> std::result::Result<ImageIfd, ErrorKind> {
+pub(crate) fn describe(reader: &TiffReader, index: usize, ifd: Ifd) -> std::result::Result<ImageIfd, ErrorKind> {
     let width = reader.get_u64(&ifd, tags::IMAGE_WIDTH)?.unwrap_or(0);
     let height = reader.get_u64(&ifd, tags::IMAGE_LENGTH)?.unwrap_or(0);
     let tile = match (reader.get_u64(&ifd, tags::TILE_WIDTH)?, reader.get_u64(&ifd, tags::TILE_LENGTH)?) {
@@ -263,51 +322,6 @@ fn resolution_mpp(values: &BTreeMap<String, String>) -> (Option<f64>, Option<f64
     (mpp("tiff.XResolution"), mpp("tiff.YResolution"))
 }
 
-/// Whether a first-IFD description marks an Aperio SVS file.
-fn is_aperio(description: &str) -> bool {
-    description.starts_with("Aperio")
-}
-
-/// Aperio: tiled IFDs are levels; IFD 1, when stripped, is the thumbnail; other stripped IFDs are
-/// the label and macro, named by their description, or else by compression (label LZW, macro JPEG),
-/// as OpenSlide decides. `None`: a pyramid level.
-fn aperio_associated_name(image: &ImageIfd) -> Option<&'static str> {
-    let desc = image.description.as_deref().unwrap_or("").to_ascii_lowercase();
-    let named = if desc.contains("label") {
-        Some("label")
-    } else if desc.contains("macro") {
-        Some("macro")
-    } else {
-        None
-    };
-    if image.tile.is_some() && named.is_none() {
-        return None;
-    }
-    Some(match named {
-        Some(n) => n,
-        None if image.index == 1 => "thumbnail",
-        None if image.compression_code == 5 => "label",
-        None => "macro",
-    })
-}
-
-/// Split Aperio IFDs into levels and associated images; a second image of a name already taken
-/// is ignored.
-fn aperio_layout(images: Vec<ImageIfd>) -> (Vec<ImageIfd>, Vec<Associated>) {
-    let mut levels = Vec::new();
-    let mut associated = Vec::new();
-    for image in images {
-        let Some(name) = aperio_associated_name(&image) else {
-            levels.push(image);
-            continue;
-        };
-        if !associated.iter().any(|a: &Associated| a.name == name) {
-            associated.push(Associated { name: name.to_string(), image });
-        }
-    }
-    (levels, associated)
-}
-
 /// An IFD of the main chain that the slide reader takes for an associated image.
 #[derive(Clone, Debug)]
 pub struct AssociatedIfd {
@@ -318,96 +332,26 @@ pub struct AssociatedIfd {
     pub ifd: Ifd,
 }
 
-/// An OME-XML ImageDescription (OME-TIFF).
-fn is_ome(desc: &str) -> bool {
-    desc.trim_start().starts_with("<?xml") && desc.contains("<OME") || desc.trim_start().starts_with("<OME")
-}
-
 /// The associated images of a slide's main IFD chain, decided exactly as [`TiffSlide::open`]
 /// decides, plus any second image of a name the reader ignores (a duplicate label is still a
 /// label: whoever removes labels must find it). Aperio slides and multi-image OME-TIFF have them.
 pub fn associated_ifds(reader: &TiffReader) -> std::result::Result<Vec<AssociatedIfd>, ErrorKind> {
-    let chain = reader.read_chain(reader.first_ifd, &mut HashSet::new())?;
-    let images: Vec<ImageIfd> = chain
+    let layout = super::format::tiff_layout_for(Path::new(""), reader).map_err(|e| e.kind)?;
+    let mut ctx = TiffContext::new(reader)?;
+    let plan = layout(&mut ctx)?;
+    Ok(plan
+        .associated
         .into_iter()
-        .enumerate()
-        .map(|(index, ifd)| describe(reader, index, ifd))
-        .collect::<std::result::Result<_, _>>()?;
-    let description = images.first().and_then(|i| i.description.as_deref()).unwrap_or_default();
-    if is_ome(description) {
-        let Ok(omes) = super::vendor::parse_ome_images(description) else { return Ok(Vec::new()) };
-        let Ok((_, named)) = ome_layout(&omes, &images) else { return Ok(Vec::new()) };
-        return Ok(named
-            .into_iter()
-            .filter_map(|(name, index)| {
-                images.get(index).map(|i| AssociatedIfd { name, index: i.index, ifd: i.ifd.clone() })
-            })
-            .collect());
-    }
-    if !is_aperio(description) {
-        return Ok(Vec::new());
-    }
-    Ok(images
-        .into_iter()
-        .filter_map(|image| {
-            aperio_associated_name(&image).map(|name| AssociatedIfd {
-                name: name.into(),
-                index: image.index,
-                ifd: image.ifd,
-            })
+        .filter_map(|a| match a.data {
+            AssociatedData::Ifd(image) => Some(AssociatedIfd { name: a.name, index: image.index, ifd: image.ifd }),
+            AssociatedData::Jpeg(_) => None,
         })
         .collect())
 }
 
-/// Where the slide is in a multi-image OME-TIFF: the Image whose main-chain IFD is the largest
-/// tiled one (its pyramid in SubIFDs); every other Image is an associated image named by
-/// [`super::vendor::ome_associated_name`]. Returns (index into `omes` of the slide, [(name,
-/// main-chain index)]), or why the OME-XML cannot be trusted (an Image pointing past the chain or
-/// whose size disagrees with its IFD, or no tiled Image).
-fn ome_layout(
-    omes: &[super::vendor::OmeImage],
-    images: &[ImageIfd],
-) -> std::result::Result<(usize, Vec<(String, usize)>), String> {
-    if omes.is_empty() {
-        return Err("the OME-XML has no Image".into());
-    }
-    for (i, ome) in omes.iter().enumerate() {
-        let Some(image) = images.get(ome.ifd) else {
-            return Err(format!("OME Image {i} names IFD {} but the file has {}", ome.ifd, images.len()));
-        };
-        if (image.width, image.height) != (ome.width, ome.height) {
-            return Err(format!(
-                "OME Image {i} is {}×{} but IFD {} is {}×{}",
-                ome.width, ome.height, ome.ifd, image.width, image.height
-            ));
-        }
-    }
-    let chosen = omes
-        .iter()
-        .enumerate()
-        .filter(|(_, o)| images[o.ifd].tile.is_some())
-        .max_by_key(|(i, o)| (o.width.saturating_mul(o.height), std::cmp::Reverse(*i)))
-        .map(|(i, _)| i)
-        .ok_or("no OME Image is tiled")?;
-    let mut names: Vec<String> = Vec::new();
-    let mut associated = Vec::new();
-    for (i, ome) in omes.iter().enumerate() {
-        if i == chosen || ome.ifd == omes[chosen].ifd {
-            continue;
-        }
-        let mut name = super::vendor::ome_associated_name(ome, i);
-        if names.contains(&name) {
-            name = format!("{name} ({i})");
-        }
-        names.push(name.clone());
-        associated.push((name, ome.ifd));
-    }
-    Ok((chosen, associated))
-}
-
 /// The main-chain index of the largest tiled image (0 when none is tiled: that is refused later
 /// with the reason).
-fn largest_tiled(images: &[ImageIfd]) -> usize {
+pub(crate) fn largest_tiled(images: &[ImageIfd]) -> usize {
     images
         .iter()
         .enumerate()
@@ -421,7 +365,7 @@ fn largest_tiled(images: &[ImageIfd]) -> usize {
 /// A `SubIFDs` entry that is present but unreadable (a wrong type, offset 0, an IFD that cannot be
 /// parsed) does not hide behind a smaller pyramid: the levels that can be read are kept and
 /// `wsiview.warning.tiff.SubIFDs` in `values` says what was passed over. Loops are errors.
-fn subifd_pyramid(
+pub(crate) fn subifd_pyramid(
     reader: &TiffReader,
     first: Option<ImageIfd>,
     seen: &mut HashSet<u64>,
@@ -481,36 +425,40 @@ fn subifd_pyramid(
     Ok(levels)
 }
 
-/// Check every level can be decoded, order levels from largest to smallest.
-fn build_levels(reader: &TiffReader, mut images: Vec<ImageIfd>) -> std::result::Result<Vec<TiledLevel>, ErrorKind> {
-    if images.is_empty() {
+/// Check every level can be decoded, order levels from largest to smallest (a level not smaller
+/// than the one before it, e.g. a second full-size plane, is passed over), and describe them.
+fn build_levels(
+    reader: &TiffReader,
+    mut plans: Vec<LevelPlan>,
+) -> std::result::Result<(Vec<TiledLevel>, Vec<LevelInfo>), ErrorKind> {
+    if plans.is_empty() {
         return Err(ErrorKind::NoLevels(
             "no IFD has TileWidth/TileLength; stripped images are not slides (only tiled pyramidal TIFF is supported)"
                 .into(),
         ));
     }
-    if images[0].tile.is_none() {
+    if plans[0].image.tile.is_none() {
         return Err(ErrorKind::Unsupported {
-            ifd: images[0].index,
+            ifd: plans[0].image.index,
             what: "stripped image (no TileWidth/TileLength): only tiled pyramidal TIFF is supported".into(),
         });
     }
-    images.sort_by_key(|i| std::cmp::Reverse(i.width));
-    let mut levels: Vec<TiledLevel> = Vec::with_capacity(images.len());
-    for image in images {
-        if let Some(prev) = levels.last() {
-            // Skip duplicates and images that are not smaller (e.g. a second full-size plane).
-            if image.width >= prev.image.width {
-                continue;
-            }
+    let size = |p: &LevelPlan| p.size.unwrap_or((p.image.width, p.image.height));
+    plans.sort_by_key(|p| std::cmp::Reverse(size(p).0));
+    let mut levels: Vec<TiledLevel> = Vec::with_capacity(plans.len());
+    let mut infos: Vec<LevelInfo> = Vec::with_capacity(plans.len());
+    for plan in plans {
+        let (width, height) = size(&plan);
+        if infos.last().is_some_and(|prev| width >= prev.width) {
+            continue;
         }
+        let image = plan.image;
         let (tw, th) = image.tile.unwrap_or((0, 0));
         let at = image.index;
-        if image.width == 0 || image.height == 0 || image.width > MAX_IMAGE_EDGE || image.height > MAX_IMAGE_EDGE {
-            return Err(ErrorKind::Unsupported {
-                ifd: at,
-                what: format!("image size {}×{}", image.width, image.height),
-            });
+        for (w, h) in [(image.width, image.height), (width, height)] {
+            if w == 0 || h == 0 || w > MAX_IMAGE_EDGE || h > MAX_IMAGE_EDGE {
+                return Err(ErrorKind::Unsupported { ifd: at, what: format!("image size {w}×{h}") });
+            }
         }
         if tw == 0 || th == 0 || tw > MAX_TILE_EDGE || th > MAX_TILE_EDGE || tw * th > MAX_TILE_PIXELS {
             return Err(ErrorKind::Unsupported { ifd: at, what: format!("tile size {tw}×{th}") });
@@ -518,9 +466,87 @@ fn build_levels(reader: &TiffReader, mut images: Vec<ImageIfd>) -> std::result::
         let format = chunk_format(reader, &image)?;
         let across = image.width.div_ceil(tw);
         let down = image.height.div_ceil(th);
-        levels.push(TiledLevel { image, format, across, down, index: OnceLock::new() });
+        let (level_across, level_down) = (width.div_ceil(tw), height.div_ceil(th));
+        let cover = match plan.placement {
+            Placement::Grid => {
+                if level_across > across || level_down > down {
+                    return Err(ErrorKind::Invalid(format!(
+                        "IFD {at}: the level is {width}×{height} but the image stores only {}×{}",
+                        image.width, image.height
+                    )));
+                }
+                None
+            }
+            Placement::Placed(positions) => {
+                Some(cover_tiles(at, &positions, (across, down), (tw, th), (width, height))?)
+            }
+        };
+        let downsample = match (plan.downsample, infos.first()) {
+            (Some(d), _) => d,
+            (None, None) => 1.0,
+            (None, Some(l0)) => (l0.width as f64 / width as f64 + l0.height as f64 / height as f64) / 2.0,
+        };
+        if !(downsample.is_finite() && downsample > 0.0) {
+            return Err(ErrorKind::Invalid(format!("IFD {at}: downsample {downsample}")));
+        }
+        infos.push(LevelInfo {
+            width,
+            height,
+            downsample,
+            tile_width: tw as u32,
+            tile_height: th as u32,
+            compression: format.compression,
+        });
+        levels.push(TiledLevel {
+            image,
+            format,
+            across,
+            down,
+            level_across,
+            level_down,
+            cover,
+            index: OnceLock::new(),
+        });
     }
-    Ok(levels)
+    Ok((levels, infos))
+}
+
+/// For a placed level: per level tile (row-major), the stored tiles that meet it and where, in
+/// stored-tile order (so later tiles are drawn over earlier ones).
+fn cover_tiles(
+    at: usize,
+    positions: &[Option<(i64, i64)>],
+    (across, down): (u64, u64),
+    (tw, th): (u64, u64),
+    (width, height): (u64, u64),
+) -> std::result::Result<Vec<Vec<(u32, i64, i64)>>, ErrorKind> {
+    let stored = across * down;
+    if stored > MAX_PLACED_TILES || positions.len() as u64 != stored {
+        return Err(ErrorKind::Unsupported {
+            ifd: at,
+            what: format!("{} tile positions for {stored} tiles", positions.len()),
+        });
+    }
+    let (level_across, level_down) = (width.div_ceil(tw), height.div_ceil(th));
+    if level_across.saturating_mul(level_down) > MAX_PLACED_TILES {
+        return Err(ErrorKind::Unsupported { ifd: at, what: format!("a placed level of {width}×{height}") });
+    }
+    let (tw, th) = (tw as i64, th as i64);
+    let mut cover = vec![Vec::new(); (level_across * level_down) as usize];
+    for (i, pos) in positions.iter().enumerate() {
+        let Some((x, y)) = *pos else { continue };
+        // Level tiles this stored tile meets (clipped to the level).
+        let c0 = x.div_euclid(tw).max(0);
+        let c1 = (x + tw - 1).div_euclid(tw).min(level_across as i64 - 1);
+        let r0 = y.div_euclid(th).max(0);
+        let r1 = (y + th - 1).div_euclid(th).min(level_down as i64 - 1);
+        for r in r0..=r1 {
+            for c in c0..=c1 {
+                cover[(r as u64 * level_across + c as u64) as usize].push((i as u32, x - c * tw, y - r * th));
+            }
+        }
+    }
+    Ok(cover)
 }
 
 /// How the pixels of an IFD are stored; an `Unsupported` error naming the IFD and the tag value
@@ -543,8 +569,8 @@ fn chunk_format(reader: &TiffReader, image: &ImageIfd) -> std::result::Result<Ch
     if !(depth == 8 || depth == 16) || bits.iter().any(|&b| b != depth) {
         return Err(unsupported(format!("BitsPerSample {bits:?} (8- and 16-bit samples are supported)")));
     }
-    if depth == 16 && compression == Compression::Jpeg {
-        return Err(unsupported("16-bit JPEG".into()));
+    if depth == 16 && matches!(compression, Compression::Jpeg | Compression::Jpeg2000) {
+        return Err(unsupported(format!("16-bit {}", compression.name())));
     }
     // Signed 8-bit samples are taken as their bits, as libtiff's RGBA interface (OpenSlide) does.
     if let Some(format) = reader.get_u64(ifd, tags::SAMPLE_FORMAT)? {
@@ -556,8 +582,8 @@ fn chunk_format(reader: &TiffReader, image: &ImageIfd) -> std::result::Result<Ch
     }
     let planar = match reader.get_u64(ifd, tags::PLANAR_CONFIGURATION)?.unwrap_or(1) {
         1 => false,
-        2 if compression != Compression::Jpeg => true,
-        2 => return Err(unsupported("PlanarConfiguration 2 (separate planes) with JPEG".into())),
+        2 if !matches!(compression, Compression::Jpeg | Compression::Jpeg2000) => true,
+        2 => return Err(unsupported(format!("PlanarConfiguration 2 (separate planes) with {}", compression.name()))),
         p => return Err(unsupported(format!("PlanarConfiguration {p}"))),
     };
     if let Some(depth) = reader.get_u64(ifd, tags::IMAGE_DEPTH)? {
@@ -567,6 +593,9 @@ fn chunk_format(reader: &TiffReader, image: &ImageIfd) -> std::result::Result<Ch
     }
     let photometric_code = reader.get_u64(ifd, tags::PHOTOMETRIC)?.unwrap_or(if samples >= 3 { 2 } else { 1 });
     let photometric = match (photometric_code, compression) {
+        // Aperio's JPEG 2000 codes decide the colour model whatever the tag says (OpenSlide).
+        (_, Compression::Jpeg2000) if image.compression_code == 33003 => Photometric::YCbCr,
+        (1 | 2 | 6, Compression::Jpeg2000) => Photometric::Rgb,
         (0, _) => Photometric::WhiteIsZero,
         (1, _) => Photometric::BlackIsZero,
         (2, _) => Photometric::Rgb,
@@ -732,50 +761,91 @@ pub struct RawTile {
 impl TiffSlide {
     /// The stored (still compressed) bytes of one tile; `None` for a tile never written.
     pub fn read_raw_tile(&self, level: usize, col: u64, row: u64) -> Result<Option<RawTile>> {
-        if self.tiled.get(level).is_some_and(|l| l.format.planar) {
+        let l = self.checked_tile(level, col, row)?;
+        if l.format.planar || l.cover.is_some() {
             return Err(self.err(ErrorKind::Unsupported {
-                ifd: self.tiled[level].image.index,
-                what: "a raw tile of separate planes (PlanarConfiguration 2) is not one chunk".into(),
+                ifd: l.image.index,
+                what: "a raw tile of separate planes or of placed tiles is not one chunk".into(),
             }));
         }
-        let (l, data) = self.tile_bytes(level, col, row)?;
-        let (tw, th) = l.image.tile.unwrap_or((0, 0));
-        Ok(data.map(|data| RawTile { data, format: l.format.clone(), width: tw as u32, height: th as u32 }))
-    }
-
-    /// The level of a tile, with the tile checked to exist.
-    fn checked_tile(&self, level: usize, col: u64, row: u64) -> Result<&TiledLevel> {
-        let l =
-            self.tiled.get(level).ok_or_else(|| self.err(ErrorKind::NoSuchLevel { level, count: self.tiled.len() }))?;
-        if col >= l.across || row >= l.down {
-            return Err(self.err(ErrorKind::NoSuchTile { level, col, row, cols: l.across, rows: l.down }));
-        }
-        Ok(l)
-    }
-
-    /// A tile of a level stored as separate planes: one chunk per sample, `across × down` apart.
-    fn decode_planar_tile(&self, level: usize, col: u64, row: u64) -> Result<TilePixels> {
-        let l = self.checked_tile(level, col, row)?;
-        let corrupt = |reason: String| self.err(ErrorKind::CorruptTile { level, col, row, reason });
-        let index = self.tile_index(l)?;
-        let per_plane = l.across * l.down;
-        let planes = (0..planes(&l.format))
-            .map(|p| self.read_chunk_bytes(index, (p * per_plane + row * l.across + col) as usize))
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(corrupt)?;
-        let (tw, th) = l.image.tile.unwrap_or((0, 0));
-        let rgba = decode_planes(&l.format, &planes, tw as u32, th as u32).map_err(corrupt)?;
-        Ok(TilePixels { width: tw as u32, height: th as u32, rgba })
-    }
-
-    /// A tile's level and stored bytes (`None`: never written), with the tile checked to exist.
-    fn tile_bytes(&self, level: usize, col: u64, row: u64) -> Result<(&TiledLevel, Option<Vec<u8>>)> {
-        let l = self.checked_tile(level, col, row)?;
         let index = self.tile_index(l)?;
         let data = self
             .read_chunk_bytes(index, (row * l.across + col) as usize)
             .map_err(|reason| self.err(ErrorKind::CorruptTile { level, col, row, reason }))?;
-        Ok((l, data))
+        let (tw, th) = l.image.tile.unwrap_or((0, 0));
+        Ok(data.map(|data| RawTile { data, format: l.format.clone(), width: tw as u32, height: th as u32 }))
+    }
+
+    /// The level of a tile, with the tile checked to exist in the level's grid.
+    fn checked_tile(&self, level: usize, col: u64, row: u64) -> Result<&TiledLevel> {
+        let l =
+            self.tiled.get(level).ok_or_else(|| self.err(ErrorKind::NoSuchLevel { level, count: self.tiled.len() }))?;
+        if col >= l.level_across || row >= l.level_down {
+            return Err(self.err(ErrorKind::NoSuchTile { level, col, row, cols: l.level_across, rows: l.level_down }));
+        }
+        Ok(l)
+    }
+
+    /// Decode stored tile `i` (row-major in the IFD's grid) of a level: RGBA of the stored tile
+    /// size, `None` for a tile never written. Errors are reasons; the caller names the tile.
+    fn decode_stored(&self, l: &TiledLevel, index: &TileIndex, i: u64) -> std::result::Result<Option<Vec<u8>>, String> {
+        let (tw, th) = l.image.tile.unwrap_or((0, 0));
+        if l.format.planar {
+            let per_plane = l.across * l.down;
+            let planes = (0..planes(&l.format))
+                .map(|p| self.read_chunk_bytes(index, (p * per_plane + i) as usize))
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            if planes.iter().all(Option::is_none) {
+                return Ok(None);
+            }
+            return decode_planes(&l.format, &planes, tw as u32, th as u32).map(Some);
+        }
+        match self.read_chunk_bytes(index, i as usize)? {
+            None => Ok(None),
+            Some(data) => decode_chunk(&l.format, &data, tw as u32, th as u32).map(Some),
+        }
+    }
+
+    /// A tile of a placed level: the stored tiles meeting it, drawn in order; transparent elsewhere.
+    fn decode_placed(&self, level: usize, l: &TiledLevel, col: u64, row: u64) -> Result<TilePixels> {
+        let (tw, th) = l.image.tile.unwrap_or((0, 0));
+        let mut out = image::RgbaImage::new(tw as u32, th as u32);
+        let cover = l.cover.as_ref().and_then(|c| c.get((row * l.level_across + col) as usize));
+        for &(i, dx, dy) in cover.into_iter().flatten() {
+            let key = crate::tiles::TileKey { slide: 0, level: level as u32, col: u64::from(i), row: 0 };
+            let stored = match self.placed_cache.get(&key) {
+                Some(t) => t,
+                None => {
+                    let rgba = self
+                        .decode_stored(l, self.tile_index(l)?, u64::from(i))
+                        .map_err(|reason| self.err(ErrorKind::CorruptTile { level, col, row, reason }))?;
+                    let Some(rgba) = rgba else { continue };
+                    let t = Arc::new(TilePixels { width: tw as u32, height: th as u32, rgba });
+                    self.placed_cache.insert(key, t.clone());
+                    t
+                }
+            };
+            blit_at(&mut out, &stored.rgba, tw, th, dx, dy);
+        }
+        Ok(TilePixels { width: tw as u32, height: th as u32, rgba: out.into_raw() })
+    }
+}
+
+/// Copy a `w`×`h` RGBA chunk into `out` with its corner at (x, y) (may be negative), clipped.
+fn blit_at(out: &mut image::RgbaImage, rgba: &[u8], w: u64, h: u64, x: i64, y: i64) {
+    let (ow, oh) = (i64::from(out.width()), i64::from(out.height()));
+    let (w, h) = (w as i64, h as i64);
+    let (x0, x1) = (x.max(0), (x + w).min(ow));
+    let (y0, y1) = (y.max(0), (y + h).min(oh));
+    if x0 >= x1 || y0 >= y1 {
+        return;
+    }
+    let run = ((x1 - x0) * 4) as usize;
+    let buf: &mut [u8] = out;
+    for yy in y0..y1 {
+        let src = (((yy - y) * w + (x0 - x)) * 4) as usize;
+        let dst = ((yy * ow + x0) * 4) as usize;
+        buf[dst..dst + run].copy_from_slice(&rgba[src..src + run]);
     }
 }
 
@@ -808,20 +878,23 @@ impl SlideSource for TiffSlide {
                 available: if names.is_empty() { "none".into() } else { names.join(", ") },
             })
         })?;
-        self.decode_whole(name, &found.image)
+        match &found.data {
+            AssociatedData::Ifd(image) => self.decode_whole(name, image),
+            AssociatedData::Jpeg(bytes) => crate::tiles::codec::decode_jpeg_image(bytes, MAX_ASSOCIATED_PIXELS)
+                .map_err(|reason| self.err(ErrorKind::CorruptAssociated { name: name.into(), reason })),
+        }
     }
 
     fn decode_tile(&self, level: usize, col: u64, row: u64) -> Result<TilePixels> {
-        if self.tiled.get(level).is_some_and(|l| l.format.planar) {
-            return self.decode_planar_tile(level, col, row);
+        let l = self.checked_tile(level, col, row)?;
+        if l.cover.is_some() {
+            return self.decode_placed(level, l, col, row);
         }
-        let (l, data) = self.tile_bytes(level, col, row)?;
         let (tw, th) = l.image.tile.unwrap_or((0, 0));
-        let corrupt = |reason: String| self.err(ErrorKind::CorruptTile { level, col, row, reason });
-        let Some(data) = data else {
-            return Ok(TilePixels { width: tw as u32, height: th as u32, rgba: vec![0; (tw * th * 4) as usize] });
-        };
-        let rgba = decode_chunk(&l.format, &data, tw as u32, th as u32).map_err(corrupt)?;
+        let rgba = self
+            .decode_stored(l, self.tile_index(l)?, row * l.across + col)
+            .map_err(|reason| self.err(ErrorKind::CorruptTile { level, col, row, reason }))?
+            .unwrap_or_else(|| vec![0; (tw * th * 4) as usize]);
         Ok(TilePixels { width: tw as u32, height: th as u32, rgba })
     }
 }

@@ -19,6 +19,8 @@ pub enum Compression {
     Lzw,
     Jpeg,
     Deflate,
+    /// A raw JPEG 2000 codestream (Aperio 33003/33005, DICOM JPEG 2000 frames).
+    Jpeg2000,
 }
 
 impl Compression {
@@ -29,6 +31,8 @@ impl Compression {
             5 => Some(Compression::Lzw),
             7 => Some(Compression::Jpeg),
             8 | 32946 => Some(Compression::Deflate),
+            // Aperio: 33003 holds Y, Cb, Cr without the colour transform, 33005 RGB with it.
+            33003 | 33005 => Some(Compression::Jpeg2000),
             _ => None,
         }
     }
@@ -39,6 +43,7 @@ impl Compression {
             Compression::Lzw => "LZW",
             Compression::Jpeg => "JPEG",
             Compression::Deflate => "Deflate",
+            Compression::Jpeg2000 => "JPEG 2000",
         }
     }
 }
@@ -49,7 +54,9 @@ pub enum Photometric {
     WhiteIsZero,
     BlackIsZero,
     Rgb,
-    /// Only inside JPEG data (the JPEG decoder converts to RGB).
+    /// Only inside JPEG or JPEG 2000 data: JPEG's decoder converts to RGB; for JPEG 2000 it
+    /// means components Y, Cb, Cr stored without the codestream's colour transform (Aperio 33003),
+    /// which wsiview converts (full-range BT.601, as OpenSlide does).
     YCbCr,
 }
 
@@ -102,8 +109,10 @@ impl ChunkFormat {
 /// Decode one chunk of `width`×`height` pixels into RGBA8 (row-major, `width*4` bytes a row).
 /// Errors are short reasons; the caller adds which tile of which file.
 pub fn decode_chunk(format: &ChunkFormat, data: &[u8], width: u32, height: u32) -> Result<Vec<u8>, String> {
-    if format.compression == Compression::Jpeg {
-        return decode_jpeg(format, data, width, height);
+    match format.compression {
+        Compression::Jpeg => return decode_jpeg(format, data, width, height),
+        Compression::Jpeg2000 => return decode_j2k(format, data, width, height),
+        _ => {}
     }
     let raw = decode_samples(format, data, width, height)?;
     samples_to_rgba(format, &to_8bit(format, raw), width, height)
@@ -118,8 +127,8 @@ pub fn decode_planes(
     width: u32,
     height: u32,
 ) -> Result<Vec<u8>, String> {
-    if format.compression == Compression::Jpeg {
-        return Err("JPEG with separate planes".into());
+    if matches!(format.compression, Compression::Jpeg | Compression::Jpeg2000) {
+        return Err(format!("{} with separate planes", format.compression.name()));
     }
     let spp = format.samples as usize;
     if planes.len() != spp {
@@ -162,7 +171,9 @@ fn to_8bit(format: &ChunkFormat, raw: Vec<u8>) -> Vec<u8> {
 fn decode_samples(format: &ChunkFormat, data: &[u8], width: u32, height: u32) -> Result<Vec<u8>, String> {
     let expected = width as usize * height as usize * format.samples as usize * format.bytes_per_sample();
     match format.compression {
-        Compression::Jpeg => Err("JPEG data is not a sample array".into()),
+        Compression::Jpeg | Compression::Jpeg2000 => {
+            Err(format!("{} data is not a sample array", format.compression.name()))
+        }
         Compression::None => {
             if data.len() < expected {
                 return Err(format!("{} bytes of pixel data where {expected} are needed", data.len()));
@@ -340,6 +351,91 @@ fn decode_jpeg(format: &ChunkFormat, data: &[u8], width: u32, height: u32) -> Re
         out[y * width as usize * 4..][..copy_w].copy_from_slice(src);
     }
     Ok(out)
+}
+
+/// A whole JPEG file (an associated image kept as a JPEG, e.g. Philips's base64 label) as RGBA;
+/// refused before decoding when its frame claims more than `max_pixels`.
+pub fn decode_jpeg_image(data: &[u8], max_pixels: u64) -> Result<image::RgbaImage, String> {
+    let mut probe = JpegDecoder::new(ZCursor::new(data));
+    probe.decode_headers().map_err(jpeg_error)?;
+    let (w, h) = probe.dimensions().ok_or("JPEG: no frame header")?;
+    if w == 0 || h == 0 || (w as u64) * (h as u64) > max_pixels {
+        return Err(format!("JPEG of {w}×{h} pixels"));
+    }
+    let format = ChunkFormat::simple(Compression::Jpeg, Photometric::YCbCr, 3);
+    let rgba = decode_jpeg(&format, data, w as u32, h as u32)?;
+    image::RgbaImage::from_raw(w as u32, h as u32, rgba).ok_or_else(|| "JPEG: wrong pixel count".into())
+}
+
+/// The image size and per-component subsampling from a JPEG 2000 codestream's SIZ marker
+/// (ISO/IEC 15444-1 A.5.1), read before decoding so that a forged size is refused cheaply.
+struct J2kSize {
+    width: u32,
+    height: u32,
+    /// (XRsiz, YRsiz) of each component.
+    subsampling: Vec<(u8, u8)>,
+}
+
+fn j2k_size(data: &[u8]) -> Result<J2kSize, String> {
+    if data.len() < 6 || data[..4] != [0xFF, 0x4F, 0xFF, 0x51] {
+        return Err("JPEG 2000: the data does not start with SOC and SIZ markers".into());
+    }
+    let be32 = |at: usize| data.get(at..at + 4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+    let be16 = |at: usize| data.get(at..at + 2).map(|b| u16::from_be_bytes([b[0], b[1]]));
+    let short = || "JPEG 2000: the SIZ marker is cut short".to_string();
+    // After SOC (2) and the SIZ marker (2): Lsiz, Rsiz, Xsiz, Ysiz, XOsiz, YOsiz, (tile fields), Csiz.
+    let (xsiz, ysiz) = (be32(8).ok_or_else(short)?, be32(12).ok_or_else(short)?);
+    let (xo, yo) = (be32(16).ok_or_else(short)?, be32(20).ok_or_else(short)?);
+    let components = be16(40).ok_or_else(short)? as usize;
+    let mut subsampling = Vec::with_capacity(components.min(16));
+    for c in 0..components.min(16) {
+        let at = 42 + c * 3;
+        let s = data.get(at..at + 3).ok_or_else(short)?;
+        subsampling.push((s[1], s[2]));
+    }
+    Ok(J2kSize { width: xsiz.saturating_sub(xo), height: ysiz.saturating_sub(yo), subsampling })
+}
+
+fn decode_j2k(format: &ChunkFormat, data: &[u8], width: u32, height: u32) -> Result<Vec<u8>, String> {
+    use hayro_jpeg2000::{DecodeSettings, DecoderContext, Image};
+    let size = j2k_size(data)?;
+    if size.width == 0 || size.height == 0 || size.width > width + 16 || size.height > height + 16 {
+        return Err(format!("JPEG 2000: a {}×{} codestream in a {width}×{height} tile", size.width, size.height));
+    }
+    let settings = DecodeSettings { resolve_palette_indices: false, strict: false, target_resolution: None };
+    let image = Image::new(data, &settings).map_err(|e| format!("JPEG 2000: {e}"))?;
+    let mut context = DecoderContext::default();
+    let decoded = image.decode(&mut context).map_err(|e| format!("JPEG 2000: {e}"))?;
+    let channels = decoded.components().len();
+    let samples = decoded.data_u8();
+    let (jw, jh) = (size.width as usize, size.height as usize);
+    if channels == 0 || samples.len() < jw * jh * channels {
+        return Err("JPEG 2000: the decoder returned too few samples".into());
+    }
+    // hayro converts Y, Cb, Cr itself only when the chroma is subsampled; otherwise a 33003
+    // codestream comes out as its raw components and is converted here.
+    let subsampled = matches!(size.subsampling.as_slice(), [y, cb, cr] if cb == cr && cb != y);
+    let convert = format.photometric == Photometric::YCbCr && channels >= 3 && !subsampled;
+    let mut out = vec![0u8; width as usize * height as usize * 4];
+    for y in 0..jh.min(height as usize) {
+        for x in 0..jw.min(width as usize) {
+            let s = &samples[(y * jw + x) * channels..][..channels];
+            let px = match channels {
+                1 | 2 => [s[0], s[0], s[0], 255],
+                _ if convert => ycbcr_to_rgba(s[0], s[1], s[2]),
+                _ => [s[0], s[1], s[2], 255],
+            };
+            out[(y * width as usize + x) * 4..][..4].copy_from_slice(&px);
+        }
+    }
+    Ok(out)
+}
+
+/// Full-range BT.601 (JFIF) Y, Cb, Cr to RGB, as OpenSlide converts Aperio 33003 tiles.
+fn ycbcr_to_rgba(y: u8, cb: u8, cr: u8) -> [u8; 4] {
+    let (y, cb, cr) = (f32::from(y), f32::from(cb) - 128.0, f32::from(cr) - 128.0);
+    let clamp = |v: f32| v.round().clamp(0.0, 255.0) as u8;
+    [clamp(y + 1.402 * cr), clamp(y - 0.34414 * cb - 0.71414 * cr), clamp(y + 1.772 * cb), 255]
 }
 
 #[cfg(test)]

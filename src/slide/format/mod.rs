@@ -1,0 +1,139 @@
+//! The table of slide formats wsiview reads, in the order they are tried, as OpenSlide keeps one
+//! file per vendor: each format has a cheap `detect` (from the first bytes, or IFD 0 of a TIFF)
+//! and an opener. TIFF-based formats only lay the file out (levels, placement, associated
+//! images, properties, see [`TiffLayout`]) and share the TIFF tile engine
+//! ([`super::TiffSlide`]); others implement [`SlideSource`] themselves. Adding a format touches
+//! this table and its own file.
+//!
+//! | format | detected by | reference |
+//! |---|---|---|
+//! | Aperio SVS (JPEG, JPEG 2000 33003/33005) | IFD 0 description starts `Aperio` | OpenSlide `openslide-vendor-aperio.c` |
+//! | OME-TIFF | IFD 0 description is OME-XML | OME-TIFF specification |
+//! | generic tiled TIFF | any other TIFF | TIFF 6.0 |
+
+mod aperio;
+mod generic;
+mod ome;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use super::tiff_slide::{LayoutFn, TiffSlide};
+use super::SlideSource;
+use crate::error::{ErrorKind, Result, SlideError};
+use crate::tiff::{tags, ByteSource, FileSource, Ifd, TiffReader};
+
+pub(crate) use super::tiff_slide::{LevelPlan, Placement, TiffContext, TiffLayout};
+
+/// What a format's `detect` sees: cheap facts read once for all formats.
+pub(crate) struct Probe<'a> {
+    pub path: &'a Path,
+    /// The first bytes of the file (up to 4 KiB); empty for a folder.
+    pub head: &'a [u8],
+    /// When the file parses as TIFF: its reader and IFD 0 (`None` if IFD 0 is unreadable).
+    pub tiff: Option<(&'a TiffReader, Option<&'a Ifd>)>,
+    /// IFD 0's ImageDescription and Software ("" when absent or not a TIFF).
+    pub description: &'a str,
+    pub software: &'a str,
+}
+
+impl Probe<'_> {
+    /// IFD 0 of a TIFF, when readable.
+    pub fn first_ifd(&self) -> Option<&Ifd> {
+        self.tiff.and_then(|(_, ifd)| ifd)
+    }
+
+    /// Whether IFD 0 of a TIFF has `tag`.
+    pub fn has_tag(&self, tag: u16) -> bool {
+        self.first_ifd().is_some_and(|ifd| ifd.get(tag).is_some())
+    }
+}
+
+/// How a format opens a file.
+pub(crate) enum Opener {
+    /// A TIFF-based format: a layout for the shared TIFF tile engine.
+    Tiff(LayoutFn),
+    /// A format with its own reader.
+    #[allow(dead_code)]
+    Other(fn(&Probe) -> Result<Arc<dyn SlideSource>>),
+}
+
+pub(crate) struct Format {
+    /// The name [`SlideSource::format_name`] reports.
+    pub name: &'static str,
+    pub detect: fn(&Probe) -> bool,
+    pub open: Opener,
+}
+
+/// Every format, in the order they are tried; generic TIFF last (it takes any TIFF).
+pub(crate) static FORMATS: &[Format] = &[aperio::FORMAT, ome::FORMAT, generic::FORMAT];
+
+/// Most bytes read for detection.
+const HEAD_BYTES: u64 = 4096;
+
+/// Open a slide (a file, or a folder for formats that take one) with the first format that
+/// recognises it.
+pub fn open(path: &Path) -> Result<Arc<dyn SlideSource>> {
+    let err = |kind| SlideError::new(path, kind);
+    if path.is_dir() {
+        let probe = Probe { path, head: &[], tiff: None, description: "", software: "" };
+        if let Some(format) = FORMATS.iter().find(|f| (f.detect)(&probe)) {
+            if let Opener::Other(open) = format.open {
+                return open(&probe);
+            }
+        }
+    }
+    let source: Arc<dyn ByteSource> = Arc::new(FileSource::open(path).map_err(|e| err(ErrorKind::Io(e)))?);
+    let mut head = vec![0u8; source.len().min(HEAD_BYTES) as usize];
+    source.read_exact_at(0, &mut head).map_err(|e| err(ErrorKind::Io(e)))?;
+    let tiff = TiffReader::new(source.clone());
+    let chosen = {
+        let first = tiff.as_ref().ok().and_then(|r| r.read_ifd(r.first_ifd).ok());
+        let text = |tag| match (&tiff, &first) {
+            (Ok(r), Some(ifd)) => r.get_string(ifd, tag).ok().flatten().unwrap_or_default(),
+            _ => String::new(),
+        };
+        let (description, software) = (text(tags::IMAGE_DESCRIPTION), text(tags::SOFTWARE));
+        let probe = Probe {
+            path,
+            head: &head,
+            tiff: tiff.as_ref().ok().map(|r| (r, first.as_ref())),
+            description: &description,
+            software: &software,
+        };
+        match FORMATS.iter().find(|f| (f.detect)(&probe)) {
+            Some(Format { open: Opener::Other(open), .. }) => return open(&probe),
+            Some(Format { open: Opener::Tiff(layout), .. }) => Some(*layout),
+            None => None,
+        }
+    };
+    match (chosen, tiff) {
+        (Some(layout), Ok(reader)) => Ok(Arc::new(TiffSlide::with_layout(path, reader, layout)?)),
+        (_, Err(kind)) => Err(err(kind)),
+        (None, Ok(_)) => Err(err(ErrorKind::Invalid("no format recognises this TIFF".into()))),
+    }
+}
+
+/// The layout of the first TIFF-based format that recognises a TIFF (generic TIFF at worst).
+pub(crate) fn tiff_layout_for(path: &Path, reader: &TiffReader) -> Result<LayoutFn> {
+    let mut head = vec![0u8; reader.file_len().min(HEAD_BYTES) as usize];
+    reader.source().read_exact_at(0, &mut head).map_err(|e| SlideError::new(path, ErrorKind::Io(e)))?;
+    let first = reader.read_ifd(reader.first_ifd).ok();
+    let text = |tag| first.as_ref().and_then(|ifd| reader.get_string(ifd, tag).ok().flatten()).unwrap_or_default();
+    let (description, software) = (text(tags::IMAGE_DESCRIPTION), text(tags::SOFTWARE));
+    let probe = Probe {
+        path,
+        head: &head,
+        tiff: Some((reader, first.as_ref())),
+        description: &description,
+        software: &software,
+    };
+    FORMATS
+        .iter()
+        .filter(|f| (f.detect)(&probe))
+        .find_map(|f| match f.open {
+            Opener::Tiff(layout) => Some(layout),
+            Opener::Other(_) => None,
+        })
+        .ok_or_else(|| SlideError::new(path, ErrorKind::Invalid("not a TIFF-based slide format".into())))
+}
