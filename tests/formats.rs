@@ -470,3 +470,17 @@ fn concurrent_reads_agree() {
     }
     assert!(cache.used_bytes() <= cache.budget_bytes());
 }
+
+// ---- Vendor formats, against OpenSlide 4.0.1's facts and pixels (../shared/fixtures/vendors) ----
+
+#[test]
+fn aperio_jpeg2000_ycbcr_33003_as_openslide_reads_it() {
+    let Some(slide) = common::check_vendor_fixture("aperio-j2k-ycbcr.svs") else { return };
+    assert_eq!(slide.levels()[0].compression, wsiview::tiles::codec::Compression::Jpeg2000);
+}
+
+#[test]
+fn aperio_jpeg2000_rgb_33005_as_openslide_reads_it() {
+    let Some(slide) = common::check_vendor_fixture("aperio-j2k-rgb.svs") else { return };
+    assert_eq!(slide.format_name(), "aperio-svs");
+}

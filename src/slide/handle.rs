@@ -131,9 +131,10 @@ impl Slide {
         if width == 0 || height == 0 {
             return Ok(out);
         }
-        // Level coordinates of the region's corner.
-        let lx = (x as f64 / info.downsample).floor() as i64;
-        let ly = (y as f64 / info.downsample).floor() as i64;
+        // Level coordinates of the region's corner, to the nearest pixel: OpenSlide paints at the
+        // fractional position (cairo), which is that pixel within a fraction of its neighbours.
+        let lx = (x as f64 / info.downsample).round() as i64;
+        let ly = (y as f64 / info.downsample).round() as i64;
         let (tw, th) = (i64::from(info.tile_width), i64::from(info.tile_height));
         let x0 = lx.max(0);
         let y0 = ly.max(0);

@@ -104,3 +104,85 @@ pub fn step_until(
     }
     false
 }
+
+/// Check a slide of `../shared/fixtures/vendors/` against what OpenSlide 4.0.1 reports for it
+/// (`expected.json`): vendor, levels, downsamples, mpp, objective power, associated images
+/// (listed and decoded to their size), bounds, and the three reference regions (the same
+/// transparent pixels; RGB of the opaque pixels within a mean absolute difference of 3, the tolerance the
+/// fixtures' README gives for another JPEG / JPEG 2000 decoder). Returns the slide, or `None`
+/// when the fixtures are absent.
+pub fn check_vendor_fixture(name: &str) -> Option<wsiview::Slide> {
+    let dir = fixtures()?.join("vendors");
+    let expected: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.join("expected.json")).unwrap_or_else(|e| panic!("expected.json: {e}")),
+    )
+    .unwrap_or_else(|e| panic!("expected.json: {e}"));
+    let want = &expected["slides"][name];
+    assert!(want.is_object(), "{name} is not in expected.json");
+    let path = dir.join(want["path"].as_str().unwrap_or(name));
+    let slide = wsiview::Slide::open(&path).unwrap_or_else(|e| panic!("{e}"));
+    let p = slide.properties();
+    assert_eq!(p.vendor, want["vendor"].as_str().unwrap_or_default(), "{name}: vendor");
+    let dims: Vec<[u64; 2]> = slide.levels().iter().map(|l| [l.width, l.height]).collect();
+    let want_dims: Vec<[u64; 2]> = serde_json::from_value(want["level_dimensions"].clone()).unwrap_or_default();
+    assert_eq!(dims, want_dims, "{name}: level dimensions");
+    let want_ds: Vec<f64> = serde_json::from_value(want["level_downsamples"].clone()).unwrap_or_default();
+    for (level, (got, want)) in slide.levels().iter().map(|l| l.downsample).zip(want_ds).enumerate() {
+        assert!((got - want).abs() < 1e-6 * want, "{name}: level {level} downsample {got}, OpenSlide {want}");
+    }
+    let close = |got: Option<f64>, want: &serde_json::Value, what: &str| match want.as_f64() {
+        Some(w) => {
+            assert!(got.is_some_and(|g| (g - w).abs() < 1e-9 * w.max(1.0)), "{name}: {what} {got:?}, OpenSlide {w}")
+        }
+        None => assert_eq!(got, None, "{name}: {what}"),
+    };
+    close(p.mpp_x, &want["mpp_x"], "mpp-x");
+    close(p.mpp_y, &want["mpp_y"], "mpp-y");
+    close(p.objective_power, &want["objective_power"], "objective power");
+    let mut names = slide.associated_names();
+    names.sort();
+    let want_assoc = want["associated_images"].as_object().cloned().unwrap_or_default();
+    let mut want_names: Vec<String> = want_assoc.keys().cloned().collect();
+    want_names.sort();
+    assert_eq!(names, want_names, "{name}: associated images");
+    for (assoc, size) in &want_assoc {
+        let image = slide.read_associated(assoc).unwrap_or_else(|e| panic!("{e}"));
+        let want_size: [u32; 2] = serde_json::from_value(size.clone()).unwrap_or_default();
+        assert_eq!([image.width(), image.height()], want_size, "{name}: associated image {assoc}");
+    }
+    if let Some(bounds) = want.get("bounds") {
+        for key in ["x", "y", "width", "height"] {
+            assert_eq!(
+                p.values.get(&format!("openslide.bounds-{key}")).map(String::as_str),
+                Some(bounds[key].to_string().as_str()),
+                "{name}: openslide.bounds-{key}"
+            );
+        }
+    }
+    for region in want["regions"].as_array().cloned().unwrap_or_default() {
+        let n = |k: &str| region[k].as_i64().unwrap_or_default();
+        let got = slide
+            .read_region(n("level") as usize, n("x"), n("y"), n("w") as u32, n("h") as u32)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let png = dir.join(region["png"].as_str().unwrap_or_default());
+        let reference = image::open(&png).unwrap_or_else(|e| panic!("{}: {e}", png.display())).to_rgba8();
+        assert_eq!(got.dimensions(), reference.dimensions());
+        let (mut sum, mut opaque, mut alpha_wrong) = (0u64, 0u64, 0u64);
+        for (a, b) in got.pixels().zip(reference.pixels()) {
+            // OpenSlide paints at fractional positions, so a pixel at a tile corner may come out
+            // 254 opaque; transparent (0) or not is what must agree.
+            if (a[3] == 0) != (b[3] == 0) {
+                alpha_wrong += 1;
+            } else if a[3] != 0 {
+                opaque += 1;
+                sum += (0..3).map(|c| u64::from(a[c].abs_diff(b[c]))).sum::<u64>();
+            }
+        }
+        let mad = sum as f64 / (3 * opaque.max(1)) as f64;
+        let at = format!("{name}: region level {} at {},{}", n("level"), n("x"), n("y"));
+        assert_eq!(alpha_wrong, 0, "{at}: {alpha_wrong} pixels differ in transparency from OpenSlide's");
+        assert!(mad <= 3.0, "{at}: mean absolute difference {mad:.2} from OpenSlide's pixels");
+        eprintln!("{at}: mean absolute difference {mad:.2} over {opaque} opaque pixels");
+    }
+    Some(slide)
+}
