@@ -484,3 +484,29 @@ fn aperio_jpeg2000_rgb_33005_as_openslide_reads_it() {
     let Some(slide) = common::check_vendor_fixture("aperio-j2k-rgb.svs") else { return };
     assert_eq!(slide.format_name(), "aperio-svs");
 }
+
+#[test]
+fn philips_tiff_as_openslide_reads_it() {
+    let Some(slide) = common::check_vendor_fixture("philips.tiff") else { return };
+    assert_eq!(slide.format_name(), "philips-tiff");
+    let p = slide.properties();
+    assert_eq!(p.values.get("philips.PIM_DP_IMAGE_TYPE").map(String::as_str), Some("WSI"));
+    assert!(!p.values.keys().any(|k| k.starts_with("wsiview.warning")), "{:?}", p.values.keys());
+    // The unscanned block (tiles of byte count 0) is transparent, as OpenSlide leaves it.
+    let corner = slide.read_region(0, 3584 - 300, 0, 64, 64).unwrap_or_else(|e| panic!("{e}"));
+    assert!(corner.pixels().all(|px| px[3] == 0), "the unscanned corner must be transparent");
+}
+
+#[test]
+fn leica_scn_as_openslide_reads_it() {
+    let Some(slide) = common::check_vendor_fixture("leica.scn") else { return };
+    assert_eq!(slide.format_name(), "leica-scn");
+    // Outside the main image (bounds 400,320 3072×2048) the collection is transparent; inside opaque.
+    let outside = slide.read_region(0, 0, 0, 300, 300).unwrap_or_else(|e| panic!("{e}"));
+    assert!(outside.pixels().all(|px| px[3] == 0));
+    let inside = slide.read_region(0, 400, 320, 100, 100).unwrap_or_else(|e| panic!("{e}"));
+    assert!(inside.pixels().all(|px| px[3] == 255));
+    let edge = slide.read_region(0, 400 + 3072 - 2, 320, 4, 1).unwrap_or_else(|e| panic!("{e}"));
+    let alphas: Vec<u8> = edge.pixels().map(|px| px[3]).collect();
+    assert_eq!(alphas, vec![255, 255, 0, 0], "the main image ends at x = 3472");
+}

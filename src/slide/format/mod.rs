@@ -8,12 +8,16 @@
 //! | format | detected by | reference |
 //! |---|---|---|
 //! | Aperio SVS (JPEG, JPEG 2000 33003/33005) | IFD 0 description starts `Aperio` | OpenSlide `openslide-vendor-aperio.c` |
+//! | Philips TIFF | Software `Philips…`, a `DPUfsImport` XML description | OpenSlide `openslide-vendor-philips.c` |
+//! | Leica SCN | an `scn` XML description in Leica's namespace | OpenSlide `openslide-vendor-leica.c` |
 //! | OME-TIFF | IFD 0 description is OME-XML | OME-TIFF specification |
 //! | generic tiled TIFF | any other TIFF | TIFF 6.0 |
 
 mod aperio;
 mod generic;
+mod leica;
 mod ome;
+mod philips;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -66,7 +70,17 @@ pub(crate) struct Format {
 }
 
 /// Every format, in the order they are tried; generic TIFF last (it takes any TIFF).
-pub(crate) static FORMATS: &[Format] = &[aperio::FORMAT, ome::FORMAT, generic::FORMAT];
+pub(crate) static FORMATS: &[Format] = &[aperio::FORMAT, philips::FORMAT, leica::FORMAT, ome::FORMAT, generic::FORMAT];
+
+/// Most XML nodes a vendor description may have (bounds parse time and memory).
+const MAX_XML_NODES: u32 = 2_000_000;
+
+/// Parse vendor XML (Philips, Ventana, Leica) with no DTD, hence no entities at all, internal or
+/// external, and a bounded node count. `Err` is the parser's message, safe to print.
+pub(crate) fn parse_xml(text: &str) -> std::result::Result<roxmltree::Document<'_>, String> {
+    let options = roxmltree::ParsingOptions { allow_dtd: false, nodes_limit: MAX_XML_NODES, ..Default::default() };
+    roxmltree::Document::parse_with_options(text, options).map_err(|e| crate::error::printable(&e.to_string()))
+}
 
 /// Most bytes read for detection.
 const HEAD_BYTES: u64 = 4096;
