@@ -10,6 +10,7 @@
 //! | Aperio SVS (JPEG, JPEG 2000 33003/33005) | IFD 0 description starts `Aperio` | OpenSlide `openslide-vendor-aperio.c` |
 //! | Philips TIFF | Software `Philips…`, a `DPUfsImport` XML description | OpenSlide `openslide-vendor-philips.c` |
 //! | Leica SCN | an `scn` XML description in Leica's namespace | OpenSlide `openslide-vendor-leica.c` |
+//! | Ventana BIF | an `iScan` element in IFD 0's XMP | OpenSlide `openslide-vendor-ventana.c` |
 //! | OME-TIFF | IFD 0 description is OME-XML | OME-TIFF specification |
 //! | generic tiled TIFF | any other TIFF | TIFF 6.0 |
 
@@ -18,6 +19,7 @@ mod generic;
 mod leica;
 mod ome;
 mod philips;
+mod ventana;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -70,7 +72,8 @@ pub(crate) struct Format {
 }
 
 /// Every format, in the order they are tried; generic TIFF last (it takes any TIFF).
-pub(crate) static FORMATS: &[Format] = &[aperio::FORMAT, philips::FORMAT, leica::FORMAT, ome::FORMAT, generic::FORMAT];
+pub(crate) static FORMATS: &[Format] =
+    &[aperio::FORMAT, philips::FORMAT, leica::FORMAT, ventana::FORMAT, ome::FORMAT, generic::FORMAT];
 
 /// Most XML nodes a vendor description may have (bounds parse time and memory).
 const MAX_XML_NODES: u32 = 2_000_000;
