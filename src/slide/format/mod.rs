@@ -32,6 +32,7 @@ use crate::tiff::{tags, ByteSource, FileSource, Ifd, TiffReader};
 pub(crate) use super::tiff_slide::{LevelPlan, Placement, TiffContext, TiffLayout};
 
 /// What a format's `detect` sees: cheap facts read once for all formats.
+#[allow(dead_code)] // `path` and `head` serve the formats that are not TIFF
 pub(crate) struct Probe<'a> {
     pub path: &'a Path,
     /// The first bytes of the file (up to 4 KiB); empty for a folder.
@@ -43,6 +44,7 @@ pub(crate) struct Probe<'a> {
     pub software: &'a str,
 }
 
+#[allow(dead_code)]
 impl Probe<'_> {
     /// IFD 0 of a TIFF, when readable.
     pub fn first_ifd(&self) -> Option<&Ifd> {
@@ -153,4 +155,18 @@ pub(crate) fn tiff_layout_for(path: &Path, reader: &TiffReader) -> Result<Layout
             Opener::Other(_) => None,
         })
         .ok_or_else(|| SlideError::new(path, ErrorKind::Invalid("not a TIFF-based slide format".into())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_xml;
+
+    #[test]
+    fn vendor_xml_with_a_dtd_or_entities_is_refused() {
+        let external = r#"<?xml version="1.0"?><!DOCTYPE scn [<!ENTITY x SYSTEM "file:///etc/passwd">]><scn>&x;</scn>"#;
+        assert!(parse_xml(external).is_err(), "an external entity must never be resolved");
+        let bomb = r#"<!DOCTYPE a [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;&a;">]><a>&b;</a>"#;
+        assert!(parse_xml(bomb).is_err());
+        assert!(parse_xml("<scn><collection/></scn>").is_ok());
+    }
 }
