@@ -562,3 +562,20 @@ fn ventana_bif_with_overlapping_tiles() {
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
+
+/// A thumbnail of a JPEG 2000 slide decodes its tiles at reduced resolution (fewer wavelet
+/// levels); it must look like the thumbnail made from the whole level.
+#[test]
+fn jpeg2000_thumbnail_from_reduced_resolution_tiles() {
+    let Some(dir) = common::fixtures() else { return };
+    for name in ["aperio-j2k-rgb.svs", "aperio-j2k-ycbcr.svs"] {
+        let slide = open(&dir.join("vendors").join(name));
+        let thumb = slide.thumbnail(200).unwrap_or_else(|e| panic!("{e}"));
+        let l1 = slide.levels()[1].clone();
+        let whole = slide.read_region(1, 0, 0, l1.width as u32, l1.height as u32).unwrap_or_else(|e| panic!("{e}"));
+        let reference = image::imageops::resize(&whole, thumb.width(), thumb.height(), image::imageops::FilterType::Triangle);
+        let (_, mad) = diff(thumb.as_raw(), reference.as_raw());
+        assert!(mad < 3.0, "{name}: the reduced thumbnail is {mad:.2} from the full-resolution one");
+        assert!(thumb.width() == 200 || thumb.height() == 200);
+    }
+}

@@ -905,6 +905,23 @@ impl SlideSource for TiffSlide {
         }
     }
 
+    fn decode_tile_reduced(&self, level: usize, col: u64, row: u64, reduce: u8) -> Result<TilePixels> {
+        let l = self.checked_tile(level, col, row)?;
+        if reduce == 0 || l.cover.is_some() || l.format.compression != Compression::Jpeg2000 {
+            return self.decode_tile(level, col, row);
+        }
+        let (tw, th) = l.image.tile.unwrap_or((0, 0));
+        let index = self.tile_index(l)?;
+        let corrupt = |reason: String| self.err(ErrorKind::CorruptTile { level, col, row, reason });
+        let Some(data) = self.read_chunk_bytes(index, (row * l.across + col) as usize).map_err(corrupt)? else {
+            let (w, h) = ((tw >> reduce).max(1) as u32, (th >> reduce).max(1) as u32);
+            return Ok(TilePixels { width: w, height: h, rgba: vec![0; (w * h * 4) as usize] });
+        };
+        let (width, height, rgba) =
+            crate::tiles::codec::decode_j2k_reduced(&l.format, &data, tw as u32, th as u32, reduce).map_err(corrupt)?;
+        Ok(TilePixels { width, height, rgba })
+    }
+
     fn decode_tile(&self, level: usize, col: u64, row: u64) -> Result<TilePixels> {
         let l = self.checked_tile(level, col, row)?;
         if l.cover.is_some() {
