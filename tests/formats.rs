@@ -573,7 +573,8 @@ fn jpeg2000_thumbnail_from_reduced_resolution_tiles() {
         let thumb = slide.thumbnail(200).unwrap_or_else(|e| panic!("{e}"));
         let l1 = slide.levels()[1].clone();
         let whole = slide.read_region(1, 0, 0, l1.width as u32, l1.height as u32).unwrap_or_else(|e| panic!("{e}"));
-        let reference = image::imageops::resize(&whole, thumb.width(), thumb.height(), image::imageops::FilterType::Triangle);
+        let reference =
+            image::imageops::resize(&whole, thumb.width(), thumb.height(), image::imageops::FilterType::Triangle);
         let (_, mad) = diff(thumb.as_raw(), reference.as_raw());
         assert!(mad < 3.0, "{name}: the reduced thumbnail is {mad:.2} from the full-resolution one");
         assert!(thumb.width() == 200 || thumb.height() == 200);

@@ -330,3 +330,27 @@ fn verify_names_the_file_it_cannot_use() {
     assert_eq!(o.status.code(), Some(3), "{}", text(&o.stdout));
     assert!(text(&o.stdout).contains("does not open as a slide"), "{}", text(&o.stdout));
 }
+
+/// Formats whose label or macro pixels are not only whole IFDs (Philips keeps them as base64 in
+/// the XML, Leica keeps a second macro resolution, the BIF macro carries the slide's XMP) are
+/// refused rather than copied with the label still inside.
+#[test]
+fn teaching_copies_refuse_formats_whose_labels_cannot_be_removed() {
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/vendors");
+    if !fixtures.is_dir() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    for (name, format) in [("philips.tiff", "philips-tiff"), ("leica.scn", "leica-scn"), ("ventana.bif", "ventana-bif")]
+    {
+        let copy = dir.path().join(name);
+        std::fs::copy(fixtures.join(name), &copy).unwrap_or_else(|e| panic!("{e}"));
+        let before = std::fs::read(&copy).unwrap_or_else(|e| panic!("{e}"));
+        let err = match wsiview::report::teaching::scrub_slide_file(&copy) {
+            Ok(_) => panic!("{name}: scrubbed, but its label cannot be removed"),
+            Err(e) => e,
+        };
+        assert!(err.contains(format) && err.contains("label"), "{name}: {err}");
+        assert!(std::fs::read(&copy).unwrap_or_default() == before, "{name}: the file was changed");
+    }
+}

@@ -345,7 +345,20 @@ pub struct AssociatedIfd {
 /// The associated images of a slide's main IFD chain, decided exactly as [`TiffSlide::open`]
 /// decides, plus any second image of a name the reader ignores (a duplicate label is still a
 /// label: whoever removes labels must find it). Aperio slides and multi-image OME-TIFF have them.
+/// Only Aperio, OME-TIFF and generic TIFF are answered: other formats keep label or macro pixels
+/// where removing IFDs cannot reach them (Philips's XML, Leica's second macro resolution, the
+/// BIF macro that carries the slide's XMP), so they are refused with the reason.
 pub fn associated_ifds(reader: &TiffReader) -> std::result::Result<Vec<AssociatedIfd>, ErrorKind> {
+    let (format, _) = super::format::tiff_format_for(Path::new(""), reader).map_err(|e| e.kind)?;
+    if !matches!(format.name, "aperio-svs" | "ome-tiff" | "generic-tiff") {
+        return Err(ErrorKind::Unsupported {
+            ifd: 0,
+            what: format!(
+                "label and macro removal from {} slides (their identifying images are not only whole IFDs)",
+                format.name
+            ),
+        });
+    }
     let layout = super::format::tiff_layout_for(Path::new(""), reader).map_err(|e| e.kind)?;
     let mut ctx = TiffContext::new(reader)?;
     let plan = layout(&mut ctx)?;

@@ -133,8 +133,9 @@ pub fn open(path: &Path) -> Result<Arc<dyn SlideSource>> {
     }
 }
 
-/// The layout of the first TIFF-based format that recognises a TIFF (generic TIFF at worst).
-pub(crate) fn tiff_layout_for(path: &Path, reader: &TiffReader) -> Result<LayoutFn> {
+/// The first format that recognises a TIFF, with its layout when it is TIFF-based (generic TIFF
+/// at worst). A format with its own reader (NDPI) comes back without a layout.
+pub(crate) fn tiff_format_for(path: &Path, reader: &TiffReader) -> Result<(&'static Format, Option<LayoutFn>)> {
     let mut head = vec![0u8; reader.file_len().min(HEAD_BYTES) as usize];
     reader.source().read_exact_at(0, &mut head).map_err(|e| SlideError::new(path, ErrorKind::Io(e)))?;
     let first = reader.read_ifd(reader.first_ifd).ok();
@@ -147,16 +148,26 @@ pub(crate) fn tiff_layout_for(path: &Path, reader: &TiffReader) -> Result<Layout
         description: &description,
         software: &software,
     };
-    FORMATS
+    let format = FORMATS
         .iter()
-        .filter(|f| (f.detect)(&probe))
-        .find_map(|f| match f.open {
-            Opener::Tiff(layout) => Some(layout),
-            Opener::Other(_) => None,
-        })
-        .ok_or_else(|| SlideError::new(path, ErrorKind::Invalid("not a TIFF-based slide format".into())))
+        .find(|f| (f.detect)(&probe))
+        .ok_or_else(|| SlideError::new(path, ErrorKind::Invalid("no format recognises this TIFF".into())))?;
+    Ok(match format.open {
+        Opener::Tiff(layout) => (format, Some(layout)),
+        Opener::Other(_) => (format, None),
+    })
 }
 
+/// The layout of the first format that recognises a TIFF, which must be TIFF-based.
+pub(crate) fn tiff_layout_for(path: &Path, reader: &TiffReader) -> Result<LayoutFn> {
+    match tiff_format_for(path, reader)? {
+        (_, Some(layout)) => Ok(layout),
+        (format, None) => Err(SlideError::new(
+            path,
+            ErrorKind::Invalid(format!("a {} slide is not read by the TIFF tile engine", format.name)),
+        )),
+    }
+}
 #[cfg(test)]
 mod tests {
     use super::parse_xml;
