@@ -26,8 +26,9 @@ impl FileDialogMode {
     }
 }
 
-/// File name endings of slides, for the pickers' filters (`.ome.tif` ends in `.tif`).
-pub const SLIDE_EXTENSIONS: &[&str] = &["svs", "tif", "tiff", "btf", "tf8"];
+/// File name endings of slides, for the pickers' filters (`.ome.tif` ends in `.tif`; Philips TIFF in
+/// `.tiff`; DICOM instances often have no ending: open one through "All files").
+pub const SLIDE_EXTENSIONS: &[&str] = &["svs", "tif", "tiff", "btf", "tf8", "ndpi", "scn", "bif", "dcm"];
 
 /// Whether a file name looks like a slide.
 pub fn is_slide_name(name: &str) -> bool {

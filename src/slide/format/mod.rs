@@ -103,6 +103,13 @@ pub fn open(path: &Path) -> Result<Arc<dyn SlideSource>> {
         }
     }
     let source: Arc<dyn ByteSource> = Arc::new(FileSource::open(path).map_err(|e| err(ErrorKind::Io(e)))?);
+    open_bytes(path, source)
+}
+
+/// Open a slide from any byte source (a file, or later a remote object read by range requests);
+/// `path` names it in messages and is where formats that read sibling files (DICOM) look.
+pub fn open_bytes(path: &Path, source: Arc<dyn ByteSource>) -> Result<Arc<dyn SlideSource>> {
+    let err = |kind| SlideError::new(path, kind);
     let mut head = vec![0u8; source.len().min(HEAD_BYTES) as usize];
     source.read_exact_at(0, &mut head).map_err(|e| err(ErrorKind::Io(e)))?;
     let tiff = TiffReader::new(source.clone());
