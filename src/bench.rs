@@ -1,6 +1,6 @@
 //! `wsiview bench`: the same work as the OpenSlide and cuCIM baselines in `../shared/peers/`, so
 //! the figures compare directly: open time, cold tile throughput over the 4096×4096 level-0 window
-//! at the slide's centre, and a cold 1920×1080 level-0 read.
+//! at the slide's centre, a cold 1920×1080 level-0 read, and a cold 1,024-pixel thumbnail.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -21,6 +21,9 @@ pub struct BenchResult {
     pub tiles: usize,
     pub tiles_per_s: f64,
     pub viewport_1080p_level0_ms: f64,
+    /// A 1,024-pixel thumbnail of the whole slide from a cold cache (`Slide::thumbnail`; OpenSlide's
+    /// `get_thumbnail((1024, 1024))` is the peer), median of 3.
+    pub thumbnail_1024_ms: f64,
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -83,6 +86,13 @@ fn run_in_pool(path: &Path, threads: usize) -> Result<BenchResult> {
         region?;
         viewport.push(secs * 1e3);
     }
+    let mut thumbnails = Vec::new();
+    for _ in 0..3 {
+        slide.cache().clear();
+        let (secs, thumb) = time(|| slide.thumbnail(1024));
+        thumb?;
+        thumbnails.push(secs * 1e3);
+    }
     Ok(BenchResult {
         reader: format!("wsiview {} (zune-jpeg)", env!("CARGO_PKG_VERSION")),
         slide: path.display().to_string(),
@@ -91,5 +101,6 @@ fn run_in_pool(path: &Path, threads: usize) -> Result<BenchResult> {
         tiles: window.len(),
         tiles_per_s: (tiles_per_s * 10.0).round() / 10.0,
         viewport_1080p_level0_ms: (median(viewport) * 10.0).round() / 10.0,
+        thumbnail_1024_ms: (median(thumbnails) * 10.0).round() / 10.0,
     })
 }

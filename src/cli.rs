@@ -326,6 +326,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     r.tiles_per_s, r.tiles
                 );
                 println!("  1080p level 0   {:>10.1} ms (cold, median of 5)", r.viewport_1080p_level0_ms);
+                println!("  thumbnail 1024  {:>10.1} ms (cold, median of 3)", r.thumbnail_1024_ms);
             }
             Ok(())
         }
