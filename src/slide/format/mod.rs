@@ -9,10 +9,12 @@
 //! |---|---|---|
 //! | Aperio SVS (JPEG, JPEG 2000 33003/33005) | IFD 0 description starts `Aperio` | OpenSlide `openslide-vendor-aperio.c` |
 //! | OME-TIFF | IFD 0 description is OME-XML | OME-TIFF specification |
+//! | Hamamatsu NDPI | tag 65420 (FileFormat) in IFD 0 | OpenSlide `openslide-vendor-hamamatsu.c` |
 //! | generic tiled TIFF | any other TIFF | TIFF 6.0 |
 
 mod aperio;
 mod generic;
+mod ndpi;
 mod ome;
 
 use std::path::Path;
@@ -66,7 +68,7 @@ pub(crate) struct Format {
 }
 
 /// Every format, in the order they are tried; generic TIFF last (it takes any TIFF).
-pub(crate) static FORMATS: &[Format] = &[aperio::FORMAT, ome::FORMAT, generic::FORMAT];
+pub(crate) static FORMATS: &[Format] = &[aperio::FORMAT, ome::FORMAT, ndpi::FORMAT, generic::FORMAT];
 
 /// Most bytes read for detection.
 const HEAD_BYTES: u64 = 4096;
