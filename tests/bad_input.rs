@@ -1645,7 +1645,8 @@ fn ndpi_wrong_mcu_starts_fall_back_to_the_markers() {
 #[test]
 fn ndpi_garbage_interval_fails_its_tile_alone() {
     let dir = tempfile::tempdir().expect("tempdir");
-    // Interval (column 2, row 10) of level 0: 12 intervals of 256×8 a row; callers' tile (1, 0).
+    // Interval (column 2, row 10) of level 0: 12 intervals of 256×8 a row, so pixels 512..768
+    // across, 80..88 down.
     let Some(path) = ndpi_copy(dir.path(), "garbage.ndpi", |f| {
         let r = f.interval(10 * 12 + 2);
         // 0xFF 0x00 is a stuffed 0xFF byte: all one bits, never a valid Huffman code.
@@ -1658,18 +1659,31 @@ fn ndpi_garbage_interval_fails_its_tile_alone() {
     let p = path.clone();
     within(30, "garbage interval", move || {
         let slide = open_ok(&p);
-        let tile = slide.levels()[0].tile_width as i64;
-        let err = tile_err(&slide, 0, 1, 0);
-        assert!(matches!(err.kind, ErrorKind::CorruptTile { level: 0, col: 1, row: 0, .. }), "{err:?}");
-        assert_error(&err, &p, &["tile 1,0 of level 0", "JPEG"]);
-        slide.read_region(0, 0, 0, tile as u32, 2304).expect("the column left of the bad tile reads");
-        slide.read_region(0, 2 * tile, 0, 1024, 2304).expect("the columns right of it read");
-        slide.read_region(0, 0, tile, 3072, 1024).expect("the rows below it read");
+        let l0 = slide.levels()[0].clone();
+        let (tw, th) = (u64::from(l0.tile_width), u64::from(l0.tile_height));
+        let (col, row) = (512 / tw, 80 / th);
+        let (x0, x1) = (col * tw, (col + 1) * tw);
+        let (y0, y1) = (row * th, (row + 1) * th);
+        let err = tile_err(&slide, 0, col, row);
+        assert!(matches!(err.kind, ErrorKind::CorruptTile { level: 0, .. }), "{err:?}");
+        assert_error(&err, &p, &[&format!("tile {col},{row} of level 0"), "JPEG"]);
+        // Everything around the bad tile reads.
+        let region = |x: u64, y: u64, w: u64, h: u64| slide.read_region(0, x as i64, y as i64, w as u32, h as u32);
+        if x0 > 0 {
+            region(0, 0, x0, 2304).expect("the columns left of the bad tile read");
+        }
+        region(x1, 0, 3072 - x1, 2304).expect("the columns right of it read");
+        if y0 > 0 {
+            region(0, 0, 3072, y0).expect("the rows above it read");
+        }
+        region(0, y1, 3072, 2304 - y1).expect("the rows below it read");
         for level in 1..slide.levels().len() {
             let l = &slide.levels()[level];
             slide.read_region(level, 0, 0, l.width as u32, l.height as u32).expect("other levels read");
         }
-        failed(slide.read_region(0, 0, 0, 3072, 64), "a region over the bad tile");
+        failed(region(512, 80, 256, 8), "a region over the bad interval");
+        // Asked again, it fails again (a failure is not cached as pixels).
+        tile_err(&slide, 0, col, row);
     });
 }
 
