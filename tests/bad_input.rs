@@ -1745,6 +1745,9 @@ impl NdpiFacts {
 
 use std::ops::Range;
 
+/// A change made to a copy of the NDPI fixture.
+type NdpiPatch = Box<dyn FnOnce(&mut NdpiFacts)>;
+
 /// Level 0 of a slide, whole.
 fn ndpi_level0(path: &Path) -> Vec<u8> {
     let path = path.to_path_buf();
@@ -1762,7 +1765,7 @@ fn ndpi_wrong_mcu_starts_fall_back_to_the_markers() {
     let dir = tempfile::tempdir().expect("tempdir");
     let Some(intact) = ndpi_copy(dir.path(), "intact.ndpi", |_| {}) else { return };
     let want = ndpi_level0(&intact);
-    let cases: Vec<(&str, Box<dyn FnOnce(&mut NdpiFacts)>)> = vec![
+    let cases: Vec<(&str, NdpiPatch)> = vec![
         ("past-the-file.ndpi", Box::new(|f: &mut NdpiFacts| f.set_mcu_start(500, u32::MAX - 7))),
         (
             "shifted.ndpi",
