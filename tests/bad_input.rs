@@ -1690,3 +1690,230 @@ fn truncated_vendor_files_give_clear_errors() {
         }
     }
 }
+
+// ---------- Hamamatsu NDPI: the vendor fixture copied and patched ----------
+
+/// Facts of the NDPI fixture's level-0 IFD, read with the TIFF reader in NDPI mode.
+struct NdpiFacts {
+    bytes: Vec<u8>,
+    /// IFD 0 and where its next-IFD pointer is.
+    ifd0: wsiview::tiff::Ifd,
+    next_at: usize,
+    strip_offset: u64,
+    strip_len: u64,
+    /// Where IFD 0's McuStarts (tag 65426) values are, and their values (offsets within the strip).
+    mcu_starts_at: usize,
+    mcu_starts: Vec<u64>,
+}
+
+/// A patched copy of the NDPI fixture in `dir`; `None` when the fixtures are absent.
+fn ndpi_copy(dir: &Path, name: &str, patch: impl FnOnce(&mut NdpiFacts)) -> Option<PathBuf> {
+    let original = fixtures()?.join("vendors/hamamatsu.ndpi");
+    let bytes = fs::read(&original).unwrap_or_else(|e| panic!("{}: {e}", original.display()));
+    let reader = TiffReader::new(Arc::new(MemorySource(bytes.clone()))).expect("the fixture parses");
+    assert!(reader.ndpi, "the fixture is read in NDPI layout");
+    let ifd0 = reader.read_ifd(reader.first_ifd).expect("IFD 0");
+    let u64_of = |tag| reader.get_u64(&ifd0, tag).expect("tag readable").expect("tag present");
+    let starts = ifd0.get(65426).expect("McuStarts");
+    let mut facts = NdpiFacts {
+        next_at: reader.next_pointer_offset(&ifd0) as usize,
+        strip_offset: u64_of(tags::STRIP_OFFSETS),
+        strip_len: u64_of(tags::STRIP_BYTE_COUNTS),
+        mcu_starts_at: reader.value_range(starts).expect("range").expect("out of line").start as usize,
+        mcu_starts: reader.entry_u64s(starts).expect("McuStarts values"),
+        ifd0,
+        bytes,
+    };
+    patch(&mut facts);
+    let path = dir.join(name);
+    fs::write(&path, &facts.bytes).expect("write the patched copy");
+    Some(path)
+}
+
+impl NdpiFacts {
+    fn put_u32(&mut self, at: usize, v: u32) {
+        self.bytes[at..at + 4].copy_from_slice(&v.to_le_bytes());
+    }
+    fn set_mcu_start(&mut self, k: usize, v: u32) {
+        self.put_u32(self.mcu_starts_at + 4 * k, v);
+    }
+    /// The file range of restart interval `k` of level 0 (without the marker after it).
+    fn interval(&self, k: usize) -> Range<usize> {
+        let start = (self.strip_offset + self.mcu_starts[k]) as usize;
+        start..(self.strip_offset + self.mcu_starts[k + 1]) as usize - 2
+    }
+}
+
+use std::ops::Range;
+
+/// A change made to a copy of the NDPI fixture.
+type NdpiPatch = Box<dyn FnOnce(&mut NdpiFacts)>;
+
+/// Level 0 of a slide, whole.
+fn ndpi_level0(path: &Path) -> Vec<u8> {
+    let path = path.to_path_buf();
+    within(30, "read NDPI level 0", move || {
+        let slide = open_ok(&path);
+        slide.read_region(0, 0, 0, 3072, 2304).unwrap_or_else(|e| panic!("{e}")).into_raw()
+    })
+}
+
+/// A McuStarts table that is wrong — an entry past the end of the strip and of the file, one
+/// shifted off its marker, or the whole table's offset past the file — is checked against the
+/// restart markers and the strip scanned instead: the same pixels as the intact file.
+#[test]
+fn ndpi_wrong_mcu_starts_fall_back_to_the_markers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(intact) = ndpi_copy(dir.path(), "intact.ndpi", |_| {}) else { return };
+    let want = ndpi_level0(&intact);
+    let cases: Vec<(&str, NdpiPatch)> = vec![
+        ("past-the-file.ndpi", Box::new(|f: &mut NdpiFacts| f.set_mcu_start(500, u32::MAX - 7))),
+        (
+            "shifted.ndpi",
+            Box::new(|f: &mut NdpiFacts| {
+                let v = f.mcu_starts[1000] as u32 + 3;
+                f.set_mcu_start(1000, v);
+            }),
+        ),
+        (
+            "all-zero.ndpi",
+            Box::new(|f: &mut NdpiFacts| {
+                for k in 0..f.mcu_starts.len() {
+                    f.set_mcu_start(k, 0);
+                }
+            }),
+        ),
+        (
+            "table-past-the-file.ndpi",
+            Box::new(|f: &mut NdpiFacts| {
+                // The high half of McuStarts' value offset: the table "is" 4 GiB further on.
+                let e = f.ifd0.get(65426).expect("McuStarts").clone();
+                let index = (e.entry_offset() - f.ifd0.offset - 2) / 12;
+                let high_at = f.next_at + 8 + 4 * index as usize;
+                f.put_u32(high_at, 1);
+            }),
+        ),
+    ];
+    for (name, patch) in cases {
+        let path = ndpi_copy(dir.path(), name, patch).expect("fixture");
+        assert!(ndpi_level0(&path) == want, "{name}: level 0 differs from the intact file's");
+    }
+    // Without the tag at all (renamed to an unknown one), the same.
+    let path = ndpi_copy(dir.path(), "no-table.ndpi", |f| {
+        let at = f.ifd0.get(65426).expect("McuStarts").entry_offset() as usize;
+        f.bytes[at..at + 2].copy_from_slice(&65425u16.to_le_bytes());
+    })
+    .expect("fixture");
+    assert!(ndpi_level0(&path) == want, "no McuStarts: level 0 differs from the intact file's");
+}
+
+/// A restart interval of garbage: the tile holding it is a clear error, the rest of the level
+/// and the other levels read.
+#[test]
+fn ndpi_garbage_interval_fails_its_tile_alone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Interval (column 2, row 10) of level 0: 12 intervals of 256×8 a row, so pixels 512..768
+    // across, 80..88 down.
+    let Some(path) = ndpi_copy(dir.path(), "garbage.ndpi", |f| {
+        let r = f.interval(10 * 12 + 2);
+        // 0xFF 0x00 is a stuffed 0xFF byte: all one bits, never a valid Huffman code.
+        for pair in f.bytes[r].chunks_exact_mut(2) {
+            pair.copy_from_slice(&[0xFF, 0x00]);
+        }
+    }) else {
+        return;
+    };
+    let p = path.clone();
+    within(30, "garbage interval", move || {
+        let slide = open_ok(&p);
+        let l0 = slide.levels()[0].clone();
+        let (tw, th) = (u64::from(l0.tile_width), u64::from(l0.tile_height));
+        let (col, row) = (512 / tw, 80 / th);
+        let (x0, x1) = (col * tw, (col + 1) * tw);
+        let (y0, y1) = (row * th, (row + 1) * th);
+        let err = tile_err(&slide, 0, col, row);
+        assert!(matches!(err.kind, ErrorKind::CorruptTile { level: 0, .. }), "{err:?}");
+        assert_error(&err, &p, &[&format!("tile {col},{row} of level 0"), "JPEG"]);
+        // Everything around the bad tile reads.
+        let region = |x: u64, y: u64, w: u64, h: u64| slide.read_region(0, x as i64, y as i64, w as u32, h as u32);
+        if x0 > 0 {
+            region(0, 0, x0, 2304).expect("the columns left of the bad tile read");
+        }
+        region(x1, 0, 3072 - x1, 2304).expect("the columns right of it read");
+        if y0 > 0 {
+            region(0, 0, 3072, y0).expect("the rows above it read");
+        }
+        region(0, y1, 3072, 2304 - y1).expect("the rows below it read");
+        for level in 1..slide.levels().len() {
+            let l = &slide.levels()[level];
+            slide.read_region(level, 0, 0, l.width as u32, l.height as u32).expect("other levels read");
+        }
+        failed(region(512, 80, 256, 8), "a region over the bad interval");
+        // Asked again, it fails again (a failure is not cached as pixels).
+        tile_err(&slide, 0, col, row);
+    });
+}
+
+/// A level-0 strip cut short (its byte count halved): the tiles within it read, those past it
+/// are a clear error naming the missing restart interval; no panic, no hang.
+#[test]
+fn ndpi_strip_cut_short() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(path) = ndpi_copy(dir.path(), "cut.ndpi", |f| {
+        let count_at = f.ifd0.get(tags::STRIP_BYTE_COUNTS).expect("byte count").entry_offset() as usize + 8;
+        let half = (f.strip_len / 2) as u32;
+        f.put_u32(count_at, half);
+    }) else {
+        return;
+    };
+    let p = path.clone();
+    within(30, "cut strip", move || {
+        let slide = open_ok(&p);
+        slide.read_region(0, 0, 0, 3072, 512).expect("the first rows read");
+        let rows = slide.levels()[0].tiles_down();
+        let err = tile_err(&slide, 0, 0, rows - 1);
+        assert_error(&err, &p, &["level 0", "restart interval", "not found"]);
+        slide.read_region(1, 0, 0, 1536, 1152).expect("level 1 is whole");
+    });
+}
+
+/// Offsets past the end of the file — IFD 0's next IFD, level 0's strip (through the NDPI high
+/// half of its offset) — and a level JPEG without restart markers too large to decode whole are
+/// refused at open with a clear error.
+#[test]
+fn ndpi_bad_offsets_and_sizes_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(next) = ndpi_copy(dir.path(), "next-past-end.ndpi", |f| {
+        let at = f.next_at;
+        f.bytes[at..at + 8].copy_from_slice(&(5u64 << 30).to_le_bytes());
+    }) else {
+        return;
+    };
+    assert_error(&open_err(&next), &next, &["truncated", "IFD"]);
+    let strip = ndpi_copy(dir.path(), "strip-past-end.ndpi", |f| {
+        let e = f.ifd0.get(tags::STRIP_OFFSETS).expect("strip offset").clone();
+        let index = (e.entry_offset() - f.ifd0.offset - 2) / 12;
+        let high_at = f.next_at + 8 + 4 * index as usize;
+        f.put_u32(high_at, 1);
+    })
+    .expect("fixture");
+    assert_error(&open_err(&strip), &strip, &["truncated", "strip of IFD 0"]);
+    // Level 2 (768×576, no restart markers): its SOF made to claim 60000×60000.
+    let huge = ndpi_copy(dir.path(), "huge-whole.ndpi", |f| {
+        let ifd2 = TiffReader::new(Arc::new(MemorySource(f.bytes.clone())))
+            .and_then(|r| {
+                let mut seen = HashSet::new();
+                let chain = r.read_chain(r.first_ifd, &mut seen)?;
+                r.get_u64(&chain[2], tags::STRIP_OFFSETS)
+            })
+            .expect("IFD 2")
+            .expect("strip offset") as usize;
+        let sof = ifd2 + f.bytes[ifd2..ifd2 + 4096].windows(2).position(|w| w == [0xFF, 0xC0]).expect("SOF0");
+        f.bytes[sof + 5..sof + 9].copy_from_slice(&[0xEA, 0x60, 0xEA, 0x60]);
+    })
+    .expect("fixture");
+    let p = huge.clone();
+    isolated("ndpi_bad_offsets_and_sizes_are_refused", move || {
+        assert_error(&open_err(&p), &p, &["60000×60000", "restart markers", "too large"]);
+    });
+}

@@ -293,7 +293,7 @@ pub(crate) fn describe(reader: &TiffReader, index: usize, ifd: Ifd) -> std::resu
     Ok(ImageIfd { index, ifd, width, height, tile, compression_code, description })
 }
 
-fn read_tiff_properties(reader: &TiffReader, ifd: &Ifd, values: &mut BTreeMap<String, String>) {
+pub(crate) fn read_tiff_properties(reader: &TiffReader, ifd: &Ifd, values: &mut BTreeMap<String, String>) {
     for (tag, name) in [
         (tags::IMAGE_DESCRIPTION, "ImageDescription"),
         (tags::MAKE, "Make"),
@@ -322,7 +322,7 @@ fn read_tiff_properties(reader: &TiffReader, ifd: &Ifd, values: &mut BTreeMap<St
 }
 
 /// mpp from XResolution/YResolution (pixels per unit) and ResolutionUnit, as OpenSlide does.
-fn resolution_mpp(values: &BTreeMap<String, String>) -> (Option<f64>, Option<f64>) {
+pub(crate) fn resolution_mpp(values: &BTreeMap<String, String>) -> (Option<f64>, Option<f64>) {
     let microns_per_unit = match values.get("tiff.ResolutionUnit").map(String::as_str) {
         Some("inch") => 25_400.0,
         Some("centimeter") => 10_000.0,

@@ -16,6 +16,8 @@ const MAX_IFD_ENTRIES: u64 = 4096;
 const MAX_IFDS: usize = 10_000;
 /// Largest tag value read into memory (an OME-XML description or a tile offset table).
 pub const MAX_TAG_BYTES: u64 = 512 << 20;
+/// Hamamatsu NDPI's FileFormat tag: in IFD 0, it marks the NDPI layout of classic TIFF.
+pub const NDPI_FORMAT_TAG: u16 = 65420;
 
 /// One directory entry: a tag, its type, its count and either the value inline or its offset.
 #[derive(Clone, Debug)]
@@ -25,6 +27,8 @@ pub struct Entry {
     pub count: u64,
     /// The entry's value field as stored (4 bytes in classic TIFF, 8 in BigTIFF, zero-padded).
     raw: [u8; 8],
+    /// NDPI: the high 32 bits of the value field (stored after the IFD); 0 otherwise.
+    high: u32,
     /// Where the entry's 12 (classic) or 20 (BigTIFF) bytes start in the file; entries are kept
     /// sorted by tag, so this, not the position in `entries`, is what an in-place edit patches.
     at: u64,
@@ -56,6 +60,11 @@ pub struct TiffReader {
     source: Arc<dyn ByteSource>,
     pub order: ByteOrder,
     pub bigtiff: bool,
+    /// Hamamatsu NDPI's variant of classic TIFF (files over 4 GB): the header's first-IFD offset
+    /// has 8 bytes (4..12); each IFD's next-IFD offset has 8 bytes and is followed by one 4-byte
+    /// high half per entry, extending the entry's value field (an offset, or an inline LONG) to
+    /// 64 bits. Set when the IFD so read has tag 65420 ([`NDPI_FORMAT_TAG`]).
+    pub ndpi: bool,
     pub first_ifd: u64,
 }
 
@@ -99,7 +108,18 @@ impl TiffReader {
         }
         let magic = order.u16([head[2], head[3]]);
         let (bigtiff, first_ifd) = match magic {
-            42 => (false, u64::from(order.u32([head[4], head[5], head[6], head[7]]))),
+            42 => {
+                let low = order.u32([head[4], head[5], head[6], head[7]]);
+                // NDPI keeps the high half of the first-IFD offset in bytes 8..12.
+                if let Some(offset) = head.get(8..12).and_then(|h| {
+                    let high = order.u32([h[0], h[1], h[2], h[3]]);
+                    let offset = u64::from(low) | (u64::from(high) << 32);
+                    Self::is_ndpi_ifd(&source, order, offset).then_some(offset)
+                }) {
+                    return Ok(TiffReader { source, order, bigtiff: false, ndpi: true, first_ifd: offset });
+                }
+                (false, u64::from(low))
+            }
             43 => {
                 if head.len() < 16 {
                     return Err(ErrorKind::Truncated {
@@ -121,7 +141,17 @@ impl TiffReader {
                 return Err(ErrorKind::NotTiff(format!("a TIFF byte-order mark but version {other} (not 42 or 43)")))
             }
         };
-        Ok(TiffReader { source, order, bigtiff, first_ifd })
+        Ok(TiffReader { source, order, bigtiff, ndpi: false, first_ifd })
+    }
+
+    /// Whether the IFD at `offset`, read in NDPI layout, parses and has the NDPI FileFormat tag.
+    /// Errors say no: the file is then read as classic TIFF, which reports them.
+    fn is_ndpi_ifd(source: &Arc<dyn ByteSource>, order: ByteOrder, offset: u64) -> bool {
+        if offset < 12 || offset >= source.len() {
+            return false;
+        }
+        let probe = TiffReader { source: source.clone(), order, bigtiff: false, ndpi: true, first_ifd: offset };
+        probe.read_ifd(offset).is_ok_and(|ifd| ifd.get(NDPI_FORMAT_TAG).is_some())
     }
 
     pub fn source(&self) -> &Arc<dyn ByteSource> {
@@ -158,11 +188,13 @@ impl TiffReader {
         if count == 0 || count > MAX_IFD_ENTRIES {
             return Err(ErrorKind::Invalid(format!("the IFD at offset {offset} claims {count} entries")));
         }
+        let high_size = if self.ndpi { 4 * count } else { 0 };
         let body = self.read_bytes(
             offset + count_size,
-            count * entry_size + next_size,
+            count * entry_size + next_size + high_size,
             &format!("the IFD at offset {offset} ({count} entries)"),
         )?;
+        let highs = &body[(count * entry_size + next_size) as usize..];
         let mut entries = Vec::with_capacity(count as usize);
         let first_entry_at = offset + count_size;
         for (i, chunk) in body[..(count * entry_size) as usize].chunks_exact(entry_size as usize).enumerate() {
@@ -176,11 +208,15 @@ impl TiffReader {
                 raw[..4].copy_from_slice(&chunk[8..12]);
                 u64::from(self.order.u32([chunk[4], chunk[5], chunk[6], chunk[7]]))
             };
-            entries.push(Entry { tag, field_type, count, raw, at: first_entry_at + i as u64 * entry_size });
+            let high = match highs.get(i * 4..i * 4 + 4) {
+                Some(h) => self.order.u32([h[0], h[1], h[2], h[3]]),
+                None => 0,
+            };
+            entries.push(Entry { tag, field_type, count, raw, high, at: first_entry_at + i as u64 * entry_size });
         }
         entries.sort_by_key(|e| e.tag);
         let tail = &body[(count * entry_size) as usize..];
-        let next = if self.bigtiff {
+        let next = if self.bigtiff || self.ndpi {
             self.order.u64(tail[..8].try_into().unwrap_or_default())
         } else {
             u64::from(self.order.u32([tail[0], tail[1], tail[2], tail[3]]))
@@ -225,6 +261,8 @@ impl TiffReader {
     fn ifd_field_sizes(&self) -> (u64, u64, u64) {
         if self.bigtiff {
             (8, 20, 8)
+        } else if self.ndpi {
+            (2, 12, 8)
         } else {
             (2, 12, 4)
         }
@@ -244,15 +282,19 @@ impl TiffReader {
         self.offset_size()
     }
 
-    /// The bytes an IFD occupies: entry count, entries and next-IFD pointer.
+    /// The bytes an IFD occupies: entry count, entries and next-IFD pointer (and, in NDPI, the
+    /// high halves of the entries' value fields).
     pub fn ifd_range(&self, ifd: &Ifd) -> std::ops::Range<u64> {
         let (count_size, entry_size, next_size) = self.ifd_field_sizes();
-        ifd.offset..ifd.offset + count_size + ifd.entries.len() as u64 * entry_size + next_size
+        let n = ifd.entries.len() as u64;
+        let high_size = if self.ndpi { 4 * n } else { 0 };
+        ifd.offset..ifd.offset + count_size + n * entry_size + next_size + high_size
     }
 
     /// File offset of an IFD's pointer to the next IFD.
     pub fn next_pointer_offset(&self, ifd: &Ifd) -> u64 {
-        self.ifd_range(ifd).end - self.ifd_field_sizes().2
+        let (count_size, entry_size, _) = self.ifd_field_sizes();
+        ifd.offset + count_size + ifd.entries.len() as u64 * entry_size
     }
 
     /// File offset of an entry's count field.
@@ -282,6 +324,8 @@ impl TiffReader {
     fn value_offset(&self, e: &Entry) -> u64 {
         if self.bigtiff {
             self.order.u64(e.raw)
+        } else if self.ndpi {
+            u64::from(self.order.u32([e.raw[0], e.raw[1], e.raw[2], e.raw[3]])) | (u64::from(e.high) << 32)
         } else {
             u64::from(self.order.u32([e.raw[0], e.raw[1], e.raw[2], e.raw[3]]))
         }
@@ -316,6 +360,10 @@ impl TiffReader {
         let values = match e.field_type {
             types::BYTE | types::UNDEFINED => bytes.iter().map(|&b| u64::from(b)).collect(),
             types::SHORT => bytes.chunks_exact(2).map(|c| u64::from(o.u16([c[0], c[1]]))).collect(),
+            // NDPI: a single inline LONG (a strip offset or byte count) has its high half too.
+            types::LONG | types::IFD if self.ndpi && e.count == 1 => {
+                vec![u64::from(o.u32([bytes[0], bytes[1], bytes[2], bytes[3]])) | (u64::from(e.high) << 32)]
+            }
             types::LONG | types::IFD => {
                 bytes.chunks_exact(4).map(|c| u64::from(o.u32([c[0], c[1], c[2], c[3]]))).collect()
             }
@@ -465,6 +513,99 @@ mod tests {
         // A SubIFD chain back to its parent is a cycle too.
         let r = reader(chain_file(0)).expect("header parses");
         assert!(matches!(r.read_chain_from(26, &mut HashSet::new(), &[44]), Err(ErrorKind::IfdLoop(44))));
+    }
+
+    /// A sparse source: `len` bytes of zeros but for the pieces given (so a "5 GB" NDPI fits).
+    struct Sparse {
+        len: u64,
+        pieces: Vec<(u64, Vec<u8>)>,
+    }
+
+    impl ByteSource for Sparse {
+        fn len(&self) -> u64 {
+            self.len
+        }
+        fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
+            let end = offset + buf.len() as u64;
+            if end > self.len {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            buf.fill(0);
+            for (at, bytes) in &self.pieces {
+                let (lo, hi) = (offset.max(*at), end.min(at + bytes.len() as u64));
+                if lo < hi {
+                    buf[(lo - offset) as usize..(hi - offset) as usize]
+                        .copy_from_slice(&bytes[(lo - at) as usize..(hi - at) as usize]);
+                }
+            }
+            Ok(())
+        }
+    }
+
+    /// An NDPI IFD: entries (tag, type, count, low 32 bits, high 32 bits), an 8-byte next offset,
+    /// then the high halves.
+    fn ndpi_ifd(entries: &[(u16, u16, u32, u32, u32)], next: u64) -> Vec<u8> {
+        let mut f = (entries.len() as u16).to_le_bytes().to_vec();
+        for &(tag, ty, count, low, _) in entries {
+            f.extend_from_slice(&tag.to_le_bytes());
+            f.extend_from_slice(&ty.to_le_bytes());
+            f.extend_from_slice(&count.to_le_bytes());
+            f.extend_from_slice(&low.to_le_bytes());
+        }
+        f.extend_from_slice(&next.to_le_bytes());
+        for &(.., high) in entries {
+            f.extend_from_slice(&high.to_le_bytes());
+        }
+        f
+    }
+
+    #[test]
+    fn ndpi_offsets_past_4_gib() {
+        const GIB: u64 = 1 << 30;
+        let ifd0_at = 5 * GIB + 16;
+        let ifd1_at = 4 * GIB + 1000;
+        let mut header = b"II*\0".to_vec();
+        header.extend_from_slice(&ifd0_at.to_le_bytes());
+        let text_at = 4 * GIB + 64; // "NDPI\0" stored past 4 GiB
+        let ifd0 = ndpi_ifd(
+            &[
+                (256, types::LONG, 1, 640, 0),
+                (273, types::LONG, 1, 8, 1), // strip offset 4 GiB + 8
+                (305, types::ASCII, 5, (text_at & 0xFFFF_FFFF) as u32, (text_at >> 32) as u32),
+                (NDPI_FORMAT_TAG, types::LONG, 1, 1, 0),
+            ],
+            ifd1_at,
+        );
+        let ifd1 = ndpi_ifd(&[(256, types::LONG, 1, 320, 0), (NDPI_FORMAT_TAG, types::LONG, 1, 1, 0)], 0);
+        let src = Sparse {
+            len: 6 * GIB,
+            pieces: vec![(0, header), (ifd0_at, ifd0), (ifd1_at, ifd1), (text_at, b"NDPI\0".to_vec())],
+        };
+        let r = TiffReader::new(Arc::new(src)).expect("NDPI header parses");
+        assert!(r.ndpi && !r.bigtiff);
+        assert_eq!(r.first_ifd, ifd0_at);
+        let chain = r.read_chain(r.first_ifd, &mut HashSet::new()).expect("chain");
+        assert_eq!(chain.iter().map(|i| i.offset).collect::<Vec<_>>(), [ifd0_at, ifd1_at]);
+        assert_eq!(r.get_u64(&chain[0], 273).expect("strip offset"), Some(4 * GIB + 8));
+        assert_eq!(r.get_string(&chain[0], 305).expect("text").as_deref(), Some("NDPI"));
+        assert_eq!(r.get_u64(&chain[1], 256).expect("width"), Some(320));
+        let range = r.ifd_range(&chain[0]);
+        assert_eq!(range.end - range.start, 2 + 4 * 12 + 8 + 4 * 4);
+        assert_eq!(r.next_pointer_offset(&chain[0]), ifd0_at + 2 + 4 * 12);
+    }
+
+    #[test]
+    fn classic_tiff_is_not_taken_for_ndpi() {
+        // IFD 0 at 8 without tag 65420: classic, 4-byte next pointer.
+        let r = reader(chain_file(0)).expect("header parses");
+        assert!(!r.ndpi);
+        assert_eq!(r.read_chain(r.first_ifd, &mut HashSet::new()).expect("chain").len(), 3);
+        // An NDPI header whose IFD is cut short is read as classic TIFF and reports the problem.
+        let mut f = b"II*\0\x0c\0\0\0\0\0\0\0".to_vec();
+        f.extend_from_slice(&ndpi_ifd(&[(NDPI_FORMAT_TAG, types::LONG, 1, 1, 0)], 0)[..10]);
+        let r = reader(f).expect("header parses");
+        assert!(!r.ndpi);
+        assert!(r.read_ifd(r.first_ifd).is_err());
     }
 
     #[test]

@@ -12,11 +12,13 @@
 //! | Leica SCN | an `scn` XML description in Leica's namespace | OpenSlide `openslide-vendor-leica.c` |
 //! | Ventana BIF | an `iScan` element in IFD 0's XMP | OpenSlide `openslide-vendor-ventana.c` |
 //! | OME-TIFF | IFD 0 description is OME-XML | OME-TIFF specification |
+//! | Hamamatsu NDPI | tag 65420 (FileFormat) in IFD 0 | OpenSlide `openslide-vendor-hamamatsu.c` |
 //! | generic tiled TIFF | any other TIFF | TIFF 6.0 |
 
 mod aperio;
 mod generic;
 mod leica;
+mod ndpi;
 mod ome;
 mod philips;
 mod ventana;
@@ -75,7 +77,7 @@ pub(crate) struct Format {
 
 /// Every format, in the order they are tried; generic TIFF last (it takes any TIFF).
 pub(crate) static FORMATS: &[Format] =
-    &[aperio::FORMAT, philips::FORMAT, leica::FORMAT, ventana::FORMAT, ome::FORMAT, generic::FORMAT];
+    &[aperio::FORMAT, philips::FORMAT, leica::FORMAT, ventana::FORMAT, ome::FORMAT, ndpi::FORMAT, generic::FORMAT];
 
 /// Most XML nodes a vendor description may have (bounds parse time and memory).
 const MAX_XML_NODES: u32 = 2_000_000;
