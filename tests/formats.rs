@@ -484,3 +484,56 @@ fn aperio_jpeg2000_rgb_33005_as_openslide_reads_it() {
     let Some(slide) = common::check_vendor_fixture("aperio-j2k-rgb.svs") else { return };
     assert_eq!(slide.format_name(), "aperio-svs");
 }
+
+/// DICOM WSI: one instance per level plus label, overview and thumbnail, found from the instance
+/// named (`dicom-dev/level-0.dcm`), as OpenSlide 4.0.1 reads them.
+#[test]
+fn dicom_series_as_openslide_reads_it() {
+    let Some(slide) = common::check_vendor_fixture("dicom-dev") else { return };
+    assert_eq!(slide.format_name(), "dicom");
+    let levels = slide.levels();
+    assert!(levels.iter().all(|l| (l.tile_width, l.tile_height) == (256, 256)), "tiles are the 256×256 frames");
+    assert_eq!(levels[0].compression, wsiview::tiles::codec::Compression::Jpeg);
+    let p = &slide.properties().values;
+    let get = |k: &str| p.get(k).map(String::as_str);
+    assert_eq!(get("openslide.vendor"), Some("dicom"));
+    assert_eq!(get("openslide.level-count"), Some("4"));
+    assert_eq!(get("openslide.objective-power"), Some("20"));
+    assert_eq!(get("dicom.ImageType[2]"), Some("VOLUME"));
+    assert_eq!(get("dicom.ImageType"), Some("ORIGINAL\\PRIMARY\\VOLUME\\NONE"));
+    assert_eq!(get("dicom.DimensionOrganizationType"), Some("TILED_FULL"));
+    assert_eq!(get("dicom.TransferSyntaxUID"), Some("1.2.840.10008.1.2.4.50"));
+    assert_eq!(get("dicom.Manufacturer"), Some("synthetic"));
+    assert_eq!(get("dicom.OpticalPathSequence[0].ObjectiveLensPower"), Some("20.0"));
+    assert!(get("dicom.SeriesInstanceUID").is_some_and(|s| s.starts_with("2.25.")));
+    // The fixture carries a patient name and ID; neither may surface as a property.
+    for (k, v) in p {
+        assert!(!k.contains("Patient") && !v.contains("Synthetic^Slide") && v != "SYNTH", "{k} = {v}");
+    }
+    assert!(!p.keys().any(|k| k.starts_with("wsiview.warning")), "no warnings: {p:?}");
+}
+
+fn dicom_dev() -> Option<std::path::PathBuf> {
+    Some(fixtures()?.join("vendors/dicom-dev"))
+}
+
+/// Any instance of the series opens the same slide, and so does the folder.
+#[test]
+fn dicom_series_opens_from_any_instance_and_from_its_folder() {
+    let Some(dir) = dicom_dev() else { return };
+    let reference = open(&dir.join("level-0.dcm"));
+    let want = reference.read_region(1, 0, 0, 1500, 1100).unwrap_or_else(|e| panic!("{e}"));
+    for path in [dir.join("level-2.dcm"), dir.join("label.dcm"), dir.clone()] {
+        let start = std::time::Instant::now();
+        let slide = open(&path);
+        eprintln!("{}: opened in {:.2} ms", path.display(), start.elapsed().as_secs_f64() * 1000.0);
+        assert_eq!(slide.format_name(), "dicom", "{}", path.display());
+        assert_eq!(slide.levels(), reference.levels(), "{}", path.display());
+        let mut names = slide.associated_names();
+        names.sort();
+        assert_eq!(names, ["label", "macro", "thumbnail"], "{}", path.display());
+        assert_eq!(slide.properties().mpp_x, reference.properties().mpp_x);
+        let got = slide.read_region(1, 0, 0, 1500, 1100).unwrap_or_else(|e| panic!("{e}"));
+        assert!(got == want, "{}: level 1 differs", path.display());
+    }
+}

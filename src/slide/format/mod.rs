@@ -9,9 +9,11 @@
 //! |---|---|---|
 //! | Aperio SVS (JPEG, JPEG 2000 33003/33005) | IFD 0 description starts `Aperio` | OpenSlide `openslide-vendor-aperio.c` |
 //! | OME-TIFF | IFD 0 description is OME-XML | OME-TIFF specification |
+//! | DICOM WSI (a series of instances: levels, label, overview, thumbnail) | "DICM" at byte 128, or a folder holding such files | OpenSlide `openslide-vendor-dicom.c`, DICOM PS3.3 A.32.8 |
 //! | generic tiled TIFF | any other TIFF | TIFF 6.0 |
 
 mod aperio;
+mod dicom;
 mod generic;
 mod ome;
 
@@ -54,7 +56,6 @@ pub(crate) enum Opener {
     /// A TIFF-based format: a layout for the shared TIFF tile engine.
     Tiff(LayoutFn),
     /// A format with its own reader.
-    #[allow(dead_code)]
     Other(fn(&Probe) -> Result<Arc<dyn SlideSource>>),
 }
 
@@ -66,7 +67,7 @@ pub(crate) struct Format {
 }
 
 /// Every format, in the order they are tried; generic TIFF last (it takes any TIFF).
-pub(crate) static FORMATS: &[Format] = &[aperio::FORMAT, ome::FORMAT, generic::FORMAT];
+pub(crate) static FORMATS: &[Format] = &[aperio::FORMAT, ome::FORMAT, dicom::FORMAT, generic::FORMAT];
 
 /// Most bytes read for detection.
 const HEAD_BYTES: u64 = 4096;
