@@ -403,7 +403,7 @@ pub(super) fn read_frame(src: &dyn ByteSource, table: &FrameTable, index: u64) -
             })?;
             if f.at.saturating_add(8) > file_len {
                 return Err(format!(
-                    "the offset table puts frame {} at byte {}, past the end of the file ({file_len} bytes)",
+                    "frame {} is at byte {} but the file has only {file_len} bytes (truncated, or a bad offset table)",
                     index + 1,
                     f.at
                 ));
