@@ -389,7 +389,7 @@ fn sparse_positions(
                 return None;
             }
             let (x, y) = (col - 1, row - 1);
-            let on_grid = x >= 0 && y >= 0 && x as u64 % tile_w == 0 && y as u64 % tile_h == 0;
+            let on_grid = x >= 0 && y >= 0 && (x as u64).is_multiple_of(tile_w) && (y as u64).is_multiple_of(tile_h);
             if !on_grid || x as u64 >= width || y as u64 >= height {
                 unaligned += 1;
                 return None;
