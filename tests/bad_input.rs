@@ -1148,12 +1148,13 @@ fn unsupported_compression_names_the_code() {
         [(false, ByteOrder::Little), (false, ByteOrder::Big), (true, ByteOrder::Little), (true, ByteOrder::Big)]
     {
         let opts = SynthOptions { bigtiff, byte_order: order, ..small(SynthCompression::Jpeg) };
+        // JPEG 2000 outside Aperio's codes (34712, as tifffile writes it) is not read.
         let path = patched(dir.path(), &format!("j2k-{bigtiff}-{order:?}.tif"), &opts, |t, ifd| {
-            t.set_value(ifd, tags::COMPRESSION, 0, 33003);
+            t.set_value(ifd, tags::COMPRESSION, 0, 34712);
         });
         let err = open_err(&path);
-        assert!(matches!(err.kind, ErrorKind::UnsupportedCompression { ifd: 0, value: 33003, .. }), "{err:?}");
-        assert_error(&err, &path, &["unsupported", "compression 33003", "JPEG 2000"]);
+        assert!(matches!(err.kind, ErrorKind::UnsupportedCompression { ifd: 0, value: 34712, .. }), "{err:?}");
+        assert_error(&err, &path, &["unsupported", "compression 34712", "JPEG 2000"]);
     }
 }
 
@@ -1525,6 +1526,169 @@ fn binary_missing_argument_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2), "usage errors exit 2; stderr: {stderr}");
     assert!(stderr.to_lowercase().contains("usage"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+// ---------- vendor formats (copies of ../shared/fixtures/vendors, patched) ----------
+
+/// A vendor fixture copied into `dir` with `patch` applied to its bytes; `None` without fixtures.
+fn vendor_copy(dir: &Path, name: &str, patch: impl FnOnce(&mut Vec<u8>)) -> Option<PathBuf> {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/vendors").join(name);
+    if !source.is_file() {
+        eprintln!("skipped: {} is absent", source.display());
+        return None;
+    }
+    let mut bytes = fs::read(&source).expect("read the fixture");
+    patch(&mut bytes);
+    let path = dir.join(name);
+    fs::write(&path, &bytes).expect("write the copy");
+    Some(path)
+}
+
+/// Replace the first `from` in `bytes` by `to` (same length, so every offset stays right).
+fn replace_once(bytes: &mut [u8], from: &[u8], to: &[u8]) {
+    assert_eq!(from.len(), to.len(), "a patch must keep the length");
+    let at = bytes.windows(from.len()).position(|w| w == from).unwrap_or_else(|| panic!("{from:?} not found"));
+    bytes[at..at + to.len()].copy_from_slice(to);
+}
+
+/// The byte range of tile `index` of the `ifd`-th IFD of the main chain.
+fn tiff_tile_range(path: &Path, ifd: usize, index: usize) -> std::ops::Range<usize> {
+    let source = fs::read(path).expect("read");
+    let reader = TiffReader::new(Arc::new(MemorySource(source))).expect("a TIFF");
+    let chain = reader.read_chain(reader.first_ifd, &mut HashSet::new()).expect("its IFDs");
+    let entry = |tag| chain[ifd].get(tag).expect("tile tags");
+    let offsets = reader.entry_u64s(entry(tags::TILE_OFFSETS)).expect("offsets");
+    let counts = reader.entry_u64s(entry(tags::TILE_BYTE_COUNTS)).expect("counts");
+    offsets[index] as usize..(offsets[index] + counts[index]) as usize
+}
+
+#[test]
+fn vendor_xml_that_is_malformed_or_inconsistent_is_a_clear_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    /// (file, bytes replaced, replacement, what the error must say)
+    type Case = (&'static str, &'static [u8], &'static [u8], &'static [&'static str]);
+    let cases: [Case; 5] = [
+        // Philips: the root element's start tag broken.
+        ("philips.tiff", b"ObjectType=\"DPUfsImport\">", b"ObjectType=\"DPUfsImport\"!", &["Philips XML"]),
+        // Leica: a dimension naming an IFD the file does not have.
+        ("leica.scn", b"r=\"2\" ifd=\"4\"", b"r=\"2\" ifd=\"9\"", &["Leica XML", "IFD 9"]),
+        // Leica: the view of the main image has no offset.
+        ("leica.scn", b"offsetX=\"200000\"", b"offsetQ=\"200000\"", &["Leica XML", "offsetX"]),
+        // Ventana: a joint naming a tile outside its AOI.
+        ("ventana.bif", b"Tile1=\"29\" Tile2=\"30\"", b"Tile1=\"29\" Tile2=\"99\"", &["Ventana XML", "tile number 99"]),
+        // Ventana: a joint in a direction that does not join its tiles.
+        (
+            "ventana.bif",
+            b"Direction=\"RIGHT\" Tile1=\"1\"",
+            b"Direction=\"UP\"    Tile1=\"1\"",
+            &["Ventana XML", "joint"],
+        ),
+    ];
+    for (name, from, to, needles) in cases {
+        let Some(path) = vendor_copy(dir.path(), name, |b| replace_once(b, from, to)) else { return };
+        let opened = within(10, name, {
+            let path = path.clone();
+            move || Slide::open(&path).map(|_| ())
+        });
+        let err = failed(opened, name);
+        assert_error(&err, &path, needles);
+    }
+}
+
+#[test]
+fn philips_label_that_is_not_jpeg_is_left_out_with_a_warning() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // "/9j/" is base64 for the JPEG SOI marker; "AAAA" decodes to zeros.
+    let marker = b"PMSVR=\"IString\">/9j/";
+    let Some(path) = vendor_copy(dir.path(), "philips.tiff", |b| {
+        replace_once(b, marker, b"PMSVR=\"IString\">AAAA");
+    }) else {
+        return;
+    };
+    let slide = open_ok(&path);
+    let names = slide.associated_names();
+    assert_eq!(names.len(), 1, "{names:?}");
+    let warning = slide.properties().values.iter().find(|(k, _)| k.starts_with("wsiview.warning.philips."));
+    let (key, text) = warning.unwrap_or_else(|| panic!("no warning in {:?}", slide.properties().values.keys()));
+    assert!(text.contains("not a JPEG"), "{key}: {text}");
+    let other = slide.read_associated(&names[0]).expect("the other associated image reads");
+    assert!(other.width() > 0);
+    // Base64 that is not base64 at all.
+    let Some(path) = vendor_copy(dir.path(), "philips.tiff", |b| {
+        replace_once(b, marker, b"PMSVR=\"IString\">*#!?");
+    }) else {
+        return;
+    };
+    let slide = open_ok(&path);
+    assert_eq!(slide.associated_names().len(), 1);
+    assert!(slide.properties().values.values().any(|v| v.contains("base64")));
+}
+
+#[test]
+fn corrupt_jpeg2000_tile_fails_that_tile_only() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for name in ["aperio-j2k-ycbcr.svs", "aperio-j2k-rgb.svs"] {
+        let Some(clean) = vendor_copy(dir.path(), name, |_| {}) else { return };
+        let range = tiff_tile_range(&clean, 0, 1);
+        let bad = dir.path().join(format!("bad-{name}"));
+        let mut bytes = fs::read(&clean).expect("read");
+        // Keep SOC and SIZ (so the size is read), then garbage through the rest of the codestream.
+        for (i, b) in bytes[range.start + 60..range.end].iter_mut().enumerate() {
+            *b = [0xFF, 0x90, 0x13, 0x00, 0xFF][i % 5];
+        }
+        fs::write(&bad, &bytes).expect("write");
+        let slide = open_ok(&bad);
+        let tile = within(20, name, {
+            let bad = bad.clone();
+            move || Slide::open(&bad).expect("opens").read_tile(0, 1, 0).map(|t| t.rgba.len())
+        });
+        if let Err(e) = tile {
+            assert_error(&e, &bad, &["tile 1,0 of level 0", "JPEG 2000"]);
+        }
+        // A codestream whose SIZ claims more than the tile is refused before decoding.
+        let mut bytes = fs::read(&clean).expect("read");
+        bytes[range.start + 8..range.start + 12].copy_from_slice(&100_000u32.to_be_bytes());
+        fs::write(&bad, &bytes).expect("write");
+        let slide2 = open_ok(&bad);
+        assert_error(&tile_err(&slide2, 0, 1, 0), &bad, &["tile 1,0 of level 0", "JPEG 2000", "codestream"]);
+        for (col, row) in [(0, 0), (2, 0), (0, 1)] {
+            slide.read_tile(0, col, row).unwrap_or_else(|e| panic!("{name}: tile {col},{row}: {e}"));
+        }
+    }
+}
+
+#[test]
+fn truncated_vendor_files_give_clear_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for name in ["aperio-j2k-ycbcr.svs", "aperio-j2k-rgb.svs", "philips.tiff", "ventana.bif", "leica.scn"] {
+        for keep in [0.3, 0.6, 0.9] {
+            let Some(path) = vendor_copy(dir.path(), name, |b| {
+                let len = (b.len() as f64 * keep) as usize;
+                b.truncate(len);
+            }) else {
+                return;
+            };
+            let what = format!("{name} cut to {keep}");
+            let outcome = guarded(20, &what, {
+                let path = path.clone();
+                move || -> wsiview::Result<()> {
+                    let slide = Slide::open(&path)?;
+                    // Every tile of every level, and every associated image.
+                    for (level, l) in slide.levels().to_vec().iter().enumerate() {
+                        slide.read_region(level, 0, 0, l.width as u32, l.height as u32)?;
+                    }
+                    for assoc in slide.associated_names() {
+                        slide.read_associated(&assoc)?;
+                    }
+                    Ok(())
+                }
+            })
+            .unwrap_or_else(|panic| panic!("{what}: panicked: {panic}"));
+            let err = failed(outcome, &what);
+            let text = assert_error(&err, &path, &[]);
+            assert!(text.contains("truncated") || text.contains("bytes"), "{what}: {text}");
+        }
+    }
 }
 
 // ---------- DICOM WSI (copies of ../shared/fixtures/vendors/dicom-dev patched in a tempdir) ----------

@@ -485,6 +485,102 @@ fn aperio_jpeg2000_rgb_33005_as_openslide_reads_it() {
     assert_eq!(slide.format_name(), "aperio-svs");
 }
 
+#[test]
+fn philips_tiff_as_openslide_reads_it() {
+    let Some(slide) = common::check_vendor_fixture("philips.tiff") else { return };
+    assert_eq!(slide.format_name(), "philips-tiff");
+    let p = slide.properties();
+    assert_eq!(p.values.get("philips.PIM_DP_IMAGE_TYPE").map(String::as_str), Some("WSI"));
+    assert!(!p.values.keys().any(|k| k.starts_with("wsiview.warning")), "{:?}", p.values.keys());
+    // The unscanned block (tiles of byte count 0) is transparent, as OpenSlide leaves it.
+    let corner = slide.read_region(0, 3584 - 300, 0, 64, 64).unwrap_or_else(|e| panic!("{e}"));
+    assert!(corner.pixels().all(|px| px[3] == 0), "the unscanned corner must be transparent");
+}
+
+#[test]
+fn leica_scn_as_openslide_reads_it() {
+    let Some(slide) = common::check_vendor_fixture("leica.scn") else { return };
+    assert_eq!(slide.format_name(), "leica-scn");
+    // Outside the main image (bounds 400,320 3072×2048) the collection is transparent; inside opaque.
+    let outside = slide.read_region(0, 0, 0, 300, 300).unwrap_or_else(|e| panic!("{e}"));
+    assert!(outside.pixels().all(|px| px[3] == 0));
+    let inside = slide.read_region(0, 400, 320, 100, 100).unwrap_or_else(|e| panic!("{e}"));
+    assert!(inside.pixels().all(|px| px[3] == 255));
+    let edge = slide.read_region(0, 400 + 3072 - 2, 320, 4, 1).unwrap_or_else(|e| panic!("{e}"));
+    let alphas: Vec<u8> = edge.pixels().map(|px| px[3]).collect();
+    assert_eq!(alphas, vec![255, 255, 0, 0], "the main image ends at x = 3472");
+}
+
+#[test]
+fn ventana_bif_as_openslide_reads_it() {
+    let Some(slide) = common::check_vendor_fixture("ventana.bif") else { return };
+    assert_eq!(slide.format_name(), "ventana-bif");
+    assert_eq!(slide.properties().values.get("ventana.ScanRes").map(String::as_str), Some("0.25"));
+}
+
+/// BIF tiles that overlap: the fixture with every RIGHT joint overlapping by 8 pixels and every UP
+/// joint by 6 (same byte length). Tiles then advance by 504×506, later tiles drawn over earlier
+/// ones; OpenSlide 4.0.1 reports 3032×2536, 1516×1268, 758×634 for this file (checked by hand).
+#[test]
+fn ventana_bif_with_overlapping_tiles() {
+    let Some(dir) = common::fixtures() else { return };
+    let original = dir.join("vendors/ventana.bif");
+    let mut bytes = std::fs::read(&original).unwrap_or_else(|e| panic!("{e}"));
+    let mut at = 0;
+    let mut patched = 0;
+    while let Some(start) = find(&bytes[at..], b"<TileJointInfo").map(|i| i + at) {
+        let end = start + find(&bytes[start..], b">").unwrap_or(0);
+        let right = find(&bytes[start..end], b"\"RIGHT\"").is_some();
+        let (attr, value) = if right { (&b"OverlapX=\"0\""[..], b'8') } else { (&b"OverlapY=\"0\""[..], b'6') };
+        let Some(i) = find(&bytes[start..end], attr) else { panic!("joint without {attr:?}") };
+        bytes[start + i + attr.len() - 2] = value;
+        patched += 1;
+        at = end;
+    }
+    assert_eq!(patched, 49, "joints in a 6×5 AOI");
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = tmp.path().join("overlap.bif");
+    std::fs::write(&path, &bytes).unwrap_or_else(|e| panic!("{e}"));
+    let slide = open(&path);
+    let dims: Vec<(u64, u64)> = slide.levels().iter().map(|l| (l.width, l.height)).collect();
+    assert_eq!(dims, vec![(3032, 2536), (1516, 1268), (758, 634)]);
+    // Tile (1,0) now starts at x = 504 and is covered by tile (2,0) from x = 1008 and by tile (1,1)
+    // from y = 506: what shows of it equals the abutting original at x = 512.
+    let plain = open(&original);
+    let moved = slide.read_region(0, 504, 0, 504, 506).unwrap_or_else(|e| panic!("{e}"));
+    let there = plain.read_region(0, 512, 0, 504, 506).unwrap_or_else(|e| panic!("{e}"));
+    assert!(moved.as_raw() == there.as_raw(), "tile (1,0) is not where the joints put it");
+    // Tile (2,1) at (1008, 506), wholly visible in its top-left 504×506.
+    let moved = slide.read_region(0, 1008, 506, 504, 506).unwrap_or_else(|e| panic!("{e}"));
+    let there = plain.read_region(0, 1024, 512, 504, 506).unwrap_or_else(|e| panic!("{e}"));
+    assert!(moved.as_raw() == there.as_raw(), "tile (2,1) is not where the joints put it");
+    // Nothing past the last tile: the level ends at the extent of the tiles.
+    let edge = slide.read_region(0, 3030, 0, 4, 1).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(edge.pixels().map(|p| p[3]).collect::<Vec<_>>(), vec![255, 255, 0, 0]);
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// A thumbnail of a JPEG 2000 slide decodes its tiles at reduced resolution (fewer wavelet
+/// levels); it must look like the thumbnail made from the whole level.
+#[test]
+fn jpeg2000_thumbnail_from_reduced_resolution_tiles() {
+    let Some(dir) = common::fixtures() else { return };
+    for name in ["aperio-j2k-rgb.svs", "aperio-j2k-ycbcr.svs"] {
+        let slide = open(&dir.join("vendors").join(name));
+        let thumb = slide.thumbnail(200).unwrap_or_else(|e| panic!("{e}"));
+        let l1 = slide.levels()[1].clone();
+        let whole = slide.read_region(1, 0, 0, l1.width as u32, l1.height as u32).unwrap_or_else(|e| panic!("{e}"));
+        let reference =
+            image::imageops::resize(&whole, thumb.width(), thumb.height(), image::imageops::FilterType::Triangle);
+        let (_, mad) = diff(thumb.as_raw(), reference.as_raw());
+        assert!(mad < 3.0, "{name}: the reduced thumbnail is {mad:.2} from the full-resolution one");
+        assert!(thumb.width() == 200 || thumb.height() == 200);
+    }
+}
+
 /// DICOM WSI: one instance per level plus label, overview and thumbnail, found from the instance
 /// named (`dicom-dev/level-0.dcm`), as OpenSlide 4.0.1 reads them.
 #[test]

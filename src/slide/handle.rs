@@ -184,9 +184,41 @@ impl Slide {
                 info.width, info.height
             ))));
         }
-        let whole = self.read_region(level, 0, 0, info.width as u32, info.height as u32)?;
         let tw = ((l0.width as f64 / scale).round() as u32).clamp(1, max_size);
         let th = ((l0.height as f64 / scale).round() as u32).clamp(1, max_size);
+        // Tiles shown at half their size or less: decode them reduced where the codec can
+        // (JPEG 2000 skips resolution levels), at no less than the thumbnail's size.
+        let reduce = (scale / info.downsample).log2().floor().clamp(0.0, 6.0) as u8;
+        let whole = if reduce > 0 && info.compression == crate::tiles::codec::Compression::Jpeg2000 {
+            self.whole_level_reduced(level, &info, reduce)?
+        } else {
+            self.read_region(level, 0, 0, info.width as u32, info.height as u32)?
+        };
         Ok(image::imageops::resize(&whole, tw, th, image::imageops::FilterType::Triangle))
+    }
+
+    /// A whole level assembled from tiles decoded at 1/2^`reduce` (not cached): about
+    /// `width / 2^reduce` × `height / 2^reduce` pixels.
+    fn whole_level_reduced(&self, level: usize, info: &LevelInfo, reduce: u8) -> Result<image::RgbaImage> {
+        let k = 1u64 << reduce;
+        let (cw, ch) = (u64::from(info.tile_width).div_ceil(k), u64::from(info.tile_height).div_ceil(k));
+        let (w, h) = (info.width.div_ceil(k), info.height.div_ceil(k));
+        let wanted: Vec<(u64, u64)> =
+            (0..info.tiles_down()).flat_map(|r| (0..info.tiles_across()).map(move |c| (c, r))).collect();
+        let tiles: Vec<Result<TilePixels>> =
+            wanted.par_iter().map(|&(c, r)| self.source.decode_tile_reduced(level, c, r, reduce)).collect();
+        let mut out = image::RgbaImage::new(w as u32, h as u32);
+        for (&(c, r), tile) in wanted.iter().zip(tiles) {
+            let tile = tile?;
+            if u64::from(tile.width) != cw || u64::from(tile.height) != ch {
+                // The codec could not reduce this far: read the level whole instead.
+                let whole = self.read_region(level, 0, 0, info.width as u32, info.height as u32)?;
+                return Ok(image::imageops::resize(&whole, w as u32, h as u32, image::imageops::FilterType::Triangle));
+            }
+            let tile = image::RgbaImage::from_raw(tile.width, tile.height, tile.rgba)
+                .ok_or_else(|| self.err(ErrorKind::CorruptTile { level, col: c, row: r, reason: "size".into() }))?;
+            image::imageops::replace(&mut out, &tile, (c * cw) as i64, (r * ch) as i64);
+        }
+        Ok(out)
     }
 }

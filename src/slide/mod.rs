@@ -77,6 +77,14 @@ pub trait SlideSource: Send + Sync {
     fn read_associated(&self, name: &str) -> Result<image::RgbaImage>;
     /// Decode one tile without caching.
     fn decode_tile(&self, level: usize, col: u64, row: u64) -> Result<TilePixels>;
+    /// Decode one tile at about 1/2^`reduce` of its size, for a view that shows it smaller
+    /// (thumbnails): the tile's cell is `ceil(tile_width / 2^k)` pixels wide for the `k` actually
+    /// applied, which the returned size says. Sources whose codec can skip the finest detail
+    /// (JPEG 2000 resolution levels) override this; the default decodes the whole tile.
+    fn decode_tile_reduced(&self, level: usize, col: u64, row: u64, reduce: u8) -> Result<TilePixels> {
+        let _ = reduce;
+        self.decode_tile(level, col, row)
+    }
 }
 
 /// Open a slide (a file, or a folder for formats that take one) with the reader of the first

@@ -48,12 +48,22 @@ pub(crate) enum Placement {
     /// Stored tile (col, row) is the level's tile (col, row): the usual pyramid.
     #[default]
     Grid,
-    /// Stored tile `i` (row-major in the IFD's tile grid) has its top-left corner at
-    /// `positions[i]` (level pixels; `None`: not part of the image). The level's tiles are
-    /// composed from the stored tiles they meet, later ones over earlier ones; pixels no stored
-    /// tile covers are transparent. Leica SCN (an image inside a larger collection) and Ventana
-    /// BIF (tiles overlapping by the joint info) need it.
-    Placed(Vec<Option<(i64, i64)>>),
+    /// The level is painted from pieces of stored tiles, in order (later over earlier); pixels no
+    /// piece covers are transparent. The level's tiles (what callers address) are composed from
+    /// the pieces they meet. Leica SCN (an image inside a larger collection) and Ventana BIF
+    /// (tiles that overlap by the joint info) need it.
+    Placed(Vec<Piece>),
+}
+
+/// A rectangle of a stored tile painted at a position of the level.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Piece {
+    /// Stored tile index (row-major in the IFD's tile grid).
+    pub tile: u32,
+    /// Source rectangle in the stored tile: x, y, width, height (pixels).
+    pub src: [u32; 4],
+    /// Where the rectangle's top-left corner lands (level pixels; may be negative).
+    pub dst: (i64, i64),
 }
 
 /// One level as a format lays it out: the IFD that stores it and, where the format says so, its
@@ -119,7 +129,7 @@ pub(crate) type LayoutFn = fn(&mut TiffContext) -> std::result::Result<TiffLayou
 
 /// Stored tiles decoded for composing placed levels, kept apart from the slide's tile cache.
 const PLACED_CACHE_BYTES: u64 = 64 << 20;
-/// Most stored tiles a placed level may have (each has a position and a cover entry).
+/// Most pieces, and most level tiles, a placed level may have.
 const MAX_PLACED_TILES: u64 = 1 << 22;
 
 struct TiledLevel {
@@ -131,9 +141,9 @@ struct TiledLevel {
     /// The level's tile grid (what callers address).
     level_across: u64,
     level_down: u64,
-    /// For a placed level: per level tile (row-major), the stored tiles meeting it with their
-    /// positions, in drawing order.
-    cover: Option<Vec<Vec<(u32, i64, i64)>>>,
+    /// For a placed level: its pieces, and per level tile (row-major) the pieces meeting it, in
+    /// drawing order.
+    cover: Option<(Vec<Piece>, Vec<Vec<u32>>)>,
     /// Loaded on first use; an error is kept as text and repeated to every caller.
     index: OnceLock<std::result::Result<TileIndex, String>>,
 }
@@ -477,8 +487,9 @@ fn build_levels(
                 }
                 None
             }
-            Placement::Placed(positions) => {
-                Some(cover_tiles(at, &positions, (across, down), (tw, th), (width, height))?)
+            Placement::Placed(pieces) => {
+                let cover = cover_tiles(at, &pieces, (across, down), (tw, th), (width, height))?;
+                Some((pieces, cover))
             }
         };
         let downsample = match (plan.downsample, infos.first()) {
@@ -511,38 +522,38 @@ fn build_levels(
     Ok((levels, infos))
 }
 
-/// For a placed level: per level tile (row-major), the stored tiles that meet it and where, in
-/// stored-tile order (so later tiles are drawn over earlier ones).
+/// For a placed level: per level tile (row-major), the pieces that meet it, in drawing order.
+/// Pieces must lie inside their stored tile and name a stored tile that exists.
 fn cover_tiles(
     at: usize,
-    positions: &[Option<(i64, i64)>],
+    pieces: &[Piece],
     (across, down): (u64, u64),
     (tw, th): (u64, u64),
     (width, height): (u64, u64),
-) -> std::result::Result<Vec<Vec<(u32, i64, i64)>>, ErrorKind> {
-    let stored = across * down;
-    if stored > MAX_PLACED_TILES || positions.len() as u64 != stored {
+) -> std::result::Result<Vec<Vec<u32>>, ErrorKind> {
+    let (level_across, level_down) = (width.div_ceil(tw), height.div_ceil(th));
+    if pieces.len() as u64 > MAX_PLACED_TILES || level_across.saturating_mul(level_down) > MAX_PLACED_TILES {
         return Err(ErrorKind::Unsupported {
             ifd: at,
-            what: format!("{} tile positions for {stored} tiles", positions.len()),
+            what: format!("a placed level of {width}×{height} pixels from {} pieces", pieces.len()),
         });
     }
-    let (level_across, level_down) = (width.div_ceil(tw), height.div_ceil(th));
-    if level_across.saturating_mul(level_down) > MAX_PLACED_TILES {
-        return Err(ErrorKind::Unsupported { ifd: at, what: format!("a placed level of {width}×{height}") });
-    }
-    let (tw, th) = (tw as i64, th as i64);
     let mut cover = vec![Vec::new(); (level_across * level_down) as usize];
-    for (i, pos) in positions.iter().enumerate() {
-        let Some((x, y)) = *pos else { continue };
-        // Level tiles this stored tile meets (clipped to the level).
+    for (i, piece) in pieces.iter().enumerate() {
+        let [sx, sy, w, h] = piece.src.map(u64::from);
+        if u64::from(piece.tile) >= across * down || w == 0 || h == 0 || sx + w > tw || sy + h > th {
+            return Err(ErrorKind::Invalid(format!("IFD {at}: tile piece {piece:?} is outside the stored tiles")));
+        }
+        let (x, y) = piece.dst;
+        let (tw, th) = (tw as i64, th as i64);
+        // Level tiles this piece meets, clipped to the level.
         let c0 = x.div_euclid(tw).max(0);
-        let c1 = (x + tw - 1).div_euclid(tw).min(level_across as i64 - 1);
+        let c1 = (x + w as i64 - 1).div_euclid(tw).min(level_across as i64 - 1);
         let r0 = y.div_euclid(th).max(0);
-        let r1 = (y + th - 1).div_euclid(th).min(level_down as i64 - 1);
+        let r1 = (y + h as i64 - 1).div_euclid(th).min(level_down as i64 - 1);
         for r in r0..=r1 {
             for c in c0..=c1 {
-                cover[(r as u64 * level_across + c as u64) as usize].push((i as u32, x - c * tw, y - r * th));
+                cover[(r as u64 * level_across + c as u64) as usize].push(i as u32);
             }
         }
     }
@@ -806,18 +817,22 @@ impl TiffSlide {
         }
     }
 
-    /// A tile of a placed level: the stored tiles meeting it, drawn in order; transparent elsewhere.
+    /// A tile of a placed level: the pieces meeting it, drawn in order; transparent elsewhere.
     fn decode_placed(&self, level: usize, l: &TiledLevel, col: u64, row: u64) -> Result<TilePixels> {
         let (tw, th) = l.image.tile.unwrap_or((0, 0));
         let mut out = image::RgbaImage::new(tw as u32, th as u32);
-        let cover = l.cover.as_ref().and_then(|c| c.get((row * l.level_across + col) as usize));
-        for &(i, dx, dy) in cover.into_iter().flatten() {
-            let key = crate::tiles::TileKey { slide: 0, level: level as u32, col: u64::from(i), row: 0 };
+        let Some((pieces, cover)) = &l.cover else {
+            return Ok(TilePixels { width: tw as u32, height: th as u32, rgba: out.into_raw() });
+        };
+        let (x0, y0) = ((col * tw) as i64, (row * th) as i64);
+        for &p in cover.get((row * l.level_across + col) as usize).into_iter().flatten() {
+            let Some(piece) = pieces.get(p as usize) else { continue };
+            let key = crate::tiles::TileKey { slide: 0, level: level as u32, col: u64::from(piece.tile), row: 0 };
             let stored = match self.placed_cache.get(&key) {
                 Some(t) => t,
                 None => {
                     let rgba = self
-                        .decode_stored(l, self.tile_index(l)?, u64::from(i))
+                        .decode_stored(l, self.tile_index(l)?, u64::from(piece.tile))
                         .map_err(|reason| self.err(ErrorKind::CorruptTile { level, col, row, reason }))?;
                     let Some(rgba) = rgba else { continue };
                     let t = Arc::new(TilePixels { width: tw as u32, height: th as u32, rgba });
@@ -825,27 +840,32 @@ impl TiffSlide {
                     t
                 }
             };
-            blit_at(&mut out, &stored.rgba, tw, th, dx, dy);
+            blit_piece(&mut out, &stored, piece.src, (piece.dst.0 - x0, piece.dst.1 - y0));
         }
         Ok(TilePixels { width: tw as u32, height: th as u32, rgba: out.into_raw() })
     }
 }
 
-/// Copy a `w`×`h` RGBA chunk into `out` with its corner at (x, y) (may be negative), clipped.
-fn blit_at(out: &mut image::RgbaImage, rgba: &[u8], w: u64, h: u64, x: i64, y: i64) {
+/// Copy the `src` rectangle (x, y, w, h) of a decoded tile into `out` with its corner at `at`
+/// (may be negative), clipped to `out`.
+fn blit_piece(out: &mut image::RgbaImage, tile: &TilePixels, src: [u32; 4], at: (i64, i64)) {
     let (ow, oh) = (i64::from(out.width()), i64::from(out.height()));
-    let (w, h) = (w as i64, h as i64);
+    let [sx, sy, w, h] = src.map(i64::from);
+    let (x, y) = at;
     let (x0, x1) = (x.max(0), (x + w).min(ow));
     let (y0, y1) = (y.max(0), (y + h).min(oh));
     if x0 >= x1 || y0 >= y1 {
         return;
     }
     let run = ((x1 - x0) * 4) as usize;
+    let stride = i64::from(tile.width);
     let buf: &mut [u8] = out;
     for yy in y0..y1 {
-        let src = (((yy - y) * w + (x0 - x)) * 4) as usize;
-        let dst = ((yy * ow + x0) * 4) as usize;
-        buf[dst..dst + run].copy_from_slice(&rgba[src..src + run]);
+        let from = (((sy + yy - y) * stride + sx + (x0 - x)) * 4) as usize;
+        let to = ((yy * ow + x0) * 4) as usize;
+        if let (Some(dst), Some(src)) = (buf.get_mut(to..to + run), tile.rgba.get(from..from + run)) {
+            dst.copy_from_slice(src);
+        }
     }
 }
 
@@ -883,6 +903,23 @@ impl SlideSource for TiffSlide {
             AssociatedData::Jpeg(bytes) => crate::tiles::codec::decode_jpeg_image(bytes, MAX_ASSOCIATED_PIXELS)
                 .map_err(|reason| self.err(ErrorKind::CorruptAssociated { name: name.into(), reason })),
         }
+    }
+
+    fn decode_tile_reduced(&self, level: usize, col: u64, row: u64, reduce: u8) -> Result<TilePixels> {
+        let l = self.checked_tile(level, col, row)?;
+        if reduce == 0 || l.cover.is_some() || l.format.compression != Compression::Jpeg2000 {
+            return self.decode_tile(level, col, row);
+        }
+        let (tw, th) = l.image.tile.unwrap_or((0, 0));
+        let index = self.tile_index(l)?;
+        let corrupt = |reason: String| self.err(ErrorKind::CorruptTile { level, col, row, reason });
+        let Some(data) = self.read_chunk_bytes(index, (row * l.across + col) as usize).map_err(corrupt)? else {
+            let (w, h) = ((tw >> reduce).max(1) as u32, (th >> reduce).max(1) as u32);
+            return Ok(TilePixels { width: w, height: h, rgba: vec![0; (w * h * 4) as usize] });
+        };
+        let (width, height, rgba) =
+            crate::tiles::codec::decode_j2k_reduced(&l.format, &data, tw as u32, th as u32, reduce).map_err(corrupt)?;
+        Ok(TilePixels { width, height, rgba })
     }
 
     fn decode_tile(&self, level: usize, col: u64, row: u64) -> Result<TilePixels> {

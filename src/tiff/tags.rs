@@ -28,6 +28,8 @@ pub const SUB_IFDS: u16 = 330;
 pub const EXTRA_SAMPLES: u16 = 338;
 pub const SAMPLE_FORMAT: u16 = 339;
 pub const JPEG_TABLES: u16 = 347;
+/// XMP packet (Adobe XMP specification); Ventana BIF keeps its iScan and EncodeInfo XML here.
+pub const XMP: u16 = 700;
 pub const YCBCR_SUBSAMPLING: u16 = 530;
 pub const IMAGE_DEPTH: u16 = 32997;
 

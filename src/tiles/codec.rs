@@ -397,38 +397,67 @@ fn j2k_size(data: &[u8]) -> Result<J2kSize, String> {
 }
 
 fn decode_j2k(format: &ChunkFormat, data: &[u8], width: u32, height: u32) -> Result<Vec<u8>, String> {
+    decode_j2k_reduced(format, data, width, height, 0).map(|(_, _, rgba)| rgba)
+}
+
+/// Decode a JPEG 2000 chunk of `width`×`height` at 1/2^`reduce` of its size, skipping the
+/// finest resolution levels (fewer levels are decoded, not the image scaled afterwards):
+/// (width, height, RGBA) of the result, at least 1×1. `reduce` is capped by the codestream's
+/// number of decomposition levels, so the size returned may be larger than asked.
+pub fn decode_j2k_reduced(
+    format: &ChunkFormat,
+    data: &[u8],
+    width: u32,
+    height: u32,
+    reduce: u8,
+) -> Result<(u32, u32, Vec<u8>), String> {
     use hayro_jpeg2000::{DecodeSettings, DecoderContext, Image};
     let size = j2k_size(data)?;
     if size.width == 0 || size.height == 0 || size.width > width + 16 || size.height > height + 16 {
         return Err(format!("JPEG 2000: a {}×{} codestream in a {width}×{height} tile", size.width, size.height));
     }
-    let settings = DecodeSettings { resolve_palette_indices: false, strict: false, target_resolution: None };
+    let reduce = u32::from(reduce.min(16));
+    let target = (reduce > 0).then(|| ((size.width >> reduce).max(1), (size.height >> reduce).max(1)));
+    let settings = DecodeSettings { resolve_palette_indices: false, strict: false, target_resolution: target };
     let image = Image::new(data, &settings).map_err(|e| format!("JPEG 2000: {e}"))?;
+    let (jw, jh) = (image.width() as usize, image.height() as usize);
+    // The part of the tile cell the codestream covers, at the decoded scale.
+    let scale = size.width as usize / jw.max(1);
+    let (out_w, out_h) = ((width as usize).div_ceil(scale.max(1)), (height as usize).div_ceil(scale.max(1)));
     let mut context = DecoderContext::default();
     let decoded = image.decode(&mut context).map_err(|e| format!("JPEG 2000: {e}"))?;
-    let channels = decoded.components().len();
-    let samples = decoded.data_u8();
-    let (jw, jh) = (size.width as usize, size.height as usize);
-    if channels == 0 || samples.len() < jw * jh * channels {
+    let components = decoded.components();
+    if components.is_empty() || components.iter().any(|c| c.samples().len() < jw * jh) {
         return Err("JPEG 2000: the decoder returned too few samples".into());
     }
     // hayro converts Y, Cb, Cr itself only when the chroma is subsampled; otherwise a 33003
     // codestream comes out as its raw components and is converted here.
     let subsampled = matches!(size.subsampling.as_slice(), [y, cb, cr] if cb == cr && cb != y);
-    let convert = format.photometric == Photometric::YCbCr && channels >= 3 && !subsampled;
-    let mut out = vec![0u8; width as usize * height as usize * 4];
-    for y in 0..jh.min(height as usize) {
-        for x in 0..jw.min(width as usize) {
-            let s = &samples[(y * jw + x) * channels..][..channels];
-            let px = match channels {
-                1 | 2 => [s[0], s[0], s[0], 255],
-                _ if convert => ycbcr_to_rgba(s[0], s[1], s[2]),
-                _ => [s[0], s[1], s[2], 255],
-            };
-            out[(y * width as usize + x) * 4..][..4].copy_from_slice(&px);
+    let colour = components.len() >= 3;
+    let convert = format.photometric == Photometric::YCbCr && colour && !subsampled;
+    let to_u8 = |c: &hayro_jpeg2000::ComponentData| {
+        let max = ((1u32 << c.bit_depth().clamp(1, 16)) - 1) as f32;
+        let k = 255.0 / max;
+        move |v: f32| (v * k).round().clamp(0.0, 255.0) as u8
+    };
+    let first = components[0].samples();
+    let (second, third) = if colour { (components[1].samples(), components[2].samples()) } else { (first, first) };
+    let (f0, f1, f2) = (
+        to_u8(&components[0]),
+        to_u8(&components[if colour { 1 } else { 0 }]),
+        to_u8(&components[if colour { 2 } else { 0 }]),
+    );
+    let mut out = vec![0u8; out_w * out_h * 4];
+    for y in 0..jh.min(out_h) {
+        let row = y * jw;
+        let dst = &mut out[y * out_w * 4..][..jw.min(out_w) * 4];
+        for (x, px) in dst.chunks_exact_mut(4).enumerate() {
+            let i = row + x;
+            let (a, b, c) = (f0(first[i]), f1(second[i]), f2(third[i]));
+            px.copy_from_slice(&if convert { ycbcr_to_rgba(a, b, c) } else { [a, b, c, 255] });
         }
     }
-    Ok(out)
+    Ok((out_w as u32, out_h as u32, out))
 }
 
 /// Full-range BT.601 (JFIF) Y, Cb, Cr to RGB, as OpenSlide converts Aperio 33003 tiles.

@@ -8,6 +8,9 @@
 //! | format | detected by | reference |
 //! |---|---|---|
 //! | Aperio SVS (JPEG, JPEG 2000 33003/33005) | IFD 0 description starts `Aperio` | OpenSlide `openslide-vendor-aperio.c` |
+//! | Philips TIFF | Software `Philips…`, a `DPUfsImport` XML description | OpenSlide `openslide-vendor-philips.c` |
+//! | Leica SCN | an `scn` XML description in Leica's namespace | OpenSlide `openslide-vendor-leica.c` |
+//! | Ventana BIF | an `iScan` element in IFD 0's XMP | OpenSlide `openslide-vendor-ventana.c` |
 //! | OME-TIFF | IFD 0 description is OME-XML | OME-TIFF specification |
 //! | DICOM WSI (a series of instances: levels, label, overview, thumbnail) | "DICM" at byte 128, or a folder holding such files | OpenSlide `openslide-vendor-dicom.c`, DICOM PS3.3 A.32.8 |
 //! | generic tiled TIFF | any other TIFF | TIFF 6.0 |
@@ -15,7 +18,10 @@
 mod aperio;
 mod dicom;
 mod generic;
+mod leica;
 mod ome;
+mod philips;
+mod ventana;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -28,6 +34,7 @@ use crate::tiff::{tags, ByteSource, FileSource, Ifd, TiffReader};
 pub(crate) use super::tiff_slide::{LevelPlan, Placement, TiffContext, TiffLayout};
 
 /// What a format's `detect` sees: cheap facts read once for all formats.
+#[allow(dead_code)] // `path` and `head` serve the formats that are not TIFF
 pub(crate) struct Probe<'a> {
     pub path: &'a Path,
     /// The first bytes of the file (up to 4 KiB); empty for a folder.
@@ -39,6 +46,7 @@ pub(crate) struct Probe<'a> {
     pub software: &'a str,
 }
 
+#[allow(dead_code)]
 impl Probe<'_> {
     /// IFD 0 of a TIFF, when readable.
     pub fn first_ifd(&self) -> Option<&Ifd> {
@@ -67,7 +75,18 @@ pub(crate) struct Format {
 }
 
 /// Every format, in the order they are tried; generic TIFF last (it takes any TIFF).
-pub(crate) static FORMATS: &[Format] = &[aperio::FORMAT, ome::FORMAT, dicom::FORMAT, generic::FORMAT];
+pub(crate) static FORMATS: &[Format] =
+    &[aperio::FORMAT, philips::FORMAT, leica::FORMAT, ventana::FORMAT, ome::FORMAT, dicom::FORMAT, generic::FORMAT];
+
+/// Most XML nodes a vendor description may have (bounds parse time and memory).
+const MAX_XML_NODES: u32 = 2_000_000;
+
+/// Parse vendor XML (Philips, Ventana, Leica) with no DTD, hence no entities at all, internal or
+/// external, and a bounded node count. `Err` is the parser's message, safe to print.
+pub(crate) fn parse_xml(text: &str) -> std::result::Result<roxmltree::Document<'_>, String> {
+    let options = roxmltree::ParsingOptions { allow_dtd: false, nodes_limit: MAX_XML_NODES, ..Default::default() };
+    roxmltree::Document::parse_with_options(text, options).map_err(|e| crate::error::printable(&e.to_string()))
+}
 
 /// Most bytes read for detection.
 const HEAD_BYTES: u64 = 4096;
@@ -137,4 +156,18 @@ pub(crate) fn tiff_layout_for(path: &Path, reader: &TiffReader) -> Result<Layout
             Opener::Other(_) => None,
         })
         .ok_or_else(|| SlideError::new(path, ErrorKind::Invalid("not a TIFF-based slide format".into())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_xml;
+
+    #[test]
+    fn vendor_xml_with_a_dtd_or_entities_is_refused() {
+        let external = r#"<?xml version="1.0"?><!DOCTYPE scn [<!ENTITY x SYSTEM "file:///etc/passwd">]><scn>&x;</scn>"#;
+        assert!(parse_xml(external).is_err(), "an external entity must never be resolved");
+        let bomb = r#"<!DOCTYPE a [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;&a;">]><a>&b;</a>"#;
+        assert!(parse_xml(bomb).is_err());
+        assert!(parse_xml("<scn><collection/></scn>").is_ok());
+    }
 }
