@@ -36,6 +36,10 @@ pub enum ErrorKind {
     UnsupportedCompression { ifd: usize, value: u16, name: &'static str },
     #[error("unsupported: IFD {ifd}: {what}")]
     Unsupported { ifd: usize, what: String },
+    #[error("invalid DICOM: {0}")]
+    InvalidDicom(String),
+    #[error("unsupported DICOM: {0}")]
+    UnsupportedDicom(String),
     #[error("no tiled image: {0}")]
     NoLevels(String),
     #[error("level {level}: unreadable tile table ({reason})")]

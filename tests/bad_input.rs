@@ -1917,3 +1917,234 @@ fn ndpi_bad_offsets_and_sizes_are_refused() {
         assert_error(&open_err(&p), &p, &["60000×60000", "restart markers", "too large"]);
     });
 }
+
+// ---------- DICOM WSI (copies of ../shared/fixtures/vendors/dicom-dev patched in a tempdir) ----------
+
+/// Copy the DICOM fixture series into `dir/name/`; `None` when the fixtures are absent.
+fn dicom_series(dir: &Path, name: &str) -> Option<PathBuf> {
+    let src = fixtures()?.join("vendors/dicom-dev");
+    let dst = dir.join(name);
+    fs::create_dir(&dst).expect("mkdir");
+    for entry in fs::read_dir(&src).expect("read the fixture folder") {
+        let path = entry.expect("entry").path();
+        let to = dst.join(path.file_name().expect("name"));
+        fs::copy(&path, &to).expect("copy");
+        // The fixtures are read-only; the copies are patched.
+        let mut perms = fs::metadata(&to).expect("metadata").permissions();
+        #[allow(clippy::permissions_set_readonly_false)]
+        perms.set_readonly(false);
+        fs::set_permissions(&to, perms).expect("chmod");
+    }
+    Some(dst)
+}
+
+/// Where the Basic Offset Table item of an instance starts (the fixture's PixelData is OB of
+/// undefined length: tag, "OB", 2 reserved bytes, FFFFFFFF).
+fn dicom_bot_at(bytes: &[u8]) -> usize {
+    let header = [0xE0, 0x7F, 0x10, 0x00, b'O', b'B', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF];
+    bytes.windows(header.len()).position(|w| w == header).expect("encapsulated PixelData") + header.len()
+}
+
+/// Frame `i`'s item (header position) and data range, from the Basic Offset Table.
+fn dicom_frame(bytes: &[u8], i: usize) -> (usize, std::ops::Range<usize>) {
+    let bot = dicom_bot_at(bytes);
+    let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes")) as usize;
+    let first = bot + 8 + u32_at(bot + 4);
+    let item = first + u32_at(bot + 8 + 4 * i);
+    assert_eq!(&bytes[item..item + 4], &[0xFE, 0xFF, 0x00, 0xE0], "frame {i} item");
+    (item, item + 8..item + 8 + u32_at(item + 4))
+}
+
+/// Tile (col, row) of `level` reads, with the pixels of the same tile of the intact fixture.
+#[track_caller]
+fn tile_ok(slide: &Slide, level: usize, col: u64, row: u64) {
+    let tile = slide.read_tile(level, col, row).unwrap_or_else(|e| panic!("tile {col},{row} should read: {e}"));
+    let intact = open_ok(&fixtures().expect("fixtures").join("vendors/dicom-dev/level-0.dcm"));
+    let want = intact.read_tile(level, col, row).unwrap_or_else(|e| panic!("intact tile {col},{row}: {e}"));
+    assert!(tile.rgba == want.rgba, "tile {col},{row} differs from the intact fixture's");
+}
+
+#[test]
+fn dicom_offset_table_pointing_outside_the_file_fails_that_tile() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(series) = dicom_series(dir.path(), "s") else { return };
+    let path = series.join("level-0.dcm");
+    let mut bytes = fs::read(&path).expect("read");
+    // Level 0 is 12×9 tiles of 256: frame 5 is tile 5,0.
+    let bot = dicom_bot_at(&bytes);
+    bytes[bot + 8 + 4 * 5..bot + 8 + 4 * 6].copy_from_slice(&0xFFFF_FF00u32.to_le_bytes());
+    fs::write(&path, &bytes).expect("write");
+    let slide = within(10, "open", {
+        let path = path.clone();
+        move || open_ok(&path)
+    });
+    let err = tile_err(&slide, 0, 5, 0);
+    assert!(matches!(err.kind, ErrorKind::CorruptTile { level: 0, col: 5, row: 0, .. }), "{err:?}");
+    assert_error(&err, &path, &["tile 5,0 of level 0", "level-0.dcm", "frame 6 is at byte", "bad offset table"]);
+    for col in [4, 6] {
+        tile_ok(&slide, 0, col, 0);
+    }
+    // The other levels, from the sibling instances, are whole.
+    assert_eq!(slide.levels().len(), 4);
+    slide.read_region(1, 0, 0, 1500, 1100).expect("level 1 reads");
+}
+
+#[test]
+fn dicom_truncated_instance() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(series) = dicom_series(dir.path(), "s") else { return };
+    let path = series.join("level-0.dcm");
+    let full = fs::read(&path).expect("read");
+    // Cut inside frame 60 (tile 0,5): earlier frames read, later ones fail naming the cut.
+    let (_, data) = dicom_frame(&full, 60);
+    let keep = data.start + 100;
+    fs::write(&path, &full[..keep]).expect("write");
+    let slide = open_ok(&path);
+    tile_ok(&slide, 0, 0, 0);
+    tile_ok(&slide, 0, 11, 4);
+    for (col, row) in [(0, 5), (11, 8)] {
+        let err = tile_err(&slide, 0, col, row);
+        assert!(matches!(err.kind, ErrorKind::CorruptTile { .. }), "{err:?}");
+        assert_error(
+            &err,
+            &path,
+            &[&format!("tile {col},{row} of level 0"), "truncated", &format!("has only {keep} bytes")],
+        );
+    }
+    // Cut inside the data set, before PixelData: the instance named fails to open, clearly.
+    fs::write(&path, &full[..1000]).expect("write");
+    let err = open_err(&path);
+    assert!(matches!(err.kind, ErrorKind::Truncated { .. }), "{err:?}");
+    assert_error(&err, &path, &["truncated", "has only 1000 bytes"]);
+    // As a sibling it is skipped with a warning; the other levels open.
+    let other = series.join("level-1.dcm");
+    let slide = open_ok(&other);
+    assert_eq!(slide.levels().len(), 3);
+    assert_eq!(slide.levels()[0].width, 1500);
+    let warning =
+        slide.properties().values.get("wsiview.warning.dicom.level-0.dcm").expect("a warning for level-0.dcm");
+    assert!(warning.contains("truncated"), "{warning}");
+}
+
+#[test]
+fn dicom_garbage_in_a_frame_fails_that_tile_only() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(series) = dicom_series(dir.path(), "s") else { return };
+    let path = series.join("level-0.dcm");
+    let mut bytes = fs::read(&path).expect("read");
+    // Frame 3 (tile 3,0): its JPEG headers after the SOI overwritten with garbage.
+    let (_, data) = dicom_frame(&bytes, 3);
+    let mut rng = Rng(7);
+    for b in &mut bytes[data.start + 2..data.start + 300] {
+        *b = rng.next_u64() as u8 & 0x7F;
+    }
+    fs::write(&path, &bytes).expect("write");
+    let slide = open_ok(&path);
+    let err = tile_err(&slide, 0, 3, 0);
+    assert!(matches!(err.kind, ErrorKind::CorruptTile { level: 0, col: 3, row: 0, .. }), "{err:?}");
+    assert_error(&err, &path, &["tile 3,0 of level 0", "level-0.dcm frame 4", "JPEG"]);
+    for col in [2, 4] {
+        tile_ok(&slide, 0, col, 0);
+    }
+    let region_err = failed(slide.read_region(0, 700, 0, 200, 200), "a region over the bad tile");
+    assert_error(&region_err, &path, &["tile 3,0 of level 0"]);
+    // The failure repeats (not cached as a success).
+    assert_error(&tile_err(&slide, 0, 3, 0), &path, &["tile 3,0 of level 0"]);
+}
+
+#[test]
+fn dicom_siblings_that_are_not_dicom_are_passed_over() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(series) = dicom_series(dir.path(), "s") else { return };
+    fs::write(series.join("notes.txt"), "scanner notes\n").expect("write");
+    fs::write(series.join("fake.dcm"), vec![0u8; 4096]).expect("write");
+    fs::write(series.join("empty.dcm"), b"").expect("write");
+    fs::create_dir(series.join("subfolder")).expect("mkdir");
+    let slide = open_ok(&series.join("level-0.dcm"));
+    assert_eq!(slide.levels().len(), 4);
+    let warnings: Vec<_> = slide.properties().values.keys().filter(|k| k.starts_with("wsiview.warning")).collect();
+    assert!(warnings.is_empty(), "non-DICOM files are skipped quietly: {warnings:?}");
+    // A file with the DICOM preamble but garbage after it is a damaged sibling: a warning.
+    let mut broken = vec![0u8; 128];
+    broken.extend_from_slice(b"DICM");
+    broken.extend((0..2000u32).map(|i| (i * 7919 % 251) as u8));
+    fs::write(series.join("broken.dcm"), &broken).expect("write");
+    let slide = open_ok(&series.join("level-0.dcm"));
+    assert_eq!(slide.levels().len(), 4);
+    let warning = slide.properties().values.get("wsiview.warning.dicom.broken.dcm").expect("a warning for broken.dcm");
+    assert!(warning.contains("skipped") && warning.contains("DICOM"), "{warning}");
+}
+
+#[test]
+fn dicom_folder_without_a_slide() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let empty = dir.path().join("no-dicom");
+    fs::create_dir(&empty).expect("mkdir");
+    fs::write(empty.join("notes.txt"), "nothing here\n").expect("write");
+    let err = within(10, "open a folder without DICOM", {
+        let empty = empty.clone();
+        move || open_err(&empty)
+    });
+    assert_error(&err, &empty, &["directory"]);
+    // A folder whose only DICOM file is damaged: the error names it.
+    let damaged = dir.path().join("damaged");
+    fs::create_dir(&damaged).expect("mkdir");
+    let Some(series) = dicom_series(dir.path(), "s") else { return };
+    let level0 = fs::read(series.join("level-0.dcm")).expect("read");
+    fs::write(damaged.join("cut.dcm"), &level0[..600]).expect("write");
+    let err = open_err(&damaged);
+    assert!(matches!(err.kind, ErrorKind::NoLevels(_)), "{err:?}");
+    assert_error(&err, &damaged, &["cut.dcm", "truncated"]);
+    // A series with only a label: no levels.
+    let label_only = dir.path().join("label-only");
+    fs::create_dir(&label_only).expect("mkdir");
+    fs::copy(series.join("label.dcm"), label_only.join("label.dcm")).expect("copy");
+    let err = open_err(&label_only.join("label.dcm"));
+    assert_error(&err, &label_only.join("label.dcm"), &["no VOLUME instance"]);
+}
+
+#[test]
+fn dicom_unsupported_transfer_syntax_is_named() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(series) = dicom_series(dir.path(), "s") else { return };
+    let path = series.join("level-0.dcm");
+    let mut bytes = fs::read(&path).expect("read");
+    let ts = b"1.2.840.10008.1.2.4.50";
+    let at = bytes.windows(ts.len()).position(|w| w == ts).expect("transfer syntax in the meta group");
+    bytes[at..at + ts.len()].copy_from_slice(b"1.2.840.10008.1.2.4.80");
+    fs::write(&path, &bytes).expect("write");
+    let err = open_err(&path);
+    assert!(matches!(err.kind, ErrorKind::UnsupportedDicom(_)), "{err:?}");
+    assert_error(&err, &path, &["unsupported", "1.2.840.10008.1.2.4.80", "JPEG-LS"]);
+}
+
+#[test]
+fn dicom_absurd_sizes_are_not_allocated() {
+    isolated("dicom_absurd_sizes_are_not_allocated", || {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let Some(series) = dicom_series(dir.path(), "s") else { return };
+        let path = series.join("level-0.dcm");
+        let original = fs::read(&path).expect("read");
+        // A fragment claiming 2 GiB: that tile fails, nothing that size is allocated.
+        let mut bytes = original.clone();
+        let (item, _) = dicom_frame(&bytes, 0);
+        bytes[item + 4..item + 8].copy_from_slice(&0x7FFF_FFF0u32.to_le_bytes());
+        fs::write(&path, &bytes).expect("write");
+        let slide = open_ok(&path);
+        assert_error(&tile_err(&slide, 0, 0, 0), &path, &["tile 0,0 of level 0", "2147483632"]);
+        tile_ok(&slide, 0, 1, 0);
+        // A basic offset table claiming 4 GiB, and a total pixel matrix of 4 billion columns.
+        let mut bytes = original.clone();
+        let bot = dicom_bot_at(&bytes);
+        bytes[bot + 4..bot + 8].copy_from_slice(&0xFFFF_FFF0u32.to_le_bytes());
+        fs::write(&path, &bytes).expect("write");
+        assert_error(&open_err(&path), &path, &["invalid DICOM", "basic offset table"]);
+        let mut bytes = original.clone();
+        // (0048,0006) UL 4: TotalPixelMatrixColumns.
+        let tag = [0x48, 0x00, 0x06, 0x00, b'U', b'L', 4, 0];
+        let at = bytes.windows(8).position(|w| w == tag).expect("TotalPixelMatrixColumns") + 8;
+        bytes[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        fs::write(&path, &bytes).expect("write");
+        assert_error(&open_err(&path), &path, &["TotalPixelMatrixColumns", "out of range"]);
+    });
+}

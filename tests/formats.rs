@@ -619,3 +619,240 @@ fn hamamatsu_ndpi_as_openslide_reads_it() {
     let (_, mad) = diff(l1.as_raw(), l0_half.as_raw());
     assert!(mad < 6.0, "level 1 differs from level 0 halved by {mad:.2}");
 }
+
+/// DICOM WSI: one instance per level plus label, overview and thumbnail, found from the instance
+/// named (`dicom-dev/level-0.dcm`), as OpenSlide 4.0.1 reads them.
+#[test]
+fn dicom_series_as_openslide_reads_it() {
+    let Some(slide) = common::check_vendor_fixture("dicom-dev") else { return };
+    assert_eq!(slide.format_name(), "dicom");
+    let levels = slide.levels();
+    assert!(levels.iter().all(|l| (l.tile_width, l.tile_height) == (256, 256)), "tiles are the 256×256 frames");
+    assert_eq!(levels[0].compression, wsiview::tiles::codec::Compression::Jpeg);
+    let p = &slide.properties().values;
+    let get = |k: &str| p.get(k).map(String::as_str);
+    assert_eq!(get("openslide.vendor"), Some("dicom"));
+    assert_eq!(get("openslide.level-count"), Some("4"));
+    assert_eq!(get("openslide.objective-power"), Some("20"));
+    assert_eq!(get("dicom.ImageType[2]"), Some("VOLUME"));
+    assert_eq!(get("dicom.ImageType"), Some("ORIGINAL\\PRIMARY\\VOLUME\\NONE"));
+    assert_eq!(get("dicom.DimensionOrganizationType"), Some("TILED_FULL"));
+    assert_eq!(get("dicom.TransferSyntaxUID"), Some("1.2.840.10008.1.2.4.50"));
+    assert_eq!(get("dicom.Manufacturer"), Some("synthetic"));
+    assert_eq!(get("dicom.OpticalPathSequence[0].ObjectiveLensPower"), Some("20.0"));
+    assert!(get("dicom.SeriesInstanceUID").is_some_and(|s| s.starts_with("2.25.")));
+    // The fixture carries a patient name and ID; neither may surface as a property.
+    for (k, v) in p {
+        assert!(!k.contains("Patient") && !v.contains("Synthetic^Slide") && v != "SYNTH", "{k} = {v}");
+    }
+    assert!(!p.keys().any(|k| k.starts_with("wsiview.warning")), "no warnings: {p:?}");
+}
+
+fn dicom_dev() -> Option<std::path::PathBuf> {
+    Some(fixtures()?.join("vendors/dicom-dev"))
+}
+
+/// Any instance of the series opens the same slide, and so does the folder.
+#[test]
+fn dicom_series_opens_from_any_instance_and_from_its_folder() {
+    let Some(dir) = dicom_dev() else { return };
+    let reference = open(&dir.join("level-0.dcm"));
+    let want = reference.read_region(1, 0, 0, 1500, 1100).unwrap_or_else(|e| panic!("{e}"));
+    for path in [dir.join("level-2.dcm"), dir.join("label.dcm"), dir.clone()] {
+        let start = std::time::Instant::now();
+        let slide = open(&path);
+        eprintln!("{}: opened in {:.2} ms", path.display(), start.elapsed().as_secs_f64() * 1000.0);
+        assert_eq!(slide.format_name(), "dicom", "{}", path.display());
+        assert_eq!(slide.levels(), reference.levels(), "{}", path.display());
+        let mut names = slide.associated_names();
+        names.sort();
+        assert_eq!(names, ["label", "macro", "thumbnail"], "{}", path.display());
+        assert_eq!(slide.properties().mpp_x, reference.properties().mpp_x);
+        let got = slide.read_region(1, 0, 0, 1500, 1100).unwrap_or_else(|e| panic!("{e}"));
+        assert!(got == want, "{}: level 1 differs", path.display());
+    }
+}
+
+/// A DICOM instance taken apart for rewriting (explicit VR little endian, defined-length
+/// sequences, as the fixture is written): meta elements, data-set elements before PixelData,
+/// each as (tag, encoded bytes), and the frames from the Basic Offset Table.
+struct DicomParts {
+    meta: Vec<(u32, Vec<u8>)>,
+    elements: Vec<(u32, Vec<u8>)>,
+    frames: Vec<Vec<u8>>,
+}
+
+fn dicom_element(tag: u32, vr: &[u8; 2], value: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend_from_slice(&((tag >> 16) as u16).to_le_bytes());
+    out.extend_from_slice(&(tag as u16).to_le_bytes());
+    out.extend_from_slice(vr);
+    if matches!(vr, b"OB" | b"OW" | b"SQ" | b"UN" | b"UT") {
+        out.extend_from_slice(&[0, 0]);
+        out.extend_from_slice(&(value.len() as u32).to_le_bytes());
+    } else {
+        out.extend_from_slice(&(value.len() as u16).to_le_bytes());
+    }
+    out.extend_from_slice(value);
+    out
+}
+
+/// A sequence of defined length whose items hold the given encoded elements.
+fn dicom_sequence(tag: u32, items: &[Vec<u8>]) -> Vec<u8> {
+    let mut value = Vec::new();
+    for item in items {
+        value.extend_from_slice(&[0xFE, 0xFF, 0x00, 0xE0]);
+        value.extend_from_slice(&(item.len() as u32).to_le_bytes());
+        value.extend_from_slice(item);
+    }
+    dicom_element(tag, b"SQ", &value)
+}
+
+impl DicomParts {
+    fn read(path: &std::path::Path) -> DicomParts {
+        let d = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let u16_at = |p: usize| u16::from_le_bytes([d[p], d[p + 1]]);
+        let u32_at = |p: usize| u32::from_le_bytes([d[p], d[p + 1], d[p + 2], d[p + 3]]);
+        let (mut meta, mut elements) = (Vec::new(), Vec::new());
+        let mut p = 132;
+        loop {
+            let tag = (u32::from(u16_at(p)) << 16) | u32::from(u16_at(p + 2));
+            let vr = &d[p + 4..p + 6];
+            let (len, value_at) = if matches!(vr, b"OB" | b"OW" | b"SQ" | b"UN" | b"UT" | b"OV") {
+                (u32_at(p + 8), p + 12)
+            } else {
+                (u32::from(u16_at(p + 6)), p + 8)
+            };
+            if tag == 0x7FE0_0010 {
+                assert_eq!(len, u32::MAX, "encapsulated PixelData");
+                let bot_len = u32_at(value_at + 4) as usize;
+                let first = value_at + 8 + bot_len;
+                let frames = (0..bot_len / 4)
+                    .map(|i| {
+                        let item = first + u32_at(value_at + 8 + 4 * i) as usize;
+                        d[item + 8..item + 8 + u32_at(item + 4) as usize].to_vec()
+                    })
+                    .collect();
+                return DicomParts { meta, elements, frames };
+            }
+            let end = value_at + len as usize;
+            let entry = (tag, d[p..end].to_vec());
+            if tag >> 16 == 2 {
+                meta.push(entry)
+            } else {
+                elements.push(entry)
+            }
+            p = end;
+        }
+    }
+
+    fn set(&mut self, tag: u32, encoded: Vec<u8>) {
+        let list = if tag >> 16 == 2 { &mut self.meta } else { &mut self.elements };
+        list.retain(|(t, _)| *t != tag);
+        let at = list.partition_point(|(t, _)| *t < tag);
+        list.insert(at, (tag, encoded));
+    }
+
+    /// The file, with `pixel_data` (an encoded PixelData element) last.
+    fn write(&self, path: &std::path::Path, pixel_data: &[u8]) {
+        let mut meta_bytes: Vec<u8> =
+            self.meta.iter().filter(|(t, _)| *t != 0x0002_0000).flat_map(|(_, b)| b.clone()).collect();
+        let mut out = vec![0u8; 128];
+        out.extend_from_slice(b"DICM");
+        out.extend(dicom_element(0x0002_0000, b"UL", &(meta_bytes.len() as u32).to_le_bytes()));
+        out.append(&mut meta_bytes);
+        for (_, bytes) in &self.elements {
+            out.extend_from_slice(bytes);
+        }
+        out.extend_from_slice(pixel_data);
+        std::fs::write(path, out).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    }
+}
+
+/// Encapsulated PixelData: an empty Basic Offset Table, then one fragment per frame.
+fn encapsulated(frames: &[&[u8]]) -> Vec<u8> {
+    let mut out = vec![0xE0, 0x7F, 0x10, 0x00, b'O', b'B', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF];
+    out.extend_from_slice(&[0xFE, 0xFF, 0x00, 0xE0, 0, 0, 0, 0]);
+    for f in frames {
+        let mut f = f.to_vec();
+        if f.len() % 2 == 1 {
+            f.push(0);
+        }
+        out.extend_from_slice(&[0xFE, 0xFF, 0x00, 0xE0]);
+        out.extend_from_slice(&(f.len() as u32).to_le_bytes());
+        out.extend_from_slice(&f);
+    }
+    out.extend_from_slice(&[0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0]);
+    out
+}
+
+/// TILED_SPARSE: frames placed by the Per-Frame Functional Groups' positions, in any order, with
+/// a missing one transparent; no Basic Offset Table (the fragments are walked).
+#[test]
+fn dicom_tiled_sparse_places_frames_by_position() {
+    let Some(dir) = dicom_dev() else { return };
+    let intact = open(&dir.join("level-0.dcm"));
+    let mut parts = DicomParts::read(&dir.join("level-2.dcm"));
+    // Level 2 is 750×550: 3×3 frames of 256, row-major. Keep all but tile 1,1, in another order.
+    let order = [(2u64, 2u64), (0, 0), (1, 0), (2, 0), (0, 1), (2, 1), (0, 2), (1, 2)];
+    let stored = std::mem::take(&mut parts.frames);
+    let frames: Vec<&[u8]> = order.iter().map(|&(c, r)| stored[(r * 3 + c) as usize].as_slice()).collect();
+    parts.set(0x0020_9311, dicom_element(0x0020_9311, b"CS", b"TILED_SPARSE"));
+    parts.set(0x0028_0008, dicom_element(0x0028_0008, b"IS", b"8 "));
+    let items: Vec<Vec<u8>> = order
+        .iter()
+        .map(|&(c, r)| {
+            let mut pos = dicom_element(0x0048_021E, b"SL", &(c as i32 * 256 + 1).to_le_bytes());
+            pos.extend(dicom_element(0x0048_021F, b"SL", &(r as i32 * 256 + 1).to_le_bytes()));
+            dicom_sequence(0x0048_021A, &[pos])
+        })
+        .collect();
+    parts.set(0x5200_9230, dicom_sequence(0x5200_9230, &items));
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = tmp.path().join("sparse.dcm");
+    parts.write(&path, &encapsulated(&frames));
+    let slide = open(&path);
+    assert_eq!(slide.levels().len(), 1);
+    assert_eq!((slide.levels()[0].width, slide.levels()[0].height), (750, 550));
+    assert_eq!(
+        slide.properties().values.get("dicom.DimensionOrganizationType").map(String::as_str),
+        Some("TILED_SPARSE")
+    );
+    for row in 0..3 {
+        for col in 0..3 {
+            let got = slide.read_tile(0, col, row).unwrap_or_else(|e| panic!("tile {col},{row}: {e}"));
+            if (col, row) == (1, 1) {
+                assert!(got.rgba.iter().all(|&b| b == 0), "the missing tile is transparent");
+            } else {
+                let want = intact.read_tile(2, col, row).unwrap_or_else(|e| panic!("{e}"));
+                assert!(got.rgba == want.rgba, "tile {col},{row} is not the frame placed there");
+            }
+        }
+    }
+}
+
+/// Uncompressed (explicit VR little endian, RGB) frames: frame i at a computed offset.
+#[test]
+fn dicom_uncompressed_rgb_frames() {
+    let Some(dir) = dicom_dev() else { return };
+    let intact = open(&dir.join("level-0.dcm"));
+    let mut parts = DicomParts::read(&dir.join("level-3.dcm"));
+    // Level 3 is 375×275: 2×2 frames. Their decoded pixels become the native frames.
+    let tiles: Vec<Vec<u8>> =
+        (0..4u64).map(|i| intact.read_tile(3, i % 2, i / 2).unwrap_or_else(|e| panic!("{e}")).rgba.clone()).collect();
+    let mut raw = Vec::new();
+    for t in &tiles {
+        raw.extend(t.chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]));
+    }
+    parts.set(0x0002_0010, dicom_element(0x0002_0010, b"UI", b"1.2.840.10008.1.2.1\0"));
+    parts.set(0x0028_0004, dicom_element(0x0028_0004, b"CS", b"RGB "));
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = tmp.path().join("native.dcm");
+    parts.write(&path, &dicom_element(0x7FE0_0010, b"OB", &raw));
+    let slide = open(&path);
+    assert_eq!(slide.levels()[0].compression, wsiview::tiles::codec::Compression::None);
+    for (i, want) in tiles.iter().enumerate() {
+        let got = slide.read_tile(0, i as u64 % 2, i as u64 / 2).unwrap_or_else(|e| panic!("{e}"));
+        assert!(got.rgba == *want, "frame {i}");
+    }
+}

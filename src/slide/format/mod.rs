@@ -13,9 +13,11 @@
 //! | Ventana BIF | an `iScan` element in IFD 0's XMP | OpenSlide `openslide-vendor-ventana.c` |
 //! | OME-TIFF | IFD 0 description is OME-XML | OME-TIFF specification |
 //! | Hamamatsu NDPI | tag 65420 (FileFormat) in IFD 0 | OpenSlide `openslide-vendor-hamamatsu.c` |
+//! | DICOM WSI (a series of instances: levels, label, overview, thumbnail) | "DICM" at byte 128, or a folder holding such files | OpenSlide `openslide-vendor-dicom.c`, DICOM PS3.3 A.32.8 |
 //! | generic tiled TIFF | any other TIFF | TIFF 6.0 |
 
 mod aperio;
+mod dicom;
 mod generic;
 mod leica;
 mod ndpi;
@@ -34,7 +36,6 @@ use crate::tiff::{tags, ByteSource, FileSource, Ifd, TiffReader};
 pub(crate) use super::tiff_slide::{LevelPlan, Placement, TiffContext, TiffLayout};
 
 /// What a format's `detect` sees: cheap facts read once for all formats.
-#[allow(dead_code)] // `path` and `head` serve the formats that are not TIFF
 pub(crate) struct Probe<'a> {
     pub path: &'a Path,
     /// The first bytes of the file (up to 4 KiB); empty for a folder.
@@ -46,7 +47,6 @@ pub(crate) struct Probe<'a> {
     pub software: &'a str,
 }
 
-#[allow(dead_code)]
 impl Probe<'_> {
     /// IFD 0 of a TIFF, when readable.
     pub fn first_ifd(&self) -> Option<&Ifd> {
@@ -64,7 +64,6 @@ pub(crate) enum Opener {
     /// A TIFF-based format: a layout for the shared TIFF tile engine.
     Tiff(LayoutFn),
     /// A format with its own reader.
-    #[allow(dead_code)]
     Other(fn(&Probe) -> Result<Arc<dyn SlideSource>>),
 }
 
@@ -76,8 +75,16 @@ pub(crate) struct Format {
 }
 
 /// Every format, in the order they are tried; generic TIFF last (it takes any TIFF).
-pub(crate) static FORMATS: &[Format] =
-    &[aperio::FORMAT, philips::FORMAT, leica::FORMAT, ventana::FORMAT, ome::FORMAT, ndpi::FORMAT, generic::FORMAT];
+pub(crate) static FORMATS: &[Format] = &[
+    aperio::FORMAT,
+    philips::FORMAT,
+    leica::FORMAT,
+    ventana::FORMAT,
+    ome::FORMAT,
+    ndpi::FORMAT,
+    dicom::FORMAT,
+    generic::FORMAT,
+];
 
 /// Most XML nodes a vendor description may have (bounds parse time and memory).
 const MAX_XML_NODES: u32 = 2_000_000;
