@@ -271,6 +271,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         },
     };
     match command {
+        #[cfg(feature = "gui")]
         Command::View { slides, center, level, downsample, size, screenshot, cache_mb, bench_seconds } => {
             if let Some(d) = downsample {
                 if !(d.is_finite() && d > 0.0) {
@@ -299,6 +300,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 std::process::exit(code);
             }
             Ok(())
+        }
+        #[cfg(not(feature = "gui"))]
+        Command::View { .. } => {
+            let _ = started;
+            bail!("this wsiview was built without the viewer (cargo feature `gui`); the other commands work")
         }
         Command::Info { slide, json } => info(&slide, json),
         Command::Region { slide, level, x, y, width, height, output } => {

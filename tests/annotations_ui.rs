@@ -1,5 +1,6 @@
 //! Annotation tools driven like a user with egui_kittest: draw with every tool, edit, move,
 //! delete, duplicate, lock, undo and redo; autosave and restore on reopening.
+#![cfg(feature = "gui")]
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! The report panel driven like a user with egui_kittest: open it, fill the fields, watch the
 //! slide hash finish, finalise, amend; the files written are checked, and reopening the slide
 //! brings the report back.
+#![cfg(feature = "gui")]
 
 mod common;
 

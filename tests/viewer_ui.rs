@@ -1,5 +1,6 @@
 //! The viewer driven like a user, without a GPU or a display (egui_kittest): open, wheel-zoom,
 //! drag, keys, minimap, corrupt tiles, bad files, the label behind its button.
+#![cfg(feature = "gui")]
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! The real viewer window under X (Xvfb when no display is set): `view --screenshot` of a known
 //! place must equal the engine's `read_region` of the same place. CI installs xvfb and sets
 //! WSIVIEW_REQUIRE_DISPLAY=1 so this cannot be skipped there.
+#![cfg(feature = "gui")]
 
 mod common;
 

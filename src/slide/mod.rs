@@ -54,13 +54,7 @@ pub struct SlideProperties {
     pub values: BTreeMap<String, String>,
 }
 
-/// Decoded pixels of one tile: RGBA8, the full tile grid cell (edge tiles include padding).
-#[derive(Clone, Debug)]
-pub struct TilePixels {
-    pub width: u32,
-    pub height: u32,
-    pub rgba: Vec<u8>,
-}
+pub use crate::tiles::TilePixels;
 
 /// A source of slide pixels. The TIFF reader implements it; a remote source (HTTP range requests,
 /// DICOMweb) can too, without callers changing. Implementations must be safe to call from many

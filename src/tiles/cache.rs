@@ -8,7 +8,7 @@ use std::sync::Arc;
 use quick_cache::sync::Cache;
 use quick_cache::Weighter;
 
-use crate::slide::TilePixels;
+use super::TilePixels;
 
 /// Which tile: the slide's cache id, the level, the column and the row.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]

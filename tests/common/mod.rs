@@ -70,6 +70,7 @@ pub fn diff(a: &[u8], b: &[u8]) -> (u8, f64) {
     (max, sum as f64 / a.len().max(1) as f64)
 }
 
+#[cfg(feature = "gui")]
 /// A viewer window without a display (egui_kittest) that opens `slide`, 60 frames a second (so
 /// two clicks two frames apart make a double-click; kittest's default step is a quarter second).
 pub fn viewer(
@@ -88,6 +89,7 @@ pub fn viewer(
     h
 }
 
+#[cfg(feature = "gui")]
 /// Step frames (workers answer in the background) until `done`; false after `seconds`.
 pub fn step_until(
     h: &mut egui_kittest::Harness<'static, wsiview::viewer::ViewerApp>,
