@@ -122,25 +122,16 @@ pub fn open_bytes(path: &Path, source: Arc<dyn ByteSource>) -> Result<Arc<dyn Sl
     let mut head = vec![0u8; source.len().min(HEAD_BYTES) as usize];
     source.read_exact_at(0, &mut head).map_err(|e| err(ErrorKind::Io(e)))?;
     let tiff = TiffReader::new(source.clone());
-    let chosen = {
-        let first = tiff.as_ref().ok().and_then(|r| r.read_ifd(r.first_ifd).ok());
-        let text = |tag| match (&tiff, &first) {
-            (Ok(r), Some(ifd)) => r.get_string(ifd, tag).ok().flatten().unwrap_or_default(),
-            _ => String::new(),
-        };
-        let (description, software) = (text(tags::IMAGE_DESCRIPTION), text(tags::SOFTWARE));
-        let probe = Probe {
-            path,
-            head: &head,
-            tiff: tiff.as_ref().ok().map(|r| (r, first.as_ref())),
-            description: &description,
-            software: &software,
-        };
-        match FORMATS.iter().find(|f| (f.detect)(&probe)) {
-            Some(Format { open: Opener::Other(open), .. }) => return open(&probe),
-            Some(Format { open: Opener::Tiff(layout), .. }) => Some(*layout),
-            None => None,
-        }
+    let found = with_probe(path, &head, tiff.as_ref().ok(), |probe| {
+        FORMATS.iter().find(|f| (f.detect)(probe)).map(|f| match f.open {
+            Opener::Other(open) => Err(open(probe)),
+            Opener::Tiff(layout) => Ok(layout),
+        })
+    });
+    let chosen = match found {
+        Some(Err(opened)) => return opened,
+        Some(Ok(layout)) => Some(layout),
+        None => None,
     };
     match (chosen, tiff) {
         (Some(layout), Ok(reader)) => Ok(Arc::new(TiffSlide::with_layout(path, reader, layout)?)),
@@ -149,24 +140,26 @@ pub fn open_bytes(path: &Path, source: Arc<dyn ByteSource>) -> Result<Arc<dyn Sl
     }
 }
 
+/// Build the [`Probe`] of a file from its first bytes and, for a TIFF, IFD 0 (its description and
+/// Software read once), and hand it to `f`.
+fn with_probe<T>(path: &Path, head: &[u8], tiff: Option<&TiffReader>, f: impl FnOnce(&Probe) -> T) -> T {
+    let first = tiff.and_then(|r| r.read_ifd(r.first_ifd).ok());
+    let text = |tag| match (tiff, &first) {
+        (Some(r), Some(ifd)) => r.get_string(ifd, tag).ok().flatten().unwrap_or_default(),
+        _ => String::new(),
+    };
+    let (description, software) = (text(tags::IMAGE_DESCRIPTION), text(tags::SOFTWARE));
+    let probe =
+        Probe { path, head, tiff: tiff.map(|r| (r, first.as_ref())), description: &description, software: &software };
+    f(&probe)
+}
+
 /// The first format that recognises a TIFF, with its layout when it is TIFF-based (generic TIFF
 /// at worst). A format with its own reader (NDPI) comes back without a layout.
 pub(crate) fn tiff_format_for(path: &Path, reader: &TiffReader) -> Result<(&'static Format, Option<LayoutFn>)> {
     let mut head = vec![0u8; reader.file_len().min(HEAD_BYTES) as usize];
     reader.source().read_exact_at(0, &mut head).map_err(|e| SlideError::new(path, ErrorKind::Io(e)))?;
-    let first = reader.read_ifd(reader.first_ifd).ok();
-    let text = |tag| first.as_ref().and_then(|ifd| reader.get_string(ifd, tag).ok().flatten()).unwrap_or_default();
-    let (description, software) = (text(tags::IMAGE_DESCRIPTION), text(tags::SOFTWARE));
-    let probe = Probe {
-        path,
-        head: &head,
-        tiff: Some((reader, first.as_ref())),
-        description: &description,
-        software: &software,
-    };
-    let format = FORMATS
-        .iter()
-        .find(|f| (f.detect)(&probe))
+    let format = with_probe(path, &head, Some(reader), |probe| FORMATS.iter().find(|f| (f.detect)(probe)))
         .ok_or_else(|| SlideError::new(path, ErrorKind::Invalid("no format recognises this TIFF".into())))?;
     Ok(match format.open {
         Opener::Tiff(layout) => (format, Some(layout)),
