@@ -88,7 +88,7 @@ pub struct ReportPanel {
     loading: Option<Receiver<Found>>,
     hashing: Hashing,
     cancel_hash: Arc<AtomicBool>,
-    saving: Option<Receiver<Result<Saved, String>>>,
+    saving: Option<Receiver<Result<Saved, crate::report::SaveError>>>,
     amending: Option<Amending>,
     snomed_text: String,
     /// The received date as typed; the report holds it only when it is a real date.
@@ -334,7 +334,7 @@ impl ReportPanel {
                         self.html_path = Some(saved.html);
                     }
                     Err(e) => {
-                        self.save_failed = Some((e.clone(), Instant::now()));
+                        self.save_failed = Some((e.to_string(), Instant::now()));
                         self.message = Some((
                             format!(
                                 "Not saved: {e}. Trying again every {} s; or Save elsewhere…",
@@ -832,7 +832,7 @@ impl ReportPanel {
                     // above it.
                     let typed = self.received_text.trim();
                     let date_problem = match parse_date(typed) {
-                        Err(e) if !typed.is_empty() => e,
+                        Err(e) if !typed.is_empty() => e.to_string(),
                         _ => String::new(),
                     };
                     ui.add(egui::Label::new(RichText::new(date_problem).color(Color32::from_rgb(230, 90, 90)).small()));
