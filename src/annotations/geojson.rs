@@ -28,7 +28,10 @@ pub const PROBLEMS_LISTED: usize = 10;
 /// One feature an import could not read: its 1-based number in the file ("feature 3") and why.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct SkippedFeature {
+    /// 1-based position of the feature in the file (of the `<Annotation>` element for ASAP XML).
     pub index: usize,
+    /// Why it could not be read, in plain words ("no geometry"); for ASAP XML it starts with the
+    /// element's line ("line 12: …").
     pub reason: String,
 }
 
@@ -36,7 +39,12 @@ pub struct SkippedFeature {
 /// [`Annotation::kind`]), the classes they use, and what it skipped and why.
 #[derive(Debug, Default)]
 pub struct Import {
+    /// The objects read, in file order, with id 0 (a [`crate::annotations::Document`] numbers
+    /// them) and coordinates in level-0 pixels as the file gave them.
     pub annotations: Vec<Annotation>,
+    /// Each class named in the file once, in order of first use, with the colour the file gave
+    /// it ([`crate::annotations::model::UNCLASSIFIED_COLOR`] when it gave none); for ASAP XML the
+    /// listed groups too. The caller merges them into its class list.
     pub classes: Vec<AnnotationClass>,
     /// Features that could not be read.
     pub skipped: usize,

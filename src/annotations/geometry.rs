@@ -2,43 +2,69 @@
 //! apart), or in pixels when the slide's pixel size is unknown. Exact formulas: a polygon's area
 //! is its shoelace area less its holes', an ellipse's is πab.
 
-/// A point in level-0 pixels.
+/// A point `[x, y]` in level-0 slide pixels (x to the right, y down, origin at the top-left
+/// corner of the full-resolution image).
 pub type Point = [f64; 2];
 
 /// A polygon: one outer ring and any number of holes; rings are implicitly closed.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Polygon {
+    /// The outer ring's vertices in level-0 pixels, in either winding order, without repeating
+    /// the first vertex at the end (GeoJSON's closing vertex is added on export).
     pub exterior: Vec<Point>,
+    /// Inner rings cut out of the area (each like `exterior`); empty for a simple polygon. Their
+    /// areas are subtracted and their boundaries count towards the perimeter.
     #[serde(default)]
     pub holes: Vec<Vec<Point>>,
 }
 
+/// The shape of one annotation (or one member of it), in level-0 slide pixels (x right, y down).
+/// Rectangles and ellipses keep their exact parameters (exported to GeoJSON as polygons, with the
+/// exact shape in `properties.shape`, so other tools see the polygon); the rest are lists of
+/// vertices.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Geometry {
-    /// Many points in one annotation (cell counts).
+    /// Many points in one annotation (cell counts). GeoJSON `Point` (one) or `MultiPoint`; ASAP
+    /// `Dot` or `PointSet`. Measured as a count, with no area or length.
     Points {
+        /// The marked positions, in level-0 pixels.
         points: Vec<Point>,
     },
+    /// Axis-aligned rectangle given by its top-left corner and size, in level-0 pixels. The
+    /// tools make `width` and `height` positive; measurements take their absolute values.
     Rectangle {
+        /// Left edge (smallest x), level-0 pixels.
         x: f64,
+        /// Top edge (smallest y), level-0 pixels.
         y: f64,
+        /// Extent to the right of `x`, level-0 pixels.
         width: f64,
+        /// Extent down from `y`, level-0 pixels.
         height: f64,
     },
-    /// Axis-aligned ellipse.
+    /// Axis-aligned ellipse, by its centre and semi-axes in level-0 pixels.
     Ellipse {
+        /// Centre x, level-0 pixels.
         cx: f64,
+        /// Centre y, level-0 pixels.
         cy: f64,
+        /// Semi-axis along x (half the width), level-0 pixels.
         rx: f64,
+        /// Semi-axis along y (half the height), level-0 pixels.
         ry: f64,
     },
+    /// One closed area with optional holes (GeoJSON `Polygon`).
     Polygon(Polygon),
+    /// Several disjoint areas measured as one (GeoJSON `MultiPolygon`, or a GeometryCollection
+    /// of areas only).
     MultiPolygon {
+        /// The member areas; areas and perimeters add up over them.
         polygons: Vec<Polygon>,
     },
     /// Open line (freehand line, polyline, ruler with two points).
     Polyline {
+        /// The vertices in drawing order, level-0 pixels; not closed (GeoJSON `LineString`).
         points: Vec<Point>,
     },
 }
@@ -46,7 +72,10 @@ pub enum Geometry {
 /// Microns per level-0 pixel along x and y.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PixelSize {
+    /// Width of one level-0 pixel in µm (the slide's mpp x). Measurements treat a value that is
+    /// not positive and finite as unknown.
     pub x: f64,
+    /// Height of one level-0 pixel in µm (mpp y); may differ from `x`.
     pub y: f64,
 }
 
@@ -60,12 +89,20 @@ pub enum Unit {
     Pixels,
 }
 
+/// The size of a shape, from [`Geometry::measure`] or [`crate::annotations::Annotation::measure`]:
+/// only the quantities that apply to the shape are `Some`.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
 pub struct Measurement {
+    /// Whether lengths are µm and areas µm², or level-0 px and px² (unknown pixel size).
     pub unit: Unit,
+    /// Enclosed area (holes subtracted) in µm² or px²; `Some` for rectangles, ellipses and
+    /// polygons, None for lines and points.
     pub area: Option<f64>,
+    /// Boundary length including hole boundaries, in µm or px; `Some` for areas only.
     pub perimeter: Option<f64>,
+    /// Length of an open line in µm or px; `Some` for polylines only.
     pub length: Option<f64>,
+    /// Number of points; `Some` for point sets only.
     pub points: Option<usize>,
 }
 

@@ -1,6 +1,8 @@
 //! Annotations: plain documents in level-0 pixels, with no GUI types, so the CLI and tests use them
 //! as the viewer does.
 
+#![warn(missing_docs)]
+
 pub mod asap;
 pub mod error;
 pub mod geojson;

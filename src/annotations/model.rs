@@ -8,11 +8,15 @@ use super::geometry::{Geometry, Point, Polygon};
 /// A named class with its display colour (QuPath's PathClass).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AnnotationClass {
+    /// The class name as written to files (GeoJSON `classification.name`, ASAP group name) and
+    /// matched exactly (case-sensitive) against [`Annotation::class`].
     pub name: String,
+    /// Display colour as sRGB `[r, g, b]`, 0–255 each.
     pub color: [u8; 3],
 }
 
 impl AnnotationClass {
+    /// A class called `name` drawn in sRGB `color`.
     pub fn new(name: &str, color: [u8; 3]) -> Self {
         AnnotationClass { name: name.to_string(), color }
     }
@@ -76,14 +80,20 @@ pub type AnnotationId = u64;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ObjectKind {
+    /// A drawn annotation, editable (QuPath's `PathAnnotationObject`); the default.
     #[default]
     Annotation,
+    /// An analysis detection (QuPath's `PathDetectionObject`), locked.
     Detection,
+    /// A detected cell (QuPath's `PathCellObject`): its boundary, optionally with a nucleus
+    /// ([`Annotation::nucleus`]); locked.
     Cell,
+    /// A tile of a tiled analysis (QuPath's `PathTileObject`), locked.
     Tile,
 }
 
 impl ObjectKind {
+    /// Every kind, in the order tables and filters list them.
     pub const ALL: [ObjectKind; 4] =
         [ObjectKind::Annotation, ObjectKind::Detection, ObjectKind::Cell, ObjectKind::Tile];
 
@@ -120,18 +130,30 @@ impl ObjectKind {
     }
 }
 
+/// One object on the slide: its shape in level-0 pixels, class, name, note and (for objects
+/// imported from QuPath) kind, nucleus, extra members and measurements. A plain value; a
+/// [`Document`] holds them shared and gives each its [`AnnotationId`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct Annotation {
+    /// Identity within the open [`Document`], set when the document adds it (0 until then);
+    /// not saved to files.
     pub id: AnnotationId,
     /// Kept in the file as the feature's `id`, so other tools can follow an annotation across edits.
     pub uuid: String,
+    /// The shape (for a cell its boundary), in level-0 pixels.
     pub geometry: Geometry,
     /// Class name; its colour comes from the class list, or `class_color` when imported.
     pub class: Option<String>,
     /// The colour the file gave the class (used when the class is not in the class list).
     pub class_color: Option<[u8; 3]>,
+    /// The user's name for it (GeoJSON `properties.name`, ASAP `Name`); empty when it has none.
+    /// [`RULER_NAME`] marks a ruler (see [`Annotation::is_ruler`]).
     pub name: String,
+    /// Free-text note (GeoJSON `properties.description`); empty when there is none.
     pub note: String,
+    /// Locked by the user (GeoJSON `properties.isLocked`): it may not be moved, reshaped or
+    /// deleted. Objects other than annotations are locked whatever this says (see
+    /// [`Annotation::is_locked`]).
     pub locked: bool,
     /// Annotation, detection, cell or tile (QuPath's `objectType`).
     pub kind: ObjectKind,
@@ -146,6 +168,8 @@ pub struct Annotation {
 }
 
 impl Annotation {
+    /// An unclassified, unnamed, unlocked annotation of `geometry` with a fresh UUID, id 0 (the
+    /// [`Document`] gives the id), no parts, nucleus or measurements.
     pub fn new(geometry: Geometry) -> Self {
         Annotation {
             id: 0,
@@ -228,6 +252,7 @@ impl Annotation {
         }
     }
 
+    /// The same annotation in `class` (its name and colour), or unclassified when None.
     pub fn with_class(mut self, class: Option<&AnnotationClass>) -> Self {
         self.class = class.map(|c| c.name.clone());
         self.class_color = class.map(|c| c.color);
@@ -530,6 +555,7 @@ pub struct Document {
 }
 
 impl Document {
+    /// An empty document with no history; the first annotation added gets id 1.
     pub fn new() -> Self {
         Document { next_id: 1, ..Default::default() }
     }
@@ -546,26 +572,34 @@ impl Document {
         doc
     }
 
+    /// Every annotation in drawing order (oldest first, ids increasing).
     pub fn annotations(&self) -> &[Arc<Annotation>] {
         &self.annotations
     }
 
+    /// A copy of the annotation list sharing the annotations (one pointer each), for another
+    /// thread such as the autosaver; later edits do not change it.
     pub fn snapshot(&self) -> Vec<Arc<Annotation>> {
         self.annotations.clone()
     }
 
+    /// Number of objects (annotations, detections, cells and tiles alike).
     pub fn len(&self) -> usize {
         self.annotations.len()
     }
 
+    /// Whether the document holds no objects.
     pub fn is_empty(&self) -> bool {
         self.annotations.is_empty()
     }
 
+    /// A counter bumped by every change, undo and redo (never reset), so the autosaver and
+    /// caches can tell whether anything changed since they last looked; 0 for a new document.
     pub fn revision(&self) -> u64 {
         self.revision
     }
 
+    /// The annotation with id `id`, or None when it is not (or no longer) in the document.
     pub fn get(&self, id: AnnotationId) -> Option<&Arc<Annotation>> {
         self.position(id).map(|i| &self.annotations[i])
     }
@@ -576,10 +610,12 @@ impl Document {
         self.ids.binary_search(&id).ok().or_else(|| self.ids.iter().position(|&i| i == id))
     }
 
+    /// Whether [`Document::undo`] has a change to undo (up to [`UNDO_LIMIT`] are kept).
     pub fn can_undo(&self) -> bool {
         !self.undo.is_empty()
     }
 
+    /// Whether [`Document::redo`] has an undone change to reapply; any new change clears it.
     pub fn can_redo(&self) -> bool {
         !self.redo.is_empty()
     }
@@ -703,6 +739,8 @@ impl Document {
         Some(self.add(copy))
     }
 
+    /// Take back the last change (an import or multi-delete counts as one); returns false when
+    /// there was nothing to undo.
     pub fn undo(&mut self) -> bool {
         let Some(edit) = self.undo.pop_back() else { return false };
         self.apply(&edit.inverse());
@@ -710,6 +748,7 @@ impl Document {
         true
     }
 
+    /// Reapply the last undone change; returns false when there was nothing to redo.
     pub fn redo(&mut self) -> bool {
         let Some(edit) = self.redo.pop() else { return false };
         self.apply(&edit);

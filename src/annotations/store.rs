@@ -13,6 +13,8 @@ use super::geojson::{read_geojson_file, to_geojson_bytes, Import};
 use super::model::{Annotation, AnnotationClass};
 use crate::files::{app_data_dir, folder_writable, write_atomic};
 
+/// Appended to the slide's whole file name to name its annotation sidecar (QuPath GeoJSON):
+/// `slide.svs` → `slide.svs.annotations.geojson`.
 pub const SIDECAR_SUFFIX: &str = ".annotations.geojson";
 
 /// `slide.svs` → `slide.svs.annotations.geojson`, beside it. The whole file name is kept so
@@ -39,10 +41,14 @@ pub fn fallback_path(slide: &Path, data_dir: &Path) -> PathBuf {
 /// What opening a slide's annotations found.
 #[derive(Debug, Default)]
 pub struct Loaded {
-    /// Where autosave writes.
+    /// Where autosave writes: the sidecar beside the slide, or the fallback in the app data
+    /// folder when the slide's folder is read-only; empty when autosave is off (a damaged file
+    /// could not be copied aside).
     pub save_path: PathBuf,
     /// The file read, if any.
     pub read_from: Option<PathBuf>,
+    /// What was read from `read_from`: empty when there was no file or nothing could be read,
+    /// partial (with the skipped features) when the file was damaged.
     pub import: Import,
     /// A problem with the file read (it is kept as a `.corrupt-…` copy before anything is saved).
     pub warning: Option<String>,
@@ -66,6 +72,9 @@ pub fn existing_annotations(slide: &Path, data_dir: Option<&Path>) -> Option<Pat
         .max_by_key(|p| modified(p).unwrap_or(SystemTime::UNIX_EPOCH))
 }
 
+/// [`load_for_slide`] with the app data folder given: `data_dir` holds the fallback sidecars
+/// (`data_dir/annotations/`), None when there is no such folder (then only the sidecar beside the
+/// slide is read and written). Never fails, as [`load_for_slide`].
 pub fn load_for_slide_in(slide: &Path, data_dir: Option<&Path>) -> Loaded {
     let beside = sidecar_path(slide);
     let fallback = data_dir.map(|d| fallback_path(slide, d));
@@ -134,8 +143,13 @@ struct Snapshot {
 /// How saving is going, for the status bar.
 #[derive(Clone, Debug, Default)]
 pub struct SaveStatus {
+    /// The newest [`crate::annotations::Document::revision`] on disk; the document has unsaved
+    /// changes while its revision differs.
     pub saved_revision: u64,
+    /// When the last successful write finished; None until one has in this session.
     pub saved_at: Option<Instant>,
+    /// The last write's failure ("cannot save annotations to PATH: …"), retried every two
+    /// seconds; None once a write succeeds.
     pub error: Option<String>,
 }
 
@@ -163,6 +177,7 @@ impl Autosaver {
         Autosaver { path, sender: Some(sender), status, thread, queued_revision: saved_revision }
     }
 
+    /// The file this autosaver writes (empty when autosave is off: submissions are ignored).
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -179,10 +194,13 @@ impl Autosaver {
         }
     }
 
+    /// The revision of the last state queued by [`Autosaver::submit`] (initially the one given
+    /// to [`Autosaver::new`]), whether or not it is written yet.
     pub fn queued_revision(&self) -> u64 {
         self.queued_revision
     }
 
+    /// A copy of how saving is going: what is on disk, when, and the last error.
     pub fn status(&self) -> SaveStatus {
         self.status.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }

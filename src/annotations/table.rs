@@ -11,15 +11,20 @@ use super::model::{Annotation, AnnotationId, ObjectKind};
 /// One annotation's measurements.
 #[derive(Clone, Debug)]
 pub struct MeasuredRow {
+    /// The annotation's id in its document (for selecting it from the table).
     pub id: AnnotationId,
     /// 1-based position in the document.
     pub index: usize,
+    /// The annotation's name; empty when it has none.
     pub name: String,
+    /// The class name; None for an unclassified annotation.
     pub class: Option<String>,
     /// [`super::Geometry::kind_name`].
     pub kind: &'static str,
     /// Annotation, detection, cell or tile.
     pub object: ObjectKind,
+    /// Its area, perimeter, length or point count, in µm (µm²) or level-0 px (px²) as
+    /// `measurement.unit` says.
     pub measurement: Measurement,
     /// A ruler ([`Annotation::is_ruler`]): a measurement, not counted in any class's totals.
     pub ruler: bool,
@@ -29,11 +34,17 @@ pub struct MeasuredRow {
 /// annotations a measure applies to (areas of areas, lengths of lines, points of point sets).
 #[derive(Clone, Debug, Default)]
 pub struct ClassTotal {
+    /// The class name; None for the unclassified annotations (and for the rulers' total).
     pub class: Option<String>,
+    /// How many objects of the class (every kind, of any shape).
     pub count: usize,
+    /// Summed area of the class's areas, in µm² or px² (the rows' unit); 0 when none has one.
     pub area: f64,
+    /// Summed perimeter of the class's areas, in µm or px.
     pub perimeter: f64,
+    /// Summed length of the class's open lines, in µm or px.
     pub length: f64,
+    /// Summed count of the class's point-set points.
     pub points: usize,
     /// How many of `count` are of each [`ObjectKind`] (indexed by it).
     pub objects: [usize; 4],

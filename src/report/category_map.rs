@@ -152,6 +152,8 @@ impl Default for CategoryMap {
 }
 
 impl CategoryMap {
+    /// The map wsiview ships ([`BUILT_IN`]: five groups, B1–B5/C1–C5 and the common words),
+    /// normalised; `source` is `"built-in"`. Also [`CategoryMap::default`].
     pub fn built_in() -> CategoryMap {
         let groups = BUILT_IN.iter().map(|(category, group)| (normalise(category), normalise(group))).collect();
         CategoryMap { groups, source: "built-in".into() }

@@ -17,11 +17,17 @@ use crate::text::{group_digits, group_thousands};
 /// pixels and the level-0 rectangle [x, y, w, h] it shows.
 #[derive(Clone, Debug)]
 pub struct SlidePicture {
+    /// The encoded image file (PNG or JPEG), embedded in the page as a base64 data URI.
     pub bytes: Vec<u8>,
     /// `"image/jpeg"` or `"image/png"`: the data URI's type.
     pub mime: &'static str,
+    /// The image's width in pixels.
     pub width: u32,
+    /// The image's height in pixels.
     pub height: u32,
+    /// The part of the slide shown, `[x, y, w, h]` in level-0 pixels (top-left corner, width and
+    /// height; not `[x0, y0, x1, y1]`): annotations are drawn over the picture in these
+    /// coordinates.
     pub region: [f64; 4],
 }
 

@@ -4,6 +4,8 @@
 //! ([`consolidate`], comparing diagnosis categories through a [`category_map`]).
 //! No GUI types: the CLI, the viewer and tests share them.
 
+#![warn(missing_docs)]
+
 pub mod category_map;
 pub mod consolidate;
 pub mod error;

@@ -13,6 +13,8 @@ use time::{Date, OffsetDateTime};
 pub use super::error::{EditError, InvalidReport, ReportError, TimeError};
 use crate::error::printable;
 
+/// The value of every report's `schema` field. It changes only when a field's meaning does; a
+/// reader that finds another value must not guess (see docs/report-schema.md).
 pub const SCHEMA: &str = "wsiview.report/1";
 /// `CASE.report.json`.
 pub const REPORT_SUFFIX: &str = ".report.json";
@@ -25,16 +27,24 @@ pub const MAX_REPORT_BYTES: u64 = 16 << 20;
 /// consolidation does not count such copies.
 pub const TEACHING_FIELD: &str = "teaching_copy";
 
+/// Where a report is in its life (the `status` field; docs/report-schema.md, "Life of a
+/// report"): draft → final → amended.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
+    /// `"draft"`: still being written, freely editable, may be incomplete; not counted by
+    /// consolidation.
     #[default]
     Draft,
+    /// `"final"`: signed out by [`Report::finalise`], complete, read-only; `reported_at` is set.
     Final,
+    /// `"amended"`: a final report changed through [`Report::amend`]; lists at least one
+    /// amendment and keeps the first sign-out's `reported_at`.
     Amended,
 }
 
 impl Status {
+    /// The schema's value: `"draft"`, `"final"` or `"amended"`.
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Draft => "draft",
@@ -49,18 +59,25 @@ impl Status {
     }
 }
 
+/// A reviewer's or amender's professional role (`reviewer.role`, `amendments[].role`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
+    /// `"consultant"`: a consultant pathologist (the default).
     #[default]
     Consultant,
+    /// `"trainee"`: a pathologist in training.
     Trainee,
+    /// `"biomedical_scientist"`: a biomedical scientist reporting within their scope.
     BiomedicalScientist,
+    /// `"other"`: any other role.
     Other,
 }
 
 impl Role {
+    /// Every role, in the order the viewer's menus list them.
     pub const ALL: [Role; 4] = [Role::Consultant, Role::Trainee, Role::BiomedicalScientist, Role::Other];
+    /// The schema's value (`"biomedical_scientist"`, …).
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Consultant => "consultant",
@@ -69,6 +86,7 @@ impl Role {
             Role::Other => "other",
         }
     }
+    /// For people: "Biomedical scientist", … (menus, the report page).
     pub fn label(self) -> &'static str {
         match self {
             Role::Consultant => "Consultant",
@@ -79,20 +97,28 @@ impl Role {
     }
 }
 
+/// Why the slide was reviewed (the `review_type` field).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReviewType {
+    /// `"primary"`: the diagnostic report on the case (the default).
     #[default]
     Primary,
+    /// `"second_opinion"`: a review asked for by another pathologist or site.
     SecondOpinion,
+    /// `"mdt"`: a review for a multidisciplinary team meeting.
     Mdt,
+    /// `"teaching"`: a review for teaching.
     Teaching,
+    /// `"audit"`: a review for audit or quality assurance.
     Audit,
 }
 
 impl ReviewType {
+    /// Every review type, in the order the viewer's menus list them.
     pub const ALL: [ReviewType; 5] =
         [ReviewType::Primary, ReviewType::SecondOpinion, ReviewType::Mdt, ReviewType::Teaching, ReviewType::Audit];
+    /// The schema's value (`"second_opinion"`, …).
     pub fn as_str(self) -> &'static str {
         match self {
             ReviewType::Primary => "primary",
@@ -102,6 +128,7 @@ impl ReviewType {
             ReviewType::Audit => "audit",
         }
     }
+    /// For people: "Second opinion", "MDT", … (menus, the report page).
     pub fn label(self) -> &'static str {
         match self {
             ReviewType::Primary => "Primary",
@@ -113,10 +140,16 @@ impl ReviewType {
     }
 }
 
+/// Who signs the report out (the `reviewer` field). Amendments keep it: it stays the person who
+/// signed the report out.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Reviewer {
+    /// The reviewer's name as it should appear on the report; empty in a new draft, required
+    /// (non-blank) to sign out.
     pub name: String,
+    /// The reviewer's role.
     pub role: Role,
+    /// Fields of `reviewer` this version does not know, kept and written back unchanged.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -125,48 +158,74 @@ pub struct Reviewer {
 /// across sites whatever the file is called.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct SlideRef {
+    /// The slide's file name without its folder (`H26-01234_A1.svs`); a report is found for a
+    /// slide by this name, but compared across sites by `sha256`.
     pub file_name: String,
+    /// SHA-256 of the whole slide file as 64 lower-case hex digits ([`super::hash::sha256_file`]);
+    /// empty until computed, required to sign out.
     pub sha256: String,
+    /// Level-0 width in pixels (0 when not filled in).
     pub width: u64,
+    /// Level-0 height in pixels (0 when not filled in).
     pub height: u64,
+    /// µm per level-0 pixel along x; None (null) when the slide does not say.
     pub mpp_x: Option<f64>,
+    /// µm per level-0 pixel along y; None (null) when the slide does not say.
     pub mpp_y: Option<f64>,
+    /// The slide format as the engine names it (`"aperio"`, `"ome-tiff"`, `"generic-tiff"`).
     pub vendor: String,
+    /// Fields of `slide` this version does not know, kept and written back unchanged.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
 
+/// The diagnosis (the `diagnosis` field): free text, the category concordance compares, and
+/// SNOMED CT codes.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Diagnosis {
+    /// The diagnosis in words ("Invasive carcinoma, NST, grade 2"); required to sign out.
     pub text: String,
     /// A short code agreed by the network ("B5b", "malignant"): what concordance compares.
     pub category: String,
+    /// SNOMED CT concept ids as strings (`"413448000"`); empty when none are given.
     #[serde(default)]
     pub snomed_ct: Vec<String>,
+    /// Fields of `diagnosis` this version does not know, kept and written back unchanged.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
 
+/// One class's line in the report's annotation summary (`annotations.by_class[]`), made by
+/// [`super::store::summarise_annotations`]; rulers are not counted.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ClassSummary {
     /// The class name; empty for unclassified annotations.
     pub class: String,
+    /// How many objects of the class (annotations, detections, cells and tiles).
     pub count: u64,
-    /// Null when the slide's pixel size is unknown (measurements are then only in pixels).
+    /// Summed area of the class's areas in µm²; null when the slide's pixel size is unknown
+    /// (measurements are then only in pixels).
     #[serde(default)]
     pub area_um2: Option<f64>,
+    /// Summed length of the class's open lines in µm; null when the pixel size is unknown.
     #[serde(default)]
     pub length_um: Option<f64>,
+    /// Fields of the entry this version does not know, kept and written back unchanged.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
 
+/// The report's record of the slide's annotations (the `annotations` field); empty when the
+/// report was written without any.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct AnnotationsSummary {
     /// The sidecar's file name.
     pub file: String,
+    /// One entry per class, sorted by name with the unclassified last; empty when there are no
+    /// annotations.
     #[serde(default)]
     pub by_class: Vec<ClassSummary>,
+    /// Fields of `annotations` this version does not know, kept and written back unchanged.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -175,59 +234,93 @@ pub struct AnnotationsSummary {
 /// value before and after.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct FieldChange {
+    /// The changed field as a dotted path in the report: `"comments"`, `"diagnosis.category"`.
     pub field: String,
+    /// The field's JSON value before the amendment (null when it had none).
     pub before: Value,
+    /// The field's JSON value after the amendment (null when it was removed).
     pub after: Value,
+    /// Fields of the change this version does not know, kept and written back unchanged.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
 
+/// One change to a signed-out report (an entry of `amendments`): when, by whom, why, and what
+/// changed, made by [`Report::amend`].
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Amendment {
-    /// RFC 3339.
+    /// When it was made: an RFC 3339 timestamp with the amender's offset.
     pub at: String,
     /// Who amended (the user of the viewer, not necessarily the report's reviewer).
     pub by: String,
     /// Their role, when known (reports written before wsiview recorded it have none).
     #[serde(default)]
     pub role: Option<Role>,
+    /// Why the report was amended, in the amender's words; never blank in a valid report.
     pub reason: String,
     /// What changed, with the previous values, so the history can be read.
     #[serde(default)]
     pub changes: Vec<FieldChange>,
+    /// Fields of the amendment this version does not know, kept and written back unchanged.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
 
+/// A case report, schema `wsiview.report/1`: one review of one slide, saved as
+/// `CASE.report.json` (docs/report-schema.md gives every field's meaning and the validity rules
+/// [`Report::problems`] checks). Text fields missing from a file read as empty, `received_date`
+/// and `reported_at` as None; [`Report::default`] is a new draft with a fresh `report_id`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Report {
+    /// Always [`SCHEMA`]; [`Report::from_json`] refuses any other value.
     pub schema: String,
+    /// A UUID made when the report is started and kept through amendments; teaching copies
+    /// replace it with a pseudonym.
     pub report_id: String,
+    /// The laboratory's case number ("H26-01234"); names the report file (see
+    /// [`Report::file_name`]). Required to sign out.
     pub case_id: String,
+    /// The reporting site's code ("RLH"); consolidation groups by it. Required to sign out.
     pub site: String,
+    /// Draft, final or amended.
     pub status: Status,
+    /// Who reviewed and signs the report out.
     pub reviewer: Reviewer,
+    /// Why the slide was reviewed.
     pub review_type: ReviewType,
     /// YYYY-MM-DD: when the specimen reached the lab.
     pub received_date: Option<String>,
     /// RFC 3339, set when the report is made final.
     pub reported_at: Option<String>,
+    /// The slide reviewed: its file name, fingerprint, size, pixel size and format.
     pub slide: SlideRef,
+    /// What the specimen is ("Core biopsy, left breast"); free text, empty when not given;
+    /// required to sign out.
     #[serde(default)]
     pub specimen: String,
+    /// Clinical details given with the request; free text, may be empty.
     #[serde(default)]
     pub clinical_details: String,
+    /// The macroscopic (gross) description; free text, may be empty.
     #[serde(default)]
     pub macroscopy: String,
+    /// The microscopic description; free text, required to sign out.
     #[serde(default)]
     pub microscopy: String,
+    /// The diagnosis text, category and SNOMED CT codes.
     pub diagnosis: Diagnosis,
+    /// Further comments; free text, may be empty.
     #[serde(default)]
     pub comments: String,
+    /// The annotation sidecar's name and per-class counts, areas and lengths; empty when absent
+    /// from the file.
     #[serde(default)]
     pub annotations: AnnotationsSummary,
+    /// Every amendment, oldest first; empty for drafts and final reports.
     #[serde(default)]
     pub amendments: Vec<Amendment>,
+    /// Top-level fields this version does not know (such as a teaching copy's
+    /// [`TEACHING_FIELD`]), kept and written back unchanged.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }

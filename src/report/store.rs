@@ -73,6 +73,9 @@ pub fn find_for_slide_in(slide: &Path, dirs: &[PathBuf]) -> (Option<(PathBuf, Re
     (found.map(|(_, p, r)| (p, r)), problems)
 }
 
+/// The newest valid report about `slide` (matched by `slide.file_name`) in the slide's folder or
+/// the app data folder's `reports/`, with its path, and the unreadable or invalid reports met on
+/// the way, one message each (each names its file). Reads files: call from a worker.
 pub fn find_for_slide(slide: &Path) -> (Option<(PathBuf, Report)>, Vec<String>) {
     find_for_slide_in(slide, &search_dirs(slide))
 }
@@ -112,12 +115,15 @@ pub fn summarise_annotations(
 /// Everything needed to write a report's two files.
 #[derive(Clone)]
 pub struct SaveRequest {
+    /// The report to write, as it is (saving neither checks nor changes it).
     pub report: Report,
     /// The slide, for the thumbnail and the view snapshot (read here, on the worker).
     pub slide: Option<std::sync::Arc<Slide>>,
     /// Level-0 rectangle [x, y, w, h] of the view being reviewed.
     pub view_region: Option<[f64; 4]>,
+    /// The slide's annotations, drawn over the pictures in the HTML page.
     pub annotations: Vec<std::sync::Arc<Annotation>>,
+    /// The class list, for the annotations' colours and the page's legend.
     pub classes: Vec<AnnotationClass>,
     /// Where the report was read from or last saved, if anywhere.
     pub previous: Option<PathBuf>,

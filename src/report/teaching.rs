@@ -30,10 +30,8 @@ use crate::tiff::edit::{footprint, subtract_ranges, TiffEditor};
 use crate::tiff::tags::{self, types};
 use crate::tiff::{FileSource, Ifd, TiffReader};
 
-/// Aperio description values blanked in the copy: they name the file, the scanner operator and
-/// the scan time.
-/// Identifying values of an Aperio description: the original file name, who scanned and when, and
-/// the label's barcode (often the specimen or patient number).
+/// Aperio description values blanked in the copy, because they identify: the original file name,
+/// who scanned and when, and the label's barcode (often the specimen or patient number).
 pub const BLANKED_DESCRIPTION_KEYS: [&str; 5] = ["Filename", "User", "Date", "Time", "Barcode"];
 /// Associated images removed from the copy: the label carries patient details and a barcode, and
 /// the macro photographs the label.
@@ -205,6 +203,8 @@ impl std::fmt::Debug for PseudonymKey {
 }
 
 impl PseudonymKey {
+    /// A key of these 32 secret bytes (tests, or a key held elsewhere); files hold keys as 64
+    /// hex digits ([`PseudonymKey::read`]).
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
         PseudonymKey { bytes }
     }
@@ -288,10 +288,14 @@ impl PseudonymKey {
         format!("{prefix}-{}", &to_hex(&self.digest(kind, value))[..10])
     }
 
+    /// The case id's pseudonym, `CASE-` and 10 lower-case hex digits (`CASE-3fa2c19b0e`): the
+    /// same for the same key and case id, ignoring case and surrounding spaces.
     pub fn case_pseudonym(&self, case_id: &str) -> String {
         self.pseudonym("case", "CASE", case_id)
     }
 
+    /// A reviewer's (or amender's) pseudonym, `REVIEWER-` and 10 lower-case hex digits: the same
+    /// for the same key and name, ignoring case and surrounding spaces.
     pub fn reviewer_pseudonym(&self, name: &str) -> String {
         self.pseudonym("reviewer", "REVIEWER", name)
     }
@@ -317,7 +321,10 @@ impl PseudonymKey {
 
 /// What the teaching report says about the copy it goes with.
 pub struct CopyFacts<'a> {
+    /// The slide copy's file name (`CASE-….svs`), written to `slide.file_name`.
     pub slide_file_name: &'a str,
+    /// SHA-256 of the scrubbed copy (64 lower-case hex digits), written to `slide.sha256` so the
+    /// teaching report verifies against the copy, not the original.
     pub slide_sha256: &'a str,
     /// The annotation copy's file name, if one was written.
     pub annotations_file: Option<&'a str>,
@@ -378,8 +385,6 @@ pub fn teaching_report(original: &Report, key: &PseudonymKey, copy: &CopyFacts) 
     report
 }
 
-/// What a user must check by hand before sharing: free text that is kept, and where it mentions
-/// the original case id or a reviewer's name; unknown fields that are kept.
 /// Delete `.NAME.<pid>.partial` files left in `dir` by killed exports of NAME.
 fn remove_stale_partials(dir: &Path, copy_name: &str) {
     let prefix = format!(".{copy_name}.");
@@ -392,6 +397,9 @@ fn remove_stale_partials(dir: &Path, copy_name: &str) {
     }
 }
 
+/// What a user must check by hand before sharing: free text that is kept, and where it mentions
+/// the original case id or a reviewer's name; unknown fields that are kept. One sentence each;
+/// empty when there is nothing to check.
 pub fn privacy_warnings(original: &Report) -> Vec<String> {
     let mut warnings = Vec::new();
     let texts = [
@@ -443,7 +451,7 @@ pub fn privacy_warnings(original: &Report) -> Vec<String> {
 pub struct ScrubSummary {
     /// Associated images removed ("label", "macro"), in file order.
     pub removed: Vec<&'static str>,
-    /// Descriptions whose `Filename`/`User`/`Date`/`Time` values were blanked.
+    /// Descriptions whose identifying values ([`BLANKED_DESCRIPTION_KEYS`]) were blanked.
     pub descriptions_blanked: usize,
     /// Bytes overwritten with zeros.
     pub bytes_zeroed: u64,
@@ -590,11 +598,19 @@ impl Drop for TempFile {
 /// What an export wrote.
 #[derive(Debug)]
 pub struct Exported {
+    /// The scrubbed slide copy, `<case pseudonym>.<ext>` in the output folder.
     pub slide: PathBuf,
+    /// The teaching report, `<case pseudonym>.report.json` beside the copy.
     pub report: PathBuf,
+    /// The copied annotation sidecar (`<copy name>.annotations.geojson`); None when the original
+    /// slide had no annotations.
     pub annotations: Option<PathBuf>,
+    /// The case id's pseudonym, which names the files.
     pub case_pseudonym: String,
+    /// What scrubbing removed and blanked in the copy.
     pub scrub: ScrubSummary,
+    /// SHA-256 of the scrubbed copy as 64 lower-case hex digits (the teaching report's
+    /// `slide.sha256`).
     pub slide_sha256: String,
     /// What the user must check by hand before sharing ([`privacy_warnings`]).
     pub warnings: Vec<String>,

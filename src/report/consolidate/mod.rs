@@ -18,8 +18,8 @@
 //!   comparable": listed apart, never counted as discordant. A slide whose pairs are all not
 //!   comparable is left out of `concordance_pct` (it cannot be said to agree or disagree).
 //!
-//! Parts: [`read`] finds and reads the report files (bounded, each file once, duplicates
-//! resolved), [`stats`] computes workload, turnaround and concordance, [`render`] writes
+//! Parts: `read` finds and reads the report files (bounded, each file once, duplicates
+//! resolved), `stats` computes workload, turnaround and concordance, [`render`] writes
 //! `summary.json`, the CSVs and `summary.html`. This module holds the types they share.
 
 mod read;
@@ -45,25 +45,37 @@ pub const OUTPUT_FILES: [&str; 4] = ["summary.json", "summary.csv", "discordance
 /// A valid report and the file it was read from.
 #[derive(Clone, Debug)]
 pub struct ReportFile {
+    /// The report file's path as found under the folder argument (not resolved to its real path).
     pub file: PathBuf,
+    /// The report as read and checked ([`Report::read`]); never a teaching copy.
     pub report: Report,
 }
 
 /// A file (or folder argument) that could not be used, and why.
 #[derive(Clone, Debug, PartialEq)]
 pub struct InvalidFile {
+    /// The file, sub-folder or folder argument, as found or given.
     pub file: PathBuf,
+    /// Why it was not used, in plain words without the file name ("no such folder", the
+    /// report's problems, "a teaching copy …: not counted"), made printable.
     pub error: String,
 }
 
 /// A second copy of a report already counted from `kept`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Duplicate {
+    /// The copy not counted.
     pub file: PathBuf,
+    /// Its `report_id` as written (copies match as UUIDs, whatever their case or braces).
     pub report_id: String,
+    /// The copy counted instead: the most advanced one (amended > final > draft, then more
+    /// amendments, then the first in path order).
     pub kept: PathBuf,
 }
 
+/// One site's workload and turnaround (sites keyed by their trimmed `site` code). Turnaround is
+/// in calendar days from `received_date` to the date of `reported_at`
+/// ([`Report::turnaround_days`]), over signed-out reports only.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct SiteStats {
     /// Every valid report of the site, drafts included.
@@ -72,14 +84,21 @@ pub struct SiteStats {
     pub signed_out: usize,
     /// None when the site has no signed-out report (as are the three below).
     pub turnaround_days_median: Option<f64>,
+    /// 90th percentile of turnaround in days, by nearest rank (the ⌈0.9·n⌉-th smallest).
     pub turnaround_days_p90: Option<i64>,
+    /// Percentage (0–100, one decimal) of signed-out reports with a turnaround of at most 7 days.
     pub within_7_days_pct: Option<f64>,
+    /// Percentage (0–100, one decimal) of signed-out reports with a turnaround of at most 10
+    /// days.
     pub within_10_days_pct: Option<f64>,
 }
 
+/// One reviewer's workload (reviewers keyed by their trimmed `reviewer.name`).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ReviewerStats {
+    /// Every valid report the reviewer wrote, drafts included.
     pub reports: usize,
+    /// The (trimmed) site codes of those reports.
     pub sites: BTreeSet<String>,
 }
 
@@ -87,24 +106,39 @@ pub struct ReviewerStats {
 /// or where a category has no group (not comparable); `a` comes first in path order.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DiscordantPair {
+    /// The slide both reports are about (`slide.sha256`, 64 lower-case hex digits).
     pub sha256: String,
+    /// Report `a`'s case id, trimmed (sites may number the same slide differently).
     pub case_id_a: String,
+    /// Report `b`'s case id, trimmed.
     pub case_id_b: String,
+    /// Report `a`'s site code, trimmed.
     pub site_a: String,
+    /// Report `b`'s site code, trimmed.
     pub site_b: String,
+    /// Report `a`'s `diagnosis.category`, trimmed, as written (case kept).
     pub category_a: String,
+    /// Report `b`'s `diagnosis.category`, trimmed, as written.
     pub category_b: String,
-    /// The categories' groups in the [`CategoryMap`]; None when not mapped.
+    /// Category `a`'s group in the [`CategoryMap`]; None when not mapped.
     pub group_a: Option<String>,
+    /// Category `b`'s group in the [`CategoryMap`]; None when not mapped.
     pub group_b: Option<String>,
+    /// Report `a`'s `report_id`.
     pub report_id_a: String,
+    /// Report `b`'s `report_id`.
     pub report_id_b: String,
+    /// The file report `a` was read from.
     pub file_a: PathBuf,
+    /// The file report `b` was read from.
     pub file_b: PathBuf,
 }
 
+/// How the reports of slides reviewed more than once agree. Slides are matched by
+/// `slide.sha256` and only signed-out reports count.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Concordance {
+    /// Slides (distinct `slide.sha256`) with two or more signed-out reports.
     pub slides_reviewed_more_than_once: usize,
     /// Slides reviewed more than once with at least one comparable pair of reports: the
     /// denominator of `concordance_pct`.
@@ -112,6 +146,7 @@ pub struct Concordance {
     /// Slides reviewed more than once whose reports could not be compared at all (every pair
     /// differs and has a category without a group): left out of `concordance_pct`.
     pub slides_not_comparable: usize,
+    /// Compared slides with at least one discordant pair (categories in different groups).
     pub discordant_slides: usize,
     /// Concordant share of `slides_compared`; None when there is none.
     pub concordance_pct: Option<f64>,
@@ -123,6 +158,8 @@ pub struct Concordance {
     pub category_map: String,
 }
 
+/// The result of [`consolidate`]: every report read, what was not used, and the statistics;
+/// [`render`] writes it as `summary.json`, the CSVs and `summary.html`.
 #[derive(Clone, Debug, Default)]
 pub struct Summary {
     /// Valid reports, one per `report_id`, in path order.
@@ -135,6 +172,7 @@ pub struct Summary {
     pub by_site: BTreeMap<String, SiteStats>,
     /// Names trimmed; reports without a reviewer name (drafts may lack one) are not listed.
     pub by_reviewer: BTreeMap<String, ReviewerStats>,
+    /// Agreement between reports of the same slide.
     pub concordance: Concordance,
     /// Folder arguments that existed and were searched.
     pub folders_read: usize,

@@ -1,5 +1,5 @@
 //! Finding and reading report files for consolidation: every regular `*.report.json` under the
-//! folders, each real file once, read through [`crate::report::schema::read_report`]; duplicated
+//! folders, each real file once, read through [`crate::report::schema::Report::read`]; duplicated
 //! report ids resolved to the most advanced copy.
 
 use std::collections::{HashMap, HashSet};
