@@ -42,9 +42,10 @@ pub struct Import {
     /// The objects read, in file order, with id 0 (a [`crate::annotations::Document`] numbers
     /// them) and coordinates in level-0 pixels as the file gave them.
     pub annotations: Vec<Annotation>,
-    /// Each class named in the file once, in order of first use, with the colour the file gave
-    /// it ([`crate::annotations::model::UNCLASSIFIED_COLOR`] when it gave none); for ASAP XML the
-    /// listed groups too. The caller merges them into its class list.
+    /// Each class named in the file once, with the colour the file gave it
+    /// ([`crate::annotations::model::UNCLASSIFIED_COLOR`] when it gave none): for GeoJSON in order
+    /// of first use; for ASAP XML the listed groups first (used or not), then any group an
+    /// annotation names that is not listed. For the caller to add to its class list.
     pub classes: Vec<AnnotationClass>,
     /// Features that could not be read.
     pub skipped: usize,

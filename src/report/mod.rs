@@ -3,6 +3,18 @@
 //! pseudonyms and a scrubbed slide ([`teaching`]), and the tools that read many sites' reports
 //! ([`consolidate`], comparing diagnosis categories through a [`category_map`]).
 //! No GUI types: the CLI, the viewer and tests share them.
+//!
+//! This module owns the report schema `wsiview.report/1` and its validity rules
+//! (docs/report-schema.md), where report files live and how they are written, the HTML page, the
+//! teaching copy and cross-site consolidation. The typed errors are in [`error`] (reports, saving,
+//! editing), [`teaching::TeachingError`] and [`category_map::CategoryMapError`].
+//!
+//! Dependencies: no GUI crate and never the viewer (the viewer drives reports, not the reverse).
+//! It may use [`crate::annotations`] (the documents: the page draws them and the report
+//! summarises them per class) and [`crate::slide`] (the slide's facts, thumbnail and view
+//! snapshot, and the associated images a teaching copy removes); the teaching copy also patches
+//! the slide file through [`crate::tiff`]. Otherwise it imports only the shared helpers
+//! [`crate::files`], [`crate::text`], [`crate::error`] and [`crate::stats`].
 
 #![warn(missing_docs)]
 
