@@ -10,6 +10,8 @@ pub mod annotations;
 pub mod bench;
 pub mod error;
 pub mod files;
+#[warn(missing_docs)]
+pub mod limits;
 pub mod report;
 pub mod slide;
 pub mod synth;
@@ -19,4 +21,5 @@ pub mod tiles;
 pub mod viewer;
 
 pub use error::{ErrorKind, Result, SlideError};
+pub use limits::Limits;
 pub use slide::{LevelInfo, Slide, SlideProperties, SlideSource};

@@ -15,6 +15,7 @@ pub use handle::{Slide, MAX_REGION_PIXELS};
 pub use tiff_slide::{associated_ifds, AssociatedIfd, RawTile, TiffSlide};
 
 use crate::error::Result;
+use crate::limits::Limits;
 use crate::tiles::codec::Compression;
 
 /// One pyramid level.
@@ -82,7 +83,19 @@ pub trait SlideSource: Send + Sync {
 }
 
 /// Open a slide (a file, or a folder for formats that take one) with the reader of the first
-/// format in [`format::FORMATS`] that recognises it.
+/// format that recognises it (the table in `slide/format/mod.rs`: Aperio, Philips, Leica,
+/// Ventana, OME-TIFF, NDPI, DICOM, generic TIFF), with [`Limits::DEFAULT`].
+///
+/// Errors: [`ErrorKind::Io`](crate::ErrorKind::Io) when the file cannot be read,
+/// [`ErrorKind::NotTiff`](crate::ErrorKind::NotTiff) or
+/// [`ErrorKind::Empty`](crate::ErrorKind::Empty) when no format recognises it, and the format's
+/// own errors (invalid, unsupported, too large) when it cannot be laid out.
 pub fn open_source(path: &Path) -> Result<std::sync::Arc<dyn SlideSource>> {
-    format::open(path)
+    format::open(path, &Limits::DEFAULT)
+}
+
+/// [`open_source`] with caps of the caller's choosing (for files from an untrusted upload, say):
+/// every size read from the file is checked against `limits`, at open and at every tile read.
+pub fn open_source_with_limits(path: &Path, limits: &Limits) -> Result<std::sync::Arc<dyn SlideSource>> {
+    format::open(path, limits)
 }

@@ -12,17 +12,6 @@ use crate::tiff::tags::{self, compression_name};
 use crate::tiff::{FileSource, Ifd, TiffReader};
 use crate::tiles::codec::{decode_chunk, decode_planes, ChunkFormat, Compression, Photometric};
 
-/// Largest tile edge accepted; real slides use 240–1024.
-const MAX_TILE_EDGE: u64 = 16_384;
-/// Largest tile area (pixels); bounds the memory one tile decode can take (64 MiB as RGBA).
-const MAX_TILE_PIXELS: u64 = 1 << 24;
-/// Largest compressed tile accepted.
-const MAX_TILE_BYTES: u64 = 64 << 20;
-/// Largest associated image decoded whole (pixels).
-const MAX_ASSOCIATED_PIXELS: u64 = 100_000_000;
-/// Largest image edge: TIFF allows 2^32-1, but no scanner makes more than a few hundred thousand.
-const MAX_IMAGE_EDGE: u64 = 1 << 24;
-
 /// The facts of one IFD that decide whether and how it can be read.
 #[derive(Clone, Debug)]
 pub(crate) struct ImageIfd {
@@ -129,8 +118,6 @@ pub(crate) type LayoutFn = fn(&mut TiffContext) -> std::result::Result<TiffLayou
 
 /// Stored tiles decoded for composing placed levels, kept apart from the slide's tile cache.
 const PLACED_CACHE_BYTES: u64 = 64 << 20;
-/// Most pieces, and most level tiles, a placed level may have.
-const MAX_PLACED_TILES: u64 = 1 << 22;
 
 struct TiledLevel {
     image: ImageIfd,
@@ -478,12 +465,13 @@ fn build_levels(
         let image = plan.image;
         let (tw, th) = image.tile.unwrap_or((0, 0));
         let at = image.index;
+        let limits = reader.limits();
         for (w, h) in [(image.width, image.height), (width, height)] {
-            if w == 0 || h == 0 || w > MAX_IMAGE_EDGE || h > MAX_IMAGE_EDGE {
+            if w == 0 || h == 0 || w > limits.image_edge || h > limits.image_edge {
                 return Err(ErrorKind::Unsupported { ifd: at, what: format!("image size {w}×{h}") });
             }
         }
-        if tw == 0 || th == 0 || tw > MAX_TILE_EDGE || th > MAX_TILE_EDGE || tw * th > MAX_TILE_PIXELS {
+        if tw == 0 || th == 0 || tw > limits.tile_edge || th > limits.tile_edge || tw * th > limits.tile_pixels {
             return Err(ErrorKind::Unsupported { ifd: at, what: format!("tile size {tw}×{th}") });
         }
         let format = chunk_format(reader, &image)?;
@@ -501,7 +489,7 @@ fn build_levels(
                 None
             }
             Placement::Placed(pieces) => {
-                let cover = cover_tiles(at, &pieces, (across, down), (tw, th), (width, height))?;
+                let cover = cover_tiles(at, &pieces, (across, down), (tw, th), (width, height), limits.level_tiles)?;
                 Some((pieces, cover))
             }
         };
@@ -536,16 +524,18 @@ fn build_levels(
 }
 
 /// For a placed level: per level tile (row-major), the pieces that meet it, in drawing order.
-/// Pieces must lie inside their stored tile and name a stored tile that exists.
+/// Pieces must lie inside their stored tile and name a stored tile that exists; at most
+/// `max_tiles` ([`crate::Limits::level_tiles`]) pieces, and level tiles.
 fn cover_tiles(
     at: usize,
     pieces: &[Piece],
     (across, down): (u64, u64),
     (tw, th): (u64, u64),
     (width, height): (u64, u64),
+    max_tiles: u64,
 ) -> std::result::Result<Vec<Vec<u32>>, ErrorKind> {
     let (level_across, level_down) = (width.div_ceil(tw), height.div_ceil(th));
-    if pieces.len() as u64 > MAX_PLACED_TILES || level_across.saturating_mul(level_down) > MAX_PLACED_TILES {
+    if pieces.len() as u64 > max_tiles || level_across.saturating_mul(level_down) > max_tiles {
         return Err(ErrorKind::Unsupported {
             ifd: at,
             what: format!("a placed level of {width}×{height} pixels from {} pieces", pieces.len()),
@@ -709,7 +699,7 @@ impl TiffSlide {
         if len == 0 || offset == 0 {
             return Ok(None); // sparse: never written
         }
-        if len > MAX_TILE_BYTES {
+        if len > self.reader.limits().tile_bytes {
             return Err(format!("byte count {len} is larger than any real tile"));
         }
         self.reader.read_bytes(offset, len, "tile data").map(Some).map_err(|e| e.to_string())
@@ -719,7 +709,8 @@ impl TiffSlide {
     fn decode_whole(&self, name: &str, image: &ImageIfd) -> Result<image::RgbaImage> {
         let bad = |reason: String| self.err(ErrorKind::CorruptAssociated { name: name.into(), reason });
         let (w, h) = (image.width, image.height);
-        if w == 0 || h == 0 || w.saturating_mul(h) > MAX_ASSOCIATED_PIXELS {
+        let limits = self.reader.limits();
+        if w == 0 || h == 0 || w.saturating_mul(h) > limits.associated_pixels {
             return Err(bad(format!("size {w}×{h}")));
         }
         let format = chunk_format(&self.reader, image).map_err(|e| bad(e.to_string()))?;
@@ -730,7 +721,7 @@ impl TiffSlide {
                 (w, rows.unwrap_or(h).clamp(1, h))
             }
         };
-        if chunk_w == 0 || chunk_w.saturating_mul(chunk_h) > MAX_TILE_PIXELS * 4 {
+        if chunk_w == 0 || chunk_w.saturating_mul(chunk_h) > limits.tile_pixels * 4 {
             return Err(bad(format!("chunk size {chunk_w}×{chunk_h}")));
         }
         let across = w.div_ceil(chunk_w);
@@ -913,8 +904,10 @@ impl SlideSource for TiffSlide {
         })?;
         match &found.data {
             AssociatedData::Ifd(image) => self.decode_whole(name, image),
-            AssociatedData::Jpeg(bytes) => crate::tiles::codec::decode_jpeg_image(bytes, MAX_ASSOCIATED_PIXELS)
-                .map_err(|reason| self.err(ErrorKind::CorruptAssociated { name: name.into(), reason })),
+            AssociatedData::Jpeg(bytes) => {
+                crate::tiles::codec::decode_jpeg_image(bytes, self.reader.limits().associated_pixels)
+                    .map_err(|reason| self.err(ErrorKind::CorruptAssociated { name: name.into(), reason }))
+            }
         }
     }
 
