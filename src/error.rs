@@ -58,6 +58,15 @@ pub enum ErrorKind {
     TooLarge(String),
 }
 
+impl ErrorKind {
+    /// [`ErrorKind::NoSuchAssociated`] for `name`, listing the `available` names ("none" when
+    /// there are none), as every slide source reports an unknown associated image.
+    pub fn no_such_associated(name: &str, available: &[String]) -> ErrorKind {
+        let available = if available.is_empty() { "none".into() } else { available.join(", ") };
+        ErrorKind::NoSuchAssociated { name: name.into(), available }
+    }
+}
+
 pub type Result<T> = std::result::Result<T, SlideError>;
 
 /// Text from a file, safe to quote in a one-line message: control and other non-printable

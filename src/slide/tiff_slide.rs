@@ -741,10 +741,10 @@ impl TiffSlide {
                         .map(|p| self.read_chunk_bytes(&index, (p * per_plane) as usize + i))
                         .collect::<std::result::Result<Vec<_>, _>>()
                         .map_err(&bad)?;
-                    decode_planes(&format, &planes, chunk_w as u32, rows_decoded as u32).map_err(&bad)?
+                    decode_planes(&format, &planes, chunk_w as u32, rows_decoded as u32).map_err(|e| bad(e.into()))?
                 } else {
                     let Some(data) = self.read_chunk_bytes(&index, i).map_err(&bad)? else { continue };
-                    decode_chunk(&format, &data, chunk_w as u32, rows_decoded as u32).map_err(&bad)?
+                    decode_chunk(&format, &data, chunk_w as u32, rows_decoded as u32).map_err(|e| bad(e.into()))?
                 };
                 blit(&mut out, &rgba, chunk_w, rows_here.min(rows_decoded), col * chunk_w, row * chunk_h);
             }
@@ -813,11 +813,11 @@ impl TiffSlide {
             if planes.iter().all(Option::is_none) {
                 return Ok(None);
             }
-            return decode_planes(&l.format, &planes, tw as u32, th as u32).map(Some);
+            return Ok(Some(decode_planes(&l.format, &planes, tw as u32, th as u32)?));
         }
         match self.read_chunk_bytes(index, i as usize)? {
             None => Ok(None),
-            Some(data) => decode_chunk(&l.format, &data, tw as u32, th as u32).map(Some),
+            Some(data) => Ok(Some(decode_chunk(&l.format, &data, tw as u32, th as u32)?)),
         }
     }
 
@@ -895,18 +895,16 @@ impl SlideSource for TiffSlide {
     }
 
     fn read_associated(&self, name: &str) -> Result<image::RgbaImage> {
-        let found = self.associated.iter().find(|a| a.name == name).ok_or_else(|| {
-            let names = self.associated_names();
-            self.err(ErrorKind::NoSuchAssociated {
-                name: name.into(),
-                available: if names.is_empty() { "none".into() } else { names.join(", ") },
-            })
-        })?;
+        let found = self
+            .associated
+            .iter()
+            .find(|a| a.name == name)
+            .ok_or_else(|| self.err(ErrorKind::no_such_associated(name, &self.associated_names())))?;
         match &found.data {
             AssociatedData::Ifd(image) => self.decode_whole(name, image),
             AssociatedData::Jpeg(bytes) => {
                 crate::tiles::codec::decode_jpeg_image(bytes, self.reader.limits().associated_pixels)
-                    .map_err(|reason| self.err(ErrorKind::CorruptAssociated { name: name.into(), reason }))
+                    .map_err(|e| self.err(ErrorKind::CorruptAssociated { name: name.into(), reason: e.into() }))
             }
         }
     }
@@ -924,7 +922,8 @@ impl SlideSource for TiffSlide {
             return Ok(TilePixels { width: w, height: h, rgba: vec![0; (w * h * 4) as usize] });
         };
         let (width, height, rgba) =
-            crate::tiles::codec::decode_j2k_reduced(&l.format, &data, tw as u32, th as u32, reduce).map_err(corrupt)?;
+            crate::tiles::codec::decode_j2k_reduced(&l.format, &data, tw as u32, th as u32, reduce)
+                .map_err(|e| corrupt(e.into()))?;
         Ok(TilePixels { width, height, rgba })
     }
 

@@ -661,7 +661,7 @@ impl NdpiSlide {
                     .ok_or("the restart markers do not match the scan")?
             }
         };
-        decode_chunk(&Self::chunk_format(s), &jpeg, bw as u32, bh as u32)
+        Ok(decode_chunk(&Self::chunk_format(s), &jpeg, bw as u32, bh as u32)?)
     }
 
     /// The JPEG of a block: the level's header with the block's size, its intervals in raster
@@ -810,8 +810,7 @@ impl SlideSource for NdpiSlide {
 
     fn read_associated(&self, name: &str) -> Result<image::RgbaImage> {
         let Some((offset, len)) = self.macro_strip.filter(|_| name == "macro") else {
-            let available = if self.macro_strip.is_some() { "macro" } else { "none" };
-            return Err(self.err(ErrorKind::NoSuchAssociated { name: name.into(), available: available.into() }));
+            return Err(self.err(ErrorKind::no_such_associated(name, &self.associated_names())));
         };
         let bad = |reason: String| self.err(ErrorKind::CorruptAssociated { name: name.into(), reason });
         if len == 0 {
@@ -821,7 +820,7 @@ impl SlideSource for NdpiSlide {
             return Err(bad(format!("a strip of {len} bytes")));
         }
         let data = self.reader.read_bytes(offset, len, "the macro's JPEG strip").map_err(|e| bad(e.to_string()))?;
-        decode_jpeg_image(&data, self.reader.limits().associated_pixels).map_err(bad)
+        decode_jpeg_image(&data, self.reader.limits().associated_pixels).map_err(|e| bad(e.into()))
     }
 
     fn decode_tile(&self, level: usize, col: u64, row: u64) -> Result<TilePixels> {

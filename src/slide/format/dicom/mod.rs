@@ -395,11 +395,7 @@ impl SlideSource for DicomSlide {
 
     fn read_associated(&self, name: &str) -> Result<image::RgbaImage> {
         let Some((_, grid)) = self.associated.iter().find(|(n, _)| *n == name) else {
-            let names = self.associated_names();
-            return Err(self.err(ErrorKind::NoSuchAssociated {
-                name: name.into(),
-                available: if names.is_empty() { "none".into() } else { names.join(", ") },
-            }));
+            return Err(self.err(ErrorKind::no_such_associated(name, &self.associated_names())));
         };
         let corrupt = |reason| self.err(ErrorKind::CorruptAssociated { name: name.into(), reason });
         let max = self.limits.associated_pixels;
