@@ -140,6 +140,9 @@ struct Associated {
     data: AssociatedData,
 }
 
+/// The TIFF tile engine: a slide whose levels are tiled IFDs (possibly placed from pieces, as
+/// Ventana and Leica lay them out), read with the layout of one TIFF-based format. Levels are
+/// decoded tile by tile with positional reads, so one `TiffSlide` serves many threads.
 pub struct TiffSlide {
     path: PathBuf,
     reader: TiffReader,
@@ -153,8 +156,8 @@ pub struct TiffSlide {
 }
 
 impl TiffSlide {
-    /// Open a TIFF-based slide with the first TIFF format of [`super::format::FORMATS`] that
-    /// recognises it.
+    /// Open a TIFF-based slide, with [`crate::Limits::DEFAULT`], by the first TIFF-based format of
+    /// the formats table (`slide/format/mod.rs`) that recognises it.
     pub fn open(path: &Path) -> Result<Self> {
         let err = |kind| SlideError::new(path, kind);
         let source = FileSource::open(path).map_err(|e| err(ErrorKind::Io(e)))?;
@@ -326,6 +329,7 @@ pub struct AssociatedIfd {
     pub name: String,
     /// Position in the main chain.
     pub index: usize,
+    /// The IFD itself (its offset and entries, for an editor that removes it).
     pub ifd: Ifd,
 }
 
@@ -767,9 +771,14 @@ fn blit(out: &mut image::RgbaImage, rgba: &[u8], chunk_w: u64, chunk_h: u64, x: 
 
 /// A tile's stored bytes and how to decode them (for decoder comparisons and pass-through).
 pub struct RawTile {
+    /// The tile's bytes as stored (a JPEG stream without the shared tables, a JPEG 2000
+    /// codestream, …).
     pub data: Vec<u8>,
+    /// How to decode `data` ([`crate::tiles::codec::decode_chunk`]).
     pub format: ChunkFormat,
+    /// Pixels across the tile.
     pub width: u32,
+    /// Pixels down the tile.
     pub height: u32,
 }
 

@@ -47,9 +47,14 @@ pub fn blank_aperio_values(description: &str, keys: &[&str]) -> Option<String> {
 /// Facts read from OME-XML.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct OmeFacts {
+    /// µm per pixel across: `PhysicalSizeX` converted from its unit; `None` when absent,
+    /// not positive or in an unknown unit.
     pub mpp_x: Option<f64>,
+    /// µm per pixel down, from `PhysicalSizeY` likewise.
     pub mpp_y: Option<f64>,
+    /// The objective's `NominalMagnification`, when positive.
     pub objective_power: Option<f64>,
+    /// `ome.*` properties as written, and `wsiview.warning.ome.*` for values not used.
     pub values: BTreeMap<String, String>,
 }
 
@@ -116,8 +121,9 @@ pub struct OmeImage {
     /// The main-chain IFD of its first plane: `TiffData IFD`, or, without it, the planes of the
     /// Images before it counted (one plane per `TiffData`, else one per Image).
     pub ifd: usize,
-    /// `Pixels SizeX`, `SizeY`.
+    /// `Pixels SizeX`: pixels across (0 when absent or unreadable).
     pub width: u64,
+    /// `Pixels SizeY`: pixels down (0 when absent or unreadable).
     pub height: u64,
     /// Pixel size (µm) and objective power of this Image, with `ome.*` and warning properties.
     pub facts: OmeFacts,

@@ -15,9 +15,14 @@ use zune_jpeg::JpegDecoder;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Compression {
+    /// Uncompressed samples (TIFF 1, DICOM native pixel data).
     None,
+    /// LZW (TIFF 6.0 section 13), MSB-first codes as libtiff writes them.
     Lzw,
+    /// Baseline JPEG (TIFF 7, TIFF Technical Note 2; DICOM 1.2.840.10008.1.2.4.50), tables shared
+    /// through JPEGTables or in each tile.
     Jpeg,
+    /// zlib Deflate (TIFF 8 and 32946).
     Deflate,
     /// A raw JPEG 2000 codestream (Aperio 33003/33005, DICOM JPEG 2000 frames).
     Jpeg2000,
@@ -37,6 +42,7 @@ impl Compression {
         }
     }
 
+    /// Human name for messages ("JPEG 2000", "LZW", …).
     pub fn name(self) -> &'static str {
         match self {
             Compression::None => "none",
@@ -51,8 +57,11 @@ impl Compression {
 /// Colour model of the stored samples (TIFF Photometric, reduced to what we decode).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Photometric {
+    /// Grey, 0 is white (TIFF 0): inverted on decode.
     WhiteIsZero,
+    /// Grey, 0 is black (TIFF 1).
     BlackIsZero,
+    /// Red, green, blue samples (TIFF 2).
     Rgb,
     /// Only inside JPEG or JPEG 2000 data: JPEG's decoder converts to RGB; for JPEG 2000 it
     /// means components Y, Cb, Cr stored without the codestream's colour transform (Aperio 33003),
@@ -63,7 +72,9 @@ pub enum Photometric {
 /// Everything needed to turn one stored chunk (tile or strip) into RGBA pixels.
 #[derive(Clone, Debug)]
 pub struct ChunkFormat {
+    /// How the chunk is compressed.
     pub compression: Compression,
+    /// What its samples mean.
     pub photometric: Photometric,
     /// 1 (grey), 3 (RGB) or 4 (RGB + extra sample).
     pub samples: u16,
