@@ -1,6 +1,8 @@
 //! Typed errors of the slide engine. Every error names the file it concerns and says what went wrong
 //! in words a user can act on; the binary prints them as one line.
 
+#![warn(missing_docs)]
+
 use std::path::{Path, PathBuf};
 
 /// An error about one slide file.

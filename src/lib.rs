@@ -8,18 +8,13 @@
 
 pub mod annotations;
 pub mod bench;
-#[warn(missing_docs)]
 pub mod error;
 pub mod files;
-#[warn(missing_docs)]
 pub mod limits;
 pub mod report;
-#[warn(missing_docs)]
 pub mod slide;
 pub mod synth;
-#[warn(missing_docs)]
 pub mod tiff;
-#[warn(missing_docs)]
 pub mod tiles;
 #[cfg(feature = "gui")]
 pub mod viewer;

@@ -15,6 +15,8 @@
 //! sizes. The plain `open` functions use [`Limits::DEFAULT`]. The report and annotation fields
 //! are read from [`Limits::DEFAULT`] by their modules.
 
+#![warn(missing_docs)]
+
 /// Caps on what a file may ask the reader to allocate or walk. Units are in each field's name or
 /// doc: bytes, pixels (width × height) or a count. `Copy`, so each reader keeps its own.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -11,6 +11,8 @@
 //! [`crate::tiles`] (codecs, the tile cache), [`crate::error`] and [`crate::limits`]. It must not
 //! import the viewer, reports or annotations: those sit on top of it.
 
+#![warn(missing_docs)]
+
 pub(crate) mod format;
 mod handle;
 pub mod number;

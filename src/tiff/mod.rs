@@ -15,6 +15,8 @@
 //! (HTTP range requests) replace the file. The `tiff` crate is used in the tests as an independent
 //! reader of what [`writer`] produces.
 
+#![warn(missing_docs)]
+
 pub mod edit;
 pub mod reader;
 pub mod source;

@@ -6,6 +6,8 @@
 //! Dependencies: `tiles` imports nothing of [`crate::slide`] (slides import tiles, not the other
 //! way round) nor the viewer; its errors are its own ([`codec::DecodeError`]) or the loader's.
 
+#![warn(missing_docs)]
+
 pub mod cache;
 pub mod codec;
 pub mod scheduler;
