@@ -148,3 +148,48 @@ impl Default for Limits {
         Limits::DEFAULT
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Limits;
+    use crate::error::ErrorKind;
+    use crate::slide::{open_source_with_limits, Slide};
+    use crate::synth::{generate, SynthCompression, SynthOptions};
+    use crate::tiles::TileCache;
+    use std::sync::Arc;
+
+    #[test]
+    fn lowered_limits_reach_the_readers() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("small.tif");
+        let opts = SynthOptions {
+            width: 1024,
+            height: 768,
+            tile: 256,
+            compression: SynthCompression::Lzw,
+            ..Default::default()
+        };
+        generate(&path, &opts).expect("synthetic slide");
+
+        // The defaults open it and read a 512×512 region.
+        let slide =
+            Slide::open_with_limits(&path, Arc::new(TileCache::new(1 << 24)), Limits::default()).expect("opens");
+        assert!(slide.read_region(0, 0, 0, 512, 512).is_ok());
+
+        // Tiles wider than the cap: refused at open, by the TIFF tile engine.
+        let small_tiles = Limits { tile_edge: 128, ..Limits::DEFAULT };
+        let err = open_source_with_limits(&path, &small_tiles).err().expect("256-pixel tiles refused");
+        assert!(matches!(err.kind, ErrorKind::Unsupported { .. }), "{err}");
+
+        // Fewer IFD entries than the file's IFDs hold: refused by the TIFF reader.
+        let few_entries = Limits { ifd_entries: 4, ..Limits::DEFAULT };
+        assert!(open_source_with_limits(&path, &few_entries).is_err());
+
+        // A region over the cap.
+        let small_regions = Limits { region_pixels: 100 * 100, ..Limits::DEFAULT };
+        let slide = Slide::open_with_limits(&path, Arc::new(TileCache::new(1 << 24)), small_regions).expect("opens");
+        let err = slide.read_region(0, 0, 0, 512, 512).expect_err("over the region cap");
+        assert!(matches!(err.kind, ErrorKind::TooLarge(_)), "{err}");
+        assert!(slide.read_region(0, 0, 0, 100, 100).is_ok());
+    }
+}
