@@ -13,7 +13,9 @@
 //! [`Slide::open_with_limits`](crate::slide::Slide::open_with_limits) hands them to every format
 //! reader (TIFF-based formats, NDPI, DICOM) and to the [`Slide`](crate::slide::Slide) for region
 //! sizes. The plain `open` functions use [`Limits::DEFAULT`]. The report and annotation fields
-//! are read from [`Limits::DEFAULT`] by their modules.
+//! are for `report` and `annotations` to read from [`Limits::DEFAULT`] (until they switch, their
+//! own constants `MAX_REPORT_BYTES`, `MAX_MAP_BYTES`, `MAX_ANNOTATION_FILE_BYTES`,
+//! `MAX_COORDINATE` and `MAX_DRAWN` hold the same values).
 
 #![warn(missing_docs)]
 
