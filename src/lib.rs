@@ -10,6 +10,7 @@ pub mod annotations;
 pub mod bench;
 pub mod error;
 pub mod files;
+pub mod limits;
 pub mod report;
 pub mod slide;
 pub mod stats;
@@ -21,4 +22,5 @@ pub mod tiles;
 pub mod viewer;
 
 pub use error::{ErrorKind, Result, SlideError};
+pub use limits::Limits;
 pub use slide::{LevelInfo, Slide, SlideProperties, SlideSource};

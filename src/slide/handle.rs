@@ -6,73 +6,110 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use super::{open_source, LevelInfo, SlideProperties, SlideSource, TilePixels};
+use super::{open_source_with_limits, LevelInfo, SlideProperties, SlideSource, TilePixels};
 use crate::error::{ErrorKind, Result, SlideError};
+use crate::limits::Limits;
 use crate::tiles::{TileCache, TileKey};
 
-/// Largest region `read_region` assembles (pixels): 400 MB of RGBA.
-pub const MAX_REGION_PIXELS: u64 = 100_000_000;
+/// Largest region [`Slide::read_region`] assembles by default (pixels; 400 MB of RGBA8):
+/// [`Limits::region_pixels`] of [`Limits::DEFAULT`].
+pub const MAX_REGION_PIXELS: u64 = Limits::DEFAULT.region_pixels;
 
-/// Default decoded-tile budget when a slide is opened with its own cache.
+/// Default decoded-tile budget (bytes of RGBA8) when a slide is opened with its own cache.
 pub const DEFAULT_CACHE_BYTES: u64 = 256 << 20;
 
+/// An open slide: its [`SlideSource`] plus a decoded-tile cache (its own, or shared with other
+/// slides). Reads tiles through the cache, assembles regions and thumbnails from tiles decoded in
+/// parallel. `Send + Sync`: share it behind an `Arc` between threads.
 pub struct Slide {
     source: Arc<dyn SlideSource>,
     cache: Arc<TileCache>,
     cache_id: u64,
     /// Tiles decoded (cache misses) since the slide was opened.
     decoded: std::sync::atomic::AtomicU64,
+    /// Caps on regions and thumbnails ([`Limits::region_pixels`]).
+    limits: Limits,
 }
 
 impl Slide {
-    /// Open a slide with its own cache of [`DEFAULT_CACHE_BYTES`].
+    /// Open a slide with its own cache of [`DEFAULT_CACHE_BYTES`] and [`Limits::DEFAULT`]; the
+    /// errors are [`super::open_source`]'s.
     pub fn open(path: &Path) -> Result<Self> {
         Self::open_with_cache(path, Arc::new(TileCache::new(DEFAULT_CACHE_BYTES)))
     }
 
     /// Open a slide that shares `cache` with other slides (the viewer's tabs).
     pub fn open_with_cache(path: &Path, cache: Arc<TileCache>) -> Result<Self> {
-        Ok(Self::from_source(open_source(path)?, cache))
+        Self::open_with_limits(path, cache, Limits::DEFAULT)
     }
 
+    /// Open a slide with caps of the caller's choosing: the format reader checks what it reads
+    /// against `limits` ([`super::open_source_with_limits`]), and regions and thumbnails are
+    /// bounded by [`Limits::region_pixels`].
+    pub fn open_with_limits(path: &Path, cache: Arc<TileCache>, limits: Limits) -> Result<Self> {
+        Ok(Self::from_source(open_source_with_limits(path, &limits)?, cache).with_limits(limits))
+    }
+
+    /// Wrap an already open source (a test double, a remote source), with [`Limits::DEFAULT`].
     pub fn from_source(source: Arc<dyn SlideSource>, cache: Arc<TileCache>) -> Self {
         let cache_id = cache.register_slide();
-        Slide { source, cache, cache_id, decoded: std::sync::atomic::AtomicU64::new(0) }
+        Slide { source, cache, cache_id, decoded: std::sync::atomic::AtomicU64::new(0), limits: Limits::DEFAULT }
     }
 
+    /// The same slide with other caps for regions and thumbnails ([`Limits::region_pixels`]).
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The caps regions and thumbnails are checked against.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The format reader underneath (tiles without the cache, for benchmarks and tools).
     pub fn source(&self) -> &Arc<dyn SlideSource> {
         &self.source
     }
 
+    /// The decoded-tile cache this slide reads through (possibly shared).
     pub fn cache(&self) -> &Arc<TileCache> {
         &self.cache
     }
 
+    /// The file (or folder) the slide was opened from.
     pub fn path(&self) -> &Path {
         self.source.path()
     }
 
+    /// Short format name ([`SlideSource::format_name`]).
     pub fn format_name(&self) -> &'static str {
         self.source.format_name()
     }
 
+    /// The pyramid levels, level 0 (full resolution) first, each coarser than the one before.
     pub fn levels(&self) -> &[LevelInfo] {
         self.source.levels()
     }
 
+    /// One level; [`ErrorKind::NoSuchLevel`] past the last.
     pub fn level(&self, level: usize) -> Result<&LevelInfo> {
         let count = self.levels().len();
         self.levels().get(level).ok_or_else(|| self.err(ErrorKind::NoSuchLevel { level, count }))
     }
 
+    /// Slide-wide facts and properties ([`SlideProperties`]).
     pub fn properties(&self) -> &SlideProperties {
         self.source.properties()
     }
 
+    /// Names of the associated images ("label", "macro", "thumbnail", …).
     pub fn associated_names(&self) -> Vec<String> {
         self.source.associated_names()
     }
 
+    /// Decode an associated image whole (not cached); [`ErrorKind::NoSuchAssociated`] for an
+    /// unknown name, [`ErrorKind::CorruptAssociated`] when it cannot be decoded.
     pub fn read_associated(&self, name: &str) -> Result<image::RgbaImage> {
         self.source.read_associated(name)
     }
@@ -95,7 +132,9 @@ impl Slide {
         TileKey { slide: self.cache_id, level: level as u32, col, row }
     }
 
-    /// One decoded tile, from the cache or decoded now (and cached).
+    /// One decoded tile (column `col`, row `row` of `level`'s tile grid), from the cache or decoded
+    /// now (and cached). Errors: [`ErrorKind::NoSuchLevel`], [`ErrorKind::NoSuchTile`],
+    /// [`ErrorKind::CorruptTile`].
     pub fn read_tile(&self, level: usize, col: u64, row: u64) -> Result<Arc<TilePixels>> {
         let key = self.key(level, col, row);
         if let Some(tile) = self.cache.get(&key) {
@@ -119,13 +158,13 @@ impl Slide {
 
     /// Read a region as RGBA8, OpenSlide's `read_region`: (x, y) is the top-left corner in
     /// level-0 pixels, (width, height) the size in pixels of `level`; pixels outside the slide are
-    /// transparent (0,0,0,0).
+    /// transparent (0,0,0,0). More than [`Limits::region_pixels`] is [`ErrorKind::TooLarge`]; a
+    /// tile that cannot be decoded fails the whole region.
     pub fn read_region(&self, level: usize, x: i64, y: i64, width: u32, height: u32) -> Result<image::RgbaImage> {
         let info = self.level(level)?.clone();
-        if u64::from(width) * u64::from(height) > MAX_REGION_PIXELS {
-            return Err(self.err(ErrorKind::TooLarge(format!(
-                "a {width}×{height} region (the limit is {MAX_REGION_PIXELS} pixels)"
-            ))));
+        let max = self.limits.region_pixels;
+        if u64::from(width) * u64::from(height) > max {
+            return Err(self.err(ErrorKind::TooLarge(format!("a {width}×{height} region (the limit is {max} pixels)"))));
         }
         let mut out = image::RgbaImage::new(width, height);
         if width == 0 || height == 0 {
@@ -171,14 +210,15 @@ impl Slide {
     }
 
     /// A thumbnail of the whole slide fitting in `max_size`×`max_size`, from the coarsest level
-    /// that still has enough pixels.
+    /// that still has enough pixels (aspect ratio kept). [`ErrorKind::TooLarge`] when that level
+    /// has more than [`Limits::region_pixels`].
     pub fn thumbnail(&self, max_size: u32) -> Result<image::RgbaImage> {
         let l0 = self.level(0)?.clone();
         let max_size = max_size.max(1);
         let scale = (l0.width.max(l0.height) as f64 / f64::from(max_size)).max(1.0);
         let level = self.best_level_for_downsample(scale);
         let info = self.level(level)?.clone();
-        if info.width * info.height > MAX_REGION_PIXELS {
+        if info.width * info.height > self.limits.region_pixels {
             return Err(self.err(ErrorKind::TooLarge(format!(
                 "a thumbnail needs level {level} whole ({}×{}); the slide has no coarser level",
                 info.width, info.height

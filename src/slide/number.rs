@@ -9,35 +9,55 @@
 //! thousands, so the comma can only be the decimal separator. Anything else (`1,234.5`, `1.234,5`,
 //! `0,5,1`, text, infinities, NaN) is refused with the reason.
 
+/// Why a metadata value is not a usable number. Displayed as one line for a
+/// `wsiview.warning.*` property; text quoted from the file is made printable
+/// ([`crate::error::printable`]).
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum NumberError {
+    /// The value is empty or only spaces.
+    #[error("empty value")]
+    Empty,
+    /// More than one comma, or a comma and a dot (`1,234.5`, `1.234,5`): the decimal separator
+    /// cannot be told. Holds the value as written (printable).
+    #[error("\"{0}\" is not a number (ambiguous separators)")]
+    AmbiguousSeparators(String),
+    /// Not a finite decimal number (text, `inf`, `NaN`, an overflow). Holds the value as written.
+    #[error("\"{0}\" is not a number")]
+    NotANumber(String),
+    /// A number, but zero or negative where a positive one is needed.
+    #[error("{0} is not positive")]
+    NotPositive(f64),
+}
+
 /// Read a number from vendor metadata; `Err` says why it is not one (for a warning property).
-pub fn parse_vendor_number(text: &str) -> Result<f64, String> {
+pub fn parse_vendor_number(text: &str) -> Result<f64, NumberError> {
     let t = text.trim();
     let quoted = crate::error::printable(t);
     if t.is_empty() {
-        return Err("empty value".into());
+        return Err(NumberError::Empty);
     }
     let commas = t.matches(',').count();
     let normalised = match (commas, t.contains('.')) {
         (0, _) => t.to_string(),
         (1, false) => t.replace(',', "."),
-        _ => return Err(format!("\"{quoted}\" is not a number (ambiguous separators)")),
+        _ => return Err(NumberError::AmbiguousSeparators(quoted)),
     };
     // Only digits, one sign, one decimal point and an exponent: `str::parse` alone would also take
     // "inf" and "NaN".
     let plain = normalised.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+' | b'e' | b'E'));
     match normalised.parse::<f64>() {
         Ok(v) if plain && v.is_finite() => Ok(v),
-        _ => Err(format!("\"{quoted}\" is not a number")),
+        _ => Err(NumberError::NotANumber(quoted)),
     }
 }
 
 /// A positive number from vendor metadata (a pixel size, a magnification).
-pub fn parse_positive(text: &str) -> Result<f64, String> {
+pub fn parse_positive(text: &str) -> Result<f64, NumberError> {
     let v = parse_vendor_number(text)?;
     if v > 0.0 {
         Ok(v)
     } else {
-        Err(format!("{v} is not positive"))
+        Err(NumberError::NotPositive(v))
     }
 }
 
@@ -79,10 +99,10 @@ mod tests {
         for text in ["", "  ", "1,234.5", "1.234,5", "0,5,1", "abc", "inf", "NaN", "0.5µm", "1e999"] {
             assert!(parse_vendor_number(text).is_err(), "{text:?} was read");
         }
-        assert!(parse_vendor_number("1.234,5").unwrap_err().contains("ambiguous"));
-        assert!(parse_positive("0").unwrap_err().contains("not positive"));
+        assert!(parse_vendor_number("1.234,5").unwrap_err().to_string().contains("ambiguous"));
+        assert!(parse_positive("0").unwrap_err().to_string().contains("not positive"));
         assert!(parse_positive("-0,25").is_err());
         // Control bytes from the file are escaped in the message.
-        assert!(!parse_vendor_number("0\u{1e}5").unwrap_err().contains('\u{1e}'));
+        assert!(!parse_vendor_number("0\u{1e}5").unwrap_err().to_string().contains('\u{1e}'));
     }
 }

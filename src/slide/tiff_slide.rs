@@ -12,17 +12,6 @@ use crate::tiff::tags::{self, compression_name};
 use crate::tiff::{FileSource, Ifd, TiffReader};
 use crate::tiles::codec::{decode_chunk, decode_planes, ChunkFormat, Compression, Photometric};
 
-/// Largest tile edge accepted; real slides use 240–1024.
-const MAX_TILE_EDGE: u64 = 16_384;
-/// Largest tile area (pixels); bounds the memory one tile decode can take (64 MiB as RGBA).
-const MAX_TILE_PIXELS: u64 = 1 << 24;
-/// Largest compressed tile accepted.
-const MAX_TILE_BYTES: u64 = 64 << 20;
-/// Largest associated image decoded whole (pixels).
-const MAX_ASSOCIATED_PIXELS: u64 = 100_000_000;
-/// Largest image edge: TIFF allows 2^32-1, but no scanner makes more than a few hundred thousand.
-const MAX_IMAGE_EDGE: u64 = 1 << 24;
-
 /// The facts of one IFD that decide whether and how it can be read.
 #[derive(Clone, Debug)]
 pub(crate) struct ImageIfd {
@@ -129,8 +118,6 @@ pub(crate) type LayoutFn = fn(&mut TiffContext) -> std::result::Result<TiffLayou
 
 /// Stored tiles decoded for composing placed levels, kept apart from the slide's tile cache.
 const PLACED_CACHE_BYTES: u64 = 64 << 20;
-/// Most pieces, and most level tiles, a placed level may have.
-const MAX_PLACED_TILES: u64 = 1 << 22;
 
 struct TiledLevel {
     image: ImageIfd,
@@ -153,6 +140,9 @@ struct Associated {
     data: AssociatedData,
 }
 
+/// The TIFF tile engine: a slide whose levels are tiled IFDs (possibly placed from pieces, as
+/// Ventana and Leica lay them out), read with the layout of one TIFF-based format. Levels are
+/// decoded tile by tile with positional reads, so one `TiffSlide` serves many threads.
 pub struct TiffSlide {
     path: PathBuf,
     reader: TiffReader,
@@ -166,8 +156,8 @@ pub struct TiffSlide {
 }
 
 impl TiffSlide {
-    /// Open a TIFF-based slide with the first TIFF format of [`super::format::FORMATS`] that
-    /// recognises it.
+    /// Open a TIFF-based slide, with [`crate::Limits::DEFAULT`], by the first TIFF-based format of
+    /// the formats table (`slide/format/mod.rs`) that recognises it.
     pub fn open(path: &Path) -> Result<Self> {
         let err = |kind| SlideError::new(path, kind);
         let source = FileSource::open(path).map_err(|e| err(ErrorKind::Io(e)))?;
@@ -339,6 +329,7 @@ pub struct AssociatedIfd {
     pub name: String,
     /// Position in the main chain.
     pub index: usize,
+    /// The IFD itself (its offset and entries, for an editor that removes it).
     pub ifd: Ifd,
 }
 
@@ -478,12 +469,13 @@ fn build_levels(
         let image = plan.image;
         let (tw, th) = image.tile.unwrap_or((0, 0));
         let at = image.index;
+        let limits = reader.limits();
         for (w, h) in [(image.width, image.height), (width, height)] {
-            if w == 0 || h == 0 || w > MAX_IMAGE_EDGE || h > MAX_IMAGE_EDGE {
+            if w == 0 || h == 0 || w > limits.image_edge || h > limits.image_edge {
                 return Err(ErrorKind::Unsupported { ifd: at, what: format!("image size {w}×{h}") });
             }
         }
-        if tw == 0 || th == 0 || tw > MAX_TILE_EDGE || th > MAX_TILE_EDGE || tw * th > MAX_TILE_PIXELS {
+        if tw == 0 || th == 0 || tw > limits.tile_edge || th > limits.tile_edge || tw * th > limits.tile_pixels {
             return Err(ErrorKind::Unsupported { ifd: at, what: format!("tile size {tw}×{th}") });
         }
         let format = chunk_format(reader, &image)?;
@@ -501,7 +493,7 @@ fn build_levels(
                 None
             }
             Placement::Placed(pieces) => {
-                let cover = cover_tiles(at, &pieces, (across, down), (tw, th), (width, height))?;
+                let cover = cover_tiles(at, &pieces, (across, down), (tw, th), (width, height), limits.level_tiles)?;
                 Some((pieces, cover))
             }
         };
@@ -536,16 +528,18 @@ fn build_levels(
 }
 
 /// For a placed level: per level tile (row-major), the pieces that meet it, in drawing order.
-/// Pieces must lie inside their stored tile and name a stored tile that exists.
+/// Pieces must lie inside their stored tile and name a stored tile that exists; at most
+/// `max_tiles` ([`crate::Limits::level_tiles`]) pieces, and level tiles.
 fn cover_tiles(
     at: usize,
     pieces: &[Piece],
     (across, down): (u64, u64),
     (tw, th): (u64, u64),
     (width, height): (u64, u64),
+    max_tiles: u64,
 ) -> std::result::Result<Vec<Vec<u32>>, ErrorKind> {
     let (level_across, level_down) = (width.div_ceil(tw), height.div_ceil(th));
-    if pieces.len() as u64 > MAX_PLACED_TILES || level_across.saturating_mul(level_down) > MAX_PLACED_TILES {
+    if pieces.len() as u64 > max_tiles || level_across.saturating_mul(level_down) > max_tiles {
         return Err(ErrorKind::Unsupported {
             ifd: at,
             what: format!("a placed level of {width}×{height} pixels from {} pieces", pieces.len()),
@@ -709,7 +703,7 @@ impl TiffSlide {
         if len == 0 || offset == 0 {
             return Ok(None); // sparse: never written
         }
-        if len > MAX_TILE_BYTES {
+        if len > self.reader.limits().tile_bytes {
             return Err(format!("byte count {len} is larger than any real tile"));
         }
         self.reader.read_bytes(offset, len, "tile data").map(Some).map_err(|e| e.to_string())
@@ -719,7 +713,8 @@ impl TiffSlide {
     fn decode_whole(&self, name: &str, image: &ImageIfd) -> Result<image::RgbaImage> {
         let bad = |reason: String| self.err(ErrorKind::CorruptAssociated { name: name.into(), reason });
         let (w, h) = (image.width, image.height);
-        if w == 0 || h == 0 || w.saturating_mul(h) > MAX_ASSOCIATED_PIXELS {
+        let limits = self.reader.limits();
+        if w == 0 || h == 0 || w.saturating_mul(h) > limits.associated_pixels {
             return Err(bad(format!("size {w}×{h}")));
         }
         let format = chunk_format(&self.reader, image).map_err(|e| bad(e.to_string()))?;
@@ -730,7 +725,7 @@ impl TiffSlide {
                 (w, rows.unwrap_or(h).clamp(1, h))
             }
         };
-        if chunk_w == 0 || chunk_w.saturating_mul(chunk_h) > MAX_TILE_PIXELS * 4 {
+        if chunk_w == 0 || chunk_w.saturating_mul(chunk_h) > limits.tile_pixels * 4 {
             return Err(bad(format!("chunk size {chunk_w}×{chunk_h}")));
         }
         let across = w.div_ceil(chunk_w);
@@ -750,10 +745,10 @@ impl TiffSlide {
                         .map(|p| self.read_chunk_bytes(&index, (p * per_plane) as usize + i))
                         .collect::<std::result::Result<Vec<_>, _>>()
                         .map_err(&bad)?;
-                    decode_planes(&format, &planes, chunk_w as u32, rows_decoded as u32).map_err(&bad)?
+                    decode_planes(&format, &planes, chunk_w as u32, rows_decoded as u32).map_err(|e| bad(e.into()))?
                 } else {
                     let Some(data) = self.read_chunk_bytes(&index, i).map_err(&bad)? else { continue };
-                    decode_chunk(&format, &data, chunk_w as u32, rows_decoded as u32).map_err(&bad)?
+                    decode_chunk(&format, &data, chunk_w as u32, rows_decoded as u32).map_err(|e| bad(e.into()))?
                 };
                 blit(&mut out, &rgba, chunk_w, rows_here.min(rows_decoded), col * chunk_w, row * chunk_h);
             }
@@ -776,9 +771,14 @@ fn blit(out: &mut image::RgbaImage, rgba: &[u8], chunk_w: u64, chunk_h: u64, x: 
 
 /// A tile's stored bytes and how to decode them (for decoder comparisons and pass-through).
 pub struct RawTile {
+    /// The tile's bytes as stored (a JPEG stream without the shared tables, a JPEG 2000
+    /// codestream, …).
     pub data: Vec<u8>,
+    /// How to decode `data` ([`crate::tiles::codec::decode_chunk`]).
     pub format: ChunkFormat,
+    /// Pixels across the tile.
     pub width: u32,
+    /// Pixels down the tile.
     pub height: u32,
 }
 
@@ -822,11 +822,11 @@ impl TiffSlide {
             if planes.iter().all(Option::is_none) {
                 return Ok(None);
             }
-            return decode_planes(&l.format, &planes, tw as u32, th as u32).map(Some);
+            return Ok(Some(decode_planes(&l.format, &planes, tw as u32, th as u32)?));
         }
         match self.read_chunk_bytes(index, i as usize)? {
             None => Ok(None),
-            Some(data) => decode_chunk(&l.format, &data, tw as u32, th as u32).map(Some),
+            Some(data) => Ok(Some(decode_chunk(&l.format, &data, tw as u32, th as u32)?)),
         }
     }
 
@@ -904,17 +904,17 @@ impl SlideSource for TiffSlide {
     }
 
     fn read_associated(&self, name: &str) -> Result<image::RgbaImage> {
-        let found = self.associated.iter().find(|a| a.name == name).ok_or_else(|| {
-            let names = self.associated_names();
-            self.err(ErrorKind::NoSuchAssociated {
-                name: name.into(),
-                available: if names.is_empty() { "none".into() } else { names.join(", ") },
-            })
-        })?;
+        let found = self
+            .associated
+            .iter()
+            .find(|a| a.name == name)
+            .ok_or_else(|| self.err(ErrorKind::no_such_associated(name, &self.associated_names())))?;
         match &found.data {
             AssociatedData::Ifd(image) => self.decode_whole(name, image),
-            AssociatedData::Jpeg(bytes) => crate::tiles::codec::decode_jpeg_image(bytes, MAX_ASSOCIATED_PIXELS)
-                .map_err(|reason| self.err(ErrorKind::CorruptAssociated { name: name.into(), reason })),
+            AssociatedData::Jpeg(bytes) => {
+                crate::tiles::codec::decode_jpeg_image(bytes, self.reader.limits().associated_pixels)
+                    .map_err(|e| self.err(ErrorKind::CorruptAssociated { name: name.into(), reason: e.into() }))
+            }
         }
     }
 
@@ -931,7 +931,8 @@ impl SlideSource for TiffSlide {
             return Ok(TilePixels { width: w, height: h, rgba: vec![0; (w * h * 4) as usize] });
         };
         let (width, height, rgba) =
-            crate::tiles::codec::decode_j2k_reduced(&l.format, &data, tw as u32, th as u32, reduce).map_err(corrupt)?;
+            crate::tiles::codec::decode_j2k_reduced(&l.format, &data, tw as u32, th as u32, reduce)
+                .map_err(|e| corrupt(e.into()))?;
         Ok(TilePixels { width, height, rgba })
     }
 

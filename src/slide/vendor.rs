@@ -1,6 +1,17 @@
-//! Vendor metadata: the Aperio ImageDescription and OME-XML.
+//! Vendor metadata: the Aperio ImageDescription (key = value pairs, as OpenSlide's
+//! `openslide-vendor-aperio.c` reads them) and OME-XML (the OME-TIFF specification and the OME
+//! data model's `Pixels`, `Objective` and `TiffData` elements).
 
 use std::collections::BTreeMap;
+
+/// OME-XML that does not parse as XML. Displayed as `OME-XML: <the parser's message>` (printable).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("OME-XML: {0}")]
+pub struct OmeXmlError(pub String);
+
+fn parse_ome(xml: &str) -> Result<roxmltree::Document<'_>, OmeXmlError> {
+    roxmltree::Document::parse(xml).map_err(|e| OmeXmlError(crate::error::printable(&e.to_string())))
+}
 
 /// Parse an Aperio description: a header line, then `|`-separated `key = value` pairs.
 /// Returns the pairs in file order (keys as written: "MPP", "AppMag", …).
@@ -36,9 +47,14 @@ pub fn blank_aperio_values(description: &str, keys: &[&str]) -> Option<String> {
 /// Facts read from OME-XML.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct OmeFacts {
+    /// µm per pixel across: `PhysicalSizeX` converted from its unit; `None` when absent,
+    /// not positive or in an unknown unit.
     pub mpp_x: Option<f64>,
+    /// µm per pixel down, from `PhysicalSizeY` likewise.
     pub mpp_y: Option<f64>,
+    /// The objective's `NominalMagnification`, when positive.
     pub objective_power: Option<f64>,
+    /// `ome.*` properties as written, and `wsiview.warning.ome.*` for values not used.
     pub values: BTreeMap<String, String>,
 }
 
@@ -56,9 +72,8 @@ fn micrometres_per_unit(unit: &str) -> Option<f64> {
 
 /// Read physical pixel size and objective magnification from OME-XML. `Err` says why the XML is
 /// unreadable; callers treat that as "no physical size", not as a failure to open the slide.
-pub fn parse_ome_xml(xml: &str) -> Result<OmeFacts, String> {
-    let doc =
-        roxmltree::Document::parse(xml).map_err(|e| format!("OME-XML: {}", crate::error::printable(&e.to_string())))?;
+pub fn parse_ome_xml(xml: &str) -> Result<OmeFacts, OmeXmlError> {
+    let doc = parse_ome(xml)?;
     let mut facts = match doc.descendants().find(|n| n.tag_name().name() == "Pixels") {
         Some(pixels) => pixel_facts(pixels),
         None => OmeFacts::default(),
@@ -106,8 +121,9 @@ pub struct OmeImage {
     /// The main-chain IFD of its first plane: `TiffData IFD`, or, without it, the planes of the
     /// Images before it counted (one plane per `TiffData`, else one per Image).
     pub ifd: usize,
-    /// `Pixels SizeX`, `SizeY`.
+    /// `Pixels SizeX`: pixels across (0 when absent or unreadable).
     pub width: u64,
+    /// `Pixels SizeY`: pixels down (0 when absent or unreadable).
     pub height: u64,
     /// Pixel size (µm) and objective power of this Image, with `ome.*` and warning properties.
     pub facts: OmeFacts,
@@ -116,9 +132,8 @@ pub struct OmeImage {
 /// Every `Image` of an OME-XML document in document order. `Err` says why the XML is unreadable.
 /// Follows the OME-TIFF specification's `TiffData` rules for where an Image's planes are; a
 /// missing attribute is a default there (IFD 0 of the running count, one plane).
-pub fn parse_ome_images(xml: &str) -> Result<Vec<OmeImage>, String> {
-    let doc =
-        roxmltree::Document::parse(xml).map_err(|e| format!("OME-XML: {}", crate::error::printable(&e.to_string())))?;
+pub fn parse_ome_images(xml: &str) -> Result<Vec<OmeImage>, OmeXmlError> {
+    let doc = parse_ome(xml)?;
     let objectives: Vec<roxmltree::Node> = doc.descendants().filter(|n| n.tag_name().name() == "Objective").collect();
     let mut images = Vec::new();
     let mut next_ifd = 0usize;

@@ -23,10 +23,12 @@ pub struct TiffEditor<F: Write + Seek> {
 const ZERO_CHUNK: u64 = 1 << 20;
 
 impl<F: Write + Seek> TiffEditor<F> {
+    /// An editor of `file`, which `reader` parsed (its byte order, BigTIFF-ness and length).
     pub fn new(file: F, reader: &TiffReader) -> Self {
         TiffEditor { file, order: reader.order, bigtiff: reader.bigtiff, len: reader.file_len() }
     }
 
+    /// The file, edits written (not flushed).
     pub fn into_inner(self) -> F {
         self.file
     }

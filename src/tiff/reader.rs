@@ -1,5 +1,6 @@
-//! Parsing of the TIFF header, IFDs and tag values, with every size checked against the file
-//! before anything is allocated.
+//! Parsing of the TIFF header, IFDs and tag values (TIFF 6.0 section 2 "TIFF Structure",
+//! BigTIFF, and Hamamatsu NDPI's 64-bit variant), with every size checked against the
+//! file and the reader's [`Limits`] before anything is allocated.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -7,23 +8,23 @@ use std::sync::Arc;
 use super::tags::{self, types};
 use super::{ByteOrder, ByteSource};
 use crate::error::ErrorKind;
+use crate::limits::Limits;
 
 type TResult<T> = std::result::Result<T, ErrorKind>;
 
-/// Real IFDs hold a few dozen entries; thousands means a corrupt or hostile file.
-const MAX_IFD_ENTRIES: u64 = 4096;
-/// More IFDs than any slide has (levels + associated images + SubIFDs); bounds a runaway chain.
-const MAX_IFDS: usize = 10_000;
-/// Largest tag value read into memory (an OME-XML description or a tile offset table).
-pub const MAX_TAG_BYTES: u64 = 512 << 20;
+/// Largest tag value read into memory by default: [`Limits::tag_bytes`] of [`Limits::DEFAULT`].
+pub const MAX_TAG_BYTES: u64 = Limits::DEFAULT.tag_bytes;
 /// Hamamatsu NDPI's FileFormat tag: in IFD 0, it marks the NDPI layout of classic TIFF.
 pub const NDPI_FORMAT_TAG: u16 = 65420;
 
 /// One directory entry: a tag, its type, its count and either the value inline or its offset.
 #[derive(Clone, Debug)]
 pub struct Entry {
+    /// The tag number (see [`super::tags`]).
     pub tag: u16,
+    /// The TIFF field type (1 BYTE … 18 IFD8, see [`super::tags::types`]).
     pub field_type: u16,
+    /// Number of values (not bytes) of the field type.
     pub count: u64,
     /// The entry's value field as stored (4 bytes in classic TIFF, 8 in BigTIFF, zero-padded).
     raw: [u8; 8],
@@ -44,27 +45,37 @@ impl Entry {
 /// An Image File Directory: its offset, its entries sorted by tag, and the next IFD's offset (0 = none).
 #[derive(Clone, Debug)]
 pub struct Ifd {
+    /// File offset of the IFD (its entry count).
     pub offset: u64,
+    /// The entries, sorted by tag (TIFF 6.0 requires it; files that do not are sorted on read).
     pub entries: Vec<Entry>,
+    /// File offset of the next IFD in the chain; 0 ends it.
     pub next: u64,
 }
 
 impl Ifd {
+    /// The entry of `tag`, if the IFD has one (binary search).
     pub fn get(&self, tag: u16) -> Option<&Entry> {
         self.entries.binary_search_by_key(&tag, |e| e.tag).ok().map(|i| &self.entries[i])
     }
 }
 
-/// A parsed TIFF header plus the byte source; reads IFDs and values on demand.
+/// A parsed TIFF header plus the byte source; reads IFDs and values on demand, each by positional
+/// reads, so one reader serves many threads (`&self` everywhere). Sizes read from the file are
+/// checked against its [`Limits`] ([`TiffReader::with_limits`]).
 pub struct TiffReader {
     source: Arc<dyn ByteSource>,
+    limits: Limits,
+    /// The header's byte order ("II" or "MM").
     pub order: ByteOrder,
+    /// BigTIFF (version 43: 8-byte offsets and counts) rather than classic TIFF (42).
     pub bigtiff: bool,
     /// Hamamatsu NDPI's variant of classic TIFF (files over 4 GB): the header's first-IFD offset
     /// has 8 bytes (4..12); each IFD's next-IFD offset has 8 bytes and is followed by one 4-byte
     /// high half per entry, extending the entry's value field (an offset, or an inline LONG) to
     /// 64 bits. Set when the IFD so read has tag 65420 ([`NDPI_FORMAT_TAG`]).
     pub ndpi: bool,
+    /// File offset of IFD 0, from the header.
     pub first_ifd: u64,
 }
 
@@ -90,8 +101,16 @@ fn describe_signature(head: &[u8]) -> String {
 }
 
 impl TiffReader {
-    /// Parse the header. Fails with [`ErrorKind::Empty`] or [`ErrorKind::NotTiff`] for other files.
+    /// Parse the header, with [`Limits::DEFAULT`]. Fails with [`ErrorKind::Empty`] or
+    /// [`ErrorKind::NotTiff`] for other files, [`ErrorKind::Truncated`] or [`ErrorKind::Invalid`]
+    /// for a broken header, [`ErrorKind::Io`] when the source cannot be read.
     pub fn new(source: Arc<dyn ByteSource>) -> TResult<Self> {
+        Self::with_limits(source, Limits::DEFAULT)
+    }
+
+    /// [`TiffReader::new`] with caps of the caller's choosing (image-tiff's
+    /// `Decoder::with_limits`); the slide readers built on this reader use the same caps.
+    pub fn with_limits(source: Arc<dyn ByteSource>, limits: Limits) -> TResult<Self> {
         let len = source.len();
         if len == 0 {
             return Err(ErrorKind::Empty);
@@ -114,9 +133,9 @@ impl TiffReader {
                 if let Some(offset) = head.get(8..12).and_then(|h| {
                     let high = order.u32([h[0], h[1], h[2], h[3]]);
                     let offset = u64::from(low) | (u64::from(high) << 32);
-                    Self::is_ndpi_ifd(&source, order, offset).then_some(offset)
+                    Self::is_ndpi_ifd(&source, limits, order, offset).then_some(offset)
                 }) {
-                    return Ok(TiffReader { source, order, bigtiff: false, ndpi: true, first_ifd: offset });
+                    return Ok(TiffReader { source, limits, order, bigtiff: false, ndpi: true, first_ifd: offset });
                 }
                 (false, u64::from(low))
             }
@@ -141,28 +160,36 @@ impl TiffReader {
                 return Err(ErrorKind::NotTiff(format!("a TIFF byte-order mark but version {other} (not 42 or 43)")))
             }
         };
-        Ok(TiffReader { source, order, bigtiff, ndpi: false, first_ifd })
+        Ok(TiffReader { source, limits, order, bigtiff, ndpi: false, first_ifd })
     }
 
     /// Whether the IFD at `offset`, read in NDPI layout, parses and has the NDPI FileFormat tag.
     /// Errors say no: the file is then read as classic TIFF, which reports them.
-    fn is_ndpi_ifd(source: &Arc<dyn ByteSource>, order: ByteOrder, offset: u64) -> bool {
+    fn is_ndpi_ifd(source: &Arc<dyn ByteSource>, limits: Limits, order: ByteOrder, offset: u64) -> bool {
         if offset < 12 || offset >= source.len() {
             return false;
         }
-        let probe = TiffReader { source: source.clone(), order, bigtiff: false, ndpi: true, first_ifd: offset };
+        let probe = TiffReader { source: source.clone(), limits, order, bigtiff: false, ndpi: true, first_ifd: offset };
         probe.read_ifd(offset).is_ok_and(|ifd| ifd.get(NDPI_FORMAT_TAG).is_some())
     }
 
+    /// The byte source read (shared: slide readers keep it for tile reads).
     pub fn source(&self) -> &Arc<dyn ByteSource> {
         &self.source
     }
 
+    /// The caps this reader, and the slide readers built on it, check sizes against.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Length of the source in bytes.
     pub fn file_len(&self) -> u64 {
         self.source.len()
     }
 
-    /// Read `len` bytes at `offset`, after checking the range lies inside the file.
+    /// Read `len` bytes at `offset`, after checking the range lies inside the file
+    /// ([`ErrorKind::Truncated`] if not); `what` names the data in that message.
     pub fn read_bytes(&self, offset: u64, len: u64, what: &str) -> TResult<Vec<u8>> {
         let end = offset.checked_add(len).ok_or_else(|| ErrorKind::Invalid(format!("{what}: offset overflow")))?;
         if end > self.file_len() {
@@ -173,7 +200,8 @@ impl TiffReader {
         Ok(buf)
     }
 
-    /// Read one IFD at `offset`.
+    /// Read one IFD at `offset`; more than [`Limits::ifd_entries`] entries is
+    /// [`ErrorKind::Invalid`].
     pub fn read_ifd(&self, offset: u64) -> TResult<Ifd> {
         let (count_size, entry_size, next_size) = self.ifd_field_sizes();
         if offset < 8 {
@@ -185,7 +213,7 @@ impl TiffReader {
         } else {
             u64::from(self.order.u16([count_bytes[0], count_bytes[1]]))
         };
-        if count == 0 || count > MAX_IFD_ENTRIES {
+        if count == 0 || count > self.limits.ifd_entries {
             return Err(ErrorKind::Invalid(format!("the IFD at offset {offset} claims {count} entries")));
         }
         let high_size = if self.ndpi { 4 * count } else { 0 };
@@ -231,7 +259,7 @@ impl TiffReader {
     /// next pointers. An IFD already read through another path (in `seen`, shared across chains)
     /// ends this chain: it and what follows it are known. A chain that returns to one of its own
     /// IFDs is a true cycle and an error, as is one that reaches an `ancestor` (the IFD whose
-    /// SubIFDs this chain is). Memory is bounded by [`MAX_IFDS`].
+    /// SubIFDs this chain is). Memory is bounded by [`Limits::ifds`].
     pub fn read_chain_from(&self, start: u64, seen: &mut HashSet<u64>, ancestors: &[u64]) -> TResult<Vec<Ifd>> {
         let mut ifds: Vec<Ifd> = Vec::new();
         let mut offset = start;
@@ -242,8 +270,8 @@ impl TiffReader {
             if !seen.insert(offset) {
                 break;
             }
-            if seen.len() > MAX_IFDS {
-                return Err(ErrorKind::Invalid(format!("more than {MAX_IFDS} IFDs")));
+            if seen.len() > self.limits.ifds {
+                return Err(ErrorKind::Invalid(format!("more than {} IFDs", self.limits.ifds)));
             }
             let ifd = self.read_ifd(offset)?;
             offset = ifd.next;
@@ -331,14 +359,14 @@ impl TiffReader {
         }
     }
 
-    /// Byte length of an entry's value, checked for overflow and against [`MAX_TAG_BYTES`].
+    /// Byte length of an entry's value, checked for overflow and against [`Limits::tag_bytes`].
     pub fn value_len(&self, e: &Entry) -> TResult<u64> {
         let size = types::size(e.field_type)
             .ok_or_else(|| ErrorKind::Invalid(format!("tag {} has unknown field type {}", e.tag, e.field_type)))?;
         let len = e
             .count
             .checked_mul(size)
-            .filter(|&l| l <= MAX_TAG_BYTES)
+            .filter(|&l| l <= self.limits.tag_bytes)
             .ok_or_else(|| ErrorKind::Invalid(format!("tag {} claims {} values", e.tag, e.count)))?;
         Ok(len)
     }
@@ -424,6 +452,8 @@ impl TiffReader {
         ifd.get(tag).map(|e| self.entry_u64(e)).transpose()
     }
 
+    /// Convenience: `tag` of `ifd` as text ([`Self::entry_string`]), if present; a tag of a
+    /// non-text type (not ASCII, BYTE or UNDEFINED) is [`ErrorKind::Invalid`].
     pub fn get_string(&self, ifd: &Ifd, tag: u16) -> TResult<Option<String>> {
         match ifd.get(tag) {
             Some(e)
@@ -436,6 +466,7 @@ impl TiffReader {
         }
     }
 
+    /// Convenience: the first value of `tag` in `ifd` as f64 ([`Self::entry_f64`]), if present.
     pub fn get_f64(&self, ifd: &Ifd, tag: u16) -> TResult<Option<f64>> {
         ifd.get(tag).map(|e| self.entry_f64(e)).transpose()
     }

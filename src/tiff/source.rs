@@ -9,6 +9,7 @@ use std::path::Path;
 pub trait ByteSource: Send + Sync {
     /// Total length in bytes.
     fn len(&self) -> u64;
+    /// Whether the source has no bytes.
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -23,6 +24,8 @@ pub struct FileSource {
 }
 
 impl FileSource {
+    /// Open a regular file for reading (anything else, a directory or a FIFO, is an error; see
+    /// [`crate::files::open_regular`]); its length is taken now.
     pub fn open(path: &Path) -> io::Result<Self> {
         let file: File = crate::files::open_regular(path)?;
         let meta = file.metadata()?;

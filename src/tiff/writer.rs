@@ -12,11 +12,17 @@ use super::ByteOrder;
 /// A tag value to write.
 #[derive(Clone, Debug)]
 pub enum Value {
+    /// SHORT values.
     Short(Vec<u16>),
+    /// LONG values.
     Long(Vec<u32>),
+    /// LONG8 values (BigTIFF only).
     Long8(Vec<u64>),
+    /// RATIONAL values: (numerator, denominator).
     Rational(Vec<(u32, u32)>),
+    /// ASCII text; the terminating NUL is added.
     Ascii(String),
+    /// UNDEFINED bytes (JPEGTables, XMP).
     Undefined(Vec<u8>),
     /// SubIFD offsets: written as IFD (classic) or IFD8 (BigTIFF).
     Ifd(Vec<u64>),
@@ -24,6 +30,9 @@ pub enum Value {
     Offsets(Vec<u64>),
 }
 
+/// Writes a TIFF front to back: data blocks with [`TiffWriter::write_block`], then IFDs whose
+/// entries point at them. Offsets are in bytes from the file's start; values longer than the
+/// entry's value field go in a block before the IFD. Finish with [`TiffWriter::finish`].
 pub struct TiffWriter<W: Write + Seek> {
     out: W,
     order: ByteOrder,
@@ -34,12 +43,15 @@ pub struct TiffWriter<W: Write + Seek> {
 }
 
 impl TiffWriter<BufWriter<File>> {
+    /// Create (or truncate) the file at `path`, buffered, and write the header.
     pub fn create(path: &Path, order: ByteOrder, bigtiff: bool) -> io::Result<Self> {
         TiffWriter::new(BufWriter::with_capacity(1 << 20, File::create(path)?), order, bigtiff)
     }
 }
 
 impl<W: Write + Seek> TiffWriter<W> {
+    /// Write the header (classic TIFF, or BigTIFF when `bigtiff`) to `out`, positioned at its
+    /// start.
     pub fn new(mut out: W, order: ByteOrder, bigtiff: bool) -> io::Result<Self> {
         out.write_all(if order == ByteOrder::Little { b"II" } else { b"MM" })?;
         let pos = if bigtiff {
@@ -57,6 +69,7 @@ impl<W: Write + Seek> TiffWriter<W> {
         Ok(TiffWriter { out, order, bigtiff, pos, chain_link })
     }
 
+    /// Whether the file is BigTIFF (8-byte offsets).
     pub fn bigtiff(&self) -> bool {
         self.bigtiff
     }
@@ -69,7 +82,8 @@ impl<W: Write + Seek> TiffWriter<W> {
         Ok(())
     }
 
-    /// Append a block of data (a tile, a strip, a long tag value); returns its offset.
+    /// Append a block of data (a tile, a strip, a long tag value), word-aligned as TIFF 6.0
+    /// asks; returns its offset. A classic TIFF passing 4 GiB is an error.
     pub fn write_block(&mut self, bytes: &[u8]) -> io::Result<u64> {
         self.align()?;
         let at = self.pos;
@@ -179,6 +193,7 @@ impl<W: Write + Seek> TiffWriter<W> {
         Ok(())
     }
 
+    /// Flush and hand back the output. The main chain ends with the last chained IFD.
     pub fn finish(mut self) -> io::Result<W> {
         self.out.flush()?;
         Ok(self.out)

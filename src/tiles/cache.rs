@@ -13,9 +13,13 @@ use super::TilePixels;
 /// Which tile: the slide's cache id, the level, the column and the row.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
 pub struct TileKey {
+    /// The slide's id in this cache ([`TileCache::register_slide`]), so slides can share it.
     pub slide: u64,
+    /// Pyramid level (0 = full resolution).
     pub level: u32,
+    /// Column in the level's tile grid.
     pub col: u64,
+    /// Row in the level's tile grid.
     pub row: u64,
 }
 
@@ -29,6 +33,8 @@ impl Weighter<TileKey, Arc<TilePixels>> for ByteWeighter {
     }
 }
 
+/// Decoded tiles under a byte budget (RGBA bytes plus 96 bytes a tile), evicting by S3-FIFO.
+/// Thread-safe through `&self`; values are `Arc`s, so a tile handed out stays valid after eviction.
 pub struct TileCache {
     tiles: Cache<TileKey, Arc<TilePixels>, ByteWeighter>,
     budget_bytes: u64,
@@ -52,14 +58,17 @@ impl TileCache {
         self.next_slide_id.fetch_add(1, Ordering::Relaxed)
     }
 
+    /// The tile, if cached.
     pub fn get(&self, key: &TileKey) -> Option<Arc<TilePixels>> {
         self.tiles.get(key)
     }
 
+    /// Cache a tile (replacing any under the same key), evicting others to stay in budget.
     pub fn insert(&self, key: TileKey, tile: Arc<TilePixels>) {
         self.tiles.insert(key, tile);
     }
 
+    /// Drop every tile, of every slide.
     pub fn clear(&self) {
         self.tiles.clear();
     }
@@ -69,14 +78,17 @@ impl TileCache {
         self.tiles.weight()
     }
 
+    /// The budget given at creation, bytes.
     pub fn budget_bytes(&self) -> u64 {
         self.budget_bytes
     }
 
+    /// Tiles held.
     pub fn len(&self) -> usize {
         self.tiles.len()
     }
 
+    /// Whether no tile is held.
     pub fn is_empty(&self) -> bool {
         self.tiles.is_empty()
     }

@@ -15,9 +15,14 @@ use zune_jpeg::JpegDecoder;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Compression {
+    /// Uncompressed samples (TIFF 1, DICOM native pixel data).
     None,
+    /// LZW (TIFF 6.0 section 13), MSB-first codes as libtiff writes them.
     Lzw,
+    /// Baseline JPEG (TIFF 7, TIFF Technical Note 2; DICOM 1.2.840.10008.1.2.4.50), tables shared
+    /// through JPEGTables or in each tile.
     Jpeg,
+    /// zlib Deflate (TIFF 8 and 32946).
     Deflate,
     /// A raw JPEG 2000 codestream (Aperio 33003/33005, DICOM JPEG 2000 frames).
     Jpeg2000,
@@ -37,6 +42,7 @@ impl Compression {
         }
     }
 
+    /// Human name for messages ("JPEG 2000", "LZW", …).
     pub fn name(self) -> &'static str {
         match self {
             Compression::None => "none",
@@ -51,8 +57,11 @@ impl Compression {
 /// Colour model of the stored samples (TIFF Photometric, reduced to what we decode).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Photometric {
+    /// Grey, 0 is white (TIFF 0): inverted on decode.
     WhiteIsZero,
+    /// Grey, 0 is black (TIFF 1).
     BlackIsZero,
+    /// Red, green, blue samples (TIFF 2).
     Rgb,
     /// Only inside JPEG or JPEG 2000 data: JPEG's decoder converts to RGB; for JPEG 2000 it
     /// means components Y, Cb, Cr stored without the codestream's colour transform (Aperio 33003),
@@ -63,7 +72,9 @@ pub enum Photometric {
 /// Everything needed to turn one stored chunk (tile or strip) into RGBA pixels.
 #[derive(Clone, Debug)]
 pub struct ChunkFormat {
+    /// How the chunk is compressed.
     pub compression: Compression,
+    /// What its samples mean.
     pub photometric: Photometric,
     /// 1 (grey), 3 (RGB) or 4 (RGB + extra sample).
     pub samples: u16,
@@ -106,9 +117,54 @@ impl ChunkFormat {
     }
 }
 
+/// Why a chunk or an image could not be decoded. Displayed as one line (the short reason that
+/// [`crate::ErrorKind::CorruptTile`] and [`crate::ErrorKind::CorruptAssociated`] carry); the
+/// caller adds which tile of which file.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// The compressed stream is damaged or not supported: the codec ("JPEG", "JPEG 2000",
+    /// "Deflate", "LZW") and its decoder's message, on one line.
+    #[error("{codec}: {message}")]
+    Codec {
+        /// The codec's name.
+        codec: &'static str,
+        /// What its decoder said.
+        message: String,
+    },
+    /// The data does not fit the chunk it is for: too few bytes, samples or planes, a sample
+    /// layout that has no RGBA reading.
+    #[error("{0}")]
+    Shape(String),
+    /// A whole image whose header claims more pixels than the caller's cap (or none).
+    #[error("{what} of {width}×{height} pixels")]
+    TooLarge {
+        /// The kind of image ("JPEG").
+        what: &'static str,
+        /// Pixels across, as its header says.
+        width: u64,
+        /// Pixels down, as its header says.
+        height: u64,
+    },
+}
+
+impl From<DecodeError> for String {
+    fn from(e: DecodeError) -> String {
+        e.to_string()
+    }
+}
+
+/// A codec's message as one line (zune-jpeg's can span lines).
+fn codec(codec: &'static str, message: impl std::fmt::Display) -> DecodeError {
+    DecodeError::Codec { codec, message: message.to_string().split_whitespace().collect::<Vec<_>>().join(" ") }
+}
+
+fn shape(message: String) -> DecodeError {
+    DecodeError::Shape(message)
+}
+
 /// Decode one chunk of `width`×`height` pixels into RGBA8 (row-major, `width*4` bytes a row).
-/// Errors are short reasons; the caller adds which tile of which file.
-pub fn decode_chunk(format: &ChunkFormat, data: &[u8], width: u32, height: u32) -> Result<Vec<u8>, String> {
+/// Errors: [`DecodeError`]; the caller adds which tile of which file.
+pub fn decode_chunk(format: &ChunkFormat, data: &[u8], width: u32, height: u32) -> Result<Vec<u8>, DecodeError> {
     match format.compression {
         Compression::Jpeg => return decode_jpeg(format, data, width, height),
         Compression::Jpeg2000 => return decode_j2k(format, data, width, height),
@@ -126,13 +182,13 @@ pub fn decode_planes(
     planes: &[Option<Vec<u8>>],
     width: u32,
     height: u32,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, DecodeError> {
     if matches!(format.compression, Compression::Jpeg | Compression::Jpeg2000) {
-        return Err(format!("{} with separate planes", format.compression.name()));
+        return Err(shape(format!("{} with separate planes", format.compression.name())));
     }
     let spp = format.samples as usize;
     if planes.len() != spp {
-        return Err(format!("{} planes where {spp} are needed", planes.len()));
+        return Err(shape(format!("{} planes where {spp} are needed", planes.len())));
     }
     let bps = format.bytes_per_sample();
     let plane_len = width as usize * height as usize * bps;
@@ -168,15 +224,15 @@ fn to_8bit(format: &ChunkFormat, raw: Vec<u8>) -> Vec<u8> {
 }
 
 /// Uncompressed samples of a chunk (any bit depth), the predictor undone.
-fn decode_samples(format: &ChunkFormat, data: &[u8], width: u32, height: u32) -> Result<Vec<u8>, String> {
+fn decode_samples(format: &ChunkFormat, data: &[u8], width: u32, height: u32) -> Result<Vec<u8>, DecodeError> {
     let expected = width as usize * height as usize * format.samples as usize * format.bytes_per_sample();
     match format.compression {
         Compression::Jpeg | Compression::Jpeg2000 => {
-            Err(format!("{} data is not a sample array", format.compression.name()))
+            Err(shape(format!("{} data is not a sample array", format.compression.name())))
         }
         Compression::None => {
             if data.len() < expected {
-                return Err(format!("{} bytes of pixel data where {expected} are needed", data.len()));
+                return Err(shape(format!("{} bytes of pixel data where {expected} are needed", data.len())));
             }
             Ok(data[..expected].to_vec())
         }
@@ -186,7 +242,7 @@ fn decode_samples(format: &ChunkFormat, data: &[u8], width: u32, height: u32) ->
             flate2::read::ZlibDecoder::new(data)
                 .take(expected as u64)
                 .read_to_end(&mut raw)
-                .map_err(|e| format!("Deflate: {e}"))?;
+                .map_err(|e| codec("Deflate", e))?;
             finish_raw(format, raw, width)
         }
         Compression::Lzw => {
@@ -196,7 +252,7 @@ fn decode_samples(format: &ChunkFormat, data: &[u8], width: u32, height: u32) ->
             if let Err(e) = result.status {
                 // Many writers omit the end code or pad; keep what decoded if it is complete.
                 if raw.len() < expected {
-                    return Err(format!("LZW: {e}"));
+                    return Err(codec("LZW", e));
                 }
             }
             raw.truncate(expected);
@@ -205,7 +261,7 @@ fn decode_samples(format: &ChunkFormat, data: &[u8], width: u32, height: u32) ->
     }
 }
 
-fn finish_raw(format: &ChunkFormat, mut raw: Vec<u8>, width: u32) -> Result<Vec<u8>, String> {
+fn finish_raw(format: &ChunkFormat, mut raw: Vec<u8>, width: u32) -> Result<Vec<u8>, DecodeError> {
     if format.horizontal_predictor {
         if format.bits == 16 {
             undo_horizontal_predictor_16(&mut raw, width as usize, format.samples as usize, format.big_endian);
@@ -247,15 +303,15 @@ fn undo_horizontal_predictor(raw: &mut [u8], width: usize, samples: usize) {
 }
 
 /// Expand interleaved 8-bit samples to RGBA.
-fn samples_to_rgba(format: &ChunkFormat, raw: &[u8], width: u32, height: u32) -> Result<Vec<u8>, String> {
+fn samples_to_rgba(format: &ChunkFormat, raw: &[u8], width: u32, height: u32) -> Result<Vec<u8>, DecodeError> {
     let pixels = width as usize * height as usize;
     let spp = format.samples as usize;
     if raw.len() < pixels * spp {
-        return Err(format!(
+        return Err(shape(format!(
             "{} bytes of pixel data where {} are needed for {width}×{height}×{spp}",
             raw.len(),
             pixels * spp
-        ));
+        )));
     }
     let raw = &raw[..pixels * spp];
     let mut out = vec![0u8; pixels * 4];
@@ -273,16 +329,16 @@ fn samples_to_rgba(format: &ChunkFormat, raw: &[u8], width: u32, height: u32) ->
             }
         }
         4 => out.copy_from_slice(raw),
-        n => return Err(format!("{n} samples per pixel")),
+        n => return Err(shape(format!("{n} samples per pixel"))),
     }
     Ok(out)
 }
 
 /// Splice the shared tables in front of the tile's own stream: tables without their EOI, then the
 /// tile without its SOI — one valid JPEG, as libtiff's JPEG codec reads it.
-fn with_tables(tables: Option<&[u8]>, data: &[u8]) -> Result<Vec<u8>, String> {
+fn with_tables(tables: Option<&[u8]>, data: &[u8]) -> Result<Vec<u8>, DecodeError> {
     if data.len() < 4 || data[0] != 0xFF || data[1] != 0xD8 {
-        return Err("JPEG: data does not start with an SOI marker".into());
+        return Err(codec("JPEG", "data does not start with an SOI marker"));
     }
     match tables {
         Some(t) if t.len() >= 4 && t.ends_with(&[0xFF, 0xD9]) => {
@@ -296,11 +352,11 @@ fn with_tables(tables: Option<&[u8]>, data: &[u8]) -> Result<Vec<u8>, String> {
 }
 
 /// zune-jpeg's messages can span lines; ours are one line.
-fn jpeg_error(e: impl std::fmt::Display) -> String {
-    format!("JPEG: {}", e.to_string().split_whitespace().collect::<Vec<_>>().join(" "))
+fn jpeg_error(e: impl std::fmt::Display) -> DecodeError {
+    codec("JPEG", e)
 }
 
-fn decode_jpeg(format: &ChunkFormat, data: &[u8], width: u32, height: u32) -> Result<Vec<u8>, String> {
+fn decode_jpeg(format: &ChunkFormat, data: &[u8], width: u32, height: u32) -> Result<Vec<u8>, DecodeError> {
     let stream = with_tables(format.jpeg_tables.as_deref(), data)?;
     // The frame may not claim more than the tile: a forged SOF must not make the decoder allocate
     // gigabytes. (Some writers pad to whole MCUs, hence the 16-pixel slack.)
@@ -330,10 +386,10 @@ fn decode_jpeg(format: &ChunkFormat, data: &[u8], width: u32, height: u32) -> Re
     let mut decoder =
         JpegDecoder::new_with_options(ZCursor::new(&stream[..]), options.jpeg_set_out_colorspace(out_space));
     let pixels = decoder.decode().map_err(jpeg_error)?;
-    let info = decoder.info().ok_or("JPEG: no image information")?;
+    let info = decoder.info().ok_or_else(|| codec("JPEG", "no image information"))?;
     let (jw, jh) = (u32::from(info.width), u32::from(info.height));
     if pixels.len() < jw as usize * jh as usize * channels {
-        return Err("JPEG: decoder returned too few pixels".into());
+        return Err(codec("JPEG", "decoder returned too few pixels"));
     }
     let rgba = match channels {
         4 => pixels,
@@ -355,16 +411,16 @@ fn decode_jpeg(format: &ChunkFormat, data: &[u8], width: u32, height: u32) -> Re
 
 /// A whole JPEG file (an associated image kept as a JPEG, e.g. Philips's base64 label) as RGBA;
 /// refused before decoding when its frame claims more than `max_pixels`.
-pub fn decode_jpeg_image(data: &[u8], max_pixels: u64) -> Result<image::RgbaImage, String> {
+pub fn decode_jpeg_image(data: &[u8], max_pixels: u64) -> Result<image::RgbaImage, DecodeError> {
     let mut probe = JpegDecoder::new(ZCursor::new(data));
     probe.decode_headers().map_err(jpeg_error)?;
-    let (w, h) = probe.dimensions().ok_or("JPEG: no frame header")?;
+    let (w, h) = probe.dimensions().ok_or_else(|| codec("JPEG", "no frame header"))?;
     if w == 0 || h == 0 || (w as u64) * (h as u64) > max_pixels {
-        return Err(format!("JPEG of {w}×{h} pixels"));
+        return Err(DecodeError::TooLarge { what: "JPEG", width: w as u64, height: h as u64 });
     }
     let format = ChunkFormat::simple(Compression::Jpeg, Photometric::YCbCr, 3);
     let rgba = decode_jpeg(&format, data, w as u32, h as u32)?;
-    image::RgbaImage::from_raw(w as u32, h as u32, rgba).ok_or_else(|| "JPEG: wrong pixel count".into())
+    image::RgbaImage::from_raw(w as u32, h as u32, rgba).ok_or_else(|| codec("JPEG", "wrong pixel count"))
 }
 
 /// The image size and per-component subsampling from a JPEG 2000 codestream's SIZ marker
@@ -376,13 +432,13 @@ struct J2kSize {
     subsampling: Vec<(u8, u8)>,
 }
 
-fn j2k_size(data: &[u8]) -> Result<J2kSize, String> {
+fn j2k_size(data: &[u8]) -> Result<J2kSize, DecodeError> {
     if data.len() < 6 || data[..4] != [0xFF, 0x4F, 0xFF, 0x51] {
-        return Err("JPEG 2000: the data does not start with SOC and SIZ markers".into());
+        return Err(codec("JPEG 2000", "the data does not start with SOC and SIZ markers"));
     }
     let be32 = |at: usize| data.get(at..at + 4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
     let be16 = |at: usize| data.get(at..at + 2).map(|b| u16::from_be_bytes([b[0], b[1]]));
-    let short = || "JPEG 2000: the SIZ marker is cut short".to_string();
+    let short = || codec("JPEG 2000", "the SIZ marker is cut short");
     // After SOC (2) and the SIZ marker (2): Lsiz, Rsiz, Xsiz, Ysiz, XOsiz, YOsiz, (tile fields), Csiz.
     let (xsiz, ysiz) = (be32(8).ok_or_else(short)?, be32(12).ok_or_else(short)?);
     let (xo, yo) = (be32(16).ok_or_else(short)?, be32(20).ok_or_else(short)?);
@@ -396,7 +452,7 @@ fn j2k_size(data: &[u8]) -> Result<J2kSize, String> {
     Ok(J2kSize { width: xsiz.saturating_sub(xo), height: ysiz.saturating_sub(yo), subsampling })
 }
 
-fn decode_j2k(format: &ChunkFormat, data: &[u8], width: u32, height: u32) -> Result<Vec<u8>, String> {
+fn decode_j2k(format: &ChunkFormat, data: &[u8], width: u32, height: u32) -> Result<Vec<u8>, DecodeError> {
     decode_j2k_reduced(format, data, width, height, 0).map(|(_, _, rgba)| rgba)
 }
 
@@ -410,25 +466,28 @@ pub fn decode_j2k_reduced(
     width: u32,
     height: u32,
     reduce: u8,
-) -> Result<(u32, u32, Vec<u8>), String> {
+) -> Result<(u32, u32, Vec<u8>), DecodeError> {
     use hayro_jpeg2000::{DecodeSettings, DecoderContext, Image};
     let size = j2k_size(data)?;
     if size.width == 0 || size.height == 0 || size.width > width + 16 || size.height > height + 16 {
-        return Err(format!("JPEG 2000: a {}×{} codestream in a {width}×{height} tile", size.width, size.height));
+        return Err(codec(
+            "JPEG 2000",
+            format!("a {}×{} codestream in a {width}×{height} tile", size.width, size.height),
+        ));
     }
     let reduce = u32::from(reduce.min(16));
     let target = (reduce > 0).then(|| ((size.width >> reduce).max(1), (size.height >> reduce).max(1)));
     let settings = DecodeSettings { resolve_palette_indices: false, strict: false, target_resolution: target };
-    let image = Image::new(data, &settings).map_err(|e| format!("JPEG 2000: {e}"))?;
+    let image = Image::new(data, &settings).map_err(|e| codec("JPEG 2000", e))?;
     let (jw, jh) = (image.width() as usize, image.height() as usize);
     // The part of the tile cell the codestream covers, at the decoded scale.
     let scale = size.width as usize / jw.max(1);
     let (out_w, out_h) = ((width as usize).div_ceil(scale.max(1)), (height as usize).div_ceil(scale.max(1)));
     let mut context = DecoderContext::default();
-    let decoded = image.decode(&mut context).map_err(|e| format!("JPEG 2000: {e}"))?;
+    let decoded = image.decode(&mut context).map_err(|e| codec("JPEG 2000", e))?;
     let components = decoded.components();
     if components.is_empty() || components.iter().any(|c| c.samples().len() < jw * jh) {
-        return Err("JPEG 2000: the decoder returned too few samples".into());
+        return Err(codec("JPEG 2000", "the decoder returned too few samples"));
     }
     // hayro converts Y, Cb, Cr itself only when the chroma is subsampled; otherwise a 33003
     // codestream comes out as its raw components and is converted here.

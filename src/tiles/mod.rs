@@ -1,4 +1,12 @@
-//! Decoded tiles: the codecs that produce them and the shared cache that keeps them.
+//! Decoded tiles: the codecs that turn stored chunks into RGBA8 ([`codec`]), the byte-budgeted
+//! cache shared by every slide and thread ([`cache`]), and the scheduler that loads tiles off the
+//! caller's thread in priority order ([`scheduler`]). A tile here is pixels and a key (level,
+//! column, row); what file it came from is not known.
+//!
+//! Dependencies: `tiles` imports nothing of [`crate::slide`] (slides import tiles, not the other
+//! way round) nor the viewer; its errors are its own ([`codec::DecodeError`]) or the loader's.
+
+#![warn(missing_docs)]
 
 pub mod cache;
 pub mod codec;

@@ -5,32 +5,44 @@
 //! rayon's pool, always starting the most urgent queued tile next; a tile that drops out of the
 //! wanted set before it starts is cancelled. Results wait in a mailbox until the caller collects
 //! them, and a callback (the viewer's repaint request) fires as each one lands.
+//!
+//! Generic over what a load yields (`T`, e.g. a texture-ready image) and its error (`E`, e.g.
+//! [`crate::SlideError`]): the scheduler knows tiles only by [`TileId`], never the slide.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-/// A tile of the slide a scheduler serves.
+/// A tile of the slide a scheduler serves: pyramid level (0 = full resolution) and its column
+/// and row in that level's tile grid.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, PartialOrd, Ord)]
 pub struct TileId {
+    /// Pyramid level, 0 = full resolution.
     pub level: u32,
+    /// Column in the level's tile grid (tiles from the left).
     pub col: u64,
+    /// Row in the level's tile grid (tiles from the top).
     pub row: u64,
 }
 
+/// A tile wanted now, with its urgency.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct TileRequest {
+    /// The tile.
     pub id: TileId,
-    /// Lower loads sooner.
+    /// Lower loads sooner (the viewer uses the distance from the view's centre, in tiles).
     pub priority: f64,
 }
 
+/// What one load gave: the loader's value or its error, for tile `id`.
 #[derive(Debug)]
-pub struct TileResult<T> {
+pub struct TileResult<T, E> {
+    /// The tile loaded.
     pub id: TileId,
-    pub outcome: Result<T, String>,
+    /// The loader's result.
+    pub outcome: Result<T, E>,
 }
 
-type Loader<T> = dyn Fn(TileId) -> Result<T, String> + Send + Sync;
+type Loader<T, E> = dyn Fn(TileId) -> Result<T, E> + Send + Sync;
 
 struct State {
     /// Sorted by descending priority value, so `pop()` yields the most urgent.
@@ -40,10 +52,10 @@ struct State {
     cancelled: u64,
 }
 
-struct Shared<T> {
+struct Shared<T, E> {
     state: Mutex<State>,
-    results: Mutex<Vec<TileResult<T>>>,
-    loader: Box<Loader<T>>,
+    results: Mutex<Vec<TileResult<T, E>>>,
+    loader: Box<Loader<T, E>>,
     on_result: Box<dyn Fn() + Send + Sync>,
     max_in_flight: usize,
 }
@@ -51,14 +63,20 @@ struct Shared<T> {
 /// Counters for tests, the status bar and benchmarks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SchedulerStats {
+    /// Requests waiting to start.
     pub queued: usize,
+    /// Loads running now (at most the scheduler's `max_in_flight`).
     pub in_flight: usize,
+    /// Loads started since the scheduler was made.
     pub started: u64,
+    /// Queued requests dropped because a later wanted set left them out.
     pub cancelled: u64,
 }
 
-pub struct TileScheduler<T: Send + 'static> {
-    shared: Arc<Shared<T>>,
+/// Loads tiles on rayon's pool in priority order, a bounded number at a time (see the module
+/// docs). `T` is what the loader yields, `E` its error; both cross threads.
+pub struct TileScheduler<T: Send + 'static, E: Send + 'static> {
+    shared: Arc<Shared<T, E>>,
 }
 
 fn lock<X>(m: &Mutex<X>) -> MutexGuard<'_, X> {
@@ -67,9 +85,12 @@ fn lock<X>(m: &Mutex<X>) -> MutexGuard<'_, X> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-impl<T: Send + 'static> TileScheduler<T> {
+impl<T: Send + 'static, E: Send + 'static> TileScheduler<T, E> {
+    /// A scheduler that runs `loader` for each started tile and calls `on_result` after each
+    /// result lands (from the pool's thread), with at most `max_in_flight` (at least 1) loads at
+    /// once. Nothing starts before [`Self::set_wanted`].
     pub fn new(
-        loader: impl Fn(TileId) -> Result<T, String> + Send + Sync + 'static,
+        loader: impl Fn(TileId) -> Result<T, E> + Send + Sync + 'static,
         on_result: impl Fn() + Send + Sync + 'static,
         max_in_flight: usize,
     ) -> Self {
@@ -101,7 +122,7 @@ impl<T: Send + 'static> TileScheduler<T> {
         Self::pump(&self.shared);
     }
 
-    fn pump(shared: &Arc<Shared<T>>) {
+    fn pump(shared: &Arc<Shared<T, E>>) {
         loop {
             let next = {
                 let mut state = lock(&shared.state);
@@ -125,10 +146,11 @@ impl<T: Send + 'static> TileScheduler<T> {
     }
 
     /// Results that arrived since the last call.
-    pub fn take_results(&self) -> Vec<TileResult<T>> {
+    pub fn take_results(&self) -> Vec<TileResult<T, E>> {
         std::mem::take(&mut *lock(&self.shared.results))
     }
 
+    /// Counts of queued, running, started and cancelled loads, now.
     pub fn stats(&self) -> SchedulerStats {
         let state = lock(&self.shared.state);
         SchedulerStats {
@@ -164,7 +186,7 @@ mod tests {
         let order = Arc::new(Mutex::new(Vec::new()));
         let seen = order.clone();
         let scheduler = TileScheduler::new(
-            move |t: TileId| {
+            move |t: TileId| -> Result<u64, ()> {
                 if t.col == 100 {
                     let _ = lock(&release_rx).recv_timeout(Duration::from_secs(10));
                 }

@@ -84,7 +84,7 @@ pub struct SlideView {
     fitted: bool,
     /// Until the user moves the view, keep the whole slide fitted as the window or panels resize.
     auto_fit: bool,
-    scheduler: TileScheduler<LoadedTile>,
+    scheduler: TileScheduler<LoadedTile, crate::SlideError>,
     look: Arc<std::sync::RwLock<Look>>,
     adjustments: Adjustments,
     textures: HashMap<TileId, TileTexture>,
@@ -102,7 +102,7 @@ pub struct SlideView {
     pub tiles_loaded: u64,
     minimap_rect: Option<Rect>,
     /// Arrived tiles not yet uploaded: uploads are spread over frames to keep each frame short.
-    arrived: VecDeque<crate::tiles::TileResult<LoadedTile>>,
+    arrived: VecDeque<crate::tiles::TileResult<LoadedTile, crate::SlideError>>,
     /// The tiles in `arrived`, so they are not asked for again while they wait.
     arrived_ids: std::collections::HashSet<TileId>,
     pub annotations: AnnotationLayer,
@@ -156,7 +156,7 @@ impl SlideView {
         let loader_look = look.clone();
         let scheduler = TileScheduler::new(
             move |id: TileId| {
-                let tile = loader_slide.read_tile(id.level as usize, id.col, id.row).map_err(|e| e.kind.to_string())?;
+                let tile = loader_slide.read_tile(id.level as usize, id.col, id.row)?;
                 let look = *loader_look.read().unwrap_or_else(|p| p.into_inner());
                 let size = [tile.width as usize, tile.height as usize];
                 // Adjustments apply to a copy on its way to the GPU; the decoded tile stays as is.
@@ -516,8 +516,8 @@ impl SlideView {
                     self.textures.insert(result.id, TileTexture { handle, last_used: self.frame, bytes, generation });
                     self.tiles_loaded += 1;
                 }
-                Err(reason) => {
-                    self.failed.insert(result.id, reason);
+                Err(e) => {
+                    self.failed.insert(result.id, e.kind.to_string());
                 }
             }
         }

@@ -72,7 +72,7 @@ fn read_image<'a>(node: roxmltree::Node<'a, 'a>) -> Result<Image<'a>, ErrorKind>
 
 fn layout(ctx: &mut TiffContext) -> Result<TiffLayout, ErrorKind> {
     let description = ctx.description().to_string();
-    let doc = super::parse_xml(&description).map_err(invalid)?;
+    let doc = super::parse_xml(&description, ctx.reader.limits()).map_err(invalid)?;
     let root = doc.root_element();
     if !root.has_tag_name((NAMESPACE, "scn")) {
         return Err(invalid("the root is not <scn>".into()));

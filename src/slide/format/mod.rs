@@ -31,6 +31,7 @@ use std::sync::Arc;
 use super::tiff_slide::{LayoutFn, TiffSlide};
 use super::SlideSource;
 use crate::error::{ErrorKind, Result, SlideError};
+use crate::limits::Limits;
 use crate::tiff::{tags, ByteSource, FileSource, Ifd, TiffReader};
 
 pub(crate) use super::tiff_slide::{LevelPlan, Placement, TiffContext, TiffLayout};
@@ -45,6 +46,8 @@ pub(crate) struct Probe<'a> {
     /// IFD 0's ImageDescription and Software ("" when absent or not a TIFF).
     pub description: &'a str,
     pub software: &'a str,
+    /// The caps the slide is opened with (for a TIFF, also its reader's).
+    pub limits: &'a Limits,
 }
 
 impl Probe<'_> {
@@ -86,13 +89,10 @@ pub(crate) static FORMATS: &[Format] = &[
     generic::FORMAT,
 ];
 
-/// Most XML nodes a vendor description may have (bounds parse time and memory).
-const MAX_XML_NODES: u32 = 2_000_000;
-
 /// Parse vendor XML (Philips, Ventana, Leica) with no DTD, hence no entities at all, internal or
-/// external, and a bounded node count. `Err` is the parser's message, safe to print.
-pub(crate) fn parse_xml(text: &str) -> std::result::Result<roxmltree::Document<'_>, String> {
-    let options = roxmltree::ParsingOptions { allow_dtd: false, nodes_limit: MAX_XML_NODES, ..Default::default() };
+/// external, and at most [`Limits::xml_nodes`] nodes. `Err` is the parser's message, safe to print.
+pub(crate) fn parse_xml<'a>(text: &'a str, limits: &Limits) -> std::result::Result<roxmltree::Document<'a>, String> {
+    let options = roxmltree::ParsingOptions { allow_dtd: false, nodes_limit: limits.xml_nodes, ..Default::default() };
     roxmltree::Document::parse_with_options(text, options).map_err(|e| crate::error::printable(&e.to_string()))
 }
 
@@ -100,11 +100,11 @@ pub(crate) fn parse_xml(text: &str) -> std::result::Result<roxmltree::Document<'
 const HEAD_BYTES: u64 = 4096;
 
 /// Open a slide (a file, or a folder for formats that take one) with the first format that
-/// recognises it.
-pub fn open(path: &Path) -> Result<Arc<dyn SlideSource>> {
+/// recognises it, checking sizes against `limits`.
+pub fn open(path: &Path, limits: &Limits) -> Result<Arc<dyn SlideSource>> {
     let err = |kind| SlideError::new(path, kind);
     if path.is_dir() {
-        let probe = Probe { path, head: &[], tiff: None, description: "", software: "" };
+        let probe = Probe { path, head: &[], tiff: None, description: "", software: "", limits };
         if let Some(format) = FORMATS.iter().find(|f| (f.detect)(&probe)) {
             if let Opener::Other(open) = format.open {
                 return open(&probe);
@@ -112,17 +112,17 @@ pub fn open(path: &Path) -> Result<Arc<dyn SlideSource>> {
         }
     }
     let source: Arc<dyn ByteSource> = Arc::new(FileSource::open(path).map_err(|e| err(ErrorKind::Io(e)))?);
-    open_bytes(path, source)
+    open_bytes(path, source, limits)
 }
 
 /// Open a slide from any byte source (a file, or later a remote object read by range requests);
 /// `path` names it in messages and is where formats that read sibling files (DICOM) look.
-pub fn open_bytes(path: &Path, source: Arc<dyn ByteSource>) -> Result<Arc<dyn SlideSource>> {
+pub fn open_bytes(path: &Path, source: Arc<dyn ByteSource>, limits: &Limits) -> Result<Arc<dyn SlideSource>> {
     let err = |kind| SlideError::new(path, kind);
     let mut head = vec![0u8; source.len().min(HEAD_BYTES) as usize];
     source.read_exact_at(0, &mut head).map_err(|e| err(ErrorKind::Io(e)))?;
-    let tiff = TiffReader::new(source.clone());
-    let found = with_probe(path, &head, tiff.as_ref().ok(), |probe| {
+    let tiff = TiffReader::with_limits(source.clone(), *limits);
+    let found = with_probe(path, &head, tiff.as_ref().ok(), limits, |probe| {
         FORMATS.iter().find(|f| (f.detect)(probe)).map(|f| match f.open {
             Opener::Other(open) => Err(open(probe)),
             Opener::Tiff(layout) => Ok(layout),
@@ -142,15 +142,21 @@ pub fn open_bytes(path: &Path, source: Arc<dyn ByteSource>) -> Result<Arc<dyn Sl
 
 /// Build the [`Probe`] of a file from its first bytes and, for a TIFF, IFD 0 (its description and
 /// Software read once), and hand it to `f`.
-fn with_probe<T>(path: &Path, head: &[u8], tiff: Option<&TiffReader>, f: impl FnOnce(&Probe) -> T) -> T {
+fn with_probe<T>(
+    path: &Path,
+    head: &[u8],
+    tiff: Option<&TiffReader>,
+    limits: &Limits,
+    f: impl FnOnce(&Probe) -> T,
+) -> T {
     let first = tiff.and_then(|r| r.read_ifd(r.first_ifd).ok());
     let text = |tag| match (tiff, &first) {
         (Some(r), Some(ifd)) => r.get_string(ifd, tag).ok().flatten().unwrap_or_default(),
         _ => String::new(),
     };
     let (description, software) = (text(tags::IMAGE_DESCRIPTION), text(tags::SOFTWARE));
-    let probe =
-        Probe { path, head, tiff: tiff.map(|r| (r, first.as_ref())), description: &description, software: &software };
+    let tiff = tiff.map(|r| (r, first.as_ref()));
+    let probe = Probe { path, head, tiff, description: &description, software: &software, limits };
     f(&probe)
 }
 
@@ -159,8 +165,9 @@ fn with_probe<T>(path: &Path, head: &[u8], tiff: Option<&TiffReader>, f: impl Fn
 pub(crate) fn tiff_format_for(path: &Path, reader: &TiffReader) -> Result<(&'static Format, Option<LayoutFn>)> {
     let mut head = vec![0u8; reader.file_len().min(HEAD_BYTES) as usize];
     reader.source().read_exact_at(0, &mut head).map_err(|e| SlideError::new(path, ErrorKind::Io(e)))?;
-    let format = with_probe(path, &head, Some(reader), |probe| FORMATS.iter().find(|f| (f.detect)(probe)))
-        .ok_or_else(|| SlideError::new(path, ErrorKind::Invalid("no format recognises this TIFF".into())))?;
+    let format =
+        with_probe(path, &head, Some(reader), reader.limits(), |probe| FORMATS.iter().find(|f| (f.detect)(probe)))
+            .ok_or_else(|| SlideError::new(path, ErrorKind::Invalid("no format recognises this TIFF".into())))?;
     Ok(match format.open {
         Opener::Tiff(layout) => (format, Some(layout)),
         Opener::Other(_) => (format, None),
@@ -180,13 +187,14 @@ pub(crate) fn tiff_layout_for(path: &Path, reader: &TiffReader) -> Result<Layout
 #[cfg(test)]
 mod tests {
     use super::parse_xml;
+    use crate::limits::Limits;
 
     #[test]
     fn vendor_xml_with_a_dtd_or_entities_is_refused() {
         let external = r#"<?xml version="1.0"?><!DOCTYPE scn [<!ENTITY x SYSTEM "file:///etc/passwd">]><scn>&x;</scn>"#;
-        assert!(parse_xml(external).is_err(), "an external entity must never be resolved");
+        assert!(parse_xml(external, &Limits::DEFAULT).is_err(), "an external entity must never be resolved");
         let bomb = r#"<!DOCTYPE a [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;&a;">]><a>&b;</a>"#;
-        assert!(parse_xml(bomb).is_err());
-        assert!(parse_xml("<scn><collection/></scn>").is_ok());
+        assert!(parse_xml(bomb, &Limits::DEFAULT).is_err());
+        assert!(parse_xml("<scn><collection/></scn>", &Limits::DEFAULT).is_ok());
     }
 }

@@ -46,18 +46,9 @@ const REFERENCE: u16 = 65427;
 const MCU_STARTS_HIGH: u16 = 65432;
 const PROPERTY_MAP: u16 = 65449;
 
-/// Bytes read at first for a level's JPEG header; more (up to [`MAX_HEADER_BYTES`]) if needed.
+/// Bytes read at first for a level's JPEG header; more (up to
+/// [`Limits::ndpi_jpeg_header_bytes`](crate::Limits::ndpi_jpeg_header_bytes)) if needed.
 const HEADER_PROBE_BYTES: u64 = 64 << 10;
-/// Largest JPEG header (tables and markers before the scan) accepted.
-const MAX_HEADER_BYTES: u64 = 1 << 20;
-/// Most restart intervals a level may have (the offset table is 8 bytes each in memory).
-const MAX_INTERVALS: u64 = 1 << 25;
-/// Largest level JPEG without restart markers decoded whole (pixels; 128 MiB as RGBA).
-pub const MAX_WHOLE_JPEG_PIXELS: u64 = 1 << 25;
-/// Largest compressed data one tile (a block of intervals, or a whole JPEG) may need.
-const MAX_TILE_BYTES: u64 = 256 << 20;
-/// Largest associated image (macro) decoded.
-const MAX_ASSOCIATED_PIXELS: u64 = 100_000_000;
 /// Bytes read at a time when scanning a strip for restart markers.
 const SCAN_CHUNK: u64 = 1 << 20;
 /// Callers' tiles of a stored level are blocks of intervals about this many pixels on a side
@@ -278,7 +269,7 @@ fn open(probe: &Probe) -> Result<Arc<dyn SlideSource>> {
     let Some((first, _)) = probe.tiff else {
         return Err(err(ErrorKind::Invalid("an NDPI file must be a TIFF".into())));
     };
-    let reader = TiffReader::new(first.source().clone()).map_err(err)?;
+    let reader = TiffReader::with_limits(first.source().clone(), *first.limits()).map_err(err)?;
     Ok(Arc::new(NdpiSlide::open(path, reader)?))
 }
 
@@ -446,13 +437,15 @@ impl Stored {
         tiff_h: u64,
     ) -> std::result::Result<Self, ErrorKind> {
         let (strip_offset, strip_len) = single_strip(reader, ifd, index)?;
+        let limits = reader.limits();
+        let max_header = limits.ndpi_jpeg_header_bytes;
         let bad = |what: String| ErrorKind::Invalid(format!("IFD {index}: {what}"));
         let mut want = strip_len.min(HEADER_PROBE_BYTES);
         let header = loop {
             let head = reader.read_bytes(strip_offset, want, &format!("the JPEG header of IFD {index}"))?;
             match parse_header(&head).map_err(&bad)? {
                 Some(h) => break h,
-                None if want < strip_len.min(MAX_HEADER_BYTES) => want = strip_len.min(MAX_HEADER_BYTES),
+                None if want < strip_len.min(max_header) => want = strip_len.min(max_header),
                 None => return Err(bad(format!("no JPEG scan within the first {want} bytes of the strip"))),
             }
         };
@@ -462,10 +455,11 @@ impl Stored {
             if w == 0 || h == 0 {
                 return Err(bad(format!("a {w}×{h} JPEG")));
             }
-            if w * h > MAX_WHOLE_JPEG_PIXELS {
+            if w * h > limits.ndpi_whole_jpeg_pixels {
                 return Err(bad(format!(
                     "a {w}×{h} JPEG without restart markers is too large to decode whole \
-                     (the limit is {MAX_WHOLE_JPEG_PIXELS} pixels)"
+                     (the limit is {} pixels)",
+                    limits.ndpi_whole_jpeg_pixels
                 )));
             }
             (w, h, Layout::Whole { w, h })
@@ -483,8 +477,9 @@ impl Stored {
                 )));
             }
             let (across, down) = (mcus_per_row / ri, mcu_rows);
-            if across.saturating_mul(down) > MAX_INTERVALS {
-                return Err(bad(format!("{across}×{down} restart intervals (the limit is {MAX_INTERVALS})")));
+            if across.saturating_mul(down) > limits.ndpi_restart_intervals {
+                let max = limits.ndpi_restart_intervals;
+                return Err(bad(format!("{across}×{down} restart intervals (the limit is {max})")));
             }
             let (iv_w, iv_h) = (header.mcu_w * ri, header.mcu_h);
             // OpenSlide's tile grid: whole intervals inside the TIFF size.
@@ -627,7 +622,7 @@ impl NdpiSlide {
             return Ok(t);
         }
         let Layout::Whole { w, h } = s.layout else { return Err("not a whole JPEG".into()) };
-        if s.strip_len > MAX_TILE_BYTES {
+        if s.strip_len > self.reader.limits().ndpi_strip_bytes {
             return Err(format!("a strip of {} bytes is larger than any real level JPEG", s.strip_len));
         }
         let data = self.reader.read_bytes(s.strip_offset, s.strip_len, "the JPEG strip").map_err(|e| e.to_string())?;
@@ -666,7 +661,7 @@ impl NdpiSlide {
                     .ok_or("the restart markers do not match the scan")?
             }
         };
-        decode_chunk(&Self::chunk_format(s), &jpeg, bw as u32, bh as u32)
+        Ok(decode_chunk(&Self::chunk_format(s), &jpeg, bw as u32, bh as u32)?)
     }
 
     /// The JPEG of a block: the level's header with the block's size, its intervals in raster
@@ -706,8 +701,9 @@ impl NdpiSlide {
             let lo = first.start.saturating_sub(2);
             let hi = (last.end + 2).min(s.strip_len);
             total += hi - lo;
-            if total > MAX_TILE_BYTES {
-                return Err(format!("more than {MAX_TILE_BYTES} bytes of JPEG data for one tile"));
+            let max = self.reader.limits().ndpi_strip_bytes;
+            if total > max {
+                return Err(format!("more than {max} bytes of JPEG data for one tile"));
             }
             let bytes =
                 self.reader.read_bytes(s.strip_offset + lo, hi - lo, "the JPEG strip").map_err(|e| e.to_string())?;
@@ -814,18 +810,17 @@ impl SlideSource for NdpiSlide {
 
     fn read_associated(&self, name: &str) -> Result<image::RgbaImage> {
         let Some((offset, len)) = self.macro_strip.filter(|_| name == "macro") else {
-            let available = if self.macro_strip.is_some() { "macro" } else { "none" };
-            return Err(self.err(ErrorKind::NoSuchAssociated { name: name.into(), available: available.into() }));
+            return Err(self.err(ErrorKind::no_such_associated(name, &self.associated_names())));
         };
         let bad = |reason: String| self.err(ErrorKind::CorruptAssociated { name: name.into(), reason });
         if len == 0 {
             return Err(bad("its strip is missing or lies outside the file".into()));
         }
-        if len > MAX_TILE_BYTES {
+        if len > self.reader.limits().ndpi_strip_bytes {
             return Err(bad(format!("a strip of {len} bytes")));
         }
         let data = self.reader.read_bytes(offset, len, "the macro's JPEG strip").map_err(|e| bad(e.to_string()))?;
-        decode_jpeg_image(&data, MAX_ASSOCIATED_PIXELS).map_err(bad)
+        decode_jpeg_image(&data, self.reader.limits().associated_pixels).map_err(|e| bad(e.into()))
     }
 
     fn decode_tile(&self, level: usize, col: u64, row: u64) -> Result<TilePixels> {

@@ -38,8 +38,8 @@ fn layout(ctx: &mut TiffContext) -> Result<TiffLayout, ErrorKind> {
             }
         },
         Err(e) => {
-            properties.values.insert("ome.error".into(), e.clone());
-            properties.values.insert("wsiview.warning.ome".into(), fallback(e));
+            properties.values.insert("ome.error".into(), e.to_string());
+            properties.values.insert("wsiview.warning.ome".into(), fallback(e.to_string()));
             (largest_tiled(&images), Vec::new())
         }
     };

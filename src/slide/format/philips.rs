@@ -16,9 +16,6 @@ use crate::slide::tiff_slide::{AssociatedData, AssociatedPlan};
 
 pub(super) const FORMAT: Format = Format { name: "philips-tiff", detect, open: Opener::Tiff(layout) };
 
-/// Largest base64 text of one associated image decoded (bytes of text).
-const MAX_BASE64_BYTES: usize = 64 << 20;
-
 fn detect(probe: &Probe) -> bool {
     probe.tiff.is_some() && probe.software.starts_with("Philips") && probe.description.contains("DPUfsImport")
 }
@@ -69,7 +66,7 @@ fn add_properties(object: roxmltree::Node, prefix: &str, values: &mut BTreeMap<S
 
 fn layout(ctx: &mut TiffContext) -> Result<TiffLayout, ErrorKind> {
     let description = ctx.description().to_string();
-    let doc = super::parse_xml(&description).map_err(invalid)?;
+    let doc = super::parse_xml(&description, ctx.reader.limits()).map_err(invalid)?;
     let root = doc.root_element();
     if !(root.has_tag_name("DataObject") && root.attribute("ObjectType") == Some("DPUfsImport")) {
         return Err(invalid("the root is not a DataObject of type DPUfsImport".into()));
@@ -164,7 +161,7 @@ fn layout(ctx: &mut TiffContext) -> Result<TiffLayout, ErrorKind> {
         }
         let Some(object) = scanned.iter().find(|o| image_type(**o) == kind) else { continue };
         let Some(data) = attribute(*object, "PIM_DP_IMAGE_DATA").map(text) else { continue };
-        match decode_base64_jpeg(data) {
+        match decode_base64_jpeg(data, ctx.reader.limits().base64_bytes) {
             Ok(jpeg) => associated.push(AssociatedPlan {
                 name: name.into(),
                 data: AssociatedData::Jpeg(Arc::from(jpeg)),
@@ -178,10 +175,11 @@ fn layout(ctx: &mut TiffContext) -> Result<TiffLayout, ErrorKind> {
     Ok(TiffLayout { format_name: FORMAT.name, levels, associated })
 }
 
-/// Base64 text (whitespace allowed) holding a JPEG file; bounded before decoding.
-fn decode_base64_jpeg(text: &str) -> Result<Vec<u8>, String> {
-    if text.len() > MAX_BASE64_BYTES {
-        return Err(format!("{} bytes of base64 (the limit is {MAX_BASE64_BYTES})", text.len()));
+/// Base64 text (whitespace allowed) holding a JPEG file; at most `max_bytes` of text
+/// ([`crate::Limits::base64_bytes`]), checked before decoding.
+fn decode_base64_jpeg(text: &str, max_bytes: usize) -> Result<Vec<u8>, String> {
+    if text.len() > max_bytes {
+        return Err(format!("{} bytes of base64 (the limit is {max_bytes})", text.len()));
     }
     let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
     let bytes =

@@ -14,9 +14,6 @@ use crate::tiff::{tags, Ifd, TiffReader};
 
 pub(super) const FORMAT: Format = Format { name: "ventana-bif", detect, open: Opener::Tiff(layout) };
 
-/// Most tiles an EncodeInfo may describe (over all AOIs).
-const MAX_TILES: u64 = 1 << 22;
-
 fn detect(probe: &Probe) -> bool {
     match probe.tiff {
         Some((reader, Some(ifd))) => xmp(reader, ifd).is_some_and(|x| x.contains("<iScan")),
@@ -51,7 +48,7 @@ fn level_info(description: &str) -> Option<(i64, f64)> {
 fn layout(ctx: &mut TiffContext) -> Result<TiffLayout, ErrorKind> {
     let first = ctx.images.first().ok_or_else(|| invalid("no IFDs".into()))?;
     let scan_xml = xmp(ctx.reader, &first.ifd).ok_or_else(|| invalid("IFD 0 has no XMP".into()))?;
-    let doc = super::parse_xml(&scan_xml).map_err(invalid)?;
+    let doc = super::parse_xml(&scan_xml, ctx.reader.limits()).map_err(invalid)?;
     let iscan =
         doc.descendants().find(|n| n.has_tag_name("iScan")).ok_or_else(|| invalid("no <iScan> element".into()))?;
     let properties = &mut ctx.properties;
@@ -91,7 +88,7 @@ fn layout(ctx: &mut TiffContext) -> Result<TiffLayout, ErrorKind> {
     let encode = xmp(ctx.reader, &level0.ifd).filter(|x| x.contains("EncodeInfo"));
     let tile = level0.tile.ok_or_else(|| invalid(format!("level 0 (IFD {}) is not tiled", level0.index)))?;
     let stitch = match encode {
-        Some(xml) => Some(read_stitching(&xml, tile)?),
+        Some(xml) => Some(read_stitching(&xml, tile, ctx.reader.limits())?),
         None => None,
     };
     let mut plans = Vec::new();
@@ -116,8 +113,9 @@ struct Stitching {
     tiles: Vec<(u64, u64)>,
 }
 
-fn read_stitching(xml: &str, tile: (u64, u64)) -> Result<Stitching, ErrorKind> {
-    let doc = super::parse_xml(xml).map_err(invalid)?;
+/// Read level 0's EncodeInfo XML: at most [`crate::Limits::level_tiles`] tiles over all AOIs.
+fn read_stitching(xml: &str, tile: (u64, u64), limits: &crate::limits::Limits) -> Result<Stitching, ErrorKind> {
+    let doc = super::parse_xml(xml, limits).map_err(invalid)?;
     let root = doc.root_element();
     let infos: Vec<_> = root
         .children()
@@ -147,7 +145,8 @@ fn read_stitching(xml: &str, tile: (u64, u64)) -> Result<Stitching, ErrorKind> {
             return Err(invalid(format!("AOI origin {ox},{oy} is not a whole number of tiles")));
         }
         let (cols, rows) = (int(*info, "NumCols")?, int(*info, "NumRows")?);
-        if cols <= 0 || rows <= 0 || (cols as u64).saturating_mul(rows as u64) + tiles.len() as u64 > MAX_TILES {
+        if cols <= 0 || rows <= 0 || (cols as u64).saturating_mul(rows as u64) + tiles.len() as u64 > limits.level_tiles
+        {
             return Err(invalid(format!("an AOI of {cols}×{rows} tiles")));
         }
         let (start_col, start_row) = ((ox / tw) as u64, (oy / th) as u64);

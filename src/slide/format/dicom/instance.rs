@@ -13,19 +13,14 @@ use dicom_dictionary_std::{tags, StandardDataDictionary};
 use dicom_object::file::ReadPreamble;
 use dicom_object::{InMemDicomObject, OpenFileOptions};
 
-use super::parse::{self, FrameTable, IMPLICIT_VR_LE, MAX_FRAMES, PIXEL_DATA};
+use super::parse::{self, FrameTable, IMPLICIT_VR_LE, PIXEL_DATA};
 use crate::error::{printable, ErrorKind};
+use crate::limits::Limits;
 use crate::tiff::{ByteSource, FileSource};
 use crate::tiles::codec::{ChunkFormat, Compression, Photometric};
 
 /// VL Whole Slide Microscopy Image Storage.
 pub(super) const WSI_SOP_CLASS: &str = "1.2.840.10008.5.1.4.1.1.77.1.6";
-
-/// Largest frame edge and frame area accepted (as for TIFF tiles).
-const MAX_TILE_EDGE: u64 = 16_384;
-const MAX_TILE_PIXELS: u64 = 1 << 24;
-/// Largest total pixel matrix edge.
-const MAX_IMAGE_EDGE: u64 = 1 << 24;
 
 /// What an instance is for, from ImageType value 3.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,6 +63,8 @@ pub(super) struct Instance {
     pub objective: Option<String>,
     /// `dicom.*` properties (device, series and image facts; nothing about the patient).
     pub properties: Vec<(String, String)>,
+    /// The caps the instance was opened with (frames are read within `tile_bytes`).
+    pub limits: Limits,
 }
 
 /// Data-set encoding from the transfer syntax: explicit VR or not; big endian and deflated
@@ -102,9 +99,9 @@ fn unsupported_syntax(ts: &str) -> ErrorKind {
 }
 
 /// Parse the data set bytes `[128, end)` of a file (meta group included) with dicom-object.
-fn parse_dataset(src: &dyn ByteSource, end: u64) -> Result<InMemDicomObject, ErrorKind> {
+fn parse_dataset(src: &dyn ByteSource, end: u64, limits: &Limits) -> Result<InMemDicomObject, ErrorKind> {
     let len = end.saturating_sub(128);
-    if len > parse::MAX_HEADER_BYTES {
+    if len > limits.dicom_header_bytes {
         return Err(ErrorKind::TooLarge(format!("a data set of {len} bytes before PixelData")));
     }
     let mut bytes = vec![0u8; len as usize];
@@ -162,16 +159,23 @@ fn size(obj: &InMemDicomObject, tag: Tag, what: &str, max: u64) -> Result<u64, E
 impl Instance {
     /// Read the instance at `path`, with its SeriesInstanceUID. An instance of a series other
     /// than `series` (when given) is `Ok(None)`, and so is a DICOM object that is not a
-    /// whole-slide image when `quiet` (else an error): files to pass over.
-    pub fn open(path: &Path, series: Option<&str>, quiet: bool) -> Result<Option<(Instance, String)>, ErrorKind> {
+    /// whole-slide image when `quiet` (else an error): files to pass over. Sizes are checked
+    /// against `limits`.
+    pub fn open(
+        path: &Path,
+        series: Option<&str>,
+        quiet: bool,
+        limits: &Limits,
+    ) -> Result<Option<(Instance, String)>, ErrorKind> {
         let source: Arc<dyn ByteSource> = Arc::new(FileSource::open(path)?);
         let src = &*source;
-        let meta = parse::read_meta(src)?;
+        let meta = parse::read_meta(src, limits)?;
         let ts = meta.transfer_syntax.clone();
         let explicit = dataset_explicit(&ts)?;
         // First the elements up to SeriesInstanceUID, enough to tell whether this file belongs.
-        let prefix_end = parse::walk_to(src, meta.dataset_at, explicit, 0x0020_000F)?.map_or(src.len(), |h| h.at);
-        let prefix = parse_dataset(src, prefix_end)?;
+        let prefix_end =
+            parse::walk_to(src, meta.dataset_at, explicit, 0x0020_000F, limits)?.map_or(src.len(), |h| h.at);
+        let prefix = parse_dataset(src, prefix_end, limits)?;
         let sop_class = string(&prefix, tags::SOP_CLASS_UID).unwrap_or_default();
         let series_uid = string(&prefix, tags::SERIES_INSTANCE_UID).unwrap_or_default();
         if sop_class != WSI_SOP_CLASS {
@@ -189,13 +193,14 @@ impl Instance {
         if series.is_some_and(|s| s != series_uid) {
             return Ok(None);
         }
-        let Some(pixel) = parse::walk_to(src, meta.dataset_at, explicit, PIXEL_DATA)?.filter(|h| h.tag == PIXEL_DATA)
+        let Some(pixel) =
+            parse::walk_to(src, meta.dataset_at, explicit, PIXEL_DATA, limits)?.filter(|h| h.tag == PIXEL_DATA)
         else {
             return Err(ErrorKind::InvalidDicom("no PixelData (7FE0,0010)".into()));
         };
-        let obj = parse_dataset(src, pixel.at)?;
+        let obj = parse_dataset(src, pixel.at, limits)?;
         let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
-        let instance = Instance::from_dataset(name, source.clone(), &ts, &obj, pixel)?;
+        let instance = Instance::from_dataset(name, source.clone(), &ts, &obj, pixel, limits)?;
         Ok(Some((instance, series_uid)))
     }
 
@@ -205,6 +210,7 @@ impl Instance {
         ts: &str,
         obj: &InMemDicomObject,
         pixel: parse::Header,
+        limits: &Limits,
     ) -> Result<Instance, ErrorKind> {
         let image_type = strings(obj, tags::IMAGE_TYPE);
         let role = match image_type.get(2).map(String::as_str) {
@@ -220,16 +226,17 @@ impl Instance {
             IMPLICIT_VR_LE | "1.2.840.10008.1.2.1" => Compression::None,
             other => return Err(unsupported_syntax(other)),
         };
-        let tile_w = size(obj, tags::COLUMNS, "Columns", MAX_TILE_EDGE)?;
-        let tile_h = size(obj, tags::ROWS, "Rows", MAX_TILE_EDGE)?;
-        if tile_w * tile_h > MAX_TILE_PIXELS {
+        let tile_w = size(obj, tags::COLUMNS, "Columns", limits.tile_edge)?;
+        let tile_h = size(obj, tags::ROWS, "Rows", limits.tile_edge)?;
+        if tile_w * tile_h > limits.tile_pixels {
             return Err(ErrorKind::TooLarge(format!("frames of {tile_w}×{tile_h} pixels")));
         }
         let frames = match int(obj, tags::NUMBER_OF_FRAMES) {
             None => 1,
-            Some(n) if n >= 1 && n as u64 <= MAX_FRAMES => n as u64,
+            Some(n) if n >= 1 && n as u64 <= limits.level_tiles => n as u64,
             Some(n) => {
-                return Err(ErrorKind::InvalidDicom(format!("NumberOfFrames {n} is out of range (1..={MAX_FRAMES})")))
+                let max = limits.level_tiles;
+                return Err(ErrorKind::InvalidDicom(format!("NumberOfFrames {n} is out of range (1..={max})")));
             }
         };
         // Older single-frame images (labels, overviews) may lack the total pixel matrix.
@@ -237,8 +244,8 @@ impl Instance {
             (tile_w, tile_h)
         } else {
             (
-                size(obj, tags::TOTAL_PIXEL_MATRIX_COLUMNS, "TotalPixelMatrixColumns", MAX_IMAGE_EDGE)?,
-                size(obj, tags::TOTAL_PIXEL_MATRIX_ROWS, "TotalPixelMatrixRows", MAX_IMAGE_EDGE)?,
+                size(obj, tags::TOTAL_PIXEL_MATRIX_COLUMNS, "TotalPixelMatrixColumns", limits.image_edge)?,
+                size(obj, tags::TOTAL_PIXEL_MATRIX_ROWS, "TotalPixelMatrixRows", limits.image_edge)?,
             )
         };
         let format = pixel_format(obj, compression, ts)?;
@@ -287,7 +294,7 @@ impl Instance {
             .or_else(|| string(obj, tags::SOP_INSTANCE_UID_OF_CONCATENATION_SOURCE))
             .unwrap_or_else(|| sop_uid.clone());
         let concat_offset =
-            int(obj, tags::CONCATENATION_FRAME_OFFSET_NUMBER).unwrap_or(0).clamp(0, MAX_FRAMES as i64) as u64;
+            int(obj, tags::CONCATENATION_FRAME_OFFSET_NUMBER).unwrap_or(0).clamp(0, limits.level_tiles as i64) as u64;
         Ok(Instance {
             name,
             source,
@@ -306,7 +313,8 @@ impl Instance {
             unaligned,
             pixel_spacing,
             objective,
-            properties: properties(obj, ts),
+            properties: properties(obj, ts, limits.dicom_properties_per_attribute),
+            limits: *limits,
         })
     }
 }
@@ -450,14 +458,13 @@ const PROPERTY_TAGS: &[Tag] = &[
     tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE,
 ];
 
-/// Most properties one top-level attribute may give (sequences can be long).
-const MAX_PROPERTIES_PER_ATTRIBUTE: usize = 256;
-
-fn properties(obj: &InMemDicomObject, ts: &str) -> Vec<(String, String)> {
+/// The `dicom.*` properties of a data set: at most `per_attribute` from one top-level attribute
+/// (sequences can be long; [`Limits::dicom_properties_per_attribute`]).
+fn properties(obj: &InMemDicomObject, ts: &str, per_attribute: usize) -> Vec<(String, String)> {
     let mut out = vec![("dicom.TransferSyntaxUID".to_string(), ts.to_string())];
     for &tag in PROPERTY_TAGS {
         if let Some(element) = obj.get(tag) {
-            let mut budget = MAX_PROPERTIES_PER_ATTRIBUTE;
+            let mut budget = per_attribute;
             flatten(element, "dicom", &mut out, &mut budget, 0);
             // A multi-valued attribute whole, too.
             if let (Some(name), Ok(values)) = (keyword(tag), element.value().to_multi_str()) {

@@ -28,17 +28,13 @@ use std::sync::Arc;
 
 use super::{Format, Opener, Probe};
 use crate::error::{printable, ErrorKind, Result, SlideError};
+use crate::limits::Limits;
 use crate::slide::tiff_slide::standard_properties;
 use crate::slide::{LevelInfo, SlideProperties, SlideSource, TilePixels};
 use crate::tiles::codec::{decode_chunk, decode_planes};
 use instance::{Instance, Role};
 
 pub(super) const FORMAT: Format = Format { name: "dicom", detect, open: Opener::Other(open) };
-
-/// Most folder entries looked at when searching for an instance's siblings.
-const MAX_SCAN_ENTRIES: usize = 4096;
-/// Largest associated image decoded (pixels), as for TIFF.
-const MAX_ASSOCIATED_PIXELS: u64 = 100_000_000;
 
 fn detect(probe: &Probe) -> bool {
     if probe.head.get(128..132) == Some(b"DICM") {
@@ -47,17 +43,17 @@ fn detect(probe: &Probe) -> bool {
             probe.path.extension().is_some_and(|e| e.eq_ignore_ascii_case("tif") || e.eq_ignore_ascii_case("tiff"));
         return !(probe.tiff.is_some() && tiff_name);
     }
-    probe.head.is_empty() && probe.path.is_dir() && list_folder(probe.path).0.iter().any(|p| has_dicm(p))
+    probe.head.is_empty() && probe.path.is_dir() && list_folder(probe.path, probe.limits).0.iter().any(|p| has_dicm(p))
 }
 
-/// Regular files of a folder (at most [`MAX_SCAN_ENTRIES`] entries looked at), sorted by name;
-/// and whether entries were left unread.
-fn list_folder(dir: &Path) -> (Vec<PathBuf>, bool) {
+/// Regular files of a folder (at most [`Limits::dicom_scan_entries`] entries looked at), sorted
+/// by name; and whether entries were left unread.
+fn list_folder(dir: &Path, limits: &Limits) -> (Vec<PathBuf>, bool) {
     let Ok(entries) = std::fs::read_dir(dir) else { return (Vec::new(), false) };
     let mut files = Vec::new();
     let mut more = false;
     for (n, entry) in entries.enumerate() {
-        if n >= MAX_SCAN_ENTRIES {
+        if n >= limits.dicom_scan_entries {
             more = true;
             break;
         }
@@ -80,7 +76,8 @@ fn has_dicm(path: &Path) -> bool {
 }
 
 fn open(probe: &Probe) -> Result<Arc<dyn SlideSource>> {
-    let slide = if probe.path.is_dir() { open_folder(probe.path)? } else { open_file(probe.path)? };
+    let (path, limits) = (probe.path, probe.limits);
+    let slide = if path.is_dir() { open_folder(path, limits)? } else { open_file(path, limits)? };
     Ok(Arc::new(slide))
 }
 
@@ -96,12 +93,18 @@ impl Warnings {
     fn add(&mut self, what: &str, text: String) {
         self.0.push((format!("wsiview.warning.dicom.{}", printable(what)), printable(&text)));
     }
+
+    /// The folder had more than [`Limits::dicom_scan_entries`] entries.
+    fn scan_cut_short(&mut self, limits: &Limits) {
+        let max = limits.dicom_scan_entries;
+        self.add("scan", format!("only the first {max} entries of the folder were searched"));
+    }
 }
 
 /// Open one instance and the instances of its series beside it.
-fn open_file(path: &Path) -> Result<DicomSlide> {
+fn open_file(path: &Path, limits: &Limits) -> Result<DicomSlide> {
     let err = |kind| SlideError::new(path, kind);
-    let (first, series) = Instance::open(path, None, false)
+    let (first, series) = Instance::open(path, None, false, limits)
         .map_err(err)?
         .ok_or_else(|| err(ErrorKind::InvalidDicom("not a whole-slide image".into())))?;
     let mut warnings = Warnings::default();
@@ -109,33 +112,33 @@ fn open_file(path: &Path) -> Result<DicomSlide> {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let (files, more) = list_folder(dir);
+    let (files, more) = list_folder(dir, limits);
     if more {
-        warnings.add("scan", format!("only the first {MAX_SCAN_ENTRIES} entries of the folder were searched"));
+        warnings.scan_cut_short(limits);
     }
     let own = path.file_name();
     let mut instances = vec![first];
     for sibling in files.iter().filter(|p| p.file_name() != own && has_dicm(p)) {
-        match Instance::open(sibling, Some(&series), true) {
+        match Instance::open(sibling, Some(&series), true, limits) {
             Ok(Some((instance, _))) => instances.push(instance),
             Ok(None) => {}
             Err(e) => warnings.add(&file_name(sibling), format!("skipped: {e}")),
         }
     }
-    DicomSlide::build(path, instances, warnings)
+    DicomSlide::build(path, instances, warnings, limits)
 }
 
 /// Open the series in a folder (the one with the largest VOLUME image, when there are several).
-fn open_folder(dir: &Path) -> Result<DicomSlide> {
+fn open_folder(dir: &Path, limits: &Limits) -> Result<DicomSlide> {
     let mut warnings = Warnings::default();
-    let (files, more) = list_folder(dir);
+    let (files, more) = list_folder(dir, limits);
     if more {
-        warnings.add("scan", format!("only the first {MAX_SCAN_ENTRIES} entries of the folder were searched"));
+        warnings.scan_cut_short(limits);
     }
     let mut by_series: Vec<(String, Vec<Instance>)> = Vec::new();
     let mut failures = Vec::new();
     for file in files.iter().filter(|p| has_dicm(p)) {
-        match Instance::open(file, None, true) {
+        match Instance::open(file, None, true, limits) {
             Ok(Some((instance, series))) => match by_series.iter_mut().find(|(s, _)| *s == series) {
                 Some((_, list)) => list.push(instance),
                 None => by_series.push((series, vec![instance])),
@@ -161,7 +164,7 @@ fn open_folder(dir: &Path) -> Result<DicomSlide> {
     if by_series.iter().any(|(_, l)| !l.is_empty()) {
         warnings.add("other-series", format!("{} other series in the folder not shown", by_series.len()));
     }
-    DicomSlide::build(dir, instances, warnings)
+    DicomSlide::build(dir, instances, warnings, limits)
 }
 
 /// Where the frames of one level (or associated image) are.
@@ -232,7 +235,8 @@ impl Grid {
         let Some((part, j)) = self.frame(col, row) else {
             return Ok(vec![0; w as usize * h as usize * 4]);
         };
-        let data = parse::read_frame(&*part.source, &part.table, j).map_err(|r| format!("{}: {r}", part.name))?;
+        let data = parse::read_frame(&*part.source, &part.table, j, part.limits.tile_bytes)
+            .map_err(|r| format!("{}: {r}", part.name))?;
         let rgba = if part.format.planar {
             let plane = data.len() / 3;
             let planes: Vec<Option<Vec<u8>>> = data.chunks(plane.max(1)).take(3).map(|c| Some(c.to_vec())).collect();
@@ -250,11 +254,12 @@ struct DicomSlide {
     grids: Vec<Grid>,
     associated: Vec<(&'static str, Grid)>,
     properties: SlideProperties,
+    limits: Limits,
 }
 
 impl DicomSlide {
     /// Lay out a series: `instances[0]` is the file named (or the folder's first).
-    fn build(path: &Path, instances: Vec<Instance>, mut warnings: Warnings) -> Result<DicomSlide> {
+    fn build(path: &Path, instances: Vec<Instance>, mut warnings: Warnings, limits: &Limits) -> Result<DicomSlide> {
         let instances: Vec<Arc<Instance>> = instances.into_iter().map(Arc::new).collect();
         // Levels: one per total size; its parts are the instances of the first one's concatenation.
         let mut groups: Vec<Vec<Arc<Instance>>> = Vec::new();
@@ -322,7 +327,7 @@ impl DicomSlide {
             }
         }
         let properties = slide_properties(&grids[0].parts[0], &grids, &levels, warnings);
-        Ok(DicomSlide { path: path.to_path_buf(), levels, grids, associated, properties })
+        Ok(DicomSlide { path: path.to_path_buf(), levels, grids, associated, properties, limits: *limits })
     }
 
     fn err(&self, kind: ErrorKind) -> SlideError {
@@ -390,16 +395,13 @@ impl SlideSource for DicomSlide {
 
     fn read_associated(&self, name: &str) -> Result<image::RgbaImage> {
         let Some((_, grid)) = self.associated.iter().find(|(n, _)| *n == name) else {
-            let names = self.associated_names();
-            return Err(self.err(ErrorKind::NoSuchAssociated {
-                name: name.into(),
-                available: if names.is_empty() { "none".into() } else { names.join(", ") },
-            }));
+            return Err(self.err(ErrorKind::no_such_associated(name, &self.associated_names())));
         };
         let corrupt = |reason| self.err(ErrorKind::CorruptAssociated { name: name.into(), reason });
-        if grid.width * grid.height > MAX_ASSOCIATED_PIXELS {
+        let max = self.limits.associated_pixels;
+        if grid.width * grid.height > max {
             return Err(self.err(ErrorKind::TooLarge(format!(
-                "associated image {name:?} of {}×{} pixels (the limit is {MAX_ASSOCIATED_PIXELS})",
+                "associated image {name:?} of {}×{} pixels (the limit is {max})",
                 grid.width, grid.height
             ))));
         }

@@ -4,6 +4,7 @@
 //! positional read through the [`ByteSource`] and an instance is never loaded whole.
 
 use crate::error::ErrorKind;
+use crate::limits::Limits;
 use crate::tiff::ByteSource;
 
 pub(super) const ITEM: u32 = 0xFFFE_E000;
@@ -12,17 +13,6 @@ const SEQUENCE_DELIMITER: u32 = 0xFFFE_E0DD;
 pub(super) const PIXEL_DATA: u32 = 0x7FE0_0010;
 const UNDEFINED: u32 = 0xFFFF_FFFF;
 
-/// Most bytes of a data set before PixelData (per-frame functional groups of a large sparse
-/// level are the bulk): more is refused rather than read.
-pub(super) const MAX_HEADER_BYTES: u64 = 64 << 20;
-/// Most bytes of the file meta group.
-const MAX_META_BYTES: u64 = 64 << 10;
-/// Most frames an instance may declare (the frame table is 16 bytes a frame).
-pub(super) const MAX_FRAMES: u64 = 1 << 22;
-/// Most bytes of one compressed frame.
-pub(super) const MAX_FRAME_BYTES: u64 = 64 << 20;
-/// Deepest nesting of sequences walked.
-const MAX_DEPTH: u32 = 16;
 /// Bytes read at a time while walking headers.
 const WINDOW: u64 = 64 << 10;
 
@@ -141,13 +131,14 @@ impl<'a> Cursor<'a> {
 
     /// Skip the value of the element whose header was just read: its bytes, or for an undefined
     /// length, the items of its sequence (or encapsulated pixel data) up to the delimiter.
-    fn skip_value(&mut self, h: &Header, explicit: bool, depth: u32) -> Result<(), ErrorKind> {
+    /// Sequences nested `max_depth` deep are refused ([`Limits::dicom_sequence_depth`]).
+    fn skip_value(&mut self, h: &Header, explicit: bool, depth: u32, max_depth: u32) -> Result<(), ErrorKind> {
         if !h.undefined_length() {
             return self.skip(u64::from(h.len));
         }
-        if depth >= MAX_DEPTH {
+        if depth >= max_depth {
             return Err(ErrorKind::InvalidDicom(format!(
-                "sequences nested more than {MAX_DEPTH} deep at byte {}",
+                "sequences nested more than {max_depth} deep at byte {}",
                 h.at
             )));
         }
@@ -162,7 +153,7 @@ impl<'a> Cursor<'a> {
                     if e.tag == ITEM_DELIMITER {
                         break;
                     }
-                    self.skip_value(&e, nested_explicit, depth + 1)?;
+                    self.skip_value(&e, nested_explicit, depth + 1, max_depth)?;
                 },
                 ITEM => self.skip(u64::from(item.len))?,
                 other => {
@@ -185,8 +176,9 @@ pub(super) struct Meta {
     pub dataset_at: u64,
 }
 
-/// Check the preamble's "DICM" and read the file meta group (always explicit VR little endian).
-pub(super) fn read_meta(src: &dyn ByteSource) -> Result<Meta, ErrorKind> {
+/// Check the preamble's "DICM" and read the file meta group (always explicit VR little endian),
+/// within [`Limits::dicom_meta_bytes`].
+pub(super) fn read_meta(src: &dyn ByteSource, limits: &Limits) -> Result<Meta, ErrorKind> {
     let mut magic = [0u8; 4];
     if src.len() < 132 {
         return Err(ErrorKind::InvalidDicom(format!(
@@ -198,7 +190,7 @@ pub(super) fn read_meta(src: &dyn ByteSource) -> Result<Meta, ErrorKind> {
     if &magic != b"DICM" {
         return Err(ErrorKind::InvalidDicom("no \"DICM\" at byte 128 (not a DICOM file)".into()));
     }
-    let mut c = Cursor::new(src, 132, 132 + MAX_META_BYTES, "the file meta group");
+    let mut c = Cursor::new(src, 132, 132 + limits.dicom_meta_bytes, "the file meta group");
     let mut transfer_syntax = None;
     while !c.at_end() {
         let start = c.pos;
@@ -225,15 +217,21 @@ pub(super) fn read_meta(src: &dyn ByteSource) -> Result<Meta, ErrorKind> {
 
 /// Walk the top-level elements from `from` to the first whose tag is `stop` or later: its
 /// header, or `None` when the data set ends first. Values are skipped, not read; the walk stays
-/// within [`MAX_HEADER_BYTES`].
-pub(super) fn walk_to(src: &dyn ByteSource, from: u64, explicit: bool, stop: u32) -> Result<Option<Header>, ErrorKind> {
-    let mut c = Cursor::new(src, from, MAX_HEADER_BYTES, "the data set before PixelData");
+/// within [`Limits::dicom_header_bytes`].
+pub(super) fn walk_to(
+    src: &dyn ByteSource,
+    from: u64,
+    explicit: bool,
+    stop: u32,
+    limits: &Limits,
+) -> Result<Option<Header>, ErrorKind> {
+    let mut c = Cursor::new(src, from, limits.dicom_header_bytes, "the data set before PixelData");
     while !c.at_end() {
         let h = c.header(explicit)?;
         if h.tag >= stop {
             return Ok(Some(h));
         }
-        c.skip_value(&h, explicit, 0)?;
+        c.skip_value(&h, explicit, 0, limits.dicom_sequence_depth)?;
     }
     if c.limit < src.len() {
         return Err(c.beyond(c.limit + 1));
@@ -375,8 +373,14 @@ pub(super) fn encapsulated_frames(
 }
 
 /// Read frame `index` of `table`: the compressed data of its fragment, or its native bytes.
-/// Errors are short reasons (the caller names the file, level and tile).
-pub(super) fn read_frame(src: &dyn ByteSource, table: &FrameTable, index: u64) -> Result<Vec<u8>, String> {
+/// A fragment over `max_bytes` ([`Limits::tile_bytes`]) is refused. Errors are short reasons (the
+/// caller names the file, level and tile).
+pub(super) fn read_frame(
+    src: &dyn ByteSource,
+    table: &FrameTable,
+    index: u64,
+    max_bytes: u64,
+) -> Result<Vec<u8>, String> {
     let file_len = src.len();
     let read = |at: u64, len: u64| -> Result<Vec<u8>, String> {
         let end = at.checked_add(len).filter(|&e| e <= file_len).ok_or_else(|| {
@@ -409,7 +413,7 @@ pub(super) fn read_frame(src: &dyn ByteSource, table: &FrameTable, index: u64) -
                 ));
             }
             // One read of header and data when the span is known and sane, else the header first.
-            let whole = f.span >= 8 && f.span <= MAX_FRAME_BYTES + 8 && f.at + f.span <= file_len;
+            let whole = f.span >= 8 && f.span <= max_bytes + 8 && f.at + f.span <= file_len;
             let mut buf = read(f.at, if whole { f.span } else { 8 })?;
             let tag = (u32::from(u16::from_le_bytes([buf[0], buf[1]])) << 16)
                 | u32::from(u16::from_le_bytes([buf[2], buf[3]]));
@@ -417,8 +421,8 @@ pub(super) fn read_frame(src: &dyn ByteSource, table: &FrameTable, index: u64) -
             if tag != ITEM {
                 return Err(format!("no fragment item at byte {} (found {})", f.at, tag_text(tag)));
             }
-            if len > MAX_FRAME_BYTES {
-                return Err(format!("a fragment of {len} bytes (the limit is {MAX_FRAME_BYTES})"));
+            if len > max_bytes {
+                return Err(format!("a fragment of {len} bytes (the limit is {max_bytes})"));
             }
             if 8 + len <= buf.len() as u64 {
                 buf.truncate(8 + len as usize);
