@@ -12,10 +12,9 @@
 //! [`open_source_with_limits`](crate::slide::open_source_with_limits) or
 //! [`Slide::open_with_limits`](crate::slide::Slide::open_with_limits) hands them to every format
 //! reader (TIFF-based formats, NDPI, DICOM) and to the [`Slide`](crate::slide::Slide) for region
-//! sizes. The plain `open` functions use [`Limits::DEFAULT`]. The report and annotation fields
-//! are for `report` and `annotations` to read from [`Limits::DEFAULT`] (until they switch, their
-//! own constants `MAX_REPORT_BYTES`, `MAX_MAP_BYTES`, `MAX_ANNOTATION_FILE_BYTES`,
-//! `MAX_COORDINATE` and `MAX_DRAWN` hold the same values).
+//! sizes. The plain `open` functions use [`Limits::DEFAULT`]. Reports, category maps and
+//! annotation files are small documents read whole: `report` and `annotations` read their caps
+//! from [`Limits::DEFAULT`].
 
 #![warn(missing_docs)]
 

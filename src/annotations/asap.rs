@@ -36,7 +36,7 @@ use crate::text::escape_markup;
 use std::fmt::Write as _;
 
 use super::error::{read_text_file, AnnotationFileError, FormatError};
-use super::geojson::{Import, ELLIPSE_SEGMENTS, MAX_COORDINATE};
+use super::geojson::{Import, ELLIPSE_SEGMENTS};
 use super::geometry::{Geometry, Point, Polygon};
 use super::model::{Annotation, AnnotationClass, ObjectKind, UNCLASSIFIED_COLOR};
 
@@ -157,7 +157,7 @@ fn parse_number(text: &str) -> Result<f64, String> {
         (t.matches(',').count() == 1 && !t.contains('.')).then(|| t.replace(',', ".").parse::<f64>().ok()).flatten()
     });
     match value {
-        Some(v) if v.is_finite() && v.abs() <= MAX_COORDINATE => Ok(v),
+        Some(v) if v.is_finite() && v.abs() <= crate::Limits::DEFAULT.annotation_coordinate => Ok(v),
         Some(v) => Err(format!("coordinate {v} is out of range")),
         None => Err(format!("coordinate {:?} is not a number", short(text))),
     }

@@ -29,7 +29,7 @@ pub enum FormatError {
 #[derive(Debug, thiserror::Error)]
 pub enum AnnotationFileError {
     /// The file could not be opened or read (missing, not a regular file, larger than
-    /// [`super::MAX_ANNOTATION_FILE_BYTES`], permissions).
+    /// [`Limits::annotation_file_bytes`](crate::Limits::annotation_file_bytes), permissions).
     #[error("{}: {source}", path.display())]
     Read {
         /// The annotation file.
@@ -85,13 +85,13 @@ impl AnnotationFileError {
     }
 }
 
-/// Read a whole annotation file of at most [`super::MAX_ANNOTATION_FILE_BYTES`] as UTF-8 text,
+/// Read a whole annotation file of at most [`Limits::annotation_file_bytes`](crate::Limits::annotation_file_bytes) as UTF-8 text,
 /// then parse it with `parse`.
 pub(super) fn read_text_file<T>(
     path: &Path,
     parse: impl FnOnce(&str) -> Result<T, FormatError>,
 ) -> Result<T, AnnotationFileError> {
-    let bytes = crate::files::read_regular(path, super::MAX_ANNOTATION_FILE_BYTES)
+    let bytes = crate::files::read_regular(path, crate::Limits::DEFAULT.annotation_file_bytes)
         .map_err(|source| AnnotationFileError::Read { path: path.to_path_buf(), source })?;
     let text = String::from_utf8(bytes)
         .map_err(|e| AnnotationFileError::NotUtf8 { path: path.to_path_buf(), reason: e.to_string() })?;

@@ -18,10 +18,6 @@ use super::model::{Annotation, AnnotationClass, ObjectKind};
 /// Vertices used to write an ellipse as a polygon for other tools.
 pub const ELLIPSE_SEGMENTS: usize = 128;
 
-/// Coordinates beyond this (in level-0 pixels) are taken as corrupt: the largest slides are a few
-/// hundred thousand pixels wide.
-pub const MAX_COORDINATE: f64 = 1e8;
-
 /// Problems listed by name in an import report; the rest are counted.
 pub const PROBLEMS_LISTED: usize = 10;
 
@@ -299,7 +295,7 @@ fn salvage_truncated(text: &str) -> Option<Import> {
 
 fn number(v: &Value) -> Result<f64, String> {
     let x = v.as_f64().ok_or_else(|| format!("coordinate {v} is not a number"))?;
-    if !x.is_finite() || x.abs() > MAX_COORDINATE {
+    if !x.is_finite() || x.abs() > crate::Limits::DEFAULT.annotation_coordinate {
         return Err(format!("coordinate {x} is out of range"));
     }
     Ok(x)
@@ -427,7 +423,12 @@ fn read_geometry(g: &Value) -> Result<Geometry, String> {
 
 /// The exact shape kept by wsiview, if present and sane.
 fn read_shape(shape: &Value) -> Option<Geometry> {
-    let f = |k: &str| shape.get(k).and_then(Value::as_f64).filter(|v| v.is_finite() && v.abs() <= MAX_COORDINATE);
+    let f = |k: &str| {
+        shape
+            .get(k)
+            .and_then(Value::as_f64)
+            .filter(|v| v.is_finite() && v.abs() <= crate::Limits::DEFAULT.annotation_coordinate)
+    };
     match shape.get("type")?.as_str()? {
         "rectangle" => Some(Geometry::Rectangle { x: f("x")?, y: f("y")?, width: f("width")?, height: f("height")? }),
         "ellipse" => Some(Geometry::Ellipse { cx: f("cx")?, cy: f("cy")?, rx: f("rx")?, ry: f("ry")? }),

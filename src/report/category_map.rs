@@ -33,9 +33,6 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-/// A category map file larger than this is refused before it is read: a map has tens of entries.
-pub const MAX_MAP_BYTES: u64 = 1 << 20;
-
 /// Why a category map's content is not usable (without the file name).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum InvalidCategoryMap {
@@ -86,8 +83,8 @@ pub enum CategoryMapError {
         /// What the system said.
         source: std::io::Error,
     },
-    /// Larger than [`MAX_MAP_BYTES`]: not read.
-    #[error("{}: category map: larger than {} MiB", path.display(), MAX_MAP_BYTES >> 20)]
+    /// Larger than [`Limits::category_map_bytes`](crate::Limits::category_map_bytes): not read.
+    #[error("{}: category map: larger than {} MiB", path.display(), crate::Limits::DEFAULT.category_map_bytes >> 20)]
     TooLarge {
         /// The map file.
         path: PathBuf,
@@ -174,9 +171,9 @@ impl CategoryMap {
     pub fn built_in_extended_by(file: &Path) -> Result<CategoryMap, CategoryMapError> {
         let mut bytes = Vec::new();
         crate::files::open_regular(file)
-            .and_then(|f| f.take(MAX_MAP_BYTES + 1).read_to_end(&mut bytes))
+            .and_then(|f| f.take(crate::Limits::DEFAULT.category_map_bytes + 1).read_to_end(&mut bytes))
             .map_err(|source| CategoryMapError::Io { path: file.to_path_buf(), source })?;
-        if bytes.len() as u64 > MAX_MAP_BYTES {
+        if bytes.len() as u64 > crate::Limits::DEFAULT.category_map_bytes {
             return Err(CategoryMapError::TooLarge { path: file.to_path_buf() });
         }
         let mut map = CategoryMap::built_in();
@@ -288,7 +285,7 @@ mod tests {
     fn files_are_bounded_and_errors_name_them() {
         let dir = tempfile::tempdir().expect("temp");
         let big = dir.path().join("big.json");
-        std::fs::write(&big, vec![b' '; (MAX_MAP_BYTES + 1) as usize]).expect("write");
+        std::fs::write(&big, vec![b' '; (crate::Limits::DEFAULT.category_map_bytes + 1) as usize]).expect("write");
         let err = CategoryMap::built_in_extended_by(&big).unwrap_err().to_string();
         assert!(err.contains("big.json: category map: larger than 1 MiB"), "{err}");
         let missing = dir.path().join("absent.json");

@@ -6,7 +6,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::schema::{Status, MAX_REPORT_BYTES, SCHEMA};
+use super::schema::{Status, SCHEMA};
 
 /// Why bytes are not a valid report (without the file name: [`ReportError`] adds it).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -43,8 +43,8 @@ pub enum ReportError {
         /// What the system said.
         source: io::Error,
     },
-    /// Larger than [`MAX_REPORT_BYTES`]: not read into memory.
-    #[error("{}: larger than {} MB: not a report", path.display(), MAX_REPORT_BYTES >> 20)]
+    /// Larger than [`Limits::report_bytes`](crate::Limits::report_bytes): not read into memory.
+    #[error("{}: larger than {} MB: not a report", path.display(), crate::Limits::DEFAULT.report_bytes >> 20)]
     TooLarge {
         /// The report file.
         path: PathBuf,
@@ -71,7 +71,9 @@ impl ReportError {
     pub fn reason(&self) -> String {
         match self {
             ReportError::Io { source, .. } => format!("cannot read: {source}"),
-            ReportError::TooLarge { .. } => format!("larger than {} MB: not a report", MAX_REPORT_BYTES >> 20),
+            ReportError::TooLarge { .. } => {
+                format!("larger than {} MB: not a report", crate::Limits::DEFAULT.report_bytes >> 20)
+            }
             ReportError::Invalid { problem, .. } => problem.to_string(),
         }
     }

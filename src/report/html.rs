@@ -71,10 +71,6 @@ impl SlidePicture {
     }
 }
 
-/// Annotations drawn on one picture at most; beyond it the smallest are left out (and counted), so
-/// a slide with 50,000 cell outlines still gives a page a browser opens quickly.
-const MAX_DRAWN: usize = 5_000;
-
 fn or_dash(text: &str) -> String {
     if text.trim().is_empty() {
         "—".into()
@@ -282,10 +278,10 @@ fn picture_svg(
         .filter(|(_, b)| meets(*b))
         .map(|(a, b)| (a, (b[2] - b[0]).max(b[3] - b[1])))
         .collect();
-    let left_out = shown.len().saturating_sub(MAX_DRAWN);
+    let left_out = shown.len().saturating_sub(crate::Limits::DEFAULT.report_drawn);
     if left_out > 0 {
         shown.sort_by(|a, b| b.1.total_cmp(&a.1));
-        shown.truncate(MAX_DRAWN);
+        shown.truncate(crate::Limits::DEFAULT.report_drawn);
     }
     let marker = (w.max(h) / f64::from(picture.width.max(picture.height).max(1))) * 4.0;
     let shapes: String = shown.iter().map(|(a, _)| svg_shape(a, class_color(a, classes), marker)).collect();
@@ -581,14 +577,14 @@ mod tests {
 
     #[test]
     fn many_annotations_keep_the_largest() {
-        let many: Vec<Annotation> = (0..MAX_DRAWN + 10)
+        let many: Vec<Annotation> = (0..crate::Limits::DEFAULT.report_drawn + 10)
             .map(|i| Annotation::new(Geometry::Rectangle { x: 1.0, y: 1.0, width: 1.0 + i as f64, height: 1.0 }))
             .collect();
         let refs: Vec<&Annotation> = many.iter().collect();
         let picture =
             SlidePicture { bytes: vec![], mime: "image/png", width: 10, height: 10, region: [0.0, 0.0, 100.0, 100.0] };
         let html = picture_svg(&picture, &refs, &[], None, "x");
-        assert_eq!(html.matches("<rect x=").count(), MAX_DRAWN);
+        assert_eq!(html.matches("<rect x=").count(), crate::Limits::DEFAULT.report_drawn);
         assert!(html.contains("10 smaller annotations are not drawn"));
         assert!(!html.contains("width=\"1.0\""), "the smallest went");
     }

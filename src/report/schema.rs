@@ -20,9 +20,6 @@ pub const SCHEMA: &str = "wsiview.report/1";
 pub const REPORT_SUFFIX: &str = ".report.json";
 /// At most this many problems are listed for one report (enough for every missing field).
 const MAX_PROBLEMS: usize = 12;
-/// The largest report file read: a report is a few kilobytes, so a bigger file under that name is
-/// not read into memory whole.
-pub const MAX_REPORT_BYTES: u64 = 16 << 20;
 /// The top-level field that marks a teaching copy of a report (`wsiview export-teaching`):
 /// consolidation does not count such copies.
 pub const TEACHING_FIELD: &str = "teaching_copy";
@@ -373,13 +370,13 @@ pub fn parse_timestamp(text: &str) -> Result<OffsetDateTime, TimeError> {
 
 /// The bytes of a report file: the one bounded read every reader of report files uses (the
 /// viewer's search for a slide's report, consolidation, teaching copies, saving). Only a regular
-/// file of at most [`MAX_REPORT_BYTES`] is read.
+/// file of at most [`Limits::report_bytes`](crate::Limits::report_bytes) is read.
 pub fn read_report_bytes(path: &Path) -> Result<Vec<u8>, ReportError> {
     let io_error = |source| ReportError::Io { path: path.to_path_buf(), source };
     let file = crate::files::open_regular(path).map_err(io_error)?;
     let mut bytes = Vec::new();
-    file.take(MAX_REPORT_BYTES + 1).read_to_end(&mut bytes).map_err(io_error)?;
-    if bytes.len() as u64 > MAX_REPORT_BYTES {
+    file.take(crate::Limits::DEFAULT.report_bytes + 1).read_to_end(&mut bytes).map_err(io_error)?;
+    if bytes.len() as u64 > crate::Limits::DEFAULT.report_bytes {
         return Err(ReportError::TooLarge { path: path.to_path_buf() });
     }
     Ok(bytes)

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::error::{ReportError, SaveError};
 use super::html::{report_html, SlidePicture};
-use super::schema::{read_report_bytes, ClassSummary, Report, MAX_REPORT_BYTES, REPORT_SUFFIX};
+use super::schema::{read_report_bytes, ClassSummary, Report, REPORT_SUFFIX};
 use crate::annotations::table::{class_totals, measure_all};
 use crate::annotations::{Annotation, AnnotationClass, PixelSize};
 use crate::files::{app_data_dir, folder_writable, write_atomic};
@@ -41,7 +41,7 @@ pub fn find_for_slide_in(slide: &Path, dirs: &[PathBuf]) -> (Option<(PathBuf, Re
                 continue;
             }
             // Cheap checks first: most reports in a shared folder are about other slides.
-            if entry.metadata().is_ok_and(|m| m.len() > MAX_REPORT_BYTES) {
+            if entry.metadata().is_ok_and(|m| m.len() > crate::Limits::DEFAULT.report_bytes) {
                 continue;
             }
             let Ok(bytes) = read_report_bytes(&path) else { continue };

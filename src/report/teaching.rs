@@ -703,7 +703,7 @@ pub fn export_teaching(
 
     let annotations = match &annotations_in {
         Some(from) => {
-            let bytes = crate::files::read_regular(from, crate::annotations::MAX_ANNOTATION_FILE_BYTES)
+            let bytes = crate::files::read_regular(from, crate::Limits::DEFAULT.annotation_file_bytes)
                 .map_err(|e| output_err(from, "cannot read", e))?;
             write_atomic(&annotations_out, &bytes).map_err(|e| output_err(&annotations_out, "cannot write", e))?;
             Some(annotations_out)
