@@ -10,6 +10,8 @@
 //!
 //! Imports nothing of the crate.
 
+#![warn(missing_docs)]
+
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};

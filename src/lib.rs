@@ -1,10 +1,22 @@
 //! wsiview: a whole-slide image engine and viewer for histopathology.
 //!
-//! Layers, with one-way dependencies: [`tiff`] (the container), [`tiles`] (codecs and the decoded
-//! tile cache), [`slide`] (formats behind the [`slide::SlideSource`] trait, and [`slide::Slide`]
-//! for regions), [`synth`] (synthetic slides for tests and demos). None of them uses a GUI; the
-//! `viewer` (egui, behind the default cargo feature `gui`) sits on top and reaches files only
-//! through them; `cargo build --no-default-features` builds everything else without a GUI crate.
+//! Layers, each depending only on those before it:
+//! - foundations, importing nothing of the crate but each other's errors: [`error`] (typed slide
+//!   errors, [`error::printable`]), [`limits`] (one [`Limits`] value for every cap on untrusted
+//!   input), [`files`] (regular files only, atomic writes, the app-data folder), [`text`] (markup
+//!   escaping, CSV fields, digit grouping), [`stats`] (median, nearest-rank percentile);
+//! - the engine: [`tiff`] (the container), [`tiles`] (codecs, the decoded-tile cache and the
+//!   scheduler; never imports `slide`), [`slide`] (formats behind [`slide::SlideSource`], and
+//!   [`slide::Slide`] for regions and thumbnails), [`synth`] (synthetic slides), [`bench`](mod@bench);
+//! - documents: [`annotations`] (shapes in level-0 pixels, GeoJSON and ASAP files; imports no
+//!   engine module) and [`report`] (case reports, teaching copies, consolidation; reads slides for
+//!   pictures and fingerprints);
+//! - `viewer` (egui, behind the default cargo feature `gui`) on top: nothing imports it, and it
+//!   reaches files only through the layers below. `cargo build --no-default-features` builds
+//!   everything else, with the headless command line, without a GUI crate.
+//!
+//! Errors are typed up to the user: each module has its own `thiserror` enums naming the file and
+//! the problem; the command line and the viewer print them as one line.
 
 pub mod annotations;
 pub mod bench;

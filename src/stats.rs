@@ -3,6 +3,8 @@
 //!
 //! Imports nothing of the crate.
 
+#![warn(missing_docs)]
+
 /// The median of values sorted ascending: the middle value, or the mean of the two middle values
 /// for an even count; `None` for no values.
 pub fn median(sorted: &[f64]) -> Option<f64> {

@@ -3,6 +3,8 @@
 //!
 //! Imports nothing of the crate.
 
+#![warn(missing_docs)]
+
 /// Escape text for HTML or XML content and attribute values: `& < > " '` as references
 /// (`&#39;` for the apostrophe, which both HTML 4 and XML 1.0 know). Control characters that
 /// XML 1.0 cannot hold at all (below U+0020 other than tab, line feed and carriage return, and
