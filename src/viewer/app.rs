@@ -3,14 +3,14 @@
 //! opening a slide, decoding an associated image, writing a screenshot — runs on a worker thread.
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{channel, Receiver};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use egui::{Color32, ColorImage, RichText, TextureHandle};
 
 use super::annotation_panels::{annotation_section, toolbar, MeasurementTable};
 use super::file_browser::{FileBrowser, FileDialogMode, Picked};
+use super::job::Job;
 use super::report_panel::{ReportPanel, ReviewerDefaults};
 use super::slide_view::{OpenedSlide, SlideView};
 use crate::annotations::AnnotationClass;
@@ -18,14 +18,15 @@ use crate::tiles::TileCache;
 
 /// How a slide tab is doing.
 pub enum TabState {
-    Opening(Receiver<crate::Result<OpenedSlide>>),
+    /// The file is being read on a worker.
+    Opening(Job<crate::Result<OpenedSlide>>),
     Open(Box<SlideView>),
     Failed(String),
 }
 
 /// An associated image loading or loaded for the side panel.
 enum Associated {
-    Loading(Receiver<Result<ColorImage, String>>),
+    Loading(Job<Result<ColorImage, String>>),
     Ready(TextureHandle),
     Failed(String),
 }
@@ -61,49 +62,6 @@ impl SlideTab {
     }
 }
 
-/// A scripted view (`wsiview view --screenshot`): where to look, and where to save.
-#[derive(Clone, Debug)]
-pub struct ScreenshotPlan {
-    pub center: Option<[f64; 2]>,
-    pub level: Option<usize>,
-    pub downsample: Option<f64>,
-    pub output: PathBuf,
-}
-
-/// Scripted benchmark (`wsiview view --bench-seconds N`): first view, jumps, then continuous panning
-/// across every level, with frame times and memory reported as one JSON line.
-#[derive(Clone, Debug)]
-pub struct BenchPlan {
-    pub pan_seconds: f64,
-}
-
-enum BenchPhase {
-    FirstView,
-    Jump { index: usize, since: Instant },
-    Pan { since: Instant, last_level_change: Instant, level: usize },
-    Report(Receiver<()>),
-}
-
-struct BenchProgress {
-    phase: BenchPhase,
-    complete_ms: f64,
-    jump_ms: Vec<f64>,
-    ui_ms: Vec<f64>,
-    frame_ms: Vec<f64>,
-    velocity: [f64; 2],
-}
-
-const BENCH_JUMPS: usize = 10;
-
-#[derive(Default)]
-struct ScreenshotProgress {
-    placed: bool,
-    first_frame_ms: Option<f64>,
-    requested: bool,
-    image: Arc<Mutex<Option<Arc<ColorImage>>>>,
-    saving: Option<Receiver<Result<(), String>>>,
-}
-
 /// Settings kept between runs.
 #[derive(Default, serde::Serialize, serde::Deserialize)]
 pub struct Persisted {
@@ -118,8 +76,10 @@ pub struct Persisted {
 
 /// An annotation import or export running on a worker.
 enum AnnotationJob {
-    Import(PathBuf, Receiver<Option<(PathBuf, Result<crate::annotations::Import, String>)>>),
-    Export(Receiver<Option<Result<String, String>>>),
+    /// Into the slide at this path: the file chosen (none: cancelled) and what was read from it.
+    Import(PathBuf, Job<Option<(PathBuf, Result<crate::annotations::Import, String>)>>),
+    /// The message to show (none: cancelled).
+    Export(Job<Option<Result<String, String>>>),
 }
 
 pub struct ViewerApp {
@@ -127,7 +87,7 @@ pub struct ViewerApp {
     pub active: usize,
     pub recent: Vec<PathBuf>,
     cache: Arc<TileCache>,
-    pub(super) dialog: Option<Receiver<Picked>>,
+    pub(super) dialog: Option<Job<Picked>>,
     /// The built-in file browser, where the desktop has no file picker (or it is asked for).
     pub file_browser: Option<FileBrowser>,
     /// How File > Open asks for a file (`WSIVIEW_FILE_DIALOG`).
@@ -135,19 +95,10 @@ pub struct ViewerApp {
     /// Help > Keyboard shortcuts is open.
     pub show_shortcuts: bool,
     /// Open recent's existence check running on a worker, and when the last one started.
-    pub(super) recent_check: Option<Receiver<Vec<PathBuf>>>,
+    pub(super) recent_check: Option<Job<Vec<PathBuf>>>,
     pub(super) recent_checked: Option<Instant>,
     /// Entries dropped from Open recent because their file is gone, until dismissed.
     pub recent_note: Option<String>,
-    started: Instant,
-    screenshot: Option<(ScreenshotPlan, ScreenshotProgress)>,
-    bench: Option<(BenchPlan, BenchProgress)>,
-    /// Set when the app should close (the screenshot is saved); the eframe shell acts on it.
-    pub exit_code: Option<i32>,
-    /// CPU time of the previous whole frame (eframe's measure: UI, tessellation, painting), and
-    /// of the previous call to [`Self::ui`]; set by the shell, read by the benchmark.
-    pub last_frame_cpu_ms: Option<f64>,
-    pub last_ui_ms: Option<f64>,
     show_side_panel: bool,
     pub classes: Vec<AnnotationClass>,
     pub show_measurements: bool,
@@ -185,7 +136,7 @@ pub struct Closing {
 pub(super) const RECENT_MAX: usize = 10;
 
 impl ViewerApp {
-    pub fn new(cache_bytes: u64, started: Instant) -> Self {
+    pub fn new(cache_bytes: u64) -> Self {
         ViewerApp {
             tabs: Vec::new(),
             active: 0,
@@ -198,12 +149,6 @@ impl ViewerApp {
             recent_check: None,
             recent_checked: None,
             recent_note: None,
-            started,
-            screenshot: None,
-            bench: None,
-            exit_code: None,
-            last_frame_cpu_ms: None,
-            last_ui_ms: None,
             show_side_panel: true,
             classes: crate::annotations::default_classes(),
             show_measurements: false,
@@ -215,26 +160,6 @@ impl ViewerApp {
             allow_close: false,
             form_rects: Vec::new(),
         }
-    }
-
-    pub fn with_screenshot(mut self, plan: ScreenshotPlan) -> Self {
-        self.show_side_panel = false;
-        self.screenshot = Some((plan, ScreenshotProgress::default()));
-        self
-    }
-
-    pub fn with_bench(mut self, plan: BenchPlan) -> Self {
-        self.show_side_panel = false;
-        let progress = BenchProgress {
-            phase: BenchPhase::FirstView,
-            complete_ms: 0.0,
-            jump_ms: Vec::new(),
-            ui_ms: Vec::new(),
-            frame_ms: Vec::new(),
-            velocity: [23.0, 17.0],
-        };
-        self.bench = Some((plan, progress));
-        self
     }
 
     pub fn restore(&mut self, persisted: Persisted) {
@@ -261,17 +186,12 @@ impl ViewerApp {
             self.active = i;
             return;
         }
-        let (tx, rx) = channel();
         let cache = self.cache.clone();
-        let repaint = ctx.clone();
         let worker_path = path.clone();
-        std::thread::spawn(move || {
-            let _ = tx.send(OpenedSlide::load(&worker_path, cache));
-            repaint.request_repaint();
-        });
+        let job = Job::spawn(ctx, move || OpenedSlide::load(&worker_path, cache));
         self.tabs.push(SlideTab {
             path,
-            state: TabState::Opening(rx),
+            state: TabState::Opening(job),
             associated: Vec::new(),
             show_identifiers: false,
             table: MeasurementTable::default(),
@@ -295,9 +215,9 @@ impl ViewerApp {
     fn poll_opening(&mut self, ctx: &egui::Context) {
         let mut opened_now = Vec::new();
         for tab in &mut self.tabs {
-            if let TabState::Opening(rx) = &tab.state {
-                match rx.try_recv() {
-                    Ok(Ok(opened)) => {
+            if let TabState::Opening(job) = &mut tab.state {
+                match job.try_take() {
+                    Some(Ok(Ok(opened))) => {
                         opened_now.push(opened.canonical.clone());
                         let names = opened.slide.associated_names();
                         tab.state = TabState::Open(Box::new(SlideView::new(opened, ctx)));
@@ -312,22 +232,23 @@ impl ViewerApp {
                             }
                         }
                     }
-                    Ok(Err(e)) => tab.state = TabState::Failed(crate::error::printable(&e.to_string())),
-                    Err(std::sync::mpsc::TryRecvError::Empty) => {}
-                    Err(std::sync::mpsc::TryRecvError::Disconnected) => {
-                        tab.state = TabState::Failed(format!("{}: the opening thread stopped", tab.path.display()))
+                    Some(Ok(Err(e))) => tab.state = TabState::Failed(crate::error::printable(&e.to_string())),
+                    None => {}
+                    Some(Err(stopped)) => {
+                        tab.state = TabState::Failed(format!("{}: opening: {stopped}", tab.path.display()))
                     }
                 }
             }
             for (name, state) in &mut tab.associated {
-                if let Associated::Loading(rx) = state {
-                    match rx.try_recv() {
-                        Ok(Ok(image)) => {
+                if let Associated::Loading(job) = state {
+                    match job.try_take() {
+                        Some(Ok(Ok(image))) => {
                             *state =
                                 Associated::Ready(ctx.load_texture(name.clone(), image, egui::TextureOptions::LINEAR))
                         }
-                        Ok(Err(e)) => *state = Associated::Failed(e),
-                        Err(_) => {}
+                        Some(Ok(Err(e))) => *state = Associated::Failed(e),
+                        Some(Err(stopped)) => *state = Associated::Failed(format!("{name}: {stopped}")),
+                        None => {}
                     }
                 }
             }
@@ -351,14 +272,6 @@ impl ViewerApp {
         });
         for path in dropped {
             self.open(path, &ctx);
-        }
-        if self.screenshot.is_some() {
-            self.screenshot_frame(ui);
-            return;
-        }
-        if self.bench.is_some() {
-            self.bench_frame(ui);
-            return;
         }
         self.sync_annotation_classes();
         self.poll_annotation_job();
@@ -696,18 +609,13 @@ impl ViewerApp {
 
     fn start_import(&mut self, ctx: &egui::Context, pick: impl FnOnce() -> Option<PathBuf> + Send + 'static) {
         let Some(tab) = self.tabs.get(self.active) else { return };
-        let (tx, rx) = channel();
-        let repaint = ctx.clone();
-        std::thread::spawn(move || {
-            let picked = pick();
-            let result = picked.map(|path| {
+        let job = Job::spawn(ctx, move || {
+            pick().map(|path| {
                 let read = crate::annotations::store::read_any(&path).map_err(|e| e.to_string());
                 (path, read)
-            });
-            let _ = tx.send(result);
-            repaint.request_repaint();
+            })
         });
-        self.annotation_job = Some(AnnotationJob::Import(tab.path.clone(), rx));
+        self.annotation_job = Some(AnnotationJob::Import(tab.path.clone(), job));
     }
 
     fn export_annotations(&mut self, ctx: &egui::Context) {
@@ -716,9 +624,7 @@ impl ViewerApp {
         let (dir, name) =
             self.active_tab().map(|t| super::file_browser::export_suggestion(&t.path)).unwrap_or_default();
         let classes = self.classes.clone();
-        let (tx, rx) = channel();
-        let repaint = ctx.clone();
-        std::thread::spawn(move || {
+        let job = Job::spawn(ctx, move || {
             let mut dialog = rfd::FileDialog::new()
                 .add_filter("QuPath GeoJSON", &["geojson"])
                 .add_filter("ASAP XML", &["xml"])
@@ -726,25 +632,26 @@ impl ViewerApp {
             if let Some(dir) = dir {
                 dialog = dialog.set_directory(dir);
             }
-            let picked = dialog.save_file();
-            let result = picked.map(|path| {
+            dialog.save_file().map(|path| {
                 crate::annotations::store::write_any(&path, &snapshot, &classes)
                     .map(|()| format!("Exported {} annotations to {}", snapshot.len(), path.display()))
                     .map_err(|e| e.to_string())
-            });
-            let _ = tx.send(result);
-            repaint.request_repaint();
+            })
         });
-        self.annotation_job = Some(AnnotationJob::Export(rx));
+        self.annotation_job = Some(AnnotationJob::Export(job));
     }
 
     fn poll_annotation_job(&mut self) {
-        let Some(job) = &self.annotation_job else { return };
+        let Some(job) = &mut self.annotation_job else { return };
         match job {
-            AnnotationJob::Import(slide, rx) => {
-                let Ok(result) = rx.try_recv() else { return };
+            AnnotationJob::Import(slide, job) => {
+                let Some(result) = job.try_take() else { return };
                 let slide = slide.clone();
                 self.annotation_job = None;
+                let result = match result {
+                    Ok(result) => result,
+                    Err(stopped) => Some((slide.clone(), Err(stopped.to_string()))),
+                };
                 let Some((path, read)) = result else { return };
                 match read {
                     Ok(import) => {
@@ -758,10 +665,10 @@ impl ViewerApp {
                     Err(e) => self.annotation_message = Some((format!("Import failed: {e}"), true)),
                 }
             }
-            AnnotationJob::Export(rx) => {
-                let Ok(result) = rx.try_recv() else { return };
+            AnnotationJob::Export(job) => {
+                let Some(result) = job.try_take() else { return };
                 self.annotation_job = None;
-                match result {
+                match result.unwrap_or_else(|stopped| Some(Err(stopped.to_string()))) {
                     Some(Ok(text)) => self.annotation_message = Some((text, false)),
                     Some(Err(e)) => self.annotation_message = Some((format!("Export failed: {e}"), true)),
                     None => {}
@@ -971,240 +878,13 @@ impl ViewerApp {
             }
         }
     }
-
-    /// Scripted snapshot: place the camera, wait until every visible tile is at its level, take
-    /// the screenshot, save it on a worker, print the timings and ask to close.
-    fn screenshot_frame(&mut self, ui: &mut egui::Ui) {
-        let ctx = ui.ctx().clone();
-        let started = self.started;
-        let Some((plan, progress)) = &mut self.screenshot else { return };
-        let Some(tab) = self.tabs.get_mut(self.active) else { return };
-        if let TabState::Failed(message) = &tab.state {
-            eprintln!("wsiview: {message}");
-            self.exit_code = Some(1);
-            return;
-        }
-        egui::CentralPanel::default().frame(egui::Frame::NONE).show(ui, |ui| {
-            if let TabState::Open(view) = &mut tab.state {
-                if !progress.placed {
-                    let levels = view.slide.levels();
-                    let l0 = &levels[0];
-                    let downsample = plan
-                        .downsample
-                        .or_else(|| plan.level.and_then(|l| levels.get(l)).map(|l| l.downsample))
-                        .unwrap_or(1.0);
-                    let center = plan.center.unwrap_or([l0.width as f64 / 2.0, l0.height as f64 / 2.0]);
-                    let ppp = f64::from(ctx.pixels_per_point());
-                    view.look_at(center, Some(1.0 / downsample / ppp));
-                    progress.placed = true;
-                }
-                view.ui(ui);
-                if progress.first_frame_ms.is_none() && view.tiles_loaded > 0 {
-                    progress.first_frame_ms = Some(started.elapsed().as_secs_f64() * 1e3);
-                }
-            } else {
-                ui.centered_and_justified(|ui| ui.spinner());
-            }
-        });
-        let Some(view) = tab.view() else { return };
-        if !progress.requested && view.is_complete() {
-            progress.requested = true;
-            let slot = progress.image.clone();
-            let repaint = ctx.clone();
-            let complete_ms = started.elapsed().as_secs_f64() * 1e3;
-            let first_frame_ms = progress.first_frame_ms.unwrap_or(complete_ms);
-            let tiles_loaded = view.tiles_loaded;
-            ctx.request_screenshot(move |image| {
-                *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(image);
-                repaint.request_repaint();
-            });
-            println!(
-                "{}",
-                serde_json::json!({"first_frame_ms": (first_frame_ms * 10.0).round() / 10.0, "complete_ms": (complete_ms * 10.0).round() / 10.0, "tiles_loaded": tiles_loaded})
-            );
-        }
-        let shot = progress.image.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(image) = shot {
-            let (tx, rx) = channel();
-            let output = plan.output.clone();
-            let repaint = ctx.clone();
-            std::thread::spawn(move || {
-                let _ = tx.send(save_color_image(&image, &output));
-                repaint.request_repaint();
-            });
-            progress.saving = Some(rx);
-        }
-        if let Some(rx) = &progress.saving {
-            match rx.try_recv() {
-                Ok(Ok(())) => self.exit_code = Some(0),
-                Ok(Err(e)) => {
-                    eprintln!("wsiview: {e}");
-                    self.exit_code = Some(1);
-                }
-                Err(_) => {}
-            }
-        }
-        ctx.request_repaint_after(std::time::Duration::from_millis(16));
-    }
-}
-
-impl ViewerApp {
-    fn bench_frame(&mut self, ui: &mut egui::Ui) {
-        let ctx = ui.ctx().clone();
-        ctx.request_repaint();
-        let started = self.started;
-        let (last_ui, last_frame) = (self.last_ui_ms, self.last_frame_cpu_ms);
-        let Some((plan, progress)) = &mut self.bench else { return };
-        let Some(tab) = self.tabs.get_mut(self.active) else { return };
-        if let TabState::Failed(message) = &tab.state {
-            eprintln!("wsiview: {message}");
-            self.exit_code = Some(1);
-            return;
-        }
-        let TabState::Open(view) = &mut tab.state else {
-            egui::CentralPanel::default().show(ui, |ui| ui.spinner());
-            return;
-        };
-        let levels = view.slide.levels().to_vec();
-        let (w, h) = (levels[0].width as f64, levels[0].height as f64);
-        let ppp = f64::from(ctx.pixels_per_point());
-        // Deterministic spread of jump targets over the slide.
-        let jump_target = |i: usize| {
-            let f = |k: u64| ((i as u64 + 1).wrapping_mul(k) % 1000) as f64 / 1000.0;
-            [w * (0.1 + 0.8 * f(389)), h * (0.1 + 0.8 * f(757))]
-        };
-        match &mut progress.phase {
-            BenchPhase::FirstView => {
-                if !view.is_complete() && view.camera.zoom != 1.0 / ppp {
-                    view.look_at([w / 2.0, h / 2.0], Some(1.0 / ppp));
-                }
-            }
-            BenchPhase::Pan { since, last_level_change, level } => {
-                if let Some(ms) = last_ui {
-                    progress.ui_ms.push(ms);
-                }
-                if let Some(ms) = last_frame {
-                    progress.frame_ms.push(ms);
-                }
-                // A steady drag, bouncing off the slide's edges, and every 2 s the next level.
-                view.camera.pan_by_screen([-progress.velocity[0], -progress.velocity[1]]);
-                let [cx, cy] = view.camera.center;
-                if cx <= 0.0 || cx >= w {
-                    progress.velocity[0] = -progress.velocity[0];
-                }
-                if cy <= 0.0 || cy >= h {
-                    progress.velocity[1] = -progress.velocity[1];
-                }
-                if last_level_change.elapsed().as_secs_f64() > 2.0 {
-                    *level = (*level + 1) % levels.len();
-                    *last_level_change = Instant::now();
-                    let center = view.camera.center;
-                    view.look_at(center, Some(1.0 / levels[*level].downsample / ppp));
-                }
-                if since.elapsed().as_secs_f64() > plan.pan_seconds {
-                    let (tx, rx) = channel();
-                    let report = serde_json::json!({
-                        "complete_ms": round1(progress.complete_ms),
-                        "jump_ms_median": round1(percentile(&progress.jump_ms, 0.5)),
-                        "jump_ms_max": round1(percentile(&progress.jump_ms, 1.0)),
-                        "pan_seconds": plan.pan_seconds,
-                        "frames": progress.ui_ms.len(),
-                        "frames_per_s": round1(progress.ui_ms.len() as f64 / plan.pan_seconds),
-                        "ui_ms_p50": round2(percentile(&progress.ui_ms, 0.5)),
-                        "ui_ms_p99": round2(percentile(&progress.ui_ms, 0.99)),
-                        "frame_cpu_ms_p50": round2(percentile(&progress.frame_ms, 0.5)),
-                        "frame_cpu_ms_p99": round2(percentile(&progress.frame_ms, 0.99)),
-                        "tiles_loaded": view.tiles_loaded,
-                        "cache_mb": round1(self.cache.used_bytes() as f64 / 1e6),
-                    });
-                    // Memory figures come from /proc: read on a worker, not the UI thread.
-                    std::thread::spawn(move || {
-                        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-                        let kb = |key: &str| {
-                            status
-                                .lines()
-                                .find(|l| l.starts_with(key))
-                                .and_then(|l| l.split_whitespace().nth(1))
-                                .and_then(|v| v.parse::<f64>().ok())
-                        };
-                        let mut report = report;
-                        report["rss_mb"] = serde_json::json!(kb("VmRSS:").map(|k| round1(k / 1024.0)));
-                        report["peak_rss_mb"] = serde_json::json!(kb("VmHWM:").map(|k| round1(k / 1024.0)));
-                        println!("{report}");
-                        let _ = tx.send(());
-                    });
-                    progress.phase = BenchPhase::Report(rx);
-                }
-            }
-            BenchPhase::Jump { .. } => {}
-            BenchPhase::Report(rx) => {
-                if rx.try_recv().is_ok() {
-                    self.exit_code = Some(0);
-                }
-            }
-        }
-        egui::CentralPanel::default().frame(egui::Frame::NONE).show(ui, |ui| {
-            view.ui(ui);
-        });
-        let complete = view.is_complete() && view.stats.level == 0;
-        match &mut progress.phase {
-            BenchPhase::FirstView if complete => {
-                progress.complete_ms = started.elapsed().as_secs_f64() * 1e3;
-                view.look_at(jump_target(0), Some(1.0 / ppp));
-                progress.phase = BenchPhase::Jump { index: 0, since: Instant::now() };
-            }
-            BenchPhase::Jump { index, since } if complete => {
-                progress.jump_ms.push(since.elapsed().as_secs_f64() * 1e3);
-                *index += 1;
-                if *index < BENCH_JUMPS {
-                    view.look_at(jump_target(*index), Some(1.0 / ppp));
-                    *since = Instant::now();
-                } else {
-                    let now = Instant::now();
-                    progress.phase = BenchPhase::Pan { since: now, last_level_change: now, level: 0 };
-                }
-            }
-            _ => {}
-        }
-    }
-}
-
-fn percentile(values: &[f64], q: f64) -> f64 {
-    if values.is_empty() {
-        return 0.0;
-    }
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    v[((v.len() - 1) as f64 * q).round() as usize]
-}
-
-fn round1(v: f64) -> f64 {
-    (v * 10.0).round() / 10.0
-}
-
-fn round2(v: f64) -> f64 {
-    (v * 100.0).round() / 100.0
 }
 
 fn load_associated(slide: Arc<crate::Slide>, name: String, ctx: &egui::Context) -> Associated {
-    let (tx, rx) = channel();
-    let repaint = ctx.clone();
-    std::thread::spawn(move || {
-        let result = slide
+    Associated::Loading(Job::spawn(ctx, move || {
+        slide
             .read_associated(&name)
             .map(|img| ColorImage::from_rgba_unmultiplied([img.width() as usize, img.height() as usize], img.as_raw()))
-            .map_err(|e| e.kind.to_string());
-        let _ = tx.send(result);
-        repaint.request_repaint();
-    });
-    Associated::Loading(rx)
-}
-
-/// Write a screenshot (RGBA) as PNG. Runs on a worker thread.
-fn save_color_image(image: &ColorImage, output: &Path) -> Result<(), String> {
-    let [w, h] = image.size;
-    let bytes: Vec<u8> = image.pixels.iter().flat_map(|c| c.to_srgba_unmultiplied()).collect();
-    let img = image::RgbaImage::from_raw(w as u32, h as u32, bytes).ok_or("screenshot has the wrong size")?;
-    img.save_with_format(output, image::ImageFormat::Png)
-        .map_err(|e| format!("{}: cannot write PNG: {e}", output.display()))
+            .map_err(|e| e.kind.to_string())
+    }))
 }

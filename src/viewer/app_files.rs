@@ -1,13 +1,13 @@
 //! The app's file chores, kept apart from the window code: File > Open (the desktop's picker or
 //! the built-in browser) and Open recent (canonical paths of slides that opened; missing files
-//! dropped). Everything that touches a file runs on a worker; these functions poll channels.
+//! dropped). Everything that touches a file runs on a worker; these functions poll [`Job`]s.
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::channel;
 use std::time::Instant;
 
 use super::app::{ViewerApp, RECENT_MAX};
 use super::file_browser::{BrowserEvent, FileBrowser, FileDialogMode, Picked};
+use super::job::Job;
 
 impl ViewerApp {
     /// Put a slide that opened at the top of Open recent (its canonical path, once).
@@ -27,9 +27,11 @@ impl ViewerApp {
     }
 
     pub(super) fn poll_recent_check(&mut self) {
-        let Some(rx) = &self.recent_check else { return };
-        let Ok(missing) = rx.try_recv() else { return };
+        let Some(job) = &mut self.recent_check else { return };
+        let Some(missing) = job.try_take() else { return };
         self.recent_check = None;
+        // A check that stopped drops nothing: the next one runs when the menu is shown again.
+        let missing = missing.unwrap_or_default();
         if missing.is_empty() {
             return;
         }
@@ -45,15 +47,11 @@ impl ViewerApp {
             self.open_file_browser("Built-in file browser (WSIVIEW_FILE_DIALOG=builtin).".into(), ctx);
             return;
         }
-        let (tx, rx) = channel();
-        let repaint = ctx.clone();
         let start = self.browse_start();
-        std::thread::spawn(move || {
+        self.dialog = Some(Job::spawn(ctx, move || {
             let start = (!start.as_os_str().is_empty()).then_some(start);
-            let _ = tx.send(super::file_browser::system_pick(start));
-            repaint.request_repaint();
-        });
-        self.dialog = Some(rx);
+            super::file_browser::system_pick(start)
+        }));
     }
 
     /// Where browsing starts: the active slide's folder, else the last slide's, else the current one.
@@ -70,10 +68,10 @@ impl ViewerApp {
     }
 
     pub(super) fn poll_file_dialogs(&mut self, ctx: &egui::Context) {
-        if let Some(rx) = &self.dialog {
-            if let Ok(picked) = rx.try_recv() {
+        if let Some(job) = &mut self.dialog {
+            if let Some(picked) = job.try_take() {
                 self.dialog = None;
-                match picked {
+                match picked.unwrap_or_else(|stopped| Picked::Unavailable(stopped.to_string())) {
                     Picked::File(path) => self.open(path, ctx),
                     Picked::Cancelled => {}
                     Picked::Unavailable(why) => {

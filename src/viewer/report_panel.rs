@@ -16,12 +16,11 @@
 //!   who signed the report out (whose name and role are locked while amending).
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{channel, Receiver};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use egui::{Color32, RichText};
+
+use super::job::Job;
 
 use super::slide_view::SlideView;
 use crate::annotations::AnnotationClass;
@@ -44,12 +43,9 @@ const DRAFT_AUTOSAVE_AFTER: Duration = Duration::from_secs(3);
 const RETRY_AFTER: Duration = Duration::from_secs(10);
 
 enum Hashing {
-    /// Bytes hashed and the file's size (both published by the worker).
-    Running {
-        done: Arc<AtomicU64>,
-        total: Arc<AtomicU64>,
-        rx: Receiver<Result<String, String>>,
-    },
+    /// The worker publishes bytes hashed of the file's size as the job's progress; dropping the
+    /// job (the panel closes) stops it.
+    Running(Job<Result<String, String>>),
     Done(String),
     Failed(String),
 }
@@ -85,10 +81,9 @@ pub struct ReportPanel {
     pub html_path: Option<PathBuf>,
     /// The report as last read or written (what "Discard" returns to).
     baseline: Report,
-    loading: Option<Receiver<Found>>,
+    loading: Option<Job<Found>>,
     hashing: Hashing,
-    cancel_hash: Arc<AtomicBool>,
-    saving: Option<Receiver<Result<Saved, String>>>,
+    saving: Option<Job<Result<Saved, String>>>,
     amending: Option<Amending>,
     snomed_text: String,
     /// The received date as typed; the report holds it only when it is a real date.
@@ -113,12 +108,6 @@ pub struct ReportPanel {
     /// A save asked for while another was running (`Some(folder)` for "Save elsewhere…"); it
     /// runs as soon as that one ends.
     pending_save: Option<Option<PathBuf>>,
-}
-
-impl Drop for ReportPanel {
-    fn drop(&mut self) {
-        self.cancel_hash.store(true, Ordering::Relaxed);
-    }
 }
 
 fn file_name(path: &Path) -> String {
@@ -172,34 +161,18 @@ impl ReportPanel {
         report.reviewer.role = defaults.role;
         store::describe_slide(&mut report, &view.slide);
 
-        let (tx, loading) = channel();
-        let repaint = ctx.clone();
         let path = slide_path.clone();
-        std::thread::spawn(move || {
-            let _ = tx.send(store::find_for_slide(&path));
-            repaint.request_repaint();
+        let loading = Job::spawn(ctx, move || {
+            let (found, problems) = store::find_for_slide(&path);
+            (found, problems.iter().map(|p| p.to_string()).collect())
         });
-
-        let (tx, rx) = channel();
-        let done = Arc::new(AtomicU64::new(0));
-        let total = Arc::new(AtomicU64::new(0));
-        let cancel = Arc::new(AtomicBool::new(false));
-        let (worker_done, worker_total, worker_cancel, repaint) =
-            (done.clone(), total.clone(), cancel.clone(), ctx.clone());
         let hash_path = slide_path.clone();
-        std::thread::spawn(move || {
-            let mut last_repaint = Instant::now();
-            let result = crate::report::hash::sha256_file(&hash_path, |n, size| {
-                worker_done.store(n, Ordering::Relaxed);
-                worker_total.store(size, Ordering::Relaxed);
-                if last_repaint.elapsed() > Duration::from_millis(100) {
-                    repaint.request_repaint();
-                    last_repaint = Instant::now();
-                }
-                !worker_cancel.load(Ordering::Relaxed)
-            });
-            let _ = tx.send(result.map_err(|e| format!("{}: cannot hash: {e}", hash_path.display())));
-            repaint.request_repaint();
+        let hashing = Job::spawn_with_progress(ctx, move |progress| {
+            crate::report::hash::sha256_file(&hash_path, |n, size| {
+                progress.set(n, size);
+                !progress.is_cancelled()
+            })
+            .map_err(|e| format!("{}: cannot hash: {e}", hash_path.display()))
         });
 
         ReportPanel {
@@ -208,8 +181,7 @@ impl ReportPanel {
             path: None,
             html_path: None,
             loading: Some(loading),
-            hashing: Hashing::Running { done, total, rx },
-            cancel_hash: cancel,
+            hashing: Hashing::Running(hashing),
             saving: None,
             amending: None,
             snomed_text: String::new(),
@@ -287,9 +259,10 @@ impl ReportPanel {
     }
 
     fn poll(&mut self) {
-        if let Some(rx) = &self.loading {
-            if let Ok((found, problems)) = rx.try_recv() {
+        if let Some(job) = &mut self.loading {
+            if let Some(found) = job.try_take() {
                 self.loading = None;
+                let (found, problems) = found.unwrap_or_else(|stopped| (None, vec![stopped.to_string()]));
                 if let Some((path, report)) = found {
                     self.report = report;
                     self.path = Some(path);
@@ -302,18 +275,20 @@ impl ReportPanel {
                 self.check_hash();
             }
         }
-        if let Hashing::Running { rx, .. } = &self.hashing {
-            if let Ok(result) = rx.try_recv() {
+        if let Hashing::Running(job) = &mut self.hashing {
+            if let Some(result) = job.try_take() {
                 self.hashing = match result {
-                    Ok(h) => Hashing::Done(h),
-                    Err(e) => Hashing::Failed(e),
+                    Ok(Ok(h)) => Hashing::Done(h),
+                    Ok(Err(e)) => Hashing::Failed(e),
+                    Err(stopped) => Hashing::Failed(format!("{}: cannot hash: {stopped}", self.slide_path.display())),
                 };
                 self.check_hash();
             }
         }
-        if let Some(rx) = &self.saving {
-            if let Ok(result) = rx.try_recv() {
+        if let Some(job) = &mut self.saving {
+            if let Some(result) = job.try_take() {
                 self.saving = None;
+                let result = result.unwrap_or_else(|stopped| Err(stopped.to_string()));
                 match result {
                     Ok(saved) => {
                         self.save_failed = None;
@@ -421,10 +396,8 @@ impl ReportPanel {
         };
         let known_dir = self.path.as_ref().and_then(|p| p.parent()).map(Path::to_path_buf);
         let slide_path = view.slide.path().to_path_buf();
-        let (tx, rx) = channel();
-        let repaint = ctx.clone();
-        std::thread::spawn(move || {
-            let result = match elsewhere {
+        let job = Job::spawn(ctx, move || {
+            let saved = match elsewhere {
                 Some(dir) => store::save_in(&dir, request),
                 None => {
                     // Where it was read or last saved — unless that was the fallback folder: then
@@ -437,10 +410,9 @@ impl ReportPanel {
                     store::save_with_fallback(&dir, request)
                 }
             };
-            let _ = tx.send(result);
-            repaint.request_repaint();
+            saved.map_err(|e| e.to_string())
         });
-        self.saving = Some(rx);
+        self.saving = Some(job);
     }
 
     fn save(&mut self, view: &SlideView, classes: &[AnnotationClass], ctx: &egui::Context) {
@@ -866,9 +838,8 @@ impl ReportPanel {
                     ui.end_row();
                     label(ui, "SHA-256", mark("slide.sha256"));
                     match &self.hashing {
-                        Hashing::Running { done, total, .. } => {
-                            let fraction =
-                                done.load(Ordering::Relaxed) as f32 / total.load(Ordering::Relaxed).max(1) as f32;
+                        Hashing::Running(job) => {
+                            let fraction = job.fraction();
                             ui.add(
                                 egui::ProgressBar::new(fraction)
                                     .desired_width(160.0)
