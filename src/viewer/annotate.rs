@@ -146,16 +146,12 @@ pub struct AnnotationLayer {
     pub autosaver: Option<Autosaver>,
     /// A problem found when loading the sidecar, shown until dismissed.
     pub load_warning: Option<String>,
-    /// Classes found in the loaded file, for the app to merge into its list.
-    pub loaded_classes: Vec<AnnotationClass>,
     drawing: Option<Drawing>,
     reshape: Option<Reshape>,
     /// Annotations drawn last frame (after culling), for the benchmark and tests.
     pub drawn: usize,
     /// The view's zoom last frame (screen points per level-0 pixel).
     pub zoom: f64,
-    /// Set by the measurement table: the view should centre on the selection.
-    pub focus_requested: bool,
     /// Level-0 size of the slide: new shapes are drawn within it.
     pub slide_size: [f64; 2],
     shape_cache: Option<(LayerKey, Vec<Shape>)>,
@@ -184,12 +180,10 @@ impl AnnotationLayer {
             pixel_size,
             autosaver: None,
             load_warning: None,
-            loaded_classes: Vec::new(),
             drawing: None,
             reshape: None,
             drawn: 0,
             zoom: 1.0,
-            focus_requested: false,
             slide_size: [f64::INFINITY, f64::INFINITY],
             shape_cache: None,
             ruler_labels: Vec::new(),

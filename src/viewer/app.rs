@@ -9,6 +9,7 @@ use std::time::Instant;
 use egui::{Color32, ColorImage, RichText, TextureHandle};
 
 use super::annotation_panels::{annotation_section, toolbar, MeasurementTable};
+use super::command::{AppCommand, CommandQueue};
 use super::file_browser::{FileBrowser, FileDialogMode, Picked};
 use super::job::Job;
 use super::report_panel::{ReportPanel, ReviewerDefaults};
@@ -114,6 +115,8 @@ pub struct ViewerApp {
     /// Where the report, side and measurement panels were drawn last frame: a press there takes
     /// the keyboard from the slide (keys that miss a text field must not zoom the slide).
     form_rects: Vec<egui::Rect>,
+    /// What panels asked for this frame; applied at its end.
+    pub(super) commands: CommandQueue,
 }
 
 /// What is being closed while report changes are unsaved.
@@ -159,6 +162,7 @@ impl ViewerApp {
             closing: None,
             allow_close: false,
             form_rects: Vec::new(),
+            commands: CommandQueue::default(),
         }
     }
 
@@ -219,6 +223,9 @@ impl ViewerApp {
                 match job.try_take() {
                     Some(Ok(Ok(opened))) => {
                         opened_now.push(opened.canonical.clone());
+                        // Classes named in the slide's annotation file join the list.
+                        let classes = opened.annotations.import.classes.clone();
+                        self.commands.push(AppCommand::MergeClasses(classes));
                         let names = opened.slide.associated_names();
                         tab.state = TabState::Open(Box::new(SlideView::new(opened, ctx)));
                         tab.associated = names.into_iter().map(|n| (n, Associated::Failed(String::new()))).collect();
@@ -271,7 +278,7 @@ impl ViewerApp {
             i.raw.dropped_files.iter().map(|f| f.path().to_path_buf()).filter(|p| !p.as_os_str().is_empty()).collect()
         });
         for path in dropped {
-            self.open(path, &ctx);
+            self.commands.push(AppCommand::OpenSlide(path));
         }
         self.sync_annotation_classes();
         self.poll_annotation_job();
@@ -282,20 +289,19 @@ impl ViewerApp {
         self.take_keyboard_from_forms(&ctx);
         let mut form_rects = Vec::new();
         self.menu_bar(ui);
-        let classes = self.classes.clone();
-        let mut show_table = self.show_measurements;
-        if let Some(view) = self.active_view_mut() {
-            egui::Panel::top("tools").show(ui, |ui| toolbar(ui, view, &classes, &mut show_table));
+        let (classes, show_table, commands) = (&self.classes, self.show_measurements, &mut self.commands);
+        if let Some(view) = self.tabs.get_mut(self.active).and_then(|t| t.view_mut()) {
+            egui::Panel::top("tools").show(ui, |ui| toolbar(ui, view, classes, show_table, commands));
         }
-        self.show_measurements = show_table;
         self.status_bar(ui);
         if self.show_measurements {
             if let Some(tab) = self.tabs.get_mut(self.active) {
-                if let TabState::Open(view) = &mut tab.state {
+                if let TabState::Open(view) = &tab.state {
+                    let commands = &mut self.commands;
                     let r = egui::Panel::bottom("measurements")
                         .resizable(true)
                         .default_size(220.0)
-                        .show(ui, |ui| tab.table.show(ui, &mut view.annotations));
+                        .show(ui, |ui| tab.table.show(ui, &view.annotations, commands));
                     form_rects.push(r.response.rect);
                 }
             }
@@ -312,11 +318,40 @@ impl ViewerApp {
         let dialog =
             self.closing.is_some() || self.tabs.iter().any(|t| t.report.as_ref().is_some_and(|r| r.dialog_open()));
         if let Some(view) = self.active_view_mut() {
-            view.keys_blocked = dialog;
+            view.block_keys(dialog);
         }
         egui::CentralPanel::default().frame(egui::Frame::NONE).show(ui, |ui| self.central(ui));
         self.close_dialog(&ctx);
         super::help::shortcuts_window(&ctx, &mut self.show_shortcuts);
+        self.apply_commands(&ctx);
+    }
+
+    /// Apply what panels asked for this frame, in order.
+    fn apply_commands(&mut self, ctx: &egui::Context) {
+        for command in self.commands.take() {
+            match command {
+                AppCommand::OpenSlide(path) => self.open(path, ctx),
+                AppCommand::FocusAnnotation(id) => {
+                    if let Some(view) = self.active_view_mut() {
+                        view.focus_annotation(id);
+                    }
+                }
+                AppCommand::MergeClasses(classes) => self.merge_classes(classes),
+                AppCommand::SetClasses(classes) => self.classes = classes,
+                AppCommand::ShowMeasurements(show) => self.show_measurements = show,
+                AppCommand::SetReviewer(reviewer) => self.reviewer = reviewer,
+            }
+        }
+        self.sync_annotation_classes();
+    }
+
+    /// Add `classes` to the list where their name is new.
+    fn merge_classes(&mut self, classes: Vec<AnnotationClass>) {
+        for c in classes {
+            if !self.classes.iter().any(|k| k.name == c.name) {
+                self.classes.push(c);
+            }
+        }
     }
 
     /// Report panels work in the background too: saves finish, drafts autosave, failed saves retry.
@@ -337,7 +372,7 @@ impl ViewerApp {
         let Some(pos) = pressed else { return };
         if self.form_rects.iter().any(|r| r.contains(pos)) {
             if let Some(view) = self.active_view_mut() {
-                view.keyboard = false;
+                view.release_keyboard();
             }
         }
     }
@@ -507,7 +542,7 @@ impl ViewerApp {
                         }
                         for path in self.recent.clone() {
                             if ui.button(path.display().to_string()).clicked() {
-                                self.open(path, &ctx);
+                                self.commands.push(AppCommand::OpenSlide(path));
                             }
                         }
                     });
@@ -571,17 +606,8 @@ impl ViewerApp {
         });
     }
 
-    /// Give every view the class list, and take in classes found in loaded annotation files.
+    /// Give every view the class list.
     fn sync_annotation_classes(&mut self) {
-        for tab in &mut self.tabs {
-            if let Some(view) = tab.view_mut() {
-                for c in std::mem::take(&mut view.annotations.loaded_classes) {
-                    if !self.classes.iter().any(|k| k.name == c.name) {
-                        self.classes.push(c);
-                    }
-                }
-            }
-        }
         let classes = self.classes.clone();
         for tab in &mut self.tabs {
             if let Some(view) = tab.view_mut() {
@@ -679,11 +705,7 @@ impl ViewerApp {
 
     /// Add imported annotations to a slide's document (one undo step) and their classes to the list.
     pub fn add_imported(&mut self, slide: &Path, import: crate::annotations::Import) {
-        for c in import.classes {
-            if !self.classes.iter().any(|k| k.name == c.name) {
-                self.classes.push(c);
-            }
-        }
+        self.merge_classes(import.classes);
         if let Some(view) = self.tabs.iter_mut().find(|t| t.path == slide).and_then(|t| t.view_mut()) {
             view.annotations.doc.add_all(import.annotations);
         }
@@ -793,7 +815,7 @@ impl ViewerApp {
                 ui.colored_label(color, message);
             }
             if let Some(view) = tab.view_mut() {
-                annotation_section(ui, &mut view.annotations, &mut self.classes);
+                annotation_section(ui, &mut view.annotations, &self.classes, &mut self.commands);
             }
             ui.separator();
             ui.heading("Associated images");
@@ -843,15 +865,14 @@ impl ViewerApp {
         let tab = self.tabs.get_mut(self.active)?;
         let TabState::Open(view) = &tab.state else { return None };
         let panel = tab.report.get_or_insert_with(|| ReportPanel::start(view, &self.reviewer, &ctx));
-        let classes = &self.classes;
-        let reviewer = &mut self.reviewer;
+        let (classes, reviewer, commands) = (&self.classes, &self.reviewer, &mut self.commands);
         // Bounded: egui widens a panel to fit text laid out on one line, which would otherwise
         // push the slide aside after a long diagnosis is typed.
         let r = egui::Panel::right("report")
             .default_size(380.0)
             .size_range(300.0..=440.0)
             .resizable(true)
-            .show(ui, |ui| panel.show(ui, view, classes, reviewer));
+            .show(ui, |ui| panel.show(ui, view, classes, reviewer, commands));
         Some(r.response.rect)
     }
 

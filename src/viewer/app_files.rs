@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::app::{ViewerApp, RECENT_MAX};
+use super::command::AppCommand;
 use super::file_browser::{BrowserEvent, FileBrowser, FileDialogMode, Picked};
 use super::job::Job;
 
@@ -72,7 +73,7 @@ impl ViewerApp {
             if let Some(picked) = job.try_take() {
                 self.dialog = None;
                 match picked.unwrap_or_else(|stopped| Picked::Unavailable(stopped.to_string())) {
-                    Picked::File(path) => self.open(path, ctx),
+                    Picked::File(path) => self.commands.push(AppCommand::OpenSlide(path)),
                     Picked::Cancelled => {}
                     Picked::Unavailable(why) => {
                         self.open_file_browser(format!("No desktop file picker: {why}. Choose a slide here."), ctx)
@@ -86,7 +87,7 @@ impl ViewerApp {
                 BrowserEvent::Closed => self.file_browser = None,
                 BrowserEvent::Open(path) => {
                     self.file_browser = None;
-                    self.open(path, ctx);
+                    self.commands.push(AppCommand::OpenSlide(path));
                 }
             }
         }

@@ -8,6 +8,7 @@ pub mod annotation_panels;
 pub mod app;
 mod app_files;
 pub mod camera;
+pub mod command;
 pub mod file_browser;
 pub mod help;
 pub mod job;

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use egui::{Color32, RichText};
 
+use super::command::{AppCommand, CommandQueue};
 use super::job::Job;
 
 use super::slide_view::SlideView;
@@ -595,9 +596,24 @@ impl ReportPanel {
         self.dialog = Some(Dialog::SaveElsewhere(start));
     }
 
-    /// The panel. `defaults` is the user's remembered identity; it takes the reviewer's details
-    /// as they are typed into a draft, and the amending user's.
+    /// The panel. `defaults` is the user's remembered identity (the app's): the reviewer's details
+    /// typed into a draft, and the amending user's, are sent as [`AppCommand::SetReviewer`].
     pub fn show(
+        &mut self,
+        ui: &mut egui::Ui,
+        view: &SlideView,
+        classes: &[AnnotationClass],
+        defaults: &ReviewerDefaults,
+        commands: &mut CommandQueue,
+    ) {
+        let mut edited = defaults.clone();
+        self.show_with(ui, view, classes, &mut edited);
+        if edited != *defaults {
+            commands.push(AppCommand::SetReviewer(edited));
+        }
+    }
+
+    fn show_with(
         &mut self,
         ui: &mut egui::Ui,
         view: &SlideView,
