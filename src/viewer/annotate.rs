@@ -439,20 +439,9 @@ impl AnnotationLayer {
     fn finish_drag(&mut self, end: Point) {
         match self.drawing.take() {
             Some(Drawing::Box { start, ellipse, .. }) => {
-                let (x0, x1) = (start[0].min(end[0]), start[0].max(end[0]));
-                let (y0, y1) = (start[1].min(end[1]), start[1].max(end[1]));
-                if x1 > x0 && y1 > y0 {
-                    let g = if ellipse {
-                        Geometry::Ellipse {
-                            cx: (x0 + x1) / 2.0,
-                            cy: (y0 + y1) / 2.0,
-                            rx: (x1 - x0) / 2.0,
-                            ry: (y1 - y0) / 2.0,
-                        }
-                    } else {
-                        Geometry::Rectangle { x: x0, y: y0, width: x1 - x0, height: y1 - y0 }
-                    };
-                    self.create(g, "");
+                // A box of no width or height (a click) makes nothing.
+                if (start[0] - end[0]).abs() > 0.0 && (start[1] - end[1]).abs() > 0.0 {
+                    self.create(box_geometry(start, end, ellipse), "");
                 }
             }
             Some(Drawing::Freehand { mut points }) => {
@@ -628,20 +617,7 @@ impl AnnotationLayer {
     /// The shape in progress as geometry (clicked shapes follow the pointer with a rubber band).
     fn drawing_geometry(&self, pointer: Option<Point>) -> Option<Geometry> {
         match self.drawing.as_ref()? {
-            Drawing::Box { start, end, ellipse } => {
-                let (x0, x1) = (start[0].min(end[0]), start[0].max(end[0]));
-                let (y0, y1) = (start[1].min(end[1]), start[1].max(end[1]));
-                Some(if *ellipse {
-                    Geometry::Ellipse {
-                        cx: (x0 + x1) / 2.0,
-                        cy: (y0 + y1) / 2.0,
-                        rx: (x1 - x0) / 2.0,
-                        ry: (y1 - y0) / 2.0,
-                    }
-                } else {
-                    Geometry::Rectangle { x: x0, y: y0, width: x1 - x0, height: y1 - y0 }
-                })
-            }
+            Drawing::Box { start, end, ellipse } => Some(box_geometry(*start, *end, *ellipse)),
             Drawing::Ruler { start, end } => Some(Geometry::Polyline { points: vec![*start, *end] }),
             Drawing::Freehand { points } => {
                 Some(Geometry::Polygon(Polygon { exterior: points.clone(), holes: vec![] }))
@@ -790,6 +766,18 @@ impl ScreenMask {
 
 /// The one number formatter, in `annotations::table` so the report page (which must not depend
 /// on the viewer) shares it; re-exported for the viewer's panels.
+/// The rectangle (or the ellipse inscribed in it) spanned by two corners dragged in either
+/// direction, in level-0 pixels.
+fn box_geometry(start: Point, end: Point, ellipse: bool) -> Geometry {
+    let (x0, x1) = (start[0].min(end[0]), start[0].max(end[0]));
+    let (y0, y1) = (start[1].min(end[1]), start[1].max(end[1]));
+    if ellipse {
+        Geometry::Ellipse { cx: (x0 + x1) / 2.0, cy: (y0 + y1) / 2.0, rx: (x1 - x0) / 2.0, ry: (y1 - y0) / 2.0 }
+    } else {
+        Geometry::Rectangle { x: x0, y: y0, width: x1 - x0, height: y1 - y0 }
+    }
+}
+
 pub use crate::annotations::table::group_thousands;
 
 /// The halo under an outline of `color`: black or white, whichever contrasts more, half opaque.

@@ -5,6 +5,7 @@ use egui::{Color32, RichText};
 
 use super::annotate::{AnnotationLayer, Tool};
 use super::command::{AppCommand, CommandQueue};
+use super::message::Level;
 use super::slide_view::SlideView;
 use crate::annotations::table::{
     class_totals, group_thousands, measure_all, ruler_total, to_csv, ClassTotal, MeasuredRow,
@@ -104,7 +105,7 @@ pub fn annotation_section(
 fn selection_section(ui: &mut egui::Ui, layer: &mut AnnotationLayer, classes: &[AnnotationClass]) {
     ui.heading("Annotations");
     if let Some(warning) = layer.load_warning.clone() {
-        ui.colored_label(Color32::from_rgb(230, 160, 60), warning);
+        Level::Warning.label(ui, warning);
         if ui.small_button("Dismiss").clicked() {
             layer.load_warning = None;
         }
@@ -114,7 +115,7 @@ fn selection_section(ui: &mut egui::Ui, layer: &mut AnnotationLayer, classes: &[
         let status = saver.status();
         match status.error {
             Some(e) => {
-                ui.colored_label(Color32::from_rgb(230, 90, 90), e);
+                Level::Error.label(ui, e);
             }
             None if status.saved_revision == layer.doc.revision() || status.saved_at.is_some() => {
                 ui.label(RichText::new(format!("Saved to {}", saver.path().display())).small())
@@ -364,7 +365,7 @@ impl MeasurementTable {
         ui.horizontal(|ui| {
             ui.strong(format!("{} annotations", self.rows.len()));
             if unit == Unit::Pixels {
-                ui.colored_label(Color32::from_rgb(230, 160, 60), "Pixel size unknown: measurements are in pixels");
+                Level::Warning.label(ui, "Pixel size unknown: measurements are in pixels");
             }
             if ui.button("Copy CSV").on_hover_text("Copy the table and the class totals for a spreadsheet").clicked() {
                 ui.ctx().copy_text(to_csv(&self.rows, &self.totals, unit));

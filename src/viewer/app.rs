@@ -6,12 +6,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use egui::{Color32, ColorImage, RichText, TextureHandle};
+use egui::{ColorImage, RichText, TextureHandle};
 
 use super::annotation_panels::{annotation_section, toolbar, MeasurementTable};
 use super::command::{AppCommand, CommandQueue};
 use super::file_browser::{FileBrowser, FileDialogMode, Picked};
 use super::job::Job;
+use super::message::{Level, Message};
 use super::report_panel::{ReportPanel, ReviewerDefaults};
 use super::slide_view::{OpenedSlide, SlideView};
 use crate::annotations::AnnotationClass;
@@ -99,13 +100,13 @@ pub struct ViewerApp {
     pub(super) recent_check: Option<Job<Vec<PathBuf>>>,
     pub(super) recent_checked: Option<Instant>,
     /// Entries dropped from Open recent because their file is gone, until dismissed.
-    pub recent_note: Option<String>,
+    pub recent_note: Option<Message>,
     show_side_panel: bool,
     pub classes: Vec<AnnotationClass>,
     pub show_measurements: bool,
     annotation_job: Option<AnnotationJob>,
-    /// The last import or export result: text, and whether it is a problem.
-    pub annotation_message: Option<(String, bool)>,
+    /// The last import or export result.
+    pub annotation_message: Option<Message>,
     pub show_report: bool,
     pub reviewer: ReviewerDefaults,
     /// Asking before closing with unsaved report changes: the window, or one tab.
@@ -389,7 +390,7 @@ impl ViewerApp {
                 let what = if p.is_amending() {
                     "an amendment in progress (save or cancel it first)".to_string()
                 } else if p.save_failed() {
-                    format!("not saved: {}", p.message.as_ref().map(|m| m.0.as_str()).unwrap_or("the save failed"))
+                    format!("not saved: {}", p.message.as_ref().map(|m| m.text.as_str()).unwrap_or("the save failed"))
                 } else if p.is_saving() {
                     "saving…".to_string()
                 } else {
@@ -535,7 +536,7 @@ impl ViewerApp {
                     ui.menu_button("Open recent", |ui| {
                         self.check_recent(&ctx);
                         if let Some(note) = &self.recent_note {
-                            ui.colored_label(Color32::from_rgb(230, 160, 60), note);
+                            note.show(ui);
                         }
                         if self.recent.is_empty() {
                             ui.label("(none)");
@@ -681,22 +682,21 @@ impl ViewerApp {
                 let Some((path, read)) = result else { return };
                 match read {
                     Ok(import) => {
-                        self.annotation_message = Some((
-                            format!("Imported from {}: {}", path.display(), import.summary()),
-                            import.skipped > 0 || import.truncated,
-                        ));
+                        let text = format!("Imported from {}: {}", path.display(), import.summary());
+                        let level = if import.skipped > 0 || import.truncated { Level::Warning } else { Level::Info };
+                        self.annotation_message = Some(Message { level, text });
                         self.add_imported(&slide, import);
                     }
                     // A failed import leaves the slide's annotations as they were.
-                    Err(e) => self.annotation_message = Some((format!("Import failed: {e}"), true)),
+                    Err(e) => self.annotation_message = Some(Message::error(format!("Import failed: {e}"))),
                 }
             }
             AnnotationJob::Export(job) => {
                 let Some(result) = job.try_take() else { return };
                 self.annotation_job = None;
                 match result.unwrap_or_else(|stopped| Some(Err(stopped.to_string()))) {
-                    Some(Ok(text)) => self.annotation_message = Some((text, false)),
-                    Some(Err(e)) => self.annotation_message = Some((format!("Export failed: {e}"), true)),
+                    Some(Ok(text)) => self.annotation_message = Some(Message::info(text)),
+                    Some(Err(e)) => self.annotation_message = Some(Message::error(format!("Export failed: {e}"))),
                     None => {}
                 }
             }
@@ -714,8 +714,8 @@ impl ViewerApp {
     fn status_bar(&mut self, ui: &mut egui::Ui) {
         egui::Panel::bottom("status").show(ui, |ui| {
             ui.horizontal(|ui| {
-                if let Some(note) = self.recent_note.clone() {
-                    ui.colored_label(Color32::from_rgb(230, 160, 60), note);
+                if let Some(note) = &self.recent_note {
+                    note.show(ui);
                     if ui.small_button("Dismiss").clicked() {
                         self.recent_note = None;
                     }
@@ -748,7 +748,8 @@ impl ViewerApp {
                 let failed = view.failed_tiles().len();
                 if failed > 0 {
                     ui.separator();
-                    ui.label(RichText::new(format!("{failed} corrupt tiles")).color(Color32::from_rgb(230, 90, 90)))
+                    Level::Error
+                        .label(ui, format!("{failed} corrupt tiles"))
                         .on_hover_text(view.failed_tiles().values().next().cloned().unwrap_or_default());
                 }
                 ui.separator();
@@ -810,9 +811,8 @@ impl ViewerApp {
                 view.set_adjustments(a);
             }
             ui.separator();
-            if let Some((message, problem)) = &self.annotation_message {
-                let color = if *problem { Color32::from_rgb(230, 160, 60) } else { ui.visuals().text_color() };
-                ui.colored_label(color, message);
+            if let Some(message) = &self.annotation_message {
+                message.show(ui);
             }
             if let Some(view) = tab.view_mut() {
                 annotation_section(ui, &mut view.annotations, &self.classes, &mut self.commands);
@@ -851,7 +851,7 @@ impl ViewerApp {
                         ui.image((tex.id(), size * scale));
                     }
                     Associated::Failed(e) if !e.is_empty() => {
-                        ui.colored_label(Color32::from_rgb(230, 90, 90), e);
+                        Level::Error.label(ui, e.as_str());
                     }
                     Associated::Failed(_) => {}
                 }
@@ -887,11 +887,7 @@ impl ViewerApp {
             }
             TabState::Failed(message) => {
                 ui.centered_and_justified(|ui| {
-                    ui.label(
-                        RichText::new(format!("Cannot open this slide.\n\n{message}"))
-                            .color(Color32::from_rgb(230, 90, 90))
-                            .size(16.0),
-                    )
+                    ui.label(Level::Error.text(ui, format!("Cannot open this slide.\n\n{message}")).size(16.0))
                 });
             }
             TabState::Open(view) => {

@@ -9,6 +9,7 @@ use super::app::{ViewerApp, RECENT_MAX};
 use super::command::AppCommand;
 use super::file_browser::{BrowserEvent, FileBrowser, FileDialogMode, Picked};
 use super::job::Job;
+use super::message::Message;
 
 impl ViewerApp {
     /// Put a slide that opened at the top of Open recent (its canonical path, once).
@@ -38,7 +39,8 @@ impl ViewerApp {
         }
         self.recent.retain(|p| !missing.contains(p));
         let names: Vec<String> = missing.iter().map(|p| p.display().to_string()).collect();
-        self.recent_note = Some(format!("Removed from Open recent, file missing: {}", names.join(", ")));
+        self.recent_note =
+            Some(Message::warning(format!("Removed from Open recent, file missing: {}", names.join(", "))));
     }
 
     /// File > Open: the desktop's picker on a worker, or the built-in browser when there is

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::job::Job;
+use super::message::Level;
 
 /// How File > Open asks for a slide.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -204,7 +205,7 @@ impl FileBrowser {
             ctx,
             |ui| {
                 if !self.note.is_empty() {
-                    ui.colored_label(egui::Color32::from_rgb(230, 160, 60), &self.note);
+                    Level::Warning.label(ui, self.note.as_str());
                 }
                 ui.horizontal(|ui| {
                     let label = ui.label("Folder");
@@ -229,7 +230,7 @@ impl FileBrowser {
                     }
                 });
                 if let Some(e) = &self.error {
-                    ui.colored_label(egui::Color32::from_rgb(230, 90, 90), e);
+                    Level::Error.label(ui, e.as_str());
                 }
                 if self.listing.is_some() {
                     ui.spinner();

@@ -13,6 +13,7 @@ pub mod file_browser;
 pub mod help;
 pub mod job;
 pub mod magnification;
+pub mod message;
 pub mod native;
 pub mod report_panel;
 pub mod scripted;

@@ -22,6 +22,7 @@ use egui::{Color32, RichText};
 
 use super::command::{AppCommand, CommandQueue};
 use super::job::Job;
+use super::message::{Level, Message};
 
 use super::slide_view::SlideView;
 use crate::annotations::AnnotationClass;
@@ -68,13 +69,6 @@ enum Dialog {
 
 type Found = (Option<(PathBuf, Report)>, Vec<String>);
 
-/// What the status line shows: one notice at a time, problems first.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Notice {
-    pub text: String,
-    pub problem: bool,
-}
-
 pub struct ReportPanel {
     pub report: Report,
     /// Where the report was read from or last saved.
@@ -90,7 +84,7 @@ pub struct ReportPanel {
     /// The received date as typed; the report holds it only when it is a real date.
     received_text: String,
     /// The last problem, if one stands (a refused sign-out, a failed save, an unreadable report).
-    pub message: Option<(String, bool)>,
+    pub message: Option<Message>,
     /// When and where the report was last written (shown when no problem stands).
     pub saved_note: Option<String>,
     /// Unsaved edits of a draft, and when the last one was made.
@@ -236,15 +230,15 @@ impl ReportPanel {
             })
     }
 
-    /// What the status line shows now.
-    pub fn notice(&self) -> Option<Notice> {
-        if let Some((text, problem)) = &self.message {
-            return Some(Notice { text: text.clone(), problem: *problem });
+    /// What the status line shows now: one message at a time, problems first.
+    pub fn notice(&self) -> Option<Message> {
+        if let Some(message) = &self.message {
+            return Some(message.clone());
         }
         if self.saving.is_some() {
-            return Some(Notice { text: "Saving…".into(), problem: false });
+            return Some(Message::info("Saving…"));
         }
-        self.saved_note.as_ref().map(|t| Notice { text: t.clone(), problem: false })
+        self.saved_note.as_ref().map(|t| Message::info(t.as_str()))
     }
 
     /// The slide's SHA-256 once computed.
@@ -270,7 +264,8 @@ impl ReportPanel {
                 }
                 self.baseline = self.report.clone();
                 if !problems.is_empty() {
-                    self.message = Some((format!("Reports that could not be read: {}", problems.join("; ")), true));
+                    self.message =
+                        Some(Message::warning(format!("Reports that could not be read: {}", problems.join("; "))));
                 }
                 self.sync_texts();
                 self.check_hash();
@@ -302,7 +297,7 @@ impl ReportPanel {
                                 saved.json.display()
                             ),
                         });
-                        if self.message.as_ref().is_some_and(|(text, _)| text.starts_with("Not saved")) {
+                        if self.message.as_ref().is_some_and(|m| m.text.starts_with("Not saved")) {
                             self.message = None;
                         }
                         self.baseline = saved.report;
@@ -311,13 +306,10 @@ impl ReportPanel {
                     }
                     Err(e) => {
                         self.save_failed = Some((e.clone(), Instant::now()));
-                        self.message = Some((
-                            format!(
-                                "Not saved: {e}. Trying again every {} s; or Save elsewhere…",
-                                RETRY_AFTER.as_secs()
-                            ),
-                            true,
-                        ));
+                        self.message = Some(Message::error(format!(
+                            "Not saved: {e}. Trying again every {} s; or Save elsewhere…",
+                            RETRY_AFTER.as_secs()
+                        )));
                     }
                 }
             }
@@ -340,15 +332,12 @@ impl ReportPanel {
                 }
             }
         } else if self.report.slide.sha256 != *hash {
-            self.message = Some((
-                format!(
-                    "This {} report was made on a different file (SHA-256 {}…, this slide {}…)",
-                    self.report.status.as_str(),
-                    self.report.slide.sha256.get(..12).unwrap_or_default(),
-                    hash.get(..12).unwrap_or_default()
-                ),
-                true,
-            ));
+            self.message = Some(Message::warning(format!(
+                "This {} report was made on a different file (SHA-256 {}…, this slide {}…)",
+                self.report.status.as_str(),
+                self.report.slide.sha256.get(..12).unwrap_or_default(),
+                hash.get(..12).unwrap_or_default()
+            )));
         }
     }
 
@@ -462,7 +451,7 @@ impl ReportPanel {
             self.dialog = Some(Dialog::ConfirmFinalise);
         } else {
             self.show_missing = true;
-            self.message = Some((self.missing_message(&missing), true));
+            self.message = Some(Message::warning(self.missing_message(&missing)));
         }
     }
 
@@ -480,7 +469,7 @@ impl ReportPanel {
                 self.message = None;
                 self.save(view, classes, ctx);
             }
-            Err(problems) => self.message = Some((format!("Not finalised: {problems}"), true)),
+            Err(problems) => self.message = Some(Message::warning(format!("Not finalised: {problems}"))),
         }
     }
 
@@ -521,7 +510,7 @@ impl ReportPanel {
             None
         };
         match problem {
-            Some(p) => self.message = Some((p.into(), true)),
+            Some(p) => self.message = Some(Message::warning(p)),
             None => self.dialog = Some(Dialog::ConfirmAmendment),
         }
     }
@@ -547,7 +536,7 @@ impl ReportPanel {
                 self.save(view, classes, ctx);
             }
             Err(e) => {
-                self.message = Some((format!("Not amended: {e}"), true));
+                self.message = Some(Message::warning(format!("Not amended: {e}")));
                 self.amending = Some(amending);
             }
         }
@@ -573,7 +562,7 @@ impl ReportPanel {
         self.dirty_since = None;
         self.save_failed = None;
         self.show_missing = false;
-        self.message = Some(("Unsaved changes discarded".into(), false));
+        self.message = Some(Message::info("Unsaved changes discarded"));
     }
 
     /// Start saving whatever is unsaved now (a draft's edits; a report whose save failed). An
@@ -680,11 +669,11 @@ impl ReportPanel {
                 let missing = self.missing_for_sign_out();
                 if missing.is_empty() {
                     self.show_missing = false;
-                    if self.message.as_ref().is_some_and(|(t, _)| t.starts_with("Not finalised")) {
+                    if self.message.as_ref().is_some_and(|m| m.text.starts_with("Not finalised")) {
                         self.message = None;
                     }
-                } else if self.message.as_ref().is_none_or(|(t, _)| t.starts_with("Not finalised")) {
-                    self.message = Some((self.missing_message(&missing), true));
+                } else if self.message.as_ref().is_none_or(|m| m.text.starts_with("Not finalised")) {
+                    self.message = Some(Message::warning(self.missing_message(&missing)));
                 }
             }
         }
@@ -728,7 +717,7 @@ impl ReportPanel {
         let size = egui::vec2(ui.available_width(), row * 2.0 + ui.spacing().item_spacing.y);
         let (rect, response) = ui.allocate_exact_size(size, egui::Sense::hover());
         let Some(notice) = notice else { return };
-        let color = if notice.problem { Color32::from_rgb(230, 140, 50) } else { ui.visuals().weak_text_color() };
+        let color = notice.level.color(ui.visuals());
         let mut job = egui::text::LayoutJob::simple(
             notice.text.clone(),
             egui::TextStyle::Body.resolve(ui.style()),
@@ -820,10 +809,10 @@ impl ReportPanel {
                     // above it.
                     let typed = self.received_text.trim();
                     let date_problem = match parse_date(typed) {
-                        Err(e) if !typed.is_empty() => e,
+                        Err(e) if !typed.is_empty() => e.to_string(),
                         _ => String::new(),
                     };
-                    ui.add(egui::Label::new(RichText::new(date_problem).color(Color32::from_rgb(230, 90, 90)).small()));
+                    ui.add(egui::Label::new(Level::Error.text(ui, date_problem).small()));
                     ui.separator();
                     changed |= area(ui, "Specimen", &mut self.report.specimen, mark("specimen"));
                     changed |= area(ui, "Clinical details", &mut self.report.clinical_details, false);
@@ -867,7 +856,7 @@ impl ReportPanel {
                                 .on_hover_text(h.as_str());
                         }
                         Hashing::Failed(e) => {
-                            ui.colored_label(Color32::from_rgb(230, 90, 90), e);
+                            Level::Error.label(ui, e.as_str());
                         }
                     }
                     ui.end_row();
@@ -1138,7 +1127,7 @@ fn label_styled(ui: &mut egui::Ui, text: RichText, missing: bool) -> egui::Respo
     ui.horizontal(|ui| {
         ui.spacing_mut().item_spacing.x = 2.0;
         let response = ui.label(text);
-        let mark = RichText::new(if missing { "*" } else { "" }).strong().color(Color32::from_rgb(230, 90, 90));
+        let mark = Level::Error.text(ui, if missing { "*" } else { "" }).strong();
         let height = ui.text_style_height(&egui::TextStyle::Body);
         ui.add_sized([10.0, height], egui::Label::new(mark)).on_hover_text("required to sign out");
         response
