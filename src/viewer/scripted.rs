@@ -141,186 +141,187 @@ impl ScriptedRun {
                 }
             }
         }
-        let started = self.started;
+        let Some(view) = self.view.as_deref_mut() else {
+            ctx.request_repaint_after(std::time::Duration::from_millis(16));
+            egui::CentralPanel::default().show(ui, |ui| {
+                ui.centered_and_justified(|ui| ui.spinner());
+            });
+            return None;
+        };
         match &mut self.progress {
-            Progress::Screenshot(plan, progress) => {
-                screenshot_frame(ui, self.view.as_deref_mut(), plan, progress, started)
-            }
-            Progress::Bench(plan, progress) => {
-                bench_frame(ui, self.view.as_deref_mut(), plan, progress, started, times, &self.cache)
-            }
+            Progress::Screenshot(plan, progress) => progress.frame(ui, view, plan, self.started),
+            Progress::Bench(plan, progress) => progress.frame(ui, view, plan, self.started, times, &self.cache),
         }
     }
 }
 
-/// Scripted snapshot: place the camera, wait until every visible tile is at its level, take
-/// the screenshot, save it on a worker, print the timings and finish.
-fn screenshot_frame(
-    ui: &mut egui::Ui,
-    view: Option<&mut SlideView>,
-    plan: &ScreenshotPlan,
-    progress: &mut ScreenshotProgress,
-    started: Instant,
-) -> Option<i32> {
-    let ctx = ui.ctx().clone();
-    ctx.request_repaint_after(std::time::Duration::from_millis(16));
-    let Some(view) = view else {
+impl ScreenshotProgress {
+    /// Scripted snapshot: place the camera, wait until every visible tile is at its level, take
+    /// the screenshot, save it on a worker, print the timings and finish.
+    fn frame(
+        &mut self,
+        ui: &mut egui::Ui,
+        view: &mut SlideView,
+        plan: &ScreenshotPlan,
+        started: Instant,
+    ) -> Option<i32> {
+        let progress = self;
+        let ctx = ui.ctx().clone();
+        ctx.request_repaint_after(std::time::Duration::from_millis(16));
         egui::CentralPanel::default().frame(egui::Frame::NONE).show(ui, |ui| {
-            ui.centered_and_justified(|ui| ui.spinner());
+            if !progress.placed {
+                let levels = view.slide.levels();
+                let l0 = &levels[0];
+                let downsample = plan
+                    .downsample
+                    .or_else(|| plan.level.and_then(|l| levels.get(l)).map(|l| l.downsample))
+                    .unwrap_or(1.0);
+                let center = plan.center.unwrap_or([l0.width as f64 / 2.0, l0.height as f64 / 2.0]);
+                let ppp = f64::from(ctx.pixels_per_point());
+                view.look_at(center, Some(1.0 / downsample / ppp));
+                progress.placed = true;
+            }
+            view.ui(ui);
+            if progress.first_frame_ms.is_none() && view.tiles_loaded > 0 {
+                progress.first_frame_ms = Some(started.elapsed().as_secs_f64() * 1e3);
+            }
         });
-        return None;
-    };
-    egui::CentralPanel::default().frame(egui::Frame::NONE).show(ui, |ui| {
-        if !progress.placed {
-            let levels = view.slide.levels();
-            let l0 = &levels[0];
-            let downsample =
-                plan.downsample.or_else(|| plan.level.and_then(|l| levels.get(l)).map(|l| l.downsample)).unwrap_or(1.0);
-            let center = plan.center.unwrap_or([l0.width as f64 / 2.0, l0.height as f64 / 2.0]);
-            let ppp = f64::from(ctx.pixels_per_point());
-            view.look_at(center, Some(1.0 / downsample / ppp));
-            progress.placed = true;
+        if !progress.requested && view.is_complete() {
+            progress.requested = true;
+            let slot = progress.image.clone();
+            let repaint = ctx.clone();
+            let complete_ms = started.elapsed().as_secs_f64() * 1e3;
+            let first_frame_ms = progress.first_frame_ms.unwrap_or(complete_ms);
+            ctx.request_screenshot(move |image| {
+                *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(image);
+                repaint.request_repaint();
+            });
+            println!(
+                "{}",
+                serde_json::json!({"first_frame_ms": round1(first_frame_ms), "complete_ms": round1(complete_ms), "tiles_loaded": view.tiles_loaded})
+            );
         }
-        view.ui(ui);
-        if progress.first_frame_ms.is_none() && view.tiles_loaded > 0 {
-            progress.first_frame_ms = Some(started.elapsed().as_secs_f64() * 1e3);
+        let shot = progress.image.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(image) = shot {
+            let output = plan.output.clone();
+            progress.saving = Some(Job::spawn(&ctx, move || save_color_image(&image, &output)));
         }
-    });
-    if !progress.requested && view.is_complete() {
-        progress.requested = true;
-        let slot = progress.image.clone();
-        let repaint = ctx.clone();
-        let complete_ms = started.elapsed().as_secs_f64() * 1e3;
-        let first_frame_ms = progress.first_frame_ms.unwrap_or(complete_ms);
-        ctx.request_screenshot(move |image| {
-            *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(image);
-            repaint.request_repaint();
-        });
-        println!(
-            "{}",
-            serde_json::json!({"first_frame_ms": round1(first_frame_ms), "complete_ms": round1(complete_ms), "tiles_loaded": view.tiles_loaded})
-        );
-    }
-    let shot = progress.image.lock().unwrap_or_else(|p| p.into_inner()).take();
-    if let Some(image) = shot {
-        let output = plan.output.clone();
-        progress.saving = Some(Job::spawn(&ctx, move || save_color_image(&image, &output)));
-    }
-    match progress.saving.as_mut()?.try_take()? {
-        Ok(Ok(())) => Some(0),
-        Ok(Err(e)) => {
-            eprintln!("wsiview: {e}");
-            Some(1)
-        }
-        Err(stopped) => {
-            eprintln!("wsiview: {}: {stopped}", plan.output.display());
-            Some(1)
+        match progress.saving.as_mut()?.try_take()? {
+            Ok(Ok(())) => Some(0),
+            Ok(Err(e)) => {
+                eprintln!("wsiview: {e}");
+                Some(1)
+            }
+            Err(stopped) => {
+                eprintln!("wsiview: {}: {stopped}", plan.output.display());
+                Some(1)
+            }
         }
     }
 }
 
-fn bench_frame(
-    ui: &mut egui::Ui,
-    view: Option<&mut SlideView>,
-    plan: &BenchPlan,
-    progress: &mut BenchProgress,
-    started: Instant,
-    times: FrameTimes,
-    cache: &TileCache,
-) -> Option<i32> {
-    let ctx = ui.ctx().clone();
-    ctx.request_repaint();
-    let Some(view) = view else {
-        egui::CentralPanel::default().show(ui, |ui| ui.spinner());
-        return None;
-    };
-    let levels = view.slide.levels().to_vec();
-    let (w, h) = (levels[0].width as f64, levels[0].height as f64);
-    let ppp = f64::from(ctx.pixels_per_point());
-    // Deterministic spread of jump targets over the slide.
-    let jump_target = |i: usize| {
-        let f = |k: u64| ((i as u64 + 1).wrapping_mul(k) % 1000) as f64 / 1000.0;
-        [w * (0.1 + 0.8 * f(389)), h * (0.1 + 0.8 * f(757))]
-    };
-    let mut exit = None;
-    match &mut progress.phase {
-        BenchPhase::FirstView => {
-            if !view.is_complete() && view.camera.zoom != 1.0 / ppp {
-                view.look_at([w / 2.0, h / 2.0], Some(1.0 / ppp));
+impl BenchProgress {
+    /// First view, jumps, then panning across every level; the report printed at the end.
+    fn frame(
+        &mut self,
+        ui: &mut egui::Ui,
+        view: &mut SlideView,
+        plan: &BenchPlan,
+        started: Instant,
+        times: FrameTimes,
+        cache: &TileCache,
+    ) -> Option<i32> {
+        let progress = self;
+        let ctx = ui.ctx().clone();
+        ctx.request_repaint();
+        let levels = view.slide.levels().to_vec();
+        let (w, h) = (levels[0].width as f64, levels[0].height as f64);
+        let ppp = f64::from(ctx.pixels_per_point());
+        // Deterministic spread of jump targets over the slide.
+        let jump_target = |i: usize| {
+            let f = |k: u64| ((i as u64 + 1).wrapping_mul(k) % 1000) as f64 / 1000.0;
+            [w * (0.1 + 0.8 * f(389)), h * (0.1 + 0.8 * f(757))]
+        };
+        let mut exit = None;
+        match &mut progress.phase {
+            BenchPhase::FirstView => {
+                if !view.is_complete() && view.camera.zoom != 1.0 / ppp {
+                    view.look_at([w / 2.0, h / 2.0], Some(1.0 / ppp));
+                }
+            }
+            BenchPhase::Pan { since, last_level_change, level } => {
+                if let Some(ms) = times.last_ui_ms {
+                    progress.ui_ms.push(ms);
+                }
+                if let Some(ms) = times.last_frame_cpu_ms {
+                    progress.frame_ms.push(ms);
+                }
+                // A steady drag, bouncing off the slide's edges, and every 2 s the next level.
+                view.camera.pan_by_screen([-progress.velocity[0], -progress.velocity[1]]);
+                let [cx, cy] = view.camera.center;
+                if cx <= 0.0 || cx >= w {
+                    progress.velocity[0] = -progress.velocity[0];
+                }
+                if cy <= 0.0 || cy >= h {
+                    progress.velocity[1] = -progress.velocity[1];
+                }
+                if last_level_change.elapsed().as_secs_f64() > 2.0 {
+                    *level = (*level + 1) % levels.len();
+                    *last_level_change = Instant::now();
+                    let center = view.camera.center;
+                    view.look_at(center, Some(1.0 / levels[*level].downsample / ppp));
+                }
+                if since.elapsed().as_secs_f64() > plan.pan_seconds {
+                    let report = serde_json::json!({
+                        "complete_ms": round1(progress.complete_ms),
+                        "jump_ms_median": round1(percentile(&progress.jump_ms, 0.5)),
+                        "jump_ms_max": round1(percentile(&progress.jump_ms, 1.0)),
+                        "pan_seconds": plan.pan_seconds,
+                        "frames": progress.ui_ms.len(),
+                        "frames_per_s": round1(progress.ui_ms.len() as f64 / plan.pan_seconds),
+                        "ui_ms_p50": round2(percentile(&progress.ui_ms, 0.5)),
+                        "ui_ms_p99": round2(percentile(&progress.ui_ms, 0.99)),
+                        "frame_cpu_ms_p50": round2(percentile(&progress.frame_ms, 0.5)),
+                        "frame_cpu_ms_p99": round2(percentile(&progress.frame_ms, 0.99)),
+                        "tiles_loaded": view.tiles_loaded,
+                        "cache_mb": round1(cache.used_bytes() as f64 / 1e6),
+                    });
+                    // Memory figures come from /proc: read on a worker, not the UI thread.
+                    progress.phase = BenchPhase::Report(Job::spawn(&ctx, move || print_with_memory(report)));
+                }
+            }
+            BenchPhase::Jump { .. } => {}
+            BenchPhase::Report(job) => {
+                if job.ready() {
+                    exit = Some(0);
+                }
             }
         }
-        BenchPhase::Pan { since, last_level_change, level } => {
-            if let Some(ms) = times.last_ui_ms {
-                progress.ui_ms.push(ms);
+        egui::CentralPanel::default().frame(egui::Frame::NONE).show(ui, |ui| {
+            view.ui(ui);
+        });
+        let complete = view.is_complete() && view.stats.level == 0;
+        match &mut progress.phase {
+            BenchPhase::FirstView if complete => {
+                progress.complete_ms = started.elapsed().as_secs_f64() * 1e3;
+                view.look_at(jump_target(0), Some(1.0 / ppp));
+                progress.phase = BenchPhase::Jump { index: 0, since: Instant::now() };
             }
-            if let Some(ms) = times.last_frame_cpu_ms {
-                progress.frame_ms.push(ms);
+            BenchPhase::Jump { index, since } if complete => {
+                progress.jump_ms.push(since.elapsed().as_secs_f64() * 1e3);
+                *index += 1;
+                if *index < BENCH_JUMPS {
+                    view.look_at(jump_target(*index), Some(1.0 / ppp));
+                    *since = Instant::now();
+                } else {
+                    let now = Instant::now();
+                    progress.phase = BenchPhase::Pan { since: now, last_level_change: now, level: 0 };
+                }
             }
-            // A steady drag, bouncing off the slide's edges, and every 2 s the next level.
-            view.camera.pan_by_screen([-progress.velocity[0], -progress.velocity[1]]);
-            let [cx, cy] = view.camera.center;
-            if cx <= 0.0 || cx >= w {
-                progress.velocity[0] = -progress.velocity[0];
-            }
-            if cy <= 0.0 || cy >= h {
-                progress.velocity[1] = -progress.velocity[1];
-            }
-            if last_level_change.elapsed().as_secs_f64() > 2.0 {
-                *level = (*level + 1) % levels.len();
-                *last_level_change = Instant::now();
-                let center = view.camera.center;
-                view.look_at(center, Some(1.0 / levels[*level].downsample / ppp));
-            }
-            if since.elapsed().as_secs_f64() > plan.pan_seconds {
-                let report = serde_json::json!({
-                    "complete_ms": round1(progress.complete_ms),
-                    "jump_ms_median": round1(percentile(&progress.jump_ms, 0.5)),
-                    "jump_ms_max": round1(percentile(&progress.jump_ms, 1.0)),
-                    "pan_seconds": plan.pan_seconds,
-                    "frames": progress.ui_ms.len(),
-                    "frames_per_s": round1(progress.ui_ms.len() as f64 / plan.pan_seconds),
-                    "ui_ms_p50": round2(percentile(&progress.ui_ms, 0.5)),
-                    "ui_ms_p99": round2(percentile(&progress.ui_ms, 0.99)),
-                    "frame_cpu_ms_p50": round2(percentile(&progress.frame_ms, 0.5)),
-                    "frame_cpu_ms_p99": round2(percentile(&progress.frame_ms, 0.99)),
-                    "tiles_loaded": view.tiles_loaded,
-                    "cache_mb": round1(cache.used_bytes() as f64 / 1e6),
-                });
-                // Memory figures come from /proc: read on a worker, not the UI thread.
-                progress.phase = BenchPhase::Report(Job::spawn(&ctx, move || print_with_memory(report)));
-            }
+            _ => {}
         }
-        BenchPhase::Jump { .. } => {}
-        BenchPhase::Report(job) => {
-            if job.ready() {
-                exit = Some(0);
-            }
-        }
+        exit
     }
-    egui::CentralPanel::default().frame(egui::Frame::NONE).show(ui, |ui| {
-        view.ui(ui);
-    });
-    let complete = view.is_complete() && view.stats.level == 0;
-    match &mut progress.phase {
-        BenchPhase::FirstView if complete => {
-            progress.complete_ms = started.elapsed().as_secs_f64() * 1e3;
-            view.look_at(jump_target(0), Some(1.0 / ppp));
-            progress.phase = BenchPhase::Jump { index: 0, since: Instant::now() };
-        }
-        BenchPhase::Jump { index, since } if complete => {
-            progress.jump_ms.push(since.elapsed().as_secs_f64() * 1e3);
-            *index += 1;
-            if *index < BENCH_JUMPS {
-                view.look_at(jump_target(*index), Some(1.0 / ppp));
-                *since = Instant::now();
-            } else {
-                let now = Instant::now();
-                progress.phase = BenchPhase::Pan { since: now, last_level_change: now, level: 0 };
-            }
-        }
-        _ => {}
-    }
-    exit
 }
 
 /// Add the resident and peak memory from /proc to the benchmark's report and print it. Runs on
