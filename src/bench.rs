@@ -26,9 +26,8 @@ pub struct BenchResult {
     pub thumbnail_1024_ms: f64,
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+fn median(v: Vec<f64>) -> f64 {
+    crate::stats::median(&crate::stats::sorted(&v)).unwrap_or(f64::NAN)
 }
 
 fn time<T>(f: impl FnOnce() -> T) -> (f64, T) {

@@ -629,7 +629,7 @@ fn measure_annotations(
         value["skipped"] = serde_json::to_value(&import.skipped_features)?;
         println!("{}", serde_json::to_string_pretty(&value)?);
     } else if let Some(out) = csv {
-        store::write_atomic(out, table::to_csv(&rows, &totals, unit).as_bytes())
+        wsiview::files::write_atomic(out, table::to_csv(&rows, &totals, unit).as_bytes())
             .with_context(|| format!("{}: cannot write CSV", out.display()))?;
         println!("{}: {} annotations measured, {} classes", out.display(), rows.len(), totals.len());
     } else {
@@ -788,7 +788,7 @@ fn consolidate_reports(dirs: &[PathBuf], out: &Path, category_map: Option<&Path>
     use wsiview::report::consolidate;
     // A bad map is reported before any report is read.
     let categories = match category_map {
-        Some(file) => CategoryMap::built_in_extended_by(file).map_err(anyhow::Error::msg)?,
+        Some(file) => CategoryMap::built_in_extended_by(file)?,
         None => CategoryMap::built_in(),
     };
     let progress = ReadProgress { terminal: std::io::stderr().is_terminal(), shown_step: Default::default() };

@@ -1,10 +1,19 @@
-//! Opening files a user names (slides, annotation files, reports, keys, category maps): only
-//! regular files. A FIFO, a device or a folder given by mistake is a clear error at once — opening
-//! a FIFO for reading would otherwise wait forever for a writer.
+//! The file system as wsiview uses it, for every module above `tiff`:
+//! - reading files a user names (slides, annotation files, reports, keys, category maps): only
+//!   regular files ([`open_regular`], [`read_regular`] with a size cap). A FIFO, a device or a
+//!   folder given by mistake is a clear error at once — opening a FIFO for reading would otherwise
+//!   wait forever for a writer;
+//! - writing what the user made: [`write_atomic`] (readers see the old file or the new one, never
+//!   a part), [`folder_writable`];
+//! - the per-user data folder ([`app_data_dir`]) where annotations, reports and the teaching key go
+//!   when the slide's folder is read-only.
+//!
+//! Imports nothing of the crate.
 
 use std::fs::File;
-use std::io::{self, Read};
-use std::path::Path;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Open `path` for reading if it is a regular file (following symbolic links); otherwise an
 /// error saying what it is. On Unix the open itself does not wait (`O_NONBLOCK`), and the check
@@ -59,6 +68,55 @@ pub fn read_regular(path: &Path, max: u64) -> io::Result<Vec<u8>> {
         return Err(io::Error::new(io::ErrorKind::InvalidData, format!("too large: more than {max} bytes")));
     }
     Ok(bytes)
+}
+
+/// The per-user data folder (`$XDG_DATA_HOME/wsiview`, `~/.local/share/wsiview`,
+/// `%APPDATA%\wsiview`, `~/Library/Application Support/wsiview`).
+pub fn app_data_dir() -> Option<PathBuf> {
+    let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let base = if cfg!(windows) {
+        var("APPDATA")
+    } else if cfg!(target_os = "macos") {
+        var("HOME").map(|h| h.join("Library/Application Support"))
+    } else {
+        var("XDG_DATA_HOME").or_else(|| var("HOME").map(|h| h.join(".local/share")))
+    };
+    base.map(|b| b.join("wsiview"))
+}
+
+/// Write `bytes` to `path` atomically: readers see the old file or the new one, never a part.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let temp = dir.join(format!(".{name}.{}-{}.tmp", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed)));
+    let result = (|| {
+        let mut file = std::fs::OpenOptions::new().write(true).create_new(true).open(&temp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        drop(file);
+        std::fs::rename(&temp, path)?;
+        // The rename itself is durable once the folder is synced (POSIX); Windows has no such call.
+        #[cfg(unix)]
+        std::fs::File::open(dir)?.sync_all()?;
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    result
+}
+
+/// Whether a file can be created in `dir` (the slide's folder may be read-only, e.g. a share).
+pub fn folder_writable(dir: &Path) -> bool {
+    let probe = dir.join(format!(".wsiview-write-test-{}", std::process::id()));
+    match std::fs::OpenOptions::new().write(true).create_new(true).open(&probe) {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            true
+        }
+        Err(_) => false,
+    }
 }
 
 #[cfg(test)]

@@ -12,7 +12,9 @@ pub mod error;
 pub mod files;
 pub mod report;
 pub mod slide;
+pub mod stats;
 pub mod synth;
+pub mod text;
 pub mod tiff;
 pub mod tiles;
 #[cfg(feature = "gui")]

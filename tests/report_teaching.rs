@@ -346,7 +346,7 @@ fn teaching_copies_refuse_formats_whose_labels_cannot_be_removed() {
         let copy = dir.path().join(name);
         std::fs::copy(fixtures.join(name), &copy).unwrap_or_else(|e| panic!("{e}"));
         let before = std::fs::read(&copy).unwrap_or_else(|e| panic!("{e}"));
-        let err = match wsiview::report::teaching::scrub_slide_file(&copy) {
+        let err = match wsiview::report::teaching::scrub_slide_file(&copy).map_err(|e| e.to_string()) {
             Ok(_) => panic!("{name}: scrubbed, but its label cannot be removed"),
             Err(e) => e,
         };

@@ -453,7 +453,7 @@ fn read_only_folder_second_user_never_loses_an_amendment() {
 
 fn second_user(root: &Path) {
     let path = root.join("shared/H26-555.tif");
-    assert!(!wsiview::annotations::store::folder_writable(&root.join("shared")), "the shared folder must be read-only");
+    assert!(!wsiview::files::folder_writable(&root.join("shared")), "the shared folder must be read-only");
     let mut h = harness(&path);
     h.state_mut().reviewer = ReviewerDefaults { name: "T. Rainee".into(), role: Role::Trainee, site: "RLH".into() };
     click(&mut h, "Report");

@@ -32,9 +32,11 @@
 //! read (unknown type, non-numeric or absurd coordinates, too few vertices) is skipped and
 //! counted, as in the GeoJSON importer.
 
+use crate::text::escape_markup;
 use std::fmt::Write as _;
 
-use super::geojson::{AnnotationFileError, Import, ELLIPSE_SEGMENTS, MAX_COORDINATE};
+use super::error::{read_text_file, AnnotationFileError, FormatError};
+use super::geojson::{Import, ELLIPSE_SEGMENTS, MAX_COORDINATE};
 use super::geometry::{Geometry, Point, Polygon};
 use super::model::{Annotation, AnnotationClass, ObjectKind, UNCLASSIFIED_COLOR};
 
@@ -49,17 +51,15 @@ fn problem(import: &mut Import, number: usize, line: u32, reason: String) {
 
 /// Read an ASAP XML file. The error names the file.
 pub fn read_asap_file(path: &std::path::Path) -> Result<Import, AnnotationFileError> {
-    let bytes = crate::files::read_regular(path, super::MAX_ANNOTATION_FILE_BYTES)
-        .map_err(|e| AnnotationFileError::new(path, e.to_string()))?;
-    let text = String::from_utf8(bytes).map_err(|e| AnnotationFileError::new(path, format!("not UTF-8 text: {e}")))?;
-    from_asap_str(&text).map_err(|m| AnnotationFileError::new(path, m))
+    read_text_file(path, from_asap_str)
 }
 
 /// Read ASAP XML text. Errors only when the text is not ASAP XML at all; otherwise the import
 /// lists what it skipped.
-pub fn from_asap_str(text: &str) -> Result<Import, String> {
+pub fn from_asap_str(text: &str) -> Result<Import, FormatError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let doc = roxmltree::Document::parse(text).map_err(|e| format!("not valid XML: {e}"))?;
+    let doc =
+        roxmltree::Document::parse(text).map_err(|e| FormatError::NotXml(crate::error::printable(&e.to_string())))?;
     let root = doc.root_element();
     // ASAP also reads a file whose root is the <Annotations> list itself (it falls back to the
     // document root). Aperio ImageScope XML has that root too, with <Regions> instead of
@@ -69,11 +69,11 @@ pub fn from_asap_str(text: &str) -> Result<Import, String> {
         "Annotations" => {
             let imagescope = root.children().any(|a| a.has_tag_name("Annotation") && child(a, "Regions").is_some());
             if imagescope {
-                return Err("this is Aperio ImageScope XML, not ASAP XML (not supported)".into());
+                return Err(FormatError::ImageScope);
             }
             (Some(root), None)
         }
-        other => return Err(format!("expected ASAP annotations (<ASAP_Annotations>), found <{other}>")),
+        other => return Err(FormatError::NotAsap(crate::error::printable(other))),
     };
     let mut import = Import::default();
     let groups = read_groups(groups_node);
@@ -266,26 +266,10 @@ fn read_annotation(node: roxmltree::Node) -> Result<Annotation, String> {
     Ok(annotation)
 }
 
-/// `text` as an XML attribute value: markup characters as entities, and tabs and line breaks as
-/// character references (a parser would otherwise normalise them to spaces). Characters XML 1.0
-/// cannot hold at all (other control characters) are dropped.
+/// `text` as an XML attribute value: [`escape_markup`], with tabs and line breaks as character
+/// references (a parser would otherwise normalise them to spaces, XML 1.0 section 3.3.3).
 fn escape_attribute(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for ch in text.chars() {
-        match ch {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\t' => out.push_str("&#9;"),
-            '\n' => out.push_str("&#10;"),
-            '\r' => out.push_str("&#13;"),
-            c if (c as u32) < 0x20 || c == '\u{fffe}' || c == '\u{ffff}' => {}
-            c => out.push(c),
-        }
-    }
-    out
+    escape_markup(text).replace('\t', "&#9;").replace('\n', "&#10;").replace('\r', "&#13;")
 }
 
 fn hex_color(c: [u8; 3]) -> String {
@@ -551,11 +535,11 @@ mod tests {
         assert!(import.problems[4].contains("2 distinct vertices"), "{}", import.problems[4]);
         assert!(import.problems[6].contains("\"Ellipse\""), "{}", import.problems[6]);
 
-        assert!(from_asap_str("not xml").unwrap_err().starts_with("not valid XML"));
-        assert!(from_asap_str("<ASAP_Annotations><Annotations>").unwrap_err().starts_with("not valid XML"));
-        assert!(from_asap_str("<svg/>").unwrap_err().contains("<svg>"));
+        assert!(from_asap_str("not xml").unwrap_err().to_string().starts_with("not valid XML"));
+        assert!(from_asap_str("<ASAP_Annotations><Annotations>").unwrap_err().to_string().starts_with("not valid XML"));
+        assert!(from_asap_str("<svg/>").unwrap_err().to_string().contains("<svg>"));
         let imagescope = "<Annotations><Annotation Id=\"1\"><Regions/></Annotation></Annotations>";
-        assert!(from_asap_str(imagescope).unwrap_err().contains("ImageScope"));
+        assert!(from_asap_str(imagescope).unwrap_err().to_string().contains("ImageScope"));
         // ASAP also reads a bare <Annotations> root.
         assert_eq!(from_asap_str(&format!("<Annotations>{good}</Annotations>")).unwrap().annotations.len(), 1);
     }
@@ -627,7 +611,7 @@ mod tests {
         assert_eq!(parse_color("#80112233"), Some([0x11, 0x22, 0x33]));
         assert_eq!(parse_color("red"), None);
         assert_eq!(parse_color("#12345"), None);
-        assert_eq!(escape_attribute("a&b<c>\"d'\u{1}\r"), "a&amp;b&lt;c&gt;&quot;d&apos;&#13;");
+        assert_eq!(escape_attribute("a&b<c>\"d'\u{1}\r"), "a&amp;b&lt;c&gt;&quot;d&#39;&#13;");
         assert_eq!(parse_number(" -1.5e3 "), Ok(-1500.0));
         assert_eq!(parse_number("+2,5"), Ok(2.5));
         assert!(parse_number("").is_err());

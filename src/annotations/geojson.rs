@@ -11,6 +11,7 @@
 
 use serde_json::{json, Map, Value};
 
+use super::error::{read_text_file, AnnotationFileError, FormatError};
 use super::geometry::{Geometry, Point, Polygon};
 use super::model::{Annotation, AnnotationClass, ObjectKind};
 
@@ -75,20 +76,6 @@ impl Import {
             s += &format!("; {} skipped ({})", self.skipped, self.problems.join("; "));
         }
         s
-    }
-}
-
-/// Why a whole file could not be read.
-#[derive(Debug, thiserror::Error)]
-#[error("{path}: {message}")]
-pub struct AnnotationFileError {
-    pub path: String,
-    pub message: String,
-}
-
-impl AnnotationFileError {
-    pub fn new(path: &std::path::Path, message: impl Into<String>) -> Self {
-        AnnotationFileError { path: path.display().to_string(), message: crate::error::printable(&message.into()) }
     }
 }
 
@@ -187,7 +174,7 @@ fn feature(a: &Annotation, classes: &[AnnotationClass]) -> Value {
 
 /// Read GeoJSON text. Errors only when nothing can be read at all; otherwise the import lists
 /// what it skipped.
-pub fn from_geojson_str(text: &str) -> Result<Import, String> {
+pub fn from_geojson_str(text: &str) -> Result<Import, FormatError> {
     match serde_json::from_str::<Value>(text) {
         Ok(value) => from_value(value),
         Err(e) if e.is_eof() => salvage_truncated(text)
@@ -195,17 +182,21 @@ pub fn from_geojson_str(text: &str) -> Result<Import, String> {
                 import.cut = Some(format!("the file ends early: {e}"));
                 import
             })
-            .ok_or_else(|| format!("not valid JSON: {e}")),
+            .ok_or_else(|| not_json(&e)),
         Err(e) => match non_finite_as_null(text) {
             // Python's json module writes NaN and Infinity: read the file with them as nulls, so
             // only the features holding them are skipped.
             Some(cleaned) => match serde_json::from_str::<Value>(&cleaned) {
                 Ok(value) => from_value(value),
-                Err(_) => Err(format!("not valid JSON: {e}")),
+                Err(_) => Err(not_json(&e)),
             },
-            None => Err(format!("not valid JSON: {e}")),
+            None => Err(not_json(&e)),
         },
     }
+}
+
+fn not_json(e: &serde_json::Error) -> FormatError {
+    FormatError::NotJson(crate::error::printable(&e.to_string()))
 }
 
 /// `text` with bare `NaN`, `Infinity` and `-Infinity` (outside strings) replaced by `null`, or
@@ -238,26 +229,28 @@ fn non_finite_as_null(text: &str) -> Option<String> {
 
 /// Read a GeoJSON file. The error names the file.
 pub fn read_geojson_file(path: &std::path::Path) -> Result<Import, AnnotationFileError> {
-    let bytes = crate::files::read_regular(path, super::MAX_ANNOTATION_FILE_BYTES)
-        .map_err(|e| AnnotationFileError::new(path, e.to_string()))?;
-    let text = String::from_utf8(bytes).map_err(|e| AnnotationFileError::new(path, format!("not UTF-8 text: {e}")))?;
-    from_geojson_str(&text).map_err(|m| AnnotationFileError::new(path, m))
+    read_text_file(path, from_geojson_str)
 }
 
-fn from_value(value: Value) -> Result<Import, String> {
+const EXPECTED_GEOJSON: &str = "expected GeoJSON (a FeatureCollection, a Feature or an array of Features)";
+
+fn from_value(value: Value) -> Result<Import, FormatError> {
+    let not_geojson = |what: String| Err(FormatError::NotGeoJson(crate::error::printable(&what)));
     let features: Vec<Value> = match value {
         Value::Array(items) => items,
         Value::Object(mut obj) => match obj.get("type").and_then(Value::as_str) {
             Some("FeatureCollection") => match obj.remove("features") {
                 Some(Value::Array(items)) => items,
-                Some(_) => return Err("\"features\" is not an array".into()),
-                None => return Err("a FeatureCollection without \"features\"".into()),
+                Some(_) => return not_geojson("\"features\" is not an array".into()),
+                None => return not_geojson("a FeatureCollection without \"features\"".into()),
             },
             Some("Feature") => vec![Value::Object(obj)],
-            Some(other) => return Err(format!("expected a FeatureCollection or Feature, found type \"{other}\"")),
-            None => return Err("expected GeoJSON (a FeatureCollection, a Feature or an array of Features)".into()),
+            Some(other) => {
+                return not_geojson(format!("expected a FeatureCollection or Feature, found type \"{other}\""))
+            }
+            None => return not_geojson(EXPECTED_GEOJSON.into()),
         },
-        _ => return Err("expected GeoJSON (a FeatureCollection, a Feature or an array of Features)".into()),
+        _ => return not_geojson(EXPECTED_GEOJSON.into()),
     };
     let mut import = Import::default();
     for (i, f) in features.iter().enumerate() {

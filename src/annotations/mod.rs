@@ -2,13 +2,15 @@
 //! as the viewer does.
 
 pub mod asap;
+pub mod error;
 pub mod geojson;
 pub mod geometry;
 pub mod model;
 pub mod store;
 pub mod table;
 
-pub use geojson::{AnnotationFileError, Import};
+pub use error::{AnnotationFileError, FormatError};
+pub use geojson::Import;
 pub use geometry::{Geometry, Measurement, PixelSize, Point, Polygon, Unit};
 pub use model::{default_classes, Annotation, AnnotationClass, AnnotationId, Document, ObjectKind};
 

@@ -3,15 +3,15 @@
 //! the same folder, fsync, rename, fsync of the folder), by a background thread so the UI never
 //! serialises or writes.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use super::geojson::{read_geojson_file, to_geojson_bytes, AnnotationFileError, Import};
+use super::error::AnnotationFileError;
+use super::geojson::{read_geojson_file, to_geojson_bytes, Import};
 use super::model::{Annotation, AnnotationClass};
+use crate::files::{app_data_dir, folder_writable, write_atomic};
 
 pub const SIDECAR_SUFFIX: &str = ".annotations.geojson";
 
@@ -21,20 +21,6 @@ pub fn sidecar_path(slide: &Path) -> PathBuf {
     let mut name = slide.file_name().map(|n| n.to_os_string()).unwrap_or_default();
     name.push(SIDECAR_SUFFIX);
     slide.with_file_name(name)
-}
-
-/// The per-user data folder (`$XDG_DATA_HOME/wsiview`, `~/.local/share/wsiview`,
-/// `%APPDATA%\wsiview`, `~/Library/Application Support/wsiview`).
-pub fn app_data_dir() -> Option<PathBuf> {
-    let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
-    let base = if cfg!(windows) {
-        var("APPDATA")
-    } else if cfg!(target_os = "macos") {
-        var("HOME").map(|h| h.join("Library/Application Support"))
-    } else {
-        var("XDG_DATA_HOME").or_else(|| var("HOME").map(|h| h.join(".local/share")))
-    };
-    base.map(|b| b.join("wsiview"))
 }
 
 /// The fallback sidecar for a slide in a read-only folder: named after the slide, with a hash
@@ -48,41 +34,6 @@ pub fn fallback_path(slide: &Path, data_dir: &Path) -> PathBuf {
         .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3));
     let name = slide.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     data_dir.join("annotations").join(format!("{name}.{hash:016x}{SIDECAR_SUFFIX}"))
-}
-
-/// Write `bytes` to `path` atomically: readers see the old file or the new one, never a part.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let temp = dir.join(format!(".{name}.{}-{}.tmp", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed)));
-    let result = (|| {
-        let mut file = std::fs::OpenOptions::new().write(true).create_new(true).open(&temp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        drop(file);
-        std::fs::rename(&temp, path)?;
-        // The rename itself is durable once the folder is synced (POSIX); Windows has no such call.
-        #[cfg(unix)]
-        std::fs::File::open(dir)?.sync_all()?;
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temp);
-    }
-    result
-}
-
-/// Whether a file can be created in `dir` (the slide's folder may be read-only, e.g. a share).
-pub fn folder_writable(dir: &Path) -> bool {
-    let probe = dir.join(format!(".wsiview-write-test-{}", std::process::id()));
-    match std::fs::OpenOptions::new().write(true).create_new(true).open(&probe) {
-        Ok(_) => {
-            let _ = std::fs::remove_file(&probe);
-            true
-        }
-        Err(_) => false,
-    }
 }
 
 /// What opening a slide's annotations found.
@@ -133,7 +84,7 @@ pub fn load_for_slide_in(slide: &Path, data_dir: Option<&Path>) -> Loaded {
             let summary = import.summary();
             (import, Some(summary))
         }
-        Err(e) => (Import::default(), Some(e.message)),
+        Err(e) => (Import::default(), Some(e.reason())),
     };
     if let Some(problem) = problem {
         // Keep the damaged file before autosave replaces it: nothing is ever lost.
@@ -323,7 +274,7 @@ pub fn write_any(
     } else {
         to_geojson_bytes(annotations, classes)
     };
-    write_atomic(path, &bytes).map_err(|e| AnnotationFileError::new(path, e.to_string()))
+    write_atomic(path, &bytes).map_err(|source| AnnotationFileError::Write { path: path.to_path_buf(), source })
 }
 
 #[cfg(test)]

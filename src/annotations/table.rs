@@ -2,6 +2,7 @@
 //! and the CLI exports them (CSV or JSON). Units follow the measurements: µm when the pixel size is
 //! known, level-0 pixels otherwise, and the column names say which.
 
+use crate::text::csv_field;
 use serde_json::{json, Map, Value};
 
 use super::geometry::{Measurement, PixelSize, Unit};
@@ -142,15 +143,6 @@ fn unit_keys(unit: Unit) -> [&'static str; 3] {
     }
 }
 
-/// A CSV field, quoted when it holds a comma, quote or line break (RFC 4180).
-pub fn csv_field(text: &str) -> String {
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_string()
-    }
-}
-
 fn csv_number(v: Option<f64>) -> String {
     v.map(|v| v.to_string()).unwrap_or_default()
 }
@@ -235,55 +227,13 @@ pub fn to_json(rows: &[MeasuredRow], totals: &[ClassTotal], unit: Unit) -> Value
     json!({ "unit": unit, "features": features, "by_class": by_class })
 }
 
-/// Digits in groups of three: 1234567 → "1,234,567". Counts, sizes and measurements are shown
-/// this way in the viewer and on the report page (one helper, so both read the same).
-pub fn group_digits(n: u64) -> String {
-    group_integer_text(&n.to_string())
-}
-
-/// A run of ASCII digits with a comma before every third from the right.
-fn group_integer_text(digits: &str) -> String {
-    let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            grouped.push(',');
-        }
-        grouped.push(c);
-    }
-    grouped
-}
-
-/// 12345.678 → "12,345.7" (one decimal; measurement precision beyond that is noise). Not finite
-/// values are shown as Rust prints them ("NaN", "inf").
-pub fn group_thousands(v: f64) -> String {
-    if !v.is_finite() {
-        return format!("{v:.1}");
-    }
-    let s = format!("{:.1}", v.abs());
-    let (int, frac) = s.split_once('.').unwrap_or((&s, "0"));
-    let grouped = group_integer_text(int);
-    // "-0.0" would read as a negative measurement.
-    let negative = v < 0.0 && s != "0.0";
-    format!("{}{grouped}.{frac}", if negative { "-" } else { "" })
-}
+/// Re-exported: the viewer and the measurement table show numbers as the report page does.
+pub use crate::text::{group_digits, group_thousands};
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::annotations::{AnnotationClass, Geometry};
-
-    #[test]
-    fn thousands() {
-        assert_eq!(group_thousands(1234567.891), "1,234,567.9");
-        assert_eq!(group_thousands(12.0), "12.0");
-        assert_eq!(group_thousands(999.96), "1,000.0");
-        assert_eq!(group_thousands(-1000.0), "-1,000.0");
-        assert_eq!(group_thousands(-0.01), "0.0");
-        assert_eq!(group_digits(0), "0");
-        assert_eq!(group_digits(999), "999");
-        assert_eq!(group_digits(12345), "12,345");
-        assert_eq!(group_digits(1_000_000), "1,000,000");
-    }
 
     fn sample() -> Vec<Annotation> {
         let tumor = AnnotationClass::new("Tumor", [200, 0, 0]);

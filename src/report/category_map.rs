@@ -29,12 +29,78 @@
 
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
 /// A category map file larger than this is refused before it is read: a map has tens of entries.
 pub const MAX_MAP_BYTES: u64 = 1 << 20;
+
+/// Why a category map's content is not usable (without the file name).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum InvalidCategoryMap {
+    /// Not parseable as JSON (serde's message names line and column).
+    #[error("not JSON: {0}")]
+    NotJson(String),
+    /// The top level is not an object.
+    #[error("expected an object {{\"groups\": {{...}}}}")]
+    NotObject,
+    /// A top-level key other than `groups` and `comment`.
+    #[error("unknown key {0:?} (expected \"groups\" and optionally \"comment\")")]
+    UnknownKey(String),
+    /// No `groups` object.
+    #[error("no \"groups\" object mapping categories to groups")]
+    NoGroups,
+    /// A category name that is empty once trimmed.
+    #[error("an empty category name")]
+    EmptyCategory,
+    /// A category mapped to an empty group name.
+    #[error("category {0:?} has an empty group")]
+    EmptyGroup(String),
+    /// A category mapped to something other than a string or `null`.
+    #[error("category {category:?}: group {value} is not a string or null")]
+    NotAGroup {
+        /// The category as written.
+        category: String,
+        /// The value found, as JSON.
+        value: String,
+    },
+    /// Two spellings of one category (case is ignored) mapped to different groups.
+    #[error("categories {first:?} and {second:?} are the same (case is ignored) but map to different groups")]
+    Conflict {
+        /// The first spelling.
+        first: String,
+        /// The second spelling.
+        second: String,
+    },
+}
+
+/// Why a category map file (`--category-map FILE`) cannot be used. Names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum CategoryMapError {
+    /// The file could not be opened or read.
+    #[error("{}: category map: cannot read: {source}", path.display())]
+    Io {
+        /// The map file.
+        path: PathBuf,
+        /// What the system said.
+        source: std::io::Error,
+    },
+    /// Larger than [`MAX_MAP_BYTES`]: not read.
+    #[error("{}: category map: larger than {} MiB", path.display(), MAX_MAP_BYTES >> 20)]
+    TooLarge {
+        /// The map file.
+        path: PathBuf,
+    },
+    /// Read, but not a valid map.
+    #[error("{}: category map: {problem}", path.display())]
+    Invalid {
+        /// The map file.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: InvalidCategoryMap,
+    },
+}
 
 /// The built-in map: (category, group). See the module documentation for why.
 pub const BUILT_IN: &[(&str, &str)] = &[
@@ -103,17 +169,17 @@ impl CategoryMap {
 
     /// The built-in map extended by `file` (see [`CategoryMap::extend_from_json`]). The error is
     /// one line naming the file.
-    pub fn built_in_extended_by(file: &Path) -> Result<CategoryMap, String> {
-        let named = |problem: String| format!("{}: category map: {problem}", file.display());
+    pub fn built_in_extended_by(file: &Path) -> Result<CategoryMap, CategoryMapError> {
         let mut bytes = Vec::new();
         crate::files::open_regular(file)
             .and_then(|f| f.take(MAX_MAP_BYTES + 1).read_to_end(&mut bytes))
-            .map_err(|e| named(format!("cannot read: {e}")))?;
+            .map_err(|source| CategoryMapError::Io { path: file.to_path_buf(), source })?;
         if bytes.len() as u64 > MAX_MAP_BYTES {
-            return Err(named(format!("larger than {} MiB", MAX_MAP_BYTES >> 20)));
+            return Err(CategoryMapError::TooLarge { path: file.to_path_buf() });
         }
         let mut map = CategoryMap::built_in();
-        map.extend_from_json(&bytes).map_err(named)?;
+        map.extend_from_json(&bytes)
+            .map_err(|problem| CategoryMapError::Invalid { path: file.to_path_buf(), problem })?;
         map.source = format!("built-in, extended by {}", file.display());
         Ok(map)
     }
@@ -122,32 +188,38 @@ impl CategoryMap {
     /// optional `"comment"` string. A category already mapped takes the file's group; `null`
     /// removes it. Names are trimmed and case is ignored; empty names, other value types, other
     /// keys, and one category given two different groups (e.g. "B5a" and "b5a") are errors.
-    pub fn extend_from_json(&mut self, bytes: &[u8]) -> Result<(), String> {
-        let value: Value = serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
+    pub fn extend_from_json(&mut self, bytes: &[u8]) -> Result<(), InvalidCategoryMap> {
+        let value: Value = serde_json::from_slice(bytes)
+            .map_err(|e| InvalidCategoryMap::NotJson(crate::error::printable(&e.to_string())))?;
         let Value::Object(top) = value else {
-            return Err("expected an object {\"groups\": {...}}".into());
+            return Err(InvalidCategoryMap::NotObject);
         };
         if let Some(key) = top.keys().find(|k| !matches!(k.as_str(), "groups" | "comment")) {
-            return Err(format!("unknown key {key:?} (expected \"groups\" and optionally \"comment\")"));
+            return Err(InvalidCategoryMap::UnknownKey(key.clone()));
         }
         let Some(Value::Object(entries)) = top.get("groups") else {
-            return Err("no \"groups\" object mapping categories to groups".into());
+            return Err(InvalidCategoryMap::NoGroups);
         };
         let mut seen: BTreeMap<String, (String, Option<String>)> = BTreeMap::new();
         for (category, group) in entries {
             let key = normalise(category);
             if key.is_empty() {
-                return Err("an empty category name".into());
+                return Err(InvalidCategoryMap::EmptyCategory);
             }
             let group = match group {
                 Value::Null => None,
                 Value::String(g) if !g.trim().is_empty() => Some(normalise(g)),
-                Value::String(_) => return Err(format!("category {category:?} has an empty group")),
-                other => return Err(format!("category {category:?}: group {other} is not a string or null")),
+                Value::String(_) => return Err(InvalidCategoryMap::EmptyGroup(category.clone())),
+                other => {
+                    return Err(InvalidCategoryMap::NotAGroup {
+                        category: category.clone(),
+                        value: crate::error::printable(&other.to_string()),
+                    })
+                }
             };
             if let Some((first, earlier)) = seen.get(&key) {
                 if *earlier != group {
-                    return Err(format!("categories {first:?} and {category:?} are the same (case is ignored) but map to different groups"));
+                    return Err(InvalidCategoryMap::Conflict { first: first.clone(), second: category.clone() });
                 }
             }
             seen.insert(key, (category.clone(), group));
@@ -197,7 +269,7 @@ mod tests {
 
     #[test]
     fn bad_files_say_what_is_wrong() {
-        let err = |bytes: &[u8]| CategoryMap::built_in().extend_from_json(bytes).unwrap_err();
+        let err = |bytes: &[u8]| CategoryMap::built_in().extend_from_json(bytes).unwrap_err().to_string();
         assert!(err(b"{").starts_with("not JSON"));
         assert!(err(b"[]").contains("expected an object"));
         assert!(err(br#"{"group": {}}"#).contains("unknown key \"group\""));
@@ -215,10 +287,10 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp");
         let big = dir.path().join("big.json");
         std::fs::write(&big, vec![b' '; (MAX_MAP_BYTES + 1) as usize]).expect("write");
-        let err = CategoryMap::built_in_extended_by(&big).unwrap_err();
+        let err = CategoryMap::built_in_extended_by(&big).unwrap_err().to_string();
         assert!(err.contains("big.json: category map: larger than 1 MiB"), "{err}");
         let missing = dir.path().join("absent.json");
-        let err = CategoryMap::built_in_extended_by(&missing).unwrap_err();
+        let err = CategoryMap::built_in_extended_by(&missing).unwrap_err().to_string();
         assert!(err.contains("absent.json: category map: cannot read"), "{err}");
         let good = dir.path().join("map.json");
         std::fs::write(&good, br#"{"groups": {"X1": "benign"}}"#).expect("write");

@@ -5,12 +5,13 @@
 //!
 //! Every string from a report is escaped with [`escape`]: reports travel between hospitals.
 
+use crate::text::escape_markup as escape;
 use base64::Engine;
 use serde_json::Value;
 
 use super::schema::{parse_date, parse_timestamp, Amendment, FieldChange, Report, ReviewType};
-use crate::annotations::table::{group_digits, group_thousands};
 use crate::annotations::{Annotation, AnnotationClass, Geometry};
+use crate::text::{group_digits, group_thousands};
 
 /// A picture of part of the slide: encoded image bytes (PNG or JPEG, as `mime` says), its size in
 /// pixels and the level-0 rectangle [x, y, w, h] it shows.
@@ -67,22 +68,6 @@ impl SlidePicture {
 /// Annotations drawn on one picture at most; beyond it the smallest are left out (and counted), so
 /// a slide with 50,000 cell outlines still gives a page a browser opens quickly.
 const MAX_DRAWN: usize = 5_000;
-
-/// Escape text for HTML content and attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
 
 fn or_dash(text: &str) -> String {
     if text.trim().is_empty() {

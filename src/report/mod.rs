@@ -6,10 +6,12 @@
 
 pub mod category_map;
 pub mod consolidate;
+pub mod error;
 pub mod hash;
 pub mod html;
 pub mod schema;
 pub mod store;
 pub mod teaching;
 
-pub use schema::{Report, ReportError, ReviewType, Role, Status};
+pub use error::{EditError, InvalidReport, ReportError, SaveError, TimeError};
+pub use schema::{Report, ReviewType, Role, Status};

@@ -2,18 +2,28 @@
 //! schema's; every object keeps the fields it does not know in `extra`, so a report written by a
 //! newer version survives being read and saved by this one.
 
-use std::path::{Path, PathBuf};
+use std::io::Read;
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use time::format_description::well_known::Rfc3339;
 use time::{Date, OffsetDateTime};
 
+pub use super::error::{EditError, InvalidReport, ReportError, TimeError};
+use crate::error::printable;
+
 pub const SCHEMA: &str = "wsiview.report/1";
 /// `CASE.report.json`.
 pub const REPORT_SUFFIX: &str = ".report.json";
 /// At most this many problems are listed for one report (enough for every missing field).
 const MAX_PROBLEMS: usize = 12;
+/// The largest report file read: a report is a few kilobytes, so a bigger file under that name is
+/// not read into memory whole.
+pub const MAX_REPORT_BYTES: u64 = 16 << 20;
+/// The top-level field that marks a teaching copy of a report (`wsiview export-teaching`):
+/// consolidation does not count such copies.
+pub const TEACHING_FIELD: &str = "teaching_copy";
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -222,25 +232,6 @@ pub struct Report {
     pub extra: Map<String, Value>,
 }
 
-/// Why a report file cannot be used. Names the file.
-#[derive(Debug, thiserror::Error)]
-pub enum ReportError {
-    #[error("{}: cannot read: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
-    #[error("{}: not a report: {reason}", path.display())]
-    Invalid { path: PathBuf, reason: String },
-}
-
-impl ReportError {
-    /// The problem without the file name (summaries list the file separately).
-    pub fn reason(&self) -> String {
-        match self {
-            ReportError::Io { source, .. } => format!("cannot read: {source}"),
-            ReportError::Invalid { reason, .. } => reason.clone(),
-        }
-    }
-}
-
 /// A new draft with a fresh id.
 impl Default for Report {
     fn default() -> Self {
@@ -269,14 +260,36 @@ impl Default for Report {
 }
 
 /// "2026-11-03" → the date; anything else is an error saying what was expected.
-pub fn parse_date(text: &str) -> Result<Date, String> {
+pub fn parse_date(text: &str) -> Result<Date, TimeError> {
     let format = time::macros::format_description!("[year]-[month]-[day]");
-    Date::parse(text, &format).map_err(|e| format!("{text:?} is not a date YYYY-MM-DD ({e})"))
+    Date::parse(text, &format).map_err(|e| TimeError {
+        text: text.to_string(),
+        expected: "a date YYYY-MM-DD",
+        reason: e.to_string(),
+    })
 }
 
 /// An RFC 3339 timestamp, keeping the offset it was written with.
-pub fn parse_timestamp(text: &str) -> Result<OffsetDateTime, String> {
-    OffsetDateTime::parse(text, &Rfc3339).map_err(|e| format!("{text:?} is not an RFC 3339 timestamp ({e})"))
+pub fn parse_timestamp(text: &str) -> Result<OffsetDateTime, TimeError> {
+    OffsetDateTime::parse(text, &Rfc3339).map_err(|e| TimeError {
+        text: text.to_string(),
+        expected: "an RFC 3339 timestamp",
+        reason: e.to_string(),
+    })
+}
+
+/// The bytes of a report file: the one bounded read every reader of report files uses (the
+/// viewer's search for a slide's report, consolidation, teaching copies, saving). Only a regular
+/// file of at most [`MAX_REPORT_BYTES`] is read.
+pub fn read_report_bytes(path: &Path) -> Result<Vec<u8>, ReportError> {
+    let io_error = |source| ReportError::Io { path: path.to_path_buf(), source };
+    let file = crate::files::open_regular(path).map_err(io_error)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_REPORT_BYTES + 1).read_to_end(&mut bytes).map_err(io_error)?;
+    if bytes.len() as u64 > MAX_REPORT_BYTES {
+        return Err(ReportError::TooLarge { path: path.to_path_buf() });
+    }
+    Ok(bytes)
 }
 
 /// Now, in the local offset when the system says it, else UTC; RFC 3339 to the second.
@@ -298,33 +311,34 @@ fn is_sha256_hex(s: &str) -> bool {
 }
 
 impl Report {
-    /// Parse and check a report. Errors list the first problems found.
-    pub fn from_json(bytes: &[u8]) -> Result<Report, String> {
-        // Type errors from serde name the field and the line.
-        let value: Value = serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
-        let schema = value.get("schema").and_then(Value::as_str);
-        if schema != Some(SCHEMA) {
-            return Err(match schema {
-                None => format!("no \"schema\" field (expected {SCHEMA:?})"),
-                Some(other) => format!("schema {other:?} is not {SCHEMA:?}"),
-            });
+    /// Parse and check a report. Errors list the first problems found; text quoted from the
+    /// bytes is made printable.
+    pub fn from_json(bytes: &[u8]) -> Result<Report, InvalidReport> {
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(InvalidReport::Empty);
         }
-        let report: Report = serde_json::from_value(value).map_err(|e| format!("schema: {e}"))?;
+        // Type errors from serde name the field and the line.
+        let value: Value =
+            serde_json::from_slice(bytes).map_err(|e| InvalidReport::NotJson(printable(&e.to_string())))?;
+        match value.get("schema").and_then(Value::as_str) {
+            Some(SCHEMA) => {}
+            None => return Err(InvalidReport::NoSchema),
+            Some(other) => return Err(InvalidReport::OtherSchema(other.to_string())),
+        }
+        let report: Report =
+            serde_json::from_value(value).map_err(|e| InvalidReport::Schema(printable(&e.to_string())))?;
         let problems = report.problems();
         if problems.is_empty() {
             Ok(report)
         } else {
-            Err(problems.join("; "))
+            Err(InvalidReport::Problems(problems.iter().map(|p| printable(p)).collect()))
         }
     }
 
+    /// Read and check the report in `path` ([`read_report_bytes`], then [`Report::from_json`]).
     pub fn read(path: &Path) -> Result<Report, ReportError> {
-        let bytes = crate::files::read_regular(path, super::consolidate::MAX_REPORT_BYTES)
-            .map_err(|source| ReportError::Io { path: path.to_path_buf(), source })?;
-        Report::from_json(&bytes).map_err(|reason| ReportError::Invalid {
-            path: path.to_path_buf(),
-            reason: crate::error::printable(&reason),
-        })
+        let bytes = read_report_bytes(path)?;
+        Report::from_json(&bytes).map_err(|problem| ReportError::Invalid { path: path.to_path_buf(), problem })
     }
 
     /// Pretty JSON, fields in schema order, unknown fields after them.
@@ -423,16 +437,16 @@ impl Report {
 
     /// Sign out a draft: status final, `reported_at` now. Refused when the result would be
     /// invalid, with the problems.
-    pub fn finalise(&mut self, now: &str) -> Result<(), String> {
+    pub fn finalise(&mut self, now: &str) -> Result<(), EditError> {
         if self.status.is_signed_out() {
-            return Err(format!("the report is already {}", self.status.as_str()));
+            return Err(EditError::AlreadySignedOut(self.status));
         }
         let mut signed = self.clone();
         signed.status = Status::Final;
         signed.reported_at = Some(now.to_string());
         let problems = signed.problems();
         if !problems.is_empty() {
-            return Err(problems.join("; "));
+            return Err(EditError::Invalid(problems));
         }
         *self = signed;
         Ok(())
@@ -450,15 +464,15 @@ impl Report {
         reason: &str,
         now: &str,
         edit: impl FnOnce(&mut Report),
-    ) -> Result<(), String> {
+    ) -> Result<(), EditError> {
         if !self.status.is_signed_out() {
-            return Err("a draft is edited directly, not amended".into());
+            return Err(EditError::Draft);
         }
         if reason.trim().is_empty() {
-            return Err("an amendment needs a reason".into());
+            return Err(EditError::NoReason);
         }
         if by.trim().is_empty() {
-            return Err("an amendment needs the name of who made it".into());
+            return Err(EditError::NoAuthor);
         }
         let mut amended = self.clone();
         edit(&mut amended);
@@ -470,7 +484,7 @@ impl Report {
         amended.amendments = self.amendments.clone();
         let changes = changed_fields(self, &amended);
         if changes.is_empty() {
-            return Err("nothing was changed".into());
+            return Err(EditError::NothingChanged);
         }
         amended.status = Status::Amended;
         amended.amendments.push(Amendment {
@@ -483,7 +497,7 @@ impl Report {
         });
         let problems = amended.problems();
         if !problems.is_empty() {
-            return Err(problems.join("; "));
+            return Err(EditError::Invalid(problems));
         }
         *self = amended;
         Ok(())
@@ -610,7 +624,7 @@ mod tests {
     #[test]
     fn finalise_refuses_an_incomplete_draft_and_amend_keeps_history() {
         let mut draft = Report { case_id: "C1".into(), site: "X".into(), ..Report::default() };
-        let err = draft.finalise("2026-11-09T16:05:00Z").unwrap_err();
+        let err = draft.finalise("2026-11-09T16:05:00Z").unwrap_err().to_string();
         for field in [
             "reviewer.name",
             "received_date",
@@ -629,12 +643,16 @@ mod tests {
         blank.status = Status::Draft;
         blank.reported_at = None;
         blank.diagnosis.text = "  \n ".into();
-        assert!(blank.finalise("2026-11-09T16:05:00Z").unwrap_err().contains("diagnosis.text"));
+        assert!(blank.finalise("2026-11-09T16:05:00Z").unwrap_err().to_string().contains("diagnosis.text"));
 
         let mut r = valid_final();
         assert!(!r.is_editable());
         assert!(r.amend("Dr B", None, "", "2026-11-10T09:00:00Z", |_| {}).is_err(), "a reason is required");
-        assert!(r.amend("Dr B", None, "why", "2026-11-10T09:00:00Z", |_| {}).unwrap_err().contains("nothing"));
+        assert!(r
+            .amend("Dr B", None, "why", "2026-11-10T09:00:00Z", |_| {})
+            .unwrap_err()
+            .to_string()
+            .contains("nothing"));
         r.amend("Dr B", Some(Role::Trainee), "margin re-measured", "2026-11-10T09:00:00Z", |r| {
             r.diagnosis.category = "B5a".into();
             r.reviewer.name = "Dr B".into(); // the signing reviewer cannot be rewritten
@@ -673,18 +691,21 @@ mod tests {
         let good = valid_final().to_json();
         let mut v: Value = serde_json::from_slice(&good).unwrap();
         v["received_date"] = "2026-13-40".into();
-        let err = Report::from_json(&serde_json::to_vec(&v).unwrap()).unwrap_err();
+        let err = Report::from_json(&serde_json::to_vec(&v).unwrap()).unwrap_err().to_string();
         assert!(err.contains("received_date") && err.contains("2026-13-40"), "{err}");
         let mut v: Value = serde_json::from_slice(&good).unwrap();
         v["status"] = "signed".into();
-        let err = Report::from_json(&serde_json::to_vec(&v).unwrap()).unwrap_err();
+        let err = Report::from_json(&serde_json::to_vec(&v).unwrap()).unwrap_err().to_string();
         assert!(err.contains("signed"), "{err}");
         let mut v: Value = serde_json::from_slice(&good).unwrap();
         v.as_object_mut().unwrap().remove("slide");
-        let err = Report::from_json(&serde_json::to_vec(&v).unwrap()).unwrap_err();
+        let err = Report::from_json(&serde_json::to_vec(&v).unwrap()).unwrap_err().to_string();
         assert!(err.contains("slide"), "{err}");
-        assert!(Report::from_json(b"{\"schema\": \"wsiview.report/1\"").unwrap_err().starts_with("not JSON"));
-        assert!(Report::from_json(b"{\"schema\": \"other/2\"}").unwrap_err().contains("other/2"));
+        assert!(Report::from_json(b"{\"schema\": \"wsiview.report/1\"")
+            .unwrap_err()
+            .to_string()
+            .starts_with("not JSON"));
+        assert!(Report::from_json(b"{\"schema\": \"other/2\"}").unwrap_err().to_string().contains("other/2"));
     }
 
     #[test]

@@ -4,11 +4,12 @@
 
 use std::path::{Path, PathBuf};
 
+use super::error::{ReportError, SaveError};
 use super::html::{report_html, SlidePicture};
-use super::schema::{ClassSummary, Report, REPORT_SUFFIX};
-use crate::annotations::store::{app_data_dir, folder_writable, write_atomic};
+use super::schema::{read_report_bytes, ClassSummary, Report, MAX_REPORT_BYTES, REPORT_SUFFIX};
 use crate::annotations::table::{class_totals, measure_all};
 use crate::annotations::{Annotation, AnnotationClass, PixelSize};
+use crate::files::{app_data_dir, folder_writable, write_atomic};
 use crate::Slide;
 
 /// The reports folder used when the slide's folder is read-only.
@@ -40,10 +41,10 @@ pub fn find_for_slide_in(slide: &Path, dirs: &[PathBuf]) -> (Option<(PathBuf, Re
                 continue;
             }
             // Cheap checks first: most reports in a shared folder are about other slides.
-            if entry.metadata().is_ok_and(|m| m.len() > super::consolidate::MAX_REPORT_BYTES) {
+            if entry.metadata().is_ok_and(|m| m.len() > MAX_REPORT_BYTES) {
                 continue;
             }
-            let Ok(bytes) = std::fs::read(&path) else { continue };
+            let Ok(bytes) = read_report_bytes(&path) else { continue };
             let about_this = serde_json::from_slice::<serde_json::Value>(&bytes)
                 .ok()
                 .and_then(|v| v.pointer("/slide/file_name").and_then(|n| n.as_str()).map(|n| n == wanted));
@@ -65,7 +66,7 @@ pub fn find_for_slide_in(slide: &Path, dirs: &[PathBuf]) -> (Option<(PathBuf, Re
                         found = Some((modified, path, report));
                     }
                 }
-                Err(e) => problems.push(format!("{}: {}", path.display(), crate::error::printable(&e))),
+                Err(problem) => problems.push(ReportError::Invalid { path, problem }.to_string()),
             }
         }
     }
@@ -174,7 +175,7 @@ fn thumbnail_picture(slide: &Slide) -> Option<SlidePicture> {
 
 /// The report id in a report file, if it is one.
 fn report_id_in(path: &Path) -> Option<String> {
-    let bytes = std::fs::read(path).ok()?;
+    let bytes = read_report_bytes(path).ok()?;
     let value: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
     value.get("report_id")?.as_str().map(str::to_string)
 }
@@ -205,24 +206,32 @@ fn report_path_in(dir: &Path, report: &Report, previous: Option<&Path>) -> PathB
 }
 
 /// What a save wrote.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Saved {
+    /// `CASE.report.json` as written.
     pub json: PathBuf,
+    /// `CASE.report.html` beside it.
     pub html: PathBuf,
+    /// The report as saved.
     pub report: Report,
     /// Set when the report could not be written where it was wanted and went to the fallback
     /// folder instead: why the first place failed.
-    pub fell_back: Option<String>,
+    pub fell_back: Option<SaveError>,
 }
 
 /// Save in `preferred` (the folder the report was read from, or the slide's); when that fails
 /// (read-only, full, gone), in the app data folder's `reports/` instead, as annotations do. An
 /// error only when neither could be written, naming both failures.
-pub fn save_with_fallback(preferred: &Path, request: SaveRequest) -> Result<Saved, String> {
+pub fn save_with_fallback(preferred: &Path, request: SaveRequest) -> Result<Saved, SaveError> {
     save_with_fallback_in(preferred, fallback_dir().as_deref(), request)
 }
 
-pub fn save_with_fallback_in(preferred: &Path, fallback: Option<&Path>, request: SaveRequest) -> Result<Saved, String> {
+/// [`save_with_fallback`] with the fallback folder given (tests use a temporary one).
+pub fn save_with_fallback_in(
+    preferred: &Path,
+    fallback: Option<&Path>,
+    request: SaveRequest,
+) -> Result<Saved, SaveError> {
     let first = match fallback {
         Some(f) if f != preferred => save_in(preferred, request.clone()),
         _ => return save_in(preferred, request),
@@ -237,25 +246,28 @@ pub fn save_with_fallback_in(preferred: &Path, fallback: Option<&Path>, request:
             saved.fell_back = Some(first_error);
             Ok(saved)
         }
-        Err(second) => Err(format!("{first_error}; and in the fallback folder: {second}")),
+        Err(second) => Err(SaveError::Nowhere { first: Box::new(first_error), fallback: Box::new(second) }),
     }
 }
 
 /// Write `CASE.report.json` then `CASE.report.html` in `dir`, atomically. A draft renamed by a
 /// new case id replaces its old file.
-pub fn save_in(dir: &Path, request: SaveRequest) -> Result<Saved, String> {
+pub fn save_in(dir: &Path, request: SaveRequest) -> Result<Saved, SaveError> {
     let SaveRequest { report, slide, view_region, annotations, classes, previous } = request;
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: cannot create the folder: {e}", dir.display()))?;
+    std::fs::create_dir_all(dir).map_err(|source| SaveError::CreateFolder { path: dir.to_path_buf(), source })?;
+    let write = |path: &Path, bytes: &[u8]| {
+        write_atomic(path, bytes).map_err(|source| SaveError::Write { path: path.to_path_buf(), source })
+    };
     let json = report_path_in(dir, &report, previous.as_deref());
     let html = json.with_file_name(file_name_of(&json).replace(REPORT_SUFFIX, ".report.html"));
-    write_atomic(&json, &report.to_json()).map_err(|e| format!("{}: cannot write: {e}", json.display()))?;
+    write(&json, &report.to_json())?;
     let (thumbnail, view) = match &slide {
         Some(s) => (thumbnail_picture(s), view_region.and_then(|r| view_picture(s, r))),
         None => (None, None),
     };
     let refs: Vec<&Annotation> = annotations.iter().map(AsRef::as_ref).collect();
     let page = report_html(&report, thumbnail.as_ref(), view.as_ref(), &refs, &classes);
-    write_atomic(&html, page.as_bytes()).map_err(|e| format!("{}: cannot write: {e}", html.display()))?;
+    write(&html, page.as_bytes())?;
     // Only in the same folder: a report written elsewhere (the fallback) never deletes the copy
     // in the slide's folder, which colleagues and `consolidate` read.
     if let Some(old) = previous.filter(|p| *p != json && p.parent() == json.parent()) {
@@ -333,7 +345,11 @@ mod tests {
         };
         let saved = save_with_fallback_in(&blocked, Some(&fallback), request()).unwrap();
         assert_eq!(saved.json, fallback.join("C9.report.json"));
-        assert!(saved.fell_back.as_deref().is_some_and(|why| why.contains("not-a-folder")), "{:?}", saved.fell_back);
+        assert!(
+            saved.fell_back.as_ref().is_some_and(|why| why.to_string().contains("not-a-folder")),
+            "{:?}",
+            saved.fell_back
+        );
         assert_eq!(Report::read(&saved.json).unwrap().report_id, report.report_id);
         // Writable where wanted: no fallback.
         let saved = save_with_fallback_in(dir.path(), Some(&fallback), request()).unwrap();
@@ -350,7 +366,7 @@ mod tests {
         // Neither place: one error naming both.
         let blocked_too = dir.path().join("also-a-file");
         std::fs::write(&blocked_too, b"x").unwrap();
-        let err = save_with_fallback_in(&blocked, Some(&blocked_too), request()).unwrap_err();
+        let err = save_with_fallback_in(&blocked, Some(&blocked_too), request()).unwrap_err().to_string();
         assert!(err.contains("not-a-folder") && err.contains("also-a-file"), "{err}");
     }
 

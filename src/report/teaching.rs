@@ -19,9 +19,12 @@ use std::sync::Arc;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
+use super::error::{InvalidReport, ReportError};
 use super::hash::{sha256_file, to_hex};
-use super::schema::{now_rfc3339, safe_file_stem, Report, ReportError, REPORT_SUFFIX};
-use crate::annotations::store::{app_data_dir, existing_annotations, sidecar_path, write_atomic};
+use super::schema::{now_rfc3339, safe_file_stem, Report, REPORT_SUFFIX};
+use crate::annotations::store::{existing_annotations, sidecar_path};
+use crate::error::{ErrorKind, SlideError};
+use crate::files::{app_data_dir, write_atomic};
 use crate::slide::{associated_ifds, vendor::blank_aperio_values, Slide};
 use crate::tiff::edit::{footprint, subtract_ranges, TiffEditor};
 use crate::tiff::tags::{self, types};
@@ -37,8 +40,7 @@ pub const BLANKED_DESCRIPTION_KEYS: [&str; 5] = ["Filename", "User", "Date", "Ti
 pub const REMOVED_ASSOCIATED: [&str; 2] = ["label", "macro"];
 /// The default key's file name in the app data folder.
 pub const KEY_FILE_NAME: &str = "teaching.key";
-/// The top-level field added to a teaching report.
-pub const TEACHING_FIELD: &str = "teaching_copy";
+pub use super::schema::TEACHING_FIELD;
 /// Free-text fields kept as written (the user must check them).
 const FREE_TEXT_FIELDS: [&str; 6] =
     ["specimen", "clinical_details", "macroscopy", "microscopy", "diagnosis.text", "comments"];
@@ -48,28 +50,144 @@ const CHUNK: usize = 1 << 20;
 /// Why a teaching copy could not be made. Names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum TeachingError {
+    /// The report could not be read.
     #[error(transparent)]
     Report(#[from] ReportError),
-    #[error("{}: {reason}", path.display())]
-    Slide { path: PathBuf, reason: String },
-    #[error("{}: {reason}", path.display())]
-    Key { path: PathBuf, reason: String },
-    #[error("{}: {reason}", path.display())]
-    Output { path: PathBuf, reason: String },
+    /// The slide could not be opened or read.
+    #[error("{}: cannot read: {source}", path.display())]
+    SlideRead {
+        /// The slide.
+        path: PathBuf,
+        /// What the system said.
+        source: io::Error,
+    },
+    /// The slide is not a TIFF that can be scrubbed (the error names the slide).
+    #[error(transparent)]
+    Slide(#[from] SlideError),
+    /// The label or macro could not be removed from the copy.
+    #[error("{}: {problem}", path.display())]
+    Scrub {
+        /// The slide the copy was made from.
+        path: PathBuf,
+        /// What stopped the scrub.
+        problem: ScrubError,
+    },
+    /// The pseudonym key file could not be read, created or written.
+    #[error("{}: {action}: {source}", path.display())]
+    KeyIo {
+        /// The key file.
+        path: PathBuf,
+        /// "cannot read", "cannot create its folder", "no random numbers from the system",
+        /// "cannot write".
+        action: &'static str,
+        /// What the system said.
+        source: io::Error,
+    },
+    /// The key file does not hold a key.
+    #[error("{}: not a teaching key: expected 64 hex digits (32 bytes), as wsiview writes them", path.display())]
+    NotAKey {
+        /// The key file.
+        path: PathBuf,
+    },
+    /// An output file or folder could not be made.
+    #[error("{}: {action}: {source}", path.display())]
+    Output {
+        /// The file or folder.
+        path: PathBuf,
+        /// What was being done ("cannot create the folder", "copying SLIDE", ...).
+        action: String,
+        /// What the system said.
+        source: io::Error,
+    },
+    /// An output would replace one of the originals.
+    #[error("{}: is one of the originals; choose another output folder", path.display())]
+    WouldReplaceOriginal {
+        /// The output path.
+        path: PathBuf,
+    },
+    /// An output exists and `force` was not given.
+    #[error("{}: already exists (use --force to replace it)", path.display())]
+    Exists {
+        /// The output path.
+        path: PathBuf,
+    },
+    /// The scrubbed copy did not open as a slide (nothing was published under the final name).
+    #[error("{}: the scrubbed copy does not open: {kind}", path.display())]
+    CopyUnreadable {
+        /// The copy's final path.
+        path: PathBuf,
+        /// Why it does not open.
+        kind: ErrorKind,
+    },
+    /// The scrubbed copy still lists a label or macro.
+    #[error("{}: the scrubbed copy still has a {name} image", path.display())]
+    NotScrubbed {
+        /// The copy's final path.
+        path: PathBuf,
+        /// The associated image left.
+        name: String,
+    },
+    /// The pseudonymised report would not be valid (a bug: nothing is written).
+    #[error("{}: the teaching report would be invalid: {problem}", path.display())]
+    InvalidTeachingReport {
+        /// The teaching report's path.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: InvalidReport,
+    },
+    /// The report's slide fingerprint is not this slide's.
     #[error(
         "{}: refers to another slide than {} (report sha256 {report_sha256}, slide sha256 {slide_sha256}); check with `wsiview verify`",
         report.display(),
         slide.display()
     )]
-    OtherSlide { report: PathBuf, slide: PathBuf, report_sha256: String, slide_sha256: String },
+    OtherSlide {
+        /// The report.
+        report: PathBuf,
+        /// The slide given.
+        slide: PathBuf,
+        /// `slide.sha256` in the report.
+        report_sha256: String,
+        /// The slide's SHA-256.
+        slide_sha256: String,
+    },
 }
 
-fn slide_err(path: &Path, reason: impl ToString) -> TeachingError {
-    TeachingError::Slide { path: path.to_path_buf(), reason: reason.to_string() }
+/// Why a slide file could not be scrubbed ([`scrub_slide_file`]); without the file name.
+#[derive(Debug, thiserror::Error)]
+pub enum ScrubError {
+    /// The file could not be opened or read.
+    #[error("cannot read: {0}")]
+    Read(io::Error),
+    /// The TIFF structure is unreadable, or the format's label cannot be removed.
+    #[error("{0}")]
+    Tiff(ErrorKind),
+    /// A label or macro with SubIFDs (not removable without rewriting the file).
+    #[error("the {name} image (IFD {index}) has SubIFDs, which this tool cannot remove")]
+    SubIfds {
+        /// "label" or "macro".
+        name: String,
+        /// Its IFD's position in the main chain.
+        index: usize,
+    },
+    /// Every image is a label or macro.
+    #[error("every image is a label or macro: nothing would be left")]
+    NothingLeft,
+    /// A label's or macro's bytes could not be located.
+    #[error("the {name} image: {kind}")]
+    Associated {
+        /// "label" or "macro".
+        name: String,
+        /// Why.
+        kind: ErrorKind,
+    },
+    /// Writing the changes failed (the copy is incomplete and is not kept).
+    #[error("cannot write: {0}")]
+    Write(io::Error),
 }
 
-fn output_err(path: &Path, reason: impl ToString) -> TeachingError {
-    TeachingError::Output { path: path.to_path_buf(), reason: reason.to_string() }
+fn output_err(path: &Path, action: impl Into<String>, source: io::Error) -> TeachingError {
+    TeachingError::Output { path: path.to_path_buf(), action: action.into(), source }
 }
 
 // ---------- pseudonyms ----------
@@ -100,11 +218,8 @@ impl PseudonymKey {
     pub fn read(path: &Path) -> Result<Self, TeachingError> {
         let text = crate::files::read_regular(path, 4096)
             .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .map_err(|e| TeachingError::Key { path: path.to_path_buf(), reason: format!("cannot read: {e}") })?;
-        Self::parse(text.trim()).ok_or_else(|| TeachingError::Key {
-            path: path.to_path_buf(),
-            reason: "not a teaching key: expected 64 hex digits (32 bytes), as wsiview writes them".into(),
-        })
+            .map_err(|source| TeachingError::KeyIo { path: path.to_path_buf(), action: "cannot read", source })?;
+        Self::parse(text.trim()).ok_or_else(|| TeachingError::NotAKey { path: path.to_path_buf() })
     }
 
     fn parse(hex: &str) -> Option<Self> {
@@ -122,16 +237,17 @@ impl PseudonymKey {
     /// none. The second value says whether it was created. Two exports racing to create it agree
     /// on one key: the file is linked into place only if absent.
     pub fn load_or_create(path: &Path) -> Result<(Self, bool), TeachingError> {
-        let key_err = |reason: String| TeachingError::Key { path: path.to_path_buf(), reason };
+        let key_err =
+            |action: &'static str, source: io::Error| TeachingError::KeyIo { path: path.to_path_buf(), action, source };
         match fs::metadata(path) {
             Ok(_) => return Ok((Self::read(path)?, false)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(key_err(format!("cannot read: {e}"))),
+            Err(e) => return Err(key_err("cannot read", e)),
         }
         let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        fs::create_dir_all(dir).map_err(|e| key_err(format!("cannot create its folder: {e}")))?;
+        fs::create_dir_all(dir).map_err(|e| key_err("cannot create its folder", e))?;
         let mut bytes = [0u8; 32];
-        getrandom::fill(&mut bytes).map_err(|e| key_err(format!("no random numbers from the system: {e}")))?;
+        getrandom::fill(&mut bytes).map_err(|e| key_err("no random numbers from the system", io::Error::other(e)))?;
         let key = PseudonymKey { bytes };
         let temp = dir.join(format!(".{KEY_FILE_NAME}.{}.tmp", std::process::id()));
         let written = (|| {
@@ -153,7 +269,7 @@ impl PseudonymKey {
         match written {
             Ok(true) => Ok((key, true)),
             Ok(false) => Ok((Self::read(path)?, false)),
-            Err(e) => Err(key_err(format!("cannot write: {e}"))),
+            Err(e) => Err(key_err("cannot write", e)),
         }
     }
 
@@ -338,15 +454,15 @@ fn with_sub_ifds(
     reader: &TiffReader,
     roots: Vec<Ifd>,
     seen: &mut std::collections::HashSet<u64>,
-) -> Result<Vec<Ifd>, String> {
+) -> Result<Vec<Ifd>, ScrubError> {
     let mut all = Vec::new();
     let mut pending = roots;
     while let Some(ifd) = pending.pop() {
-        for offset in reader.sub_ifds(&ifd).map_err(|e| e.to_string())? {
+        for offset in reader.sub_ifds(&ifd).map_err(ScrubError::Tiff)? {
             if seen.contains(&offset) {
                 continue;
             }
-            pending.extend(reader.read_chain_from(offset, seen, &[ifd.offset]).map_err(|e| e.to_string())?);
+            pending.extend(reader.read_chain_from(offset, seen, &[ifd.offset]).map_err(ScrubError::Tiff)?);
         }
         all.push(ifd);
     }
@@ -355,25 +471,25 @@ fn with_sub_ifds(
 
 /// Scrub a slide file in place (call it on a copy): remove the label and macro, blank the
 /// identifying description values. Errors are the problem without the file name.
-pub fn scrub_slide_file(path: &Path) -> Result<ScrubSummary, String> {
-    let source = FileSource::open(path).map_err(|e| format!("cannot read: {e}"))?;
-    let reader = TiffReader::new(Arc::new(source)).map_err(|e| e.to_string())?;
+pub fn scrub_slide_file(path: &Path) -> Result<ScrubSummary, ScrubError> {
+    let source = FileSource::open(path).map_err(ScrubError::Read)?;
+    let reader = TiffReader::new(Arc::new(source)).map_err(ScrubError::Tiff)?;
     let mut seen = std::collections::HashSet::new();
-    let chain = reader.read_chain(reader.first_ifd, &mut seen).map_err(|e| e.to_string())?;
+    let chain = reader.read_chain(reader.first_ifd, &mut seen).map_err(ScrubError::Tiff)?;
     let removed: Vec<_> = associated_ifds(&reader)
-        .map_err(|e| e.to_string())?
+        .map_err(ScrubError::Tiff)?
         .into_iter()
         .filter(|a| REMOVED_ASSOCIATED.contains(&a.name.as_str()))
         .collect();
     for a in &removed {
-        if !reader.sub_ifds(&a.ifd).map_err(|e| e.to_string())?.is_empty() {
-            return Err(format!("the {} image (IFD {}) has SubIFDs, which this tool cannot remove", a.name, a.index));
+        if !reader.sub_ifds(&a.ifd).map_err(ScrubError::Tiff)?.is_empty() {
+            return Err(ScrubError::SubIfds { name: a.name.clone(), index: a.index });
         }
     }
     let is_removed = |ifd: &Ifd| removed.iter().any(|a| a.ifd.offset == ifd.offset);
     let kept_chain: Vec<Ifd> = chain.iter().filter(|i| !is_removed(i)).cloned().collect();
     if kept_chain.is_empty() {
-        return Err("every image is a label or macro: nothing would be left".into());
+        return Err(ScrubError::NothingLeft);
     }
     let kept = with_sub_ifds(&reader, kept_chain.clone(), &mut seen)?;
 
@@ -383,11 +499,12 @@ pub fn scrub_slide_file(path: &Path) -> Result<ScrubSummary, String> {
     let mut keep: Vec<Range<u64>> = Vec::new();
     keep.push(0..header_len);
     for ifd in &kept {
-        keep.extend(footprint(&reader, ifd).map_err(|e| e.to_string())?);
+        keep.extend(footprint(&reader, ifd).map_err(ScrubError::Tiff)?);
     }
     let mut remove = Vec::new();
     for a in &removed {
-        remove.extend(footprint(&reader, &a.ifd).map_err(|e| format!("the {} image: {e}", a.name))?);
+        remove
+            .extend(footprint(&reader, &a.ifd).map_err(|kind| ScrubError::Associated { name: a.name.clone(), kind })?);
     }
     let zero = subtract_ranges(remove, keep);
 
@@ -397,15 +514,15 @@ pub fn scrub_slide_file(path: &Path) -> Result<ScrubSummary, String> {
         if !matches!(entry.field_type, types::ASCII | types::BYTE | types::UNDEFINED) {
             continue;
         }
-        let text = reader.entry_string(entry).map_err(|e| e.to_string())?;
+        let text = reader.entry_string(entry).map_err(ScrubError::Tiff)?;
         if let Some(blank) = blank_aperio_values(&text, &BLANKED_DESCRIPTION_KEYS) {
             descriptions.push((entry.clone(), blank));
         }
     }
 
-    let file = OpenOptions::new().write(true).open(path).map_err(|e| format!("cannot write: {e}"))?;
+    let file = OpenOptions::new().write(true).open(path).map_err(ScrubError::Write)?;
     let mut editor = TiffEditor::new(file, &reader);
-    let write_err = |e: io::Error| format!("cannot write: {e}");
+    let write_err = ScrubError::Write;
     for range in &zero {
         editor.zero(range.clone()).map_err(write_err)?;
     }
@@ -496,10 +613,11 @@ pub fn export_teaching(
     progress: &mut dyn FnMut(&str, u64, u64),
 ) -> Result<Exported, TeachingError> {
     let original = Report::read(report_path)?;
-    let mut source = crate::files::open_regular(slide).map_err(|e| slide_err(slide, format!("cannot read: {e}")))?;
+    let slide_read = |source| TeachingError::SlideRead { path: slide.to_path_buf(), source };
+    let mut source = crate::files::open_regular(slide).map_err(slide_read)?;
     // Refuse a file that is not a TIFF before copying gigabytes of it.
-    let header = FileSource::open(slide).map_err(|e| slide_err(slide, format!("cannot read: {e}")))?;
-    TiffReader::new(Arc::new(header)).map_err(|e| slide_err(slide, e))?;
+    let header = FileSource::open(slide).map_err(slide_read)?;
+    TiffReader::new(Arc::new(header)).map_err(|kind| SlideError::new(slide, kind))?;
 
     let case = key.case_pseudonym(&original.case_id);
     let extension = slide.extension().map(|e| safe_file_stem(&e.to_string_lossy()));
@@ -507,8 +625,8 @@ pub fn export_teaching(
         Some(ext) => format!("{case}.{ext}"),
         None => case.clone(),
     };
-    fs::create_dir_all(out_dir).map_err(|e| output_err(out_dir, format!("cannot create the folder: {e}")))?;
-    let out_dir = fs::canonicalize(out_dir).map_err(|e| output_err(out_dir, e))?;
+    fs::create_dir_all(out_dir).map_err(|e| output_err(out_dir, "cannot create the folder", e))?;
+    let out_dir = fs::canonicalize(out_dir).map_err(|e| output_err(out_dir, "cannot resolve the folder", e))?;
     let copy_path = out_dir.join(&copy_name);
     let report_out = out_dir.join(format!("{}{REPORT_SUFFIX}", safe_file_stem(&case)));
     let annotations_in = existing_annotations(slide, app_data_dir().as_deref());
@@ -525,10 +643,10 @@ pub fn export_teaching(
     }
     for target in targets {
         if originals.contains(target) {
-            return Err(output_err(target, "is one of the originals; choose another output folder"));
+            return Err(TeachingError::WouldReplaceOriginal { path: target.clone() });
         }
         if !force && target.exists() {
-            return Err(output_err(target, "already exists (use --force to replace it)"));
+            return Err(TeachingError::Exists { path: target.clone() });
         }
     }
 
@@ -536,9 +654,9 @@ pub fn export_teaching(
     // folder meant for sharing: remove any before starting.
     remove_stale_partials(&out_dir, &copy_name);
     let mut temp = TempFile { path: out_dir.join(format!(".{copy_name}.{}.partial", std::process::id())), armed: true };
-    let mut copy = File::create(&temp.path).map_err(|e| output_err(&temp.path, format!("cannot create: {e}")))?;
+    let mut copy = File::create(&temp.path).map_err(|e| output_err(&temp.path, "cannot create", e))?;
     let original_sha256 = copy_and_hash(&mut source, &mut copy, progress)
-        .map_err(|e| output_err(&temp.path, format!("copying {}: {e}", slide.display())))?;
+        .map_err(|e| output_err(&temp.path, format!("copying {}", slide.display()), e))?;
     drop(copy);
     if !original.slide.sha256.is_empty() && original.slide.sha256 != original_sha256 {
         return Err(TeachingError::OtherSlide {
@@ -548,36 +666,37 @@ pub fn export_teaching(
             slide_sha256: original_sha256,
         });
     }
-    let scrub = scrub_slide_file(&temp.path).map_err(|reason| slide_err(slide, reason))?;
+    let scrub =
+        scrub_slide_file(&temp.path).map_err(|problem| TeachingError::Scrub { path: slide.to_path_buf(), problem })?;
     // Check the result as a reader will see it before it takes the final name.
-    let check = Slide::open(&temp.path)
-        .map_err(|e| output_err(&copy_path, format!("the scrubbed copy does not open: {}", e.kind)))?;
+    let check =
+        Slide::open(&temp.path).map_err(|e| TeachingError::CopyUnreadable { path: copy_path.clone(), kind: e.kind })?;
     if let Some(left) = check.associated_names().iter().find(|n| REMOVED_ASSOCIATED.contains(&n.as_str())) {
-        return Err(output_err(&copy_path, format!("the scrubbed copy still has a {left} image")));
+        return Err(TeachingError::NotScrubbed { path: copy_path.clone(), name: left.clone() });
     }
     drop(check);
     let slide_sha256 = sha256_file(&temp.path, |done, total| {
         progress("hashing the copy", done, total);
         true
     })
-    .map_err(|e| output_err(&temp.path, format!("cannot read back: {e}")))?;
-    fs::rename(&temp.path, &copy_path).map_err(|e| output_err(&copy_path, format!("cannot write: {e}")))?;
+    .map_err(|e| output_err(&temp.path, "cannot read back", e))?;
+    fs::rename(&temp.path, &copy_path).map_err(|e| output_err(&copy_path, "cannot write", e))?;
     temp.armed = false;
     #[cfg(unix)]
-    File::open(&out_dir).and_then(|d| d.sync_all()).map_err(|e| output_err(&out_dir, e))?;
+    File::open(&out_dir).and_then(|d| d.sync_all()).map_err(|e| output_err(&out_dir, "cannot sync the folder", e))?;
 
     let annotations = match &annotations_in {
         Some(from) => {
-            let bytes = fs::read(from).map_err(|e| output_err(from, format!("cannot read: {e}")))?;
-            write_atomic(&annotations_out, &bytes)
-                .map_err(|e| output_err(&annotations_out, format!("cannot write: {e}")))?;
+            let bytes = crate::files::read_regular(from, crate::annotations::MAX_ANNOTATION_FILE_BYTES)
+                .map_err(|e| output_err(from, "cannot read", e))?;
+            write_atomic(&annotations_out, &bytes).map_err(|e| output_err(&annotations_out, "cannot write", e))?;
             Some(annotations_out)
         }
         None => {
             // A stale copy from an earlier export (with --force) would not match this report.
             if annotations_out.exists() {
                 fs::remove_file(&annotations_out)
-                    .map_err(|e| output_err(&annotations_out, format!("cannot remove the stale copy: {e}")))?;
+                    .map_err(|e| output_err(&annotations_out, "cannot remove the stale copy", e))?;
             }
             None
         }
@@ -596,8 +715,8 @@ pub fn export_teaching(
     );
     let json = teaching.to_json();
     Report::from_json(&json)
-        .map_err(|reason| output_err(&report_out, format!("the teaching report would be invalid: {reason}")))?;
-    write_atomic(&report_out, &json).map_err(|e| output_err(&report_out, format!("cannot write: {e}")))?;
+        .map_err(|problem| TeachingError::InvalidTeachingReport { path: report_out.clone(), problem })?;
+    write_atomic(&report_out, &json).map_err(|e| output_err(&report_out, "cannot write", e))?;
     let mut warnings = privacy_warnings(&original);
     if annotations.is_some() {
         warnings.push("annotation names and notes copied as written".into());

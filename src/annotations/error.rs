@@ -1,0 +1,99 @@
+//! Typed errors of annotation files. Problems with single objects are not errors: the reader
+//! skips them and lists them in [`super::Import`]; these are for files that cannot be read at all.
+//! Text quoted from a file is made printable ([`crate::error::printable`]).
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Why text is not an annotation file at all (without the file name).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum FormatError {
+    /// Not JSON (serde's message names line and column).
+    #[error("not valid JSON: {0}")]
+    NotJson(String),
+    /// JSON, but not GeoJSON features (what was found instead).
+    #[error("{0}")]
+    NotGeoJson(String),
+    /// Not well-formed XML (the parser's message names line and column).
+    #[error("not valid XML: {0}")]
+    NotXml(String),
+    /// Aperio ImageScope's XML, which has the same root element as an ASAP list.
+    #[error("this is Aperio ImageScope XML, not ASAP XML (not supported)")]
+    ImageScope,
+    /// XML with another root element.
+    #[error("expected ASAP annotations (<ASAP_Annotations>), found <{0}>")]
+    NotAsap(String),
+}
+
+/// Why an annotation file could not be read or written. Names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum AnnotationFileError {
+    /// The file could not be opened or read (missing, not a regular file, larger than
+    /// [`super::MAX_ANNOTATION_FILE_BYTES`], permissions).
+    #[error("{}: {source}", path.display())]
+    Read {
+        /// The annotation file.
+        path: PathBuf,
+        /// What the system (or the size check) said.
+        source: io::Error,
+    },
+    /// The bytes are not UTF-8 (GeoJSON and ASAP XML are UTF-8 text).
+    #[error("{}: not UTF-8 text: {reason}", path.display())]
+    NotUtf8 {
+        /// The annotation file.
+        path: PathBuf,
+        /// Where the first invalid byte is.
+        reason: String,
+    },
+    /// Read, but not an annotation file of the expected format.
+    #[error("{}: {problem}", path.display())]
+    Format {
+        /// The annotation file.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: FormatError,
+    },
+    /// The file could not be written (the previous file, if any, is unchanged).
+    #[error("{}: cannot write: {source}", path.display())]
+    Write {
+        /// The annotation file.
+        path: PathBuf,
+        /// What the system said.
+        source: io::Error,
+    },
+}
+
+impl AnnotationFileError {
+    /// The file the error is about.
+    pub fn path(&self) -> &Path {
+        match self {
+            AnnotationFileError::Read { path, .. }
+            | AnnotationFileError::NotUtf8 { path, .. }
+            | AnnotationFileError::Format { path, .. }
+            | AnnotationFileError::Write { path, .. } => path,
+        }
+    }
+
+    /// The problem without the file name.
+    pub fn reason(&self) -> String {
+        match self {
+            AnnotationFileError::Read { source, .. } => source.to_string(),
+            AnnotationFileError::NotUtf8 { reason, .. } => format!("not UTF-8 text: {reason}"),
+            AnnotationFileError::Format { problem, .. } => problem.to_string(),
+            AnnotationFileError::Write { source, .. } => format!("cannot write: {source}"),
+        }
+    }
+}
+
+/// Read a whole annotation file of at most [`super::MAX_ANNOTATION_FILE_BYTES`] as UTF-8 text,
+/// then parse it with `parse`.
+pub(super) fn read_text_file<T>(
+    path: &Path,
+    parse: impl FnOnce(&str) -> Result<T, FormatError>,
+) -> Result<T, AnnotationFileError> {
+    let bytes = crate::files::read_regular(path, super::MAX_ANNOTATION_FILE_BYTES)
+        .map_err(|source| AnnotationFileError::Read { path: path.to_path_buf(), source })?;
+    let text = String::from_utf8(bytes)
+        .map_err(|e| AnnotationFileError::NotUtf8 { path: path.to_path_buf(), reason: e.to_string() })?;
+    parse(&text).map_err(|problem| AnnotationFileError::Format { path: path.to_path_buf(), problem })
+}
