@@ -1,6 +1,8 @@
 //! The application window: tabs of open slides, menus, recent files, drag and drop, the side
-//! panel (properties, associated images) and the status bar. Everything that reads a file —
-//! opening a slide, decoding an associated image, writing a screenshot — runs on a worker thread.
+//! panel (properties, associated images) and the status bar. It composes the panels: they ask for
+//! changes with [`AppCommand`]s, applied once at the end of each frame. Everything that reads a
+//! file — opening a slide, decoding an associated image — runs in a [`Job`]. Scripted screenshot
+//! and benchmark runs are not here but in [`super::scripted`].
 
 use std::path::PathBuf;
 use std::sync::Arc;
