@@ -287,7 +287,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             if (plan.is_some() || bench_seconds.is_some()) && slides.len() != 1 {
                 bail!("--screenshot and --bench-seconds need exactly one slide");
             }
-            let bench = bench_seconds.map(|s| wsiview::viewer::app::BenchPlan { pan_seconds: s.clamp(1.0, 3600.0) });
+            let bench = bench_seconds.map(|s| wsiview::viewer::BenchPlan { pan_seconds: s.clamp(1.0, 3600.0) });
             let code = wsiview::viewer::native::run(wsiview::viewer::native::ViewOptions {
                 slides,
                 screenshot: plan,

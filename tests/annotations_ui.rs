@@ -530,7 +530,7 @@ fn a_failed_import_leaves_the_slides_annotations_alone() {
         let ctx = h.ctx.clone();
         h.state_mut().import_annotations_from(file.to_path_buf(), &ctx);
         wait_until(h, "the import to finish", |app| app.annotation_message.is_some());
-        h.state().annotation_message.clone().unwrap_or_default()
+        h.state().annotation_message.as_ref().map(|m| (m.text.clone(), m.is_problem())).unwrap_or_default()
     };
     for (name, text) in [
         ("notjson.geojson", "this is not JSON"),

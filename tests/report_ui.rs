@@ -88,9 +88,9 @@ fn fill_finalise_amend_and_reopen() {
     click(&mut h, "Finalise…");
     let message = panel(h.state()).and_then(|p| p.message.clone()).unwrap_or_default();
     for field in ["Site", "Reviewer", "Received", "Specimen", "Microscopy", "Diagnosis", "Category"] {
-        assert!(message.0.contains(field), "{field} not named in {message:?}");
+        assert!(message.text.contains(field), "{field} not named in {message:?}");
     }
-    assert!(message.0.starts_with("Not finalised"), "{message:?}");
+    assert!(message.text.starts_with("Not finalised"), "{message:?}");
     assert!(h.query_by_label("Sign out").is_none(), "no confirmation for an incomplete report");
 
     type_into(&mut h, "Site", "RLH");
@@ -100,7 +100,10 @@ fn fill_finalise_amend_and_reopen() {
     type_into(&mut h, "Specimen", "Core biopsy, left breast");
     type_into(&mut h, "Microscopy", "Infiltrating carcinoma.");
     let message = panel(h.state()).and_then(|p| p.message.clone()).unwrap_or_default();
-    assert!(message.0.contains("Diagnosis") && !message.0.contains("Specimen"), "follows the fields: {message:?}");
+    assert!(
+        message.text.contains("Diagnosis") && !message.text.contains("Specimen"),
+        "follows the fields: {message:?}"
+    );
     type_into(&mut h, "Diagnosis", "Invasive carcinoma, NST");
     h.step();
     assert_eq!(panel(h.state()).and_then(|p| p.message.clone()), None, "the refusal goes once all is filled in");
@@ -142,7 +145,7 @@ fn fill_finalise_amend_and_reopen() {
     type_into(&mut h, "Category", "-revised");
     click(&mut h, "Save amendment…");
     let message = panel(h.state()).and_then(|p| p.message.clone()).unwrap_or_default();
-    assert!(message.0.contains("reason"), "no reason yet: {message:?}");
+    assert!(message.text.contains("reason"), "no reason yet: {message:?}");
     assert!(h.query_by_label("Save amendment").is_none(), "no confirmation without a reason");
     type_into(&mut h, "Reason", "second opinion received");
     click(&mut h, "Save amendment…");
@@ -235,7 +238,7 @@ fn drafts_save_themselves_and_nothing_moves_under_the_pointer() {
         h.step();
     }
     let notice = panel(h.state()).and_then(|p| p.notice()).unwrap_or_else(|| panic!("no save notice"));
-    assert!(notice.text.starts_with("Saved") && !notice.problem, "{notice:?}");
+    assert!(notice.text.starts_with("Saved") && !notice.is_problem(), "{notice:?}");
     assert_same_rects(&h, &before, "after the first autosave's notice");
     // A refused sign-out explains itself in the same place.
     wait_until(&mut h, "the slide to be hashed and saves to finish", |app| {
@@ -247,7 +250,7 @@ fn drafts_save_themselves_and_nothing_moves_under_the_pointer() {
         std::thread::sleep(Duration::from_millis(5));
     }
     let message = panel(h.state()).and_then(|p| p.message.clone()).unwrap_or_default();
-    assert!(message.0.starts_with("Not finalised"), "{message:?}");
+    assert!(message.text.starts_with("Not finalised"), "{message:?}");
     assert_same_rects(&h, &before, "after a refusal (missing fields marked)");
     assert_eq!(draft.status, Status::Draft);
     assert_eq!(draft.microscopy, "Sheets of atypical cells.");
@@ -494,7 +497,7 @@ fn second_user(root: &Path) {
     click(&mut h, "Save amendment");
     wait_until(&mut h, "the save to fail", |app| panel(app).is_some_and(|p| !p.is_saving() && p.save_failed()));
     let notice = panel(h.state()).and_then(|p| p.notice()).unwrap_or_else(|| panic!("no notice"));
-    assert!(notice.problem && notice.text.starts_with("Not saved"), "{notice:?}");
+    assert!(notice.is_problem() && notice.text.starts_with("Not saved"), "{notice:?}");
     assert!(h.query_by_label("Retry save").is_some() && h.query_by_label("Discard…").is_some());
     // Closing the window asks, and keeps the amendment.
     let ctx = h.ctx.clone();

@@ -146,16 +146,12 @@ pub struct AnnotationLayer {
     pub autosaver: Option<Autosaver>,
     /// A problem found when loading the sidecar, shown until dismissed.
     pub load_warning: Option<String>,
-    /// Classes found in the loaded file, for the app to merge into its list.
-    pub loaded_classes: Vec<AnnotationClass>,
     drawing: Option<Drawing>,
     reshape: Option<Reshape>,
     /// Annotations drawn last frame (after culling), for the benchmark and tests.
     pub drawn: usize,
     /// The view's zoom last frame (screen points per level-0 pixel).
     pub zoom: f64,
-    /// Set by the measurement table: the view should centre on the selection.
-    pub focus_requested: bool,
     /// Level-0 size of the slide: new shapes are drawn within it.
     pub slide_size: [f64; 2],
     shape_cache: Option<(LayerKey, Vec<Shape>)>,
@@ -184,12 +180,10 @@ impl AnnotationLayer {
             pixel_size,
             autosaver: None,
             load_warning: None,
-            loaded_classes: Vec::new(),
             drawing: None,
             reshape: None,
             drawn: 0,
             zoom: 1.0,
-            focus_requested: false,
             slide_size: [f64::INFINITY, f64::INFINITY],
             shape_cache: None,
             ruler_labels: Vec::new(),
@@ -445,20 +439,9 @@ impl AnnotationLayer {
     fn finish_drag(&mut self, end: Point) {
         match self.drawing.take() {
             Some(Drawing::Box { start, ellipse, .. }) => {
-                let (x0, x1) = (start[0].min(end[0]), start[0].max(end[0]));
-                let (y0, y1) = (start[1].min(end[1]), start[1].max(end[1]));
-                if x1 > x0 && y1 > y0 {
-                    let g = if ellipse {
-                        Geometry::Ellipse {
-                            cx: (x0 + x1) / 2.0,
-                            cy: (y0 + y1) / 2.0,
-                            rx: (x1 - x0) / 2.0,
-                            ry: (y1 - y0) / 2.0,
-                        }
-                    } else {
-                        Geometry::Rectangle { x: x0, y: y0, width: x1 - x0, height: y1 - y0 }
-                    };
-                    self.create(g, "");
+                // A box of no width or height (a click) makes nothing.
+                if (start[0] - end[0]).abs() > 0.0 && (start[1] - end[1]).abs() > 0.0 {
+                    self.create(box_geometry(start, end, ellipse), "");
                 }
             }
             Some(Drawing::Freehand { mut points }) => {
@@ -634,20 +617,7 @@ impl AnnotationLayer {
     /// The shape in progress as geometry (clicked shapes follow the pointer with a rubber band).
     fn drawing_geometry(&self, pointer: Option<Point>) -> Option<Geometry> {
         match self.drawing.as_ref()? {
-            Drawing::Box { start, end, ellipse } => {
-                let (x0, x1) = (start[0].min(end[0]), start[0].max(end[0]));
-                let (y0, y1) = (start[1].min(end[1]), start[1].max(end[1]));
-                Some(if *ellipse {
-                    Geometry::Ellipse {
-                        cx: (x0 + x1) / 2.0,
-                        cy: (y0 + y1) / 2.0,
-                        rx: (x1 - x0) / 2.0,
-                        ry: (y1 - y0) / 2.0,
-                    }
-                } else {
-                    Geometry::Rectangle { x: x0, y: y0, width: x1 - x0, height: y1 - y0 }
-                })
-            }
+            Drawing::Box { start, end, ellipse } => Some(box_geometry(*start, *end, *ellipse)),
             Drawing::Ruler { start, end } => Some(Geometry::Polyline { points: vec![*start, *end] }),
             Drawing::Freehand { points } => {
                 Some(Geometry::Polygon(Polygon { exterior: points.clone(), holes: vec![] }))
@@ -796,6 +766,18 @@ impl ScreenMask {
 
 /// The one number formatter, in `annotations::table` so the report page (which must not depend
 /// on the viewer) shares it; re-exported for the viewer's panels.
+/// The rectangle (or the ellipse inscribed in it) spanned by two corners dragged in either
+/// direction, in level-0 pixels.
+fn box_geometry(start: Point, end: Point, ellipse: bool) -> Geometry {
+    let (x0, x1) = (start[0].min(end[0]), start[0].max(end[0]));
+    let (y0, y1) = (start[1].min(end[1]), start[1].max(end[1]));
+    if ellipse {
+        Geometry::Ellipse { cx: (x0 + x1) / 2.0, cy: (y0 + y1) / 2.0, rx: (x1 - x0) / 2.0, ry: (y1 - y0) / 2.0 }
+    } else {
+        Geometry::Rectangle { x: x0, y: y0, width: x1 - x0, height: y1 - y0 }
+    }
+}
+
 pub use crate::annotations::table::group_thousands;
 
 /// The halo under an outline of `color`: black or white, whichever contrasts more, half opaque.

@@ -4,6 +4,8 @@
 use egui::{Color32, RichText};
 
 use super::annotate::{AnnotationLayer, Tool};
+use super::command::{AppCommand, CommandQueue};
+use super::message::Level;
 use super::slide_view::SlideView;
 use crate::annotations::table::{
     class_totals, group_thousands, measure_all, ruler_total, to_csv, ClassTotal, MeasuredRow,
@@ -12,7 +14,14 @@ use crate::annotations::{AnnotationClass, ObjectKind, Unit};
 
 /// The tool buttons, the class for new annotations, undo and redo, the measurement table and the
 /// magnification presets (on their own here, not on the menu bar where tabs could push them off).
-pub fn toolbar(ui: &mut egui::Ui, view: &mut SlideView, classes: &[AnnotationClass], show_table: &mut bool) {
+/// `show_table`: whether the measurement table is shown; toggling it asks the app.
+pub fn toolbar(
+    ui: &mut egui::Ui,
+    view: &mut SlideView,
+    classes: &[AnnotationClass],
+    show_table: bool,
+    commands: &mut CommandQueue,
+) {
     ui.horizontal_wrapped(|ui| {
         let layer = &mut view.annotations;
         for tool in Tool::ALL {
@@ -46,7 +55,14 @@ pub fn toolbar(ui: &mut egui::Ui, view: &mut SlideView, classes: &[AnnotationCla
             layer.redo();
         }
         ui.separator();
-        ui.toggle_value(show_table, "Measurements").on_hover_text("The measurement table, with totals per class");
+        let mut show = show_table;
+        if ui
+            .toggle_value(&mut show, "Measurements")
+            .on_hover_text("The measurement table, with totals per class")
+            .changed()
+        {
+            commands.push(AppCommand::ShowMeasurements(show));
+        }
         super::magnification::presets(ui, view);
     });
 }
@@ -69,11 +85,27 @@ pub fn swatch(ui: &mut egui::Ui, color: [u8; 3]) {
     ui.painter().rect_stroke(rect, 2.0, outline, egui::StrokeKind::Inside);
 }
 
-/// Side-panel section: the selected annotation (class, name, note, lock) and the class list.
-pub fn annotation_section(ui: &mut egui::Ui, layer: &mut AnnotationLayer, classes: &mut Vec<AnnotationClass>) {
+/// Side-panel section: the selected annotation (class, name, note, lock) and the class list (the
+/// app's: edits are sent as [`AppCommand::SetClasses`]).
+pub fn annotation_section(
+    ui: &mut egui::Ui,
+    layer: &mut AnnotationLayer,
+    classes: &[AnnotationClass],
+    commands: &mut CommandQueue,
+) {
+    let mut edited = classes.to_vec();
+    selection_section(ui, layer, &edited);
+    classes_editor(ui, &mut edited, &layer.doc);
+    if edited != classes {
+        commands.push(AppCommand::SetClasses(edited));
+    }
+}
+
+/// The annotation list's state and the selected annotation's editor.
+fn selection_section(ui: &mut egui::Ui, layer: &mut AnnotationLayer, classes: &[AnnotationClass]) {
     ui.heading("Annotations");
     if let Some(warning) = layer.load_warning.clone() {
-        ui.colored_label(Color32::from_rgb(230, 160, 60), warning);
+        Level::Warning.label(ui, warning);
         if ui.small_button("Dismiss").clicked() {
             layer.load_warning = None;
         }
@@ -83,7 +115,7 @@ pub fn annotation_section(ui: &mut egui::Ui, layer: &mut AnnotationLayer, classe
         let status = saver.status();
         match status.error {
             Some(e) => {
-                ui.colored_label(Color32::from_rgb(230, 90, 90), e);
+                Level::Error.label(ui, e);
             }
             None if status.saved_revision == layer.doc.revision() || status.saved_at.is_some() => {
                 ui.label(RichText::new(format!("Saved to {}", saver.path().display())).small())
@@ -94,7 +126,6 @@ pub fn annotation_section(ui: &mut egui::Ui, layer: &mut AnnotationLayer, classe
     }
     let Some(selected) = layer.selected.and_then(|id| layer.doc.get(id)).cloned() else {
         ui.label(RichText::new("Nothing selected").italics());
-        classes_editor(ui, classes, &layer.doc);
         return;
     };
     let mut edited = selected.as_ref().clone();
@@ -169,7 +200,6 @@ pub fn annotation_section(ui: &mut egui::Ui, layer: &mut AnnotationLayer, classe
     if layer.doc.get(selected.id).is_some() && edited != *selected {
         layer.doc.update(edited);
     }
-    classes_editor(ui, classes, &layer.doc);
 }
 
 /// The class list. Removing a class that annotations of this slide use asks first, saying how
@@ -324,7 +354,8 @@ impl MeasurementTable {
         &self.rows
     }
 
-    pub fn show(&mut self, ui: &mut egui::Ui, layer: &mut AnnotationLayer) {
+    /// The table; a clicked row asks the app to select and show that annotation.
+    pub fn show(&mut self, ui: &mut egui::Ui, layer: &AnnotationLayer, commands: &mut CommandQueue) {
         self.refresh(layer);
         let unit = self
             .rows
@@ -334,7 +365,7 @@ impl MeasurementTable {
         ui.horizontal(|ui| {
             ui.strong(format!("{} annotations", self.rows.len()));
             if unit == Unit::Pixels {
-                ui.colored_label(Color32::from_rgb(230, 160, 60), "Pixel size unknown: measurements are in pixels");
+                Level::Warning.label(ui, "Pixel size unknown: measurements are in pixels");
             }
             if ui.button("Copy CSV").on_hover_text("Copy the table and the class totals for a spreadsheet").clicked() {
                 ui.ctx().copy_text(to_csv(&self.rows, &self.totals, unit));
@@ -448,8 +479,7 @@ impl MeasurementTable {
             self.sort_rows();
         }
         if let Some(id) = clicked_row {
-            layer.selected = Some(id);
-            layer.focus_requested = true;
+            commands.push(AppCommand::FocusAnnotation(id));
         }
     }
 }

@@ -1,16 +1,21 @@
 //! The application window: tabs of open slides, menus, recent files, drag and drop, the side
-//! panel (properties, associated images) and the status bar. Everything that reads a file —
-//! opening a slide, decoding an associated image, writing a screenshot — runs on a worker thread.
+//! panel (properties, associated images) and the status bar. It composes the panels: they ask for
+//! changes with [`AppCommand`]s, applied once at the end of each frame. Everything that reads a
+//! file — opening a slide, decoding an associated image — runs in a [`Job`]. Scripted screenshot
+//! and benchmark runs are not here but in [`super::scripted`].
 
-use std::path::{Path, PathBuf};
-use std::sync::mpsc::{channel, Receiver};
-use std::sync::{Arc, Mutex};
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
-use egui::{Color32, ColorImage, RichText, TextureHandle};
+use egui::{ColorImage, RichText, TextureHandle};
 
 use super::annotation_panels::{annotation_section, toolbar, MeasurementTable};
+use super::app_files::AnnotationJob;
+use super::command::{AppCommand, CommandQueue};
 use super::file_browser::{FileBrowser, FileDialogMode, Picked};
+use super::job::Job;
+use super::message::{Level, Message};
 use super::report_panel::{ReportPanel, ReviewerDefaults};
 use super::slide_view::{OpenedSlide, SlideView};
 use crate::annotations::AnnotationClass;
@@ -18,14 +23,15 @@ use crate::tiles::TileCache;
 
 /// How a slide tab is doing.
 pub enum TabState {
-    Opening(Receiver<crate::Result<OpenedSlide>>),
+    /// The file is being read on a worker.
+    Opening(Job<crate::Result<OpenedSlide>>),
     Open(Box<SlideView>),
     Failed(String),
 }
 
 /// An associated image loading or loaded for the side panel.
 enum Associated {
-    Loading(Receiver<Result<ColorImage, String>>),
+    Loading(Job<Result<ColorImage, String>>),
     Ready(TextureHandle),
     Failed(String),
 }
@@ -61,49 +67,6 @@ impl SlideTab {
     }
 }
 
-/// A scripted view (`wsiview view --screenshot`): where to look, and where to save.
-#[derive(Clone, Debug)]
-pub struct ScreenshotPlan {
-    pub center: Option<[f64; 2]>,
-    pub level: Option<usize>,
-    pub downsample: Option<f64>,
-    pub output: PathBuf,
-}
-
-/// Scripted benchmark (`wsiview view --bench-seconds N`): first view, jumps, then continuous panning
-/// across every level, with frame times and memory reported as one JSON line.
-#[derive(Clone, Debug)]
-pub struct BenchPlan {
-    pub pan_seconds: f64,
-}
-
-enum BenchPhase {
-    FirstView,
-    Jump { index: usize, since: Instant },
-    Pan { since: Instant, last_level_change: Instant, level: usize },
-    Report(Receiver<()>),
-}
-
-struct BenchProgress {
-    phase: BenchPhase,
-    complete_ms: f64,
-    jump_ms: Vec<f64>,
-    ui_ms: Vec<f64>,
-    frame_ms: Vec<f64>,
-    velocity: [f64; 2],
-}
-
-const BENCH_JUMPS: usize = 10;
-
-#[derive(Default)]
-struct ScreenshotProgress {
-    placed: bool,
-    first_frame_ms: Option<f64>,
-    requested: bool,
-    image: Arc<Mutex<Option<Arc<ColorImage>>>>,
-    saving: Option<Receiver<Result<(), String>>>,
-}
-
 /// Settings kept between runs.
 #[derive(Default, serde::Serialize, serde::Deserialize)]
 pub struct Persisted {
@@ -116,18 +79,12 @@ pub struct Persisted {
     pub reviewer: ReviewerDefaults,
 }
 
-/// An annotation import or export running on a worker.
-enum AnnotationJob {
-    Import(PathBuf, Receiver<Option<(PathBuf, Result<crate::annotations::Import, String>)>>),
-    Export(Receiver<Option<Result<String, String>>>),
-}
-
 pub struct ViewerApp {
     pub tabs: Vec<SlideTab>,
     pub active: usize,
     pub recent: Vec<PathBuf>,
     cache: Arc<TileCache>,
-    pub(super) dialog: Option<Receiver<Picked>>,
+    pub(super) dialog: Option<Job<Picked>>,
     /// The built-in file browser, where the desktop has no file picker (or it is asked for).
     pub file_browser: Option<FileBrowser>,
     /// How File > Open asks for a file (`WSIVIEW_FILE_DIALOG`).
@@ -135,25 +92,16 @@ pub struct ViewerApp {
     /// Help > Keyboard shortcuts is open.
     pub show_shortcuts: bool,
     /// Open recent's existence check running on a worker, and when the last one started.
-    pub(super) recent_check: Option<Receiver<Vec<PathBuf>>>,
+    pub(super) recent_check: Option<Job<Vec<PathBuf>>>,
     pub(super) recent_checked: Option<Instant>,
     /// Entries dropped from Open recent because their file is gone, until dismissed.
-    pub recent_note: Option<String>,
-    started: Instant,
-    screenshot: Option<(ScreenshotPlan, ScreenshotProgress)>,
-    bench: Option<(BenchPlan, BenchProgress)>,
-    /// Set when the app should close (the screenshot is saved); the eframe shell acts on it.
-    pub exit_code: Option<i32>,
-    /// CPU time of the previous whole frame (eframe's measure: UI, tessellation, painting), and
-    /// of the previous call to [`Self::ui`]; set by the shell, read by the benchmark.
-    pub last_frame_cpu_ms: Option<f64>,
-    pub last_ui_ms: Option<f64>,
+    pub recent_note: Option<Message>,
     show_side_panel: bool,
     pub classes: Vec<AnnotationClass>,
     pub show_measurements: bool,
-    annotation_job: Option<AnnotationJob>,
-    /// The last import or export result: text, and whether it is a problem.
-    pub annotation_message: Option<(String, bool)>,
+    pub(super) annotation_job: Option<AnnotationJob>,
+    /// The last import or export result.
+    pub annotation_message: Option<Message>,
     pub show_report: bool,
     pub reviewer: ReviewerDefaults,
     /// Asking before closing with unsaved report changes: the window, or one tab.
@@ -163,6 +111,8 @@ pub struct ViewerApp {
     /// Where the report, side and measurement panels were drawn last frame: a press there takes
     /// the keyboard from the slide (keys that miss a text field must not zoom the slide).
     form_rects: Vec<egui::Rect>,
+    /// What panels asked for this frame; applied at its end.
+    pub(super) commands: CommandQueue,
 }
 
 /// What is being closed while report changes are unsaved.
@@ -185,7 +135,7 @@ pub struct Closing {
 pub(super) const RECENT_MAX: usize = 10;
 
 impl ViewerApp {
-    pub fn new(cache_bytes: u64, started: Instant) -> Self {
+    pub fn new(cache_bytes: u64) -> Self {
         ViewerApp {
             tabs: Vec::new(),
             active: 0,
@@ -198,12 +148,6 @@ impl ViewerApp {
             recent_check: None,
             recent_checked: None,
             recent_note: None,
-            started,
-            screenshot: None,
-            bench: None,
-            exit_code: None,
-            last_frame_cpu_ms: None,
-            last_ui_ms: None,
             show_side_panel: true,
             classes: crate::annotations::default_classes(),
             show_measurements: false,
@@ -214,27 +158,8 @@ impl ViewerApp {
             closing: None,
             allow_close: false,
             form_rects: Vec::new(),
+            commands: CommandQueue::default(),
         }
-    }
-
-    pub fn with_screenshot(mut self, plan: ScreenshotPlan) -> Self {
-        self.show_side_panel = false;
-        self.screenshot = Some((plan, ScreenshotProgress::default()));
-        self
-    }
-
-    pub fn with_bench(mut self, plan: BenchPlan) -> Self {
-        self.show_side_panel = false;
-        let progress = BenchProgress {
-            phase: BenchPhase::FirstView,
-            complete_ms: 0.0,
-            jump_ms: Vec::new(),
-            ui_ms: Vec::new(),
-            frame_ms: Vec::new(),
-            velocity: [23.0, 17.0],
-        };
-        self.bench = Some((plan, progress));
-        self
     }
 
     pub fn restore(&mut self, persisted: Persisted) {
@@ -261,17 +186,12 @@ impl ViewerApp {
             self.active = i;
             return;
         }
-        let (tx, rx) = channel();
         let cache = self.cache.clone();
-        let repaint = ctx.clone();
         let worker_path = path.clone();
-        std::thread::spawn(move || {
-            let _ = tx.send(OpenedSlide::load(&worker_path, cache));
-            repaint.request_repaint();
-        });
+        let job = Job::spawn(ctx, move || OpenedSlide::load(&worker_path, cache));
         self.tabs.push(SlideTab {
             path,
-            state: TabState::Opening(rx),
+            state: TabState::Opening(job),
             associated: Vec::new(),
             show_identifiers: false,
             table: MeasurementTable::default(),
@@ -295,10 +215,13 @@ impl ViewerApp {
     fn poll_opening(&mut self, ctx: &egui::Context) {
         let mut opened_now = Vec::new();
         for tab in &mut self.tabs {
-            if let TabState::Opening(rx) = &tab.state {
-                match rx.try_recv() {
-                    Ok(Ok(opened)) => {
+            if let TabState::Opening(job) = &mut tab.state {
+                match job.try_take() {
+                    Some(Ok(Ok(opened))) => {
                         opened_now.push(opened.canonical.clone());
+                        // Classes named in the slide's annotation file join the list.
+                        let classes = opened.annotations.import.classes.clone();
+                        self.commands.push(AppCommand::MergeClasses(classes));
                         let names = opened.slide.associated_names();
                         tab.state = TabState::Open(Box::new(SlideView::new(opened, ctx)));
                         tab.associated = names.into_iter().map(|n| (n, Associated::Failed(String::new()))).collect();
@@ -312,22 +235,23 @@ impl ViewerApp {
                             }
                         }
                     }
-                    Ok(Err(e)) => tab.state = TabState::Failed(crate::error::printable(&e.to_string())),
-                    Err(std::sync::mpsc::TryRecvError::Empty) => {}
-                    Err(std::sync::mpsc::TryRecvError::Disconnected) => {
-                        tab.state = TabState::Failed(format!("{}: the opening thread stopped", tab.path.display()))
+                    Some(Ok(Err(e))) => tab.state = TabState::Failed(crate::error::printable(&e.to_string())),
+                    None => {}
+                    Some(Err(stopped)) => {
+                        tab.state = TabState::Failed(format!("{}: opening: {stopped}", tab.path.display()))
                     }
                 }
             }
             for (name, state) in &mut tab.associated {
-                if let Associated::Loading(rx) = state {
-                    match rx.try_recv() {
-                        Ok(Ok(image)) => {
+                if let Associated::Loading(job) = state {
+                    match job.try_take() {
+                        Some(Ok(Ok(image))) => {
                             *state =
                                 Associated::Ready(ctx.load_texture(name.clone(), image, egui::TextureOptions::LINEAR))
                         }
-                        Ok(Err(e)) => *state = Associated::Failed(e),
-                        Err(_) => {}
+                        Some(Ok(Err(e))) => *state = Associated::Failed(e),
+                        Some(Err(stopped)) => *state = Associated::Failed(format!("{name}: {stopped}")),
+                        None => {}
                     }
                 }
             }
@@ -350,15 +274,7 @@ impl ViewerApp {
             i.raw.dropped_files.iter().map(|f| f.path().to_path_buf()).filter(|p| !p.as_os_str().is_empty()).collect()
         });
         for path in dropped {
-            self.open(path, &ctx);
-        }
-        if self.screenshot.is_some() {
-            self.screenshot_frame(ui);
-            return;
-        }
-        if self.bench.is_some() {
-            self.bench_frame(ui);
-            return;
+            self.commands.push(AppCommand::OpenSlide(path));
         }
         self.sync_annotation_classes();
         self.poll_annotation_job();
@@ -369,20 +285,19 @@ impl ViewerApp {
         self.take_keyboard_from_forms(&ctx);
         let mut form_rects = Vec::new();
         self.menu_bar(ui);
-        let classes = self.classes.clone();
-        let mut show_table = self.show_measurements;
-        if let Some(view) = self.active_view_mut() {
-            egui::Panel::top("tools").show(ui, |ui| toolbar(ui, view, &classes, &mut show_table));
+        let (classes, show_table, commands) = (&self.classes, self.show_measurements, &mut self.commands);
+        if let Some(view) = self.tabs.get_mut(self.active).and_then(|t| t.view_mut()) {
+            egui::Panel::top("tools").show(ui, |ui| toolbar(ui, view, classes, show_table, commands));
         }
-        self.show_measurements = show_table;
         self.status_bar(ui);
         if self.show_measurements {
             if let Some(tab) = self.tabs.get_mut(self.active) {
-                if let TabState::Open(view) = &mut tab.state {
+                if let TabState::Open(view) = &tab.state {
+                    let commands = &mut self.commands;
                     let r = egui::Panel::bottom("measurements")
                         .resizable(true)
                         .default_size(220.0)
-                        .show(ui, |ui| tab.table.show(ui, &mut view.annotations));
+                        .show(ui, |ui| tab.table.show(ui, &view.annotations, commands));
                     form_rects.push(r.response.rect);
                 }
             }
@@ -399,11 +314,40 @@ impl ViewerApp {
         let dialog =
             self.closing.is_some() || self.tabs.iter().any(|t| t.report.as_ref().is_some_and(|r| r.dialog_open()));
         if let Some(view) = self.active_view_mut() {
-            view.keys_blocked = dialog;
+            view.block_keys(dialog);
         }
         egui::CentralPanel::default().frame(egui::Frame::NONE).show(ui, |ui| self.central(ui));
         self.close_dialog(&ctx);
         super::help::shortcuts_window(&ctx, &mut self.show_shortcuts);
+        self.apply_commands(&ctx);
+    }
+
+    /// Apply what panels asked for this frame, in order.
+    fn apply_commands(&mut self, ctx: &egui::Context) {
+        for command in self.commands.take() {
+            match command {
+                AppCommand::OpenSlide(path) => self.open(path, ctx),
+                AppCommand::FocusAnnotation(id) => {
+                    if let Some(view) = self.active_view_mut() {
+                        view.focus_annotation(id);
+                    }
+                }
+                AppCommand::MergeClasses(classes) => self.merge_classes(classes),
+                AppCommand::SetClasses(classes) => self.classes = classes,
+                AppCommand::ShowMeasurements(show) => self.show_measurements = show,
+                AppCommand::SetReviewer(reviewer) => self.reviewer = reviewer,
+            }
+        }
+        self.sync_annotation_classes();
+    }
+
+    /// Add `classes` to the list where their name is new.
+    pub(super) fn merge_classes(&mut self, classes: Vec<AnnotationClass>) {
+        for c in classes {
+            if !self.classes.iter().any(|k| k.name == c.name) {
+                self.classes.push(c);
+            }
+        }
     }
 
     /// Report panels work in the background too: saves finish, drafts autosave, failed saves retry.
@@ -424,7 +368,7 @@ impl ViewerApp {
         let Some(pos) = pressed else { return };
         if self.form_rects.iter().any(|r| r.contains(pos)) {
             if let Some(view) = self.active_view_mut() {
-                view.keyboard = false;
+                view.release_keyboard();
             }
         }
     }
@@ -441,7 +385,7 @@ impl ViewerApp {
                 let what = if p.is_amending() {
                     "an amendment in progress (save or cancel it first)".to_string()
                 } else if p.save_failed() {
-                    format!("not saved: {}", p.message.as_ref().map(|m| m.0.as_str()).unwrap_or("the save failed"))
+                    format!("not saved: {}", p.message.as_ref().map(|m| m.text.as_str()).unwrap_or("the save failed"))
                 } else if p.is_saving() {
                     "saving…".to_string()
                 } else {
@@ -587,14 +531,14 @@ impl ViewerApp {
                     ui.menu_button("Open recent", |ui| {
                         self.check_recent(&ctx);
                         if let Some(note) = &self.recent_note {
-                            ui.colored_label(Color32::from_rgb(230, 160, 60), note);
+                            note.show(ui);
                         }
                         if self.recent.is_empty() {
                             ui.label("(none)");
                         }
                         for path in self.recent.clone() {
                             if ui.button(path.display().to_string()).clicked() {
-                                self.open(path, &ctx);
+                                self.commands.push(AppCommand::OpenSlide(path));
                             }
                         }
                     });
@@ -658,17 +602,8 @@ impl ViewerApp {
         });
     }
 
-    /// Give every view the class list, and take in classes found in loaded annotation files.
-    fn sync_annotation_classes(&mut self) {
-        for tab in &mut self.tabs {
-            if let Some(view) = tab.view_mut() {
-                for c in std::mem::take(&mut view.annotations.loaded_classes) {
-                    if !self.classes.iter().any(|k| k.name == c.name) {
-                        self.classes.push(c);
-                    }
-                }
-            }
-        }
+    /// Give every view the class list.
+    pub(super) fn sync_annotation_classes(&mut self) {
         let classes = self.classes.clone();
         for tab in &mut self.tabs {
             if let Some(view) = tab.view_mut() {
@@ -679,114 +614,11 @@ impl ViewerApp {
         }
     }
 
-    /// Ask for a file and read it on a worker; the result is merged in `poll_annotation_job`.
-    fn import_annotations(&mut self, ctx: &egui::Context) {
-        self.start_import(ctx, || {
-            rfd::FileDialog::new()
-                .add_filter("Annotations", &["geojson", "json", "xml"])
-                .add_filter("All files", &["*"])
-                .pick_file()
-        });
-    }
-
-    /// Import `file` into the active slide, read on a worker (File > Import without the dialog).
-    pub fn import_annotations_from(&mut self, file: PathBuf, ctx: &egui::Context) {
-        self.start_import(ctx, move || Some(file));
-    }
-
-    fn start_import(&mut self, ctx: &egui::Context, pick: impl FnOnce() -> Option<PathBuf> + Send + 'static) {
-        let Some(tab) = self.tabs.get(self.active) else { return };
-        let (tx, rx) = channel();
-        let repaint = ctx.clone();
-        std::thread::spawn(move || {
-            let picked = pick();
-            let result = picked.map(|path| {
-                let read = crate::annotations::store::read_any(&path).map_err(|e| e.to_string());
-                (path, read)
-            });
-            let _ = tx.send(result);
-            repaint.request_repaint();
-        });
-        self.annotation_job = Some(AnnotationJob::Import(tab.path.clone(), rx));
-    }
-
-    fn export_annotations(&mut self, ctx: &egui::Context) {
-        let Some(view) = self.active_view() else { return };
-        let snapshot = view.annotations.doc.snapshot();
-        let (dir, name) =
-            self.active_tab().map(|t| super::file_browser::export_suggestion(&t.path)).unwrap_or_default();
-        let classes = self.classes.clone();
-        let (tx, rx) = channel();
-        let repaint = ctx.clone();
-        std::thread::spawn(move || {
-            let mut dialog = rfd::FileDialog::new()
-                .add_filter("QuPath GeoJSON", &["geojson"])
-                .add_filter("ASAP XML", &["xml"])
-                .set_file_name(name);
-            if let Some(dir) = dir {
-                dialog = dialog.set_directory(dir);
-            }
-            let picked = dialog.save_file();
-            let result = picked.map(|path| {
-                crate::annotations::store::write_any(&path, &snapshot, &classes)
-                    .map(|()| format!("Exported {} annotations to {}", snapshot.len(), path.display()))
-                    .map_err(|e| e.to_string())
-            });
-            let _ = tx.send(result);
-            repaint.request_repaint();
-        });
-        self.annotation_job = Some(AnnotationJob::Export(rx));
-    }
-
-    fn poll_annotation_job(&mut self) {
-        let Some(job) = &self.annotation_job else { return };
-        match job {
-            AnnotationJob::Import(slide, rx) => {
-                let Ok(result) = rx.try_recv() else { return };
-                let slide = slide.clone();
-                self.annotation_job = None;
-                let Some((path, read)) = result else { return };
-                match read {
-                    Ok(import) => {
-                        self.annotation_message = Some((
-                            format!("Imported from {}: {}", path.display(), import.summary()),
-                            import.skipped > 0 || import.truncated,
-                        ));
-                        self.add_imported(&slide, import);
-                    }
-                    // A failed import leaves the slide's annotations as they were.
-                    Err(e) => self.annotation_message = Some((format!("Import failed: {e}"), true)),
-                }
-            }
-            AnnotationJob::Export(rx) => {
-                let Ok(result) = rx.try_recv() else { return };
-                self.annotation_job = None;
-                match result {
-                    Some(Ok(text)) => self.annotation_message = Some((text, false)),
-                    Some(Err(e)) => self.annotation_message = Some((format!("Export failed: {e}"), true)),
-                    None => {}
-                }
-            }
-        }
-    }
-
-    /// Add imported annotations to a slide's document (one undo step) and their classes to the list.
-    pub fn add_imported(&mut self, slide: &Path, import: crate::annotations::Import) {
-        for c in import.classes {
-            if !self.classes.iter().any(|k| k.name == c.name) {
-                self.classes.push(c);
-            }
-        }
-        if let Some(view) = self.tabs.iter_mut().find(|t| t.path == slide).and_then(|t| t.view_mut()) {
-            view.annotations.doc.add_all(import.annotations);
-        }
-    }
-
     fn status_bar(&mut self, ui: &mut egui::Ui) {
         egui::Panel::bottom("status").show(ui, |ui| {
             ui.horizontal(|ui| {
-                if let Some(note) = self.recent_note.clone() {
-                    ui.colored_label(Color32::from_rgb(230, 160, 60), note);
+                if let Some(note) = &self.recent_note {
+                    note.show(ui);
                     if ui.small_button("Dismiss").clicked() {
                         self.recent_note = None;
                     }
@@ -819,7 +651,8 @@ impl ViewerApp {
                 let failed = view.failed_tiles().len();
                 if failed > 0 {
                     ui.separator();
-                    ui.label(RichText::new(format!("{failed} corrupt tiles")).color(Color32::from_rgb(230, 90, 90)))
+                    Level::Error
+                        .label(ui, format!("{failed} corrupt tiles"))
                         .on_hover_text(view.failed_tiles().values().next().cloned().unwrap_or_default());
                 }
                 ui.separator();
@@ -881,12 +714,11 @@ impl ViewerApp {
                 view.set_adjustments(a);
             }
             ui.separator();
-            if let Some((message, problem)) = &self.annotation_message {
-                let color = if *problem { Color32::from_rgb(230, 160, 60) } else { ui.visuals().text_color() };
-                ui.colored_label(color, message);
+            if let Some(message) = &self.annotation_message {
+                message.show(ui);
             }
             if let Some(view) = tab.view_mut() {
-                annotation_section(ui, &mut view.annotations, &mut self.classes);
+                annotation_section(ui, &mut view.annotations, &self.classes, &mut self.commands);
             }
             ui.separator();
             ui.heading("Associated images");
@@ -922,7 +754,7 @@ impl ViewerApp {
                         ui.image((tex.id(), size * scale));
                     }
                     Associated::Failed(e) if !e.is_empty() => {
-                        ui.colored_label(Color32::from_rgb(230, 90, 90), e);
+                        Level::Error.label(ui, e.as_str());
                     }
                     Associated::Failed(_) => {}
                 }
@@ -936,15 +768,14 @@ impl ViewerApp {
         let tab = self.tabs.get_mut(self.active)?;
         let TabState::Open(view) = &tab.state else { return None };
         let panel = tab.report.get_or_insert_with(|| ReportPanel::start(view, &self.reviewer, &ctx));
-        let classes = &self.classes;
-        let reviewer = &mut self.reviewer;
+        let (classes, reviewer, commands) = (&self.classes, &self.reviewer, &mut self.commands);
         // Bounded: egui widens a panel to fit text laid out on one line, which would otherwise
         // push the slide aside after a long diagnosis is typed.
         let r = egui::Panel::right("report")
             .default_size(380.0)
             .size_range(300.0..=440.0)
             .resizable(true)
-            .show(ui, |ui| panel.show(ui, view, classes, reviewer));
+            .show(ui, |ui| panel.show(ui, view, classes, reviewer, commands));
         Some(r.response.rect)
     }
 
@@ -959,11 +790,7 @@ impl ViewerApp {
             }
             TabState::Failed(message) => {
                 ui.centered_and_justified(|ui| {
-                    ui.label(
-                        RichText::new(format!("Cannot open this slide.\n\n{message}"))
-                            .color(Color32::from_rgb(230, 90, 90))
-                            .size(16.0),
-                    )
+                    ui.label(Level::Error.text(ui, format!("Cannot open this slide.\n\n{message}")).size(16.0))
                 });
             }
             TabState::Open(view) => {
@@ -971,240 +798,13 @@ impl ViewerApp {
             }
         }
     }
-
-    /// Scripted snapshot: place the camera, wait until every visible tile is at its level, take
-    /// the screenshot, save it on a worker, print the timings and ask to close.
-    fn screenshot_frame(&mut self, ui: &mut egui::Ui) {
-        let ctx = ui.ctx().clone();
-        let started = self.started;
-        let Some((plan, progress)) = &mut self.screenshot else { return };
-        let Some(tab) = self.tabs.get_mut(self.active) else { return };
-        if let TabState::Failed(message) = &tab.state {
-            eprintln!("wsiview: {message}");
-            self.exit_code = Some(1);
-            return;
-        }
-        egui::CentralPanel::default().frame(egui::Frame::NONE).show(ui, |ui| {
-            if let TabState::Open(view) = &mut tab.state {
-                if !progress.placed {
-                    let levels = view.slide.levels();
-                    let l0 = &levels[0];
-                    let downsample = plan
-                        .downsample
-                        .or_else(|| plan.level.and_then(|l| levels.get(l)).map(|l| l.downsample))
-                        .unwrap_or(1.0);
-                    let center = plan.center.unwrap_or([l0.width as f64 / 2.0, l0.height as f64 / 2.0]);
-                    let ppp = f64::from(ctx.pixels_per_point());
-                    view.look_at(center, Some(1.0 / downsample / ppp));
-                    progress.placed = true;
-                }
-                view.ui(ui);
-                if progress.first_frame_ms.is_none() && view.tiles_loaded > 0 {
-                    progress.first_frame_ms = Some(started.elapsed().as_secs_f64() * 1e3);
-                }
-            } else {
-                ui.centered_and_justified(|ui| ui.spinner());
-            }
-        });
-        let Some(view) = tab.view() else { return };
-        if !progress.requested && view.is_complete() {
-            progress.requested = true;
-            let slot = progress.image.clone();
-            let repaint = ctx.clone();
-            let complete_ms = started.elapsed().as_secs_f64() * 1e3;
-            let first_frame_ms = progress.first_frame_ms.unwrap_or(complete_ms);
-            let tiles_loaded = view.tiles_loaded;
-            ctx.request_screenshot(move |image| {
-                *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(image);
-                repaint.request_repaint();
-            });
-            println!(
-                "{}",
-                serde_json::json!({"first_frame_ms": (first_frame_ms * 10.0).round() / 10.0, "complete_ms": (complete_ms * 10.0).round() / 10.0, "tiles_loaded": tiles_loaded})
-            );
-        }
-        let shot = progress.image.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(image) = shot {
-            let (tx, rx) = channel();
-            let output = plan.output.clone();
-            let repaint = ctx.clone();
-            std::thread::spawn(move || {
-                let _ = tx.send(save_color_image(&image, &output));
-                repaint.request_repaint();
-            });
-            progress.saving = Some(rx);
-        }
-        if let Some(rx) = &progress.saving {
-            match rx.try_recv() {
-                Ok(Ok(())) => self.exit_code = Some(0),
-                Ok(Err(e)) => {
-                    eprintln!("wsiview: {e}");
-                    self.exit_code = Some(1);
-                }
-                Err(_) => {}
-            }
-        }
-        ctx.request_repaint_after(std::time::Duration::from_millis(16));
-    }
-}
-
-impl ViewerApp {
-    fn bench_frame(&mut self, ui: &mut egui::Ui) {
-        let ctx = ui.ctx().clone();
-        ctx.request_repaint();
-        let started = self.started;
-        let (last_ui, last_frame) = (self.last_ui_ms, self.last_frame_cpu_ms);
-        let Some((plan, progress)) = &mut self.bench else { return };
-        let Some(tab) = self.tabs.get_mut(self.active) else { return };
-        if let TabState::Failed(message) = &tab.state {
-            eprintln!("wsiview: {message}");
-            self.exit_code = Some(1);
-            return;
-        }
-        let TabState::Open(view) = &mut tab.state else {
-            egui::CentralPanel::default().show(ui, |ui| ui.spinner());
-            return;
-        };
-        let levels = view.slide.levels().to_vec();
-        let (w, h) = (levels[0].width as f64, levels[0].height as f64);
-        let ppp = f64::from(ctx.pixels_per_point());
-        // Deterministic spread of jump targets over the slide.
-        let jump_target = |i: usize| {
-            let f = |k: u64| ((i as u64 + 1).wrapping_mul(k) % 1000) as f64 / 1000.0;
-            [w * (0.1 + 0.8 * f(389)), h * (0.1 + 0.8 * f(757))]
-        };
-        match &mut progress.phase {
-            BenchPhase::FirstView => {
-                if !view.is_complete() && view.camera.zoom != 1.0 / ppp {
-                    view.look_at([w / 2.0, h / 2.0], Some(1.0 / ppp));
-                }
-            }
-            BenchPhase::Pan { since, last_level_change, level } => {
-                if let Some(ms) = last_ui {
-                    progress.ui_ms.push(ms);
-                }
-                if let Some(ms) = last_frame {
-                    progress.frame_ms.push(ms);
-                }
-                // A steady drag, bouncing off the slide's edges, and every 2 s the next level.
-                view.camera.pan_by_screen([-progress.velocity[0], -progress.velocity[1]]);
-                let [cx, cy] = view.camera.center;
-                if cx <= 0.0 || cx >= w {
-                    progress.velocity[0] = -progress.velocity[0];
-                }
-                if cy <= 0.0 || cy >= h {
-                    progress.velocity[1] = -progress.velocity[1];
-                }
-                if last_level_change.elapsed().as_secs_f64() > 2.0 {
-                    *level = (*level + 1) % levels.len();
-                    *last_level_change = Instant::now();
-                    let center = view.camera.center;
-                    view.look_at(center, Some(1.0 / levels[*level].downsample / ppp));
-                }
-                if since.elapsed().as_secs_f64() > plan.pan_seconds {
-                    let (tx, rx) = channel();
-                    let report = serde_json::json!({
-                        "complete_ms": round1(progress.complete_ms),
-                        "jump_ms_median": round1(percentile(&progress.jump_ms, 0.5)),
-                        "jump_ms_max": round1(percentile(&progress.jump_ms, 1.0)),
-                        "pan_seconds": plan.pan_seconds,
-                        "frames": progress.ui_ms.len(),
-                        "frames_per_s": round1(progress.ui_ms.len() as f64 / plan.pan_seconds),
-                        "ui_ms_p50": round2(percentile(&progress.ui_ms, 0.5)),
-                        "ui_ms_p99": round2(percentile(&progress.ui_ms, 0.99)),
-                        "frame_cpu_ms_p50": round2(percentile(&progress.frame_ms, 0.5)),
-                        "frame_cpu_ms_p99": round2(percentile(&progress.frame_ms, 0.99)),
-                        "tiles_loaded": view.tiles_loaded,
-                        "cache_mb": round1(self.cache.used_bytes() as f64 / 1e6),
-                    });
-                    // Memory figures come from /proc: read on a worker, not the UI thread.
-                    std::thread::spawn(move || {
-                        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-                        let kb = |key: &str| {
-                            status
-                                .lines()
-                                .find(|l| l.starts_with(key))
-                                .and_then(|l| l.split_whitespace().nth(1))
-                                .and_then(|v| v.parse::<f64>().ok())
-                        };
-                        let mut report = report;
-                        report["rss_mb"] = serde_json::json!(kb("VmRSS:").map(|k| round1(k / 1024.0)));
-                        report["peak_rss_mb"] = serde_json::json!(kb("VmHWM:").map(|k| round1(k / 1024.0)));
-                        println!("{report}");
-                        let _ = tx.send(());
-                    });
-                    progress.phase = BenchPhase::Report(rx);
-                }
-            }
-            BenchPhase::Jump { .. } => {}
-            BenchPhase::Report(rx) => {
-                if rx.try_recv().is_ok() {
-                    self.exit_code = Some(0);
-                }
-            }
-        }
-        egui::CentralPanel::default().frame(egui::Frame::NONE).show(ui, |ui| {
-            view.ui(ui);
-        });
-        let complete = view.is_complete() && view.stats.level == 0;
-        match &mut progress.phase {
-            BenchPhase::FirstView if complete => {
-                progress.complete_ms = started.elapsed().as_secs_f64() * 1e3;
-                view.look_at(jump_target(0), Some(1.0 / ppp));
-                progress.phase = BenchPhase::Jump { index: 0, since: Instant::now() };
-            }
-            BenchPhase::Jump { index, since } if complete => {
-                progress.jump_ms.push(since.elapsed().as_secs_f64() * 1e3);
-                *index += 1;
-                if *index < BENCH_JUMPS {
-                    view.look_at(jump_target(*index), Some(1.0 / ppp));
-                    *since = Instant::now();
-                } else {
-                    let now = Instant::now();
-                    progress.phase = BenchPhase::Pan { since: now, last_level_change: now, level: 0 };
-                }
-            }
-            _ => {}
-        }
-    }
-}
-
-fn percentile(values: &[f64], q: f64) -> f64 {
-    if values.is_empty() {
-        return 0.0;
-    }
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    v[((v.len() - 1) as f64 * q).round() as usize]
-}
-
-fn round1(v: f64) -> f64 {
-    (v * 10.0).round() / 10.0
-}
-
-fn round2(v: f64) -> f64 {
-    (v * 100.0).round() / 100.0
 }
 
 fn load_associated(slide: Arc<crate::Slide>, name: String, ctx: &egui::Context) -> Associated {
-    let (tx, rx) = channel();
-    let repaint = ctx.clone();
-    std::thread::spawn(move || {
-        let result = slide
+    Associated::Loading(Job::spawn(ctx, move || {
+        slide
             .read_associated(&name)
             .map(|img| ColorImage::from_rgba_unmultiplied([img.width() as usize, img.height() as usize], img.as_raw()))
-            .map_err(|e| e.kind.to_string());
-        let _ = tx.send(result);
-        repaint.request_repaint();
-    });
-    Associated::Loading(rx)
-}
-
-/// Write a screenshot (RGBA) as PNG. Runs on a worker thread.
-fn save_color_image(image: &ColorImage, output: &Path) -> Result<(), String> {
-    let [w, h] = image.size;
-    let bytes: Vec<u8> = image.pixels.iter().flat_map(|c| c.to_srgba_unmultiplied()).collect();
-    let img = image::RgbaImage::from_raw(w as u32, h as u32, bytes).ok_or("screenshot has the wrong size")?;
-    img.save_with_format(output, image::ImageFormat::Png)
-        .map_err(|e| format!("{}: cannot write PNG: {e}", output.display()))
+            .map_err(|e| e.kind.to_string())
+    }))
 }

@@ -1,13 +1,23 @@
 //! The app's file chores, kept apart from the window code: File > Open (the desktop's picker or
-//! the built-in browser) and Open recent (canonical paths of slides that opened; missing files
-//! dropped). Everything that touches a file runs on a worker; these functions poll channels.
+//! the built-in browser), Open recent (canonical paths of slides that opened; missing files
+//! dropped), and File > Import / Export annotations. Everything that touches a file runs on a worker; these functions poll [`Job`]s.
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::channel;
 use std::time::Instant;
 
 use super::app::{ViewerApp, RECENT_MAX};
+use super::command::AppCommand;
 use super::file_browser::{BrowserEvent, FileBrowser, FileDialogMode, Picked};
+use super::job::Job;
+use super::message::{Level, Message};
+
+/// An annotation import or export running on a worker.
+pub(super) enum AnnotationJob {
+    /// Into the slide at this path: the file chosen (none: cancelled) and what was read from it.
+    Import(PathBuf, Job<Option<(PathBuf, Result<crate::annotations::Import, String>)>>),
+    /// The message to show (none: cancelled).
+    Export(Job<Option<Result<String, String>>>),
+}
 
 impl ViewerApp {
     /// Put a slide that opened at the top of Open recent (its canonical path, once).
@@ -27,15 +37,18 @@ impl ViewerApp {
     }
 
     pub(super) fn poll_recent_check(&mut self) {
-        let Some(rx) = &self.recent_check else { return };
-        let Ok(missing) = rx.try_recv() else { return };
+        let Some(job) = &mut self.recent_check else { return };
+        let Some(missing) = job.try_take() else { return };
         self.recent_check = None;
+        // A check that stopped drops nothing: the next one runs when the menu is shown again.
+        let missing = missing.unwrap_or_default();
         if missing.is_empty() {
             return;
         }
         self.recent.retain(|p| !missing.contains(p));
         let names: Vec<String> = missing.iter().map(|p| p.display().to_string()).collect();
-        self.recent_note = Some(format!("Removed from Open recent, file missing: {}", names.join(", ")));
+        self.recent_note =
+            Some(Message::warning(format!("Removed from Open recent, file missing: {}", names.join(", "))));
     }
 
     /// File > Open: the desktop's picker on a worker, or the built-in browser when there is
@@ -45,15 +58,11 @@ impl ViewerApp {
             self.open_file_browser("Built-in file browser (WSIVIEW_FILE_DIALOG=builtin).".into(), ctx);
             return;
         }
-        let (tx, rx) = channel();
-        let repaint = ctx.clone();
         let start = self.browse_start();
-        std::thread::spawn(move || {
+        self.dialog = Some(Job::spawn(ctx, move || {
             let start = (!start.as_os_str().is_empty()).then_some(start);
-            let _ = tx.send(super::file_browser::system_pick(start));
-            repaint.request_repaint();
-        });
-        self.dialog = Some(rx);
+            super::file_browser::system_pick(start)
+        }));
     }
 
     /// Where browsing starts: the active slide's folder, else the last slide's, else the current one.
@@ -70,11 +79,11 @@ impl ViewerApp {
     }
 
     pub(super) fn poll_file_dialogs(&mut self, ctx: &egui::Context) {
-        if let Some(rx) = &self.dialog {
-            if let Ok(picked) = rx.try_recv() {
+        if let Some(job) = &mut self.dialog {
+            if let Some(picked) = job.try_take() {
                 self.dialog = None;
-                match picked {
-                    Picked::File(path) => self.open(path, ctx),
+                match picked.unwrap_or_else(|stopped| Picked::Unavailable(stopped.to_string())) {
+                    Picked::File(path) => self.commands.push(AppCommand::OpenSlide(path)),
                     Picked::Cancelled => {}
                     Picked::Unavailable(why) => {
                         self.open_file_browser(format!("No desktop file picker: {why}. Choose a slide here."), ctx)
@@ -88,9 +97,101 @@ impl ViewerApp {
                 BrowserEvent::Closed => self.file_browser = None,
                 BrowserEvent::Open(path) => {
                     self.file_browser = None;
-                    self.open(path, ctx);
+                    self.commands.push(AppCommand::OpenSlide(path));
                 }
             }
+        }
+    }
+
+    /// Ask for a file and read it on a worker; the result is merged in `poll_annotation_job`.
+    pub(super) fn import_annotations(&mut self, ctx: &egui::Context) {
+        self.start_import(ctx, || {
+            rfd::FileDialog::new()
+                .add_filter("Annotations", &["geojson", "json", "xml"])
+                .add_filter("All files", &["*"])
+                .pick_file()
+        });
+    }
+
+    /// Import `file` into the active slide, read on a worker (File > Import without the dialog).
+    pub fn import_annotations_from(&mut self, file: PathBuf, ctx: &egui::Context) {
+        self.start_import(ctx, move || Some(file));
+    }
+
+    fn start_import(&mut self, ctx: &egui::Context, pick: impl FnOnce() -> Option<PathBuf> + Send + 'static) {
+        let Some(tab) = self.tabs.get(self.active) else { return };
+        let job = Job::spawn(ctx, move || {
+            pick().map(|path| {
+                let read = crate::annotations::store::read_any(&path).map_err(|e| e.to_string());
+                (path, read)
+            })
+        });
+        self.annotation_job = Some(AnnotationJob::Import(tab.path.clone(), job));
+    }
+
+    pub(super) fn export_annotations(&mut self, ctx: &egui::Context) {
+        let Some(view) = self.active_view() else { return };
+        let snapshot = view.annotations.doc.snapshot();
+        let (dir, name) =
+            self.active_tab().map(|t| super::file_browser::export_suggestion(&t.path)).unwrap_or_default();
+        let classes = self.classes.clone();
+        let job = Job::spawn(ctx, move || {
+            let mut dialog = rfd::FileDialog::new()
+                .add_filter("QuPath GeoJSON", &["geojson"])
+                .add_filter("ASAP XML", &["xml"])
+                .set_file_name(name);
+            if let Some(dir) = dir {
+                dialog = dialog.set_directory(dir);
+            }
+            dialog.save_file().map(|path| {
+                crate::annotations::store::write_any(&path, &snapshot, &classes)
+                    .map(|()| format!("Exported {} annotations to {}", snapshot.len(), path.display()))
+                    .map_err(|e| e.to_string())
+            })
+        });
+        self.annotation_job = Some(AnnotationJob::Export(job));
+    }
+
+    pub(super) fn poll_annotation_job(&mut self) {
+        let Some(job) = &mut self.annotation_job else { return };
+        match job {
+            AnnotationJob::Import(slide, job) => {
+                let Some(result) = job.try_take() else { return };
+                let slide = slide.clone();
+                self.annotation_job = None;
+                let result = match result {
+                    Ok(result) => result,
+                    Err(stopped) => Some((slide.clone(), Err(stopped.to_string()))),
+                };
+                let Some((path, read)) = result else { return };
+                match read {
+                    Ok(import) => {
+                        let text = format!("Imported from {}: {}", path.display(), import.summary());
+                        let level = if import.skipped > 0 || import.truncated { Level::Warning } else { Level::Info };
+                        self.annotation_message = Some(Message { level, text });
+                        self.add_imported(&slide, import);
+                    }
+                    // A failed import leaves the slide's annotations as they were.
+                    Err(e) => self.annotation_message = Some(Message::error(format!("Import failed: {e}"))),
+                }
+            }
+            AnnotationJob::Export(job) => {
+                let Some(result) = job.try_take() else { return };
+                self.annotation_job = None;
+                match result.unwrap_or_else(|stopped| Some(Err(stopped.to_string()))) {
+                    Some(Ok(text)) => self.annotation_message = Some(Message::info(text)),
+                    Some(Err(e)) => self.annotation_message = Some(Message::error(format!("Export failed: {e}"))),
+                    None => {}
+                }
+            }
+        }
+    }
+
+    /// Add imported annotations to a slide's document (one undo step) and their classes to the list.
+    pub fn add_imported(&mut self, slide: &Path, import: crate::annotations::Import) {
+        self.merge_classes(import.classes);
+        if let Some(view) = self.tabs.iter_mut().find(|t| t.path == slide).and_then(|t| t.view_mut()) {
+            view.annotations.doc.add_all(import.annotations);
         }
     }
 }

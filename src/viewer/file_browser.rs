@@ -1,11 +1,13 @@
 //! File > Open: the desktop's file picker (rfd: the XDG portal or GTK on Linux), and where none
 //! can be shown, a simple built-in browser in egui, so the menu item never silently does nothing.
 //! Also the folder checks behind Open recent. Every listing, canonicalisation and existence check
-//! runs on a worker thread; the window only polls channels.
+//! runs in a [`Job`] on a worker thread; the window only polls it.
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{channel, Receiver};
 use std::time::{Duration, Instant};
+
+use super::job::Job;
+use super::message::Level;
 
 /// How File > Open asks for a slide.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -129,7 +131,7 @@ pub struct FileBrowser {
     pub entries: Vec<Entry>,
     pub selected: Option<usize>,
     pub error: Option<String>,
-    listing: Option<Receiver<Result<Listing, String>>>,
+    listing: Option<Job<Result<Listing, String>>>,
 }
 
 impl FileBrowser {
@@ -150,13 +152,7 @@ impl FileBrowser {
 
     /// List `dir` on a worker.
     pub fn go(&mut self, dir: PathBuf, ctx: &egui::Context) {
-        let (tx, rx) = channel();
-        let repaint = ctx.clone();
-        std::thread::spawn(move || {
-            let _ = tx.send(list_folder(&dir));
-            repaint.request_repaint();
-        });
-        self.listing = Some(rx);
+        self.listing = Some(Job::spawn(ctx, move || list_folder(&dir)));
         self.selected = None;
     }
 
@@ -165,9 +161,10 @@ impl FileBrowser {
     }
 
     fn poll(&mut self) {
-        let Some(rx) = &self.listing else { return };
-        match rx.try_recv() {
-            Ok(Ok(listing)) => {
+        let Some(job) = &mut self.listing else { return };
+        match job.try_take() {
+            None => {}
+            Some(Ok(Ok(listing))) => {
                 self.listing = None;
                 self.folder_text = listing.dir.display().to_string();
                 self.dir = Some(listing.dir);
@@ -175,14 +172,13 @@ impl FileBrowser {
                 self.selected = None;
                 self.error = None;
             }
-            Ok(Err(e)) => {
+            Some(Ok(Err(e))) => {
                 self.listing = None;
                 self.error = Some(e);
             }
-            Err(std::sync::mpsc::TryRecvError::Empty) => {}
-            Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+            Some(Err(stopped)) => {
                 self.listing = None;
-                self.error = Some("the folder could not be read".into());
+                self.error = Some(format!("the folder could not be read: {stopped}"));
             }
         }
     }
@@ -209,7 +205,7 @@ impl FileBrowser {
             ctx,
             |ui| {
                 if !self.note.is_empty() {
-                    ui.colored_label(egui::Color32::from_rgb(230, 160, 60), &self.note);
+                    Level::Warning.label(ui, self.note.as_str());
                 }
                 ui.horizontal(|ui| {
                     let label = ui.label("Folder");
@@ -234,7 +230,7 @@ impl FileBrowser {
                     }
                 });
                 if let Some(e) = &self.error {
-                    ui.colored_label(egui::Color32::from_rgb(230, 90, 90), e);
+                    Level::Error.label(ui, e.as_str());
                 }
                 if self.listing.is_some() {
                     ui.spinner();
@@ -286,15 +282,8 @@ impl FileBrowser {
 }
 
 /// The entries of `recent` whose file is gone, checked on a worker.
-pub fn check_missing(recent: Vec<PathBuf>, ctx: &egui::Context) -> Receiver<Vec<PathBuf>> {
-    let (tx, rx) = channel();
-    let repaint = ctx.clone();
-    std::thread::spawn(move || {
-        let missing: Vec<PathBuf> = recent.into_iter().filter(|p| !p.is_file()).collect();
-        let _ = tx.send(missing);
-        repaint.request_repaint();
-    });
-    rx
+pub fn check_missing(recent: Vec<PathBuf>, ctx: &egui::Context) -> Job<Vec<PathBuf>> {
+    Job::spawn(ctx, move || recent.into_iter().filter(|p| !p.is_file()).collect())
 }
 
 /// Where Export annotations suggests writing: beside the slide, named after it

@@ -1,5 +1,6 @@
-//! The egui viewer: camera maths ([`camera`]), one slide on screen ([`slide_view`]) and the
-//! application window ([`app`]). It reads slides only through [`crate::slide::Slide`] and loads
+//! The egui viewer: camera maths ([`camera`]), one slide on screen ([`slide_view`]), the
+//! application window ([`app`]), scripted screenshot and benchmark runs ([`scripted`]) and the
+//! background jobs they all use ([`job`]). It reads slides only through [`crate::slide::Slide`] and loads
 //! tiles only through [`crate::tiles::TileScheduler`].
 
 pub mod annotate;
@@ -7,12 +8,17 @@ pub mod annotation_panels;
 pub mod app;
 mod app_files;
 pub mod camera;
+pub mod command;
 pub mod file_browser;
 pub mod help;
+pub mod job;
 pub mod magnification;
+pub mod message;
 pub mod native;
 pub mod report_panel;
+pub mod scripted;
 pub mod slide_view;
 pub mod tab_strip;
 
-pub use app::{ScreenshotPlan, ViewerApp};
+pub use app::ViewerApp;
+pub use scripted::{BenchPlan, ScreenshotPlan};

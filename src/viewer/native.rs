@@ -1,10 +1,10 @@
-//! The eframe shell around [`ViewerApp`]: window, persistence, exit codes.
+//! The eframe shell around [`ViewerApp`] (or a [`ScriptedRun`]): window, persistence, exit codes.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use super::app::BenchPlan;
+use super::scripted::{BenchPlan, FrameTimes, Script, ScriptedRun};
 use super::{ScreenshotPlan, ViewerApp};
 
 pub struct ViewOptions {
@@ -17,33 +17,52 @@ pub struct ViewOptions {
     pub started: Instant,
 }
 
+/// What the window runs: the viewer, or a scripted run.
+enum Running {
+    /// The viewer, and the slides named on the command line (opened at the first frame).
+    Viewer {
+        app: Box<ViewerApp>,
+        to_open: Vec<PathBuf>,
+    },
+    Scripted {
+        run: Box<ScriptedRun>,
+        times: FrameTimes,
+    },
+}
+
 struct Shell {
-    app: ViewerApp,
-    to_open: Vec<PathBuf>,
+    running: Running,
     exit: Arc<Mutex<Option<i32>>>,
-    persist: bool,
 }
 
 const STORAGE_KEY: &str = "wsiview";
 
 impl eframe::App for Shell {
     fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
-        for path in std::mem::take(&mut self.to_open) {
-            self.app.open(path, ui.ctx());
-        }
-        self.app.last_frame_cpu_ms = frame.info().cpu_usage.map(|s| f64::from(s) * 1e3);
-        let start = Instant::now();
-        self.app.ui(ui);
-        self.app.last_ui_ms = Some(start.elapsed().as_secs_f64() * 1e3);
-        if let Some(code) = self.app.exit_code {
-            *self.exit.lock().unwrap_or_else(|p| p.into_inner()) = Some(code);
-            ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
+        match &mut self.running {
+            Running::Viewer { app, to_open } => {
+                for path in std::mem::take(to_open) {
+                    app.open(path, ui.ctx());
+                }
+                app.ui(ui);
+            }
+            Running::Scripted { run, times } => {
+                times.last_frame_cpu_ms = frame.info().cpu_usage.map(|s| f64::from(s) * 1e3);
+                let start = Instant::now();
+                let code = run.frame(ui, *times);
+                times.last_ui_ms = Some(start.elapsed().as_secs_f64() * 1e3);
+                if let Some(code) = code {
+                    // The first code stands: frames drawn while the window closes change nothing.
+                    self.exit.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(code);
+                    ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
+                }
+            }
         }
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
-        if self.persist {
-            eframe::set_value(storage, STORAGE_KEY, &self.app.persisted());
+        if let Running::Viewer { app, .. } = &self.running {
+            eframe::set_value(storage, STORAGE_KEY, &app.persisted());
         }
     }
 }
@@ -52,7 +71,12 @@ impl eframe::App for Shell {
 pub fn run(options: ViewOptions) -> anyhow::Result<i32> {
     let exit = Arc::new(Mutex::new(None));
     let shell_exit = exit.clone();
-    let scripted = options.screenshot.is_some() || options.bench.is_some();
+    let script = match (options.screenshot.clone(), options.bench.clone()) {
+        (Some(plan), _) => Some(Script::Screenshot(plan)),
+        (None, Some(plan)) => Some(Script::Bench(plan)),
+        (None, None) => None,
+    };
+    let scripted = script.is_some();
     // eframe restores the last window size even when told not to save it: scripted runs get an
     // empty state folder of their own (removed afterwards), so --size is the size.
     let scripted_state =
@@ -73,22 +97,25 @@ pub fn run(options: ViewOptions) -> anyhow::Result<i32> {
         },
         ..Default::default()
     };
-    let ViewOptions { slides, screenshot, bench, cache_bytes, started, .. } = options;
+    let ViewOptions { slides, cache_bytes, started, .. } = options;
     let result = eframe::run_native(
         "wsiview",
         native,
         Box::new(move |cc| {
-            let mut app = ViewerApp::new(cache_bytes, started);
-            if let Some(plan) = screenshot {
-                app = app.with_screenshot(plan);
-            } else if let Some(plan) = bench {
-                app = app.with_bench(plan);
-            } else if let Some(storage) = cc.storage {
-                if let Some(saved) = eframe::get_value(storage, STORAGE_KEY) {
-                    app.restore(saved);
+            let running = match (script, slides.first()) {
+                (Some(script), Some(slide)) => {
+                    let run = ScriptedRun::new(slide.clone(), script, cache_bytes, started, &cc.egui_ctx);
+                    Running::Scripted { run: Box::new(run), times: FrameTimes::default() }
                 }
-            }
-            Ok(Box::new(Shell { app, to_open: slides, exit: shell_exit, persist: !scripted }))
+                _ => {
+                    let mut app = ViewerApp::new(cache_bytes);
+                    if let Some(saved) = cc.storage.and_then(|s| eframe::get_value(s, STORAGE_KEY)) {
+                        app.restore(saved);
+                    }
+                    Running::Viewer { app: Box::new(app), to_open: slides }
+                }
+            };
+            Ok(Box::new(Shell { running, exit: shell_exit }))
         }),
     );
     if let Some(dir) = scripted_state {

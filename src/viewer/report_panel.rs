@@ -16,12 +16,13 @@
 //!   who signed the report out (whose name and role are locked while amending).
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{channel, Receiver};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use egui::{Color32, RichText};
+
+use super::command::{AppCommand, CommandQueue};
+use super::job::Job;
+use super::message::{Level, Message};
 
 use super::slide_view::SlideView;
 use crate::annotations::AnnotationClass;
@@ -44,12 +45,9 @@ const DRAFT_AUTOSAVE_AFTER: Duration = Duration::from_secs(3);
 const RETRY_AFTER: Duration = Duration::from_secs(10);
 
 enum Hashing {
-    /// Bytes hashed and the file's size (both published by the worker).
-    Running {
-        done: Arc<AtomicU64>,
-        total: Arc<AtomicU64>,
-        rx: Receiver<Result<String, String>>,
-    },
+    /// The worker publishes bytes hashed of the file's size as the job's progress; dropping the
+    /// job (the panel closes) stops it.
+    Running(Job<Result<String, String>>),
     Done(String),
     Failed(String),
 }
@@ -71,13 +69,6 @@ enum Dialog {
 
 type Found = (Option<(PathBuf, Report)>, Vec<String>);
 
-/// What the status line shows: one notice at a time, problems first.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Notice {
-    pub text: String,
-    pub problem: bool,
-}
-
 pub struct ReportPanel {
     pub report: Report,
     /// Where the report was read from or last saved.
@@ -85,16 +76,15 @@ pub struct ReportPanel {
     pub html_path: Option<PathBuf>,
     /// The report as last read or written (what "Discard" returns to).
     baseline: Report,
-    loading: Option<Receiver<Found>>,
+    loading: Option<Job<Found>>,
     hashing: Hashing,
-    cancel_hash: Arc<AtomicBool>,
-    saving: Option<Receiver<Result<Saved, crate::report::SaveError>>>,
+    saving: Option<Job<Result<Saved, String>>>,
     amending: Option<Amending>,
     snomed_text: String,
     /// The received date as typed; the report holds it only when it is a real date.
     received_text: String,
     /// The last problem, if one stands (a refused sign-out, a failed save, an unreadable report).
-    pub message: Option<(String, bool)>,
+    pub message: Option<Message>,
     /// When and where the report was last written (shown when no problem stands).
     pub saved_note: Option<String>,
     /// Unsaved edits of a draft, and when the last one was made.
@@ -113,12 +103,6 @@ pub struct ReportPanel {
     /// A save asked for while another was running (`Some(folder)` for "Save elsewhere…"); it
     /// runs as soon as that one ends.
     pending_save: Option<Option<PathBuf>>,
-}
-
-impl Drop for ReportPanel {
-    fn drop(&mut self) {
-        self.cancel_hash.store(true, Ordering::Relaxed);
-    }
 }
 
 fn file_name(path: &Path) -> String {
@@ -172,34 +156,18 @@ impl ReportPanel {
         report.reviewer.role = defaults.role;
         store::describe_slide(&mut report, &view.slide);
 
-        let (tx, loading) = channel();
-        let repaint = ctx.clone();
         let path = slide_path.clone();
-        std::thread::spawn(move || {
-            let _ = tx.send(store::find_for_slide(&path));
-            repaint.request_repaint();
+        let loading = Job::spawn(ctx, move || {
+            let (found, problems) = store::find_for_slide(&path);
+            (found, problems.iter().map(|p| p.to_string()).collect())
         });
-
-        let (tx, rx) = channel();
-        let done = Arc::new(AtomicU64::new(0));
-        let total = Arc::new(AtomicU64::new(0));
-        let cancel = Arc::new(AtomicBool::new(false));
-        let (worker_done, worker_total, worker_cancel, repaint) =
-            (done.clone(), total.clone(), cancel.clone(), ctx.clone());
         let hash_path = slide_path.clone();
-        std::thread::spawn(move || {
-            let mut last_repaint = Instant::now();
-            let result = crate::report::hash::sha256_file(&hash_path, |n, size| {
-                worker_done.store(n, Ordering::Relaxed);
-                worker_total.store(size, Ordering::Relaxed);
-                if last_repaint.elapsed() > Duration::from_millis(100) {
-                    repaint.request_repaint();
-                    last_repaint = Instant::now();
-                }
-                !worker_cancel.load(Ordering::Relaxed)
-            });
-            let _ = tx.send(result.map_err(|e| format!("{}: cannot hash: {e}", hash_path.display())));
-            repaint.request_repaint();
+        let hashing = Job::spawn_with_progress(ctx, move |progress| {
+            crate::report::hash::sha256_file(&hash_path, |n, size| {
+                progress.set(n, size);
+                !progress.is_cancelled()
+            })
+            .map_err(|e| format!("{}: cannot hash: {e}", hash_path.display()))
         });
 
         ReportPanel {
@@ -208,8 +176,7 @@ impl ReportPanel {
             path: None,
             html_path: None,
             loading: Some(loading),
-            hashing: Hashing::Running { done, total, rx },
-            cancel_hash: cancel,
+            hashing: Hashing::Running(hashing),
             saving: None,
             amending: None,
             snomed_text: String::new(),
@@ -263,15 +230,15 @@ impl ReportPanel {
             })
     }
 
-    /// What the status line shows now.
-    pub fn notice(&self) -> Option<Notice> {
-        if let Some((text, problem)) = &self.message {
-            return Some(Notice { text: text.clone(), problem: *problem });
+    /// What the status line shows now: one message at a time, problems first.
+    pub fn notice(&self) -> Option<Message> {
+        if let Some(message) = &self.message {
+            return Some(message.clone());
         }
         if self.saving.is_some() {
-            return Some(Notice { text: "Saving…".into(), problem: false });
+            return Some(Message::info("Saving…"));
         }
-        self.saved_note.as_ref().map(|t| Notice { text: t.clone(), problem: false })
+        self.saved_note.as_ref().map(|t| Message::info(t.as_str()))
     }
 
     /// The slide's SHA-256 once computed.
@@ -287,33 +254,37 @@ impl ReportPanel {
     }
 
     fn poll(&mut self) {
-        if let Some(rx) = &self.loading {
-            if let Ok((found, problems)) = rx.try_recv() {
+        if let Some(job) = &mut self.loading {
+            if let Some(found) = job.try_take() {
                 self.loading = None;
+                let (found, problems) = found.unwrap_or_else(|stopped| (None, vec![stopped.to_string()]));
                 if let Some((path, report)) = found {
                     self.report = report;
                     self.path = Some(path);
                 }
                 self.baseline = self.report.clone();
                 if !problems.is_empty() {
-                    self.message = Some((format!("Reports that could not be read: {}", problems.join("; ")), true));
+                    self.message =
+                        Some(Message::warning(format!("Reports that could not be read: {}", problems.join("; "))));
                 }
                 self.sync_texts();
                 self.check_hash();
             }
         }
-        if let Hashing::Running { rx, .. } = &self.hashing {
-            if let Ok(result) = rx.try_recv() {
+        if let Hashing::Running(job) = &mut self.hashing {
+            if let Some(result) = job.try_take() {
                 self.hashing = match result {
-                    Ok(h) => Hashing::Done(h),
-                    Err(e) => Hashing::Failed(e),
+                    Ok(Ok(h)) => Hashing::Done(h),
+                    Ok(Err(e)) => Hashing::Failed(e),
+                    Err(stopped) => Hashing::Failed(format!("{}: cannot hash: {stopped}", self.slide_path.display())),
                 };
                 self.check_hash();
             }
         }
-        if let Some(rx) = &self.saving {
-            if let Ok(result) = rx.try_recv() {
+        if let Some(job) = &mut self.saving {
+            if let Some(result) = job.try_take() {
                 self.saving = None;
+                let result = result.unwrap_or_else(|stopped| Err(stopped.to_string()));
                 match result {
                     Ok(saved) => {
                         self.save_failed = None;
@@ -326,7 +297,7 @@ impl ReportPanel {
                                 saved.json.display()
                             ),
                         });
-                        if self.message.as_ref().is_some_and(|(text, _)| text.starts_with("Not saved")) {
+                        if self.message.as_ref().is_some_and(|m| m.text.starts_with("Not saved")) {
                             self.message = None;
                         }
                         self.baseline = saved.report;
@@ -334,14 +305,11 @@ impl ReportPanel {
                         self.html_path = Some(saved.html);
                     }
                     Err(e) => {
-                        self.save_failed = Some((e.to_string(), Instant::now()));
-                        self.message = Some((
-                            format!(
-                                "Not saved: {e}. Trying again every {} s; or Save elsewhere…",
-                                RETRY_AFTER.as_secs()
-                            ),
-                            true,
-                        ));
+                        self.save_failed = Some((e.clone(), Instant::now()));
+                        self.message = Some(Message::error(format!(
+                            "Not saved: {e}. Trying again every {} s; or Save elsewhere…",
+                            RETRY_AFTER.as_secs()
+                        )));
                     }
                 }
             }
@@ -364,15 +332,12 @@ impl ReportPanel {
                 }
             }
         } else if self.report.slide.sha256 != *hash {
-            self.message = Some((
-                format!(
-                    "This {} report was made on a different file (SHA-256 {}…, this slide {}…)",
-                    self.report.status.as_str(),
-                    self.report.slide.sha256.get(..12).unwrap_or_default(),
-                    hash.get(..12).unwrap_or_default()
-                ),
-                true,
-            ));
+            self.message = Some(Message::warning(format!(
+                "This {} report was made on a different file (SHA-256 {}…, this slide {}…)",
+                self.report.status.as_str(),
+                self.report.slide.sha256.get(..12).unwrap_or_default(),
+                hash.get(..12).unwrap_or_default()
+            )));
         }
     }
 
@@ -421,10 +386,8 @@ impl ReportPanel {
         };
         let known_dir = self.path.as_ref().and_then(|p| p.parent()).map(Path::to_path_buf);
         let slide_path = view.slide.path().to_path_buf();
-        let (tx, rx) = channel();
-        let repaint = ctx.clone();
-        std::thread::spawn(move || {
-            let result = match elsewhere {
+        let job = Job::spawn(ctx, move || {
+            let saved = match elsewhere {
                 Some(dir) => store::save_in(&dir, request),
                 None => {
                     // Where it was read or last saved — unless that was the fallback folder: then
@@ -437,10 +400,9 @@ impl ReportPanel {
                     store::save_with_fallback(&dir, request)
                 }
             };
-            let _ = tx.send(result);
-            repaint.request_repaint();
+            saved.map_err(|e| e.to_string())
         });
-        self.saving = Some(rx);
+        self.saving = Some(job);
     }
 
     fn save(&mut self, view: &SlideView, classes: &[AnnotationClass], ctx: &egui::Context) {
@@ -489,7 +451,7 @@ impl ReportPanel {
             self.dialog = Some(Dialog::ConfirmFinalise);
         } else {
             self.show_missing = true;
-            self.message = Some((self.missing_message(&missing), true));
+            self.message = Some(Message::warning(self.missing_message(&missing)));
         }
     }
 
@@ -507,7 +469,7 @@ impl ReportPanel {
                 self.message = None;
                 self.save(view, classes, ctx);
             }
-            Err(problems) => self.message = Some((format!("Not finalised: {problems}"), true)),
+            Err(problems) => self.message = Some(Message::warning(format!("Not finalised: {problems}"))),
         }
     }
 
@@ -548,7 +510,7 @@ impl ReportPanel {
             None
         };
         match problem {
-            Some(p) => self.message = Some((p.into(), true)),
+            Some(p) => self.message = Some(Message::warning(p)),
             None => self.dialog = Some(Dialog::ConfirmAmendment),
         }
     }
@@ -574,7 +536,7 @@ impl ReportPanel {
                 self.save(view, classes, ctx);
             }
             Err(e) => {
-                self.message = Some((format!("Not amended: {e}"), true));
+                self.message = Some(Message::warning(format!("Not amended: {e}")));
                 self.amending = Some(amending);
             }
         }
@@ -600,7 +562,7 @@ impl ReportPanel {
         self.dirty_since = None;
         self.save_failed = None;
         self.show_missing = false;
-        self.message = Some(("Unsaved changes discarded".into(), false));
+        self.message = Some(Message::info("Unsaved changes discarded"));
     }
 
     /// Start saving whatever is unsaved now (a draft's edits; a report whose save failed). An
@@ -623,9 +585,24 @@ impl ReportPanel {
         self.dialog = Some(Dialog::SaveElsewhere(start));
     }
 
-    /// The panel. `defaults` is the user's remembered identity; it takes the reviewer's details
-    /// as they are typed into a draft, and the amending user's.
+    /// The panel. `defaults` is the user's remembered identity (the app's): the reviewer's details
+    /// typed into a draft, and the amending user's, are sent as [`AppCommand::SetReviewer`].
     pub fn show(
+        &mut self,
+        ui: &mut egui::Ui,
+        view: &SlideView,
+        classes: &[AnnotationClass],
+        defaults: &ReviewerDefaults,
+        commands: &mut CommandQueue,
+    ) {
+        let mut edited = defaults.clone();
+        self.show_with(ui, view, classes, &mut edited);
+        if edited != *defaults {
+            commands.push(AppCommand::SetReviewer(edited));
+        }
+    }
+
+    fn show_with(
         &mut self,
         ui: &mut egui::Ui,
         view: &SlideView,
@@ -692,11 +669,11 @@ impl ReportPanel {
                 let missing = self.missing_for_sign_out();
                 if missing.is_empty() {
                     self.show_missing = false;
-                    if self.message.as_ref().is_some_and(|(t, _)| t.starts_with("Not finalised")) {
+                    if self.message.as_ref().is_some_and(|m| m.text.starts_with("Not finalised")) {
                         self.message = None;
                     }
-                } else if self.message.as_ref().is_none_or(|(t, _)| t.starts_with("Not finalised")) {
-                    self.message = Some((self.missing_message(&missing), true));
+                } else if self.message.as_ref().is_none_or(|m| m.text.starts_with("Not finalised")) {
+                    self.message = Some(Message::warning(self.missing_message(&missing)));
                 }
             }
         }
@@ -740,7 +717,7 @@ impl ReportPanel {
         let size = egui::vec2(ui.available_width(), row * 2.0 + ui.spacing().item_spacing.y);
         let (rect, response) = ui.allocate_exact_size(size, egui::Sense::hover());
         let Some(notice) = notice else { return };
-        let color = if notice.problem { Color32::from_rgb(230, 140, 50) } else { ui.visuals().weak_text_color() };
+        let color = notice.level.color(ui.visuals());
         let mut job = egui::text::LayoutJob::simple(
             notice.text.clone(),
             egui::TextStyle::Body.resolve(ui.style()),
@@ -835,7 +812,7 @@ impl ReportPanel {
                         Err(e) if !typed.is_empty() => e.to_string(),
                         _ => String::new(),
                     };
-                    ui.add(egui::Label::new(RichText::new(date_problem).color(Color32::from_rgb(230, 90, 90)).small()));
+                    ui.add(egui::Label::new(Level::Error.text(ui, date_problem).small()));
                     ui.separator();
                     changed |= area(ui, "Specimen", &mut self.report.specimen, mark("specimen"));
                     changed |= area(ui, "Clinical details", &mut self.report.clinical_details, false);
@@ -866,9 +843,8 @@ impl ReportPanel {
                     ui.end_row();
                     label(ui, "SHA-256", mark("slide.sha256"));
                     match &self.hashing {
-                        Hashing::Running { done, total, .. } => {
-                            let fraction =
-                                done.load(Ordering::Relaxed) as f32 / total.load(Ordering::Relaxed).max(1) as f32;
+                        Hashing::Running(job) => {
+                            let fraction = job.fraction();
                             ui.add(
                                 egui::ProgressBar::new(fraction)
                                     .desired_width(160.0)
@@ -880,7 +856,7 @@ impl ReportPanel {
                                 .on_hover_text(h.as_str());
                         }
                         Hashing::Failed(e) => {
-                            ui.colored_label(Color32::from_rgb(230, 90, 90), e);
+                            Level::Error.label(ui, e.as_str());
                         }
                     }
                     ui.end_row();
@@ -1151,7 +1127,7 @@ fn label_styled(ui: &mut egui::Ui, text: RichText, missing: bool) -> egui::Respo
     ui.horizontal(|ui| {
         ui.spacing_mut().item_spacing.x = 2.0;
         let response = ui.label(text);
-        let mark = RichText::new(if missing { "*" } else { "" }).strong().color(Color32::from_rgb(230, 90, 90));
+        let mark = Level::Error.text(ui, if missing { "*" } else { "" }).strong();
         let height = ui.text_style_height(&egui::TextStyle::Body);
         ui.add_sized([10.0, height], egui::Label::new(mark)).on_hover_text("required to sign out");
         response

@@ -106,11 +106,11 @@ pub struct SlideView {
     /// The tiles in `arrived`, so they are not asked for again while they wait.
     arrived_ids: std::collections::HashSet<TileId>,
     pub annotations: AnnotationLayer,
-    /// The slide has the keyboard: its shortcuts act. Taken by a press in a form (the app),
-    /// given back by a press on the slide.
-    pub keyboard: bool,
-    /// A dialog is open this frame: no key reaches the slide.
-    pub keys_blocked: bool,
+    /// The slide has the keyboard: its shortcuts act. Taken by a press in a form (the app,
+    /// [`Self::release_keyboard`]), given back by a press on the slide.
+    keyboard: bool,
+    /// A dialog is open this frame: no key reaches the slide ([`Self::block_keys`]).
+    keys_blocked: bool,
 }
 
 /// The annotation layer for a slide, with its loaded annotations and autosave.
@@ -125,7 +125,6 @@ fn annotation_layer(slide: &Slide, loaded: crate::annotations::store::Loaded) ->
     let mut layer = AnnotationLayer::new(doc, pixel_size);
     let l0 = &slide.levels()[0];
     layer.slide_size = [l0.width as f64, l0.height as f64];
-    layer.loaded_classes = loaded.import.classes;
     layer.load_warning = loaded.warning;
     if !loaded.save_path.as_os_str().is_empty() {
         layer.autosaver = Some(crate::annotations::store::Autosaver::new(loaded.save_path, 0));
@@ -277,6 +276,24 @@ impl SlideView {
     /// Centre the level-0 box `b` ([x0, y0, x1, y1]) and zoom so it fills most of the view
     /// ([`FOCUS_FILL`]), within the zoom limits. Points and tiny shapes are shown with at least
     /// [`FOCUS_MIN_UM`] µm around them ([`FOCUS_MIN_PX`] pixels when the pixel size is unknown).
+    /// Select annotation `id` and move the view to it (when it exists).
+    pub fn focus_annotation(&mut self, id: crate::annotations::AnnotationId) {
+        let Some(b) = self.annotations.doc.get(id).map(|a| a.geometry.bounds()) else { return };
+        self.annotations.selected = Some(id);
+        self.show_bounds(b);
+    }
+
+    /// A press elsewhere (a form) took the keyboard: the slide's shortcuts rest until the slide
+    /// is pressed again.
+    pub fn release_keyboard(&mut self) {
+        self.keyboard = false;
+    }
+
+    /// Whether a dialog over the window blocks the slide's keys this frame.
+    pub fn block_keys(&mut self, blocked: bool) {
+        self.keys_blocked = blocked;
+    }
+
     pub fn show_bounds(&mut self, b: [f64; 4]) {
         let min_extent = self.slide.properties().mpp_x.map_or(FOCUS_MIN_PX, |mpp| FOCUS_MIN_UM / mpp);
         let (w, h) = ((b[2] - b[0]).max(min_extent), (b[3] - b[1]).max(min_extent));
@@ -377,13 +394,6 @@ impl SlideView {
             self.annotations.handle_keys(ui, &projection, navigation);
         }
         self.handle_input(ui, &response, took_drag, navigation);
-        if std::mem::take(&mut self.annotations.focus_requested) {
-            if let Some(b) =
-                self.annotations.selected.and_then(|id| self.annotations.doc.get(id)).map(|a| a.geometry.bounds())
-            {
-                self.show_bounds(b);
-            }
-        }
         self.step_animation(ui);
         let (w, h) = self.slide_size();
         let (lo, hi) = self.zoom_limits();

@@ -79,7 +79,7 @@ pub fn viewer(
     cache_bytes: u64,
 ) -> egui_kittest::Harness<'static, wsiview::viewer::ViewerApp> {
     use wsiview::viewer::ViewerApp;
-    let app = ViewerApp::new(cache_bytes, std::time::Instant::now());
+    let app = ViewerApp::new(cache_bytes);
     let mut h = egui_kittest::Harness::builder()
         .with_size(size)
         .with_step_dt(1.0 / 60.0)
