@@ -91,7 +91,7 @@ pub struct Listing {
 }
 
 /// List `dir` (empty: the current folder) on this thread: folders and slides, hidden ones left out.
-pub fn list_folder(dir: &Path) -> Result<Listing, String> {
+fn list_folder(dir: &Path) -> Result<Listing, String> {
     let dir = if dir.as_os_str().is_empty() {
         std::env::current_dir().map_err(|e| format!("current folder: {e}"))?
     } else {

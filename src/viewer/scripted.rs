@@ -274,15 +274,15 @@ impl BenchProgress {
                 if since.elapsed().as_secs_f64() > plan.pan_seconds {
                     let report = serde_json::json!({
                         "complete_ms": round1(progress.complete_ms),
-                        "jump_ms_median": round1(percentile(&progress.jump_ms, 0.5)),
-                        "jump_ms_max": round1(percentile(&progress.jump_ms, 1.0)),
+                        "jump_ms_median": round1(median(&progress.jump_ms)),
+                        "jump_ms_max": round1(percentile(&progress.jump_ms, 100.0)),
                         "pan_seconds": plan.pan_seconds,
                         "frames": progress.ui_ms.len(),
                         "frames_per_s": round1(progress.ui_ms.len() as f64 / plan.pan_seconds),
-                        "ui_ms_p50": round2(percentile(&progress.ui_ms, 0.5)),
-                        "ui_ms_p99": round2(percentile(&progress.ui_ms, 0.99)),
-                        "frame_cpu_ms_p50": round2(percentile(&progress.frame_ms, 0.5)),
-                        "frame_cpu_ms_p99": round2(percentile(&progress.frame_ms, 0.99)),
+                        "ui_ms_p50": round2(median(&progress.ui_ms)),
+                        "ui_ms_p99": round2(percentile(&progress.ui_ms, 99.0)),
+                        "frame_cpu_ms_p50": round2(median(&progress.frame_ms)),
+                        "frame_cpu_ms_p99": round2(percentile(&progress.frame_ms, 99.0)),
                         "tiles_loaded": view.tiles_loaded,
                         "cache_mb": round1(cache.used_bytes() as f64 / 1e6),
                     });
@@ -340,13 +340,14 @@ fn print_with_memory(mut report: serde_json::Value) {
     println!("{report}");
 }
 
-fn percentile(values: &[f64], q: f64) -> f64 {
-    if values.is_empty() {
-        return 0.0;
-    }
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    v[((v.len() - 1) as f64 * q).round() as usize]
+/// The nearest-rank percentile (`percent` 0–100) of `values` ([`crate::stats`]); 0 for none.
+fn percentile(values: &[f64], percent: f64) -> f64 {
+    crate::stats::percentile_nearest_rank(&crate::stats::sorted(values), percent).unwrap_or(0.0)
+}
+
+/// The median of `values` ([`crate::stats`]); 0 for none.
+fn median(values: &[f64]) -> f64 {
+    crate::stats::median(&crate::stats::sorted(values)).unwrap_or(0.0)
 }
 
 fn round1(v: f64) -> f64 {
