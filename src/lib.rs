@@ -11,8 +11,9 @@
 //! - documents: [`annotations`] (shapes in level-0 pixels, GeoJSON and ASAP files; imports no
 //!   engine module) and [`report`] (case reports, teaching copies, consolidation; reads slides for
 //!   pictures and fingerprints);
-//! - `viewer` (egui, behind the default cargo feature `gui`) on top: nothing imports it, and it
-//!   reaches files only through the layers below. `cargo build --no-default-features` builds
+//! - `viewer` (egui, behind the default cargo feature `gui`) on top: nothing imports it; it reads
+//!   slides, annotations and reports only through the layers below (its own file work — folder
+//!   listings, screenshots — runs on background jobs). `cargo build --no-default-features` builds
 //!   everything else, with the headless command line, without a GUI crate.
 //!
 //! Errors are typed up to the user: each module has its own `thiserror` enums naming the file and

@@ -164,3 +164,37 @@ fn bare_slide_arguments_open_the_viewer_and_subcommands_still_run() {
     let out = wsiview(&["info"]);
     assert_eq!(out.status.code(), Some(2), "info without its slide is a usage error, not a slide named info");
 }
+
+/// Errors are one line naming the file, and the system's reason is said once, not repeated by
+/// the error's cause chain.
+#[test]
+fn file_errors_say_the_reason_once() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let d = |name: &str| dir.path().join(name).to_string_lossy().to_string();
+    std::fs::create_dir(dir.path().join("reports")).unwrap_or_else(|e| panic!("{e}"));
+    let cases: [Vec<String>; 4] = [
+        vec!["consolidate".into(), d("reports"), "--out".into(), d("out"), "--category-map".into(), d("absent.json")],
+        vec!["annotations".into(), "convert".into(), d("absent.geojson"), d("out.xml")],
+        vec!["verify".into(), d("absent.report.json"), sample()],
+        vec![
+            "export-teaching".into(),
+            sample(),
+            d("absent.report.json"),
+            d("teaching"),
+            "--key-file".into(),
+            d("absent.key"),
+        ],
+    ];
+    for args in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = wsiview(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert!(stderr.contains("absent."), "{args:?}: the file is named: {stderr}");
+        let reason = std::io::Error::from(std::io::ErrorKind::NotFound).to_string();
+        let os_reason = "No such file or directory";
+        let times = stderr.matches(os_reason).count().max(stderr.matches(&reason).count());
+        assert_eq!(times, 1, "{args:?}: the reason once: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: one line: {stderr}");
+    }
+}

@@ -30,12 +30,12 @@ pub enum FormatError {
 pub enum AnnotationFileError {
     /// The file could not be opened or read (missing, not a regular file, larger than
     /// [`Limits::annotation_file_bytes`](crate::Limits::annotation_file_bytes), permissions).
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {error}", path.display())]
     Read {
         /// The annotation file.
         path: PathBuf,
         /// What the system (or the size check) said.
-        source: io::Error,
+        error: io::Error,
     },
     /// The bytes are not UTF-8 (GeoJSON and ASAP XML are UTF-8 text).
     #[error("{}: not UTF-8 text: {reason}", path.display())]
@@ -54,12 +54,12 @@ pub enum AnnotationFileError {
         problem: FormatError,
     },
     /// The file could not be written (the previous file, if any, is unchanged).
-    #[error("{}: cannot write: {source}", path.display())]
+    #[error("{}: cannot write: {error}", path.display())]
     Write {
         /// The annotation file.
         path: PathBuf,
         /// What the system said.
-        source: io::Error,
+        error: io::Error,
     },
 }
 
@@ -77,10 +77,10 @@ impl AnnotationFileError {
     /// The problem without the file name.
     pub fn reason(&self) -> String {
         match self {
-            AnnotationFileError::Read { source, .. } => source.to_string(),
+            AnnotationFileError::Read { error, .. } => error.to_string(),
             AnnotationFileError::NotUtf8 { reason, .. } => format!("not UTF-8 text: {reason}"),
             AnnotationFileError::Format { problem, .. } => problem.to_string(),
-            AnnotationFileError::Write { source, .. } => format!("cannot write: {source}"),
+            AnnotationFileError::Write { error, .. } => format!("cannot write: {error}"),
         }
     }
 }
@@ -92,7 +92,7 @@ pub(super) fn read_text_file<T>(
     parse: impl FnOnce(&str) -> Result<T, FormatError>,
 ) -> Result<T, AnnotationFileError> {
     let bytes = crate::files::read_regular(path, crate::Limits::DEFAULT.annotation_file_bytes)
-        .map_err(|source| AnnotationFileError::Read { path: path.to_path_buf(), source })?;
+        .map_err(|error| AnnotationFileError::Read { path: path.to_path_buf(), error })?;
     let text = String::from_utf8(bytes)
         .map_err(|e| AnnotationFileError::NotUtf8 { path: path.to_path_buf(), reason: e.to_string() })?;
     parse(&text).map_err(|problem| AnnotationFileError::Format { path: path.to_path_buf(), problem })

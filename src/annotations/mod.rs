@@ -16,7 +16,8 @@
 //!
 //! Dependencies: no GUI crate and no viewer types; within the crate it imports only
 //! [`crate::files`] (bounded reads, atomic writes, the app data folder), [`crate::text`] (markup
-//! escaping, CSV fields, digit grouping) and [`crate::error`] (printable quotes of file text) —
+//! escaping, CSV fields, digit grouping), [`crate::limits`] (file size and coordinate caps) and
+//! [`crate::error`] (printable quotes of file text) —
 //! never the slide, tile, TIFF or report layers (its tests aside: one checks the report summary
 //! against the table). The report module builds on this one, not the other way round.
 

@@ -292,7 +292,7 @@ pub fn write_any(
     } else {
         to_geojson_bytes(annotations, classes)
     };
-    write_atomic(path, &bytes).map_err(|source| AnnotationFileError::Write { path: path.to_path_buf(), source })
+    write_atomic(path, &bytes).map_err(|error| AnnotationFileError::Write { path: path.to_path_buf(), error })
 }
 
 #[cfg(test)]

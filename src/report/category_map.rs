@@ -76,12 +76,12 @@ pub enum InvalidCategoryMap {
 #[derive(Debug, thiserror::Error)]
 pub enum CategoryMapError {
     /// The file could not be opened or read.
-    #[error("{}: category map: cannot read: {source}", path.display())]
+    #[error("{}: category map: cannot read: {error}", path.display())]
     Io {
         /// The map file.
         path: PathBuf,
         /// What the system said.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// Larger than [`Limits::category_map_bytes`](crate::Limits::category_map_bytes): not read.
     #[error("{}: category map: larger than {} MiB", path.display(), crate::Limits::DEFAULT.category_map_bytes >> 20)]
@@ -172,7 +172,7 @@ impl CategoryMap {
         let mut bytes = Vec::new();
         crate::files::open_regular(file)
             .and_then(|f| f.take(crate::Limits::DEFAULT.category_map_bytes + 1).read_to_end(&mut bytes))
-            .map_err(|source| CategoryMapError::Io { path: file.to_path_buf(), source })?;
+            .map_err(|error| CategoryMapError::Io { path: file.to_path_buf(), error })?;
         if bytes.len() as u64 > crate::Limits::DEFAULT.category_map_bytes {
             return Err(CategoryMapError::TooLarge { path: file.to_path_buf() });
         }

@@ -36,12 +36,12 @@ pub enum InvalidReport {
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
     /// The file could not be opened or read (missing, not a regular file, permissions).
-    #[error("{}: cannot read: {source}", path.display())]
+    #[error("{}: cannot read: {error}", path.display())]
     Io {
         /// The report file.
         path: PathBuf,
         /// What the system said.
-        source: io::Error,
+        error: io::Error,
     },
     /// Larger than [`Limits::report_bytes`](crate::Limits::report_bytes): not read into memory.
     #[error("{}: larger than {} MB: not a report", path.display(), crate::Limits::DEFAULT.report_bytes >> 20)]
@@ -70,7 +70,7 @@ impl ReportError {
     /// The problem without the file name (summaries list the file separately).
     pub fn reason(&self) -> String {
         match self {
-            ReportError::Io { source, .. } => format!("cannot read: {source}"),
+            ReportError::Io { error, .. } => format!("cannot read: {error}"),
             ReportError::TooLarge { .. } => {
                 format!("larger than {} MB: not a report", crate::Limits::DEFAULT.report_bytes >> 20)
             }
@@ -107,20 +107,20 @@ pub enum EditError {
 #[derive(Debug, thiserror::Error)]
 pub enum SaveError {
     /// The reports folder could not be created.
-    #[error("{}: cannot create the folder: {source}", path.display())]
+    #[error("{}: cannot create the folder: {error}", path.display())]
     CreateFolder {
         /// The folder.
         path: PathBuf,
         /// What the system said.
-        source: io::Error,
+        error: io::Error,
     },
     /// `CASE.report.json` or `CASE.report.html` could not be written (nothing was replaced).
-    #[error("{}: cannot write: {source}", path.display())]
+    #[error("{}: cannot write: {error}", path.display())]
     Write {
         /// The file.
         path: PathBuf,
         /// What the system said.
-        source: io::Error,
+        error: io::Error,
     },
     /// Neither the wanted folder nor the app data folder could take the report.
     #[error("{first}; and in the fallback folder: {fallback}")]

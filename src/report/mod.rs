@@ -14,7 +14,7 @@
 //! summarises them per class) and [`crate::slide`] (the slide's facts, thumbnail and view
 //! snapshot, and the associated images a teaching copy removes); the teaching copy also patches
 //! the slide file through [`crate::tiff`]. Otherwise it imports only the shared helpers
-//! [`crate::files`], [`crate::text`], [`crate::error`] and [`crate::stats`].
+//! [`crate::files`], [`crate::text`], [`crate::error`], [`crate::limits`] and [`crate::stats`].
 
 #![warn(missing_docs)]
 

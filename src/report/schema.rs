@@ -372,7 +372,7 @@ pub fn parse_timestamp(text: &str) -> Result<OffsetDateTime, TimeError> {
 /// viewer's search for a slide's report, consolidation, teaching copies, saving). Only a regular
 /// file of at most [`Limits::report_bytes`](crate::Limits::report_bytes) is read.
 pub fn read_report_bytes(path: &Path) -> Result<Vec<u8>, ReportError> {
-    let io_error = |source| ReportError::Io { path: path.to_path_buf(), source };
+    let io_error = |error| ReportError::Io { path: path.to_path_buf(), error };
     let file = crate::files::open_regular(path).map_err(io_error)?;
     let mut bytes = Vec::new();
     file.take(crate::Limits::DEFAULT.report_bytes + 1).read_to_end(&mut bytes).map_err(io_error)?;

@@ -260,9 +260,9 @@ pub fn save_with_fallback_in(
 /// new case id replaces its old file.
 pub fn save_in(dir: &Path, request: SaveRequest) -> Result<Saved, SaveError> {
     let SaveRequest { report, slide, view_region, annotations, classes, previous } = request;
-    std::fs::create_dir_all(dir).map_err(|source| SaveError::CreateFolder { path: dir.to_path_buf(), source })?;
+    std::fs::create_dir_all(dir).map_err(|error| SaveError::CreateFolder { path: dir.to_path_buf(), error })?;
     let write = |path: &Path, bytes: &[u8]| {
-        write_atomic(path, bytes).map_err(|source| SaveError::Write { path: path.to_path_buf(), source })
+        write_atomic(path, bytes).map_err(|error| SaveError::Write { path: path.to_path_buf(), error })
     };
     let json = report_path_in(dir, &report, previous.as_deref());
     let html = json.with_file_name(file_name_of(&json).replace(REPORT_SUFFIX, ".report.html"));

@@ -52,12 +52,12 @@ pub enum TeachingError {
     #[error(transparent)]
     Report(#[from] ReportError),
     /// The slide could not be opened or read.
-    #[error("{}: cannot read: {source}", path.display())]
+    #[error("{}: cannot read: {error}", path.display())]
     SlideRead {
         /// The slide.
         path: PathBuf,
         /// What the system said.
-        source: io::Error,
+        error: io::Error,
     },
     /// The slide is not a TIFF that can be scrubbed (the error names the slide).
     #[error(transparent)]
@@ -71,7 +71,7 @@ pub enum TeachingError {
         problem: ScrubError,
     },
     /// The pseudonym key file could not be read, created or written.
-    #[error("{}: {action}: {source}", path.display())]
+    #[error("{}: {action}: {error}", path.display())]
     KeyIo {
         /// The key file.
         path: PathBuf,
@@ -79,7 +79,7 @@ pub enum TeachingError {
         /// "cannot write".
         action: &'static str,
         /// What the system said.
-        source: io::Error,
+        error: io::Error,
     },
     /// The key file does not hold a key.
     #[error("{}: not a teaching key: expected 64 hex digits (32 bytes), as wsiview writes them", path.display())]
@@ -88,14 +88,14 @@ pub enum TeachingError {
         path: PathBuf,
     },
     /// An output file or folder could not be made.
-    #[error("{}: {action}: {source}", path.display())]
+    #[error("{}: {action}: {error}", path.display())]
     Output {
         /// The file or folder.
         path: PathBuf,
         /// What was being done ("cannot create the folder", "copying SLIDE", ...).
         action: String,
         /// What the system said.
-        source: io::Error,
+        error: io::Error,
     },
     /// An output would replace one of the originals.
     #[error("{}: is one of the originals; choose another output folder", path.display())]
@@ -185,7 +185,7 @@ pub enum ScrubError {
 }
 
 fn output_err(path: &Path, action: impl Into<String>, source: io::Error) -> TeachingError {
-    TeachingError::Output { path: path.to_path_buf(), action: action.into(), source }
+    TeachingError::Output { path: path.to_path_buf(), action: action.into(), error: source }
 }
 
 // ---------- pseudonyms ----------
@@ -218,7 +218,7 @@ impl PseudonymKey {
     pub fn read(path: &Path) -> Result<Self, TeachingError> {
         let text = crate::files::read_regular(path, 4096)
             .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .map_err(|source| TeachingError::KeyIo { path: path.to_path_buf(), action: "cannot read", source })?;
+            .map_err(|error| TeachingError::KeyIo { path: path.to_path_buf(), action: "cannot read", error })?;
         Self::parse(text.trim()).ok_or_else(|| TeachingError::NotAKey { path: path.to_path_buf() })
     }
 
@@ -238,7 +238,7 @@ impl PseudonymKey {
     /// on one key: the file is linked into place only if absent.
     pub fn load_or_create(path: &Path) -> Result<(Self, bool), TeachingError> {
         let key_err =
-            |action: &'static str, source: io::Error| TeachingError::KeyIo { path: path.to_path_buf(), action, source };
+            |action: &'static str, error: io::Error| TeachingError::KeyIo { path: path.to_path_buf(), action, error };
         match fs::metadata(path) {
             Ok(_) => return Ok((Self::read(path)?, false)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -629,7 +629,7 @@ pub fn export_teaching(
     progress: &mut dyn FnMut(&str, u64, u64),
 ) -> Result<Exported, TeachingError> {
     let original = Report::read(report_path)?;
-    let slide_read = |source| TeachingError::SlideRead { path: slide.to_path_buf(), source };
+    let slide_read = |error| TeachingError::SlideRead { path: slide.to_path_buf(), error };
     let mut source = crate::files::open_regular(slide).map_err(slide_read)?;
     // Refuse a file that is not a TIFF before copying gigabytes of it.
     let header = FileSource::open(slide).map_err(slide_read)?;

@@ -725,7 +725,7 @@ impl TiffSlide {
                 (w, rows.unwrap_or(h).clamp(1, h))
             }
         };
-        if chunk_w == 0 || chunk_w.saturating_mul(chunk_h) > limits.tile_pixels * 4 {
+        if chunk_w == 0 || chunk_w.saturating_mul(chunk_h) > limits.tile_pixels.saturating_mul(4) {
             return Err(bad(format!("chunk size {chunk_w}×{chunk_h}")));
         }
         let across = w.div_ceil(chunk_w);

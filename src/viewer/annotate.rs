@@ -764,8 +764,6 @@ impl ScreenMask {
     }
 }
 
-/// The one number formatter, in `annotations::table` so the report page (which must not depend
-/// on the viewer) shares it; re-exported for the viewer's panels.
 /// The rectangle (or the ellipse inscribed in it) spanned by two corners dragged in either
 /// direction, in level-0 pixels.
 fn box_geometry(start: Point, end: Point, ellipse: bool) -> Geometry {
@@ -778,7 +776,9 @@ fn box_geometry(start: Point, end: Point, ellipse: bool) -> Geometry {
     }
 }
 
-pub use crate::annotations::table::group_thousands;
+/// The one number formatter ([`crate::text`]), shared with the report page; re-exported for the
+/// viewer's panels.
+pub use crate::text::group_thousands;
 
 /// The halo under an outline of `color`: black or white, whichever contrasts more, half opaque.
 fn halo(color: Color32) -> Color32 {

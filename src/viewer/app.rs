@@ -214,14 +214,15 @@ impl ViewerApp {
 
     fn poll_opening(&mut self, ctx: &egui::Context) {
         let mut opened_now = Vec::new();
+        let mut found_classes = Vec::new();
         for tab in &mut self.tabs {
             if let TabState::Opening(job) = &mut tab.state {
                 match job.try_take() {
                     Some(Ok(Ok(opened))) => {
                         opened_now.push(opened.canonical.clone());
-                        // Classes named in the slide's annotation file join the list.
-                        let classes = opened.annotations.import.classes.clone();
-                        self.commands.push(AppCommand::MergeClasses(classes));
+                        // Classes named in the slide's annotation file join the list now, before
+                        // any panel of this frame can edit (and so replace) the list.
+                        found_classes.push(opened.annotations.import.classes.clone());
                         let names = opened.slide.associated_names();
                         tab.state = TabState::Open(Box::new(SlideView::new(opened, ctx)));
                         tab.associated = names.into_iter().map(|n| (n, Associated::Failed(String::new()))).collect();
@@ -255,6 +256,9 @@ impl ViewerApp {
                     }
                 }
             }
+        }
+        for classes in found_classes {
+            self.merge_classes(classes);
         }
         for path in opened_now {
             self.remember_recent(path);
@@ -332,7 +336,6 @@ impl ViewerApp {
                         view.focus_annotation(id);
                     }
                 }
-                AppCommand::MergeClasses(classes) => self.merge_classes(classes),
                 AppCommand::SetClasses(classes) => self.classes = classes,
                 AppCommand::ShowMeasurements(show) => self.show_measurements = show,
                 AppCommand::SetReviewer(reviewer) => self.reviewer = reviewer,

@@ -16,9 +16,6 @@ pub enum AppCommand {
     /// Select this annotation of the active slide and move the view to it (a row clicked in the
     /// measurement table).
     FocusAnnotation(AnnotationId),
-    /// Add these classes to the class list where their name is new (found in a slide's
-    /// annotation file or an import).
-    MergeClasses(Vec<AnnotationClass>),
     /// The class list as edited in the side panel.
     SetClasses(Vec<AnnotationClass>),
     /// Show or hide the measurement table (the tool bar's toggle).

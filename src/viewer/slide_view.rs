@@ -273,9 +273,6 @@ impl SlideView {
         }
     }
 
-    /// Centre the level-0 box `b` ([x0, y0, x1, y1]) and zoom so it fills most of the view
-    /// ([`FOCUS_FILL`]), within the zoom limits. Points and tiny shapes are shown with at least
-    /// [`FOCUS_MIN_UM`] µm around them ([`FOCUS_MIN_PX`] pixels when the pixel size is unknown).
     /// Select annotation `id` and move the view to it (when it exists).
     pub fn focus_annotation(&mut self, id: crate::annotations::AnnotationId) {
         let Some(b) = self.annotations.doc.get(id).map(|a| a.geometry.bounds()) else { return };
@@ -294,6 +291,9 @@ impl SlideView {
         self.keys_blocked = blocked;
     }
 
+    /// Centre the level-0 box `b` ([x0, y0, x1, y1]) and zoom so it fills most of the view
+    /// ([`FOCUS_FILL`]), within the zoom limits. Points and tiny shapes are shown with at least
+    /// [`FOCUS_MIN_UM`] µm around them ([`FOCUS_MIN_PX`] pixels when the pixel size is unknown).
     pub fn show_bounds(&mut self, b: [f64; 4]) {
         let min_extent = self.slide.properties().mpp_x.map_or(FOCUS_MIN_PX, |mpp| FOCUS_MIN_UM / mpp);
         let (w, h) = ((b[2] - b[0]).max(min_extent), (b[3] - b[1]).max(min_extent));

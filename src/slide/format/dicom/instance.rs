@@ -293,8 +293,9 @@ impl Instance {
         let concat_key = string(obj, tags::CONCATENATION_UID)
             .or_else(|| string(obj, tags::SOP_INSTANCE_UID_OF_CONCATENATION_SOURCE))
             .unwrap_or_else(|| sop_uid.clone());
-        let concat_offset =
-            int(obj, tags::CONCATENATION_FRAME_OFFSET_NUMBER).unwrap_or(0).clamp(0, limits.level_tiles as i64) as u64;
+        let concat_offset = int(obj, tags::CONCATENATION_FRAME_OFFSET_NUMBER)
+            .unwrap_or(0)
+            .clamp(0, i64::try_from(limits.level_tiles).unwrap_or(i64::MAX)) as u64;
         Ok(Instance {
             name,
             source,
