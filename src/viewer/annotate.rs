@@ -873,6 +873,22 @@ fn geometry_shapes(
 mod tests {
     use super::*;
 
+    /// The strokes of the rectangles `layer` draws in a 200 × 200 view at zoom 1, in drawing order.
+    fn rect_strokes(layer: &mut AnnotationLayer) -> Vec<Stroke> {
+        let projection = Projection {
+            camera: Camera { center: [50.0, 50.0], zoom: 1.0 },
+            view: ViewRect { x: 0.0, y: 0.0, width: 200.0, height: 200.0 },
+        };
+        layer
+            .layer_shapes(&projection)
+            .into_iter()
+            .filter_map(|s| match s {
+                Shape::Rect(r) => Some(r.stroke),
+                _ => None,
+            })
+            .collect()
+    }
+
     #[test]
     fn outlines_are_drawn_over_a_halo() {
         let tumor = AnnotationClass::new("Tumor", [215, 30, 30]);
@@ -880,18 +896,7 @@ mod tests {
             .with_class(Some(&tumor));
         let mut layer = AnnotationLayer::new(Document::from_annotations(vec![rect]), None);
         layer.classes = vec![tumor];
-        let projection = Projection {
-            camera: Camera { center: [50.0, 50.0], zoom: 1.0 },
-            view: ViewRect { x: 0.0, y: 0.0, width: 200.0, height: 200.0 },
-        };
-        let strokes: Vec<Stroke> = layer
-            .layer_shapes(&projection)
-            .into_iter()
-            .filter_map(|s| match s {
-                Shape::Rect(r) => Some(r.stroke),
-                _ => None,
-            })
-            .collect();
+        let strokes = rect_strokes(&mut layer);
         assert_eq!(strokes.len(), 2, "a halo and the outline");
         assert!(strokes[0].width > strokes[1].width, "the halo is wider and drawn first");
         assert_eq!(strokes[1].color, Color32::from_rgb(215, 30, 30));
@@ -904,18 +909,7 @@ mod tests {
         cell.kind = ObjectKind::Cell;
         cell.nucleus = Some(Geometry::Rectangle { x: 20.0, y: 20.0, width: 10.0, height: 10.0 });
         let mut layer = AnnotationLayer::new(Document::from_annotations(vec![cell]), None);
-        let projection = Projection {
-            camera: Camera { center: [50.0, 50.0], zoom: 1.0 },
-            view: ViewRect { x: 0.0, y: 0.0, width: 200.0, height: 200.0 },
-        };
-        let widths: Vec<f32> = layer
-            .layer_shapes(&projection)
-            .into_iter()
-            .filter_map(|s| match s {
-                Shape::Rect(r) => Some(r.stroke.width),
-                _ => None,
-            })
-            .collect();
+        let widths: Vec<f32> = rect_strokes(&mut layer).iter().map(|s| s.width).collect();
         assert_eq!(widths, [2.5, 1.0, 1.75, 0.75], "cell halo and outline, then the nucleus's, thinner");
     }
 
