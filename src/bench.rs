@@ -24,6 +24,20 @@ pub struct BenchResult {
     /// A 1,024-pixel thumbnail of the whole slide from a cold cache (`Slide::thumbnail`; OpenSlide's
     /// `get_thumbnail((1024, 1024))` is the peer), median of 3.
     pub thumbnail_1024_ms: f64,
+    /// For a URL: HTTP requests sent and body bytes received over the whole run (the opens
+    /// included; the block cache is shared, so passes after the first read no new bytes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requests: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes_fetched: Option<u64>,
+}
+
+/// A slide by path, or by URL ([`crate::slide::open_location`]) when `path` is one.
+fn open_any(path: &Path) -> Result<Arc<dyn SlideSource>> {
+    match path.to_str() {
+        Some(text) if crate::remote::is_url(text) => crate::slide::open_location(text, &crate::Limits::DEFAULT),
+        _ => open_source(path),
+    }
 }
 
 fn median(v: Vec<f64>) -> f64 {
@@ -46,13 +60,15 @@ pub fn run(path: &Path, threads: usize) -> Result<BenchResult> {
 }
 
 fn run_in_pool(path: &Path, threads: usize) -> Result<BenchResult> {
+    let remote = path.to_str().is_some_and(crate::remote::is_url);
+    let (requests_before, bytes_before) = crate::remote::totals();
     let mut opens = Vec::new();
     for _ in 0..9 {
-        let (secs, slide) = time(|| open_source(path));
+        let (secs, slide) = time(|| open_any(path));
         slide?;
         opens.push(secs * 1e3);
     }
-    let source: Arc<dyn SlideSource> = open_source(path)?;
+    let source: Arc<dyn SlideSource> = open_any(path)?;
     let level0 = source.levels()[0].clone();
     let (tw, th) = (u64::from(level0.tile_width), u64::from(level0.tile_height));
     let x0 = (level0.width / 2).saturating_sub(2048) / tw * tw;
@@ -92,14 +108,17 @@ fn run_in_pool(path: &Path, threads: usize) -> Result<BenchResult> {
         thumb?;
         thumbnails.push(secs * 1e3);
     }
+    let (requests_after, bytes_after) = crate::remote::totals();
     Ok(BenchResult {
         reader: format!("wsiview {} (zune-jpeg)", env!("CARGO_PKG_VERSION")),
-        slide: path.display().to_string(),
+        slide: source.path().display().to_string(),
         threads,
         open_ms: (median(opens) * 1000.0).round() / 1000.0,
         tiles: window.len(),
         tiles_per_s: (tiles_per_s * 10.0).round() / 10.0,
         viewport_1080p_level0_ms: (median(viewport) * 10.0).round() / 10.0,
         thumbnail_1024_ms: (median(thumbnails) * 10.0).round() / 10.0,
+        requests: remote.then(|| requests_after - requests_before),
+        bytes_fetched: remote.then(|| bytes_after - bytes_before),
     })
 }

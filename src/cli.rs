@@ -60,6 +60,7 @@ enum Command {
     },
     /// Format, levels, tile sizes, compression, mpp, objective power, associated images.
     Info {
+        /// A slide file, or an http:// or https:// URL (read with range requests).
         slide: PathBuf,
         /// Print one JSON object instead of text.
         #[arg(long)]
@@ -67,6 +68,7 @@ enum Command {
     },
     /// Read a region (x, y in level-0 pixels; size in pixels of LEVEL) and write it as RGBA PNG.
     Region {
+        /// A slide file, or an http:// or https:// URL (read with range requests).
         slide: PathBuf,
         #[arg(long, default_value_t = 0)]
         level: usize,
@@ -83,6 +85,7 @@ enum Command {
     },
     /// Write a thumbnail of the whole slide fitting in MAX_SIZE×MAX_SIZE.
     Thumbnail {
+        /// A slide file, or an http:// or https:// URL (read with range requests).
         slide: PathBuf,
         #[arg(long, default_value_t = 1024)]
         max_size: u32,
@@ -91,6 +94,7 @@ enum Command {
     },
     /// Write an associated image (thumbnail, label, macro) as PNG.
     Associated {
+        /// A slide file, or an http:// or https:// URL (read with range requests).
         slide: PathBuf,
         name: String,
         #[arg(short, long)]
@@ -98,6 +102,7 @@ enum Command {
     },
     /// Measure open time, cold tile throughput and a cold 1080p read (same work as the peer baselines).
     Bench {
+        /// A slide file, or an http:// or https:// URL (read with range requests).
         slide: PathBuf,
         /// Decoding threads (default: all cores).
         #[arg(long, default_value_t = 0)]
@@ -522,11 +527,22 @@ struct InfoJson<'a> {
 
 /// Open a slide for a command; what the reader passed over (`wsiview.warning.*` properties: a
 /// damaged SubIFDs entry, a vendor number it could not read) is one warning line each on stderr.
+///
+/// An `http://` or `https://` SLIDE is read with range requests, named by its redacted URL
+/// ([`wsiview::remote::redact`]); plain http is warned about.
 fn open_slide(path: &Path) -> anyhow::Result<Slide> {
-    let slide = Slide::open(path)?;
+    let slide = match path.to_str() {
+        Some(url) if wsiview::remote::is_url(url) => {
+            if url.get(..5).is_some_and(|s| s.eq_ignore_ascii_case("http:")) {
+                eprintln!("wsiview: warning: URL is not encrypted (http)");
+            }
+            Slide::open_location(url, wsiview::Limits::DEFAULT)?
+        }
+        _ => Slide::open(path)?,
+    };
     for (key, value) in &slide.properties().values {
         if let Some(what) = key.strip_prefix("wsiview.warning.") {
-            let line = format!("{}: {what}: {value}", path.display());
+            let line = format!("{}: {what}: {value}", slide.path().display());
             eprintln!("wsiview: warning: {}", wsiview::error::printable(&line));
         }
     }
@@ -539,7 +555,7 @@ fn info(path: &Path, json: bool) -> anyhow::Result<()> {
     let levels = slide.levels();
     if json {
         let out = InfoJson {
-            file: path.display().to_string(),
+            file: slide.path().display().to_string(),
             format: slide.format_name(),
             vendor: &p.vendor,
             level_count: levels.len(),
@@ -557,7 +573,7 @@ fn info(path: &Path, json: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     let opt = |v: Option<f64>, unit: &str| v.map_or("unknown".to_string(), |v| format!("{v}{unit}"));
-    println!("{}", path.display());
+    println!("{}", slide.path().display());
     println!("  format            {} (vendor {})", slide.format_name(), p.vendor);
     println!("  mpp               {} × {}", opt(p.mpp_x, " µm"), opt(p.mpp_y, " µm"));
     println!("  objective power   {}", opt(p.objective_power, "×"));

@@ -24,6 +24,7 @@ pub mod bench;
 pub mod error;
 pub mod files;
 pub mod limits;
+pub mod remote;
 pub mod report;
 pub mod slide;
 pub mod stats;

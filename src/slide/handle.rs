@@ -50,6 +50,13 @@ impl Slide {
         Ok(Self::from_source(open_source_with_limits(path, &limits)?, cache).with_limits(limits))
     }
 
+    /// Open a slide named by a path or an `http(s)://` URL ([`super::open_location`]), with its
+    /// own cache of [`DEFAULT_CACHE_BYTES`] and `limits`.
+    pub fn open_location(location: &str, limits: Limits) -> Result<Self> {
+        let source = super::open_location(location, &limits)?;
+        Ok(Self::from_source(source, Arc::new(TileCache::new(DEFAULT_CACHE_BYTES))).with_limits(limits))
+    }
+
     /// Wrap an already open source (a test double, a remote source), with [`Limits::DEFAULT`].
     pub fn from_source(source: Arc<dyn SlideSource>, cache: Arc<TileCache>) -> Self {
         let cache_id = cache.register_slide();

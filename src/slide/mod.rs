@@ -130,3 +130,18 @@ pub fn open_source(path: &Path) -> Result<std::sync::Arc<dyn SlideSource>> {
 pub fn open_source_with_limits(path: &Path, limits: &Limits) -> Result<std::sync::Arc<dyn SlideSource>> {
     format::open(path, limits)
 }
+
+/// Open a slide named by a SLIDE argument: an `http://` or `https://` URL is read with range
+/// requests ([`crate::remote::HttpSource`]) and named by its [`redact`](crate::remote::redact)ed
+/// URL in [`SlideSource::path`] and in errors; anything else is a local path as in
+/// [`open_source_with_limits`]. Every format reads remotely, but one that reads sibling files
+/// (a DICOM series in a folder) sees only the one object.
+pub fn open_location(location: &str, limits: &Limits) -> Result<std::sync::Arc<dyn SlideSource>> {
+    if !crate::remote::is_url(location) {
+        return format::open(Path::new(location), limits);
+    }
+    let shown = crate::remote::redact(location);
+    let source = crate::remote::HttpSource::open(location)
+        .map_err(|e| crate::SlideError::new(&shown, crate::ErrorKind::Io(e.into())))?;
+    format::open_bytes(Path::new(&shown), std::sync::Arc::new(source), limits)
+}

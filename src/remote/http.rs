@@ -1,0 +1,522 @@
+//! [`HttpSource`]: range reads of one object over the process-wide agent, through the shared
+//! block cache.
+
+use std::io::{self, Read};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use quick_cache::sync::Cache;
+use quick_cache::Weighter;
+
+use super::{redact, RemoteError};
+use crate::tiff::ByteSource;
+
+/// Reads are made of aligned blocks of this many bytes (256 KiB), the unit of the block cache:
+/// large enough that a slide's header and IFDs come in one or two requests and a level's tiles
+/// (10–200 KiB each) mostly in one, small enough that a single tile does not drag in megabytes.
+pub const BLOCK_BYTES: u64 = 256 << 10;
+
+/// Byte budget of the block cache shared by every remote source in the process (256 MiB).
+pub const BLOCK_CACHE_BYTES: u64 = 256 << 20;
+
+/// Largest object accepted from a server that ignores `Range` and sends the whole body (200):
+/// kept in memory whole (16 MiB); anything larger is refused.
+pub const WHOLE_BODY_MAX_BYTES: u64 = 16 << 20;
+
+/// Retries after a first failed attempt, on 5xx, 429, timeouts, broken connections and short
+/// bodies, with exponential backoff and jitter.
+pub const MAX_RETRIES: u32 = 4;
+
+/// Most consecutive missing blocks fetched in one request (16 MiB), so that a retry after a
+/// broken connection repeats little.
+const MAX_RUN_BLOCKS: u64 = 64;
+/// First backoff delay; doubled on each retry, plus up to half again of jitter.
+const BACKOFF_FIRST: Duration = Duration::from_millis(100);
+/// Longest wait a `Retry-After` header can impose.
+const RETRY_AFTER_CAP: Duration = Duration::from_secs(10);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Per socket read: a stalled server fails the request (and it is retried) instead of hanging.
+const READ_TIMEOUT: Duration = Duration::from_secs(30);
+const MAX_REDIRECTS: u32 = 5;
+
+/// One agent for the process: its connection pool is shared by every source and thread.
+/// Redirects are followed by [`HttpSource`] itself, so that https → http is never followed.
+fn agent() -> &'static ureq::Agent {
+    static AGENT: OnceLock<ureq::Agent> = OnceLock::new();
+    AGENT.get_or_init(|| {
+        ureq::Agent::config_builder()
+            .timeout_connect(Some(CONNECT_TIMEOUT))
+            .timeout_per_read(Some(READ_TIMEOUT))
+            .max_redirects(0)
+            .http_status_as_error(false)
+            // Ranges are of the stored bytes; a compressed transfer would not be.
+            .accept_encoding("identity")
+            .user_agent(concat!("wsiview/", env!("CARGO_PKG_VERSION")))
+            .max_idle_connections_per_host(16)
+            .build()
+            .new_agent()
+    })
+}
+
+#[derive(Clone)]
+struct BlockWeighter;
+
+impl Weighter<(u64, u64), Arc<Vec<u8>>> for BlockWeighter {
+    fn weight(&self, _key: &(u64, u64), block: &Arc<Vec<u8>>) -> u64 {
+        block.len() as u64 + 64
+    }
+}
+
+/// Blocks of every remote source, keyed by (source id, block index).
+type BlockCache = Cache<(u64, u64), Arc<Vec<u8>>, BlockWeighter>;
+
+/// The process-wide [`BlockCache`], of [`BLOCK_CACHE_BYTES`].
+fn blocks() -> &'static BlockCache {
+    static BLOCKS: OnceLock<BlockCache> = OnceLock::new();
+    BLOCKS.get_or_init(|| {
+        Cache::with_weighter((BLOCK_CACHE_BYTES / BLOCK_BYTES) as usize, BLOCK_CACHE_BYTES, BlockWeighter)
+    })
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+static TOTAL_REQUESTS: AtomicU64 = AtomicU64::new(0);
+static TOTAL_BYTES: AtomicU64 = AtomicU64::new(0);
+
+/// HTTP requests sent and body bytes received by every remote source of the process so far
+/// (for benchmarks).
+pub fn totals() -> (u64, u64) {
+    (TOTAL_REQUESTS.load(Ordering::Relaxed), TOTAL_BYTES.load(Ordering::Relaxed))
+}
+
+/// What pins the object first read: later replies must carry the same.
+#[derive(Clone, Debug)]
+enum Validator {
+    ETag(String),
+    LastModified(String),
+    None,
+}
+
+/// One object on an HTTP(S) server, read with range requests in aligned blocks
+/// ([`BLOCK_BYTES`]) through a block cache shared by all sources; adjacent missing blocks of one
+/// read are fetched by one request. Its length and ETag (else Last-Modified) are pinned when it
+/// is opened, and every later request is conditional on them (`If-Match`,
+/// `If-Unmodified-Since`): a changed object is [`RemoteError::Changed`]. Safe to read from many
+/// threads at once.
+pub struct HttpSource {
+    /// As given, credentials and query included: only ever sent, never shown.
+    url: String,
+    /// [`redact`]ed: the only form in messages.
+    shown: String,
+    id: u64,
+    len: u64,
+    validator: Validator,
+    /// The whole object, when the server ignored `Range` and it was small enough.
+    whole: Option<Vec<u8>>,
+    requests: AtomicU64,
+    bytes_fetched: AtomicU64,
+}
+
+/// The outcome of one attempt: retry (after the wait the server asked for, if any) or give up.
+enum Failure {
+    Retry(RemoteError, Option<Duration>),
+    Fatal(RemoteError),
+}
+
+/// A reply to a range GET.
+enum Reply {
+    /// 206 with exactly the bytes asked for.
+    Range(Vec<u8>, ureq::http::HeaderMap),
+    /// 200: the whole object (only when asked at open, bounded).
+    Whole(Vec<u8>, ureq::http::HeaderMap),
+}
+
+impl HttpSource {
+    /// Open the object at `url` (`http://` or `https://`): the first block is fetched, which
+    /// pins the object's length and validator. Errors name the [`redact`]ed URL.
+    pub fn open(url: &str) -> Result<Self, RemoteError> {
+        let shown = redact(url);
+        if !super::is_url(url) || url.parse::<ureq::http::Uri>().is_err() {
+            return Err(RemoteError::BadUrl { url: shown });
+        }
+        let mut source = HttpSource {
+            url: url.to_string(),
+            shown,
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            len: 0,
+            validator: Validator::None,
+            whole: None,
+            requests: AtomicU64::new(0),
+            bytes_fetched: AtomicU64::new(0),
+        };
+        let (first, headers, whole) = match source.with_retries(|s| s.get(0, BLOCK_BYTES - 1, true))? {
+            Reply::Range(bytes, headers) => (bytes, headers, false),
+            Reply::Whole(bytes, headers) => (bytes, headers, true),
+        };
+        source.validator = if let Some(tag) = header(&headers, "etag") {
+            Validator::ETag(tag)
+        } else if let Some(date) = header(&headers, "last-modified") {
+            Validator::LastModified(date)
+        } else {
+            Validator::None
+        };
+        if whole {
+            source.len = first.len() as u64;
+            source.whole = Some(first);
+        } else {
+            let range = header(&headers, "content-range").unwrap_or_default();
+            source.len = parse_content_range(&range)
+                .map(|(_, _, total)| total)
+                .ok_or_else(|| source.bad_reply(format!("Content-Range {range:?}")))?;
+            blocks().insert((source.id, 0), Arc::new(first));
+        }
+        Ok(source)
+    }
+
+    /// The URL as it may be shown ([`redact`]ed).
+    pub fn display_url(&self) -> &str {
+        &self.shown
+    }
+
+    /// HTTP requests this source has sent (retries and redirects included).
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// Body bytes this source has received.
+    pub fn bytes_fetched(&self) -> u64 {
+        self.bytes_fetched.load(Ordering::Relaxed)
+    }
+
+    fn bad_reply(&self, what: String) -> RemoteError {
+        RemoteError::BadReply { url: self.shown.clone(), what: crate::error::printable(&what) }
+    }
+
+    fn changed(&self, what: &str) -> RemoteError {
+        RemoteError::Changed { url: self.shown.clone(), what: what.to_string() }
+    }
+
+    /// Run `attempt` until it succeeds, fails for good, or [`MAX_RETRIES`] retries are spent.
+    fn with_retries<T>(&self, mut attempt: impl FnMut(&Self) -> Result<T, Failure>) -> Result<T, RemoteError> {
+        let mut retry = 0;
+        loop {
+            match attempt(self) {
+                Ok(value) => return Ok(value),
+                Err(Failure::Fatal(e)) => return Err(e),
+                Err(Failure::Retry(e, _)) if retry >= MAX_RETRIES => return Err(e),
+                Err(Failure::Retry(_, wait)) => {
+                    std::thread::sleep(wait.unwrap_or_else(|| backoff(retry)));
+                    retry += 1;
+                }
+            }
+        }
+    }
+
+    /// One GET of bytes `start..=end`, following redirects. At open (`opening`), a 200 with the
+    /// whole object is accepted up to [`WHOLE_BODY_MAX_BYTES`] and nothing is pinned yet.
+    fn get(&self, start: u64, end: u64, opening: bool) -> Result<Reply, Failure> {
+        let mut url = self.url.clone();
+        let mut redirects = 0;
+        let mut response = loop {
+            let mut request = agent().get(&url).header("Range", format!("bytes={start}-{end}"));
+            match &self.validator {
+                Validator::ETag(tag) => request = request.header("If-Match", tag),
+                Validator::LastModified(date) => request = request.header("If-Unmodified-Since", date),
+                Validator::None => {}
+            }
+            self.count(1, 0);
+            let response = request.call().map_err(|e| self.transport(e))?;
+            let status = response.status().as_u16();
+            if !matches!(status, 301 | 302 | 303 | 307 | 308) {
+                break response;
+            }
+            redirects += 1;
+            let redirect =
+                |what: &str| Failure::Fatal(RemoteError::Redirect { url: self.shown.clone(), what: what.into() });
+            if redirects > MAX_REDIRECTS {
+                return Err(redirect("too many redirects"));
+            }
+            let location =
+                header(response.headers(), "location").ok_or_else(|| redirect("a redirect without a Location"))?;
+            let next = resolve(&url, &location).ok_or_else(|| redirect("a redirect to an invalid location"))?;
+            if is_downgrade(&url, &next) {
+                return Err(redirect("redirected from https to an unencrypted URL, which wsiview does not follow"));
+            }
+            url = next;
+        };
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let retry_after = header(&headers, "retry-after")
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .map(|s| Duration::from_secs(s).min(RETRY_AFTER_CAP));
+        let shown = || self.shown.clone();
+        match status {
+            206 => {}
+            200 if opening => {
+                let mut body = Vec::new();
+                let read = response
+                    .body_mut()
+                    .as_reader()
+                    .take(WHOLE_BODY_MAX_BYTES + 1)
+                    .read_to_end(&mut body)
+                    .map_err(|e| self.io_failure(e))?;
+                self.count(0, read as u64);
+                if body.len() as u64 > WHOLE_BODY_MAX_BYTES {
+                    return Err(Failure::Fatal(RemoteError::NoRangeSupport { url: shown() }));
+                }
+                return Ok(Reply::Whole(body, headers));
+            }
+            200 => return Err(Failure::Fatal(self.bad_reply("the server stopped answering range requests".into()))),
+            401 | 403 => return Err(Failure::Fatal(RemoteError::AccessDenied { url: shown(), status })),
+            404 | 410 => return Err(Failure::Fatal(RemoteError::NotFound { url: shown(), status })),
+            412 => return Err(Failure::Fatal(self.changed("its ETag or date no longer matches"))),
+            416 if !opening => return Err(Failure::Fatal(self.changed("it is shorter than before"))),
+            429 | 500..=599 => return Err(Failure::Retry(RemoteError::Status { url: shown(), status }, retry_after)),
+            _ => return Err(Failure::Fatal(RemoteError::Status { url: shown(), status })),
+        }
+        // 206: the bytes asked for (the last block may end early), of the same object.
+        let range = header(&headers, "content-range").unwrap_or_default();
+        let (got_start, got_end, total) = parse_content_range(&range)
+            .ok_or_else(|| Failure::Fatal(self.bad_reply(format!("Content-Range {range:?}"))))?;
+        if !opening {
+            if total != self.len {
+                return Err(Failure::Fatal(self.changed(&format!("its length is {total} bytes, was {}", self.len))));
+            }
+            if let (Validator::ETag(pinned), Some(tag)) = (&self.validator, header(&headers, "etag")) {
+                if *pinned != tag {
+                    return Err(Failure::Fatal(self.changed("its ETag differs")));
+                }
+            }
+        }
+        let expected_end = end.min(total.saturating_sub(1));
+        if got_start != start || got_end != expected_end {
+            return Err(Failure::Fatal(
+                self.bad_reply(format!("bytes {got_start}-{got_end} sent for bytes {start}-{expected_end}")),
+            ));
+        }
+        let expected = expected_end - start + 1;
+        let mut body = Vec::with_capacity(expected as usize);
+        // Never read past what was asked, whatever the server sends.
+        let read =
+            response.body_mut().as_reader().take(expected).read_to_end(&mut body).map_err(|e| self.io_failure(e))?;
+        self.count(0, read as u64);
+        if (body.len() as u64) < expected {
+            return Err(Failure::Retry(
+                RemoteError::ShortBody { url: shown(), got: body.len() as u64, expected },
+                None,
+            ));
+        }
+        Ok(Reply::Range(body, headers))
+    }
+
+    fn count(&self, requests: u64, bytes: u64) {
+        self.requests.fetch_add(requests, Ordering::Relaxed);
+        self.bytes_fetched.fetch_add(bytes, Ordering::Relaxed);
+        TOTAL_REQUESTS.fetch_add(requests, Ordering::Relaxed);
+        TOTAL_BYTES.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    fn io_failure(&self, e: io::Error) -> Failure {
+        Failure::Retry(
+            RemoteError::Transport { url: self.shown.clone(), reason: format!("reading the reply: {e}") },
+            None,
+        )
+    }
+
+    /// A failed request: a timeout or broken connection is retried. ureq's own text may quote
+    /// the URL, so only texts without one are kept.
+    fn transport(&self, e: ureq::Error) -> Failure {
+        let (reason, retry) = match &e {
+            ureq::Error::Timeout(t) => (format!("timed out ({t})"), true),
+            ureq::Error::Io(io) => (format!("connection error: {io}"), true),
+            ureq::Error::ConnectionFailed => ("the connection failed".to_string(), true),
+            ureq::Error::HostNotFound => ("host not found".to_string(), false),
+            ureq::Error::Protocol(p) => (format!("HTTP protocol error: {p}"), true),
+            ureq::Error::Tls(t) => (format!("TLS: {t}"), false),
+            ureq::Error::Rustls(r) => (format!("TLS: {r}"), false),
+            ureq::Error::BadUri(_) | ureq::Error::Http(_) => ("not a valid URL".to_string(), false),
+            _ => ("the request failed".to_string(), false),
+        };
+        let error = RemoteError::Transport { url: self.shown.clone(), reason: scrub(&reason, &self.url) };
+        if retry {
+            Failure::Retry(error, None)
+        } else {
+            Failure::Fatal(error)
+        }
+    }
+
+    /// Blocks `first..=last`, from the cache or fetched (runs of missing blocks, one request each).
+    fn blocks(&self, first: u64, last: u64) -> Result<Vec<Arc<Vec<u8>>>, RemoteError> {
+        let cache = blocks();
+        let mut found: Vec<Option<Arc<Vec<u8>>>> = (first..=last).map(|i| cache.get(&(self.id, i))).collect();
+        let mut i = 0;
+        while i < found.len() {
+            if found[i].is_some() {
+                i += 1;
+                continue;
+            }
+            let run_start = i;
+            while i < found.len() && found[i].is_none() && (i - run_start) < MAX_RUN_BLOCKS as usize {
+                i += 1;
+            }
+            let block0 = first + run_start as u64;
+            let start = block0 * BLOCK_BYTES;
+            let end = ((first + i as u64) * BLOCK_BYTES).min(self.len) - 1;
+            let bytes = match self.with_retries(|s| s.get(start, end, false))? {
+                Reply::Range(bytes, _) => bytes,
+                Reply::Whole(..) => return Err(self.bad_reply("a whole body for a range".into())),
+            };
+            for (k, chunk) in bytes.chunks(BLOCK_BYTES as usize).enumerate() {
+                let block = Arc::new(chunk.to_vec());
+                cache.insert((self.id, block0 + k as u64), block.clone());
+                found[run_start + k] = Some(block);
+            }
+        }
+        found.into_iter().map(|b| b.ok_or_else(|| self.bad_reply("a block is missing".into()))).collect()
+    }
+}
+
+impl Drop for HttpSource {
+    fn drop(&mut self) {
+        // Its blocks can never be read again (ids are not reused).
+        if self.whole.is_none() {
+            for i in 0..self.len.div_ceil(BLOCK_BYTES) {
+                blocks().remove(&(self.id, i));
+            }
+        }
+    }
+}
+
+impl ByteSource for HttpSource {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        let end = offset.checked_add(buf.len() as u64).filter(|&e| e <= self.len);
+        let Some(end) = end else { return Err(io::ErrorKind::UnexpectedEof.into()) };
+        if buf.is_empty() {
+            return Ok(());
+        }
+        if let Some(whole) = &self.whole {
+            buf.copy_from_slice(&whole[offset as usize..end as usize]);
+            return Ok(());
+        }
+        let first = offset / BLOCK_BYTES;
+        let blocks = self.blocks(first, (end - 1) / BLOCK_BYTES)?;
+        let mut written = 0;
+        for (k, block) in blocks.iter().enumerate() {
+            let block_start = (first + k as u64) * BLOCK_BYTES;
+            let from = (offset + written as u64 - block_start) as usize;
+            let n = (block.len() - from).min(buf.len() - written);
+            let piece = block.get(from..from + n).ok_or(io::ErrorKind::UnexpectedEof)?;
+            buf[written..written + n].copy_from_slice(piece);
+            written += n;
+        }
+        Ok(())
+    }
+}
+
+/// A header's value as text, if present and valid.
+fn header(headers: &ureq::http::HeaderMap, name: &str) -> Option<String> {
+    headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+}
+
+/// `bytes START-END/TOTAL` → (START, END, TOTAL); `None` for anything else (`*` totals included).
+fn parse_content_range(value: &str) -> Option<(u64, u64, u64)> {
+    let rest = value.trim().strip_prefix("bytes")?.trim_start();
+    let (range, total) = rest.split_once('/')?;
+    let (start, end) = range.split_once('-')?;
+    let (start, end, total) = (start.trim().parse().ok()?, end.trim().parse().ok()?, total.trim().parse().ok()?);
+    (start <= end && end < total).then_some((start, end, total))
+}
+
+/// Exponential backoff with jitter for retry number `retry` (0-based).
+fn backoff(retry: u32) -> Duration {
+    use std::hash::{BuildHasher, Hasher};
+    let base = BACKOFF_FIRST * 2u32.pow(retry.min(10));
+    let random = std::collections::hash_map::RandomState::new().build_hasher().finish();
+    base + base.mul_f64((random % 1000) as f64 / 2000.0)
+}
+
+/// A redirect's Location against the URL it answered: absolute, scheme-relative (`//host/p`) or
+/// path-absolute (`/p`). Relative paths are resolved against the directory of `base`.
+fn resolve(base: &str, location: &str) -> Option<String> {
+    if super::is_url(location) {
+        return Some(location.to_string());
+    }
+    let scheme_end = base.find("://")? + 3;
+    if let Some(rest) = location.strip_prefix("//") {
+        return Some(format!("{}{rest}", &base[..scheme_end]));
+    }
+    let path_start = base[scheme_end..].find('/').map_or(base.len(), |i| scheme_end + i);
+    let origin = &base[..path_start];
+    if location.starts_with('/') {
+        return Some(format!("{origin}{location}"));
+    }
+    let path = base[path_start..].split(['?', '#']).next().unwrap_or("");
+    let dir = path.rfind('/').map_or("/", |i| &path[..=i]);
+    Some(format!("{origin}{dir}{location}"))
+}
+
+/// Whether a redirect from `from` to `to` leaves https (never followed).
+fn is_downgrade(from: &str, to: &str) -> bool {
+    let https = |u: &str| u.get(..6).is_some_and(|s| s.eq_ignore_ascii_case("https:"));
+    https(from) && !https(to)
+}
+
+/// `text` without any copy of the secret parts of `url`.
+fn scrub(text: &str, url: &str) -> String {
+    let mut out = text.replace(url, &redact(url));
+    if let Some(q) = url.find('?') {
+        out = out.replace(&url[q..], "");
+    }
+    crate::error::printable(&out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_range_is_parsed_strictly() {
+        assert_eq!(parse_content_range("bytes 0-99/1000"), Some((0, 99, 1000)));
+        assert_eq!(parse_content_range("bytes 10-9/1000"), None);
+        assert_eq!(parse_content_range("bytes 0-99/*"), None);
+        assert_eq!(parse_content_range("bytes 0-1000/1000"), None);
+        assert_eq!(parse_content_range("items 0-9/10"), None);
+    }
+
+    #[test]
+    fn redirects_resolve_against_the_request() {
+        assert_eq!(resolve("https://h/a/b.svs", "/c.svs").as_deref(), Some("https://h/c.svs"));
+        assert_eq!(resolve("https://h/a/b.svs?x=1", "c.svs").as_deref(), Some("https://h/a/c.svs"));
+        assert_eq!(resolve("https://h/a/b.svs", "//g/c.svs").as_deref(), Some("https://g/c.svs"));
+        assert_eq!(resolve("https://h/a", "http://g/c").as_deref(), Some("http://g/c"));
+    }
+
+    #[test]
+    fn https_is_never_left_by_a_redirect() {
+        assert!(is_downgrade("https://h/a", "http://h/a"));
+        assert!(is_downgrade("HTTPS://h/a", "HTTP://g/a"));
+        assert!(!is_downgrade("https://h/a", "https://g/a"));
+        assert!(!is_downgrade("http://h/a", "http://g/a"));
+        assert!(!is_downgrade("http://h/a", "https://g/a"));
+    }
+
+    #[test]
+    fn backoff_doubles_with_bounded_jitter() {
+        for retry in 0..4 {
+            let wait = backoff(retry);
+            let base = BACKOFF_FIRST * 2u32.pow(retry);
+            assert!(wait >= base && wait <= base.mul_f64(1.5), "{wait:?} for retry {retry}");
+        }
+    }
+
+    #[test]
+    fn scrub_removes_the_secret_parts() {
+        let url = "https://u:pw@h/x?sig=SECRET";
+        assert!(!scrub(&format!("bad uri: {url}"), url).contains("SECRET"));
+        assert!(!scrub(&format!("bad uri: {url}"), url).contains("pw"));
+    }
+}

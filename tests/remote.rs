@@ -1,0 +1,411 @@
+//! Remote slides over HTTP: a real nginx on 127.0.0.1 serves the test slides (byte-exact against
+//! the local files, and the CLI), and a fault-injecting server written here answers range
+//! requests itself with 503s, 429s, a changed ETag, a whole body, 403 and 404.
+//!
+//! nginx (Debian's package) is started once for the whole test binary; without it the nginx
+//! tests skip with a message, unless `WSIVIEW_REQUIRE_NGINX=1` (CI), then they fail.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use wsiview::{Limits, Slide};
+
+fn sample() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-slides/sample.svs")
+}
+
+// ---------------------------------------------------------------------------------------------
+// nginx
+
+/// A running nginx serving `root` on 127.0.0.1:`port`; killed on drop.
+struct Nginx {
+    port: u16,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn nginx_binary() -> Option<PathBuf> {
+    let fixed = PathBuf::from("/usr/sbin/nginx");
+    if fixed.is_file() {
+        return Some(fixed);
+    }
+    std::env::var_os("PATH")?.to_str()?.split(':').map(|d| Path::new(d).join("nginx")).find(|p| p.is_file())
+}
+
+/// The slides nginx serves, by the name in the URL.
+fn served_slides() -> Vec<(String, PathBuf)> {
+    let mut slides = vec![("sample.svs".to_string(), sample())];
+    let vendors = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/vendors");
+    for name in ["hamamatsu.ndpi", "philips.tiff", "ventana.bif", "leica.scn", "aperio-j2k-rgb.svs"] {
+        if vendors.join(name).is_file() {
+            slides.push((name.to_string(), vendors.join(name)));
+        }
+    }
+    slides
+}
+
+fn start_nginx() -> Nginx {
+    let binary = nginx_binary().unwrap_or_else(|| panic!("nginx is not installed"));
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let root = dir.path().join("www");
+    std::fs::create_dir(&root).unwrap_or_else(|e| panic!("{e}"));
+    for (name, path) in served_slides() {
+        std::os::unix::fs::symlink(&path, root.join(&name)).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let d = dir.path().display();
+    let config = format!(
+        "daemon off;\nmaster_process off;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
+         events {{ worker_connections 256; }}\n\
+         http {{\n  access_log off;\n  default_type application/octet-stream;\n\
+           client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n  fastcgi_temp_path {d}/fastcgi;\n\
+           uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n\
+           server {{\n    listen 127.0.0.1:{port};\n    root {root};\n  }}\n}}\n",
+        root = root.display()
+    );
+    let conf = dir.path().join("nginx.conf");
+    std::fs::write(&conf, config).unwrap_or_else(|e| panic!("{e}"));
+    let mut command = Command::new(binary);
+    command
+        .args(["-p", &d.to_string(), "-e", &format!("{d}/error.log"), "-c", &conf.display().to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    // The server outlives no test run: statics are never dropped, so it dies with this process
+    // (the thread that spawns it never exits; PDEATHSIG is per thread).
+    #[cfg(target_os = "linux")]
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    let mut child = command.spawn().unwrap_or_else(|e| panic!("nginx: {e}"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Ok(Some(status)) = child.try_wait() {
+            let log = std::fs::read_to_string(dir.path().join("error.log")).unwrap_or_default();
+            let mut stderr = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                let _ = e.read_to_string(&mut stderr);
+            }
+            panic!("nginx exited ({status}): {stderr}{log}");
+        }
+        assert!(Instant::now() < deadline, "nginx does not answer on port {port}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Nginx { port, child, _dir: dir }
+}
+
+/// The nginx of this test run, started on first use; `None` (skip) when nginx is not installed,
+/// unless `WSIVIEW_REQUIRE_NGINX=1`.
+fn nginx() -> Option<u16> {
+    static PORT: OnceLock<Option<u16>> = OnceLock::new();
+    *PORT.get_or_init(|| {
+        if nginx_binary().is_none() {
+            assert!(
+                std::env::var("WSIVIEW_REQUIRE_NGINX").as_deref() != Ok("1"),
+                "nginx is required (WSIVIEW_REQUIRE_NGINX=1) but not installed"
+            );
+            eprintln!("skipped: nginx is not installed (apt-get install nginx)");
+            return None;
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let server = start_nginx();
+            let _ = tx.send(server.port);
+            // Keep the server (and this thread, its PDEATHSIG parent) for the whole run.
+            loop {
+                std::thread::park();
+            }
+            #[allow(unreachable_code)]
+            drop(server);
+        });
+        Some(rx.recv().unwrap_or_else(|_| panic!("nginx did not start (see the panic above)")))
+    })
+}
+
+fn url(port: u16, name: &str) -> String {
+    format!("http://127.0.0.1:{port}/{name}")
+}
+
+// ---------------------------------------------------------------------------------------------
+// byte-exact against the local files
+
+fn same_slide(name: &str, local_path: &Path, port: u16) {
+    let local = Slide::open(local_path).unwrap_or_else(|e| panic!("{e}"));
+    let remote = Slide::open_location(&url(port, name), Limits::DEFAULT).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(remote.path(), Path::new(&url(port, name)), "{name}: the remote slide is named by its URL");
+    assert_eq!(remote.format_name(), local.format_name(), "{name}");
+    assert_eq!(remote.properties(), local.properties(), "{name}: properties");
+    assert_eq!(remote.levels(), local.levels(), "{name}: levels");
+    assert_eq!(remote.associated_names(), local.associated_names(), "{name}");
+    for level in 0..local.levels().len() {
+        let l = &local.levels()[level];
+        let ds = l.downsample;
+        let (w0, h0) = (local.levels()[0].width as i64, local.levels()[0].height as i64);
+        // The centre, and a region over the bottom-right edge (partly outside the slide).
+        for (x, y) in [(w0 / 2, h0 / 2), (w0 - (200.0 * ds) as i64, h0 - (150.0 * ds) as i64)] {
+            let a = local.read_region(level, x, y, 300, 300).unwrap_or_else(|e| panic!("{e}"));
+            let b = remote.read_region(level, x, y, 300, 300).unwrap_or_else(|e| panic!("{e}"));
+            assert!(a.as_raw() == b.as_raw(), "{name}: level {level} region at {x},{y} differs");
+        }
+    }
+    let a = local.thumbnail(400).unwrap_or_else(|e| panic!("{e}"));
+    let b = remote.thumbnail(400).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(a.dimensions(), b.dimensions(), "{name}: thumbnail size");
+    assert!(a.as_raw() == b.as_raw(), "{name}: thumbnail differs");
+    for assoc in local.associated_names() {
+        let a = local.read_associated(&assoc).unwrap_or_else(|e| panic!("{e}"));
+        let b = remote.read_associated(&assoc).unwrap_or_else(|e| panic!("{e}"));
+        assert!(a == b, "{name}: associated image {assoc} differs");
+    }
+}
+
+#[test]
+fn remote_slides_read_the_same_bytes_as_local_files() {
+    let Some(port) = nginx() else { return };
+    let slides = served_slides();
+    if common::fixtures().is_some() {
+        assert!(slides.len() >= 4, "vendor fixtures missing: {slides:?}");
+    }
+    for (name, path) in slides {
+        same_slide(&name, &path, port);
+    }
+}
+
+#[test]
+fn a_missing_object_says_not_found_and_never_prints_credentials() {
+    let Some(port) = nginx() else { return };
+    let secret_url = format!("http://user:pass@127.0.0.1:{port}/missing.svs?X-Amz-Signature=SECRET");
+    let err = Slide::open_location(&secret_url, Limits::DEFAULT).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("not found"), "{err}");
+    assert!(err.contains(&format!("http://127.0.0.1:{port}/missing.svs")), "{err}");
+    assert!(!err.contains("pass") && !err.contains("SECRET") && !err.contains("user"), "{err}");
+}
+
+#[test]
+fn cli_info_of_a_url_equals_info_of_the_file() {
+    let Some(port) = nginx() else { return };
+    let run = |slide: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_wsiview"))
+            .args(["info", slide, "--json"])
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}"));
+        (json, String::from_utf8_lossy(&out.stderr).to_string())
+    };
+    let address = url(port, "sample.svs");
+    let (mut remote, stderr) = run(&address);
+    let (mut local, local_stderr) = run(&sample().display().to_string());
+    assert_eq!(remote["file"], address.as_str());
+    assert_eq!(stderr.trim(), "wsiview: warning: URL is not encrypted (http)");
+    assert!(!local_stderr.contains("not encrypted"));
+    remote["file"].take();
+    local["file"].take();
+    assert_eq!(remote, local);
+
+    // A failing command names the redacted URL in its one error line.
+    let out = Command::new(env!("CARGO_BIN_EXE_wsiview"))
+        .args(["thumbnail", &format!("http://u:pw@127.0.0.1:{port}/nope.svs?sig=SECRET"), "-o", "/dev/null"])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains(&format!("http://127.0.0.1:{port}/nope.svs")) && stderr.contains("not found"), "{stderr}");
+    assert!(!stderr.contains("pw") && !stderr.contains("SECRET"), "{stderr}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// A server that answers range requests from memory, with faults
+
+/// What the fault server does with one request (numbered from 0).
+enum Answer {
+    /// 206 with the bytes asked for, under this ETag (ignoring any If-Match).
+    Serve(&'static str),
+    /// This status with these headers and no body.
+    Status(u16, &'static [(&'static str, &'static str)]),
+    /// 200 with the whole body, ignoring Range.
+    Whole,
+}
+
+struct FaultServer {
+    port: u16,
+    requests: Arc<AtomicUsize>,
+}
+
+fn fault_server(body: Arc<Vec<u8>>, answer: impl Fn(usize) -> Answer + Send + 'static) -> FaultServer {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    let port = listener.local_addr().unwrap_or_else(|e| panic!("{e}")).port();
+    let requests = Arc::new(AtomicUsize::new(0));
+    let counter = requests.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let n = counter.fetch_add(1, Ordering::SeqCst);
+            // Errors here are the client hanging up early (as it must on an oversized body).
+            let _ = answer_one(stream, &body, answer(n));
+        }
+    });
+    FaultServer { port, requests }
+}
+
+fn answer_one(stream: TcpStream, body: &[u8], answer: Answer) -> std::io::Result<()> {
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut range = None;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 || line == "\r\n" {
+            break;
+        }
+        if let Some(v) = line.to_ascii_lowercase().strip_prefix("range: bytes=") {
+            let (a, b) = v.trim().split_once('-').unwrap_or(("0", "0"));
+            range = Some((a.parse::<usize>().unwrap_or(0), b.parse::<usize>().unwrap_or(0)));
+        }
+    }
+    let mut out = stream;
+    match answer {
+        Answer::Serve(etag) => {
+            let (start, end) = range.unwrap_or((0, body.len() - 1));
+            let end = end.min(body.len() - 1);
+            write!(
+                out,
+                "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {start}-{end}/{}\r\nContent-Length: {}\r\n\
+                 ETag: \"{etag}\"\r\nConnection: close\r\n\r\n",
+                body.len(),
+                end + 1 - start
+            )?;
+            out.write_all(&body[start..=end])?;
+        }
+        Answer::Status(status, headers) => {
+            write!(out, "HTTP/1.1 {status} Fault\r\nContent-Length: 0\r\nConnection: close\r\n")?;
+            for (k, v) in headers {
+                write!(out, "{k}: {v}\r\n")?;
+            }
+            write!(out, "\r\n")?;
+        }
+        Answer::Whole => {
+            write!(out, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len())?;
+            out.write_all(body)?;
+        }
+    }
+    out.flush()
+}
+
+fn sample_bytes() -> Arc<Vec<u8>> {
+    Arc::new(std::fs::read(sample()).unwrap_or_else(|e| panic!("{e}")))
+}
+
+/// Open the URL and read a thumbnail; the error's text if any step fails.
+fn open_and_read(url: &str) -> Result<(), String> {
+    let slide = Slide::open_location(url, Limits::DEFAULT).map_err(|e| e.to_string())?;
+    slide.thumbnail(256).map(|_| ()).map_err(|e| e.to_string())
+}
+
+#[test]
+fn a_503_is_retried() {
+    let server = fault_server(sample_bytes(), |n| if n == 0 { Answer::Status(503, &[]) } else { Answer::Serve("a") });
+    let url = format!("http://127.0.0.1:{}/s.svs", server.port);
+    let local =
+        Slide::open(&sample()).unwrap_or_else(|e| panic!("{e}")).thumbnail(256).unwrap_or_else(|e| panic!("{e}"));
+    let remote = Slide::open_location(&url, Limits::DEFAULT).unwrap_or_else(|e| panic!("{e}"));
+    assert!(remote.thumbnail(256).unwrap_or_else(|e| panic!("{e}")) == local);
+    assert!(server.requests.load(Ordering::SeqCst) >= 2);
+}
+
+#[test]
+fn a_429_waits_for_retry_after() {
+    let server = fault_server(sample_bytes(), |n| {
+        if n == 0 {
+            Answer::Status(429, &[("Retry-After", "1")])
+        } else {
+            Answer::Serve("a")
+        }
+    });
+    let started = Instant::now();
+    open_and_read(&format!("http://127.0.0.1:{}/s.svs", server.port)).unwrap_or_else(|e| panic!("{e}"));
+    assert!(started.elapsed() >= Duration::from_secs(1), "Retry-After was not honoured");
+}
+
+#[test]
+fn persistent_5xx_fails_after_the_retries() {
+    let server = fault_server(sample_bytes(), |_| Answer::Status(502, &[]));
+    let err = open_and_read(&format!("http://127.0.0.1:{}/s.svs", server.port)).err().unwrap_or_default();
+    assert!(err.contains("HTTP 502"), "{err}");
+    assert_eq!(server.requests.load(Ordering::SeqCst), 1 + wsiview::remote::MAX_RETRIES as usize);
+}
+
+#[test]
+fn a_slide_that_changes_on_the_server_is_an_error() {
+    let server = fault_server(sample_bytes(), |n| Answer::Serve(if n == 0 { "old" } else { "new" }));
+    let url = format!("http://127.0.0.1:{}/s.svs?token=SECRET", server.port);
+    let err = open_and_read(&url).err().unwrap_or_default();
+    assert!(err.contains(&format!("http://127.0.0.1:{}/s.svs", server.port)), "{err}");
+    assert!(err.contains("changed on the server") && !err.contains("SECRET"), "{err}");
+}
+
+#[test]
+fn a_412_is_a_changed_slide() {
+    let server = fault_server(sample_bytes(), |n| if n == 0 { Answer::Serve("a") } else { Answer::Status(412, &[]) });
+    let err = open_and_read(&format!("http://127.0.0.1:{}/s.svs", server.port)).err().unwrap_or_default();
+    assert!(err.contains("changed on the server"), "{err}");
+}
+
+#[test]
+fn a_server_without_ranges_is_refused_for_a_big_file() {
+    let big = Arc::new(vec![0u8; (wsiview::remote::WHOLE_BODY_MAX_BYTES + 1024) as usize]);
+    let server = fault_server(big, |_| Answer::Whole);
+    let err = open_and_read(&format!("http://127.0.0.1:{}/s.svs", server.port)).err().unwrap_or_default();
+    assert!(err.contains("ignores range requests"), "{err}");
+    assert_eq!(server.requests.load(Ordering::SeqCst), 1, "refused, not retried");
+}
+
+#[test]
+fn a_server_without_ranges_is_accepted_for_a_small_file() {
+    let server = fault_server(sample_bytes(), |_| Answer::Whole);
+    open_and_read(&format!("http://127.0.0.1:{}/s.svs", server.port)).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(server.requests.load(Ordering::SeqCst), 1, "the whole body is kept");
+}
+
+#[test]
+fn denied_and_missing_objects_say_so() {
+    for (status, words) in [(403, "access denied (HTTP 403)"), (401, "access denied (HTTP 401)"), (404, "not found")] {
+        let server = fault_server(sample_bytes(), move |_| Answer::Status(status, &[]));
+        let url = format!("http://user:pass@127.0.0.1:{}/s.svs?X-Amz-Signature=SECRET", server.port);
+        let err = open_and_read(&url).err().unwrap_or_default();
+        assert!(err.contains(words) && err.contains(&format!("127.0.0.1:{}/s.svs", server.port)), "{err}");
+        assert!(!err.contains("pass") && !err.contains("SECRET"), "{err}");
+        assert_eq!(server.requests.load(Ordering::SeqCst), 1, "{status} is not retried");
+    }
+}
+
+#[test]
+fn redirects_are_followed() {
+    // There is no TLS server in these tests, so the https → http refusal is unit-tested
+    // (`remote::http`'s `is_downgrade`); here, a redirect on http is followed to its target.
+    let target = fault_server(sample_bytes(), |_| Answer::Serve("a"));
+    let location: &'static str = Box::leak(format!("http://127.0.0.1:{}/s.svs", target.port).into_boxed_str());
+    let leaked: &'static [(&'static str, &'static str)] = Box::leak(vec![("Location", location)].into_boxed_slice());
+    let redirect = fault_server(sample_bytes(), move |_| Answer::Status(302, leaked));
+    open_and_read(&format!("http://127.0.0.1:{}/r.svs", redirect.port)).unwrap_or_else(|e| panic!("{e}"));
+    assert!(target.requests.load(Ordering::SeqCst) >= 1);
+}
