@@ -246,6 +246,10 @@ enum Answer {
     Status(u16, &'static [(&'static str, &'static str)]),
     /// 200 with the whole body, ignoring Range.
     Whole,
+    /// 206 announcing the range asked for, but the connection closes after half of it.
+    Short,
+    /// 206 with the bytes one further on than asked for.
+    Shifted,
 }
 
 struct FaultServer {
@@ -302,6 +306,30 @@ fn answer_one(stream: TcpStream, body: &[u8], answer: Answer) -> std::io::Result
                 write!(out, "{k}: {v}\r\n")?;
             }
             write!(out, "\r\n")?;
+        }
+        Answer::Short => {
+            let (start, end) = range.unwrap_or((0, body.len() - 1));
+            let end = end.min(body.len() - 1);
+            write!(
+                out,
+                "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {start}-{end}/{}\r\nContent-Length: {}\r\n\
+                 Connection: close\r\n\r\n",
+                body.len(),
+                end + 1 - start
+            )?;
+            out.write_all(&body[start..start + (end + 1 - start) / 2])?;
+        }
+        Answer::Shifted => {
+            let (start, end) = range.unwrap_or((0, body.len() - 2));
+            let (start, end) = (start + 1, (end + 1).min(body.len() - 1));
+            write!(
+                out,
+                "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {start}-{end}/{}\r\nContent-Length: {}\r\n\
+                 Connection: close\r\n\r\n",
+                body.len(),
+                end + 1 - start
+            )?;
+            out.write_all(&body[start..=end])?;
         }
         Answer::Whole => {
             write!(out, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len())?;
@@ -408,4 +436,65 @@ fn redirects_are_followed() {
     let redirect = fault_server(sample_bytes(), move |_| Answer::Status(302, leaked));
     open_and_read(&format!("http://127.0.0.1:{}/r.svs", redirect.port)).unwrap_or_else(|e| panic!("{e}"));
     assert!(target.requests.load(Ordering::SeqCst) >= 1);
+}
+
+#[test]
+fn a_short_body_is_retried() {
+    let server = fault_server(sample_bytes(), |n| if n == 1 { Answer::Short } else { Answer::Serve("a") });
+    let url = format!("http://127.0.0.1:{}/s.svs", server.port);
+    let local =
+        Slide::open(&sample()).unwrap_or_else(|e| panic!("{e}")).thumbnail(256).unwrap_or_else(|e| panic!("{e}"));
+    let remote = Slide::open_location(&url, Limits::DEFAULT).unwrap_or_else(|e| panic!("{e}"));
+    assert!(remote.thumbnail(256).unwrap_or_else(|e| panic!("{e}")) == local, "the retried bytes are the right ones");
+}
+
+#[test]
+fn short_bodies_fail_after_the_retries() {
+    use wsiview::remote::{HttpSource, BLOCK_BYTES, MAX_RETRIES};
+    use wsiview::tiff::ByteSource;
+    let server = fault_server(sample_bytes(), |n| if n == 0 { Answer::Serve("a") } else { Answer::Short });
+    let source = HttpSource::open(&format!("http://127.0.0.1:{}/s.svs", server.port)).unwrap_or_else(|e| panic!("{e}"));
+    let mut buf = vec![0; 100];
+    let err = source.read_exact_at(2 * BLOCK_BYTES, &mut buf).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("the reply ended after"), "{err}");
+    assert_eq!(source.requests(), 2 + u64::from(MAX_RETRIES));
+}
+
+#[test]
+fn a_reply_for_other_bytes_is_an_error() {
+    use wsiview::remote::{HttpSource, BLOCK_BYTES};
+    use wsiview::tiff::ByteSource;
+    let server = fault_server(sample_bytes(), |n| if n == 0 { Answer::Serve("a") } else { Answer::Shifted });
+    let source = HttpSource::open(&format!("http://127.0.0.1:{}/s.svs", server.port)).unwrap_or_else(|e| panic!("{e}"));
+    let mut buf = vec![0; 100];
+    let err = source.read_exact_at(2 * BLOCK_BYTES, &mut buf).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("invalid reply to a range request"), "{err}");
+    assert_eq!(source.requests(), 2, "not retried");
+    // The block asked for and what came: one request, block-aligned.
+    assert!(err.contains(&format!("for bytes {}-{}", 2 * BLOCK_BYTES, 3 * BLOCK_BYTES - 1)), "{err}");
+}
+
+#[test]
+fn adjacent_blocks_of_one_read_come_in_one_request_and_are_cached() {
+    use wsiview::remote::{HttpSource, BLOCK_BYTES};
+    use wsiview::tiff::ByteSource;
+    let bytes = sample_bytes();
+    let server = fault_server(bytes.clone(), |_| Answer::Serve("a"));
+    let source = HttpSource::open(&format!("http://127.0.0.1:{}/s.svs", server.port)).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(source.len(), bytes.len() as u64);
+    // Bytes over blocks 0 (cached at open), 1, 2 and 3: one request for blocks 1..=3.
+    let (start, len) = (BLOCK_BYTES as usize - 10, 2 * BLOCK_BYTES as usize + 20);
+    let mut buf = vec![0; len];
+    source.read_exact_at(start as u64, &mut buf).unwrap_or_else(|e| panic!("{e}"));
+    assert!(buf == bytes[start..start + len]);
+    assert_eq!(source.requests(), 2);
+    assert_eq!(source.bytes_fetched(), 4 * BLOCK_BYTES);
+    source.read_exact_at(start as u64 + 5, &mut buf[..100]).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(source.requests(), 2, "read again from the block cache");
+    // The last block ends with the object; reads past it are errors without a request.
+    let tail = bytes.len() - 7;
+    source.read_exact_at(tail as u64, &mut buf[..7]).unwrap_or_else(|e| panic!("{e}"));
+    assert!(buf[..7] == bytes[tail..]);
+    assert!(source.read_exact_at(tail as u64, &mut buf[..8]).is_err());
+    assert_eq!(source.requests(), 3);
 }

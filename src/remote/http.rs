@@ -296,11 +296,11 @@ impl HttpSource {
         }
         let expected = expected_end - start + 1;
         let mut body = Vec::with_capacity(expected as usize);
-        // Never read past what was asked, whatever the server sends.
-        let read =
-            response.body_mut().as_reader().take(expected).read_to_end(&mut body).map_err(|e| self.io_failure(e))?;
-        self.count(0, read as u64);
-        if (body.len() as u64) < expected {
+        // Never read past what was asked, whatever the server sends. A body cut short (the
+        // connection closing early, which ureq reports as an error) is retried.
+        let read = response.body_mut().as_reader().take(expected).read_to_end(&mut body);
+        self.count(0, body.len() as u64);
+        if read.is_err() || (body.len() as u64) < expected {
             return Err(Failure::Retry(
                 RemoteError::ShortBody { url: shown(), got: body.len() as u64, expected },
                 None,
