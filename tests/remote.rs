@@ -58,12 +58,22 @@ fn served_slides() -> Vec<(String, PathBuf)> {
     slides
 }
 
+/// Served too, but not a slide that reads remotely yet.
+fn served_others() -> Vec<(String, PathBuf)> {
+    let dicom = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/vendors/dicom-dev/level-0.dcm");
+    if dicom.is_file() {
+        vec![("level-0.dcm".to_string(), dicom)]
+    } else {
+        vec![]
+    }
+}
+
 fn start_nginx() -> Nginx {
     let binary = nginx_binary().unwrap_or_else(|| panic!("nginx is not installed"));
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let root = dir.path().join("www");
     std::fs::create_dir(&root).unwrap_or_else(|e| panic!("{e}"));
-    for (name, path) in served_slides() {
+    for (name, path) in served_slides().into_iter().chain(served_others()) {
         std::os::unix::fs::symlink(&path, root.join(&name)).unwrap_or_else(|e| panic!("{e}"));
     }
     let port = TcpListener::bind("127.0.0.1:0")
@@ -193,6 +203,17 @@ fn remote_slides_read_the_same_bytes_as_local_files() {
 }
 
 #[test]
+fn a_dicom_instance_at_a_url_is_refused_clearly() {
+    let Some(port) = nginx() else { return };
+    if common::fixtures().is_none() {
+        return;
+    }
+    let err = Slide::open_location(&url(port, "level-0.dcm"), Limits::DEFAULT).err().map(|e| e.to_string());
+    let err = err.unwrap_or_default();
+    assert!(err.contains("a DICOM slide at a URL") && err.contains(&url(port, "level-0.dcm")), "{err}");
+}
+
+#[test]
 fn a_missing_object_says_not_found_and_never_prints_credentials() {
     let Some(port) = nginx() else { return };
     let secret_url = format!("http://user:pass@127.0.0.1:{port}/missing.svs?X-Amz-Signature=SECRET");
@@ -255,31 +276,37 @@ enum Answer {
 struct FaultServer {
     port: u16,
     requests: Arc<AtomicUsize>,
+    /// Requests that carried an `If-Match` header.
+    if_match: Arc<AtomicUsize>,
 }
 
 fn fault_server(body: Arc<Vec<u8>>, answer: impl Fn(usize) -> Answer + Send + 'static) -> FaultServer {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
     let port = listener.local_addr().unwrap_or_else(|e| panic!("{e}")).port();
     let requests = Arc::new(AtomicUsize::new(0));
-    let counter = requests.clone();
+    let if_match = Arc::new(AtomicUsize::new(0));
+    let (counter, conditional) = (requests.clone(), if_match.clone());
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(stream) = stream else { continue };
             let n = counter.fetch_add(1, Ordering::SeqCst);
             // Errors here are the client hanging up early (as it must on an oversized body).
-            let _ = answer_one(stream, &body, answer(n));
+            let _ = answer_one(stream, &body, answer(n), &conditional);
         }
     });
-    FaultServer { port, requests }
+    FaultServer { port, requests, if_match }
 }
 
-fn answer_one(stream: TcpStream, body: &[u8], answer: Answer) -> std::io::Result<()> {
+fn answer_one(stream: TcpStream, body: &[u8], answer: Answer, if_match: &AtomicUsize) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut range = None;
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line)? == 0 || line == "\r\n" {
             break;
+        }
+        if line.to_ascii_lowercase().starts_with("if-match:") {
+            if_match.fetch_add(1, Ordering::SeqCst);
         }
         if let Some(v) = line.to_ascii_lowercase().strip_prefix("range: bytes=") {
             let (a, b) = v.trim().split_once('-').unwrap_or(("0", "0"));
@@ -289,12 +316,13 @@ fn answer_one(stream: TcpStream, body: &[u8], answer: Answer) -> std::io::Result
     let mut out = stream;
     match answer {
         Answer::Serve(etag) => {
+            let etag = if etag.starts_with("W/") { etag.to_string() } else { format!("\"{etag}\"") };
             let (start, end) = range.unwrap_or((0, body.len() - 1));
             let end = end.min(body.len() - 1);
             write!(
                 out,
                 "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {start}-{end}/{}\r\nContent-Length: {}\r\n\
-                 ETag: \"{etag}\"\r\nConnection: close\r\n\r\n",
+                 ETag: {etag}\r\nConnection: close\r\n\r\n",
                 body.len(),
                 end + 1 - start
             )?;
@@ -358,6 +386,8 @@ fn a_503_is_retried() {
     let remote = Slide::open_location(&url, Limits::DEFAULT).unwrap_or_else(|e| panic!("{e}"));
     assert!(remote.thumbnail(256).unwrap_or_else(|e| panic!("{e}")) == local);
     assert!(server.requests.load(Ordering::SeqCst) >= 2);
+    // Every request after the first is conditional on the pinned (strong) ETag.
+    assert_eq!(server.if_match.load(Ordering::SeqCst), server.requests.load(Ordering::SeqCst) - 2);
 }
 
 #[test]
@@ -389,6 +419,19 @@ fn a_slide_that_changes_on_the_server_is_an_error() {
     let err = open_and_read(&url).err().unwrap_or_default();
     assert!(err.contains(&format!("http://127.0.0.1:{}/s.svs", server.port)), "{err}");
     assert!(err.contains("changed on the server") && !err.contains("SECRET"), "{err}");
+}
+
+#[test]
+fn a_weak_etag_is_compared_but_not_sent_as_if_match() {
+    // The fault server ignores If-Match, so what is checked is that a weak ETag that stays the
+    // same reads fine, and one that changes is caught.
+    let server = fault_server(sample_bytes(), |_| Answer::Serve("W/\"w1\""));
+    open_and_read(&format!("http://127.0.0.1:{}/s.svs", server.port)).unwrap_or_else(|e| panic!("{e}"));
+    assert!(server.requests.load(Ordering::SeqCst) > 1);
+    assert_eq!(server.if_match.load(Ordering::SeqCst), 0, "a weak ETag is not an If-Match");
+    let server = fault_server(sample_bytes(), |n| Answer::Serve(if n == 0 { "W/\"w1\"" } else { "W/\"w2\"" }));
+    let err = open_and_read(&format!("http://127.0.0.1:{}/s.svs", server.port)).err().unwrap_or_default();
+    assert!(err.contains("changed on the server"), "{err}");
 }
 
 #[test]

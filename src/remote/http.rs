@@ -111,6 +111,8 @@ pub struct HttpSource {
     id: u64,
     len: u64,
     validator: Validator,
+    /// The ETag of the first reply, if any: every reply's must be the same.
+    etag: Option<String>,
     /// The whole object, when the server ignored `Range` and it was small enough.
     whole: Option<Vec<u8>>,
     requests: AtomicU64,
@@ -145,6 +147,7 @@ impl HttpSource {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             len: 0,
             validator: Validator::None,
+            etag: None,
             whole: None,
             requests: AtomicU64::new(0),
             bytes_fetched: AtomicU64::new(0),
@@ -153,7 +156,10 @@ impl HttpSource {
             Reply::Range(bytes, headers) => (bytes, headers, false),
             Reply::Whole(bytes, headers) => (bytes, headers, true),
         };
-        source.validator = if let Some(tag) = header(&headers, "etag") {
+        source.etag = header(&headers, "etag");
+        // If-Match compares strongly: a weak ETag (`W/…`) would never match, so it is only
+        // compared on each reply, and Last-Modified is the condition.
+        source.validator = if let Some(tag) = source.etag.clone().filter(|t| !t.starts_with("W/")) {
             Validator::ETag(tag)
         } else if let Some(date) = header(&headers, "last-modified") {
             Validator::LastModified(date)
@@ -282,7 +288,7 @@ impl HttpSource {
             if total != self.len {
                 return Err(Failure::Fatal(self.changed(&format!("its length is {total} bytes, was {}", self.len))));
             }
-            if let (Validator::ETag(pinned), Some(tag)) = (&self.validator, header(&headers, "etag")) {
+            if let (Some(pinned), Some(tag)) = (&self.etag, header(&headers, "etag")) {
                 if *pinned != tag {
                     return Err(Failure::Fatal(self.changed("its ETag differs")));
                 }

@@ -141,7 +141,14 @@ pub fn open_location(location: &str, limits: &Limits) -> Result<std::sync::Arc<d
         return format::open(Path::new(location), limits);
     }
     let shown = crate::remote::redact(location);
-    let source = crate::remote::HttpSource::open(location)
-        .map_err(|e| crate::SlideError::new(&shown, crate::ErrorKind::Io(e.into())))?;
+    let err = |kind| crate::SlideError::new(&shown, kind);
+    let source = crate::remote::HttpSource::open(location).map_err(|e| err(crate::ErrorKind::Io(e.into())))?;
+    // The DICOM reader gathers a series from the instance's folder, which a URL does not have.
+    let mut head = [0u8; 132];
+    if crate::tiff::ByteSource::read_exact_at(&source, 0, &mut head).is_ok() && &head[128..] == b"DICM" {
+        return Err(err(crate::ErrorKind::UnsupportedDicom(
+            "a DICOM slide at a URL (not yet: open its folder)".into(),
+        )));
+    }
     format::open_bytes(Path::new(&shown), std::sync::Arc::new(source), limits)
 }
