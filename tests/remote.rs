@@ -27,6 +27,7 @@ fn sample() -> PathBuf {
 /// A running nginx serving `root` on 127.0.0.1:`port`; killed on drop.
 struct Nginx {
     port: u16,
+    root: PathBuf,
     child: Child,
     _dir: tempfile::TempDir,
 }
@@ -76,6 +77,8 @@ fn start_nginx() -> Nginx {
     for (name, path) in served_slides().into_iter().chain(served_others()) {
         std::os::unix::fs::symlink(&path, root.join(&name)).unwrap_or_else(|e| panic!("{e}"));
     }
+    // A copy that one test rewrites while a slide is open.
+    std::fs::copy(sample(), root.join("mutable.svs")).unwrap_or_else(|e| panic!("{e}"));
     let port = TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -122,14 +125,19 @@ fn start_nginx() -> Nginx {
         assert!(Instant::now() < deadline, "nginx does not answer on port {port}");
         std::thread::sleep(Duration::from_millis(10));
     }
-    Nginx { port, child, _dir: dir }
+    Nginx { port, root, child, _dir: dir }
 }
 
 /// The nginx of this test run, started on first use; `None` (skip) when nginx is not installed,
 /// unless `WSIVIEW_REQUIRE_NGINX=1`.
 fn nginx() -> Option<u16> {
-    static PORT: OnceLock<Option<u16>> = OnceLock::new();
-    *PORT.get_or_init(|| {
+    nginx_server().map(|(port, _)| port)
+}
+
+/// The port and the served folder of [`nginx`].
+fn nginx_server() -> Option<(u16, &'static Path)> {
+    static SERVER: OnceLock<Option<(u16, PathBuf)>> = OnceLock::new();
+    let server = SERVER.get_or_init(|| {
         if nginx_binary().is_none() {
             assert!(
                 std::env::var("WSIVIEW_REQUIRE_NGINX").as_deref() != Ok("1"),
@@ -141,7 +149,7 @@ fn nginx() -> Option<u16> {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let server = start_nginx();
-            let _ = tx.send(server.port);
+            let _ = tx.send((server.port, server.root.clone()));
             // Keep the server (and this thread, its PDEATHSIG parent) for the whole run.
             loop {
                 std::thread::park();
@@ -150,7 +158,8 @@ fn nginx() -> Option<u16> {
             drop(server);
         });
         Some(rx.recv().unwrap_or_else(|_| panic!("nginx did not start (see the panic above)")))
-    })
+    });
+    server.as_ref().map(|(port, root)| (*port, root.as_path()))
 }
 
 fn url(port: u16, name: &str) -> String {
@@ -214,6 +223,26 @@ fn a_dicom_instance_at_a_url_is_refused_clearly() {
 }
 
 #[test]
+fn a_slide_rewritten_on_nginx_is_an_error_not_mixed_pixels() {
+    let Some((port, root)) = nginx_server() else { return };
+    let slide = Slide::open_location(&url(port, "mutable.svs"), Limits::DEFAULT).unwrap_or_else(|e| panic!("{e}"));
+    // Same length, other bytes and modification time: nginx's ETag (mtime-length) changes, and
+    // the If-Match of the next request fails with 412.
+    let path = root.join("mutable.svs");
+    let mut bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{e}"));
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&path, &bytes).unwrap_or_else(|e| panic!("{e}"));
+    let file = std::fs::File::options().write(true).open(&path).unwrap_or_else(|e| panic!("{e}"));
+    file.set_modified(std::time::SystemTime::now() + Duration::from_secs(60)).unwrap_or_else(|e| panic!("{e}"));
+    drop(file);
+    // Level-0 tiles at the centre: bytes not fetched at open.
+    let (w, h) = (slide.levels()[0].width as i64, slide.levels()[0].height as i64);
+    let err = slide.read_region(0, w / 2, h / 2, 1024, 1024).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("changed on the server") && err.contains(&url(port, "mutable.svs")), "{err}");
+}
+
+#[test]
 fn a_missing_object_says_not_found_and_never_prints_credentials() {
     let Some(port) = nginx() else { return };
     let secret_url = format!("http://user:pass@127.0.0.1:{port}/missing.svs?X-Amz-Signature=SECRET");
@@ -271,6 +300,8 @@ enum Answer {
     Short,
     /// 206 with the bytes one further on than asked for.
     Shifted,
+    /// The connection closes without a reply.
+    Hangup,
 }
 
 struct FaultServer {
@@ -315,6 +346,7 @@ fn answer_one(stream: TcpStream, body: &[u8], answer: Answer, if_match: &AtomicU
     }
     let mut out = stream;
     match answer {
+        Answer::Hangup => return out.shutdown(std::net::Shutdown::Both),
         Answer::Serve(etag) => {
             let etag = if etag.starts_with("W/") { etag.to_string() } else { format!("\"{etag}\"") };
             let (start, end) = range.unwrap_or((0, body.len() - 1));
@@ -489,6 +521,12 @@ fn a_short_body_is_retried() {
         Slide::open(&sample()).unwrap_or_else(|e| panic!("{e}")).thumbnail(256).unwrap_or_else(|e| panic!("{e}"));
     let remote = Slide::open_location(&url, Limits::DEFAULT).unwrap_or_else(|e| panic!("{e}"));
     assert!(remote.thumbnail(256).unwrap_or_else(|e| panic!("{e}")) == local, "the retried bytes are the right ones");
+}
+
+#[test]
+fn a_dropped_connection_is_retried() {
+    let server = fault_server(sample_bytes(), |n| if n == 0 || n == 2 { Answer::Hangup } else { Answer::Serve("a") });
+    open_and_read(&format!("http://127.0.0.1:{}/s.svs", server.port)).unwrap_or_else(|e| panic!("{e}"));
 }
 
 #[test]
