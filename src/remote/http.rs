@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use quick_cache::sync::Cache;
+use quick_cache::sync::{Cache, GuardResult};
 use quick_cache::Weighter;
 
 use super::{redact, RemoteError};
@@ -72,7 +72,7 @@ impl Weighter<(u64, u64), Arc<Vec<u8>>> for BlockWeighter {
 type BlockCache = Cache<(u64, u64), Arc<Vec<u8>>, BlockWeighter>;
 
 /// The process-wide [`BlockCache`], of [`BLOCK_CACHE_BYTES`].
-fn blocks() -> &'static BlockCache {
+fn block_cache() -> &'static BlockCache {
     static BLOCKS: OnceLock<BlockCache> = OnceLock::new();
     BLOCKS.get_or_init(|| {
         Cache::with_weighter((BLOCK_CACHE_BYTES / BLOCK_BYTES) as usize, BLOCK_CACHE_BYTES, BlockWeighter)
@@ -174,7 +174,7 @@ impl HttpSource {
             source.len = parse_content_range(&range)
                 .map(|(_, _, total)| total)
                 .ok_or_else(|| source.bad_reply(format!("Content-Range {range:?}")))?;
-            blocks().insert((source.id, 0), Arc::new(first));
+            block_cache().insert((source.id, 0), Arc::new(first));
         }
         Ok(source)
     }
@@ -351,34 +351,62 @@ impl HttpSource {
         }
     }
 
-    /// Blocks `first..=last`, from the cache or fetched (runs of missing blocks, one request each).
+    /// Blocks `first..=last`, from the cache or fetched (runs of missing blocks, one request
+    /// each). A block another thread is fetching is waited for, not fetched twice: the tile
+    /// workers often want tiles of one block at once. No thread waits while it holds a block
+    /// to fetch, so two readers cannot wait on each other.
     fn blocks(&self, first: u64, last: u64) -> Result<Vec<Arc<Vec<u8>>>, RemoteError> {
-        let cache = blocks();
-        let mut found: Vec<Option<Arc<Vec<u8>>>> = (first..=last).map(|i| cache.get(&(self.id, i))).collect();
+        let cache = block_cache();
+        let mut slots: Vec<_> =
+            (first..=last).map(|i| cache.get_value_or_guard(&(self.id, i), Some(Duration::ZERO))).collect();
+        let mine = |slot: &GuardResult<_, _, _, _, _>| matches!(slot, GuardResult::Guard(_));
         let mut i = 0;
-        while i < found.len() {
-            if found[i].is_some() {
+        while i < slots.len() {
+            if !mine(&slots[i]) {
                 i += 1;
                 continue;
             }
             let run_start = i;
-            while i < found.len() && found[i].is_none() && (i - run_start) < MAX_RUN_BLOCKS as usize {
+            while i < slots.len() && mine(&slots[i]) && (i - run_start) < MAX_RUN_BLOCKS as usize {
                 i += 1;
             }
-            let block0 = first + run_start as u64;
-            let start = block0 * BLOCK_BYTES;
-            let end = ((first + i as u64) * BLOCK_BYTES).min(self.len) - 1;
-            let bytes = match self.with_retries(|s| s.get(start, end, false))? {
-                Reply::Range(bytes, _) => bytes,
-                Reply::Whole(..) => return Err(self.bad_reply("a whole body for a range".into())),
-            };
+            // On an error the guards are dropped, and a thread waiting for them fetches itself.
+            let bytes = self.fetch_blocks(first + run_start as u64, first + i as u64 - 1)?;
             for (k, chunk) in bytes.chunks(BLOCK_BYTES as usize).enumerate() {
                 let block = Arc::new(chunk.to_vec());
-                cache.insert((self.id, block0 + k as u64), block.clone());
-                found[run_start + k] = Some(block);
+                let slot = std::mem::replace(&mut slots[run_start + k], GuardResult::Value(block.clone()));
+                if let GuardResult::Guard(guard) = slot {
+                    let _ = guard.insert(block);
+                }
             }
         }
-        found.into_iter().map(|b| b.ok_or_else(|| self.bad_reply("a block is missing".into()))).collect()
+        let mut out = Vec::with_capacity(slots.len());
+        for (k, slot) in slots.into_iter().enumerate() {
+            let index = first + k as u64;
+            let slot = match slot {
+                GuardResult::Timeout => cache.get_value_or_guard(&(self.id, index), None),
+                other => other,
+            };
+            out.push(match slot {
+                GuardResult::Value(block) => block,
+                GuardResult::Guard(guard) => {
+                    let block = Arc::new(self.fetch_blocks(index, index)?);
+                    let _ = guard.insert(block.clone());
+                    block
+                }
+                GuardResult::Timeout => return Err(self.bad_reply("a block is missing".into())),
+            });
+        }
+        Ok(out)
+    }
+
+    /// The bytes of blocks `first..=last` in one request (with retries).
+    fn fetch_blocks(&self, first: u64, last: u64) -> Result<Vec<u8>, RemoteError> {
+        let (start, end) = (first * BLOCK_BYTES, ((last + 1) * BLOCK_BYTES).min(self.len) - 1);
+        match self.with_retries(|s| s.get(start, end, false))? {
+            Reply::Range(bytes, _) => Ok(bytes),
+            Reply::Whole(..) => Err(self.bad_reply("a whole body for a range".into())),
+        }
     }
 }
 
@@ -387,7 +415,7 @@ impl Drop for HttpSource {
         // Its blocks can never be read again (ids are not reused).
         if self.whole.is_none() {
             for i in 0..self.len.div_ceil(BLOCK_BYTES) {
-                blocks().remove(&(self.id, i));
+                block_cache().remove(&(self.id, i));
             }
         }
     }
