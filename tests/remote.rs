@@ -302,6 +302,8 @@ enum Answer {
     Shifted,
     /// The connection closes without a reply.
     Hangup,
+    /// [`Answer::Serve`] after 100 ms.
+    Slow(&'static str),
 }
 
 struct FaultServer {
@@ -347,19 +349,11 @@ fn answer_one(stream: TcpStream, body: &[u8], answer: Answer, if_match: &AtomicU
     let mut out = stream;
     match answer {
         Answer::Hangup => return out.shutdown(std::net::Shutdown::Both),
-        Answer::Serve(etag) => {
-            let etag = if etag.starts_with("W/") { etag.to_string() } else { format!("\"{etag}\"") };
-            let (start, end) = range.unwrap_or((0, body.len() - 1));
-            let end = end.min(body.len() - 1);
-            write!(
-                out,
-                "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {start}-{end}/{}\r\nContent-Length: {}\r\n\
-                 ETag: {etag}\r\nConnection: close\r\n\r\n",
-                body.len(),
-                end + 1 - start
-            )?;
-            out.write_all(&body[start..=end])?;
+        Answer::Slow(etag) => {
+            std::thread::sleep(Duration::from_millis(100));
+            return answer_one_serve(out, body, range, etag);
         }
+        Answer::Serve(etag) => return answer_one_serve(out, body, range, etag),
         Answer::Status(status, headers) => {
             write!(out, "HTTP/1.1 {status} Fault\r\nContent-Length: 0\r\nConnection: close\r\n")?;
             for (k, v) in headers {
@@ -396,6 +390,21 @@ fn answer_one(stream: TcpStream, body: &[u8], answer: Answer, if_match: &AtomicU
             out.write_all(body)?;
         }
     }
+    out.flush()
+}
+
+fn answer_one_serve(mut out: TcpStream, body: &[u8], range: Option<(usize, usize)>, etag: &str) -> std::io::Result<()> {
+    let etag = if etag.starts_with("W/") { etag.to_string() } else { format!("\"{etag}\"") };
+    let (start, end) = range.unwrap_or((0, body.len() - 1));
+    let end = end.min(body.len() - 1);
+    write!(
+        out,
+        "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {start}-{end}/{}\r\nContent-Length: {}\r\n\
+         ETag: {etag}\r\nConnection: close\r\n\r\n",
+        body.len(),
+        end + 1 - start
+    )?;
+    out.write_all(&body[start..=end])?;
     out.flush()
 }
 
@@ -578,4 +587,25 @@ fn adjacent_blocks_of_one_read_come_in_one_request_and_are_cached() {
     assert!(buf[..7] == bytes[tail..]);
     assert!(source.read_exact_at(tail as u64, &mut buf[..8]).is_err());
     assert_eq!(source.requests(), 3);
+}
+
+#[test]
+fn threads_wanting_one_block_fetch_it_once() {
+    use wsiview::remote::{HttpSource, BLOCK_BYTES};
+    use wsiview::tiff::ByteSource;
+    let bytes = sample_bytes();
+    let server = fault_server(bytes.clone(), |_| Answer::Slow("a"));
+    let source = HttpSource::open(&format!("http://127.0.0.1:{}/s.svs", server.port)).unwrap_or_else(|e| panic!("{e}"));
+    std::thread::scope(|scope| {
+        for t in 0..8u64 {
+            let (source, bytes) = (&source, &bytes);
+            scope.spawn(move || {
+                let offset = 3 * BLOCK_BYTES + t * 1000;
+                let mut buf = vec![0; 500];
+                source.read_exact_at(offset, &mut buf).unwrap_or_else(|e| panic!("{e}"));
+                assert!(buf == bytes[offset as usize..offset as usize + 500]);
+            });
+        }
+    });
+    assert_eq!(source.requests(), 2, "block 3 fetched once for 8 readers");
 }
