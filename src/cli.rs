@@ -28,6 +28,10 @@ struct Cli {
     /// Slides to open in the viewer, as `wsiview view SLIDE…` (default: the bundled sample).
     #[arg(value_name = "SLIDE")]
     slides: Vec<PathBuf>,
+    /// Trust the certificate authorities in this PEM file as well as the system's, for https://
+    /// and s3:// slides (a hospital's own PKI); WSIVIEW_CA_BUNDLE does the same.
+    #[arg(long, global = true, value_name = "FILE")]
+    ca_cert: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -60,7 +64,7 @@ enum Command {
     },
     /// Format, levels, tile sizes, compression, mpp, objective power, associated images.
     Info {
-        /// A slide file, or an http:// or https:// URL (read with range requests).
+        /// A slide file, an http:// or https:// URL (read with range requests) or s3://bucket/key.
         slide: PathBuf,
         /// Print one JSON object instead of text.
         #[arg(long)]
@@ -68,7 +72,7 @@ enum Command {
     },
     /// Read a region (x, y in level-0 pixels; size in pixels of LEVEL) and write it as RGBA PNG.
     Region {
-        /// A slide file, or an http:// or https:// URL (read with range requests).
+        /// A slide file, an http:// or https:// URL (read with range requests) or s3://bucket/key.
         slide: PathBuf,
         #[arg(long, default_value_t = 0)]
         level: usize,
@@ -85,7 +89,7 @@ enum Command {
     },
     /// Write a thumbnail of the whole slide fitting in MAX_SIZE×MAX_SIZE.
     Thumbnail {
-        /// A slide file, or an http:// or https:// URL (read with range requests).
+        /// A slide file, an http:// or https:// URL (read with range requests) or s3://bucket/key.
         slide: PathBuf,
         #[arg(long, default_value_t = 1024)]
         max_size: u32,
@@ -94,7 +98,7 @@ enum Command {
     },
     /// Write an associated image (thumbnail, label, macro) as PNG.
     Associated {
-        /// A slide file, or an http:// or https:// URL (read with range requests).
+        /// A slide file, an http:// or https:// URL (read with range requests) or s3://bucket/key.
         slide: PathBuf,
         name: String,
         #[arg(short, long)]
@@ -102,7 +106,7 @@ enum Command {
     },
     /// Measure open time, cold tile throughput and a cold 1080p read (same work as the peer baselines).
     Bench {
-        /// A slide file, or an http:// or https:// URL (read with range requests).
+        /// A slide file, an http:// or https:// URL (read with range requests) or s3://bucket/key.
         slide: PathBuf,
         /// Decoding threads (default: all cores).
         #[arg(long, default_value_t = 0)]
@@ -117,12 +121,18 @@ enum Command {
         action: AnnotationsCommand,
     },
     /// Check that a report refers to exactly this slide (SHA-256 of the whole file).
+    /// A URL (http(s)://, s3://) is streamed, not saved.
     /// Exit 0: it does; 3: it is another slide; 1: the report or slide cannot be read; 2: usage.
-    Verify { report: PathBuf, slide: PathBuf },
+    Verify {
+        report: PathBuf,
+        /// A slide file, an http:// or https:// URL or s3://bucket/key.
+        slide: PathBuf,
+    },
     /// Write a teaching copy to OUTDIR: the report with the case id and reviewer names replaced by
     /// stable pseudonyms, and the slide without its label and macro images and with the
     /// description's Filename, User, Date, Time and Barcode blanked. Free text is kept: check it.
     ExportTeaching {
+        /// A slide file, an http:// or https:// URL or s3://bucket/key (streamed into the copy).
         slide: PathBuf,
         report: PathBuf,
         outdir: PathBuf,
@@ -261,6 +271,9 @@ fn parse_size(text: &str) -> Result<(f32, f32), String> {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Some(bundle) = &cli.ca_cert {
+        wsiview::remote::set_ca_bundle(bundle.clone());
+    }
     let started = crate::STARTED.get().copied().unwrap_or_else(std::time::Instant::now);
     let command = match cli.command {
         Some(c) => c,
@@ -423,24 +436,29 @@ fn verify(report_path: &Path, slide: &Path) -> anyhow::Result<()> {
     if report.slide.sha256.is_empty() {
         bail!("{}: has no slide.sha256 to compare (a draft saved before hashing finished?)", report_path.display());
     }
-    let mut progress = progress_printer(slide);
-    let sha256 = wsiview::report::hash::sha256_file(slide, |done, total| {
+    // A URL is streamed and named without credentials or query string.
+    let location = slide.to_string_lossy();
+    let remote = wsiview::remote::is_url(&location);
+    let shown = if remote { PathBuf::from(wsiview::remote::redact(&location)) } else { slide.to_path_buf() };
+    let mut progress = progress_printer(&shown);
+    let sha256 = wsiview::report::hash::sha256_location(&location, |done, total| {
         progress("hashing", done, total);
         true
     })
-    .with_context(|| format!("{}: cannot read", slide.display()))?;
+    .with_context(|| format!("{}: cannot read", shown.display()))?;
     if sha256 == report.slide.sha256 {
-        println!("OK: {} refers to exactly {} (sha256 {sha256})", report_path.display(), slide.display());
+        println!("OK: {} refers to exactly {} (sha256 {sha256})", report_path.display(), shown.display());
         return Ok(());
     }
-    println!("MISMATCH: {} does not refer to {}", report_path.display(), slide.display());
+    println!("MISMATCH: {} does not refer to {}", report_path.display(), shown.display());
     println!("  sha256        report {}  slide {sha256}", report.slide.sha256);
     // Hints at what the slide is; the hash alone decides.
-    let name = slide.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = shown.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     if !report.slide.file_name.is_empty() && report.slide.file_name != name {
         println!("  file name     report {:?}  slide {name:?}", report.slide.file_name);
     }
-    match Slide::open(slide) {
+    let opened = if remote { Slide::open_location(&location, wsiview::Limits::DEFAULT) } else { Slide::open(slide) };
+    match opened {
         Ok(s) => {
             let (w, h) = s.levels().first().map_or((0, 0), |l| (l.width, l.height));
             let same = if (w, h) == (report.slide.width, report.slide.height) { " (same size)" } else { "" };

@@ -6,6 +6,10 @@
 //! tests skip with a message, unless `WSIVIEW_REQUIRE_NGINX=1` (CI), then they fail.
 
 mod common;
+#[path = "remote/s3.rs"]
+mod s3;
+#[path = "remote/tls.rs"]
+mod tls;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -24,10 +28,12 @@ fn sample() -> PathBuf {
 // ---------------------------------------------------------------------------------------------
 // nginx
 
-/// A running nginx serving `root` on 127.0.0.1:`port`; killed on drop.
+/// A running nginx serving `root` on 127.0.0.1:`port` (http), and on `tls` (https) when the
+/// openssl command line could make a private CA; killed on drop.
 struct Nginx {
     port: u16,
     root: PathBuf,
+    tls: Option<Tls>,
     child: Child,
     _dir: tempfile::TempDir,
 }
@@ -69,6 +75,68 @@ fn served_others() -> Vec<(String, PathBuf)> {
     }
 }
 
+/// The https side of the test nginx.
+#[derive(Clone)]
+struct Tls {
+    port: u16,
+    /// The private CA's certificate (PEM), which signed the server's.
+    ca: PathBuf,
+}
+
+fn run_openssl(dir: &Path, args: &[&str]) -> bool {
+    Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// A private CA and a certificate it signed for 127.0.0.1, in `dir`: (ca.pem, server.pem,
+/// server.key); None when the openssl command line is missing (then CI fails, see [`nginx_tls`]).
+fn make_test_pki(dir: &Path) -> Option<(PathBuf, PathBuf, PathBuf)> {
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    let ca = [&["req", "-x509"][..], &ec, &["-keyout", "ca.key", "-out", "ca.pem", "-days", "2"]].concat();
+    let ca_ext = [
+        "-subj",
+        "/CN=wsiview test CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    ];
+    let csr = [&["req"][..], &ec, &["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"]].concat();
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
+    )
+    .ok()?;
+    let sign = [
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+    ];
+    let ok = run_openssl(dir, &[&ca[..], &ca_ext].concat()) && run_openssl(dir, &csr) && run_openssl(dir, &sign);
+    ok.then(|| (dir.join("ca.pem"), dir.join("server.pem"), dir.join("server.key")))
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or_else(|e| panic!("{e}"))
+}
+
 fn start_nginx() -> Nginx {
     let binary = nginx_binary().unwrap_or_else(|| panic!("nginx is not installed"));
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
@@ -79,10 +147,21 @@ fn start_nginx() -> Nginx {
     }
     // A copy that one test rewrites while a slide is open.
     std::fs::copy(sample(), root.join("mutable.svs")).unwrap_or_else(|e| panic!("{e}"));
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("{e}"));
+    let port = free_port();
+    let pki = make_test_pki(dir.path());
+    let tls = pki.as_ref().map(|(ca, _, _)| Tls { port: free_port(), ca: ca.clone() });
+    // https: the slides, and a redirect to plain http that must never be followed.
+    let tls_server = match (&pki, &tls) {
+        (Some((_, cert, key)), Some(tls)) => format!(
+            "  server {{\n    listen 127.0.0.1:{tls_port} ssl;\n    ssl_certificate {cert};\n    ssl_certificate_key {key};\n\
+               root {root};\n    location = /downgrade.svs {{ return 301 http://127.0.0.1:{port}/sample.svs; }}\n  }}\n",
+            tls_port = tls.port,
+            cert = cert.display(),
+            key = key.display(),
+            root = root.display()
+        ),
+        _ => String::new(),
+    };
     let d = dir.path().display();
     let config = format!(
         "daemon off;\nmaster_process off;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
@@ -90,7 +169,7 @@ fn start_nginx() -> Nginx {
          http {{\n  access_log off;\n  default_type application/octet-stream;\n\
            client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n  fastcgi_temp_path {d}/fastcgi;\n\
            uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n\
-           server {{\n    listen 127.0.0.1:{port};\n    root {root};\n  }}\n}}\n",
+           server {{\n    listen 127.0.0.1:{port};\n    root {root};\n  }}\n{tls_server}}}\n",
         root = root.display()
     );
     let conf = dir.path().join("nginx.conf");
@@ -125,7 +204,7 @@ fn start_nginx() -> Nginx {
         assert!(Instant::now() < deadline, "nginx does not answer on port {port}");
         std::thread::sleep(Duration::from_millis(10));
     }
-    Nginx { port, root, child, _dir: dir }
+    Nginx { port, root, tls, child, _dir: dir }
 }
 
 /// The nginx of this test run, started on first use; `None` (skip) when nginx is not installed,
@@ -136,7 +215,25 @@ fn nginx() -> Option<u16> {
 
 /// The port and the served folder of [`nginx`].
 fn nginx_server() -> Option<(u16, &'static Path)> {
-    static SERVER: OnceLock<Option<(u16, PathBuf)>> = OnceLock::new();
+    nginx_full().map(|(port, root, _)| (port, root))
+}
+
+/// The https side of [`nginx`]: `None` (skip) without nginx or the openssl command line, unless
+/// `WSIVIEW_REQUIRE_NGINX=1`.
+fn nginx_tls() -> Option<Tls> {
+    let (_, _, tls) = nginx_full()?;
+    assert!(
+        tls.is_some() || std::env::var("WSIVIEW_REQUIRE_NGINX").as_deref() != Ok("1"),
+        "https tests need the openssl command line (WSIVIEW_REQUIRE_NGINX=1)"
+    );
+    if tls.is_none() {
+        eprintln!("skipped: no openssl command line to make a test CA");
+    }
+    tls.clone()
+}
+
+fn nginx_full() -> Option<(u16, &'static Path, &'static Option<Tls>)> {
+    static SERVER: OnceLock<Option<(u16, PathBuf, Option<Tls>)>> = OnceLock::new();
     let server = SERVER.get_or_init(|| {
         if nginx_binary().is_none() {
             assert!(
@@ -149,7 +246,7 @@ fn nginx_server() -> Option<(u16, &'static Path)> {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let server = start_nginx();
-            let _ = tx.send((server.port, server.root.clone()));
+            let _ = tx.send((server.port, server.root.clone(), server.tls.clone()));
             // Keep the server (and this thread, its PDEATHSIG parent) for the whole run.
             loop {
                 std::thread::park();
@@ -159,7 +256,7 @@ fn nginx_server() -> Option<(u16, &'static Path)> {
         });
         Some(rx.recv().unwrap_or_else(|_| panic!("nginx did not start (see the panic above)")))
     });
-    server.as_ref().map(|(port, root)| (*port, root.as_path()))
+    server.as_ref().map(|(port, root, tls)| (*port, root.as_path(), tls))
 }
 
 fn url(port: u16, name: &str) -> String {

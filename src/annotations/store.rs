@@ -25,10 +25,21 @@ pub fn sidecar_path(slide: &Path) -> PathBuf {
     slide.with_file_name(name)
 }
 
-/// The fallback sidecar for a slide in a read-only folder: named after the slide, with a hash
-/// of its full path so two `slide.svs` in different folders stay apart.
+/// Whether a slide "path" is a remote slide's (redacted) URL: its annotations live only in the
+/// app data folder, never beside it.
+fn is_remote(slide: &Path) -> bool {
+    slide.to_str().is_some_and(crate::remote::is_url)
+}
+
+/// The fallback sidecar for a slide in a read-only folder (and for every remote slide): named
+/// after the slide, with a hash of its full path (a remote slide's redacted URL) so two
+/// `slide.svs` in different folders or on different servers stay apart.
 pub fn fallback_path(slide: &Path, data_dir: &Path) -> PathBuf {
-    let absolute = std::path::absolute(slide).unwrap_or_else(|_| slide.to_path_buf());
+    let absolute = if is_remote(slide) {
+        PathBuf::from(crate::remote::redact(&slide.to_string_lossy()))
+    } else {
+        std::path::absolute(slide).unwrap_or_else(|_| slide.to_path_buf())
+    };
     // FNV-1a: stable across runs and Rust versions, unlike the std hasher.
     let hash = absolute
         .to_string_lossy()
@@ -65,7 +76,7 @@ pub fn load_for_slide(slide: &Path) -> Loaded {
 /// writable again).
 pub fn existing_annotations(slide: &Path, data_dir: Option<&Path>) -> Option<PathBuf> {
     let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    [Some(sidecar_path(slide)), data_dir.map(|d| fallback_path(slide, d))]
+    [(!is_remote(slide)).then(|| sidecar_path(slide)), data_dir.map(|d| fallback_path(slide, d))]
         .into_iter()
         .flatten()
         .filter(|p| p.is_file())
@@ -80,11 +91,15 @@ pub fn load_for_slide_in(slide: &Path, data_dir: Option<&Path>) -> Loaded {
     let fallback = data_dir.map(|d| fallback_path(slide, d));
     let read_from = existing_annotations(slide, data_dir);
     let dir = beside.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let save_path = match (&fallback, folder_writable(dir)) {
-        (Some(f), false) => f.clone(),
+    let save_path = match (&fallback, is_remote(slide) || !folder_writable(dir)) {
+        (Some(f), true) => f.clone(),
+        // A remote slide without an app data folder: autosave is off (empty path).
+        (None, true) if is_remote(slide) => PathBuf::new(),
         _ => beside,
     };
-    remove_stale_temp_files(&save_path);
+    if !save_path.as_os_str().is_empty() {
+        remove_stale_temp_files(&save_path);
+    }
     let mut loaded = Loaded { save_path, read_from: read_from.clone(), ..Default::default() };
     let Some(path) = read_from else { return loaded };
     let (import, problem) = match read_geojson_file(&path) {

@@ -8,7 +8,10 @@ use std::time::Duration;
 
 use quick_cache::sync::{Cache, GuardResult};
 use quick_cache::Weighter;
+use std::path::PathBuf;
+use ureq::tls::{RootCerts, TlsConfig};
 
+use super::s3::{is_s3, S3Object};
 use super::{redact, RemoteError};
 use crate::tiff::ByteSource;
 
@@ -28,6 +31,10 @@ pub const WHOLE_BODY_MAX_BYTES: u64 = 16 << 20;
 /// bodies, with exponential backoff and jitter.
 pub const MAX_RETRIES: u32 = 4;
 
+/// Bytes per request of [`HttpSource::stream`] (8 MiB): a whole-object read (a hash) pays one
+/// round trip per 8 MiB.
+pub const STREAM_CHUNK_BYTES: u64 = 8 << 20;
+
 /// Most consecutive missing blocks fetched in one request (16 MiB), so that a retry after a
 /// broken connection repeats little.
 const MAX_RUN_BLOCKS: u64 = 64;
@@ -40,12 +47,37 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const READ_TIMEOUT: Duration = Duration::from_secs(30);
 const MAX_REDIRECTS: u32 = 5;
 
+/// A CA bundle given on the command line (`--ca-cert`), before the first request.
+static CA_BUNDLE: OnceLock<PathBuf> = OnceLock::new();
+
+/// Largest CA bundle read (16 MiB).
+const CA_BUNDLE_MAX_BYTES: u64 = 16 << 20;
+
+/// Trust the certificate authorities in the PEM file `path` as well as the platform's, for
+/// every remote request of the process (a hospital's own PKI). Overrides `WSIVIEW_CA_BUNDLE`.
+/// Must be called before the first remote request; returns false if it came too late.
+pub fn set_ca_bundle(path: PathBuf) -> bool {
+    CA_BUNDLE.set(path).is_ok() && AGENT.get().is_none()
+}
+
+/// The process's agent, or why it cannot be made (an unreadable CA bundle).
+static AGENT: OnceLock<Result<ureq::Agent, String>> = OnceLock::new();
+
 /// One agent for the process: its connection pool is shared by every source and thread.
 /// Redirects are followed by [`HttpSource`] itself, so that https → http is never followed.
-fn agent() -> &'static ureq::Agent {
-    static AGENT: OnceLock<ureq::Agent> = OnceLock::new();
-    AGENT.get_or_init(|| {
-        ureq::Agent::config_builder()
+/// TLS is rustls's, verifying against the platform's roots, plus the CA bundle of
+/// [`set_ca_bundle`] or `WSIVIEW_CA_BUNDLE` if one is given.
+fn agent(shown: &str) -> Result<&'static ureq::Agent, RemoteError> {
+    let agent = AGENT.get_or_init(|| {
+        let bundle = CA_BUNDLE
+            .get()
+            .cloned()
+            .or_else(|| std::env::var_os("WSIVIEW_CA_BUNDLE").filter(|v| !v.is_empty()).map(PathBuf::from));
+        let roots = match bundle {
+            Some(path) => platform_roots_and(&path)?,
+            None => RootCerts::PlatformVerifier,
+        };
+        Ok(ureq::Agent::config_builder()
             .timeout_connect(Some(CONNECT_TIMEOUT))
             .timeout_per_read(Some(READ_TIMEOUT))
             .max_redirects(0)
@@ -54,9 +86,33 @@ fn agent() -> &'static ureq::Agent {
             .accept_encoding("identity")
             .user_agent(concat!("wsiview/", env!("CARGO_PKG_VERSION")))
             .max_idle_connections_per_host(16)
+            .tls_config(TlsConfig::builder().root_certs(roots).build())
             .build()
-            .new_agent()
-    })
+            .new_agent())
+    });
+    agent.as_ref().map_err(|what| RemoteError::Tls { url: shown.to_string(), what: what.clone() })
+}
+
+/// The platform's root certificates and those of the PEM bundle at `path`.
+fn platform_roots_and(path: &std::path::Path) -> Result<RootCerts, String> {
+    let shown = crate::error::printable(&path.display().to_string());
+    let pem = crate::files::read_regular(path, CA_BUNDLE_MAX_BYTES)
+        .map_err(|e| format!("cannot read the CA bundle {shown}: {e}"))?;
+    let mut certs = Vec::new();
+    for item in ureq::tls::parse_pem(&pem) {
+        match item {
+            Ok(ureq::tls::PemItem::Certificate(cert)) => certs.push(cert.to_owned()),
+            Ok(_) => {}
+            Err(e) => return Err(format!("the CA bundle {shown} is not valid PEM: {e}")),
+        }
+    }
+    if certs.is_empty() {
+        return Err(format!("the CA bundle {shown} holds no certificate"));
+    }
+    // Unreadable platform certificates are skipped, as the platform verifier does.
+    let platform = rustls_native_certs::load_native_certs().certs;
+    certs.extend(platform.iter().map(|der| ureq::tls::Certificate::from_der(der.as_ref()).to_owned()));
+    Ok(RootCerts::Specific(Arc::new(certs)))
 }
 
 #[derive(Clone)]
@@ -104,8 +160,8 @@ enum Validator {
 /// `If-Unmodified-Since`): a changed object is [`RemoteError::Changed`]. Safe to read from many
 /// threads at once.
 pub struct HttpSource {
-    /// As given, credentials and query included: only ever sent, never shown.
-    url: String,
+    /// Where requests go: never shown.
+    target: Target,
     /// [`redact`]ed: the only form in messages.
     shown: String,
     id: u64,
@@ -117,6 +173,24 @@ pub struct HttpSource {
     whole: Option<Vec<u8>>,
     requests: AtomicU64,
     bytes_fetched: AtomicU64,
+}
+
+/// Where an [`HttpSource`]'s requests go.
+enum Target {
+    /// An http(s) URL as given, credentials and query included.
+    Url(String),
+    /// An S3 object: each request is presigned just before it is sent.
+    S3(Box<S3Object>),
+}
+
+impl Target {
+    /// The URL of the next request (secret: sent, never shown).
+    fn request_url(&self) -> String {
+        match self {
+            Target::Url(url) => url.clone(),
+            Target::S3(object) => object.presigned_get(),
+        }
+    }
 }
 
 /// The outcome of one attempt: retry (after the wait the server asked for, if any) or give up.
@@ -134,15 +208,23 @@ enum Reply {
 }
 
 impl HttpSource {
-    /// Open the object at `url` (`http://` or `https://`): the first block is fetched, which
-    /// pins the object's length and validator. Errors name the [`redact`]ed URL.
-    pub fn open(url: &str) -> Result<Self, RemoteError> {
-        let shown = redact(url);
-        if !super::is_url(url) || url.parse::<ureq::http::Uri>().is_err() {
-            return Err(RemoteError::BadUrl { url: shown });
-        }
+    /// Open the object at `location`: an `http://` or `https://` URL, or `s3://bucket/key`
+    /// (configured from the environment, see [`super::is_url`]). The first block is fetched,
+    /// which pins the object's length and validator. Errors name the [`redact`]ed URL.
+    pub fn open(location: &str) -> Result<Self, RemoteError> {
+        let (target, shown) = if is_s3(location) {
+            let object = S3Object::from_env(location)?;
+            let shown = object.shown().to_string();
+            (Target::S3(Box::new(object)), shown)
+        } else {
+            let shown = redact(location);
+            if !super::is_http(location) || location.parse::<ureq::http::Uri>().is_err() {
+                return Err(RemoteError::BadUrl { url: shown });
+            }
+            (Target::Url(location.to_string()), shown)
+        };
         let mut source = HttpSource {
-            url: url.to_string(),
+            target,
             shown,
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             len: 0,
@@ -194,6 +276,30 @@ impl HttpSource {
         self.bytes_fetched.load(Ordering::Relaxed)
     }
 
+    /// The whole object, in order, [`STREAM_CHUNK_BYTES`] per request, to `each` (the piece and
+    /// the bytes read so far); the block cache is not used, so a stream neither evicts the
+    /// blocks of open slides nor stays in memory. Stops early, returning `Ok(false)`, when `each`
+    /// returns false (a cancelled hash). Every request is conditional on the pinned validator,
+    /// so a slide that changes during the stream is [`RemoteError::Changed`].
+    pub fn stream(&self, mut each: impl FnMut(&[u8], u64) -> bool) -> Result<bool, RemoteError> {
+        if let Some(whole) = &self.whole {
+            return Ok(each(whole, whole.len() as u64));
+        }
+        let mut start = 0;
+        while start < self.len {
+            let end = start.saturating_add(STREAM_CHUNK_BYTES).min(self.len) - 1;
+            let bytes = match self.with_retries(|s| s.get(start, end, false))? {
+                Reply::Range(bytes, _) => bytes,
+                Reply::Whole(..) => return Err(self.bad_reply("a whole body for a range".into())),
+            };
+            if !each(&bytes, end + 1) {
+                return Ok(false);
+            }
+            start = end + 1;
+        }
+        Ok(true)
+    }
+
     fn bad_reply(&self, what: String) -> RemoteError {
         RemoteError::BadReply { url: self.shown.clone(), what: crate::error::printable(&what) }
     }
@@ -221,17 +327,18 @@ impl HttpSource {
     /// One GET of bytes `start..=end`, following redirects. At open (`opening`), a 200 with the
     /// whole object is accepted up to [`WHOLE_BODY_MAX_BYTES`] and nothing is pinned yet.
     fn get(&self, start: u64, end: u64, opening: bool) -> Result<Reply, Failure> {
-        let mut url = self.url.clone();
+        let mut url = self.target.request_url();
         let mut redirects = 0;
         let mut response = loop {
-            let mut request = agent().get(&url).header("Range", format!("bytes={start}-{end}"));
+            let mut request =
+                agent(&self.shown).map_err(Failure::Fatal)?.get(&url).header("Range", format!("bytes={start}-{end}"));
             match &self.validator {
                 Validator::ETag(tag) => request = request.header("If-Match", tag),
                 Validator::LastModified(date) => request = request.header("If-Unmodified-Since", date),
                 Validator::None => {}
             }
             self.count(1, 0);
-            let response = request.call().map_err(|e| self.transport(e))?;
+            let response = request.call().map_err(|e| self.transport(e, &url))?;
             let status = response.status().as_u16();
             if !matches!(status, 301 | 302 | 303 | 307 | 308) {
                 break response;
@@ -331,9 +438,17 @@ impl HttpSource {
 
     /// A failed request: a timeout or broken connection is retried. ureq's own text may quote
     /// the URL, so only texts without one are kept.
-    fn transport(&self, e: ureq::Error) -> Failure {
+    fn transport(&self, e: ureq::Error, url: &str) -> Failure {
         let (reason, retry) = match &e {
             ureq::Error::Timeout(t) => (format!("timed out ({t})"), true),
+            // rustls reports a certificate it does not trust through the socket's I/O error.
+            ureq::Error::Io(io) if io.to_string().contains("certificate") => (
+                format!(
+                    "TLS: {io} (is the server's certificate from a hospital's own authority? \
+                     give its CA bundle with --ca-cert FILE or WSIVIEW_CA_BUNDLE)"
+                ),
+                false,
+            ),
             ureq::Error::Io(io) => (format!("connection error: {io}"), true),
             ureq::Error::ConnectionFailed => ("the connection failed".to_string(), true),
             ureq::Error::HostNotFound => ("host not found".to_string(), false),
@@ -343,7 +458,7 @@ impl HttpSource {
             ureq::Error::BadUri(_) | ureq::Error::Http(_) => ("not a valid URL".to_string(), false),
             _ => ("the request failed".to_string(), false),
         };
-        let error = RemoteError::Transport { url: self.shown.clone(), reason: scrub(&reason, &self.url) };
+        let error = RemoteError::Transport { url: self.shown.clone(), reason: scrub(&reason, url) };
         if retry {
             Failure::Retry(error, None)
         } else {
@@ -476,7 +591,7 @@ fn backoff(retry: u32) -> Duration {
 /// A redirect's Location against the URL it answered: absolute, scheme-relative (`//host/p`) or
 /// path-absolute (`/p`). Relative paths are resolved against the directory of `base`.
 fn resolve(base: &str, location: &str) -> Option<String> {
-    if super::is_url(location) {
+    if super::is_http(location) {
         return Some(location.to_string());
     }
     let scheme_end = base.find("://")? + 3;

@@ -11,8 +11,12 @@
 #![warn(missing_docs)]
 
 mod http;
+mod s3;
 
-pub use http::{totals, HttpSource, BLOCK_BYTES, BLOCK_CACHE_BYTES, MAX_RETRIES, WHOLE_BODY_MAX_BYTES};
+pub use http::{
+    set_ca_bundle, totals, HttpSource, BLOCK_BYTES, BLOCK_CACHE_BYTES, MAX_RETRIES, STREAM_CHUNK_BYTES,
+    WHOLE_BODY_MAX_BYTES,
+};
 
 /// Why a remote read failed. Every message names the object by its [`redact`]ed URL (no
 /// credentials, no query string), so it can be printed and logged as it is.
@@ -76,6 +80,15 @@ pub enum RemoteError {
         /// Bytes asked for.
         expected: u64,
     },
+    /// An `s3://` location that cannot be addressed: no key, a bad endpoint, an unreadable
+    /// shared config file.
+    #[error("{url}: {what}")]
+    S3Config {
+        /// The `s3://bucket/key` location.
+        url: String,
+        /// What is wrong.
+        what: String,
+    },
     /// Any other HTTP status (after retries, for 5xx and 429).
     #[error("{url}: the server answered HTTP {status}")]
     Status {
@@ -83,6 +96,14 @@ pub enum RemoteError {
         url: String,
         /// The status code.
         status: u16,
+    },
+    /// TLS cannot be set up: an unreadable or empty CA bundle.
+    #[error("{url}: {what}")]
+    Tls {
+        /// The redacted URL.
+        url: String,
+        /// What is wrong.
+        what: String,
     },
     /// A redirect from https to http (never followed), or too many redirects.
     #[error("{url}: {what}")]
@@ -102,6 +123,35 @@ pub enum RemoteError {
     },
 }
 
+impl RemoteError {
+    /// The redacted URL (or `s3://` location) the error is about.
+    pub fn url(&self) -> &str {
+        match self {
+            RemoteError::BadUrl { url }
+            | RemoteError::AccessDenied { url, .. }
+            | RemoteError::NotFound { url, .. }
+            | RemoteError::Changed { url, .. }
+            | RemoteError::NoRangeSupport { url }
+            | RemoteError::BadReply { url, .. }
+            | RemoteError::ShortBody { url, .. }
+            | RemoteError::S3Config { url, .. }
+            | RemoteError::Status { url, .. }
+            | RemoteError::Tls { url, .. }
+            | RemoteError::Redirect { url, .. }
+            | RemoteError::Transport { url, .. } => url,
+        }
+    }
+
+    /// The message without the URL in front (`not found (HTTP 404)`), for a context that
+    /// names the object already (a slide error).
+    pub fn reason(&self) -> String {
+        let text = self.to_string();
+        text.strip_prefix(self.url()).and_then(|t| t.strip_prefix(": ")).map_or(text.clone(), str::to_string)
+    }
+}
+
+/// As an I/O error, the [`RemoteError::reason`] only: it always reaches the user inside an
+/// error that names the slide.
 impl From<RemoteError> for std::io::Error {
     fn from(e: RemoteError) -> Self {
         let kind = match e {
@@ -110,13 +160,18 @@ impl From<RemoteError> for std::io::Error {
             RemoteError::ShortBody { .. } => std::io::ErrorKind::UnexpectedEof,
             _ => std::io::ErrorKind::Other,
         };
-        std::io::Error::new(kind, e)
+        std::io::Error::new(kind, e.reason())
     }
 }
 
-/// Whether a SLIDE argument names a remote object (`http://` or `https://`, any case) rather
-/// than a local path.
+/// Whether a SLIDE argument names a remote object rather than a local path: `http://`,
+/// `https://` or `s3://bucket/key` (any case).
 pub fn is_url(location: &str) -> bool {
+    is_http(location) || s3::is_s3(location)
+}
+
+/// Whether `location` is an `http://` or `https://` URL (any case).
+fn is_http(location: &str) -> bool {
     let lower = location.get(..8).unwrap_or(location).to_ascii_lowercase();
     lower.starts_with("http://") || lower.starts_with("https://")
 }
@@ -170,6 +225,6 @@ mod tests {
     fn errors_keep_their_kind_as_io_errors() {
         let e: std::io::Error = RemoteError::NotFound { url: "https://h/x".into(), status: 404 }.into();
         assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
-        assert_eq!(e.to_string(), "https://h/x: not found (HTTP 404)");
+        assert_eq!(e.to_string(), "not found (HTTP 404)");
     }
 }

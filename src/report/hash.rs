@@ -33,6 +33,27 @@ pub fn sha256_file(path: &Path, mut progress: impl FnMut(u64, u64) -> bool) -> s
     Ok(to_hex(&hasher.finalize()))
 }
 
+/// [`sha256_file`] of a slide named by a path or a URL (`http(s)://`, `s3://`): a remote object
+/// is streamed ([`crate::remote::HttpSource::stream`]), not downloaded to disk, and `progress`
+/// can stop it in the same way. An error from the network reads like the file's (kind and
+/// reason; the caller names the slide).
+pub fn sha256_location(location: &str, mut progress: impl FnMut(u64, u64) -> bool) -> std::io::Result<String> {
+    if !crate::remote::is_url(location) {
+        return sha256_file(Path::new(location), progress);
+    }
+    let source = crate::remote::HttpSource::open(location)?;
+    let total = crate::tiff::ByteSource::len(&source);
+    let mut hasher = Sha256::new();
+    let finished = source.stream(|piece, done| {
+        hasher.update(piece);
+        progress(done, total)
+    })?;
+    if !finished {
+        return Err(std::io::Error::new(std::io::ErrorKind::Interrupted, "hashing cancelled"));
+    }
+    Ok(to_hex(&hasher.finalize()))
+}
+
 /// SHA-256 of bytes in memory, lower-case hex.
 pub fn sha256_bytes(bytes: &[u8]) -> String {
     to_hex(&Sha256::digest(bytes))

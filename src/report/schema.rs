@@ -158,6 +158,10 @@ pub struct SlideRef {
     /// The slide's file name without its folder (`H26-01234_A1.svs`); a report is found for a
     /// slide by this name, but compared across sites by `sha256`.
     pub file_name: String,
+    /// Where a remote slide was read: its `http(s)://` or `s3://` URL without credentials, query
+    /// string or fragment ([`crate::remote::redact`]). Absent for a local file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
     /// SHA-256 of the whole slide file as 64 lower-case hex digits ([`super::hash::sha256_file`]);
     /// empty until computed, required to sign out.
     pub sha256: String,

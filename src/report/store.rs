@@ -17,8 +17,18 @@ pub fn fallback_dir() -> Option<PathBuf> {
     app_data_dir().map(|d| d.join("reports"))
 }
 
-/// Folders searched for a slide's report: its own, then the fallback.
+/// Whether a slide "path" is a remote slide's (redacted) URL: its reports live only in the
+/// fallback folder.
+fn is_remote(slide: &Path) -> bool {
+    slide.to_str().is_some_and(crate::remote::is_url)
+}
+
+/// Folders searched for a slide's report: its own, then the fallback (only the fallback for a
+/// remote slide).
 fn search_dirs(slide: &Path) -> Vec<PathBuf> {
+    if is_remote(slide) {
+        return fallback_dir().into_iter().collect();
+    }
     let own = slide.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
     std::iter::once(own).chain(fallback_dir()).collect()
 }
@@ -83,6 +93,8 @@ pub fn find_for_slide(slide: &Path) -> (Option<(PathBuf, Report)>, Vec<String>) 
 /// Fill the slide's facts (all but the hash) into a report.
 pub fn describe_slide(report: &mut Report, slide: &Slide) {
     report.slide.file_name = file_name_of(slide.path());
+    // A remote slide's path is its redacted URL (no credentials, no query string).
+    report.slide.url = is_remote(slide.path()).then(|| slide.path().to_string_lossy().into_owned());
     if let Some(l0) = slide.levels().first() {
         report.slide.width = l0.width;
         report.slide.height = l0.height;
@@ -129,8 +141,13 @@ pub struct SaveRequest {
     pub previous: Option<PathBuf>,
 }
 
-/// Where a report is written: beside the slide when its folder is writable, else the fallback.
+/// Where a report is written: beside the slide when its folder is writable, else the fallback;
+/// always the fallback for a remote slide (an empty path, which no save accepts, when there is no
+/// app data folder).
 pub fn report_dir(slide: &Path) -> PathBuf {
+    if is_remote(slide) {
+        return fallback_dir().unwrap_or_default();
+    }
     let own = slide.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
     match fallback_dir() {
         Some(fallback) if !folder_writable(&own) => fallback,

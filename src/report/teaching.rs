@@ -371,6 +371,8 @@ pub fn teaching_report(original: &Report, key: &PseudonymKey, copy: &CopyFacts) 
         }
     }
     report.slide.file_name = copy.slide_file_name.to_string();
+    // The copy is a local file: where the original was read from is not the teaching set's.
+    report.slide.url = None;
     report.slide.sha256 = copy.slide_sha256.to_string();
     // The original sidecar's name is the original slide's name: never keep it.
     report.annotations.file = copy.annotations_file.unwrap_or_default().to_string();
@@ -557,24 +559,45 @@ pub fn scrub_slide_file(path: &Path) -> Result<ScrubSummary, ScrubError> {
     })
 }
 
+/// The slide a teaching copy is made from: a local file, or a remote object streamed once.
+enum Original {
+    File(File),
+    Remote(Box<crate::remote::HttpSource>),
+}
+
 /// Copy `from` to `to` (created), returning the SHA-256 of the bytes copied: one read of a
 /// multi-gigabyte slide both copies and fingerprints it. Memory: one chunk.
-fn copy_and_hash(from: &mut File, to: &mut File, progress: &mut dyn FnMut(&str, u64, u64)) -> io::Result<String> {
-    let total = from.metadata()?.len();
+fn copy_and_hash(from: &mut Original, to: &mut File, progress: &mut dyn FnMut(&str, u64, u64)) -> io::Result<String> {
     let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; CHUNK];
-    let mut done = 0u64;
-    loop {
-        let n = match from.read(&mut buffer) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        hasher.update(&buffer[..n]);
-        to.write_all(&buffer[..n])?;
-        done += n as u64;
-        progress("copying", done, total);
+    match from {
+        Original::File(from) => {
+            let total = from.metadata()?.len();
+            let mut buffer = vec![0u8; CHUNK];
+            let mut done = 0u64;
+            loop {
+                let n = match from.read(&mut buffer) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e),
+                };
+                hasher.update(&buffer[..n]);
+                to.write_all(&buffer[..n])?;
+                done += n as u64;
+                progress("copying", done, total);
+            }
+        }
+        Original::Remote(from) => {
+            let total = crate::tiff::ByteSource::len(from.as_ref());
+            let mut written = Ok(());
+            from.stream(|piece, done| {
+                hasher.update(piece);
+                written = to.write_all(piece);
+                progress("copying", done, total);
+                written.is_ok()
+            })?;
+            written?;
+        }
     }
     Ok(to_hex(&hasher.finalize()))
 }
@@ -629,11 +652,26 @@ pub fn export_teaching(
     progress: &mut dyn FnMut(&str, u64, u64),
 ) -> Result<Exported, TeachingError> {
     let original = Report::read(report_path)?;
+    // A remote slide (`http(s)://`, `s3://`) is streamed, and named by its redacted URL.
+    let location = slide.to_string_lossy().into_owned();
+    let remote = crate::remote::is_url(&location);
+    let shown = if remote { PathBuf::from(crate::remote::redact(&location)) } else { slide.to_path_buf() };
+    let slide = shown.as_path();
     let slide_read = |error| TeachingError::SlideRead { path: slide.to_path_buf(), error };
-    let mut source = crate::files::open_regular(slide).map_err(slide_read)?;
     // Refuse a file that is not a TIFF before copying gigabytes of it.
-    let header = FileSource::open(slide).map_err(slide_read)?;
-    TiffReader::new(Arc::new(header)).map_err(|kind| SlideError::new(slide, kind))?;
+    let mut source = if remote {
+        let object = Arc::new(crate::remote::HttpSource::open(&location).map_err(|e| slide_read(e.into()))?);
+        TiffReader::new(object.clone()).map_err(|kind| SlideError::new(slide, kind))?;
+        match Arc::try_unwrap(object) {
+            Ok(object) => Original::Remote(Box::new(object)),
+            Err(_) => return Err(slide_read(io::Error::other("the object is still in use"))),
+        }
+    } else {
+        let file = crate::files::open_regular(slide).map_err(slide_read)?;
+        let header = FileSource::open(slide).map_err(slide_read)?;
+        TiffReader::new(Arc::new(header)).map_err(|kind| SlideError::new(slide, kind))?;
+        Original::File(file)
+    };
 
     let case = key.case_pseudonym(&original.case_id);
     let extension = slide.extension().map(|e| safe_file_stem(&e.to_string_lossy()));
