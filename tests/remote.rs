@@ -401,6 +401,8 @@ enum Answer {
     Hangup,
     /// [`Answer::Serve`] after 100 ms.
     Slow(&'static str),
+    /// No reply at all, the connection kept open for 10 s (a server that stalls).
+    Stall,
 }
 
 struct FaultServer {
@@ -446,6 +448,10 @@ fn answer_one(stream: TcpStream, body: &[u8], answer: Answer, if_match: &AtomicU
     let mut out = stream;
     match answer {
         Answer::Hangup => return out.shutdown(std::net::Shutdown::Both),
+        Answer::Stall => {
+            std::thread::sleep(Duration::from_secs(10));
+            return Ok(());
+        }
         Answer::Slow(etag) => {
             std::thread::sleep(Duration::from_millis(100));
             return answer_one_serve(out, body, range, etag);
@@ -617,6 +623,28 @@ fn redirects_are_followed() {
     let redirect = fault_server(sample_bytes(), move |_| Answer::Status(302, leaked));
     open_and_read(&format!("http://127.0.0.1:{}/r.svs", redirect.port)).unwrap_or_else(|e| panic!("{e}"));
     assert!(target.requests.load(Ordering::SeqCst) >= 1);
+}
+
+#[test]
+fn a_stalled_server_times_out_and_is_retried() {
+    // The first request stalls until the read timeout (1 s here), then the retry succeeds; a
+    // server that always stalls fails with "timed out" after the retries.
+    let server = fault_server(sample_bytes(), |n| if n == 0 { Answer::Stall } else { Answer::Serve("a") });
+    let run = |port: u16| {
+        Command::new(env!("CARGO_BIN_EXE_wsiview"))
+            .args(["info", &format!("http://127.0.0.1:{port}/s.svs")])
+            .env("WSIVIEW_NETWORK_TIMEOUT", "1")
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let out = run(server.port);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(server.requests.load(Ordering::SeqCst) >= 2);
+    let stalled = fault_server(sample_bytes(), |_| Answer::Stall);
+    let out = run(stalled.port);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("timed out"), "{stderr}");
+    assert_eq!(stalled.requests.load(Ordering::SeqCst), 1 + wsiview::remote::MAX_RETRIES as usize);
 }
 
 #[test]

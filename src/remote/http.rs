@@ -42,9 +42,20 @@ const MAX_RUN_BLOCKS: u64 = 64;
 const BACKOFF_FIRST: Duration = Duration::from_millis(100);
 /// Longest wait a `Retry-After` header can impose.
 const RETRY_AFTER_CAP: Duration = Duration::from_secs(10);
+/// Connecting, and each socket read: a stalled server fails the request (and it is retried)
+/// instead of hanging. `WSIVIEW_NETWORK_TIMEOUT` (whole seconds, 1–600) sets both.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Per socket read: a stalled server fails the request (and it is retried) instead of hanging.
 const READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The (connect, read) timeouts: [`CONNECT_TIMEOUT`] and [`READ_TIMEOUT`], or both from
+/// `WSIVIEW_NETWORK_TIMEOUT` when it holds a whole number of seconds from 1 to 600.
+fn timeouts() -> (Duration, Duration) {
+    let seconds = std::env::var("WSIVIEW_NETWORK_TIMEOUT").ok().and_then(|v| v.trim().parse::<u64>().ok());
+    match seconds.filter(|s| (1..=600).contains(s)) {
+        Some(s) => (Duration::from_secs(s), Duration::from_secs(s)),
+        None => (CONNECT_TIMEOUT, READ_TIMEOUT),
+    }
+}
 const MAX_REDIRECTS: u32 = 5;
 
 /// A CA bundle given on the command line (`--ca-cert`), before the first request.
@@ -77,9 +88,10 @@ fn agent(shown: &str) -> Result<&'static ureq::Agent, RemoteError> {
             Some(path) => platform_roots_and(&path)?,
             None => RootCerts::PlatformVerifier,
         };
+        let (connect, read) = timeouts();
         Ok(ureq::Agent::config_builder()
-            .timeout_connect(Some(CONNECT_TIMEOUT))
-            .timeout_per_read(Some(READ_TIMEOUT))
+            .timeout_connect(Some(connect))
+            .timeout_per_read(Some(read))
             .max_redirects(0)
             .http_status_as_error(false)
             // Ranges are of the stored bytes; a compressed transfer would not be.
