@@ -104,7 +104,7 @@ enum Command {
     Bench {
         /// A slide file, or an http:// or https:// URL (read with range requests).
         slide: PathBuf,
-        /// Decoding threads (default: all cores).
+        /// Decoding threads (default: all cores; for a URL, 16, as reads wait on the network).
         #[arg(long, default_value_t = 0)]
         threads: usize,
         /// Print one JSON object.
@@ -338,6 +338,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 );
                 println!("  1080p level 0   {:>10.1} ms (cold, median of 5)", r.viewport_1080p_level0_ms);
                 println!("  thumbnail 1024  {:>10.1} ms (cold, median of 3)", r.thumbnail_1024_ms);
+                if let (Some(requests), Some(bytes)) = (r.requests, r.bytes_fetched) {
+                    println!("  fetched         {:>10} requests, {bytes} bytes (whole run)", requests);
+                }
+                if let (Some(fetched), Some(tiles)) = (r.window_bytes_fetched, r.tile_bytes) {
+                    println!("  one tiles pass  {:>10} bytes fetched for {tiles} bytes of tiles", fetched);
+                }
             }
             Ok(())
         }

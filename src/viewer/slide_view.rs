@@ -23,18 +23,43 @@ pub struct OpenedSlide {
 }
 
 impl OpenedSlide {
-    /// Open a slide and decode its overview. Call from a worker thread: this reads the file.
+    /// Open a slide (a path, or an `http(s)://` URL read with range requests) and decode its
+    /// overview. Call from a worker thread: this reads the file.
     pub fn load(path: &std::path::Path, cache: Arc<crate::tiles::TileCache>) -> crate::Result<Self> {
-        let slide = Arc::new(Slide::open_with_cache(path, cache)?);
-        // The overview is drawn from the coarsest level; a slide too large for that still opens.
-        let overview = slide
-            .thumbnail(256)
-            .ok()
-            .map(|img| ColorImage::from_rgba_unmultiplied([img.width() as usize, img.height() as usize], img.as_raw()));
+        let url = path.to_str().filter(|p| crate::remote::is_url(p));
+        let slide = Arc::new(match url {
+            Some(url) => Slide::from_source(crate::slide::open_location(url, &crate::Limits::DEFAULT)?, cache),
+            None => Slide::open_with_cache(path, cache)?,
+        });
+        if let Some(url) = url {
+            // A URL is named by its redacted form (no credentials or query) everywhere it is
+            // kept; its annotations can only live in the app data folder (there is no folder
+            // beside it), and without one they are not saved.
+            let shown = std::path::PathBuf::from(crate::remote::redact(url));
+            let data_dir = crate::files::app_data_dir();
+            // Rooted, so that the fallback's name (hashed from the absolute path) does not depend
+            // on the working folder; "/http:" is never a writable folder, so the fallback is used.
+            let key = std::path::Path::new("/").join(&shown);
+            let mut annotations = crate::annotations::store::load_for_slide_in(&key, data_dir.as_deref());
+            if data_dir.is_none() {
+                annotations.save_path = std::path::PathBuf::new();
+            }
+            let overview = overview_of(&slide);
+            return Ok(OpenedSlide { slide, overview, annotations, canonical: shown });
+        }
+        let overview = overview_of(&slide);
         let annotations = crate::annotations::store::load_for_slide(path);
         let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
         Ok(OpenedSlide { slide, overview, annotations, canonical })
     }
+}
+
+/// The overview image, drawn from the coarsest level; a slide too large for that still opens.
+fn overview_of(slide: &Slide) -> Option<ColorImage> {
+    slide
+        .thumbnail(256)
+        .ok()
+        .map(|img| ColorImage::from_rgba_unmultiplied([img.width() as usize, img.height() as usize], img.as_raw()))
 }
 
 struct TileTexture {
