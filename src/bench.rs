@@ -50,10 +50,6 @@ pub struct BenchResult {
     pub viewport_bytes_fetched: Option<u64>,
 }
 
-/// Default threads of `bench URL`: range requests wait on the network far more than they
-/// decode, so a remote slide is read with more requests in flight than there are cores.
-pub const REMOTE_THREADS: usize = 16;
-
 /// A slide by path, or by URL ([`crate::slide::open_location`]) when `path` is one.
 fn open_any(path: &Path) -> Result<Arc<dyn SlideSource>> {
     match path.to_str() {
@@ -75,7 +71,7 @@ fn time<T>(f: impl FnOnce() -> T) -> (f64, T) {
 pub fn run(path: &Path, threads: usize) -> Result<BenchResult> {
     let remote = path.to_str().is_some_and(crate::remote::is_url);
     let threads = match threads {
-        0 if remote => REMOTE_THREADS,
+        0 if remote => crate::slide::REMOTE_READ_THREADS,
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
     };

@@ -293,6 +293,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 bail!("--screenshot and --bench-seconds need exactly one slide");
             }
             let bench = bench_seconds.map(|s| wsiview::viewer::BenchPlan { pan_seconds: s.clamp(1.0, 3600.0) });
+            // Tiles load on rayon's pool, as many at once as it has threads. A remote slide's
+            // loads wait on the network, so with a URL to open the pool has more threads than
+            // cores (unless RAYON_NUM_THREADS says otherwise).
+            let remote = slides.iter().any(|s| s.to_str().is_some_and(wsiview::remote::is_url));
+            if remote && std::env::var_os("RAYON_NUM_THREADS").is_none() {
+                let _ = rayon::ThreadPoolBuilder::new().num_threads(wsiview::slide::REMOTE_READ_THREADS).build_global();
+            }
             let code = wsiview::viewer::native::run(wsiview::viewer::native::ViewOptions {
                 slides,
                 screenshot: plan,
