@@ -108,7 +108,7 @@ enum Command {
     Bench {
         /// A slide file, an http:// or https:// URL (read with range requests) or s3://bucket/key.
         slide: PathBuf,
-        /// Decoding threads (default: all cores).
+        /// Decoding threads (default: all cores; for a URL, 16, as reads wait on the network).
         #[arg(long, default_value_t = 0)]
         threads: usize,
         /// Print one JSON object.
@@ -306,6 +306,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 bail!("--screenshot and --bench-seconds need exactly one slide");
             }
             let bench = bench_seconds.map(|s| wsiview::viewer::BenchPlan { pan_seconds: s.clamp(1.0, 3600.0) });
+            // Tiles load on rayon's pool, as many at once as it has threads. A remote slide's
+            // loads wait on the network, so with a URL to open the pool has more threads than
+            // cores (unless RAYON_NUM_THREADS says otherwise).
+            let remote = slides.iter().any(|s| s.to_str().is_some_and(wsiview::remote::is_url));
+            if remote && std::env::var_os("RAYON_NUM_THREADS").is_none() {
+                let _ = rayon::ThreadPoolBuilder::new().num_threads(wsiview::slide::REMOTE_READ_THREADS).build_global();
+            }
             let code = wsiview::viewer::native::run(wsiview::viewer::native::ViewOptions {
                 slides,
                 screenshot: plan,
@@ -351,6 +358,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 );
                 println!("  1080p level 0   {:>10.1} ms (cold, median of 5)", r.viewport_1080p_level0_ms);
                 println!("  thumbnail 1024  {:>10.1} ms (cold, median of 3)", r.thumbnail_1024_ms);
+                if let (Some(requests), Some(bytes)) = (r.requests, r.bytes_fetched) {
+                    println!("  fetched         {:>10} requests, {bytes} bytes (whole run)", requests);
+                }
+                if let (Some(fetched), Some(tiles)) = (r.window_bytes_fetched, r.tile_bytes) {
+                    println!("  one tiles pass  {:>10} bytes fetched for {tiles} bytes of tiles", fetched);
+                }
             }
             Ok(())
         }

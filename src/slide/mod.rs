@@ -29,6 +29,11 @@ use crate::error::Result;
 use crate::limits::Limits;
 use crate::tiles::codec::Compression;
 
+/// Threads reading a remote slide at once (`bench URL`'s default, the viewer's pool when it opens
+/// a URL): range requests wait on the network far more than they decode, so more requests in
+/// flight than there are cores pay (measured in BENCHMARKS.md, issue 14).
+pub const REMOTE_READ_THREADS: usize = 16;
+
 /// One pyramid level.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct LevelInfo {

@@ -196,10 +196,15 @@ impl ScreenshotProgress {
                 *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(image);
                 repaint.request_repaint();
             });
-            println!(
-                "{}",
-                serde_json::json!({"first_frame_ms": round1(first_frame_ms), "complete_ms": round1(complete_ms), "tiles_loaded": view.tiles_loaded})
-            );
+            let mut line = serde_json::json!({"first_frame_ms": round1(first_frame_ms), "complete_ms": round1(complete_ms), "tiles_loaded": view.tiles_loaded});
+            // A remote slide: what the process had asked of the server when the view completed
+            // (opening, the overview and prefetch included).
+            let (requests, bytes_fetched) = crate::remote::totals();
+            if requests > 0 {
+                line["requests"] = requests.into();
+                line["bytes_fetched"] = bytes_fetched.into();
+            }
+            println!("{line}");
         }
         let shot = progress.image.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(image) = shot {

@@ -23,18 +23,36 @@ pub struct OpenedSlide {
 }
 
 impl OpenedSlide {
-    /// Open a slide and decode its overview. Call from a worker thread: this reads the file.
+    /// Open a slide (a path, or an `http(s)://` URL read with range requests) and decode its
+    /// overview. Call from a worker thread: this reads the file.
     pub fn load(path: &std::path::Path, cache: Arc<crate::tiles::TileCache>) -> crate::Result<Self> {
-        let slide = Arc::new(Slide::open_with_cache(path, cache)?);
-        // The overview is drawn from the coarsest level; a slide too large for that still opens.
-        let overview = slide
-            .thumbnail(256)
-            .ok()
-            .map(|img| ColorImage::from_rgba_unmultiplied([img.width() as usize, img.height() as usize], img.as_raw()));
+        let url = path.to_str().filter(|p| crate::remote::is_url(p));
+        let slide = Arc::new(match url {
+            Some(url) => Slide::from_source(crate::slide::open_location(url, &crate::Limits::DEFAULT)?, cache),
+            None => Slide::open_with_cache(path, cache)?,
+        });
+        if let Some(url) = url {
+            // A URL is named by its redacted form (no credentials or query) everywhere it is
+            // kept; the annotation store keeps a remote slide's annotations in the app data
+            // folder under that name (not saved without one).
+            let shown = std::path::PathBuf::from(crate::remote::redact(url));
+            let annotations = crate::annotations::store::load_for_slide(&shown);
+            let overview = overview_of(&slide);
+            return Ok(OpenedSlide { slide, overview, annotations, canonical: shown });
+        }
+        let overview = overview_of(&slide);
         let annotations = crate::annotations::store::load_for_slide(path);
         let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
         Ok(OpenedSlide { slide, overview, annotations, canonical })
     }
+}
+
+/// The overview image, drawn from the coarsest level; a slide too large for that still opens.
+fn overview_of(slide: &Slide) -> Option<ColorImage> {
+    slide
+        .thumbnail(256)
+        .ok()
+        .map(|img| ColorImage::from_rgba_unmultiplied([img.width() as usize, img.height() as usize], img.as_raw()))
 }
 
 struct TileTexture {
