@@ -449,7 +449,11 @@ fn answer_one(stream: TcpStream, body: &[u8], answer: Answer, if_match: &AtomicU
     match answer {
         Answer::Hangup => return out.shutdown(std::net::Shutdown::Both),
         Answer::Stall => {
-            std::thread::sleep(Duration::from_secs(10));
+            // Held open on another thread, so that the server goes on answering.
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_secs(10));
+                drop(out);
+            });
             return Ok(());
         }
         Answer::Slow(etag) => {
@@ -665,58 +669,70 @@ fn a_dropped_connection_is_retried() {
 
 #[test]
 fn short_bodies_fail_after_the_retries() {
-    use wsiview::remote::{HttpSource, BLOCK_BYTES, MAX_RETRIES};
+    use wsiview::remote::{HttpSource, MAX_RETRIES, METADATA_SPAN_BYTES};
     use wsiview::tiff::ByteSource;
     let server = fault_server(sample_bytes(), |n| if n == 0 { Answer::Serve("a") } else { Answer::Short });
     let source = HttpSource::open(&format!("http://127.0.0.1:{}/s.svs", server.port)).unwrap_or_else(|e| panic!("{e}"));
     let mut buf = vec![0; 100];
-    let err = source.read_exact_at(2 * BLOCK_BYTES, &mut buf).err().map(|e| e.to_string()).unwrap_or_default();
+    let err = source.read_data_at(2 * METADATA_SPAN_BYTES, &mut buf).err().map(|e| e.to_string()).unwrap_or_default();
     assert!(err.contains("the reply ended after"), "{err}");
     assert_eq!(source.requests(), 2 + u64::from(MAX_RETRIES));
 }
 
 #[test]
 fn a_reply_for_other_bytes_is_an_error() {
-    use wsiview::remote::{HttpSource, BLOCK_BYTES};
+    use wsiview::remote::{HttpSource, BLOCK_BYTES, METADATA_SPAN_BYTES};
     use wsiview::tiff::ByteSource;
     let server = fault_server(sample_bytes(), |n| if n == 0 { Answer::Serve("a") } else { Answer::Shifted });
     let source = HttpSource::open(&format!("http://127.0.0.1:{}/s.svs", server.port)).unwrap_or_else(|e| panic!("{e}"));
     let mut buf = vec![0; 100];
-    let err = source.read_exact_at(2 * BLOCK_BYTES, &mut buf).err().map(|e| e.to_string()).unwrap_or_default();
+    let at = 2 * METADATA_SPAN_BYTES;
+    let err = source.read_data_at(at, &mut buf).err().map(|e| e.to_string()).unwrap_or_default();
     assert!(err.contains("invalid reply to a range request"), "{err}");
     assert_eq!(source.requests(), 2, "not retried");
     // The block asked for and what came: one request, block-aligned.
-    assert!(err.contains(&format!("for bytes {}-{}", 2 * BLOCK_BYTES, 3 * BLOCK_BYTES - 1)), "{err}");
+    assert!(err.contains(&format!("for bytes {at}-{}", at + BLOCK_BYTES - 1)), "{err}");
 }
 
 #[test]
 fn adjacent_blocks_of_one_read_come_in_one_request_and_are_cached() {
-    use wsiview::remote::{HttpSource, BLOCK_BYTES};
+    use wsiview::remote::{HttpSource, BLOCK_BYTES, METADATA_SPAN_BYTES};
     use wsiview::tiff::ByteSource;
     let bytes = sample_bytes();
     let server = fault_server(bytes.clone(), |_| Answer::Serve("a"));
     let source = HttpSource::open(&format!("http://127.0.0.1:{}/s.svs", server.port)).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(source.len(), bytes.len() as u64);
-    // Bytes over blocks 0 (cached at open), 1, 2 and 3: one request for blocks 1..=3.
-    let (start, len) = (BLOCK_BYTES as usize - 10, 2 * BLOCK_BYTES as usize + 20);
+    // The first span is cached at open. Data bytes over the span's last block and the next
+    // three blocks: one request for the three blocks.
+    let (start, len) = (METADATA_SPAN_BYTES as usize - 10, 2 * BLOCK_BYTES as usize + 20);
     let mut buf = vec![0; len];
-    source.read_exact_at(start as u64, &mut buf).unwrap_or_else(|e| panic!("{e}"));
+    source.read_data_at(start as u64, &mut buf).unwrap_or_else(|e| panic!("{e}"));
     assert!(buf == bytes[start..start + len]);
     assert_eq!(source.requests(), 2);
-    assert_eq!(source.bytes_fetched(), 4 * BLOCK_BYTES);
+    assert_eq!(source.bytes_fetched(), METADATA_SPAN_BYTES + 3 * BLOCK_BYTES);
+    source.read_data_at(start as u64 + 5, &mut buf[..100]).unwrap_or_else(|e| panic!("{e}"));
     source.read_exact_at(start as u64 + 5, &mut buf[..100]).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(source.requests(), 2, "read again from the block cache");
+    assert_eq!(source.requests(), 2, "read again from the block cache, without read-ahead");
+    // A metadata read where nothing is cached brings its whole aligned span in one request,
+    // and data reads inside that span need none.
+    let span = 3 * METADATA_SPAN_BYTES;
+    let before = source.bytes_fetched();
+    source.read_exact_at(span + 1000, &mut buf[..100]).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((source.requests(), source.bytes_fetched() - before), (3, METADATA_SPAN_BYTES));
+    source.read_data_at(span + METADATA_SPAN_BYTES - 50, &mut buf[..50]).unwrap_or_else(|e| panic!("{e}"));
+    assert!(buf[..50] == bytes[(span + METADATA_SPAN_BYTES - 50) as usize..(span + METADATA_SPAN_BYTES) as usize]);
+    assert_eq!(source.requests(), 3);
     // The last block ends with the object; reads past it are errors without a request.
     let tail = bytes.len() - 7;
-    source.read_exact_at(tail as u64, &mut buf[..7]).unwrap_or_else(|e| panic!("{e}"));
+    source.read_data_at(tail as u64, &mut buf[..7]).unwrap_or_else(|e| panic!("{e}"));
     assert!(buf[..7] == bytes[tail..]);
     assert!(source.read_exact_at(tail as u64, &mut buf[..8]).is_err());
-    assert_eq!(source.requests(), 3);
+    assert_eq!(source.requests(), 4);
 }
 
 #[test]
 fn threads_wanting_one_block_fetch_it_once() {
-    use wsiview::remote::{HttpSource, BLOCK_BYTES};
+    use wsiview::remote::{HttpSource, METADATA_SPAN_BYTES};
     use wsiview::tiff::ByteSource;
     let bytes = sample_bytes();
     let server = fault_server(bytes.clone(), |_| Answer::Slow("a"));
@@ -725,9 +741,9 @@ fn threads_wanting_one_block_fetch_it_once() {
         for t in 0..8u64 {
             let (source, bytes) = (&source, &bytes);
             scope.spawn(move || {
-                let offset = 3 * BLOCK_BYTES + t * 1000;
+                let offset = 3 * METADATA_SPAN_BYTES + t * 1000;
                 let mut buf = vec![0; 500];
-                source.read_exact_at(offset, &mut buf).unwrap_or_else(|e| panic!("{e}"));
+                source.read_data_at(offset, &mut buf).unwrap_or_else(|e| panic!("{e}"));
                 assert!(buf == bytes[offset as usize..offset as usize + 500]);
             });
         }

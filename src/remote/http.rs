@@ -15,10 +15,16 @@ use super::s3::{is_s3, S3Object};
 use super::{redact, RemoteError};
 use crate::tiff::ByteSource;
 
-/// Reads are made of aligned blocks of this many bytes (256 KiB), the unit of the block cache:
-/// large enough that a slide's header and IFDs come in one or two requests and a level's tiles
-/// (10–200 KiB each) mostly in one, small enough that a single tile does not drag in megabytes.
-pub const BLOCK_BYTES: u64 = 256 << 10;
+/// The unit of the block cache and of range requests (32 KiB): tile reads fetch the aligned
+/// blocks that cover them, so a view row of tiles (stored one after another) costs little more
+/// than its own bytes. Chosen by measurement (BENCHMARKS.md, issue 14): with 16 reads in flight
+/// at 20 ms a request, 32 KiB fetched 1.2–1.4× the tile bytes and read 5× as many tiles a second
+/// as tiffslide, where 256 KiB fetched 2.8–4×.
+pub const BLOCK_BYTES: u64 = 32 << 10;
+
+/// Headers, IFDs and tile tables ([`ByteSource::read_exact_at`]) are read ahead to the aligned
+/// span of this many bytes (256 KiB) around them, so that a slide opens in one or two requests.
+pub const METADATA_SPAN_BYTES: u64 = 256 << 10;
 
 /// Byte budget of the block cache shared by every remote source in the process (256 MiB).
 pub const BLOCK_CACHE_BYTES: u64 = 256 << 20;
@@ -246,7 +252,7 @@ impl HttpSource {
             requests: AtomicU64::new(0),
             bytes_fetched: AtomicU64::new(0),
         };
-        let (first, headers, whole) = match source.with_retries(|s| s.get(0, BLOCK_BYTES - 1, true))? {
+        let (first, headers, whole) = match source.with_retries(|s| s.get(0, METADATA_SPAN_BYTES - 1, true))? {
             Reply::Range(bytes, headers) => (bytes, headers, false),
             Reply::Whole(bytes, headers) => (bytes, headers, true),
         };
@@ -268,7 +274,9 @@ impl HttpSource {
             source.len = parse_content_range(&range)
                 .map(|(_, _, total)| total)
                 .ok_or_else(|| source.bad_reply(format!("Content-Range {range:?}")))?;
-            block_cache().insert((source.id, 0), Arc::new(first));
+            for (i, chunk) in first.chunks(BLOCK_BYTES as usize).enumerate() {
+                block_cache().insert((source.id, i as u64), Arc::new(chunk.to_vec()));
+            }
         }
         Ok(source)
     }
@@ -554,6 +562,19 @@ impl ByteSource for HttpSource {
     }
 
     fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        self.read_at(offset, buf, true)
+    }
+
+    fn read_data_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        self.read_at(offset, buf, false)
+    }
+}
+
+impl HttpSource {
+    /// Fill `buf` from `offset` out of the blocks that cover it; with `read_ahead` (metadata),
+    /// when any of them is missing, the missing blocks of the whole aligned
+    /// [`METADATA_SPAN_BYTES`] span around them come in the same request.
+    fn read_at(&self, offset: u64, buf: &mut [u8], read_ahead: bool) -> io::Result<()> {
         let end = offset.checked_add(buf.len() as u64).filter(|&e| e <= self.len);
         let Some(end) = end else { return Err(io::ErrorKind::UnexpectedEof.into()) };
         if buf.is_empty() {
@@ -563,11 +584,22 @@ impl ByteSource for HttpSource {
             buf.copy_from_slice(&whole[offset as usize..end as usize]);
             return Ok(());
         }
-        let first = offset / BLOCK_BYTES;
-        let blocks = self.blocks(first, (end - 1) / BLOCK_BYTES)?;
+        let (first, last) = (offset / BLOCK_BYTES, (end - 1) / BLOCK_BYTES);
+        let (fetch_first, fetch_last) =
+            if read_ahead && (first..=last).any(|i| !block_cache().contains_key(&(self.id, i))) {
+                let per_span = METADATA_SPAN_BYTES / BLOCK_BYTES;
+                let last_block = (self.len - 1) / BLOCK_BYTES;
+                (first / per_span * per_span, ((last / per_span + 1) * per_span - 1).min(last_block))
+            } else {
+                (first, last)
+            };
+        let blocks = self.blocks(fetch_first, fetch_last)?;
         let mut written = 0;
-        for (k, block) in blocks.iter().enumerate() {
-            let block_start = (first + k as u64) * BLOCK_BYTES;
+        for (k, block) in blocks.iter().enumerate().skip((first - fetch_first) as usize) {
+            if written == buf.len() {
+                break;
+            }
+            let block_start = (fetch_first + k as u64) * BLOCK_BYTES;
             let from = (offset + written as u64 - block_start) as usize;
             let n = (block.len() - from).min(buf.len() - written);
             let piece = block.get(from..from + n).ok_or(io::ErrorKind::UnexpectedEof)?;

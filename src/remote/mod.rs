@@ -14,8 +14,8 @@ mod http;
 mod s3;
 
 pub use http::{
-    set_ca_bundle, totals, HttpSource, BLOCK_BYTES, BLOCK_CACHE_BYTES, MAX_RETRIES, STREAM_CHUNK_BYTES,
-    WHOLE_BODY_MAX_BYTES,
+    set_ca_bundle, totals, HttpSource, BLOCK_BYTES, BLOCK_CACHE_BYTES, MAX_RETRIES, METADATA_SPAN_BYTES,
+    STREAM_CHUNK_BYTES, WHOLE_BODY_MAX_BYTES,
 };
 
 /// Why a remote read failed. Every message names the object by its [`redact`]ed URL (no

@@ -706,7 +706,7 @@ impl TiffSlide {
         if len > self.reader.limits().tile_bytes {
             return Err(format!("byte count {len} is larger than any real tile"));
         }
-        self.reader.read_bytes(offset, len, "tile data").map(Some).map_err(|e| e.to_string())
+        self.reader.read_data(offset, len, "tile data").map(Some).map_err(|e| e.to_string())
     }
 
     /// Decode a whole image (an associated image) from its strips or tiles.

@@ -200,6 +200,18 @@ impl TiffReader {
         Ok(buf)
     }
 
+    /// [`read_bytes`](Self::read_bytes) of bulk data (tile or strip bytes), read with
+    /// [`ByteSource::read_data_at`]: a remote source fetches no more than covers it.
+    pub fn read_data(&self, offset: u64, len: u64, what: &str) -> TResult<Vec<u8>> {
+        let end = offset.checked_add(len).ok_or_else(|| ErrorKind::Invalid(format!("{what}: offset overflow")))?;
+        if end > self.file_len() {
+            return Err(ErrorKind::Truncated { what: what.to_string(), start: offset, end, file_len: self.file_len() });
+        }
+        let mut buf = vec![0u8; len as usize];
+        self.source.read_data_at(offset, &mut buf)?;
+        Ok(buf)
+    }
+
     /// Read one IFD at `offset`; more than [`Limits::ifd_entries`] entries is
     /// [`ErrorKind::Invalid`].
     pub fn read_ifd(&self, offset: u64) -> TResult<Ifd> {

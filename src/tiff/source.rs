@@ -13,8 +13,14 @@ pub trait ByteSource: Send + Sync {
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
-    /// Fill `buf` from `offset`; an error if the range is not wholly inside the source.
+    /// Fill `buf` from `offset`; an error if the range is not wholly inside the source. Used for
+    /// headers, IFDs and tables: a remote source reads ahead around it.
     fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()>;
+    /// [`read_exact_at`](Self::read_exact_at) for bulk data (a tile, a strip, a frame), whose
+    /// neighbours are not likely to be wanted next: a remote source fetches only what covers it.
+    fn read_data_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        self.read_exact_at(offset, buf)
+    }
 }
 
 /// A local file read with `pread` (Unix) or `seek_read` (Windows), which do not move a shared cursor.
