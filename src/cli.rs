@@ -501,9 +501,16 @@ fn export_teaching(
             (key, path, created)
         }
     };
-    let mut progress = progress_printer(slide);
+    // A URL is shown without credentials or query string.
+    let location = slide.to_string_lossy();
+    let shown = if wsiview::remote::is_url(&location) {
+        PathBuf::from(wsiview::remote::redact(&location))
+    } else {
+        slide.into()
+    };
+    let mut progress = progress_printer(&shown);
     let out = teaching::export_teaching(slide, report, outdir, &key, force, &mut progress)?;
-    println!("Teaching copy of {} written as {}:", slide.display(), out.case_pseudonym);
+    println!("Teaching copy of {} written as {}:", shown.display(), out.case_pseudonym);
     let removed = if out.scrub.removed.is_empty() {
         "no label or macro image found".to_string()
     } else {
@@ -559,12 +566,12 @@ struct InfoJson<'a> {
 /// Open a slide for a command; what the reader passed over (`wsiview.warning.*` properties: a
 /// damaged SubIFDs entry, a vendor number it could not read) is one warning line each on stderr.
 ///
-/// An `http://` or `https://` SLIDE is read with range requests, named by its redacted URL
-/// ([`wsiview::remote::redact`]); plain http is warned about.
+/// An `http://`, `https://` or `s3://` SLIDE is read with range requests, named by its redacted URL
+/// ([`wsiview::remote::redact`]); plain http (an s3 endpoint included) is warned about.
 fn open_slide(path: &Path) -> anyhow::Result<Slide> {
     let slide = match path.to_str() {
         Some(url) if wsiview::remote::is_url(url) => {
-            if url.get(..5).is_some_and(|s| s.eq_ignore_ascii_case("http:")) {
+            if wsiview::remote::is_unencrypted(url) {
                 eprintln!("wsiview: warning: URL is not encrypted (http)");
             }
             Slide::open_location(url, wsiview::Limits::DEFAULT)?

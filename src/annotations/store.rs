@@ -316,6 +316,23 @@ mod tests {
     use crate::annotations::Geometry;
 
     #[test]
+    fn a_remote_slide_keeps_its_annotations_in_the_app_data_folder_only() {
+        let data = tempfile::tempdir().unwrap();
+        let url = Path::new("https://slides.example/cases/a.svs");
+        let loaded = load_for_slide_in(url, Some(data.path()));
+        assert!(loaded.save_path.starts_with(data.path().join("annotations")), "{}", loaded.save_path.display());
+        assert!(loaded.read_from.is_none());
+        // Another server's a.svs is kept apart; the same URL finds what was saved.
+        let other = load_for_slide_in(Path::new("https://other.example/cases/a.svs"), Some(data.path()));
+        assert_ne!(other.save_path, loaded.save_path);
+        std::fs::create_dir_all(loaded.save_path.parent().unwrap()).unwrap();
+        std::fs::write(&loaded.save_path, br#"{"type":"FeatureCollection","features":[]}"#).unwrap();
+        assert_eq!(load_for_slide_in(url, Some(data.path())).read_from.as_deref(), Some(loaded.save_path.as_path()));
+        // Without an app data folder nothing is written anywhere (autosave off).
+        assert_eq!(load_for_slide_in(url, None).save_path, PathBuf::new());
+    }
+
+    #[test]
     fn sidecar_names() {
         assert_eq!(sidecar_path(Path::new("/a/b/case 1.svs")), Path::new("/a/b/case 1.svs.annotations.geojson"));
         let f1 = fallback_path(Path::new("/x/slide.svs"), Path::new("/data"));

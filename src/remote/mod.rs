@@ -170,6 +170,15 @@ pub fn is_url(location: &str) -> bool {
     is_http(location) || s3::is_s3(location)
 }
 
+/// Whether requests for a remote `location` would travel unencrypted: an `http://` URL, or an
+/// `s3://` object whose endpoint (from the environment) is `http://`. Worth a warning.
+pub fn is_unencrypted(location: &str) -> bool {
+    if s3::is_s3(location) {
+        return s3::S3Object::from_env(location).is_ok_and(|o| o.unencrypted());
+    }
+    location.get(..5).is_some_and(|s| s.eq_ignore_ascii_case("http:"))
+}
+
 /// Whether `location` is an `http://` or `https://` URL (any case).
 fn is_http(location: &str) -> bool {
     let lower = location.get(..8).unwrap_or(location).to_ascii_lowercase();

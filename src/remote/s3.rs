@@ -115,6 +115,11 @@ impl S3Object {
         Ok(S3Object { bucket, credentials, key: key.to_string(), shown })
     }
 
+    /// Whether requests go over plain http (an S3-compatible store's `http://` endpoint).
+    pub(super) fn unencrypted(&self) -> bool {
+        self.bucket.base_url().scheme() == "http"
+    }
+
     /// `s3://bucket/key`: the only form shown.
     pub(super) fn shown(&self) -> &str {
         &self.shown
@@ -195,12 +200,14 @@ mod tests {
         assert!(url.contains("X-Amz-Signature="), "{url}");
         assert!(url.contains("%2Feu-west-2%2Fs3%2F"), "{url}");
         assert_eq!(object.shown(), "s3://slides/cases/H26-1.svs");
+        assert!(object.unencrypted());
         assert!(!format!("{object:?}").contains("SECRET"));
     }
 
     #[test]
     fn aws_defaults_virtual_host_and_us_east_1_unsigned_without_credentials() {
         let object = configure("s3://slides/a.svs", &[]).unwrap();
+        assert!(!object.unencrypted());
         assert_eq!(object.presigned_get(), "https://slides.s3.us-east-1.amazonaws.com/a.svs");
         let dotted = configure("s3://my.slides/a.svs", &[]).unwrap();
         assert_eq!(dotted.presigned_get(), "https://s3.us-east-1.amazonaws.com/my.slides/a.svs");

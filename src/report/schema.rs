@@ -456,6 +456,15 @@ impl Report {
         if !self.slide.sha256.is_empty() && !is_sha256_hex(&self.slide.sha256) {
             problems.push(format!("slide.sha256 {:?} is not 64 lower-case hex digits", self.slide.sha256));
         }
+        // A report travels: the URL it records must not carry a secret (shown redacted).
+        if let Some(url) = &self.slide.url {
+            if crate::remote::redact(url) != *url {
+                problems.push(format!(
+                    "slide.url {:?} holds credentials, a query string or a fragment",
+                    crate::remote::redact(url)
+                ));
+            }
+        }
         let received = self.received_date.as_deref().map(parse_date);
         let reported = self.reported_at.as_deref().map(parse_timestamp);
         if let Some(Err(e)) = &received {
@@ -800,6 +809,21 @@ mod tests {
             .to_string()
             .starts_with("not JSON"));
         assert!(Report::from_json(b"{\"schema\": \"other/2\"}").unwrap_err().to_string().contains("other/2"));
+    }
+
+    #[test]
+    fn a_slide_url_with_a_secret_is_a_problem() {
+        let mut r = Report { case_id: "C1".into(), site: "S".into(), ..Report::default() };
+        r.slide.url = Some("https://h/a.svs".into());
+        assert!(r.problems().is_empty(), "{:?}", r.problems());
+        let json = String::from_utf8(r.to_json()).unwrap();
+        assert!(json.contains("\"url\": \"https://h/a.svs\""), "{json}");
+        r.slide.url = Some("https://h/a.svs?X-Amz-Signature=SECRET".into());
+        let problems = r.problems().join("; ");
+        assert!(problems.contains("slide.url") && !problems.contains("SECRET"), "{problems}");
+        // A local slide's report has no url field at all.
+        r.slide.url = None;
+        assert!(!String::from_utf8(r.to_json()).unwrap().contains("\"url\""));
     }
 
     #[test]

@@ -309,6 +309,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_remote_slide_has_its_reports_in_the_fallback_folder_only() {
+        let url = Path::new("https://slides.example/cases/a.svs");
+        assert_eq!(search_dirs(url), fallback_dir().into_iter().collect::<Vec<_>>());
+        assert_eq!(report_dir(url), fallback_dir().unwrap_or_default());
+        assert!(!report_dir(url).starts_with("https:"));
+        let local = Path::new("/data/cases/a.svs");
+        assert_eq!(search_dirs(local)[0], Path::new("/data/cases"));
+    }
+
+    #[test]
     fn found_by_slide_name_newest_first_and_renamed_drafts_replace_their_file() {
         let dir = tempfile::tempdir().unwrap();
         let slide = dir.path().join("case 7.svs");

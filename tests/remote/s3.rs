@@ -158,6 +158,8 @@ fn an_s3_slide_reads_like_the_file_with_the_right_keys() {
     let Some(port) = weed() else { return };
     let out = wsiview_aws(&["info", &location(), "--json"], &env_keys(port, SECRET));
     assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    // The test store's endpoint is plain http: said once.
+    assert_eq!(String::from_utf8_lossy(&out.stderr).trim(), "wsiview: warning: URL is not encrypted (http)");
     let mut remote: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}"));
     let local = Command::new(env!("CARGO_BIN_EXE_wsiview"))
         .args(["info", &sample().display().to_string(), "--json"])
@@ -266,4 +268,42 @@ fn verify_streams_an_s3_slide_and_a_url_against_a_report() {
         let out = wsiview_aws(&["verify", &report_arg, &url(nginx, "sample.svs")], &[]);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
     }
+}
+
+#[test]
+fn export_teaching_streams_a_url_and_records_nothing_secret() {
+    let Some(nginx) = nginx() else { return };
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut report = wsiview::report::Report { case_id: "H26-0002".into(), site: "RLH".into(), ..Default::default() };
+    report.slide.file_name = "sample.svs".into();
+    report.slide.url = Some(url(nginx, "sample.svs"));
+    report.slide.sha256 = wsiview::report::hash::sha256_file(&sample(), |_, _| true).unwrap_or_else(|e| panic!("{e}"));
+    let report_path = dir.path().join("H26-0002.report.json");
+    std::fs::write(&report_path, report.to_json()).unwrap_or_else(|e| panic!("{e}"));
+    let key = dir.path().join("key.txt");
+    std::fs::write(&key, format!("{}\n", "ab".repeat(32))).unwrap_or_else(|e| panic!("{e}"));
+    let out_dir = dir.path().join("teaching");
+    let secret_url = format!("http://127.0.0.1:{nginx}/sample.svs?token=SECRET");
+    let arg = |p: &Path| p.display().to_string();
+    let out = wsiview_aws(
+        &["export-teaching", &secret_url, &arg(&report_path), &arg(&out_dir), "--key-file", &arg(&key)],
+        &[],
+    );
+    let printed = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{printed}");
+    assert!(printed.contains(&url(nginx, "sample.svs")) && !printed.contains("SECRET"), "{printed}");
+    let files: Vec<PathBuf> = std::fs::read_dir(&out_dir)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .map(|e| e.unwrap_or_else(|e| panic!("{e}")).path())
+        .collect();
+    let copy = files.iter().find(|p| p.extension().is_some_and(|e| e == "svs")).unwrap_or_else(|| panic!("{files:?}"));
+    let copied = Slide::open(copy).unwrap_or_else(|e| panic!("{e}"));
+    assert!(!copied.associated_names().iter().any(|n| n == "label" || n == "macro"), "scrubbed");
+    let local = Slide::open(&sample()).unwrap_or_else(|e| panic!("{e}"));
+    let region = |s: &Slide| s.read_region(0, 500, 500, 256, 256).unwrap_or_else(|e| panic!("{e}"));
+    assert!(region(&copied).as_raw() == region(&local).as_raw(), "the same pixels");
+    let teaching =
+        files.iter().find(|p| p.to_string_lossy().ends_with(".report.json")).unwrap_or_else(|| panic!("{files:?}"));
+    let text = std::fs::read_to_string(teaching).unwrap_or_else(|e| panic!("{e}"));
+    assert!(!text.contains("127.0.0.1") && !text.contains("SECRET"), "the teaching report names no source: {text}");
 }
