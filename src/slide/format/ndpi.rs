@@ -625,7 +625,7 @@ impl NdpiSlide {
         if s.strip_len > self.reader.limits().ndpi_strip_bytes {
             return Err(format!("a strip of {} bytes is larger than any real level JPEG", s.strip_len));
         }
-        let data = self.reader.read_bytes(s.strip_offset, s.strip_len, "the JPEG strip").map_err(|e| e.to_string())?;
+        let data = self.reader.read_data(s.strip_offset, s.strip_len, "the JPEG strip").map_err(|e| e.to_string())?;
         let rgba = decode_chunk(&Self::chunk_format(s), &data, w as u32, h as u32)?;
         let tile = Arc::new(TilePixels { width: w as u32, height: h as u32, rgba });
         self.whole_cache.insert(key, tile.clone());
@@ -706,7 +706,7 @@ impl NdpiSlide {
                 return Err(format!("more than {max} bytes of JPEG data for one tile"));
             }
             let bytes =
-                self.reader.read_bytes(s.strip_offset + lo, hi - lo, "the JPEG strip").map_err(|e| e.to_string())?;
+                self.reader.read_data(s.strip_offset + lo, hi - lo, "the JPEG strip").map_err(|e| e.to_string())?;
             let mut ranges = Vec::with_capacity((k1 - k0) as usize);
             for k in k0..k1 {
                 let Some(range) = s.interval_range(starts, k) else {

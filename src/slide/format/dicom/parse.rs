@@ -391,7 +391,7 @@ pub(super) fn read_frame(
             )
         })?;
         let mut buf = vec![0u8; (end - at) as usize];
-        src.read_exact_at(at, &mut buf).map_err(|e| format!("cannot read frame {}: {e}", index + 1))?;
+        src.read_data_at(at, &mut buf).map_err(|e| format!("cannot read frame {}: {e}", index + 1))?;
         Ok(buf)
     };
     match table {
