@@ -865,6 +865,8 @@ fn hatch(painter: &egui::Painter, rect: Rect, reason: &str) {
         t += step;
     }
     painter.rect_stroke(rect, 0.0, stroke, egui::StrokeKind::Inside);
+    // Written in the part on screen: a tile at high zoom can be larger than the view.
+    let rect = rect.intersect(painter.clip_rect());
     if rect.width() >= 120.0 && rect.height() >= 40.0 {
         let chars = ((rect.width() - 16.0) / 7.0) as usize;
         let mut text: String = reason.chars().take(chars).collect();
