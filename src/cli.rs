@@ -25,7 +25,8 @@ pub const SAMPLE_SLIDE: &str = "sample-slides/sample.svs";
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
-    /// Slides to open in the viewer, as `wsiview view SLIDE…` (default: the bundled sample).
+    /// Slides to open in the viewer, as `wsiview view SLIDE…` (default: the bundled sample):
+    /// files, http(s):// URLs or s3://bucket/key.
     #[arg(value_name = "SLIDE")]
     slides: Vec<PathBuf>,
     /// Trust the certificate authorities in this PEM file as well as the system's, for https://
@@ -38,6 +39,8 @@ struct Cli {
 enum Command {
     /// Open slides in the viewer window; with --screenshot, save a PNG of a view and exit.
     View {
+        /// Slide files, http(s):// URLs (read with range requests) or s3://bucket/key.
+        #[arg(value_name = "SLIDE")]
         slides: Vec<PathBuf>,
         /// Level-0 coordinates of the view centre, "X,Y" (default: the slide's centre).
         #[arg(long, value_parser = parse_pair)]
@@ -304,6 +307,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             });
             if (plan.is_some() || bench_seconds.is_some()) && slides.len() != 1 {
                 bail!("--screenshot and --bench-seconds need exactly one slide");
+            }
+            for slide in &slides {
+                if slide.to_str().is_some_and(wsiview::viewer::app_files::is_plain_http) {
+                    let shown = wsiview::remote::redact(&slide.to_string_lossy());
+                    eprintln!("wsiview: warning: {shown}: URL is not encrypted (http)");
+                }
             }
             let bench = bench_seconds.map(|s| wsiview::viewer::BenchPlan { pan_seconds: s.clamp(1.0, 3600.0) });
             // Tiles load on rayon's pool, as many at once as it has threads. A remote slide's

@@ -92,8 +92,12 @@ pub enum ErrorKind {
         /// Why.
         reason: String,
     },
-    /// One tile's data is missing, cut short or does not decode; other tiles may be fine.
-    #[error("tile {col},{row} of level {level} is corrupt ({reason})")]
+    /// One tile's data is missing, cut short or does not decode, or could not be read (a
+    /// network failure: the reason starts with "cannot read"); other tiles may be fine.
+    #[error(
+        "tile {col},{row} of level {level} {} ({reason})",
+        if reason.starts_with("cannot read") { "could not be read" } else { "is corrupt" }
+    )]
     CorruptTile {
         /// The pyramid level (0 = full resolution).
         level: usize,

@@ -1,11 +1,16 @@
 //! The viewer driven like a user, without a GPU or a display (egui_kittest): open, wheel-zoom,
-//! drag, keys, minimap, corrupt tiles, bad files, the label behind its button.
+//! drag, keys, minimap, corrupt tiles, bad files, the label behind its button; remote slides
+//! under a slow link and a failing one (a range server written here).
 #![cfg(feature = "gui")]
 
 mod common;
 
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use common::synth;
 use egui::{Event, Modifiers, MouseWheelUnit, Pos2, Vec2};
@@ -520,4 +525,239 @@ fn help_lists_every_tool_and_navigation_key() {
         assert!(h.query_all_by_label(k).count() > before, "the help lists {k}");
     }
     assert!(h.query_by_label_contains("Ruler tool").is_some());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Remote slides: a range server written here, slow or failing on request.
+
+/// Serves the bundled sample slide with HTTP range requests, one thread per connection, each
+/// reply after `delay` (a slow link); while `down` is set every request gets a 503.
+struct RangeServer {
+    port: u16,
+    requests: Arc<AtomicUsize>,
+    down: Arc<AtomicBool>,
+}
+
+fn range_server(delay: Duration) -> RangeServer {
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-slides/sample.svs");
+    let body = Arc::new(std::fs::read(sample).unwrap_or_else(|e| panic!("{e}")));
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    let port = listener.local_addr().unwrap_or_else(|e| panic!("{e}")).port();
+    let (requests, down) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicBool::new(false)));
+    let (counter, failing) = (requests.clone(), down.clone());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let (body, counter, failing) = (body.clone(), counter.clone(), failing.clone());
+            std::thread::spawn(move || {
+                // Errors are the client hanging up; nothing to do.
+                let _ = answer_range(stream, &body, delay, &counter, &failing);
+            });
+        }
+    });
+    RangeServer { port, requests, down }
+}
+
+fn answer_range(
+    stream: TcpStream,
+    body: &[u8],
+    delay: Duration,
+    requests: &AtomicUsize,
+    down: &AtomicBool,
+) -> std::io::Result<()> {
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut range = None;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 || line == "\r\n" {
+            break;
+        }
+        if let Some(v) = line.to_ascii_lowercase().strip_prefix("range: bytes=") {
+            let (a, b) = v.trim().split_once('-').unwrap_or(("0", "0"));
+            range = Some((a.parse::<usize>().unwrap_or(0), b.parse::<usize>().unwrap_or(0)));
+        }
+    }
+    requests.fetch_add(1, Ordering::SeqCst);
+    std::thread::sleep(delay);
+    let mut out = stream;
+    if down.load(Ordering::SeqCst) {
+        write!(out, "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")?;
+        return out.flush();
+    }
+    let (start, end) = range.unwrap_or((0, body.len() - 1));
+    let end = end.min(body.len() - 1);
+    write!(
+        out,
+        "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {start}-{end}/{}\r\nContent-Length: {}\r\n\
+         ETag: \"sample-1\"\r\nConnection: close\r\n\r\n",
+        body.len(),
+        end + 1 - start
+    )?;
+    out.write_all(&body[start..=end])?;
+    out.flush()
+}
+
+/// A window with no slide open yet.
+fn empty_window(size: [f32; 2]) -> Harness<'static, ViewerApp> {
+    egui_kittest::Harness::builder()
+        .with_size(size)
+        .with_step_dt(1.0 / 60.0)
+        .build_ui_state(|ui, app: &mut ViewerApp| app.ui(ui), ViewerApp::new(256 << 20))
+}
+
+#[test]
+fn a_remote_slide_under_a_slow_link_shows_the_coarse_level_first_and_the_window_stays_responsive() {
+    let delay = Duration::from_millis(150);
+    let server = range_server(delay);
+    let port = server.port;
+    // Credentials and a presigned query: needed for the requests, never shown or remembered.
+    let url = format!("http://reader:s3cret@127.0.0.1:{port}/slides/sample.svs?X-Amz-Signature=SECRET");
+    let shown = format!("http://127.0.0.1:{port}/slides/sample.svs");
+    let mut h = empty_window([1000.0, 700.0]);
+    h.step();
+    h.get_by_label("File").click();
+    h.step();
+    h.step();
+    h.get_by_label("Open URL…").click();
+    h.step();
+    h.step();
+    h.get_by_role_and_label(egui::accesskit::Role::TextInput, "URL").type_text(&url);
+    h.step();
+    assert!(h.query_by_label_contains("Not encrypted").is_some(), "the dialog warns about plain http");
+    h.key_press(egui::Key::Enter);
+
+    // Step like the window's event loop while the slide opens and streams, timing each frame.
+    let mut slowest = Duration::ZERO;
+    let (mut frames, mut saw_opening, mut coarse_before_own, mut coarse_under_level0) = (0, false, false, false);
+    let mut zoomed = false;
+    let start = Instant::now();
+    let done = loop {
+        assert!(start.elapsed() < Duration::from_secs(90), "timed out: the remote slide did not finish loading");
+        let t = Instant::now();
+        h.step();
+        slowest = slowest.max(t.elapsed());
+        frames += 1;
+        let app = h.state();
+        let Some(v) = app.active_view() else {
+            if !saw_opening && h.query_by_label_contains(&format!("Opening {shown}…")).is_some() {
+                saw_opening = true;
+                assert!(h.query_by_label_contains("SECRET").is_none() && h.query_by_label_contains("s3cret").is_none());
+            }
+            std::thread::sleep(Duration::from_millis(5));
+            continue;
+        };
+        let s = &v.stats;
+        // The view's own level is still streaming while the coarser one already fills its place.
+        if s.coarse > 0 && s.exact < s.visible {
+            if s.level == 0 {
+                coarse_under_level0 = true;
+            } else {
+                coarse_before_own = true;
+            }
+        }
+        if !zoomed && v.is_complete() {
+            // The fitted view is done: go to full resolution at the centre, nothing loaded there.
+            let center = [4096.0, 3072.0];
+            if let Some(v) = h.state_mut().active_view_mut() {
+                v.look_at(center, Some(1.0));
+            }
+            zoomed = true;
+        } else if zoomed && v.stats.level == 0 && v.is_complete() {
+            break v.stats.clone();
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    assert!(saw_opening, "the opening state names the redacted URL");
+    assert!(coarse_before_own, "the coarse level is drawn while the fitted level streams");
+    assert!(coarse_under_level0, "the coarse level is drawn while level-0 tiles stream");
+    assert_eq!(done.exact, done.visible, "level 0 completes");
+    assert_eq!(done.failed, 0);
+    // The window never waited on a request: every frame took less than one request's delay.
+    assert!(slowest < delay, "a frame took {slowest:?} (each request takes {delay:?})");
+    assert!(frames > 20, "{frames} frames");
+    assert!(server.requests.load(Ordering::SeqCst) > 5);
+
+    // Shown and remembered by the redacted URL only.
+    h.step();
+    assert_eq!(h.state().tabs[0].path, PathBuf::from(&shown));
+    assert!(h.query_by_label_contains("Not encrypted").is_some(), "the status bar warns about plain http");
+    assert_eq!(h.state().recent, vec![PathBuf::from(&shown)]);
+    let saved = serde_json::to_string(&h.state().persisted().recent).unwrap_or_default();
+    assert!(saved.contains(&shown) && !saved.contains("SECRET") && !saved.contains("s3cret"), "{saved}");
+}
+
+#[test]
+fn a_tile_that_fails_to_load_is_a_marked_gap_and_is_fetched_again_back_in_view() {
+    let server = range_server(Duration::from_millis(5));
+    let url = format!("http://127.0.0.1:{}/sample.svs", server.port);
+    let mut h = empty_window([900.0, 560.0]);
+    let ctx = h.ctx.clone();
+    h.state_mut().open(PathBuf::from(&url), &ctx);
+    wait_until(&mut h, "the remote slide", settled);
+
+    // The network goes: full resolution somewhere not loaded yet fails, tile by tile.
+    server.down.store(true, Ordering::SeqCst);
+    let here = [1500.0, 1500.0];
+    if let Some(v) = h.state_mut().active_view_mut() {
+        v.look_at(here, Some(1.0));
+    }
+    assert!(
+        common::step_until(&mut h, 60, |app| app.active_view().is_some_and(|v| v.stats.level == 0 && settled(app))),
+        "the failed tiles to settle"
+    );
+    let v = h.state().active_view().unwrap_or_else(|| panic!("no view"));
+    assert!(v.stats.failed > 0, "failed tiles are drawn as gaps");
+    let reason = v.failed_tiles().values().next().cloned().unwrap_or_default();
+    assert!(reason.contains("503"), "the reason is kept: {reason}");
+    h.step();
+    assert!(h.query_by_label_contains("tiles failed: ").is_some(), "the status bar says why");
+    for _ in 0..5 {
+        let t = Instant::now();
+        h.step();
+        assert!(t.elapsed() < Duration::from_millis(150), "the window stays responsive with the network down");
+    }
+
+    // The network is back; the failed tiles leave the view, and are fetched again on return.
+    server.down.store(false, Ordering::SeqCst);
+    if let Some(v) = h.state_mut().active_view_mut() {
+        v.look_at([7000.0, 5000.0], Some(1.0));
+    }
+    wait_until(&mut h, "the far corner", |app| app.active_view().is_some_and(|v| v.stats.level == 0) && settled(app));
+    let v = h.state().active_view().unwrap_or_else(|| panic!("no view"));
+    assert!(v.failed_tiles().is_empty(), "failures out of view are forgotten: {:?}", v.failed_tiles().keys());
+    let before = server.requests.load(Ordering::SeqCst);
+    if let Some(v) = h.state_mut().active_view_mut() {
+        v.look_at(here, Some(1.0));
+    }
+    wait_until(&mut h, "the failed place again", |app| {
+        app.active_view().is_some_and(|v| v.stats.level == 0 && v.stats.exact == v.stats.visible) && settled(app)
+    });
+    let v = h.state().active_view().unwrap_or_else(|| panic!("no view"));
+    assert_eq!(v.stats.failed, 0, "no gap left");
+    assert!(server.requests.load(Ordering::SeqCst) > before, "the tiles were fetched again");
+}
+
+#[test]
+fn open_recent_keeps_urls_redacted_and_never_drops_them_as_missing_files() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let good = std::fs::canonicalize(small_svs(tmp.path(), "local.svs", 20.0, 0.5)).unwrap_or_else(|e| panic!("{e}"));
+    let mut h = harness(&good);
+    wait_until(&mut h, "open", |app| app.active_view().is_some());
+    // An entry saved with a query string (an older version) is redacted on restore; a URL is
+    // never checked on disk (it is no file) and stays; the missing file goes.
+    let signed = PathBuf::from("https://user:pw@slides.example/case/a.svs?X-Amz-Signature=SECRET");
+    let gone = tmp.path().join("gone.svs");
+    let persisted = wsiview::viewer::app::Persisted { recent: vec![signed, gone, good.clone()], ..Default::default() };
+    h.state_mut().restore(persisted);
+    let redacted = PathBuf::from("https://slides.example/case/a.svs");
+    wait_until(&mut h, "the missing entry to go", |app| app.recent.len() == 2);
+    assert_eq!(h.state().recent, vec![redacted, good]);
+    h.get_by_label("File").click();
+    h.step();
+    h.step();
+    h.get_by_label("Open recent").hover();
+    h.step();
+    h.step();
+    assert!(h.query_by_label("https://slides.example/case/a.svs").is_some(), "listed by its redacted URL");
+    assert!(h.query_by_label_contains("SECRET").is_none());
 }

@@ -37,8 +37,13 @@ enum Associated {
 }
 
 pub struct SlideTab {
+    /// The slide's path as given, or a remote slide's [`redact`](crate::remote::redact)ed URL:
+    /// what the tab shows and what identifies it.
     pub path: PathBuf,
     pub state: TabState,
+    /// When opening started, and the bytes the process had received from the network then
+    /// (the opening state shows what a remote slide has fetched so far).
+    opening_since: (Instant, u64),
     associated: Vec<(String, Associated)>,
     /// Label and macro carry patient identifiers: shown only on request.
     show_identifiers: bool,
@@ -113,6 +118,8 @@ pub struct ViewerApp {
     form_rects: Vec<egui::Rect>,
     /// What panels asked for this frame; applied at its end.
     pub(super) commands: CommandQueue,
+    /// File > Open URL… while it is open.
+    pub url_dialog: Option<super::app_files::UrlDialog>,
 }
 
 /// What is being closed while report changes are unsaved.
@@ -159,11 +166,14 @@ impl ViewerApp {
             allow_close: false,
             form_rects: Vec::new(),
             commands: CommandQueue::default(),
+            url_dialog: None,
         }
     }
 
     pub fn restore(&mut self, persisted: Persisted) {
-        self.recent = persisted.recent;
+        // Redacted again: an entry saved by an older version may carry a query string.
+        self.recent = persisted.recent.into_iter().map(super::app_files::redacted).collect();
+        self.recent.dedup();
         // Checked for missing files on a worker at the next frame.
         self.recent_checked = None;
         self.reviewer = persisted.reviewer;
@@ -181,17 +191,22 @@ impl ViewerApp {
     }
 
     /// Open a slide in a new tab (or switch to it if already open); the file is read on a worker.
+    /// `path` may be an `http(s)://` or `s3://` URL: the whole URL goes to the worker only, and
+    /// the tab knows the slide by its redacted form.
     pub fn open(&mut self, path: PathBuf, ctx: &egui::Context) {
-        if let Some(i) = self.tabs.iter().position(|t| t.path == path && !matches!(t.state, TabState::Failed(_))) {
+        let shown = super::app_files::redacted(path.clone());
+        if let Some(i) = self.tabs.iter().position(|t| t.path == shown && !matches!(t.state, TabState::Failed(_))) {
             self.active = i;
             return;
         }
         let cache = self.cache.clone();
-        let worker_path = path.clone();
-        let job = Job::spawn(ctx, move || OpenedSlide::load(&worker_path, cache));
+        let job = Job::spawn_with_progress(ctx, move |progress| {
+            OpenedSlide::load_with_progress(&path, cache, |stage| progress.set(stage, super::slide_view::OPEN_STAGES))
+        });
         self.tabs.push(SlideTab {
-            path,
+            path: shown,
             state: TabState::Opening(job),
+            opening_since: (Instant::now(), crate::remote::totals().1),
             associated: Vec::new(),
             show_identifiers: false,
             table: MeasurementTable::default(),
@@ -315,13 +330,15 @@ impl ViewerApp {
         }
         self.form_rects = form_rects;
         // A dialog over the window has the keyboard.
-        let dialog =
-            self.closing.is_some() || self.tabs.iter().any(|t| t.report.as_ref().is_some_and(|r| r.dialog_open()));
+        let dialog = self.closing.is_some()
+            || self.url_dialog.is_some()
+            || self.tabs.iter().any(|t| t.report.as_ref().is_some_and(|r| r.dialog_open()));
         if let Some(view) = self.active_view_mut() {
             view.block_keys(dialog);
         }
         egui::CentralPanel::default().frame(egui::Frame::NONE).show(ui, |ui| self.central(ui));
         self.close_dialog(&ctx);
+        self.show_url_dialog(&ctx);
         super::help::shortcuts_window(&ctx, &mut self.show_shortcuts);
         self.apply_commands(&ctx);
     }
@@ -531,6 +548,13 @@ impl ViewerApp {
                     if ui.button("Open…").clicked() {
                         self.pick_file(&ctx);
                     }
+                    if ui
+                        .button("Open URL…")
+                        .on_hover_text("A slide on a web server (http://, https://) or in S3 (s3://bucket/key)")
+                        .clicked()
+                    {
+                        self.open_url_dialog();
+                    }
                     ui.menu_button("Open recent", |ui| {
                         self.check_recent(&ctx);
                         if let Some(note) = &self.recent_note {
@@ -631,6 +655,11 @@ impl ViewerApp {
                     ui.label("Open a slide: File > Open, or drop a file on the window.");
                     return;
                 };
+                let plain_http = tab.path.to_str().is_some_and(super::app_files::is_plain_http);
+                if plain_http {
+                    Level::Warning.label(ui, super::app_files::PLAIN_HTTP_WARNING);
+                    ui.separator();
+                }
                 let Some(view) = tab.view() else {
                     ui.label(tab.path.display().to_string());
                     return;
@@ -654,9 +683,15 @@ impl ViewerApp {
                 let failed = view.failed_tiles().len();
                 if failed > 0 {
                     ui.separator();
-                    Level::Error
-                        .label(ui, format!("{failed} corrupt tiles"))
-                        .on_hover_text(view.failed_tiles().values().next().cloned().unwrap_or_default());
+                    let reason = view.failed_tiles().values().min().cloned().unwrap_or_default();
+                    if view.is_remote() {
+                        // Network failures are retried: say so, with the reason.
+                        Level::Error.label(ui, format!("{failed} tiles failed: {reason}")).on_hover_text(
+                            "Drawn as hatched gaps; asked for again when back in view, or in a few seconds",
+                        );
+                    } else {
+                        Level::Error.label(ui, format!("{failed} corrupt tiles")).on_hover_text(reason);
+                    }
                 }
                 ui.separator();
                 ui.label(format!(
@@ -788,8 +823,23 @@ impl ViewerApp {
             return;
         };
         match &mut tab.state {
-            TabState::Opening(_) => {
-                ui.centered_and_justified(|ui| ui.spinner());
+            TabState::Opening(job) => {
+                let (since, bytes_then) = tab.opening_since;
+                let remote = super::file_browser::is_url_path(&tab.path);
+                let stage = super::slide_view::open_stage_text(job.fraction());
+                let mut text = format!("Opening {}…\n{stage}", tab.path.display());
+                if remote {
+                    // Bytes of the whole process: close enough while a slide opens.
+                    let kb = crate::remote::totals().1.saturating_sub(bytes_then) as f64 / 1024.0;
+                    text += &format!(", {kb:.0} KB received, {:.0} s", since.elapsed().as_secs_f64());
+                    // The seconds count up: repaint now and then while the network is awaited.
+                    ui.ctx().request_repaint_after(std::time::Duration::from_millis(250));
+                }
+                ui.vertical_centered(|ui| {
+                    ui.add_space(ui.available_height() / 2.0 - 30.0);
+                    ui.spinner();
+                    ui.label(text);
+                });
             }
             TabState::Failed(message) => {
                 ui.centered_and_justified(|ui| {

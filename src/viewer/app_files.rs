@@ -1,13 +1,15 @@
 //! The app's file chores, kept apart from the window code: File > Open (the desktop's picker or
-//! the built-in browser), Open recent (canonical paths of slides that opened; missing files
-//! dropped), and File > Import / Export annotations. Everything that touches a file runs on a worker; these functions poll [`Job`]s.
+//! the built-in browser), File > Open URL…, Open recent (canonical paths of slides that opened,
+//! redacted URLs of remote ones; missing files dropped, URLs never), and File > Import / Export
+//! annotations. Everything that touches a file or the network runs on a worker; these functions
+//! poll [`Job`]s.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::app::{ViewerApp, RECENT_MAX};
 use super::command::AppCommand;
-use super::file_browser::{BrowserEvent, FileBrowser, FileDialogMode, Picked};
+use super::file_browser::{is_url_path, BrowserEvent, FileBrowser, FileDialogMode, Picked};
 use super::job::Job;
 use super::message::{Level, Message};
 
@@ -19,9 +21,96 @@ pub(super) enum AnnotationJob {
     Export(Job<Option<Result<String, String>>>),
 }
 
+/// File > Open URL…: the address being typed, and why the last one was refused.
+#[derive(Debug, Default)]
+pub struct UrlDialog {
+    /// As typed: it may hold a presigned query or credentials, so it lives only here and in the
+    /// open request, and is never shown elsewhere, logged or saved.
+    pub text: String,
+    error: Option<String>,
+    focused: bool,
+}
+
+/// A remote slide's address as it may be shown or saved ([`crate::remote::redact`]); a local
+/// path as it is.
+pub(super) fn redacted(path: PathBuf) -> PathBuf {
+    match path.to_str() {
+        Some(url) if crate::remote::is_url(url) => PathBuf::from(crate::remote::redact(url)),
+        _ => path,
+    }
+}
+
+/// Whether `location` is a plain `http://` URL, which crosses the network unencrypted.
+pub fn is_plain_http(location: &str) -> bool {
+    location.get(..7).is_some_and(|s| s.eq_ignore_ascii_case("http://"))
+}
+
+/// The one-line warning shown for a plain `http://` slide.
+pub const PLAIN_HTTP_WARNING: &str = "Not encrypted: this slide comes over plain http://, readable on the network.";
+
 impl ViewerApp {
-    /// Put a slide that opened at the top of Open recent (its canonical path, once).
+    /// File > Open URL…
+    pub fn open_url_dialog(&mut self) {
+        self.url_dialog = Some(UrlDialog::default());
+    }
+
+    /// Show File > Open URL… while it is open; Open (or Enter) asks for the slide, which opens
+    /// in a tab on a worker like any other.
+    pub(super) fn show_url_dialog(&mut self, ctx: &egui::Context) {
+        let Some(dialog) = &mut self.url_dialog else { return };
+        let (mut open, mut close) = (false, false);
+        egui::Window::new("Open URL")
+            .collapsible(false)
+            .resizable(false)
+            .anchor(egui::Align2::CENTER_CENTER, egui::Vec2::ZERO)
+            .show(ctx, |ui| {
+                ui.label("A slide on a web server that answers range requests, or in S3:");
+                let label = ui.label("URL");
+                let field = egui::TextEdit::singleline(&mut dialog.text)
+                    .hint_text("https://server/path/slide.svs  or  s3://bucket/key")
+                    .desired_width(460.0);
+                let response = ui.add(field).labelled_by(label.id);
+                if !dialog.focused {
+                    response.request_focus();
+                    dialog.focused = true;
+                }
+                if response.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)) {
+                    open = true;
+                }
+                if is_plain_http(dialog.text.trim()) {
+                    Level::Warning.label(ui, PLAIN_HTTP_WARNING);
+                }
+                ui.weak("Open recent keeps the address without its query string or credentials.");
+                if let Some(e) = &dialog.error {
+                    Level::Error.label(ui, e.as_str());
+                }
+                ui.horizontal(|ui| {
+                    open |= ui.button("Open").clicked();
+                    close |= ui.button("Cancel").clicked();
+                });
+            });
+        if ctx.input(|i| i.key_pressed(egui::Key::Escape)) {
+            close = true;
+        }
+        if open {
+            let text = dialog.text.trim();
+            if crate::remote::is_url(text) {
+                self.commands.push(AppCommand::OpenSlide(PathBuf::from(text)));
+                close = true;
+            } else {
+                dialog.error = Some("Not a URL: type an address starting with https://, http:// or s3://.".into());
+                dialog.focused = false;
+            }
+        }
+        if close {
+            self.url_dialog = None;
+        }
+    }
+
+    /// Put a slide that opened at the top of Open recent (its canonical path, once; a URL
+    /// without credentials, query string or fragment).
     pub(super) fn remember_recent(&mut self, path: PathBuf) {
+        let path = redacted(path);
         self.recent.retain(|p| p != &path);
         self.recent.insert(0, path);
         self.recent.truncate(RECENT_MAX);
@@ -67,9 +156,11 @@ impl ViewerApp {
 
     /// Where browsing starts: the active slide's folder, else the last slide's, else the current one.
     pub(super) fn browse_start(&self) -> PathBuf {
+        let local = |p: &PathBuf| !is_url_path(p);
         self.active_tab()
             .map(|t| t.path.clone())
-            .or_else(|| self.recent.first().cloned())
+            .filter(local)
+            .or_else(|| self.recent.iter().find(|p| local(p)).cloned())
             .and_then(|p| p.parent().map(Path::to_path_buf))
             .unwrap_or_default()
     }

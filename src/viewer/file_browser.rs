@@ -281,9 +281,15 @@ impl FileBrowser {
     }
 }
 
-/// The entries of `recent` whose file is gone, checked on a worker.
+/// The entries of `recent` whose file is gone, checked on a worker. URLs are never checked
+/// (no network from this check) and so never dropped.
 pub fn check_missing(recent: Vec<PathBuf>, ctx: &egui::Context) -> Job<Vec<PathBuf>> {
-    Job::spawn(ctx, move || recent.into_iter().filter(|p| !p.is_file()).collect())
+    Job::spawn(ctx, move || recent.into_iter().filter(|p| !is_url_path(p) && !p.is_file()).collect())
+}
+
+/// Whether a path of Open recent or a tab is really a URL (a remote slide's redacted address).
+pub fn is_url_path(path: &Path) -> bool {
+    path.to_str().is_some_and(crate::remote::is_url)
 }
 
 /// Where Export annotations suggests writing: beside the slide, named after it

@@ -6,7 +6,7 @@
 pub mod annotate;
 pub mod annotation_panels;
 pub mod app;
-mod app_files;
+pub mod app_files;
 pub mod camera;
 pub mod command;
 pub mod file_browser;

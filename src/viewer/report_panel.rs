@@ -162,11 +162,18 @@ impl ReportPanel {
             (found, problems.iter().map(|p| p.to_string()).collect())
         });
         let hash_path = slide_path.clone();
+        // A remote slide is streamed from its whole URL (a presigned query included); messages
+        // name it by its redacted path only.
+        let location = view.is_remote().then(|| view.location().into_owned());
         let hashing = Job::spawn_with_progress(ctx, move |progress| {
-            crate::report::hash::sha256_file(&hash_path, |n, size| {
+            let each = |n, size| {
                 progress.set(n, size);
                 !progress.is_cancelled()
-            })
+            };
+            match &location {
+                Some(url) => crate::report::hash::sha256_location(url, each),
+                None => crate::report::hash::sha256_file(&hash_path, each),
+            }
             .map_err(|e| format!("{}: cannot hash: {e}", hash_path.display()))
         });
 

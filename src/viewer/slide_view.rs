@@ -4,6 +4,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use egui::{Color32, ColorImage, Pos2, Rect, Sense, Stroke, TextureHandle, TextureOptions, Vec2};
 
@@ -18,32 +19,66 @@ pub struct OpenedSlide {
     pub overview: Option<ColorImage>,
     /// The slide's saved annotations and where to autosave them.
     pub annotations: crate::annotations::store::Loaded,
-    /// The slide's canonical (absolute) path, for Open recent.
+    /// The slide's canonical (absolute) path, for Open recent; a remote slide's
+    /// [`redact`](crate::remote::redact)ed URL.
     pub canonical: std::path::PathBuf,
+    /// A remote slide's whole URL as given (a presigned query included). Kept in memory for
+    /// reading and hashing only; never shown, logged or saved.
+    url: Option<String>,
+}
+
+/// Stages of [`OpenedSlide::load_with_progress`], published as `done` of [`OPEN_STAGES`].
+pub const OPEN_STAGES: u64 = 3;
+
+/// What an opening slide is doing, for a fraction of [`OPEN_STAGES`] published by
+/// [`OpenedSlide::load_with_progress`].
+pub fn open_stage_text(fraction: f32) -> &'static str {
+    match (fraction * OPEN_STAGES as f32).round() as u64 {
+        0 => "reading the slide's layout",
+        1 => "reading the coarsest level",
+        _ => "reading annotations",
+    }
 }
 
 impl OpenedSlide {
-    /// Open a slide (a path, or an `http(s)://` URL read with range requests) and decode its
-    /// overview. Call from a worker thread: this reads the file.
+    /// Open a slide and decode its overview. Call from a worker thread: this reads the file.
+    /// A path that is an `http(s)://` or `s3://` URL opens the remote slide.
     pub fn load(path: &std::path::Path, cache: Arc<crate::tiles::TileCache>) -> crate::Result<Self> {
-        let url = path.to_str().filter(|p| crate::remote::is_url(p));
-        let slide = Arc::new(match url {
-            Some(url) => Slide::from_source(crate::slide::open_location(url, &crate::Limits::DEFAULT)?, cache),
-            None => Slide::open_with_cache(path, cache)?,
-        });
-        if let Some(url) = url {
-            // A URL is named by its redacted form (no credentials or query) everywhere it is
-            // kept; the annotation store keeps a remote slide's annotations in the app data
-            // folder under that name (not saved without one).
-            let shown = std::path::PathBuf::from(crate::remote::redact(url));
-            let annotations = crate::annotations::store::load_for_slide(&shown);
-            let overview = overview_of(&slide);
-            return Ok(OpenedSlide { slide, overview, annotations, canonical: shown });
-        }
+        Self::load_with_progress(path, cache, |_| {})
+    }
+
+    /// [`Self::load`], telling `stage` (0 to [`OPEN_STAGES`]) as it goes: a remote slide opens
+    /// slowly, and the window says what it waits for.
+    pub fn load_with_progress(
+        path: &std::path::Path,
+        cache: Arc<crate::tiles::TileCache>,
+        stage: impl Fn(u64),
+    ) -> crate::Result<Self> {
+        stage(0);
+        let remote = path.to_str().filter(|s| crate::remote::is_url(s));
+        let slide = match remote {
+            Some(url) => {
+                let limits = crate::Limits::DEFAULT;
+                let source = crate::slide::open_location(url, &limits)?;
+                Arc::new(Slide::from_source(source, cache).with_limits(limits))
+            }
+            None => Arc::new(Slide::open_with_cache(path, cache)?),
+        };
+        stage(1);
         let overview = overview_of(&slide);
-        let annotations = crate::annotations::store::load_for_slide(path);
-        let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-        Ok(OpenedSlide { slide, overview, annotations, canonical })
+        stage(2);
+        // A remote slide's annotations are found by its redacted URL (the app data folder).
+        let shown = slide.path().to_path_buf();
+        let (annotations, canonical) = match remote {
+            Some(_) => (crate::annotations::store::load_for_slide(&shown), shown),
+            None => (
+                crate::annotations::store::load_for_slide(path),
+                std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()),
+            ),
+        };
+        stage(OPEN_STAGES);
+        let url = remote.map(str::to_string);
+        Ok(OpenedSlide { slide, overview, annotations, canonical, url })
     }
 }
 
@@ -89,8 +124,10 @@ pub struct FrameStats {
     pub visible: usize,
     /// Of those, drawn from their own texture.
     pub exact: usize,
-    /// Of those, corrupt (drawn hatched).
+    /// Of those, failed to load or decode (drawn hatched, with the reason on hover).
     pub failed: usize,
+    /// Of those, drawn from a coarser level while their own tile loads.
+    pub coarse: usize,
     /// Tiles asked of the scheduler this frame, most urgent first.
     pub wanted: Vec<TileId>,
 }
@@ -106,7 +143,15 @@ pub struct SlideView {
     look: Arc<std::sync::RwLock<Look>>,
     adjustments: Adjustments,
     textures: HashMap<TileId, TileTexture>,
+    /// Tiles whose load failed, with the reason; forgotten when they leave the view (and so
+    /// asked for again when they come back), retried in view after [`FAILED_RETRY_AFTER`].
     failed: HashMap<TileId, String>,
+    /// When each tile in `failed` last failed.
+    failed_at: HashMap<TileId, Instant>,
+    /// The failed tile under the pointer last frame, for its tooltip.
+    hovered_failure: Option<TileId>,
+    /// A remote slide's whole URL (see [`OpenedSlide`]): for hashing; never shown.
+    url: Option<String>,
     texture_budget_bytes: usize,
     frame: u64,
     overview_image: Option<ColorImage>,
@@ -163,6 +208,10 @@ const UPLOADS_PER_FRAME: usize = 32;
 /// and fallbacks several times over). With a software renderer they live in main memory.
 pub const DEFAULT_TEXTURE_BUDGET: usize = 96 << 20;
 
+/// A tile that failed is asked for again after this long even if it never left the view: a
+/// network that dropped out comes back without the user having to move.
+pub const FAILED_RETRY_AFTER: Duration = Duration::from_secs(10);
+
 impl SlideView {
     pub fn new(opened: OpenedSlide, ctx: &egui::Context) -> Self {
         let slide = opened.slide;
@@ -206,6 +255,9 @@ impl SlideView {
             adjustments: Adjustments::default(),
             textures: HashMap::new(),
             failed: HashMap::new(),
+            failed_at: HashMap::new(),
+            hovered_failure: None,
+            url: opened.url,
             texture_budget_bytes: DEFAULT_TEXTURE_BUDGET,
             frame: 0,
             overview_image: opened.overview,
@@ -363,8 +415,24 @@ impl SlideView {
         self.minimap_rect
     }
 
+    /// Tiles that failed to load or decode and are drawn as gaps, with the reason.
     pub fn failed_tiles(&self) -> &HashMap<TileId, String> {
         &self.failed
+    }
+
+    /// Where the slide is read from, for a worker that reads it whole (hashing): a remote
+    /// slide's full URL (credentials and query included: pass it only to the engine), else
+    /// its path.
+    pub fn location(&self) -> std::borrow::Cow<'_, str> {
+        match &self.url {
+            Some(url) => std::borrow::Cow::Borrowed(url.as_str()),
+            None => self.slide.path().to_string_lossy(),
+        }
+    }
+
+    /// Whether the slide is read over the network.
+    pub fn is_remote(&self) -> bool {
+        self.url.is_some()
     }
 
     pub fn scheduler_stats(&self) -> crate::tiles::scheduler::SchedulerStats {
@@ -422,7 +490,7 @@ impl SlideView {
         self.request_tiles();
         let painter = ui.painter_at(rect);
         painter.rect_filled(rect, 0.0, Color32::from_gray(38));
-        self.draw_tiles(&painter);
+        self.draw_tiles(&painter, response.hover_pos());
         self.evict_textures();
         let projection = self.projection();
         self.annotations.paint(&painter, &projection, response.hover_pos());
@@ -431,7 +499,14 @@ impl SlideView {
         self.minimap(ui, rect);
         self.cursor_level0 =
             response.hover_pos().map(|p| self.camera.screen_to_level0([f64::from(p.x), f64::from(p.y)], &self.view));
-        response
+        match self.hovered_failure.and_then(|id| self.failed.get(&id)) {
+            Some(reason) => {
+                let text =
+                    format!("This tile did not load: {reason}\nIt is asked for again when it comes back into view.");
+                response.on_hover_text(text)
+            }
+            None => response,
+        }
     }
 
     fn handle_input(&mut self, ui: &egui::Ui, response: &egui::Response, annotation_took_drag: bool, navigation: bool) {
@@ -543,9 +618,12 @@ impl SlideView {
                     let handle = ctx.load_texture(name, image, options);
                     self.textures.insert(result.id, TileTexture { handle, last_used: self.frame, bytes, generation });
                     self.tiles_loaded += 1;
+                    self.failed.remove(&result.id);
+                    self.failed_at.remove(&result.id);
                 }
                 Err(e) => {
-                    self.failed.insert(result.id, e.kind.to_string());
+                    self.failed.insert(result.id, crate::error::printable(&e.kind.to_string()));
+                    self.failed_at.insert(result.id, Instant::now());
                 }
             }
         }
@@ -561,12 +639,18 @@ impl SlideView {
         let focus = self.camera.center;
         let coarsest = levels.len() - 1;
         let generation = self.generation();
+        let now = Instant::now();
         let mut wanted = Vec::new();
-        let want = |level: usize, tiles: Vec<((u64, u64), f64)>, base: f64, wanted: &mut Vec<TileRequest>| {
+        // Every tile this frame shows or prefetches: a failure outside it is forgotten.
+        let mut near = std::collections::HashSet::new();
+        let mut want = |level: usize, tiles: Vec<((u64, u64), f64)>, base: f64, wanted: &mut Vec<TileRequest>| {
             for ((col, row), d) in tiles {
                 let id = TileId { level: level as u32, col, row };
+                near.insert(id);
                 let current = self.textures.get(&id).is_some_and(|t| t.generation == generation);
-                if !current && !self.failed.contains_key(&id) && !self.arrived_ids.contains(&id) {
+                // A failed tile stays drawn as a gap while it is tried again.
+                let retry = self.failed_at.get(&id).is_none_or(|t| now.duration_since(*t) >= FAILED_RETRY_AFTER);
+                if !current && retry && !self.arrived_ids.contains(&id) {
                     wanted.push(TileRequest { id, priority: base + d });
                 }
             }
@@ -594,6 +678,8 @@ impl SlideView {
             let centre = [focus[0] - cw, focus[1] - ch, focus[0] + cw, focus[1] + ch];
             want(level - 1, tiles_in(&levels[level - 1], centre, focus), 3e3, &mut wanted);
         }
+        self.failed.retain(|id, _| near.contains(id));
+        self.failed_at.retain(|id, _| near.contains(id));
         self.stats.wanted = wanted.iter().map(|r| r.id).collect();
         self.scheduler.set_wanted(wanted);
     }
@@ -624,11 +710,12 @@ impl SlideView {
     /// Draw each visible tile of the current level from its texture; where one is missing, the
     /// matching part of the finest coarser level that has it all. Every screen pixel is drawn about
     /// once, which matters with software rendering.
-    fn draw_tiles(&mut self, painter: &egui::Painter) {
+    fn draw_tiles(&mut self, painter: &egui::Painter, hover: Option<Pos2>) {
         let levels = self.slide.levels();
         let level = self.stats.level;
         let area = self.camera.visible_level0(&self.view);
-        let (mut exact, mut failed) = (0, 0);
+        let (mut exact, mut failed, mut from_coarser) = (0, 0, 0);
+        self.hovered_failure = None;
         let frame = self.frame;
         let generation = self.generation();
         for ((col, row), _) in tiles_in(&levels[level], area, self.camera.center) {
@@ -646,10 +733,13 @@ impl SlideView {
                 }
                 continue;
             }
-            if self.failed.contains_key(&id) {
+            if let Some(reason) = self.failed.get(&id) {
                 failed += 1;
                 if let Some((rect, _)) = self.tile_quad(level, col, row, whole) {
-                    hatch(painter, rect);
+                    hatch(painter, rect, reason);
+                    if hover.is_some_and(|p| rect.contains(p)) {
+                        self.hovered_failure = Some(id);
+                    }
                 }
                 continue;
             }
@@ -670,6 +760,7 @@ impl SlideView {
                 if ids.is_empty() || !ids.iter().all(|t| self.textures.contains_key(t)) {
                     continue;
                 }
+                from_coarser += 1;
                 for t in ids {
                     if let Some(quad) = self.tile_quad(coarse, t.col, t.row, cover) {
                         if let Some(tex) = self.textures.get_mut(&t) {
@@ -683,6 +774,7 @@ impl SlideView {
         }
         self.stats.exact = exact;
         self.stats.failed = failed;
+        self.stats.coarse = from_coarser;
     }
 
     /// Drop the least recently drawn textures beyond the budget; the coarsest level stays.
@@ -761,8 +853,9 @@ impl SlideView {
     }
 }
 
-/// A corrupt tile: a red-hatched gap.
-fn hatch(painter: &egui::Painter, rect: Rect) {
+/// A tile that failed to load or decode: a red-hatched gap, with the reason written in it when
+/// the tile is large enough on screen to hold a line of text.
+fn hatch(painter: &egui::Painter, rect: Rect, reason: &str) {
     painter.rect_filled(rect, 0.0, Color32::from_rgb(60, 20, 20));
     let stroke = Stroke::new(1.0, Color32::from_rgb(200, 60, 60));
     let step = 12.0;
@@ -776,4 +869,20 @@ fn hatch(painter: &egui::Painter, rect: Rect) {
         t += step;
     }
     painter.rect_stroke(rect, 0.0, stroke, egui::StrokeKind::Inside);
+    // Written in the part on screen: a tile at high zoom can be larger than the view.
+    let rect = rect.intersect(painter.clip_rect());
+    if rect.width() >= 120.0 && rect.height() >= 40.0 {
+        let chars = ((rect.width() - 16.0) / 7.0) as usize;
+        let mut text: String = reason.chars().take(chars).collect();
+        if text.len() < reason.len() {
+            text.pop();
+            text.push('…');
+        }
+        let font = egui::FontId::proportional(12.0);
+        let galley = painter.layout_no_wrap(text, font, Color32::WHITE);
+        let at = rect.center() - galley.size() / 2.0;
+        let bg = Rect::from_min_size(at, galley.size()).expand(4.0);
+        painter.rect_filled(bg, 3.0, Color32::from_black_alpha(190));
+        painter.galley(at, galley, Color32::WHITE);
+    }
 }
