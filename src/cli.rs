@@ -463,10 +463,16 @@ fn verify(report_path: &Path, slide: &Path) -> anyhow::Result<()> {
     let remote = wsiview::remote::is_url(&location);
     let shown = if remote { PathBuf::from(wsiview::remote::redact(&location)) } else { slide.to_path_buf() };
     let mut progress = progress_printer(&shown);
-    let sha256 = wsiview::report::hash::sha256_location(&location, |done, total| {
+    let each = |done, total| {
         progress("hashing", done, total);
         true
-    })
+    };
+    // A local path is hashed as it is (it need not be UTF-8).
+    let sha256 = if remote {
+        wsiview::report::hash::sha256_location(&location, each)
+    } else {
+        wsiview::report::hash::sha256_file(slide, each)
+    }
     .with_context(|| format!("{}: cannot read", shown.display()))?;
     if sha256 == report.slide.sha256 {
         println!("OK: {} refers to exactly {} (sha256 {sha256})", report_path.display(), shown.display());

@@ -619,8 +619,7 @@ fn denied_and_missing_objects_say_so() {
 
 #[test]
 fn redirects_are_followed() {
-    // There is no TLS server in these tests, so the https → http refusal is unit-tested
-    // (`remote::http`'s `is_downgrade`); here, a redirect on http is followed to its target.
+    // A redirect on http is followed to its target (https → http is refused: tests/remote/tls.rs).
     let target = fault_server(sample_bytes(), |_| Answer::Serve("a"));
     let location: &'static str = Box::leak(format!("http://127.0.0.1:{}/s.svs", target.port).into_boxed_str());
     let leaked: &'static [(&'static str, &'static str)] = Box::leak(vec![("Location", location)].into_boxed_slice());
@@ -728,6 +727,16 @@ fn adjacent_blocks_of_one_read_come_in_one_request_and_are_cached() {
     assert!(buf[..7] == bytes[tail..]);
     assert!(source.read_exact_at(tail as u64, &mut buf[..8]).is_err());
     assert_eq!(source.requests(), 4);
+    // A metadata read at the start of the last, partial span reads ahead only to the end of the
+    // object, without the last block, which is cached: one request.
+    let len = bytes.len() as u64;
+    let (span_start, last_block_start) =
+        ((len - 1) / METADATA_SPAN_BYTES * METADATA_SPAN_BYTES, (len - 1) / BLOCK_BYTES * BLOCK_BYTES);
+    assert!(last_block_start > span_start, "the sample's last span has several blocks");
+    let before = source.bytes_fetched();
+    source.read_exact_at(span_start + 10, &mut buf[..100]).unwrap_or_else(|e| panic!("{e}"));
+    assert!(buf[..100] == bytes[span_start as usize + 10..span_start as usize + 110]);
+    assert_eq!((source.requests(), source.bytes_fetched() - before), (5, last_block_start - span_start));
 }
 
 #[test]

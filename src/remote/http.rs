@@ -37,12 +37,16 @@ pub const WHOLE_BODY_MAX_BYTES: u64 = 16 << 20;
 /// bodies, with exponential backoff and jitter.
 pub const MAX_RETRIES: u32 = 4;
 
+/// Largest object opened (1 TiB): a `Content-Range` total beyond it is refused as a bad reply,
+/// so that no size from a server is trusted unbounded.
+pub const MAX_OBJECT_BYTES: u64 = 1 << 40;
+
 /// Bytes per request of [`HttpSource::stream`] (8 MiB): a whole-object read (a hash) pays one
 /// round trip per 8 MiB.
 pub const STREAM_CHUNK_BYTES: u64 = 8 << 20;
 
-/// Most consecutive missing blocks fetched in one request (16 MiB), so that a retry after a
-/// broken connection repeats little.
+/// Most consecutive missing blocks fetched in one request (2 MiB of 32 KiB blocks), so that a
+/// retry after a broken connection repeats little.
 const MAX_RUN_BLOCKS: u64 = 64;
 /// First backoff delay; doubled on each retry, plus up to half again of jitter.
 const BACKOFF_FIRST: Duration = Duration::from_millis(100);
@@ -191,6 +195,8 @@ pub struct HttpSource {
     whole: Option<Vec<u8>>,
     requests: AtomicU64,
     bytes_fetched: AtomicU64,
+    /// The highest block index this source has put in the block cache (dropped with it).
+    highest_block: AtomicU64,
 }
 
 /// Where an [`HttpSource`]'s requests go.
@@ -251,6 +257,7 @@ impl HttpSource {
             whole: None,
             requests: AtomicU64::new(0),
             bytes_fetched: AtomicU64::new(0),
+            highest_block: AtomicU64::new(0),
         };
         let (first, headers, whole) = match source.with_retries(|s| s.get(0, METADATA_SPAN_BYTES - 1, true))? {
             Reply::Range(bytes, headers) => (bytes, headers, false),
@@ -274,8 +281,16 @@ impl HttpSource {
             source.len = parse_content_range(&range)
                 .map(|(_, _, total)| total)
                 .ok_or_else(|| source.bad_reply(format!("Content-Range {range:?}")))?;
+            if source.len > MAX_OBJECT_BYTES {
+                return Err(source.bad_reply(format!(
+                    "an object of {} bytes, over the {} GiB wsiview opens",
+                    source.len,
+                    MAX_OBJECT_BYTES >> 30
+                )));
+            }
             for (i, chunk) in first.chunks(BLOCK_BYTES as usize).enumerate() {
                 block_cache().insert((source.id, i as u64), Arc::new(chunk.to_vec()));
+                source.highest_block.fetch_max(i as u64, Ordering::Relaxed);
             }
         }
         Ok(source)
@@ -368,6 +383,11 @@ impl HttpSource {
                 |what: &str| Failure::Fatal(RemoteError::Redirect { url: self.shown.clone(), what: what.into() });
             if redirects > MAX_REDIRECTS {
                 return Err(redirect("too many redirects"));
+            }
+            // S3 answers a request to the wrong region with a 301 naming the bucket's region.
+            if let Some(region) = header(response.headers(), "x-amz-bucket-region") {
+                let region = crate::error::printable(&region);
+                return Err(redirect(&format!("the bucket is in region {region}: set AWS_REGION={region}")));
             }
             let location =
                 header(response.headers(), "location").ok_or_else(|| redirect("a redirect without a Location"))?;
@@ -492,6 +512,7 @@ impl HttpSource {
     /// to fetch, so two readers cannot wait on each other.
     fn blocks(&self, first: u64, last: u64) -> Result<Vec<Arc<Vec<u8>>>, RemoteError> {
         let cache = block_cache();
+        self.highest_block.fetch_max(last, Ordering::Relaxed);
         let mut slots: Vec<_> =
             (first..=last).map(|i| cache.get_value_or_guard(&(self.id, i), Some(Duration::ZERO))).collect();
         let mine = |slot: &GuardResult<_, _, _, _, _>| matches!(slot, GuardResult::Guard(_));
@@ -537,7 +558,8 @@ impl HttpSource {
 
     /// The bytes of blocks `first..=last` in one request (with retries).
     fn fetch_blocks(&self, first: u64, last: u64) -> Result<Vec<u8>, RemoteError> {
-        let (start, end) = (first * BLOCK_BYTES, ((last + 1) * BLOCK_BYTES).min(self.len) - 1);
+        let start = first.saturating_mul(BLOCK_BYTES);
+        let end = (last.saturating_add(1)).saturating_mul(BLOCK_BYTES).min(self.len) - 1;
         match self.with_retries(|s| s.get(start, end, false))? {
             Reply::Range(bytes, _) => Ok(bytes),
             Reply::Whole(..) => Err(self.bad_reply("a whole body for a range".into())),
@@ -549,7 +571,7 @@ impl Drop for HttpSource {
     fn drop(&mut self) {
         // Its blocks can never be read again (ids are not reused).
         if self.whole.is_none() {
-            for i in 0..self.len.div_ceil(BLOCK_BYTES) {
+            for i in 0..=self.highest_block.load(Ordering::Relaxed) {
                 block_cache().remove(&(self.id, i));
             }
         }

@@ -14,8 +14,8 @@ mod http;
 mod s3;
 
 pub use http::{
-    set_ca_bundle, totals, HttpSource, BLOCK_BYTES, BLOCK_CACHE_BYTES, MAX_RETRIES, METADATA_SPAN_BYTES,
-    STREAM_CHUNK_BYTES, WHOLE_BODY_MAX_BYTES,
+    set_ca_bundle, totals, HttpSource, BLOCK_BYTES, BLOCK_CACHE_BYTES, MAX_OBJECT_BYTES, MAX_RETRIES,
+    METADATA_SPAN_BYTES, STREAM_CHUNK_BYTES, WHOLE_BODY_MAX_BYTES,
 };
 
 /// Why a remote read failed. Every message names the object by its [`redact`]ed URL (no
@@ -196,12 +196,32 @@ pub fn redact(url: &str) -> String {
             let end = rest.find('/').unwrap_or(rest.len());
             let (authority, path) = rest.split_at(end);
             let host = authority.rfind('@').map_or(authority, |at| &authority[at + 1..]);
-            format!("{scheme}{host}{path}")
+            if valid_host(host) {
+                format!("{scheme}{host}{path}")
+            } else {
+                // Not host[:port]: a password with a '/' or '?' in it, say. Show none of it.
+                format!("{scheme}(an invalid address)")
+            }
         }
         // No scheme: drop anything up to an '@' so that `user:pw@host/x` shows no password.
         None => cut.rfind('@').map_or(cut, |at| &cut[at + 1..]).to_string(),
     };
     crate::error::printable(&redacted)
+}
+
+/// Whether `host` is `name`, `name:port` or `[v6]:port` (port digits only): what may follow
+/// the user information in a URL that [`redact`] shows.
+fn valid_host(host: &str) -> bool {
+    let port_ok = |p: &str| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit());
+    if let Some(v6) = host.strip_prefix('[') {
+        return match v6.split_once(']') {
+            Some((address, "")) => !address.is_empty(),
+            Some((address, rest)) => !address.is_empty() && rest.strip_prefix(':').is_some_and(port_ok),
+            None => false,
+        };
+    }
+    let (name, port) = host.rsplit_once(':').map_or((host, None), |(n, p)| (n, Some(p)));
+    !name.is_empty() && !name.contains([':', '@', ' ', '[', ']']) && port.is_none_or(port_ok)
 }
 
 #[cfg(test)]
@@ -219,6 +239,11 @@ mod tests {
         assert_eq!(redact("https://a:b@c@host/x"), "https://host/x");
         assert_eq!(redact("user:pw@host/x?s=SECRET"), "host/x");
         assert!(!redact("https://host/\u{1b}[31mx").contains('\u{1b}'));
+        // A password with '/' or '?' in it makes no valid host: none of it is shown.
+        assert_eq!(redact("https://u:pa/ss@h/x"), "https://(an invalid address)");
+        assert_eq!(redact("https://u:p?ss@h/x"), "https://(an invalid address)");
+        assert_eq!(redact("https://[::1]:8443/x?s=1"), "https://[::1]:8443/x");
+        assert_eq!(redact("s3://KEY:SECRET@bucket/k.svs"), "s3://bucket/k.svs");
     }
 
     #[test]

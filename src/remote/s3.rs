@@ -60,12 +60,16 @@ impl S3Object {
     /// The object named by `s3://bucket/key`, configured from the variables `var` gives (the
     /// environment, in use; a table, in tests) and the files they name.
     pub(super) fn configure(location: &str, var: &dyn Fn(&str) -> Option<String>) -> Result<Self, RemoteError> {
-        let shown = crate::error::printable(location);
+        let shown = super::redact(location);
         let bad = |what: &str| RemoteError::S3Config { url: shown.clone(), what: what.to_string() };
         let rest = location.get(5..).filter(|_| is_s3(location)).ok_or_else(|| bad("not an s3:// URL"))?;
         let (bucket_name, key) = rest.split_once('/').ok_or_else(|| bad("no object key after the bucket name"))?;
         if bucket_name.is_empty() || key.is_empty() {
             return Err(bad("expected s3://bucket/key"));
+        }
+        if bucket_name.contains(['@', ':']) {
+            return Err(bad("credentials in an s3:// URL are not used (and not shown): give them in \
+                 AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or a profile"));
         }
         let var = |name: &str| var(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
         let profile_name = var("AWS_PROFILE").unwrap_or_else(|| "default".into());
@@ -82,17 +86,50 @@ impl S3Object {
         };
         let credentials_file = read(file("AWS_SHARED_CREDENTIALS_FILE", "credentials"))?;
         let config_file = read(file("AWS_CONFIG_FILE", "config"))?;
+        // The config file names profiles `[profile NAME]`; `[default]` (or `[profile default]`).
         let config_section =
-            if profile_name == "default" { "default".to_string() } else { format!("profile {profile_name}") };
+            if profile_name == "default" && !config_file.iter().any(|(section, _, _)| section == "profile default") {
+                "default".to_string()
+            } else {
+                format!("profile {profile_name}")
+            };
         let from_profile = |key: &str| {
             lookup(&credentials_file, &profile_name, key).or_else(|| lookup(&config_file, &config_section, key))
         };
-
+        let profile_exists = credentials_file.iter().any(|(section, _, _)| *section == profile_name)
+            || config_file.iter().any(|(section, _, _)| *section == config_section);
+        if var("AWS_PROFILE").is_some() && !profile_exists {
+            return Err(bad(&format!(
+                "the profile {} (AWS_PROFILE) is in neither the shared credentials nor the config file",
+                crate::error::printable(&profile_name)
+            )));
+        }
+        let named = crate::error::printable(&profile_name);
         let credentials = match (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
             (Some(id), Some(secret)) => Some(credentials(id, secret, var("AWS_SESSION_TOKEN"))),
-            _ => match (from_profile("aws_access_key_id"), from_profile("aws_secret_access_key")) {
+            (Some(_), None) => return Err(bad("AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not")),
+            (None, Some(_)) => return Err(bad("AWS_SECRET_ACCESS_KEY is set but AWS_ACCESS_KEY_ID is not")),
+            (None, None) => match (from_profile("aws_access_key_id"), from_profile("aws_secret_access_key")) {
                 (Some(id), Some(secret)) => Some(credentials(id, secret, from_profile("aws_session_token"))),
-                _ => None,
+                (None, None) => {
+                    // Credentials got another way than static keys: refused, never sent unsigned.
+                    let other =
+                        ["credential_process", "sso_session", "sso_start_url", "role_arn", "web_identity_token_file"]
+                            .into_iter()
+                            .find(|key| from_profile(key).is_some());
+                    if let Some(key) = other {
+                        return Err(bad(&format!(
+                            "the profile {named} gets its credentials by {key}, which wsiview does not support: \
+                             give static keys (aws_access_key_id, aws_secret_access_key) or a presigned URL"
+                        )));
+                    }
+                    None
+                }
+                _ => {
+                    return Err(bad(&format!(
+                        "the profile {named} has only one of aws_access_key_id and aws_secret_access_key"
+                    )))
+                }
             },
         };
         let region = var("AWS_REGION")
@@ -245,6 +282,29 @@ mod tests {
         with_profile.extend([("AWS_ACCESS_KEY_ID", "ENVKEY"), ("AWS_SECRET_ACCESS_KEY", "z")]);
         let env = configure("s3://b/k.svs", &with_profile).unwrap().presigned_get();
         assert!(env.contains("X-Amz-Credential=ENVKEY%2F"), "{env}");
+    }
+
+    #[test]
+    fn incomplete_or_unsupported_credentials_are_errors_not_unsigned_requests() {
+        let e = configure("s3://b/k", &[("AWS_ACCESS_KEY_ID", "A")]).unwrap_err().to_string();
+        assert!(e.contains("AWS_SECRET_ACCESS_KEY is not"), "{e}");
+        let e = configure("s3://b/k", &[("AWS_PROFILE", "nowhere")]).unwrap_err().to_string();
+        assert!(e.contains("profile nowhere") && e.contains("neither"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config");
+        std::fs::write(&config, "[profile sso]\nsso_session = hospital\n[profile default]\nregion = eu-west-2\n")
+            .unwrap();
+        let files = [("AWS_CONFIG_FILE", config.to_str().unwrap()), ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")];
+        let mut sso = files.to_vec();
+        sso.push(("AWS_PROFILE", "sso"));
+        let e = configure("s3://b/k", &sso).unwrap_err().to_string();
+        assert!(e.contains("sso_session") && e.contains("not support"), "{e}");
+        // `[profile default]` is the default profile too.
+        let url = configure("s3://b/k", &files).unwrap().presigned_get();
+        assert!(url.starts_with("https://b.s3.eu-west-2.amazonaws.com/"), "{url}");
+        // Credentials in the URL are refused, and not repeated.
+        let e = configure("s3://KEYID:hunter2@b/k", &[]).unwrap_err().to_string();
+        assert!(e.contains("s3://b/k") && !e.contains("hunter2") && !e.contains("KEYID"), "{e}");
     }
 
     #[test]

@@ -226,7 +226,11 @@ fn a_profile_in_the_shared_files_is_used() {
     let (credentials, config) = (dir.path().join("credentials"), dir.path().join("config"));
     std::fs::write(
         &credentials,
-        format!("[default]\naws_access_key_id = nobody\naws_secret_access_key = wrong\n[lab]\naws_access_key_id = {KEY_ID}\naws_secret_access_key = {SECRET}\n"),
+        format!(
+            "[default]\naws_access_key_id = {KEY_ID}\naws_secret_access_key = {SECRET}\n\
+             [lab]\naws_access_key_id = {KEY_ID}\naws_secret_access_key = {SECRET}\n\
+             [stale]\naws_access_key_id = {KEY_ID}\naws_secret_access_key = an-old-secret\n"
+        ),
     )
     .unwrap_or_else(|e| panic!("{e}"));
     std::fs::write(&config, format!("[profile lab]\nregion = us-east-1\nendpoint_url = http://127.0.0.1:{port}\n"))
@@ -235,16 +239,25 @@ fn a_profile_in_the_shared_files_is_used() {
         ("AWS_SHARED_CREDENTIALS_FILE", credentials.display().to_string()),
         ("AWS_CONFIG_FILE", config.display().to_string()),
     ];
-    let mut lab = files.clone();
-    lab.push(("AWS_PROFILE", "lab".to_string()));
-    let out = wsiview_aws(&["info", &location()], &lab);
-    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
-    // The default profile's keys are refused by the server (and it has no endpoint: AWS's own,
-    // which these tests never reach, so it gets the lab endpoint from the environment).
-    let mut default = files;
-    default.push(("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}")));
-    let out = wsiview_aws(&["info", &location()], &default);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("access denied"), "{}", String::from_utf8_lossy(&out.stderr));
+    let with = |extra: &[(&'static str, String)]| {
+        let mut vars = files.clone();
+        vars.extend_from_slice(extra);
+        wsiview_aws(&["info", &location()], &vars)
+    };
+    let stderr = |out: &std::process::Output| String::from_utf8_lossy(&out.stderr).into_owned();
+    // The lab profile: keys from the credentials file, the endpoint from the config file.
+    let out = with(&[("AWS_PROFILE", "lab".into())]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // No AWS_PROFILE: the default profile's keys sign (unsigned requests are refused).
+    let endpoint = ("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}"));
+    let out = with(std::slice::from_ref(&endpoint));
+    assert!(out.status.success(), "{}", stderr(&out));
+    // A profile with an old secret: the server refuses the signature.
+    let out = with(&[endpoint.clone(), ("AWS_PROFILE", "stale".into())]);
+    assert!(stderr(&out).contains("access denied") && !stderr(&out).contains("an-old-secret"), "{}", stderr(&out));
+    // A profile that does not exist is an error before any request.
+    let out = with(&[endpoint, ("AWS_PROFILE", "nowhere".into())]);
+    assert!(!out.status.success() && stderr(&out).contains("profile nowhere"), "{}", stderr(&out));
 }
 
 #[test]
