@@ -118,6 +118,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Find slide microscopy series on a DICOMweb server (PACS).
+    Dicomweb {
+        #[command(subcommand)]
+        action: DicomwebCommand,
+    },
     /// Measure or convert annotation files (GeoJSON as QuPath writes it, or ASAP XML).
     Annotations {
         #[command(subcommand)]
@@ -186,6 +191,32 @@ enum Command {
         mpp: f64,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum DicomwebCommand {
+    /// List the slide microscopy series (QIDO-RS, modality SM): study and series UIDs,
+    /// accession number, study date, series description, number of instances.
+    ///
+    /// Credentials: a bearer token from --token-file or WSIVIEW_DICOMWEB_TOKEN, or HTTP basic
+    /// from WSIVIEW_DICOMWEB_USER and WSIVIEW_DICOMWEB_PASSWORD (preferred to a user:password@
+    /// in the URL, which other users of the machine can see in the process list).
+    List {
+        /// The DICOMweb service root, e.g. https://pacs.example/dicom-web.
+        url: String,
+        /// Only this study (StudyInstanceUID).
+        #[arg(long, value_name = "UID")]
+        study: Option<String>,
+        /// Only studies with this accession number.
+        #[arg(long, value_name = "A")]
+        accession: Option<String>,
+        /// Read a bearer token from this file (instead of WSIVIEW_DICOMWEB_TOKEN).
+        #[arg(long, value_name = "FILE")]
+        token_file: Option<PathBuf>,
+        /// Print a JSON array of objects instead of a table.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -381,6 +412,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Annotations { action: AnnotationsCommand::Convert { input, output } } => {
             convert_annotations(&input, &output)
+        }
+        Command::Dicomweb { action: DicomwebCommand::List { url, study, accession, token_file, json } } => {
+            dicomweb_list(&url, study, accession, token_file.as_deref(), json)
         }
         Command::Verify { report, slide } => verify(&report, &slide),
         Command::ExportTeaching { slide, report, outdir, key_file, force } => {
@@ -704,6 +738,50 @@ fn measure_annotations(
     } else {
         print!("{}", text_table(file, pixel_size, &rows, &totals));
     }
+    Ok(())
+}
+
+fn dicomweb_list(
+    url: &str,
+    study: Option<String>,
+    accession: Option<String>,
+    token_file: Option<&Path>,
+    json: bool,
+) -> anyhow::Result<()> {
+    use wsiview::remote::dicomweb::{list_series, valid_uid, Auth, Filter, Server};
+    if let Some(uid) = &study {
+        if !valid_uid(uid) {
+            bail!("--study {}: not a DICOM UID (digits and dots)", wsiview::error::printable(uid));
+        }
+    }
+    let auth = Auth::from_env(token_file).map_err(anyhow::Error::msg)?;
+    let server = Server::new(url, auth)?;
+    if wsiview::remote::is_unencrypted(url) {
+        eprintln!("wsiview: warning: {}: URL is not encrypted (http)", server.display_url());
+    }
+    let series = list_series(&server, &Filter { study, accession })?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&series)?);
+        return Ok(());
+    }
+    if series.is_empty() {
+        println!("{}: no slide microscopy series", server.display_url());
+        return Ok(());
+    }
+    let cell = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+    let mut rows =
+        vec![["Study UID", "Series UID", "Accession", "Date", "Description", "Instances"].map(str::to_string).to_vec()];
+    for s in &series {
+        rows.push(vec![
+            s.study_instance_uid.clone(),
+            s.series_instance_uid.clone(),
+            cell(&s.accession_number),
+            cell(&s.study_date),
+            cell(&s.series_description),
+            s.number_of_instances.map_or("-".into(), |n| n.to_string()),
+        ]);
+    }
+    print!("{}", aligned(&rows, &[false, false, false, false, false, true]));
     Ok(())
 }
 

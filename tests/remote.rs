@@ -3,9 +3,13 @@
 //! requests itself with 503s, 429s, a changed ETag, a whole body, 403 and 404.
 //!
 //! nginx (Debian's package) is started once for the whole test binary; without it the nginx
-//! tests skip with a message, unless `WSIVIEW_REQUIRE_NGINX=1` (CI), then they fail.
+//! tests skip with a message, unless `WSIVIEW_REQUIRE_NGINX=1` (CI), then they fail. The s3://
+//! tests (remote/s3.rs) and the DICOMweb tests against Orthanc (remote/dicomweb.rs) do the same
+//! with their own servers.
 
 mod common;
+#[path = "remote/dicomweb.rs"]
+mod dicomweb;
 #[path = "remote/s3.rs"]
 mod s3;
 #[path = "remote/tls.rs"]

@@ -345,18 +345,7 @@ impl HttpSource {
 
     /// Run `attempt` until it succeeds, fails for good, or [`MAX_RETRIES`] retries are spent.
     fn with_retries<T>(&self, mut attempt: impl FnMut(&Self) -> Result<T, Failure>) -> Result<T, RemoteError> {
-        let mut retry = 0;
-        loop {
-            match attempt(self) {
-                Ok(value) => return Ok(value),
-                Err(Failure::Fatal(e)) => return Err(e),
-                Err(Failure::Retry(e, _)) if retry >= MAX_RETRIES => return Err(e),
-                Err(Failure::Retry(_, wait)) => {
-                    std::thread::sleep(wait.unwrap_or_else(|| backoff(retry)));
-                    retry += 1;
-                }
-            }
-        }
+        retrying(|| attempt(self))
     }
 
     /// One GET of bytes `start..=end`, following redirects. At open (`opening`), a 200 with the
@@ -479,31 +468,7 @@ impl HttpSource {
     /// A failed request: a timeout or broken connection is retried. ureq's own text may quote
     /// the URL, so only texts without one are kept.
     fn transport(&self, e: ureq::Error, url: &str) -> Failure {
-        let (reason, retry) = match &e {
-            ureq::Error::Timeout(t) => (format!("timed out ({t})"), true),
-            // rustls reports a certificate it does not trust through the socket's I/O error.
-            ureq::Error::Io(io) if io.to_string().contains("certificate") => (
-                format!(
-                    "TLS: {io} (is the server's certificate from a hospital's own authority? \
-                     give its CA bundle with --ca-cert FILE or WSIVIEW_CA_BUNDLE)"
-                ),
-                false,
-            ),
-            ureq::Error::Io(io) => (format!("connection error: {io}"), true),
-            ureq::Error::ConnectionFailed => ("the connection failed".to_string(), true),
-            ureq::Error::HostNotFound => ("host not found".to_string(), false),
-            ureq::Error::Protocol(p) => (format!("HTTP protocol error: {p}"), true),
-            ureq::Error::Tls(t) => (format!("TLS: {t}"), false),
-            ureq::Error::Rustls(r) => (format!("TLS: {r}"), false),
-            ureq::Error::BadUri(_) | ureq::Error::Http(_) => ("not a valid URL".to_string(), false),
-            _ => ("the request failed".to_string(), false),
-        };
-        let error = RemoteError::Transport { url: self.shown.clone(), reason: scrub(&reason, url) };
-        if retry {
-            Failure::Retry(error, None)
-        } else {
-            Failure::Fatal(error)
-        }
+        transport_failure(e, url, &self.shown)
     }
 
     /// Blocks `first..=last`, from the cache or fetched (runs of missing blocks, one request
@@ -630,6 +595,108 @@ impl HttpSource {
         }
         Ok(())
     }
+}
+
+/// A failed request to `url` (shown as `shown`): a timeout or broken connection is retried.
+/// ureq's own text may quote the URL, so only texts without one are kept.
+fn transport_failure(e: ureq::Error, url: &str, shown: &str) -> Failure {
+    let (reason, retry) = match &e {
+        ureq::Error::Timeout(t) => (format!("timed out ({t})"), true),
+        // rustls reports a certificate it does not trust through the socket's I/O error.
+        ureq::Error::Io(io) if io.to_string().contains("certificate") => (
+            format!(
+                "TLS: {io} (is the server's certificate from a hospital's own authority? \
+                 give its CA bundle with --ca-cert FILE or WSIVIEW_CA_BUNDLE)"
+            ),
+            false,
+        ),
+        ureq::Error::Io(io) => (format!("connection error: {io}"), true),
+        ureq::Error::ConnectionFailed => ("the connection failed".to_string(), true),
+        ureq::Error::HostNotFound => ("host not found".to_string(), false),
+        ureq::Error::Protocol(p) => (format!("HTTP protocol error: {p}"), true),
+        ureq::Error::Tls(t) => (format!("TLS: {t}"), false),
+        ureq::Error::Rustls(r) => (format!("TLS: {r}"), false),
+        ureq::Error::BadUri(_) | ureq::Error::Http(_) => ("not a valid URL".to_string(), false),
+        _ => ("the request failed".to_string(), false),
+    };
+    let error = RemoteError::Transport { url: shown.to_string(), reason: scrub(&reason, url) };
+    if retry {
+        Failure::Retry(error, None)
+    } else {
+        Failure::Fatal(error)
+    }
+}
+
+/// Run `attempt` until it succeeds, fails for good, or [`MAX_RETRIES`] retries are spent.
+fn retrying<T>(mut attempt: impl FnMut() -> Result<T, Failure>) -> Result<T, RemoteError> {
+    let mut retry = 0;
+    loop {
+        match attempt() {
+            Ok(value) => return Ok(value),
+            Err(Failure::Fatal(e)) => return Err(e),
+            Err(Failure::Retry(e, _)) if retry >= MAX_RETRIES => return Err(e),
+            Err(Failure::Retry(_, wait)) => {
+                std::thread::sleep(wait.unwrap_or_else(|| backoff(retry)));
+                retry += 1;
+            }
+        }
+    }
+}
+
+/// One GET of a small body (a JSON reply) from `url` (secret: sent, never shown; messages name
+/// `shown`), with `headers`, over the process-wide agent and with the retries of remote slides:
+/// the body of a 200, or empty for a 204. Redirects are not followed (an error naming the
+/// status); a body over `max_bytes` is [`RemoteError::InvalidReply`]. 401/403 are
+/// [`RemoteError::AccessDenied`].
+pub(crate) fn get_small(
+    url: &str,
+    shown: &str,
+    headers: &[(&str, &str)],
+    max_bytes: u64,
+) -> Result<Vec<u8>, RemoteError> {
+    retrying(|| {
+        let mut request = agent(shown).map_err(Failure::Fatal)?.get(url);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        TOTAL_REQUESTS.fetch_add(1, Ordering::Relaxed);
+        let mut response = request.call().map_err(|e| transport_failure(e, url, shown))?;
+        let status = response.status().as_u16();
+        let retry_after = header(response.headers(), "retry-after")
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .map(|s| Duration::from_secs(s).min(RETRY_AFTER_CAP));
+        let url = shown.to_string();
+        match status {
+            200 => {}
+            204 => return Ok(Vec::new()),
+            301 | 302 | 303 | 307 | 308 => {
+                return Err(Failure::Fatal(RemoteError::Redirect {
+                    url,
+                    what: format!("the server redirects (HTTP {status}); give the address it redirects to"),
+                }))
+            }
+            401 | 403 => return Err(Failure::Fatal(RemoteError::AccessDenied { url, status })),
+            404 | 410 => return Err(Failure::Fatal(RemoteError::NotFound { url, status })),
+            429 | 500..=599 => return Err(Failure::Retry(RemoteError::Status { url, status }, retry_after)),
+            _ => return Err(Failure::Fatal(RemoteError::Status { url, status })),
+        }
+        let mut body = Vec::new();
+        let read = response.body_mut().as_reader().take(max_bytes + 1).read_to_end(&mut body);
+        TOTAL_BYTES.fetch_add(body.len() as u64, Ordering::Relaxed);
+        if let Err(e) = read {
+            return Err(Failure::Retry(
+                RemoteError::Transport { url, reason: format!("reading the reply: {e}") },
+                None,
+            ));
+        }
+        if body.len() as u64 > max_bytes {
+            return Err(Failure::Fatal(RemoteError::InvalidReply {
+                url,
+                what: format!("a reply over {} MiB", max_bytes >> 20),
+            }));
+        }
+        Ok(body)
+    })
 }
 
 /// A header's value as text, if present and valid.

@@ -10,6 +10,7 @@
 
 #![warn(missing_docs)]
 
+pub mod dicomweb;
 mod http;
 mod s3;
 
@@ -89,6 +90,14 @@ pub enum RemoteError {
         /// What is wrong.
         what: String,
     },
+    /// A reply that is not what was asked for: not the JSON expected, or too large.
+    #[error("{url}: invalid reply ({what})")]
+    InvalidReply {
+        /// The redacted URL.
+        url: String,
+        /// What is wrong.
+        what: String,
+    },
     /// Any other HTTP status (after retries, for 5xx and 429).
     #[error("{url}: the server answered HTTP {status}")]
     Status {
@@ -135,6 +144,7 @@ impl RemoteError {
             | RemoteError::BadReply { url, .. }
             | RemoteError::ShortBody { url, .. }
             | RemoteError::S3Config { url, .. }
+            | RemoteError::InvalidReply { url, .. }
             | RemoteError::Status { url, .. }
             | RemoteError::Tls { url, .. }
             | RemoteError::Redirect { url, .. }

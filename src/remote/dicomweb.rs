@@ -1,0 +1,433 @@
+//! DICOMweb: finding slide microscopy series on a PACS by QIDO-RS ([`list_series`]).
+//!
+//! Requests go over the process-wide agent of [`crate::remote`], with its TLS, retries and
+//! redaction. Replies are parsed from the DICOM JSON model (`application/dicom+json`) with
+//! bounded sizes ([`QIDO_MAX_BYTES`]); a missing attribute is fine, one of the wrong type is a
+//! [`RemoteError::InvalidReply`] naming the redacted URL.
+
+use std::path::Path;
+
+use base64::Engine;
+use serde::Serialize;
+use serde_json::Value;
+
+use super::{redact, RemoteError};
+
+/// Largest QIDO-RS reply read (16 MiB): a larger one is refused, not parsed.
+pub const QIDO_MAX_BYTES: u64 = 16 << 20;
+
+/// Largest token file read (64 KiB).
+const TOKEN_FILE_MAX_BYTES: u64 = 64 << 10;
+
+/// How requests authenticate.
+#[derive(Clone, Default)]
+pub enum Auth {
+    /// No credentials.
+    #[default]
+    None,
+    /// `Authorization: Bearer TOKEN`.
+    Bearer(String),
+    /// HTTP basic: user and password.
+    Basic(String, String),
+}
+
+impl std::fmt::Debug for Auth {
+    /// Never the secrets.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Auth::None => "Auth::None",
+            Auth::Bearer(_) => "Auth::Bearer(…)",
+            Auth::Basic(..) => "Auth::Basic(…)",
+        })
+    }
+}
+
+impl Auth {
+    /// The credentials of the environment and the command line: a bearer token from
+    /// `token_file` (`--token-file`) or `WSIVIEW_DICOMWEB_TOKEN`; else HTTP basic from
+    /// `WSIVIEW_DICOMWEB_USER` and `WSIVIEW_DICOMWEB_PASSWORD`; else none. (User information
+    /// in the URL, `https://user:password@host/…`, overrides basic credentials of the
+    /// environment: see [`Server::new`].) Errors never quote a secret.
+    pub fn from_env(token_file: Option<&Path>) -> Result<Auth, String> {
+        if let Some(path) = token_file {
+            let shown = crate::error::printable(&path.display().to_string());
+            let bytes = crate::files::read_regular(path, TOKEN_FILE_MAX_BYTES)
+                .map_err(|e| format!("cannot read the token file {shown}: {e}"))?;
+            let token = String::from_utf8(bytes).map_err(|_| format!("the token file {shown} is not text"))?;
+            return bearer(token.trim()).ok_or_else(|| format!("the token file {shown} holds no valid token"));
+        }
+        if let Some(token) = std::env::var("WSIVIEW_DICOMWEB_TOKEN").ok().filter(|t| !t.trim().is_empty()) {
+            return bearer(token.trim()).ok_or_else(|| "WSIVIEW_DICOMWEB_TOKEN is not a valid token".to_string());
+        }
+        let user = std::env::var("WSIVIEW_DICOMWEB_USER").ok().filter(|u| !u.is_empty());
+        let password = std::env::var("WSIVIEW_DICOMWEB_PASSWORD").ok();
+        match (user, password) {
+            (Some(user), Some(password)) => Ok(Auth::Basic(user, password)),
+            (Some(_), None) => Err("WSIVIEW_DICOMWEB_USER is set without WSIVIEW_DICOMWEB_PASSWORD".into()),
+            (None, Some(p)) if !p.is_empty() => {
+                Err("WSIVIEW_DICOMWEB_PASSWORD is set without WSIVIEW_DICOMWEB_USER".into())
+            }
+            _ => Ok(Auth::None),
+        }
+    }
+
+    /// The `Authorization` header's value, if any.
+    fn header(&self) -> Option<String> {
+        match self {
+            Auth::None => None,
+            Auth::Bearer(token) => Some(format!("Bearer {token}")),
+            Auth::Basic(user, password) => {
+                let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+                Some(format!("Basic {encoded}"))
+            }
+        }
+    }
+}
+
+/// A token fit for a header: visible ASCII only.
+fn bearer(token: &str) -> Option<Auth> {
+    (!token.is_empty() && token.bytes().all(|b| b.is_ascii_graphic())).then(|| Auth::Bearer(token.to_string()))
+}
+
+/// A DICOMweb service: its base URL (without credentials) and how to authenticate.
+pub struct Server {
+    base: url::Url,
+    shown: String,
+    auth: Auth,
+}
+
+impl Server {
+    /// The service at `url` (`https://host/dicom-web`), authenticating with `auth`, or with the
+    /// user and password in the URL if it has them (taken out of it: they are sent only as an
+    /// `Authorization` header, and never shown).
+    pub fn new(url: &str, auth: Auth) -> Result<Server, RemoteError> {
+        let shown = redact(url);
+        let bad = || RemoteError::BadUrl { url: shown.clone() };
+        if !super::is_http(url) {
+            return Err(bad());
+        }
+        let mut base = url::Url::parse(url).map_err(|_| bad())?;
+        let mut auth = auth;
+        if !base.username().is_empty() || base.password().is_some() {
+            let user = percent_decode(base.username()).ok_or_else(bad)?;
+            let password = percent_decode(base.password().unwrap_or("")).ok_or_else(bad)?;
+            auth = Auth::Basic(user, password);
+            base.set_username("").map_err(|_| bad())?;
+            base.set_password(None).map_err(|_| bad())?;
+        }
+        base.set_query(None);
+        base.set_fragment(None);
+        // Paths are appended to it: no trailing slash.
+        let trimmed = base.path().trim_end_matches('/').to_string();
+        base.set_path(&trimmed);
+        Ok(Server { shown: redact(base.as_str()), base, auth })
+    }
+
+    /// The base URL as it may be shown.
+    pub fn display_url(&self) -> &str {
+        &self.shown
+    }
+
+    /// GET `path` (under the base) with `query`, as DICOM JSON: the reply's array of data sets.
+    fn qido(&self, path: &str, query: &[(&str, &str)]) -> Result<Vec<DataSet>, RemoteError> {
+        let mut url = self.base.clone();
+        url.set_path(&format!("{}{path}", self.base.path()));
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        let shown = redact(url.as_str());
+        let authorization = self.auth.header();
+        let mut headers = vec![("Accept", "application/dicom+json, application/json")];
+        if let Some(value) = authorization.as_deref() {
+            headers.push(("Authorization", value));
+        }
+        let body = super::http::get_small(url.as_str(), &shown, &headers, QIDO_MAX_BYTES)?;
+        parse_data_sets(&body).map_err(|what| RemoteError::InvalidReply { url: shown, what })
+    }
+}
+
+/// Filters of [`list_series`].
+#[derive(Clone, Debug, Default)]
+pub struct Filter {
+    /// Only this study.
+    pub study: Option<String>,
+    /// Only studies with this accession number.
+    pub accession: Option<String>,
+}
+
+/// One slide microscopy series found on the server. Attributes the server did not send are
+/// `None`. Serialised with the DICOM keywords as names.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SeriesEntry {
+    /// The study's UID.
+    #[serde(rename = "StudyInstanceUID")]
+    pub study_instance_uid: String,
+    /// The series' UID.
+    #[serde(rename = "SeriesInstanceUID")]
+    pub series_instance_uid: String,
+    /// The study's accession number.
+    #[serde(rename = "AccessionNumber")]
+    pub accession_number: Option<String>,
+    /// The study date (DICOM DA, `YYYYMMDD`).
+    #[serde(rename = "StudyDate")]
+    pub study_date: Option<String>,
+    /// The series description.
+    #[serde(rename = "SeriesDescription")]
+    pub series_description: Option<String>,
+    /// Instances in the series.
+    #[serde(rename = "NumberOfSeriesRelatedInstances")]
+    pub number_of_instances: Option<u64>,
+}
+
+const STUDY_INSTANCE_UID: &str = "0020000D";
+const SERIES_INSTANCE_UID: &str = "0020000E";
+const ACCESSION_NUMBER: &str = "00080050";
+const STUDY_DATE: &str = "00080020";
+const SERIES_DESCRIPTION: &str = "0008103E";
+const NUMBER_OF_SERIES_RELATED_INSTANCES: &str = "00201209";
+
+/// The slide microscopy series on `server`: studies with `ModalitiesInStudy=SM` (and the
+/// filter's study UID and accession number), then each study's series with `Modality=SM`.
+/// In the server's order.
+pub fn list_series(server: &Server, filter: &Filter) -> Result<Vec<SeriesEntry>, RemoteError> {
+    let mut query = vec![
+        ("ModalitiesInStudy", "SM"),
+        ("includefield", "StudyInstanceUID"),
+        ("includefield", "AccessionNumber"),
+        ("includefield", "StudyDate"),
+    ];
+    if let Some(study) = &filter.study {
+        if !valid_uid(study) {
+            return Err(RemoteError::InvalidReply {
+                url: server.shown.clone(),
+                what: format!("{} is not a DICOM UID", crate::error::printable(study)),
+            });
+        }
+        query.push(("StudyInstanceUID", study));
+    }
+    if let Some(accession) = &filter.accession {
+        query.push(("AccessionNumber", accession));
+    }
+    let studies = server.qido("/studies", &query)?;
+    let mut out = Vec::new();
+    for study in &studies {
+        let shown = || redact(&format!("{}/studies", server.base));
+        let invalid = |what: String| RemoteError::InvalidReply { url: shown(), what };
+        let Some(study_uid) = study.string(STUDY_INSTANCE_UID).map_err(invalid)? else {
+            return Err(invalid("a study without a StudyInstanceUID".into()));
+        };
+        if !valid_uid(&study_uid) {
+            return Err(invalid(format!("an invalid StudyInstanceUID {study_uid:?}")));
+        }
+        // A server that ignores a filter must not widen the list.
+        if filter.study.as_ref().is_some_and(|s| *s != study_uid) {
+            continue;
+        }
+        let accession = study.string(ACCESSION_NUMBER).map_err(invalid)?;
+        let date = study.string(STUDY_DATE).map_err(invalid)?;
+        let path = format!("/studies/{study_uid}/series");
+        let series = server.qido(
+            &path,
+            &[
+                ("Modality", "SM"),
+                ("includefield", "SeriesInstanceUID"),
+                ("includefield", "SeriesDescription"),
+                ("includefield", "NumberOfSeriesRelatedInstances"),
+            ],
+        )?;
+        let series_url = || redact(&format!("{}{path}", server.base));
+        let invalid = |what: String| RemoteError::InvalidReply { url: series_url(), what };
+        for one in &series {
+            let Some(series_uid) = one.string(SERIES_INSTANCE_UID).map_err(invalid)? else {
+                return Err(invalid("a series without a SeriesInstanceUID".into()));
+            };
+            out.push(SeriesEntry {
+                study_instance_uid: study_uid.clone(),
+                series_instance_uid: series_uid,
+                accession_number: accession.clone(),
+                study_date: date.clone(),
+                series_description: one.string(SERIES_DESCRIPTION).map_err(invalid)?,
+                number_of_instances: one.integer(NUMBER_OF_SERIES_RELATED_INSTANCES).map_err(invalid)?,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// A DICOM UID: digits and dots, at most 64 characters.
+pub fn valid_uid(uid: &str) -> bool {
+    !uid.is_empty() && uid.len() <= 64 && uid.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+}
+
+/// One data set of a DICOM JSON reply: attributes by tag (`"0020000D"`).
+#[derive(Debug)]
+pub struct DataSet(serde_json::Map<String, Value>);
+
+/// The data sets of a DICOM JSON reply: an array of objects (an empty body is none).
+pub fn parse_data_sets(body: &[u8]) -> Result<Vec<DataSet>, String> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Vec::new());
+    }
+    let value: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
+    let Value::Array(items) = value else {
+        return Err(format!("DICOM JSON must be an array of data sets, not {}", kind(&value)));
+    };
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| match item {
+            Value::Object(map) => Ok(DataSet(map)),
+            other => Err(format!("data set {i} is {}, not an object", kind(&other))),
+        })
+        .collect()
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+impl DataSet {
+    /// The first value of attribute `tag`, if the data set has one (`Value` missing, empty, or
+    /// its first item null: `None`).
+    fn first(&self, tag: &str) -> Result<Option<&Value>, String> {
+        let Some(attribute) = self.0.get(tag).or_else(|| self.0.get(&tag.to_ascii_lowercase())) else {
+            return Ok(None);
+        };
+        let Value::Object(attribute) = attribute else {
+            return Err(format!("attribute {tag} is {}, not an object", kind(attribute)));
+        };
+        match attribute.get("Value") {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Array(values)) => Ok(values.first().filter(|v| !v.is_null())),
+            Some(other) => Err(format!("the Value of attribute {tag} is {}, not an array", kind(other))),
+        }
+    }
+
+    /// The first value of `tag` as text (a string; numbers are written out), made printable;
+    /// an empty string is `None`.
+    pub fn string(&self, tag: &str) -> Result<Option<String>, String> {
+        let text = match self.first(tag)? {
+            None => return Ok(None),
+            Some(Value::String(s)) => s.trim().to_string(),
+            Some(Value::Number(n)) => n.to_string(),
+            Some(other) => return Err(format!("the value of attribute {tag} is {}, not a string", kind(other))),
+        };
+        Ok((!text.is_empty()).then(|| crate::error::printable(&text)))
+    }
+
+    /// The first value of `tag` as a non-negative integer (a JSON number, or a string of digits
+    /// as some servers send IS values).
+    pub fn integer(&self, tag: &str) -> Result<Option<u64>, String> {
+        let wrong = |v: &Value| format!("the value of attribute {tag} is {}, not a whole number", kind(v));
+        match self.first(tag)? {
+            None => Ok(None),
+            Some(v @ Value::Number(n)) => n.as_u64().map(Some).ok_or_else(|| wrong(v)),
+            Some(v @ Value::String(s)) => s.trim().parse::<u64>().map(Some).map_err(|_| wrong(v)),
+            Some(other) => Err(wrong(other)),
+        }
+    }
+}
+
+/// `%XX`-decoded user information of a URL; `None` if not UTF-8 or malformed.
+fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = text.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ORTHANC_SERIES: &str = r#"[{
+        "00080020": {"Value": ["20260115"], "vr": "DA"},
+        "00080050": {"vr": "SH"},
+        "0008103E": {"Value": ["HE \u001b[31mstain"], "vr": "LO"},
+        "00100010": {"Value": [{"Alphabetic": "Synthetic^Slide"}], "vr": "PN"},
+        "0020000D": {"Value": ["1.2.3"], "vr": "UI"},
+        "0020000E": {"Value": ["1.2.3.4"], "vr": "UI"},
+        "00201209": {"Value": [7], "vr": "IS"}
+    }]"#;
+
+    #[test]
+    fn dicom_json_attributes_are_read() {
+        let sets = parse_data_sets(ORTHANC_SERIES.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(sets.len(), 1);
+        let set = &sets[0];
+        assert_eq!(set.string(STUDY_INSTANCE_UID), Ok(Some("1.2.3".into())));
+        assert_eq!(set.string(SERIES_INSTANCE_UID), Ok(Some("1.2.3.4".into())));
+        assert_eq!(set.string(STUDY_DATE), Ok(Some("20260115".into())));
+        // Present without a value, or absent: none.
+        assert_eq!(set.string(ACCESSION_NUMBER), Ok(None));
+        assert_eq!(set.string("00204000"), Ok(None));
+        assert_eq!(set.integer(NUMBER_OF_SERIES_RELATED_INSTANCES), Ok(Some(7)));
+        // Server text cannot reach the terminal as control codes.
+        let description = set.string(SERIES_DESCRIPTION).ok().flatten().unwrap_or_default();
+        assert!(description.starts_with("HE") && !description.contains('\u{1b}'), "{description:?}");
+        // A person name is an object: the wrong type for text.
+        assert!(set.string("00100010").is_err_and(|e| e.contains("00100010")));
+    }
+
+    #[test]
+    fn integers_may_come_as_strings_and_lowercase_tags_are_found() {
+        let sets =
+            parse_data_sets(br#"[{"00201209": {"vr": "IS", "Value": [" 12 "]}, "0020000d": {"Value": ["9.8"]}}]"#)
+                .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(sets[0].integer(NUMBER_OF_SERIES_RELATED_INSTANCES), Ok(Some(12)));
+        assert_eq!(sets[0].string(STUDY_INSTANCE_UID), Ok(Some("9.8".into())));
+    }
+
+    #[test]
+    fn wrong_shapes_are_errors_not_panics() {
+        assert_eq!(parse_data_sets(b"").map(|v| v.len()), Ok(0));
+        assert_eq!(parse_data_sets(b"[]").map(|v| v.len()), Ok(0));
+        assert!(parse_data_sets(b"<html>").is_err_and(|e| e.contains("not JSON")));
+        assert!(parse_data_sets(b"{}").is_err_and(|e| e.contains("array")));
+        assert!(parse_data_sets(b"[1]").is_err_and(|e| e.contains("data set 0")));
+        let set = |json: &str| parse_data_sets(json.as_bytes()).unwrap_or_else(|e| panic!("{e}")).remove(0);
+        assert!(set(r#"[{"0020000D": "1.2"}]"#).string(STUDY_INSTANCE_UID).is_err());
+        assert!(set(r#"[{"0020000D": {"Value": "1.2"}}]"#).string(STUDY_INSTANCE_UID).is_err());
+        assert!(set(r#"[{"0020000D": {"Value": [true]}}]"#).string(STUDY_INSTANCE_UID).is_err());
+        assert!(set(r#"[{"00201209": {"Value": [-1]}}]"#).integer(NUMBER_OF_SERIES_RELATED_INSTANCES).is_err());
+        assert!(set(r#"[{"00201209": {"Value": ["x"]}}]"#).integer(NUMBER_OF_SERIES_RELATED_INSTANCES).is_err());
+        assert_eq!(set(r#"[{"0020000D": {"Value": []}}]"#).string(STUDY_INSTANCE_UID), Ok(None));
+        assert_eq!(set(r#"[{"0020000D": {"Value": [null]}}]"#).string(STUDY_INSTANCE_UID), Ok(None));
+    }
+
+    #[test]
+    fn credentials_in_the_url_become_basic_auth_and_are_never_shown() {
+        let server = Server::new("https://ann:p%40ss@pacs.example:8443/dicom-web/?x=1", Auth::Bearer("t".into()))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(server.display_url(), "https://pacs.example:8443/dicom-web");
+        assert!(matches!(&server.auth, Auth::Basic(u, p) if u == "ann" && p == "p@ss"));
+        assert!(!format!("{:?}", server.auth).contains("p@ss"));
+        assert!(Server::new("ftp://h/x", Auth::None).is_err());
+        assert_eq!(Auth::Basic("a".into(), "b".into()).header().as_deref(), Some("Basic YTpi"));
+    }
+
+    #[test]
+    fn uids_are_checked() {
+        assert!(valid_uid("2.25.338442516557130060480796277156051759519"));
+        assert!(!valid_uid("1.2/../x"));
+        assert!(!valid_uid(""));
+        assert!(!valid_uid(&"1".repeat(65)));
+    }
+}

@@ -1,0 +1,429 @@
+//! DICOMweb (`wsiview dicomweb list`) against a real Orthanc with its DICOMweb plugin (Debian's
+//! `orthanc` and `orthanc-dicomweb`), on 127.0.0.1 with authentication on, started once for the
+//! test binary with its own config, ports and storage folder (never the system service). The
+//! DICOM WSI fixture series (`../shared/fixtures/vendors/dicom-dev/`) is uploaded to it.
+//!
+//! Without Orthanc, its plugin or the fixtures the tests skip with a message, unless
+//! `WSIVIEW_REQUIRE_ORTHANC=1` (CI), then they fail. Bad replies come from a tiny server here.
+
+use super::*;
+
+use dicom_dictionary_std::tags;
+
+const USER: &str = "wsiview";
+const PASSWORD: &str = "orthanc-test-pw-5e1d";
+
+fn require() -> bool {
+    std::env::var("WSIVIEW_REQUIRE_ORTHANC").as_deref() == Ok("1")
+}
+
+fn orthanc_binary() -> Option<PathBuf> {
+    let fixed = PathBuf::from("/usr/sbin/Orthanc");
+    if fixed.is_file() {
+        return Some(fixed);
+    }
+    std::env::var_os("PATH")?.to_str()?.split(':').map(|d| Path::new(d).join("Orthanc")).find(|p| p.is_file())
+}
+
+/// The DICOMweb plugin: where Debian puts it, else what `dpkg -L orthanc-dicomweb` lists.
+fn dicomweb_plugin() -> Option<PathBuf> {
+    let fixed = PathBuf::from("/usr/share/orthanc/plugins/libOrthancDicomWeb.so");
+    if fixed.is_file() {
+        return Some(fixed);
+    }
+    let out = Command::new("dpkg").args(["-L", "orthanc-dicomweb"]).output().ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(PathBuf::from)
+        .find(|p| p.to_string_lossy().contains("libOrthancDicomWeb.so") && p.is_file())
+}
+
+/// The fixture series' instance files, sorted.
+fn fixture_instances() -> Option<Vec<PathBuf>> {
+    let dir = common::fixtures()?.join("vendors/dicom-dev");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "dcm"))
+        .collect();
+    files.sort();
+    (!files.is_empty()).then_some(files)
+}
+
+/// (StudyInstanceUID, SeriesInstanceUID) of a fixture instance, read with dicom-object.
+fn fixture_uids(path: &Path) -> (String, String) {
+    let object = dicom_object::OpenFileOptions::new()
+        .read_until(tags::PIXEL_DATA)
+        .open_file(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let text = |tag| {
+        let element = object.element(tag).unwrap_or_else(|e| panic!("{e}"));
+        let value = element.to_str().unwrap_or_else(|e| panic!("{e}"));
+        value.trim_matches(|c: char| c == '\0' || c.is_whitespace()).to_string()
+    };
+    (text(tags::STUDY_INSTANCE_UID), text(tags::SERIES_INSTANCE_UID))
+}
+
+fn basic(user: &str, password: &str) -> String {
+    use base64::Engine;
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
+}
+
+fn start_orthanc(binary: &Path, plugin: &Path, instances: &[PathBuf]) -> u16 {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    // Both ports held at once, so that they differ.
+    let listeners: Vec<TcpListener> =
+        (0..2).map(|_| TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"))).collect();
+    let ports: Vec<u16> = listeners.iter().map(|l| l.local_addr().unwrap_or_else(|e| panic!("{e}")).port()).collect();
+    drop(listeners);
+    let (http_port, dicom_port) = (ports[0], ports[1]);
+    let storage = dir.path().join("storage");
+    let config = serde_json::json!({
+        "Name": "wsiview-test",
+        "HttpPort": http_port,
+        "DicomPort": dicom_port,
+        "StorageDirectory": storage,
+        "IndexDirectory": storage,
+        // Orthanc 1.10 cannot bind to loopback only: without remote access it refuses others.
+        "RemoteAccessAllowed": false,
+        "AuthenticationEnabled": true,
+        "RegisteredUsers": { USER: PASSWORD },
+        "Plugins": [plugin],
+        "DicomWeb": { "Enable": true, "Root": "/dicom-web/" },
+    });
+    let config_path = dir.path().join("orthanc.json");
+    std::fs::write(&config_path, config.to_string()).unwrap_or_else(|e| panic!("{e}"));
+    let log_path = dir.path().join("orthanc.log");
+    let log = std::fs::File::create(&log_path).unwrap_or_else(|e| panic!("{e}"));
+    let log_err = log.try_clone().unwrap_or_else(|e| panic!("{e}"));
+    let mut command = Command::new(binary);
+    command
+        .arg(&config_path)
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(log))
+        .stderr(Stdio::from(log_err));
+    #[cfg(target_os = "linux")]
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    let mut child = command.spawn().unwrap_or_else(|e| panic!("Orthanc: {e}"));
+    let agent = ureq::Agent::config_builder().http_status_as_error(false).build().new_agent();
+    let base = format!("http://127.0.0.1:{http_port}");
+    let auth = basic(USER, PASSWORD);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+            panic!("Orthanc exited ({status}): {log}");
+        }
+        let answer = agent.get(format!("{base}/system")).header("Authorization", &auth).call();
+        if answer.as_ref().is_ok_and(|r| r.status() == 200) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "Orthanc does not answer on port {http_port}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for path in instances {
+        let body = std::fs::read(path).unwrap_or_else(|e| panic!("{e}"));
+        let reply = agent
+            .post(format!("{base}/instances"))
+            .header("Authorization", &auth)
+            .header("Content-Type", "application/dicom")
+            .send(&body[..])
+            .unwrap_or_else(|e| panic!("uploading {}: {e}", path.display()));
+        assert_eq!(reply.status(), 200, "uploading {}", path.display());
+    }
+    std::mem::forget(dir);
+    // The child dies with the thread that spawned it (PDEATHSIG), which never exits.
+    std::mem::forget(child);
+    http_port
+}
+
+/// The port of this run's Orthanc, holding the fixture series; `None` (skip) when Orthanc, its
+/// DICOMweb plugin or the fixtures are missing, unless `WSIVIEW_REQUIRE_ORTHANC=1`.
+fn orthanc() -> Option<u16> {
+    static SERVER: OnceLock<Option<u16>> = OnceLock::new();
+    *SERVER.get_or_init(|| {
+        let missing = |what: &str| {
+            assert!(!require(), "Orthanc is required (WSIVIEW_REQUIRE_ORTHANC=1) but {what}");
+            eprintln!("skipped: {what}");
+            None
+        };
+        let Some(binary) = orthanc_binary() else {
+            return missing("Orthanc is not installed (apt-get install orthanc orthanc-dicomweb)");
+        };
+        let Some(plugin) = dicomweb_plugin() else {
+            return missing("the Orthanc DICOMweb plugin is not installed (apt-get install orthanc-dicomweb)");
+        };
+        let Some(instances) = fixture_instances() else {
+            return missing("the DICOM fixtures (../shared/fixtures/vendors/dicom-dev) are absent");
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(start_orthanc(&binary, &plugin, &instances));
+            loop {
+                std::thread::park();
+            }
+        });
+        Some(rx.recv().unwrap_or_else(|_| panic!("Orthanc did not start (see the panic above)")))
+    })
+}
+
+/// Run wsiview with only the DICOMweb credentials given here.
+fn wsiview_dicomweb(args: &[&str], vars: &[(&str, &str)]) -> std::process::Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_wsiview"));
+    command.arg("dicomweb").args(args);
+    for (name, _) in std::env::vars() {
+        if name.starts_with("WSIVIEW_DICOMWEB_") {
+            command.env_remove(name);
+        }
+    }
+    for (name, value) in vars {
+        command.env(name, value);
+    }
+    command.output().unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Environment variables of one run.
+type Vars = Vec<(&'static str, &'static str)>;
+
+fn credentials() -> [(&'static str, &'static str); 2] {
+    [("WSIVIEW_DICOMWEB_USER", USER), ("WSIVIEW_DICOMWEB_PASSWORD", PASSWORD)]
+}
+
+fn expected_uids() -> (String, String) {
+    let instances = fixture_instances().unwrap_or_else(|| panic!("fixtures are present when Orthanc runs"));
+    let uids = fixture_uids(&instances[0]);
+    for other in &instances[1..] {
+        assert_eq!(fixture_uids(other), uids, "the fixture is one series");
+    }
+    uids
+}
+
+fn json_list(args: &[&str], vars: &[(&str, &str)]) -> Vec<serde_json::Value> {
+    let out = wsiview_dicomweb(&[&["list"], args, &["--json"]].concat(), vars);
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    match serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}")) {
+        serde_json::Value::Array(items) => items,
+        other => panic!("not an array: {other}"),
+    }
+}
+
+#[test]
+fn dicomweb_list_finds_the_uploaded_series() {
+    let Some(port) = orthanc() else { return };
+    let (study, series) = expected_uids();
+    let url = format!("http://127.0.0.1:{port}/dicom-web");
+
+    let items = json_list(&[&url], &credentials());
+    assert_eq!(items.len(), 1, "{items:?}");
+    let item = &items[0];
+    assert_eq!(item["StudyInstanceUID"], study.as_str());
+    assert_eq!(item["SeriesInstanceUID"], series.as_str());
+    assert_eq!(item["StudyDate"], "20260115");
+    assert_eq!(item["NumberOfSeriesRelatedInstances"], fixture_instances().map_or(0, |f| f.len()));
+    // Absent on the server: null, but always there.
+    assert_eq!(item["AccessionNumber"], serde_json::Value::Null);
+    let mut keys: Vec<&String> = item.as_object().map(|o| o.keys().collect()).unwrap_or_default();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "AccessionNumber",
+            "NumberOfSeriesRelatedInstances",
+            "SeriesDescription",
+            "SeriesInstanceUID",
+            "StudyDate",
+            "StudyInstanceUID"
+        ]
+    );
+
+    // The table: a header and one aligned row. Credentials in the URL work as well.
+    let out = wsiview_dicomweb(&["list", &format!("http://{USER}:{PASSWORD}@127.0.0.1:{port}/dicom-web/")], &[]);
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(lines[0].contains("Study UID") && lines[0].contains("Series UID"), "{text}");
+    assert!(lines[1].contains(&study) && lines[1].contains(&series) && lines[1].contains("20260115"), "{text}");
+    assert_eq!(lines[0].find("Series UID"), lines[1].find(&series), "columns are aligned:\n{text}");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains(PASSWORD));
+}
+
+#[test]
+fn dicomweb_list_filters_by_study_and_accession() {
+    let Some(port) = orthanc() else { return };
+    let (study, series) = expected_uids();
+    let url = format!("http://127.0.0.1:{port}/dicom-web");
+    let items = json_list(&[&url, "--study", &study], &credentials());
+    assert_eq!(items.len(), 1, "{items:?}");
+    assert_eq!(items[0]["SeriesInstanceUID"], series.as_str());
+    assert!(json_list(&[&url, "--study", "1.2.3.4.5"], &credentials()).is_empty());
+    assert!(json_list(&[&url, "--accession", "NO-SUCH-ACCESSION"], &credentials()).is_empty());
+    // Nothing found: said in the table form.
+    let out = wsiview_dicomweb(&["list", &url, "--study", "1.2.3.4.5"], &credentials());
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no slide microscopy series"));
+    // Not a UID: refused before any request.
+    let out = wsiview_dicomweb(&["list", &url, "--study", "1.2/../x"], &credentials());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a DICOM UID"));
+}
+
+#[test]
+fn a_wrong_password_is_access_denied_and_never_printed() {
+    let Some(port) = orthanc() else { return };
+    let wrong = "wrong-Secret-93b1";
+    let url = format!("http://127.0.0.1:{port}/dicom-web");
+    let in_url = format!("http://{USER}:{wrong}@127.0.0.1:{port}/dicom-web");
+    let token = tempfile::NamedTempFile::new().unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(token.path(), format!("{wrong}\n")).unwrap_or_else(|e| panic!("{e}"));
+    let token_path = token.path().display().to_string();
+    let cases: Vec<(Vec<&str>, Vars)> = vec![
+        (vec!["list", &url], vec![("WSIVIEW_DICOMWEB_USER", USER), ("WSIVIEW_DICOMWEB_PASSWORD", wrong)]),
+        (vec!["list", &in_url], vec![]),
+        (vec!["list", &url, "--json"], vec![("WSIVIEW_DICOMWEB_TOKEN", wrong)]),
+        (vec!["list", &url, "--token-file", &token_path], vec![]),
+        // No credentials at all.
+        (vec!["list", &url], vec![]),
+    ];
+    for (args, vars) in cases {
+        let out = wsiview_dicomweb(&args, &vars);
+        let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains(&format!("{url}/studies: access denied (HTTP 401)")), "{args:?}: {stderr}");
+        assert!(!stdout.contains(wrong) && !stderr.contains(wrong), "{args:?}: {stdout}{stderr}");
+        assert!(stdout.is_empty(), "{args:?}: {stdout}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A server that answers every request with one DICOM JSON body
+
+struct JsonServer {
+    port: u16,
+    /// The Authorization header of each request (empty when absent).
+    authorization: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+fn json_server(body: Vec<u8>) -> JsonServer {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    let port = listener.local_addr().unwrap_or_else(|e| panic!("{e}")).port();
+    let authorization = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = authorization.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            // Errors are the client hanging up early (as it must on an oversized body).
+            let _ = answer_json(stream, &body, &seen);
+        }
+    });
+    JsonServer { port, authorization }
+}
+
+fn answer_json(stream: TcpStream, body: &[u8], seen: &std::sync::Mutex<Vec<String>>) -> std::io::Result<()> {
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut authorization = String::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 || line == "\r\n" {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':') {
+            if name.eq_ignore_ascii_case("authorization") {
+                authorization = value.trim().to_string();
+            }
+        }
+    }
+    if let Ok(mut seen) = seen.lock() {
+        seen.push(authorization);
+    }
+    let mut out = stream;
+    write!(
+        out,
+        "HTTP/1.1 200 OK\r\nContent-Type: application/dicom+json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )?;
+    out.write_all(body)?;
+    out.flush()
+}
+
+#[test]
+fn a_bad_dicom_json_reply_is_a_clear_error_not_a_panic() {
+    let mut huge = b"[".to_vec();
+    huge.resize((17 << 20) - 1, b' ');
+    huge.push(b']');
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (b"<html>not json</html>".to_vec(), "not JSON"),
+        (br#"{"0020000D": {}}"#.to_vec(), "must be an array"),
+        (br#"[{"0020000D": {"vr": "UI", "Value": "1.2.3"}}]"#.to_vec(), "0020000D"),
+        (br#"[{"0020000D": {"vr": "UI", "Value": [{"Alphabetic": "x"}]}}]"#.to_vec(), "not a string"),
+        (br#"[{"00080020": {"vr": "DA", "Value": ["20260101"]}}]"#.to_vec(), "without a StudyInstanceUID"),
+        (br#"[{"0020000D": {"vr": "UI", "Value": ["1.2/../../x"]}}]"#.to_vec(), "invalid StudyInstanceUID"),
+        (huge, "over 16 MiB"),
+    ];
+    for (body, what) in cases {
+        let server = json_server(body);
+        let url = format!("http://{USER}:{PASSWORD}@127.0.0.1:{}/dicom-web?key=SECRETQUERY", server.port);
+        let out = wsiview_dicomweb(&["list", &url], &[]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{what}: {stderr}");
+        // The warning that http:// is not encrypted, then the error on one line.
+        let errors: Vec<&str> = stderr.lines().filter(|l| !l.starts_with("wsiview: warning:")).collect();
+        assert_eq!(errors.len(), 1, "{stderr}");
+        let named = format!("wsiview: http://127.0.0.1:{}/dicom-web/studies: invalid reply (", server.port);
+        assert!(errors[0].starts_with(&named), "{what}: {stderr}");
+        assert!(stderr.contains(what), "{what}: {stderr}");
+        assert!(!stderr.contains("internal error") && !stderr.contains("panicked"), "{stderr}");
+        assert!(!stderr.contains(PASSWORD) && !stderr.contains("SECRETQUERY"), "{stderr}");
+    }
+}
+
+#[test]
+fn a_series_reply_of_the_wrong_shape_names_the_series_url() {
+    // The same body for both queries: a study with a UID, whose series reply has none.
+    let server = json_server(br#"[{"0020000D": {"vr": "UI", "Value": ["1.2.3"]}}]"#.to_vec());
+    let out = wsiview_dicomweb(&["list", &format!("http://127.0.0.1:{}/dw", server.port)], &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("127.0.0.1:{}/dw/studies/1.2.3/series: invalid reply", server.port))
+            && stderr.contains("without a SeriesInstanceUID"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn credentials_are_sent_as_an_authorization_header() {
+    let server = json_server(b"[]".to_vec());
+    let url = format!("http://127.0.0.1:{}/dicom-web", server.port);
+    let token = tempfile::NamedTempFile::new().unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(token.path(), "file-token\n").unwrap_or_else(|e| panic!("{e}"));
+    let runs: Vec<(Vec<String>, Vars, String)> = vec![
+        (vec![url.clone()], vec![("WSIVIEW_DICOMWEB_TOKEN", "env-token")], "Bearer env-token".into()),
+        (
+            vec![url.clone(), "--token-file".into(), token.path().display().to_string()],
+            vec![("WSIVIEW_DICOMWEB_TOKEN", "env-token")],
+            "Bearer file-token".into(),
+        ),
+        (
+            vec![url.clone()],
+            vec![("WSIVIEW_DICOMWEB_USER", "u"), ("WSIVIEW_DICOMWEB_PASSWORD", "p w")],
+            basic("u", "p w"),
+        ),
+        (vec![format!("http://a%40b:p%3Aw@127.0.0.1:{}/dicom-web", server.port)], vec![], basic("a@b", "p:w")),
+        (vec![url.clone()], vec![], String::new()),
+    ];
+    for (args, vars, expected) in runs {
+        let args: Vec<&str> = std::iter::once("list").chain(args.iter().map(String::as_str)).collect();
+        let out = wsiview_dicomweb(&args, &vars);
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let seen = server.authorization.lock().map(|mut s| s.drain(..).collect::<Vec<_>>()).unwrap_or_default();
+        assert_eq!(seen, [expected], "{args:?}");
+    }
+}
