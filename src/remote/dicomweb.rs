@@ -196,13 +196,8 @@ pub fn list_series(server: &Server, filter: &Filter) -> Result<Vec<SeriesEntry>,
         ("includefield", "AccessionNumber"),
         ("includefield", "StudyDate"),
     ];
+    // Query values are percent-encoded; study UIDs put in a path are the server's, checked.
     if let Some(study) = &filter.study {
-        if !valid_uid(study) {
-            return Err(RemoteError::InvalidReply {
-                url: server.shown.clone(),
-                what: format!("{} is not a DICOM UID", crate::error::printable(study)),
-            });
-        }
         query.push(("StudyInstanceUID", study));
     }
     if let Some(accession) = &filter.accession {
