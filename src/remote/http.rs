@@ -654,6 +654,22 @@ pub(crate) fn get_small(
     headers: &[(&str, &str)],
     max_bytes: u64,
 ) -> Result<Vec<u8>, RemoteError> {
+    get_reply(url, shown, headers, max_bytes).map(|reply| reply.body)
+}
+
+/// A reply of [`get_reply`]: its `Content-Type` (if any) and body.
+pub(crate) struct SmallReply {
+    pub content_type: Option<String>,
+    pub body: Vec<u8>,
+}
+
+/// [`get_small`] with the reply's `Content-Type`.
+pub(crate) fn get_reply(
+    url: &str,
+    shown: &str,
+    headers: &[(&str, &str)],
+    max_bytes: u64,
+) -> Result<SmallReply, RemoteError> {
     retrying(|| {
         let mut request = agent(shown).map_err(Failure::Fatal)?.get(url);
         for (name, value) in headers {
@@ -668,7 +684,7 @@ pub(crate) fn get_small(
         let url = shown.to_string();
         match status {
             200 => {}
-            204 => return Ok(Vec::new()),
+            204 => return Ok(SmallReply { content_type: None, body: Vec::new() }),
             301 | 302 | 303 | 307 | 308 => {
                 return Err(Failure::Fatal(RemoteError::Redirect {
                     url,
@@ -695,7 +711,7 @@ pub(crate) fn get_small(
                 what: format!("a reply over {} MiB", max_bytes >> 20),
             }));
         }
-        Ok(body)
+        Ok(SmallReply { content_type: header(response.headers(), "content-type"), body })
     })
 }
 
