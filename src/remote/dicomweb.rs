@@ -392,7 +392,8 @@ impl SeriesLocation {
         let list: Vec<String> = numbers.iter().map(u64::to_string).collect();
         if accept == FrameAccept::Rendered {
             let url = self.url(&format!("/instances/{instance}/frames/{}/rendered", list.join(",")));
-            let reply = self.get(&url, "image/jpeg, image/png;q=0.9", max_bytes)?;
+            // One type: some servers (Orthanc) refuse a list with q-values.
+            let reply = self.get(&url, "image/jpeg", max_bytes)?;
             let invalid = |what: String| RemoteError::InvalidReply { url: redact(url.as_str()), what };
             let media = reply
                 .content_type
