@@ -503,9 +503,9 @@ fn verify(report_path: &Path, slide: &Path) -> anyhow::Result<()> {
     };
     // A local path is hashed as it is (it need not be UTF-8).
     let sha256 = if remote {
-        wsiview::report::hash::sha256_location(&location, each)
+        wsiview::report::hash::sha256_slide(&location, each)
     } else {
-        wsiview::report::hash::sha256_file(slide, each)
+        wsiview::report::hash::sha256_slide_path(slide, each)
     }
     .with_context(|| format!("{}: cannot read", shown.display()))?;
     if sha256 == report.slide.sha256 {

@@ -370,6 +370,89 @@ impl SeriesLocation {
             .collect()
     }
 
+    /// The SOPInstanceUIDs of every instance of the series (any SOP class), from its metadata,
+    /// sorted. An instance without a valid UID is [`RemoteError::InvalidReply`].
+    pub fn instance_uids(&self) -> Result<Vec<String>, RemoteError> {
+        let mut uids = Vec::new();
+        for map in self.metadata()? {
+            let uid = DataSet(map).string("00080018");
+            match uid {
+                Ok(Some(uid)) if valid_uid(&uid) => uids.push(uid),
+                _ => {
+                    return Err(RemoteError::InvalidReply {
+                        url: format!("{}/metadata", self.display_url()),
+                        what: "an instance without a valid SOPInstanceUID".into(),
+                    })
+                }
+            }
+        }
+        uids.sort();
+        Ok(uids)
+    }
+
+    /// Retrieve instance `instance` (WADO-RS, as stored: the file the server keeps) and pass
+    /// its bytes to `each` as they arrive, until it returns false. Returns whether the
+    /// instance was passed whole. The multipart reply must hold exactly one part.
+    pub fn stream_instance(&self, instance: &str, mut each: impl FnMut(&[u8]) -> bool) -> Result<bool, RemoteError> {
+        if !valid_uid(instance) {
+            return Err(RemoteError::InvalidReply {
+                url: self.display_url(),
+                what: format!("an invalid SOPInstanceUID {:?}", crate::error::printable(instance)),
+            });
+        }
+        let url = self.url(&format!("/instances/{instance}"));
+        let shown = redact(url.as_str());
+        let invalid = |what: String| RemoteError::InvalidReply { url: shown.clone(), what };
+        let authorization = self.server.auth.header();
+        let mut headers = vec![("Accept", r#"multipart/related; type="application/dicom"; transfer-syntax=*"#)];
+        if let Some(value) = authorization.as_deref() {
+            headers.push(("Authorization", value));
+        }
+        let mut part: Option<super::multipart::SinglePart> = None;
+        let mut failure: Option<String> = None;
+        let mut stopped = false;
+        let (_, read_whole) = super::http::get_streamed(url.as_str(), &shown, &headers, |content_type, bytes| {
+            if part.is_none() {
+                let media = content_type
+                    .and_then(super::multipart::MediaType::parse)
+                    .filter(|t| t.essence == "multipart/related");
+                let made = match media.as_ref().and_then(|m| m.param("boundary")) {
+                    Some(boundary) => super::multipart::SinglePart::new(boundary),
+                    None => Err("an instance not sent as multipart/related with a boundary".to_string()),
+                };
+                match made {
+                    Ok(stream) => part = Some(stream),
+                    Err(e) => {
+                        failure = Some(e);
+                        return false;
+                    }
+                }
+            }
+            let Some(stream) = part.as_mut() else { return false };
+            let fed = stream.feed(bytes, &mut |b| {
+                if !stopped && !each(b) {
+                    stopped = true;
+                }
+            });
+            if let Err(e) = fed {
+                failure = Some(e);
+                return false;
+            }
+            !stopped
+        })?;
+        if let Some(what) = failure {
+            return Err(invalid(what));
+        }
+        if stopped || !read_whole {
+            return Ok(false);
+        }
+        match part {
+            Some(stream) => stream.finish().map_err(invalid)?,
+            None => return Err(invalid("an empty reply".into())),
+        }
+        Ok(true)
+    }
+
     /// Frames `numbers` (1-based) of instance `instance` in one WADO-RS request, in that order,
     /// as `accept` asks ([`FrameAccept::Rendered`]: exactly one number). The reply is read up to
     /// `max_bytes`; a reply whose parts do not match the request (count, media type) is

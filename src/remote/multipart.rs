@@ -176,6 +176,150 @@ pub fn parse(body: &[u8], boundary: &str) -> Result<Vec<Part>, String> {
     }
 }
 
+/// The body of the one part of a multipart reply, streamed: [`SinglePart::feed`] the reply's
+/// bytes as they come; the part's body goes to the callback, never held whole. The same
+/// checks as [`parse`]: a `Content-Length` is honoured exactly, the closing delimiter must come,
+/// headers are bounded; a second part is an error.
+pub struct SinglePart {
+    delimiter: Vec<u8>,
+    state: Stream,
+    /// Bytes held back: headers not yet complete, the end of a body that may start a
+    /// delimiter, or what follows the body.
+    held: Vec<u8>,
+}
+
+enum Stream {
+    /// Before the first delimiter's line break and the part's headers.
+    Head,
+    /// In the body: `Some(n)` bytes left by its Content-Length, or `None` (up to a delimiter).
+    Body(Option<u64>),
+    /// After the body: the closing delimiter is in `held`.
+    Tail,
+}
+
+impl SinglePart {
+    /// A stream of a body delimited by `boundary`.
+    pub fn new(boundary: &str) -> Result<SinglePart, String> {
+        if boundary.is_empty() || boundary.len() > 200 || !boundary.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+            return Err("the multipart boundary is empty, too long or not plain text".into());
+        }
+        Ok(SinglePart { delimiter: format!("\r\n--{boundary}").into_bytes(), state: Stream::Head, held: Vec::new() })
+    }
+
+    /// Take the next bytes of the reply; the part's body bytes among them go to `body`.
+    pub fn feed(&mut self, bytes: &[u8], body: &mut impl FnMut(&[u8])) -> Result<(), String> {
+        match self.state {
+            Stream::Head => {
+                self.held.extend_from_slice(bytes);
+                // "--boundary", padding, CRLF, headers, CRLF CRLF: the delimiter without its CRLF.
+                let dash = &self.delimiter[2..];
+                let start = if self.held.starts_with(dash) {
+                    Some(0)
+                } else {
+                    memchr::memmem::find(&self.held, &self.delimiter).map(|i| i + 2)
+                };
+                let Some(start) = start else {
+                    if self.held.len() > MAX_HEADER_BYTES {
+                        return Err("no multipart boundary in the reply".into());
+                    }
+                    return Ok(());
+                };
+                let after = start + dash.len();
+                let Some(end) = memchr::memmem::find(&self.held[after..], b"\r\n\r\n") else {
+                    if self.held.len() - after > MAX_HEADER_BYTES {
+                        return Err(format!("a part's headers are over {} KiB", MAX_HEADER_BYTES >> 10));
+                    }
+                    return Ok(());
+                };
+                let head = &self.held[after..after + end];
+                let line_end = memchr::memmem::find(head, b"\r\n").unwrap_or(head.len());
+                if !head[..line_end].iter().all(|b| *b == b' ' || *b == b'\t') {
+                    return Err("a multipart boundary is not followed by a line break".into());
+                }
+                let headers = if line_end == head.len() { Vec::new() } else { headers_of(&head[line_end + 2..])? };
+                let length = match headers.iter().find(|(n, _)| n == "content-length") {
+                    Some((_, v)) => {
+                        Some(v.trim().parse::<u64>().map_err(|_| "a part's Content-Length is not a number")?)
+                    }
+                    None => None,
+                };
+                let rest = self.held.split_off(after + end + 4);
+                self.held = Vec::new();
+                self.state = Stream::Body(length);
+                // The bytes after the headers go through the body state.
+                self.feed_body(&rest, body)
+            }
+            Stream::Body(_) => self.feed_body(bytes, body),
+            Stream::Tail => {
+                self.held.extend_from_slice(bytes);
+                if self.held.len() > 64 + self.delimiter.len() {
+                    return Err("more than one part in the reply".into());
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn feed_body(&mut self, bytes: &[u8], body: &mut impl FnMut(&[u8])) -> Result<(), String> {
+        match self.state {
+            Stream::Body(Some(left)) => {
+                let n = (left.min(bytes.len() as u64)) as usize;
+                body(&bytes[..n]);
+                if left == n as u64 {
+                    self.state = Stream::Tail;
+                    self.held = bytes[n..].to_vec();
+                    if self.held.len() > 64 + self.delimiter.len() {
+                        return Err("a part is longer than its Content-Length".into());
+                    }
+                } else {
+                    self.state = Stream::Body(Some(left - n as u64));
+                }
+                Ok(())
+            }
+            Stream::Body(None) => {
+                self.held.extend_from_slice(bytes);
+                if let Some(i) = memchr::memmem::find(&self.held, &self.delimiter) {
+                    body(&self.held[..i]);
+                    self.held.drain(..i);
+                    self.state = Stream::Tail;
+                    return Ok(());
+                }
+                // Keep what could be the start of a delimiter.
+                let keep = self.delimiter.len() - 1;
+                if self.held.len() > keep {
+                    let emit = self.held.len() - keep;
+                    body(&self.held[..emit]);
+                    self.held.drain(..emit);
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The reply ended: an error unless the part was whole and closed.
+    pub fn finish(self) -> Result<(), String> {
+        match self.state {
+            Stream::Head => Err("the reply ends before a part's body (truncated)".into()),
+            Stream::Body(_) => Err("the reply ends inside a part (truncated)".into()),
+            Stream::Tail => {
+                let closing = [&self.delimiter[..], b"--"].concat();
+                if !self.held.starts_with(&self.delimiter) {
+                    Err("a part is longer than its Content-Length".into())
+                } else if !self.held.starts_with(&closing) {
+                    Err(if self.held.len() < closing.len() {
+                        "the reply ends before its closing boundary (truncated)".into()
+                    } else {
+                        "more than one part in the reply".into()
+                    })
+                } else {
+                    Ok(())
+                }
+            }
+        }
+    }
+}
+
 /// Header lines `Name: value` (CRLF-separated; folded lines refused).
 fn headers_of(block: &[u8]) -> Result<Vec<(String, String)>, String> {
     let text = std::str::from_utf8(block).map_err(|_| "a part's headers are not text")?;
@@ -268,5 +412,36 @@ mod tests {
         let headers = format!("--B\r\n{}", "X: y\r\n".repeat(4000));
         assert!(parse(headers.as_bytes(), "B").unwrap_err().contains("headers"));
         assert!(parse(b"--B\r\nContent-Length: x\r\n\r\nab\r\n--B--", "B").unwrap_err().contains("not a number"));
+    }
+
+    /// The streamed body of `reply` fed `step` bytes at a time.
+    fn streamed(reply: &[u8], boundary: &str, step: usize) -> Result<Vec<u8>, String> {
+        let mut out = Vec::new();
+        let mut stream = SinglePart::new(boundary)?;
+        for chunk in reply.chunks(step) {
+            stream.feed(chunk, &mut |b| out.extend_from_slice(b))?;
+        }
+        stream.finish()?;
+        Ok(out)
+    }
+
+    #[test]
+    fn one_part_streams_in_any_chunking() {
+        let data: Vec<u8> = (0..5000u32).map(|i| (i * 7 % 251) as u8).chain(*b"\r\n--Bo").collect();
+        let with_length = format!("Content-Type: application/dicom\r\nContent-Length: {}", data.len());
+        for headers in [with_length.as_str(), "Content-Type: application/dicom"] {
+            let reply = body("Bo:x", &[(headers, &data)]);
+            for step in [1, 2, 7, 64, 4096, reply.len()] {
+                let got = streamed(&reply, "Bo:x", step);
+                assert!(got.as_ref() == Ok(&data), "{headers} by {step}: {:?}", got.map(|g| g.len()));
+            }
+            for cut in [10, 100, reply.len() / 2, reply.len() - 4] {
+                assert!(streamed(&reply[..cut], "Bo:x", 13).is_err(), "cut at {cut}");
+            }
+        }
+        let two = body("B", &[("Content-Length: 2", b"ab"), ("Content-Length: 2", b"cd")]);
+        assert!(streamed(&two, "B", 3).unwrap_err().contains("more than one part"));
+        let long = body("B", &[("Content-Length: 2", b"abcd")]);
+        assert!(streamed(&long, "B", 3).unwrap_err().contains("longer than its Content-Length"));
     }
 }

@@ -136,6 +136,15 @@ pub fn open_source_with_limits(path: &Path, limits: &Limits) -> Result<std::sync
     format::open(path, limits)
 }
 
+/// The instance files of the DICOM series at `path` (one of its files, or its folder) as
+/// `(SOPInstanceUID, path)`, sorted by SOPInstanceUID: every DICOM file beside it with the
+/// series' SeriesInstanceUID, whatever its SOP class; and that UID. For a folder the series is
+/// the one [`open_source`] shows. Errors as opening (a folder over
+/// [`Limits::dicom_scan_entries`] entries is [`ErrorKind::TooLarge`](crate::ErrorKind::TooLarge)).
+pub fn dicom_series_files(path: &Path, limits: &Limits) -> Result<(String, Vec<(String, std::path::PathBuf)>)> {
+    format::series_files(path, None, limits)
+}
+
 /// Open a slide named by a SLIDE argument: a DICOMweb series URL
 /// (`…/studies/{StudyInstanceUID}/series/{SeriesInstanceUID}`) is read by WADO-RS (series
 /// metadata once, frames in batches); another `http://` or `https://` URL is read with range

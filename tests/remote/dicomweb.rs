@@ -677,3 +677,62 @@ fn a_truncated_frames_reply_is_a_tile_error_not_a_panic() {
     assert!(err.contains("truncated") && err.contains(&series_url(proxy_port, "")), "{err}");
     assert!(!err.contains(PASSWORD), "{err}");
 }
+
+#[test]
+fn a_series_hashes_the_same_from_its_folder_and_from_the_pacs() {
+    let Some(port) = orthanc() else { return };
+    // The definition, computed here: the instance files by SOPInstanceUID, one after the other.
+    let mut files: Vec<(String, PathBuf)> = fixture_instances()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|path| {
+            let object = dicom_object::OpenFileOptions::new()
+                .read_until(tags::PIXEL_DATA)
+                .open_file(&path)
+                .unwrap_or_else(|e| panic!("{e}"));
+            let element = object.element(tags::SOP_INSTANCE_UID).unwrap_or_else(|e| panic!("{e}"));
+            let uid = element.to_str().unwrap_or_else(|e| panic!("{e}")).to_string();
+            (uid.trim_end_matches('\0').to_string(), path)
+        })
+        .collect();
+    files.sort();
+    let mut all = Vec::new();
+    for (_, path) in &files {
+        all.extend(std::fs::read(path).unwrap_or_else(|e| panic!("{e}")));
+    }
+    let expected = wsiview::report::hash::sha256_bytes(&all);
+    let hash = |location: &str| {
+        wsiview::report::hash::sha256_slide(location, |_, _| true).unwrap_or_else(|e| panic!("{location}: {e}"))
+    };
+    let folder = dicom_folder();
+    assert_eq!(hash(&folder.display().to_string()), expected, "the folder");
+    assert_eq!(hash(&files[0].1.display().to_string()), expected, "one instance file of the folder");
+    let url = series_url(port, &format!("{USER}:{PASSWORD}@"));
+    assert_eq!(hash(&url), expected, "the series from Orthanc");
+
+    // A report of the series from the PACS records its UIDs, and verify accepts both forms.
+    let web = Slide::open_location(&url, Limits::DEFAULT).unwrap_or_else(|e| panic!("{e}"));
+    let mut report = wsiview::report::Report::default();
+    wsiview::report::store::describe_slide(&mut report, &web);
+    let (study, series) = expected_uids();
+    assert_eq!(report.slide.study_instance_uid.as_deref(), Some(study.as_str()));
+    assert_eq!(report.slide.series_instance_uid.as_deref(), Some(series.as_str()));
+    assert_eq!(report.slide.url.as_deref(), Some(series_url(port, "").as_str()));
+    report.slide.sha256 = expected;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let report_path = dir.path().join("report.json");
+    std::fs::write(&report_path, serde_json::to_vec(&report).unwrap_or_default()).unwrap_or_else(|e| panic!("{e}"));
+    for slide in [url.clone(), folder.display().to_string()] {
+        let out = Command::new(env!("CARGO_BIN_EXE_wsiview"))
+            .args(["verify", &report_path.display().to_string(), &slide])
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.starts_with("OK:"),
+            "{slide}: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!stdout.contains(PASSWORD));
+    }
+}

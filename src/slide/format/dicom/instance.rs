@@ -257,6 +257,20 @@ impl Instance {
         }
     }
 
+    /// The SOPInstanceUID and SeriesInstanceUID of the DICOM file at `path` (any SOP class),
+    /// reading only the data set's first elements.
+    pub fn read_uids(path: &Path, limits: &Limits) -> Result<(String, String), ErrorKind> {
+        let source = FileSource::open(path)?;
+        let meta = parse::read_meta(&source, limits)?;
+        let explicit = dataset_explicit(&meta.transfer_syntax)?;
+        let end =
+            parse::walk_to(&source, meta.dataset_at, explicit, 0x0020_000F, limits)?.map_or(source.len(), |h| h.at);
+        let prefix = parse_dataset(&source, end, limits)?;
+        let sop = string(&prefix, tags::SOP_INSTANCE_UID).unwrap_or_default();
+        let series = string(&prefix, tags::SERIES_INSTANCE_UID).unwrap_or_default();
+        Ok((sop, series))
+    }
+
     /// An instance of a data set whose pixel data is at `at`, in transfer syntax `ts` (from a
     /// server: the syntax its frames come in).
     pub fn from_dataset(
@@ -491,10 +505,12 @@ fn sparse_positions(
 /// The `dicom.*` properties: these top-level attributes (and the contents of the sequences
 /// among them), under OpenSlide's names (`dicom.OpticalPathSequence[0].ObjectiveLensPower`,
 /// `dicom.ImageType[2]`; a multi-valued attribute also whole, `\`-separated, under its bare
-/// name). Patient, study and person attributes are never among them.
+/// name). Patient, study and person attributes are never among them (but the study's UID).
 const PROPERTY_TAGS: &[Tag] = &[
     tags::SOP_CLASS_UID,
     tags::SOP_INSTANCE_UID,
+    // Where the series is on a PACS (reports record it); no study fact beyond the UID.
+    tags::STUDY_INSTANCE_UID,
     tags::SERIES_INSTANCE_UID,
     tags::FRAME_OF_REFERENCE_UID,
     tags::MODALITY,

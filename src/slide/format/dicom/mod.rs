@@ -217,6 +217,56 @@ pub(crate) fn open_series_url(location: &str, limits: &Limits) -> Result<Arc<dyn
     Ok(Arc::new(DicomSlide::build(Path::new(&shown), instances, warnings, limits)?))
 }
 
+/// The instance files of the DICOM series at `path` (a file of it, or its folder), sorted by
+/// SOPInstanceUID (then name): every DICOM file of the folder with the series' UID, whatever
+/// its SOP class, as a PACS holds the series. The series is `series` when given, else the
+/// file's own, else (a folder) the one the reader shows. Returns the series UID too.
+pub(crate) fn series_files(
+    path: &Path,
+    series: Option<&str>,
+    limits: &Limits,
+) -> Result<(String, Vec<(String, PathBuf)>)> {
+    let err = |kind| SlideError::new(path, kind);
+    let (dir, series) = if path.is_dir() {
+        let series = match series {
+            Some(s) => s.to_string(),
+            None => {
+                let slide = open_folder(path, limits)?;
+                let key = "dicom.SeriesInstanceUID";
+                slide.properties.values.get(key).cloned().unwrap_or_default()
+            }
+        };
+        (path.to_path_buf(), series)
+    } else {
+        let own = Instance::read_uids(path, limits).map_err(err)?.1;
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        (dir, series.map_or(own, str::to_string))
+    };
+    if series.is_empty() {
+        return Err(err(ErrorKind::InvalidDicom("no SeriesInstanceUID".into())));
+    }
+    let (files, more) = list_folder(&dir, limits);
+    if more {
+        let max = limits.dicom_scan_entries;
+        return Err(err(ErrorKind::TooLarge(format!(
+            "a folder of over {max} entries: the series cannot be listed whole"
+        ))));
+    }
+    let mut out = Vec::new();
+    for file in files.iter().filter(|p| has_dicm(p)) {
+        match Instance::read_uids(file, limits) {
+            Ok((sop, s)) if s == series => out.push((sop, file.clone())),
+            Ok(_) => {}
+            Err(e) => return Err(SlideError::new(file, e)),
+        }
+    }
+    out.sort();
+    Ok((series, out))
+}
+
 /// Where the frames of one level (or associated image) are.
 struct Grid {
     width: u64,
