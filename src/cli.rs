@@ -201,7 +201,8 @@ enum DicomwebCommand {
     ///
     /// Credentials: a bearer token from --token-file or WSIVIEW_DICOMWEB_TOKEN, or HTTP basic
     /// from WSIVIEW_DICOMWEB_USER and WSIVIEW_DICOMWEB_PASSWORD (preferred to a user:password@
-    /// in the URL, which other users of the machine can see in the process list).
+    /// in the URL, which other users of the machine can see in the process list), else the
+    /// host's login in the netrc file (NETRC, default ~/.netrc).
     List {
         /// The DICOMweb service root, e.g. https://pacs.example/dicom-web.
         url: String,

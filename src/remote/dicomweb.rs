@@ -100,7 +100,8 @@ pub struct Server {
 impl Server {
     /// The service at `url` (`https://host/dicom-web`), authenticating with `auth`, or with the
     /// user and password in the URL if it has them (taken out of it: they are sent only as an
-    /// `Authorization` header, and never shown).
+    /// `Authorization` header, and never shown), or, when neither gives credentials, with the
+    /// host's login in the netrc file ([`netrc_login`]).
     pub fn new(url: &str, auth: Auth) -> Result<Server, RemoteError> {
         let shown = redact(url);
         let bad = || RemoteError::BadUrl { url: shown.clone() };
@@ -115,6 +116,11 @@ impl Server {
             auth = Auth::Basic(user, password);
             base.set_username("").map_err(|_| bad())?;
             base.set_password(None).map_err(|_| bad())?;
+        }
+        if matches!(auth, Auth::None) {
+            if let Some((user, password)) = base.host_str().and_then(netrc_login) {
+                auth = Auth::Basic(user, password);
+            }
         }
         base.set_query(None);
         base.set_fragment(None);
@@ -624,6 +630,57 @@ impl DataSet {
     }
 }
 
+/// Largest netrc file read (1 MiB).
+const NETRC_MAX_BYTES: u64 = 1 << 20;
+
+/// The login and password for `host` in the netrc file (`NETRC`, else `~/.netrc`), as curl
+/// reads it: `machine HOST login USER password PASS`, else the `default` entry. A file that
+/// is missing, unreadable or not text gives none (it is optional).
+pub fn netrc_login(host: &str) -> Option<(String, String)> {
+    let path = match std::env::var_os("NETRC") {
+        Some(p) if !p.is_empty() => std::path::PathBuf::from(p),
+        _ => Path::new(&std::env::var_os("HOME")?).join(".netrc"),
+    };
+    let bytes = crate::files::read_regular(&path, NETRC_MAX_BYTES).ok()?;
+    parse_netrc(std::str::from_utf8(&bytes).ok()?, host)
+}
+
+/// [`netrc_login`] of the text of a netrc file. Macro definitions (`macdef`, up to an empty
+/// line) are skipped; quoted tokens are not supported (curl's older rule).
+fn parse_netrc(text: &str, host: &str) -> Option<(String, String)> {
+    // Entries: (machine, login, password); machine None is `default`.
+    let mut entries: Vec<(Option<String>, Option<String>, Option<String>)> = Vec::new();
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        let mut tokens = line.split_whitespace();
+        while let Some(token) = tokens.next() {
+            match token {
+                "machine" => entries.push((Some(tokens.next()?.to_string()), None, None)),
+                "default" => entries.push((None, None, None)),
+                "login" => entries.last_mut()?.1 = Some(tokens.next()?.to_string()),
+                "password" => entries.last_mut()?.2 = Some(tokens.next()?.to_string()),
+                "account" => {
+                    tokens.next();
+                }
+                "macdef" => {
+                    for rest in lines.by_ref() {
+                        if rest.trim().is_empty() {
+                            break;
+                        }
+                    }
+                    break;
+                }
+                _ => {}
+            }
+        }
+    }
+    let found = entries
+        .iter()
+        .find(|(m, _, _)| m.as_deref().is_some_and(|m| m.eq_ignore_ascii_case(host)))
+        .or_else(|| entries.iter().find(|(m, _, _)| m.is_none()))?;
+    Some((found.1.clone()?, found.2.clone()?))
+}
+
 /// `%XX`-decoded user information of a URL; `None` if not UTF-8 or malformed.
 fn percent_decode(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
@@ -718,5 +775,18 @@ mod tests {
         assert!(!valid_uid("1.2/../x"));
         assert!(!valid_uid(""));
         assert!(!valid_uid(&"1".repeat(65)));
+    }
+
+    #[test]
+    fn netrc_entries_by_host_then_default() {
+        let text = "machine other.example login a password b\n\
+                    macdef init\nmachine pacs.example login evil password x\n\n\
+                    machine PACS.example\n  login ann\n  password s3cret\n\
+                    default login anon password guest\n";
+        assert_eq!(parse_netrc(text, "pacs.example"), Some(("ann".into(), "s3cret".into())));
+        assert_eq!(parse_netrc(text, "other.example"), Some(("a".into(), "b".into())));
+        assert_eq!(parse_netrc(text, "unknown.example"), Some(("anon".into(), "guest".into())));
+        assert_eq!(parse_netrc("machine h login only", "h"), None);
+        assert_eq!(parse_netrc("login x password y", "h"), None);
     }
 }

@@ -183,6 +183,8 @@ fn wsiview_dicomweb(args: &[&str], vars: &[(&str, &str)]) -> std::process::Outpu
             command.env_remove(name);
         }
     }
+    // No netrc file of the machine's either.
+    command.env("NETRC", "/nonexistent/netrc");
     for (name, value) in vars {
         command.env(name, value);
     }
@@ -735,4 +737,26 @@ fn a_series_hashes_the_same_from_its_folder_and_from_the_pacs() {
         );
         assert!(!stdout.contains(PASSWORD));
     }
+}
+
+#[test]
+fn basic_credentials_come_from_a_netrc_file() {
+    let Some(port) = orthanc() else { return };
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let netrc = dir.path().join("netrc");
+    let url = format!("http://127.0.0.1:{port}/dicom-web");
+    std::fs::write(
+        &netrc,
+        format!("machine elsewhere login x password y\nmachine 127.0.0.1 login {USER} password {PASSWORD}\n"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let netrc_path = netrc.display().to_string();
+    let items = json_list(&[&url], &[("NETRC", netrc_path.as_str())]);
+    assert_eq!(items.len(), 1, "{items:?}");
+    // A wrong one is access denied, its password never printed.
+    std::fs::write(&netrc, "machine 127.0.0.1 login wsiview password netrc-Wrong-11\n")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let out = wsiview_dicomweb(&["list", &url], &[("NETRC", netrc_path.as_str())]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("access denied") && !stderr.contains("netrc-Wrong-11"), "{stderr}");
 }
