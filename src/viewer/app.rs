@@ -127,6 +127,9 @@ pub struct ViewerApp {
     pub pacs: Option<super::pacs::PacsWindow>,
     /// The last DICOMweb server searched, redacted: what File > Open from PACS… starts with.
     pub pacs_server: String,
+    /// `user:password@` typed into File > Open from PACS… for one server: kept in memory until
+    /// the app exits, never persisted.
+    pub(super) pacs_credentials: Option<super::pacs::SessionCredentials>,
 }
 
 /// What is being closed while report changes are unsaved.
@@ -176,6 +179,7 @@ impl ViewerApp {
             url_dialog: None,
             pacs: None,
             pacs_server: String::new(),
+            pacs_credentials: None,
         }
     }
 

@@ -110,7 +110,9 @@ impl ViewerApp {
 
     /// File > Open from PACS…, starting with the remembered server.
     pub fn open_pacs(&mut self) {
-        self.pacs = Some(super::pacs::PacsWindow::new(&self.pacs_server));
+        if self.pacs.is_none() {
+            self.pacs = Some(super::pacs::PacsWindow::new(&self.pacs_server, self.pacs_credentials.take()));
+        }
     }
 
     /// Show File > Open from PACS… while it is open; a series chosen there opens like a URL
@@ -120,11 +122,17 @@ impl ViewerApp {
         match window.show(ctx) {
             PacsEvent::None => {}
             PacsEvent::Remember(server) => self.pacs_server = crate::remote::redact(&server),
-            PacsEvent::Closed => self.pacs = None,
+            PacsEvent::Closed => self.close_pacs(),
             PacsEvent::Open(url) => {
-                self.pacs = None;
+                self.close_pacs();
                 self.commands.push(AppCommand::OpenSlide(url));
             }
+        }
+    }
+
+    fn close_pacs(&mut self) {
+        if let Some(window) = self.pacs.take() {
+            self.pacs_credentials = window.into_credentials();
         }
     }
 

@@ -2,8 +2,10 @@
 //! worker) and open one by its WADO-RS URL, the way File > Open URL… opens any remote slide.
 //!
 //! Credentials typed into the address (`https://user:password@host/dicom-web`) are taken out of
-//! the field at the first search and kept in this window for the session only: the field, the
-//! messages and the remembered address ([`PacsWindow::remembered`]) never hold them. The
+//! the field at the first search and kept in memory until wsiview exits ([`SessionCredentials`],
+//! handed from one window to the next by the app), sent only to the server they were typed for:
+//! the field, the messages and the remembered address ([`PacsWindow::remembered`]) never hold
+//! them. The
 //! environment's credentials (`WSIVIEW_DICOMWEB_TOKEN`, `…_USER`/`…_PASSWORD`) apply otherwise.
 
 use std::path::PathBuf;
@@ -42,8 +44,9 @@ enum Search {
     Failed(String),
 }
 
-/// User information typed into the address, kept for one server for this session.
-struct SessionCredentials {
+/// User information typed into the address, kept for one server until wsiview exits; never
+/// saved, shown or printed (no `Debug`).
+pub struct SessionCredentials {
     /// The redacted address they were typed with: sent only there.
     server: String,
     /// `user:password` as typed (percent-encoded as in a URL).
@@ -64,17 +67,23 @@ pub struct PacsWindow {
 }
 
 impl PacsWindow {
-    /// The window, its address field filled with the remembered server.
-    pub fn new(remembered: &str) -> Self {
+    /// The window, its address field filled with the remembered server, and the credentials
+    /// typed in an earlier window of this session.
+    pub fn new(remembered: &str, credentials: Option<SessionCredentials>) -> Self {
         PacsWindow {
             address: remembered.to_string(),
             study: String::new(),
             accession: String::new(),
-            credentials: None,
+            credentials,
             search: Search::Idle,
             selected: None,
             focused: false,
         }
+    }
+
+    /// The window closes: the session's credentials, for the next one.
+    pub fn into_credentials(self) -> Option<SessionCredentials> {
+        self.credentials
     }
 
     /// A search is running.
@@ -194,7 +203,7 @@ impl PacsWindow {
                     Level::Warning.label(ui, "Not encrypted: plain http:// is readable on the network.");
                 }
                 if self.credentials.as_ref().is_some_and(|c| c.server == self.remembered()) {
-                    ui.weak("Using the user and password typed in the address, for this session only.");
+                    ui.weak("Using the user and password typed earlier for this server (kept until wsiview closes, never saved).");
                 } else {
                     ui.weak("Credentials: WSIVIEW_DICOMWEB_TOKEN, or WSIVIEW_DICOMWEB_USER and _PASSWORD, or user:password@ in the address (never saved).");
                 }
@@ -258,9 +267,8 @@ impl PacsWindow {
             Search::Idle => {
                 ui.weak("Search to list the series.");
             }
-            Search::Running { .. } => {
-                ui.weak("Searching…");
-            }
+            // Said beside the spinner above.
+            Search::Running { .. } => {}
             Search::Failed(e) => {
                 Level::Error.label(ui, e.as_str());
             }
@@ -391,7 +399,7 @@ mod tests {
     #[test]
     fn credentials_go_only_to_their_server() {
         let ctx = egui::Context::default();
-        let mut w = PacsWindow::new("");
+        let mut w = PacsWindow::new("", None);
         w.address = "http://u:secret@127.0.0.1:1/dw".into();
         assert_eq!(w.start_search(&ctx), Some("http://127.0.0.1:1/dw".into()));
         assert_eq!(w.address, "http://127.0.0.1:1/dw");

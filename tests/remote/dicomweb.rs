@@ -472,7 +472,8 @@ mod open_from_pacs {
             h.get_by_label("Search").click();
             h.step();
         }
-        assert!(searching(h.state()), "searching on a worker after the request");
+        // The answer may already be in (a frame can run twice): the busy state is tested with a
+        // server that never answers.
         assert!(common::step_until(h, 30, |app| !searching(app)), "the search did not end");
         h.step();
         h.step();
@@ -562,6 +563,36 @@ mod open_from_pacs {
         let saved = persisted_json(h.state());
         assert!(!saved.contains(PASSWORD) && !saved.contains(USER), "{saved}");
         assert!(saved.contains(&format!("\"pacs_server\":\"{base}\"")), "{saved}");
+
+        // Opened again, the window has the address, and the credentials typed earlier still
+        // apply to it (kept in memory for this run); a double-click on the row opens it too.
+        open_window(&mut h);
+        let field = h.get_by_role_and_label(Role::TextInput, "Server").value();
+        assert_eq!(field.as_deref(), Some(base.as_str()));
+        search(&mut h, false);
+        assert_eq!(h.state().pacs.as_ref().map_or(0, |p| p.series().len()), 1, "found with the session's credentials");
+        let row = h.get_by_label(&short_uid(&study)).rect().center();
+        h.hover_at(row);
+        // Past egui's double-click time since the click on Search (else a triple click).
+        for _ in 0..30 {
+            h.step();
+        }
+        for _ in 0..2 {
+            for pressed in [true, false] {
+                h.event(egui::Event::PointerButton {
+                    pos: row,
+                    button: egui::PointerButton::Primary,
+                    pressed,
+                    modifiers: egui::Modifiers::NONE,
+                });
+                h.step();
+            }
+        }
+        h.step();
+        assert!(h.state().pacs.is_none(), "a double-click opens the series");
+        // The same series: its tab again, not a second one.
+        assert_eq!(h.state().tabs.len(), 1);
+        shown_nowhere(&h, PASSWORD);
     }
 
     #[test]
@@ -589,5 +620,38 @@ mod open_from_pacs {
         open_window(&mut h);
         let field = h.get_by_role_and_label(Role::TextInput, "Server").value();
         assert_eq!(field, Some(format!("http://127.0.0.1:{port}/dicom-web")));
+    }
+
+    #[test]
+    fn open_from_pacs_is_busy_while_the_server_is_silent_and_the_search_can_be_cancelled() {
+        // Accepts connections and never answers.
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+        let port = listener.local_addr().unwrap_or_else(|e| panic!("{e}")).port();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for stream in listener.incoming() {
+                held.push(stream);
+            }
+        });
+        let mut h = window();
+        open_window(&mut h);
+        h.get_by_role_and_label(Role::TextInput, "Server").type_text(&format!("http://127.0.0.1:{port}/dicom-web"));
+        h.step();
+        h.key_press(egui::Key::Enter);
+        let mut slowest = Duration::ZERO;
+        for _ in 0..20 {
+            let t = Instant::now();
+            h.step();
+            slowest = slowest.max(t.elapsed());
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(searching(h.state()));
+        assert!(h.query_by_label("Searching…").is_some(), "the window says it is searching");
+        assert!(slowest < Duration::from_millis(500), "the window never waits on the server: {slowest:?}");
+        h.get_by_label("Cancel search").click();
+        h.step();
+        h.step();
+        assert!(!searching(h.state()));
+        assert!(h.query_by_label("Search cancelled.").is_some());
     }
 }
