@@ -203,7 +203,7 @@ impl PacsWindow {
                     Level::Warning.label(ui, "Not encrypted: plain http:// is readable on the network.");
                 }
                 if self.credentials.as_ref().is_some_and(|c| c.server == self.remembered()) {
-                    ui.weak("Using the user and password typed earlier for this server (kept until wsiview closes, never saved).");
+                    ui.weak("Using the user and password typed in the address for this server (kept until wsiview closes, never saved).");
                 } else {
                     ui.weak("Credentials: WSIVIEW_DICOMWEB_TOKEN, or WSIVIEW_DICOMWEB_USER and _PASSWORD, or user:password@ in the address (never saved).");
                 }
