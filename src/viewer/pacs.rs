@@ -42,6 +42,8 @@ enum Search {
         series: Vec<SeriesEntry>,
     },
     Failed(String),
+    /// The user cancelled the search (not an error).
+    Cancelled,
 }
 
 /// User information typed into the address, kept for one server until wsiview exits; never
@@ -230,7 +232,7 @@ impl PacsWindow {
         }
         if cancel {
             // Dropping the job tells the worker; its answer is not read.
-            self.search = Search::Failed("Search cancelled.".into());
+            self.search = Search::Cancelled;
         }
         if search && !self.is_searching() {
             if let Some(shown) = self.start_search(ctx) {
@@ -271,6 +273,9 @@ impl PacsWindow {
             Search::Running { .. } => {}
             Search::Failed(e) => {
                 Level::Error.label(ui, e.as_str());
+            }
+            Search::Cancelled => {
+                ui.weak("Search cancelled.");
             }
             Search::Found { series, .. } if series.is_empty() => {
                 ui.label("No slide microscopy series found.");
