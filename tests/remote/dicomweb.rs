@@ -773,3 +773,229 @@ fn basic_credentials_come_from_a_netrc_file() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("access denied") && !stderr.contains("netrc-Wrong-11"), "{stderr}");
 }
+// File > Open from PACS… in the viewer (egui_kittest), against the same Orthanc
+
+#[cfg(feature = "gui")]
+mod open_from_pacs {
+    use super::*;
+
+    use egui::accesskit::Role;
+    use egui_kittest::kittest::Queryable;
+    use egui_kittest::Harness;
+    use wsiview::viewer::pacs::short_uid;
+    use wsiview::viewer::ViewerApp;
+
+    fn window() -> Harness<'static, ViewerApp> {
+        Harness::builder()
+            .with_size([1200.0, 800.0])
+            .with_step_dt(1.0 / 60.0)
+            .build_ui_state(|ui, app: &mut ViewerApp| app.ui(ui), ViewerApp::new(128 << 20))
+    }
+
+    fn open_window(h: &mut Harness<'static, ViewerApp>) {
+        h.step();
+        h.get_by_label("File").click();
+        h.step();
+        h.step();
+        h.get_by_label("Open from PACS…").click();
+        h.step();
+        h.step();
+        assert!(h.state().pacs.is_some(), "the window is open");
+    }
+
+    fn searching(app: &ViewerApp) -> bool {
+        app.pacs.as_ref().is_some_and(|p| p.is_searching())
+    }
+
+    /// Search (Enter in the focused field, or the button), see the busy state, wait for the answer.
+    fn search(h: &mut Harness<'static, ViewerApp>, with_enter: bool) {
+        if with_enter {
+            h.key_press(egui::Key::Enter);
+            h.step();
+        } else {
+            h.get_by_label("Search").click();
+            h.step();
+        }
+        // The answer may already be in (a frame can run twice): the busy state is tested with a
+        // server that never answers.
+        assert!(common::step_until(h, 30, |app| !searching(app)), "the search did not end");
+        h.step();
+        h.step();
+    }
+
+    /// No text of the window (labels, tooltips, field values) holds `secret`.
+    fn shown_nowhere(h: &Harness<'static, ViewerApp>, secret: &str) {
+        let found: Vec<String> = h
+            .query_all_by(|node| {
+                node.label().is_some_and(|l| l.contains(secret)) || node.value().is_some_and(|v| v.contains(secret))
+            })
+            .map(|n| format!("{n:?}"))
+            .collect();
+        assert!(found.is_empty(), "shown: {found:?}");
+    }
+
+    fn persisted_json(app: &ViewerApp) -> String {
+        serde_json::to_string(&app.persisted()).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn open_from_pacs_lists_the_fixture_series_and_opens_it_like_a_url() {
+        let Some(port) = orthanc() else { return };
+        let (study, series) = expected_uids();
+        let base = format!("http://127.0.0.1:{port}/dicom-web");
+        let mut h = window();
+        open_window(&mut h);
+
+        // Credentials in the address, and a study filter that matches nothing.
+        h.get_by_role_and_label(Role::TextInput, "Server")
+            .type_text(&format!("http://{USER}:{PASSWORD}@127.0.0.1:{port}/dicom-web/"));
+        h.step();
+        h.get_by_role_and_label(Role::TextInput, "Study UID").click();
+        h.step();
+        h.get_by_role_and_label(Role::TextInput, "Study UID").type_text("1.2.3.4.5");
+        h.step();
+        search(&mut h, true);
+        assert!(h.query_by_label_contains("No slide microscopy series found").is_some(), "empty result said");
+        // The credentials left the field at once; the address is remembered without them.
+        let field = h.get_by_role_and_label(Role::TextInput, "Server").value();
+        assert_eq!(field.as_deref(), Some(base.as_str()));
+        assert_eq!(h.state().pacs_server, base);
+        shown_nowhere(&h, PASSWORD);
+
+        // Without the filter: the session's credentials still apply to this server.
+        if let Some(pacs) = h.state_mut().pacs.as_mut() {
+            pacs.study.clear();
+        }
+        h.step();
+        search(&mut h, false);
+        let found = h.state().pacs.as_ref().map(|p| p.series().to_vec()).unwrap_or_default();
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!((found[0].study_instance_uid.as_str(), found[0].series_instance_uid.as_str()), (&*study, &*series));
+        let instances = fixture_instances().map_or(0, |f| f.len()).to_string();
+        for text in [short_uid(&study).as_str(), "2026-01-15", instances.as_str(), "Study UID", "Instances"] {
+            assert!(h.query_all_by_label(text).next().is_some(), "the table shows {text:?}");
+        }
+        shown_nowhere(&h, PASSWORD);
+
+        // Select the row, Open: a tab opens by the series' redacted URL.
+        h.get_by_label(&short_uid(&study)).click();
+        h.step();
+        h.get_by_label("Open").click();
+        h.step();
+        assert!(h.state().pacs.is_none(), "the window closes");
+        let shown = format!("{base}/studies/{study}/series/{series}");
+        assert!(
+            common::step_until(&mut h, 60, |app| app.active_view().is_some()
+                || app.active_tab().is_some_and(|t| matches!(t.state, wsiview::viewer::app::TabState::Failed(_)))),
+            "the series did not open"
+        );
+        let tab = h.state().active_tab().unwrap_or_else(|| panic!("no tab"));
+        assert_eq!(tab.path, PathBuf::from(&shown));
+        let view = tab.view().unwrap_or_else(|| match &tab.state {
+            wsiview::viewer::app::TabState::Failed(e) => panic!("the series failed to open: {e}"),
+            _ => panic!("not open"),
+        });
+        let dir = common::fixtures().unwrap_or_else(|| panic!("fixtures")).join("vendors/dicom-dev");
+        let local = Slide::open(&dir).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(view.slide.levels(), local.levels(), "the same levels as the local folder");
+        assert_eq!(view.slide.levels().len(), 4);
+        assert_eq!((view.slide.levels()[0].width, view.slide.levels()[0].height), (3000, 2200));
+        assert!(common::step_until(&mut h, 60, |app| app.active_view().is_some_and(|v| v.is_complete())));
+        assert_eq!(h.state().recent, vec![PathBuf::from(&shown)]);
+        h.step();
+        shown_nowhere(&h, PASSWORD);
+        let saved = persisted_json(h.state());
+        assert!(!saved.contains(PASSWORD) && !saved.contains(USER), "{saved}");
+        assert!(saved.contains(&format!("\"pacs_server\":\"{base}\"")), "{saved}");
+
+        // Opened again, the window has the address, and the credentials typed earlier still
+        // apply to it (kept in memory for this run); a double-click on the row opens it too.
+        open_window(&mut h);
+        let field = h.get_by_role_and_label(Role::TextInput, "Server").value();
+        assert_eq!(field.as_deref(), Some(base.as_str()));
+        search(&mut h, false);
+        assert_eq!(h.state().pacs.as_ref().map_or(0, |p| p.series().len()), 1, "found with the session's credentials");
+        let row = h.get_by_label(&short_uid(&study)).rect().center();
+        h.hover_at(row);
+        // Past egui's double-click time since the click on Search (else a triple click).
+        for _ in 0..30 {
+            h.step();
+        }
+        for _ in 0..2 {
+            for pressed in [true, false] {
+                h.event(egui::Event::PointerButton {
+                    pos: row,
+                    button: egui::PointerButton::Primary,
+                    pressed,
+                    modifiers: egui::Modifiers::NONE,
+                });
+                h.step();
+            }
+        }
+        h.step();
+        assert!(h.state().pacs.is_none(), "a double-click opens the series");
+        // The same series: its tab again, not a second one.
+        assert_eq!(h.state().tabs.len(), 1);
+        shown_nowhere(&h, PASSWORD);
+    }
+
+    #[test]
+    fn a_wrong_password_in_open_from_pacs_is_access_denied_and_never_shown_or_kept() {
+        let Some(port) = orthanc() else { return };
+        let wrong = "wrong-Secret-7c2a";
+        let mut h = window();
+        open_window(&mut h);
+        h.get_by_role_and_label(Role::TextInput, "Server")
+            .type_text(&format!("http://{USER}:{wrong}@127.0.0.1:{port}/dicom-web"));
+        h.step();
+        search(&mut h, true);
+        let denied = format!("http://127.0.0.1:{port}/dicom-web/studies: access denied (HTTP 401)");
+        assert!(h.query_by_label(&denied).is_some(), "the window says {denied:?}");
+        assert!(h.state().pacs.as_ref().is_some_and(|p| p.series().is_empty()));
+        shown_nowhere(&h, wrong);
+        let saved = persisted_json(h.state());
+        assert!(!saved.contains(wrong) && !saved.contains(USER), "{saved}");
+        assert_eq!(h.state().pacs_server, format!("http://127.0.0.1:{port}/dicom-web"));
+
+        // Reopened, the window starts with the remembered address; Escape closes it.
+        h.key_press(egui::Key::Escape);
+        h.step();
+        assert!(h.state().pacs.is_none());
+        open_window(&mut h);
+        let field = h.get_by_role_and_label(Role::TextInput, "Server").value();
+        assert_eq!(field, Some(format!("http://127.0.0.1:{port}/dicom-web")));
+    }
+
+    #[test]
+    fn open_from_pacs_is_busy_while_the_server_is_silent_and_the_search_can_be_cancelled() {
+        // Accepts connections and never answers.
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+        let port = listener.local_addr().unwrap_or_else(|e| panic!("{e}")).port();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for stream in listener.incoming() {
+                held.push(stream);
+            }
+        });
+        let mut h = window();
+        open_window(&mut h);
+        h.get_by_role_and_label(Role::TextInput, "Server").type_text(&format!("http://127.0.0.1:{port}/dicom-web"));
+        h.step();
+        h.key_press(egui::Key::Enter);
+        let mut slowest = Duration::ZERO;
+        for _ in 0..20 {
+            let t = Instant::now();
+            h.step();
+            slowest = slowest.max(t.elapsed());
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(searching(h.state()));
+        assert!(h.query_by_label("Searching…").is_some(), "the window says it is searching");
+        assert!(slowest < Duration::from_millis(500), "the window never waits on the server: {slowest:?}");
+        h.get_by_label("Cancel search").click();
+        h.step();
+        h.step();
+        assert!(!searching(h.state()));
+        assert!(h.query_by_label("Search cancelled.").is_some());
+    }
+}
