@@ -999,3 +999,72 @@ mod open_from_pacs {
         assert!(h.query_by_label("Search cancelled.").is_some());
     }
 }
+
+/// OrthancWSIDicomizer (Debian `orthanc-wsi`), another writer of DICOM WSI.
+fn orthanc_wsi_dicomizer() -> Option<PathBuf> {
+    let fixed = PathBuf::from("/usr/bin/OrthancWSIDicomizer");
+    if fixed.is_file() {
+        return Some(fixed);
+    }
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| Path::new(d).join("OrthancWSIDicomizer"))
+        .find(|p| p.is_file())
+}
+
+#[test]
+fn a_series_written_by_orthanc_wsi_dicomizer_reads_like_its_tiff() {
+    if orthanc().is_none() {
+        return;
+    }
+    let (Some(binary), Some(plugin)) = (orthanc_binary(), dicomweb_plugin()) else { return };
+    let Some(tool) = orthanc_wsi_dicomizer() else {
+        assert!(!require(), "OrthancWSIDicomizer is required with Orthanc (apt-get install orthanc-wsi)");
+        eprintln!("skipped: OrthancWSIDicomizer is not installed (apt-get install orthanc-wsi)");
+        return;
+    };
+    // Small concatenations (1 MB), so that levels span several instances.
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let out = Command::new(&tool)
+        .args(["--max-size", "1", "--folder"])
+        .arg(dir.path())
+        .arg(sample())
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir.path())
+        .unwrap_or_else(|e| panic!("{e}"))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    files.sort();
+    assert!(files.len() > 4, "concatenations expected: {files:?}");
+    // Its own Orthanc, so that the fixture series stays alone in the shared one.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let upload = files.clone();
+    std::thread::spawn(move || {
+        let _ = tx.send(start_orthanc(&binary, &plugin, &upload));
+        loop {
+            std::thread::park();
+        }
+    });
+    let port = rx.recv().unwrap_or_else(|_| panic!("the second Orthanc did not start"));
+    let (study, series) = fixture_uids(&files[0]);
+    let url = format!("http://{USER}:{PASSWORD}@127.0.0.1:{port}/dicom-web/studies/{study}/series/{series}");
+    let web = Slide::open_location(&url, Limits::DEFAULT).unwrap_or_else(|e| panic!("{e}"));
+    let tiff = Slide::open(&sample()).unwrap_or_else(|e| panic!("{e}"));
+    let shape = |s: &Slide| -> Vec<_> {
+        s.levels().iter().map(|l| (l.width, l.height, l.downsample, l.tile_width, l.tile_height)).collect()
+    };
+    assert_eq!(shape(&web), shape(&tiff));
+    // The JPEG tiles were copied: the same pixels, level by level, at the centre and the edge.
+    for (level, info) in tiff.levels().iter().enumerate() {
+        let (w0, h0) = (tiff.levels()[0].width as i64, tiff.levels()[0].height as i64);
+        let ds = info.downsample;
+        for (x, y) in [(w0 / 3, h0 / 3), (w0 - (150.0 * ds) as i64, h0 - (100.0 * ds) as i64)] {
+            let a = tiff.read_region(level, x, y, 300, 200).unwrap_or_else(|e| panic!("{e}"));
+            let b = web.read_region(level, x, y, 300, 200).unwrap_or_else(|e| panic!("{e}"));
+            assert!(a.as_raw() == b.as_raw(), "level {level} at {x},{y} differs");
+        }
+    }
+}
