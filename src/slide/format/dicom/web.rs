@@ -40,6 +40,9 @@ pub(super) const BATCH_FRAMES: u64 = 16;
 pub(super) const BLOCK_COLS: u64 = 8;
 pub(super) const BLOCK_ROWS: u64 = 4;
 
+/// Frames requests of one slide on their way at once.
+const MAX_REQUESTS_IN_FLIGHT: usize = 4;
+
 /// Bytes of fetched frames kept per slide until their tiles are decoded (and for re-decoding).
 const FRAME_CACHE_BYTES: u64 = 64 << 20;
 
@@ -74,6 +77,8 @@ pub(super) struct WebFrames {
     /// Most bytes of one frame (the reply of a batch is bounded by this times its frames).
     frame_bytes: u64,
     requests: std::sync::atomic::AtomicU64,
+    /// Frames requests on their way now (at most [`MAX_REQUESTS_IN_FLIGHT`]).
+    sending: (Mutex<usize>, Condvar),
 }
 
 impl WebFrames {
@@ -88,6 +93,7 @@ impl WebFrames {
             in_flight: Mutex::new(HashMap::new()),
             frame_bytes,
             requests: std::sync::atomic::AtomicU64::new(0),
+            sending: (Mutex::new(0), Condvar::new()),
         }
     }
 
@@ -188,7 +194,11 @@ impl WebFrames {
             let numbers: Vec<u64> = wanted.iter().map(|n| n + 1).collect();
             let max = self.frame_bytes.saturating_mul(numbers.len() as u64).saturating_add(1 << 20);
             self.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            match self.location.frames(uid, &numbers, accept, max) {
+            let reply = {
+                let _turn = self.turn();
+                self.location.frames(uid, &numbers, accept, max)
+            };
+            match reply {
                 Ok(frames) => return Ok(wanted.into_iter().zip(frames.into_iter().map(Arc::new)).collect()),
                 Err(RemoteError::Status { status: status @ (400 | 406 | 415 | 501), .. })
                     if accept != FrameAccept::Rendered =>
@@ -198,6 +208,19 @@ impl WebFrames {
                 Err(e) => return Err(e.reason()),
             }
         }
+    }
+
+    /// Wait for a turn to send a frames request: at most [`MAX_REQUESTS_IN_FLIGHT`] at once, so
+    /// that the batches a view wants first (the scheduler starts them first) are not slowed by
+    /// the server working on prefetched ones at the same time.
+    fn turn(&self) -> Turn<'_> {
+        let (count, ready) = &self.sending;
+        let mut n = lock(count);
+        while *n >= MAX_REQUESTS_IN_FLIGHT {
+            n = ready.wait(n).unwrap_or_else(|p| p.into_inner());
+        }
+        *n += 1;
+        Turn(&self.sending)
     }
 
     /// Instance `index` is TILED_FULL with `across` tiles a row and a frame for every tile:
@@ -233,6 +256,16 @@ impl WebFrames {
     #[allow(dead_code)]
     pub fn requests(&self) -> u64 {
         self.requests.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// A turn to send a request; ends when dropped.
+struct Turn<'a>(&'a (Mutex<usize>, Condvar));
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        *lock(&self.0 .0) -= 1;
+        self.0 .1.notify_one();
     }
 }
 
