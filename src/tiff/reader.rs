@@ -191,23 +191,25 @@ impl TiffReader {
     /// Read `len` bytes at `offset`, after checking the range lies inside the file
     /// ([`ErrorKind::Truncated`] if not); `what` names the data in that message.
     pub fn read_bytes(&self, offset: u64, len: u64, what: &str) -> TResult<Vec<u8>> {
+        let mut buf = self.buffer_for(offset, len, what)?;
+        self.source.read_exact_at(offset, &mut buf)?;
+        Ok(buf)
+    }
+
+    /// A zeroed buffer for `len` bytes at `offset`, once they are known to lie inside the file
+    /// (else [`ErrorKind::Truncated`], or [`ErrorKind::Invalid`] on overflow).
+    fn buffer_for(&self, offset: u64, len: u64, what: &str) -> TResult<Vec<u8>> {
         let end = offset.checked_add(len).ok_or_else(|| ErrorKind::Invalid(format!("{what}: offset overflow")))?;
         if end > self.file_len() {
             return Err(ErrorKind::Truncated { what: what.to_string(), start: offset, end, file_len: self.file_len() });
         }
-        let mut buf = vec![0u8; len as usize];
-        self.source.read_exact_at(offset, &mut buf)?;
-        Ok(buf)
+        Ok(vec![0u8; len as usize])
     }
 
     /// [`read_bytes`](Self::read_bytes) of bulk data (tile or strip bytes), read with
     /// [`ByteSource::read_data_at`]: a remote source fetches no more than covers it.
     pub fn read_data(&self, offset: u64, len: u64, what: &str) -> TResult<Vec<u8>> {
-        let end = offset.checked_add(len).ok_or_else(|| ErrorKind::Invalid(format!("{what}: offset overflow")))?;
-        if end > self.file_len() {
-            return Err(ErrorKind::Truncated { what: what.to_string(), start: offset, end, file_len: self.file_len() });
-        }
-        let mut buf = vec![0u8; len as usize];
+        let mut buf = self.buffer_for(offset, len, what)?;
         self.source.read_data_at(offset, &mut buf)?;
         Ok(buf)
     }
