@@ -118,6 +118,30 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write a slide as a DICOM WSI series (VL Whole Slide Microscopy Image Storage) in OUTDIR:
+    /// level-0.dcm, level-1.dcm, … (one VOLUME instance per level, TILED_FULL), thumbnail.dcm
+    /// and overview.dcm (from the macro image); label.dcm only with --include-label. JPEG and
+    /// JPEG 2000 tiles are copied without decoding; other tiles are decoded (uncompressed RGB, or
+    /// JPEG quality 90 when the source was lossy or a level would pass 4 GiB). Patient fields
+    /// are left empty. Existing files are not replaced.
+    Dicomize {
+        /// A TIFF-based slide file (SVS, generic TIFF, OME-TIFF, Philips, Leica, Ventana) or NDPI.
+        slide: PathBuf,
+        outdir: PathBuf,
+        /// StudyInstanceUID (default: a new 2.25 UID).
+        #[arg(long, value_name = "UID")]
+        study_uid: Option<String>,
+        /// SeriesInstanceUID (default: a new 2.25 UID).
+        #[arg(long, value_name = "UID")]
+        series_uid: Option<String>,
+        /// AccessionNumber (default: empty).
+        #[arg(long, value_name = "A")]
+        accession: Option<String>,
+        /// Also write the label image (label.dcm). Labels carry patient identifiers (names,
+        /// barcodes, case numbers): leave them out of anything shared.
+        #[arg(long)]
+        include_label: bool,
+    },
     /// Find slide microscopy series on a DICOMweb server (PACS).
     Dicomweb {
         #[command(subcommand)]
@@ -415,6 +439,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Dicomweb { action: DicomwebCommand::List { url, study, accession, token_file, json } } => {
             dicomweb_list(&url, study, accession, token_file.as_deref(), json)
+        }
+        Command::Dicomize { slide, outdir, study_uid, series_uid, accession, include_label } => {
+            let options = wsiview::dicomize::DicomizeOptions {
+                study_uid,
+                series_uid,
+                accession,
+                include_label,
+                extended_offset_table: false,
+            };
+            let (_, notes) = wsiview::dicomize::dicomize(&slide, &outdir, &options, |w| println!("{w}"))?;
+            for note in notes {
+                println!("note: {note}");
+            }
+            Ok(())
         }
         Command::Verify { report, slide } => verify(&report, &slide),
         Command::ExportTeaching { slide, report, outdir, key_file, force } => {

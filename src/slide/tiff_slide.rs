@@ -800,6 +800,12 @@ impl TiffSlide {
         Ok(data.map(|data| RawTile { data, format: l.format.clone(), width: tw as u32, height: th as u32 }))
     }
 
+    /// Whether [`read_raw_tile`](Self::read_raw_tile) answers for `level`: its level tiles are
+    /// stored tiles (not composed from placed pieces) of interleaved samples (one chunk each).
+    pub fn raw_tiles_available(&self, level: usize) -> bool {
+        self.tiled.get(level).is_some_and(|l| !l.format.planar && l.cover.is_none())
+    }
+
     /// The level of a tile, with the tile checked to exist in the level's grid.
     fn checked_tile(&self, level: usize, col: u64, row: u64) -> Result<&TiledLevel> {
         let l =
