@@ -118,12 +118,13 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Write a slide as a DICOM WSI series (VL Whole Slide Microscopy Image Storage) in OUTDIR:
-    /// level-0.dcm, level-1.dcm, … (one VOLUME instance per level, TILED_FULL), thumbnail.dcm
-    /// and overview.dcm (from the macro image); label.dcm only with --include-label. JPEG and
-    /// JPEG 2000 tiles are copied without decoding; other tiles are decoded (uncompressed RGB, or
-    /// JPEG quality 90 when the source was lossy or a level would pass 4 GiB). Patient fields
-    /// are left empty. Existing files are not replaced.
+    /// Write a slide as a DICOM WSI series in OUTDIR, copying JPEG and JPEG 2000 tiles as they are.
+    ///
+    /// VL Whole Slide Microscopy Image Storage: level-0.dcm, level-1.dcm, … (one VOLUME instance
+    /// per level, TILED_FULL), thumbnail.dcm and overview.dcm (from the macro image); label.dcm
+    /// only with --include-label. Tiles that cannot be copied are decoded (uncompressed RGB, or
+    /// JPEG quality 90 when the source was lossy or a level would pass 4 GiB). Patient fields are
+    /// left empty. Existing files are not replaced. One line is printed per instance written.
     Dicomize {
         /// A TIFF-based slide file (SVS, generic TIFF, OME-TIFF, Philips, Leica, Ventana) or NDPI.
         slide: PathBuf,

@@ -372,6 +372,12 @@ pub fn dicomize(
     };
     let levels = source.levels().to_vec();
     let Some(level0) = levels.first() else { return Err(unsupported("no levels".into())) };
+    if let Some((i, l)) = levels.iter().enumerate().find(|(_, l)| l.tile_width > 65535 || l.tile_height > 65535) {
+        return Err(unsupported(format!(
+            "level {i} has tiles of {}×{}; DICOM frames are at most 65535 pixels a side",
+            l.tile_width, l.tile_height
+        )));
+    }
 
     std::fs::create_dir_all(outdir).map_err(io_err(outdir, "cannot create the output folder"))?;
     let mut names: Vec<String> = (0..levels.len()).map(|i| format!("level-{i}.dcm")).collect();
@@ -442,16 +448,24 @@ pub fn dicomize(
             notes.push(format!("{name} not written: {w}×{h} is larger than one JPEG frame can be"));
             continue;
         }
-        // The thumbnail shows the scanned area; the overview and label are of the whole glass or
-        // its label, of unknown size: their spacing is the thumbnail's rule applied to the image
-        // (a nominal value, the slide's width over the image's).
+        // The thumbnail shows the scanned area. The overview shows the whole glass and the
+        // label its label, of sizes no slide file states: nominal spacings from a 76 × 26 mm
+        // slide (ISO 8037-1), its length across the overview's longer side, a 26 mm label.
+        let (spacing_row_mm, spacing_col_mm) = match name {
+            "thumbnail" => (
+                mpp_y / 1000.0 * series.height0 as f64 / f64::from(h),
+                mpp_x / 1000.0 * series.width0 as f64 / f64::from(w),
+            ),
+            "macro" => (76.0 / f64::from(w.max(h)), 76.0 / f64::from(w.max(h))),
+            _ => (26.0 / f64::from(w.max(h)), 26.0 / f64::from(w.max(h))),
+        };
         let geometry = Geometry {
             width: u64::from(w),
             height: u64::from(h),
             tile_w: w,
             tile_h: h,
-            spacing_row_mm: mpp_y / 1000.0 * series.height0 as f64 / f64::from(h),
-            spacing_col_mm: mpp_x / 1000.0 * series.width0 as f64 / f64::from(w),
+            spacing_row_mm,
+            spacing_col_mm,
         };
         let kind = FrameKind::Jpeg(JpegColour::Ybr422);
         let plan = LevelPlan { kind, source_lossy: true, origin: PixelOrigin::ReEncoded };
@@ -876,6 +890,9 @@ impl FrameSink<'_> {
     fn encode(&self, rgba: &[u8], width: u32, height: u32) -> Result<Vec<u8>, String> {
         let (tw, th) = self.tile;
         // Tiles come as whole grid cells; anything else is cut or padded to the frame size.
+        if rgba.len() < width as usize * height as usize * 4 {
+            return Err(format!("a decoded tile of {} bytes for {width}×{height} pixels", rgba.len()));
+        }
         let cell;
         let rgba = if (width, height) == (tw, th) {
             rgba
