@@ -397,6 +397,16 @@ pub fn dicomize(
     }
 
     let series = series_facts(slide, options, source.as_ref(), level0.width, level0.height);
+    // Each instance is reported once it is durable under its name, while the next is written.
+    let mut pending: Option<Pending> = None;
+    let mut settle = |next: Option<Pending>, written: &mut Vec<Written>| -> Result<(), DicomizeError> {
+        if let Some(previous) = std::mem::replace(&mut pending, next) {
+            let w = previous.finish()?;
+            on_written(&w);
+            written.push(w);
+        }
+        Ok(())
+    };
     let mut written = Vec::new();
     let mut notes = Vec::new();
     for (i, level) in levels.iter().enumerate() {
@@ -415,12 +425,19 @@ pub fn dicomize(
             spacing_col_mm: mpp_x / 1000.0 * series.width0 as f64 / level.width as f64,
         };
         let path = outdir.join(&names[i]);
-        let w = write_instance(&path, &series, &image_type, i as u32 + 1, &geometry, plan, &mut |frames| {
+        let result = write_instance(&path, &series, &image_type, i as u32 + 1, &geometry, plan, &mut |frames| {
             frames.level(tiff.as_deref(), source.as_ref(), i)
-        })?;
-        let w = Written { level: Some(i), ..w };
-        on_written(&w);
-        written.push(w);
+        });
+        match result {
+            Ok(mut p) => {
+                p.written.level = Some(i);
+                settle(Some(p), &mut written)?;
+            }
+            Err(e) => {
+                let _ = settle(None, &mut written);
+                return Err(e);
+            }
+        }
     }
     let associated = source.associated_names();
     let mut number = levels.len() as u32 + 1;
@@ -471,14 +488,20 @@ pub fn dicomize(
         let plan = LevelPlan { kind, source_lossy: true, origin: PixelOrigin::ReEncoded };
         let path = outdir.join(file);
         let rgba = image.into_raw();
-        let wr = write_instance(&path, &series, &image_type, number, &geometry, plan, &mut |frames| {
+        let result = write_instance(&path, &series, &image_type, number, &geometry, plan, &mut |frames| {
             let frame = encode_jpeg(&rgba, w, h, JpegColour::Ybr422).map_err(|e| e.to_string())?;
             frames.push(frame)
-        })?;
+        });
         number += 1;
-        on_written(&wr);
-        written.push(wr);
+        match result {
+            Ok(p) => settle(Some(p), &mut written)?,
+            Err(e) => {
+                let _ = settle(None, &mut written);
+                return Err(e);
+            }
+        }
     }
+    settle(None, &mut written)?;
     Ok((written, notes))
 }
 
@@ -798,9 +821,31 @@ struct FrameSink<'a> {
     expected: u64,
     plan: LevelPlan,
     tile: (u32, u32),
+    /// Bytes written since the last flush was started, and that flush.
+    unflushed: u64,
+    flushing: Option<std::thread::JoinHandle<()>>,
 }
 
+/// Bytes after which the frames written so far are flushed in the background: the disk works
+/// while frames are still copied, instead of all at the end (a streaming copy, as `cp` and a
+/// later `sync` would be, not slower).
+const FLUSH_EVERY: u64 = 32 << 20;
+
 impl FrameSink<'_> {
+    /// Start flushing what is in the page cache, on a thread of its own, when enough was written
+    /// and no flush is still running. Best effort: the final fsync is what makes the file durable.
+    fn flush_behind(&mut self) {
+        if self.unflushed < FLUSH_EVERY || self.flushing.as_ref().is_some_and(|f| !f.is_finished()) {
+            return;
+        }
+        self.unflushed = 0;
+        if let Ok(file) = self.out.inner.get_ref().try_clone() {
+            self.flushing = Some(std::thread::spawn(move || {
+                let _ = file.sync_data();
+            }));
+        }
+    }
+
     /// Write the next frame.
     fn push(&mut self, frame: Vec<u8>) -> Result<(), String> {
         if self.offsets.len() as u64 >= self.expected {
@@ -824,6 +869,8 @@ impl FrameSink<'_> {
             self.out.write_all(&frame).map_err(io)?;
         }
         self.frame_bytes += frame.len() as u64;
+        self.unflushed += frame.len() as u64;
+        self.flush_behind();
         Ok(())
     }
 
@@ -968,7 +1015,7 @@ fn write_instance(
     geometry: &Geometry,
     plan: LevelPlan,
     frames: &mut dyn FnMut(&mut FrameSink) -> Result<(), String>,
-) -> Result<Written, DicomizeError> {
+) -> Result<Pending, DicomizeError> {
     let sop_uid = new_uid();
     let dataset = build_dataset(series, image_type, instance_number, geometry, plan, &sop_uid);
     let ts = plan.kind.transfer_syntax();
@@ -986,27 +1033,31 @@ fn write_instance(
     let file =
         std::fs::OpenOptions::new().write(true).create_new(true).open(&temp).map_err(io_err(&temp, "cannot create"))?;
     let result = write_body(file, path, &meta, &dataset, geometry, plan, series.extended_offset_table, frames);
-    let (file, frames_written, pixels) = match result {
+    let (file, frames_written, pixels, bytes) = match result {
         Ok(r) => r,
         Err(e) => {
             let _ = std::fs::remove_file(&temp);
             return Err(e);
         }
     };
-    let finish = || -> io::Result<u64> {
-        file.sync_all()?;
-        let len = file.metadata()?.len();
-        drop(file);
-        std::fs::rename(&temp, path)?;
-        #[cfg(unix)]
-        File::open(dir)?.sync_all()?;
-        Ok(len)
-    };
-    let bytes = finish().map_err(|e| {
-        let _ = std::fs::remove_file(&temp);
-        io_err(path, "cannot write")(e)
-    })?;
-    Ok(Written {
+    // Made durable and renamed on a thread of its own, while the next instance is written: the
+    // disk flushes one file as the next fills the page cache.
+    let (final_path, dir) = (path.to_path_buf(), dir.to_path_buf());
+    let finishing = std::thread::spawn(move || {
+        let finish = || -> io::Result<()> {
+            file.sync_all()?;
+            drop(file);
+            std::fs::rename(&temp, &final_path)?;
+            #[cfg(unix)]
+            File::open(&dir)?.sync_all()?;
+            Ok(())
+        };
+        finish().map_err(|e| {
+            let _ = std::fs::remove_file(&temp);
+            io_err(&final_path, "cannot write")(e)
+        })
+    });
+    let written = Written {
         path: path.to_path_buf(),
         image_type: image_type[2],
         level: None,
@@ -1019,7 +1070,29 @@ fn write_instance(
         photometric: plan.kind.photometric(),
         pixels,
         bytes,
-    })
+    };
+    Ok(Pending { written, finishing })
+}
+
+/// An instance whose bytes are all written, being flushed and renamed.
+struct Pending {
+    written: Written,
+    finishing: std::thread::JoinHandle<Result<(), DicomizeError>>,
+}
+
+impl Pending {
+    /// Wait until the file is durable under its name.
+    fn finish(self) -> Result<Written, DicomizeError> {
+        match self.finishing.join() {
+            Ok(Ok(())) => Ok(self.written),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(DicomizeError::Io {
+                path: self.written.path.display().to_string(),
+                what: "cannot write",
+                source: io::Error::other("the thread flushing it stopped"),
+            }),
+        }
+    }
 }
 
 /// Preamble, meta group, data set and frames; the offset table and ratio filled in after.
@@ -1033,7 +1106,7 @@ fn write_body(
     plan: LevelPlan,
     always_extended: bool,
     frames: &mut dyn FnMut(&mut FrameSink) -> Result<(), String>,
-) -> Result<(File, u64, PixelOrigin), DicomizeError> {
+) -> Result<(File, u64, PixelOrigin, u64), DicomizeError> {
     let werr = |e: io::Error| io_err(path, "cannot write")(e);
     let dataset_err = |e: io::Error| io_err(path, "cannot write the data set")(e);
     let mut out = Counting { inner: BufWriter::with_capacity(1 << 20, file), pos: 0 };
@@ -1105,6 +1178,8 @@ fn write_body(
         expected: count,
         plan,
         tile: (geometry.tile_w, geometry.tile_h),
+        unflushed: 0,
+        flushing: None,
     };
     frames(&mut sink).map_err(|reason| DicomizeError::Io {
         path: path.display().to_string(),
@@ -1114,6 +1189,9 @@ fn write_body(
     if sink.offsets.len() as u64 != count {
         return Err(werr(io::Error::other(format!("{} frames made, {count} needed", sink.offsets.len()))));
     }
+    if let Some(f) = sink.flushing.take() {
+        let _ = f.join();
+    }
     let (offsets, lengths, frame_bytes, re_encoded) =
         (std::mem::take(&mut sink.offsets), std::mem::take(&mut sink.lengths), sink.frame_bytes, sink.re_encoded);
     if encapsulated {
@@ -1121,6 +1199,7 @@ fn write_body(
     } else if frame_bytes & 1 == 1 {
         out.write_all(&[0]).map_err(werr)?;
     }
+    let bytes = out.pos;
     let mut file = out.inner.into_inner().map_err(|e| werr(e.into_error()))?;
     let mut patch = |at: u64, bytes: &[u8]| -> io::Result<()> {
         file.seek(SeekFrom::Start(at))?;
@@ -1150,7 +1229,7 @@ fn write_body(
         PixelOrigin::Copied if re_encoded > 0 => PixelOrigin::Mixed { re_encoded },
         o => o,
     };
-    Ok((file, count, origin))
+    Ok((file, count, origin, bytes))
 }
 
 fn write_zeros(out: &mut impl Write, mut n: u64) -> io::Result<()> {
