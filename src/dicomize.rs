@@ -97,6 +97,8 @@ const IMPLEMENTATION_VERSION: &str = "WSIVIEW_0_1";
 const JPEG_QUALITY: u8 = 90;
 /// Largest native PixelData value (its length is 32 bits, 0xFFFFFFFF meaning undefined).
 const MAX_NATIVE_BYTES: u64 = 0xFFFF_FFFE;
+/// Tiles read at once when they are copied (those stored back to back in one read).
+const COPY_BATCH: usize = 512;
 /// Tiles decoded at once (in parallel) when a level must be decoded.
 const DECODE_BATCH: usize = 64;
 
@@ -881,8 +883,14 @@ impl FrameSink<'_> {
         let tiles: Vec<(u64, u64)> = (0..down).flat_map(|row| (0..across).map(move |col| (col, row))).collect();
         match (self.plan.origin, tiff) {
             (PixelOrigin::Copied, Some(tiff)) => {
-                for &(col, row) in &tiles {
-                    let raw = tiff.read_raw_tile(i, col, row).map_err(|e| e.to_string())?;
+                let mut stored = Vec::new();
+                for (k, &(col, row)) in tiles.iter().enumerate() {
+                    if k % COPY_BATCH == 0 {
+                        let batch = &tiles[k..(k + COPY_BATCH).min(tiles.len())];
+                        stored = tiff.read_raw_tiles(i, batch).map_err(|e| e.to_string())?;
+                        stored.reverse();
+                    }
+                    let raw = stored.pop().flatten();
                     let frame = match self.copy_frame(raw.as_ref()) {
                         Some(frame) => frame,
                         None => {
