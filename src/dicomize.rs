@@ -56,8 +56,9 @@
 //!   and Aperio's ScanScope ID, else "unknown". The optical path is brightfield with full-spectrum
 //!   illumination, the slide's objective power, and an sRGB ICC profile ([`srgb_icc`]; type 1C
 //!   for colour images).
-//! - Files are written under a temporary name in OUTDIR and renamed when complete; existing
-//!   outputs are not replaced. Memory stays bounded whatever the slide's size: frames stream from
+//! - Files are written under a temporary name in OUTDIR, made durable (fsync) and renamed when
+//!   complete; existing outputs are not replaced, and a conversion that fails removes the
+//!   instances it wrote. Memory stays bounded whatever the slide's size: frames stream from
 //!   the TIFF to the file.
 //!
 //! Reference writers compared: wsidicom (Python), OrthancWSIDicomizer; IOD conformance is checked
@@ -398,6 +399,17 @@ pub fn dicomize(
         }
     }
 
+    if !crate::files::folder_writable(outdir) {
+        return Err(DicomizeError::Io {
+            path: outdir.display().to_string(),
+            what: "cannot write in the output folder",
+            source: io::Error::from(io::ErrorKind::PermissionDenied),
+        });
+    }
+    // None of the outputs existed: whatever of them exists when this returns early was made by
+    // this run, a series cut short, and is removed.
+    let mut cleanup = Cleanup { paths: names.iter().map(|n| outdir.join(n)).collect(), armed: true };
+
     let series = series_facts(slide, options, source.as_ref(), level0.width, level0.height);
     // Each instance is reported once it is durable under its name, while the next is written.
     let mut pending: Option<Pending> = None;
@@ -504,7 +516,24 @@ pub fn dicomize(
         }
     }
     settle(None, &mut written)?;
+    cleanup.armed = false;
     Ok((written, notes))
+}
+
+/// Removes the files of a conversion that did not complete.
+struct Cleanup {
+    paths: Vec<PathBuf>,
+    armed: bool,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if self.armed {
+            for path in &self.paths {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+    }
 }
 
 fn series_facts(
