@@ -230,6 +230,18 @@ fn dicomize_refuses_bad_input_clearly() {
         &["--study-uid", "1.02.x"],
     );
     assert!(!out.exists() || std::fs::read_dir(&out).map(|d| d.count()).unwrap_or(0) == 0, "nothing written");
+    if let Some(f) = common::fixtures() {
+        // No pixel size (PixelSpacing is type 1), not tiled, already DICOM: each says why.
+        let no_mpp = f.join("image-tiff/seq-1c-8b-tiled-deflate-20f3db0c.tiff");
+        check(&["dicomize", &no_mpp.to_string_lossy(), &out.to_string_lossy()], &["seq-1c-8b", "pixel size"]);
+        let stripped = f.join("image-tiff/BigTIFF.tif");
+        check(&["dicomize", &stripped.to_string_lossy(), &out.to_string_lossy()], &["BigTIFF.tif", "tiled"]);
+        let dicom = f.join("openslide-python/boxes_0.dcm");
+        check(
+            &["dicomize", &dicom.to_string_lossy(), &out.to_string_lossy()],
+            &["boxes_0.dcm", "already a DICOM slide"],
+        );
+    }
     // Written once; the second run does not replace it.
     let good = wsiview(&["dicomize", &slide.to_string_lossy(), &out.to_string_lossy()]);
     assert!(good.status.success(), "{}", String::from_utf8_lossy(&good.stderr));

@@ -1065,6 +1065,41 @@ mod dicomize {
         same_slide(source.as_ref(), dicom.as_ref(), 0);
     }
 
+    /// A tile that cannot be decoded stops the conversion with the file and tile named, and the
+    /// instances already written are removed: no series cut short is left behind.
+    #[test]
+    fn dicomize_failure_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let opts = SynthOptions {
+            compression: SynthCompression::Deflate,
+            width: 900,
+            height: 700,
+            ..jpeg_opts(Layout::Chain)
+        };
+        let slide = synth(dir.path(), "broken.tif", &opts);
+        let tiff = TiffSlide::open(&slide).unwrap_or_else(|e| panic!("{e}"));
+        let last = tiff.levels().len() - 1;
+        assert!(last >= 1);
+        let raw = tiff.read_raw_tile(last, 0, 0).unwrap_or_else(|e| panic!("{e}")).unwrap_or_else(|| panic!("tile"));
+        drop(tiff);
+        let mut bytes = std::fs::read(&slide).unwrap_or_else(|e| panic!("{e}"));
+        let at = bytes
+            .windows(raw.data.len())
+            .position(|w| w == raw.data.as_slice())
+            .unwrap_or_else(|| panic!("tile bytes"));
+        bytes[at..at + 8].copy_from_slice(&[0xFF; 8]);
+        std::fs::write(&slide, &bytes).unwrap_or_else(|e| panic!("{e}"));
+        let out = dir.path().join("dicom");
+        let mut reported = 0;
+        let result = dicomize(&slide, &out, &DicomizeOptions::default(), |_| reported += 1);
+        let err = result.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains(&format!("level-{last}.dcm")) && err.contains("broken.tif"), "{err}");
+        assert!(reported >= 1, "earlier levels were written first");
+        let left: Vec<_> =
+            std::fs::read_dir(&out).map(|d| d.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
+        assert!(left.is_empty(), "left behind: {left:?}");
+    }
+
     /// Third-party slides: Aperio RGB JPEG with shared tables (small.svs), Aperio JPEG 2000
     /// (33005 copied, 33003 decoded), NDPI (decoded), Philips (tiles never written).
     #[test]
