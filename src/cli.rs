@@ -142,6 +142,13 @@ enum Command {
         /// barcodes, case numbers): leave them out of anything shared.
         #[arg(long)]
         include_label: bool,
+        /// Then upload every instance written to this DICOMweb service by STOW-RS, e.g.
+        /// https://pacs.example/dicom-web (credentials as for `dicomweb list`).
+        #[arg(long, value_name = "URL")]
+        stow: Option<String>,
+        /// Read a bearer token for --stow from this file (instead of WSIVIEW_DICOMWEB_TOKEN).
+        #[arg(long, value_name = "FILE", requires = "stow")]
+        token_file: Option<PathBuf>,
     },
     /// Find slide microscopy series on a DICOMweb server (PACS).
     Dicomweb {
@@ -441,7 +448,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Dicomweb { action: DicomwebCommand::List { url, study, accession, token_file, json } } => {
             dicomweb_list(&url, study, accession, token_file.as_deref(), json)
         }
-        Command::Dicomize { slide, outdir, study_uid, series_uid, accession, include_label } => {
+        Command::Dicomize { slide, outdir, study_uid, series_uid, accession, include_label, stow, token_file } => {
+            // The server is checked before anything is written.
+            let server = match &stow {
+                Some(url) => {
+                    let auth = wsiview::remote::dicomweb::Auth::from_env(token_file.as_deref())
+                        .map_err(|e| anyhow::anyhow!(e))?;
+                    Some(wsiview::remote::dicomweb::Server::new(url, auth)?)
+                }
+                None => None,
+            };
             let options = wsiview::dicomize::DicomizeOptions {
                 study_uid,
                 series_uid,
@@ -449,9 +465,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 include_label,
                 extended_offset_table: false,
             };
-            let (_, notes) = wsiview::dicomize::dicomize(&slide, &outdir, &options, |w| println!("{w}"))?;
+            let (written, notes) = wsiview::dicomize::dicomize(&slide, &outdir, &options, |w| println!("{w}"))?;
             for note in notes {
                 println!("note: {note}");
+            }
+            if let Some(server) = server {
+                for w in &written {
+                    wsiview::remote::dicomweb::stow(&server, &w.path)?;
+                    println!("{}: stored on {} (STOW-RS)", w.path.display(), server.display_url());
+                }
             }
             Ok(())
         }
