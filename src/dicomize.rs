@@ -28,9 +28,10 @@
 //!   Frames are indexed by a Basic Offset Table (PS3.5 A.4), or, for an instance whose frames
 //!   could pass the 4 GiB its 32-bit offsets address, by an Extended Offset Table with an empty
 //!   Basic Offset Table (PS3.3 C.7.6.3.1.8); either is filled in once the frames are written
-//!   (its size is known before), so nothing waits in memory. Items are padded to even length. A JPEG tile that cannot be a baseline frame as it is (another SOF, a size that
-//!   is not the tile's), and a tile never written, is decoded and encoded again (JPEG quality 90)
-//!   with the level's photometric interpretation.
+//!   (its size is known before), so nothing waits in memory. Items are padded to even length.
+//!   A JPEG tile that cannot be a baseline frame as it is (another SOF, a size that is not the
+//!   tile's), and a tile never written, is decoded and encoded again (JPEG quality 90) with the
+//!   level's photometric interpretation.
 //! - Levels whose tiles cannot be copied (LZW, Deflate, uncompressed; separate planes; placed
 //!   tiles of Leica and Ventana; every level of NDPI, whose JPEG is not tiled) are decoded: to
 //!   explicit VR little endian uncompressed RGB when the source was lossless and the level fits
@@ -43,15 +44,18 @@
 //!   Pixel Measures, in mm, row spacing first: mpp-y/1000 and mpp-x/1000 times the level's own
 //!   height and width ratio to level 0; ImagedVolumeWidth/Height = level-0 size × mpp (mm);
 //!   TotalPixelMatrixColumns/Rows = the level's size; TotalPixelMatrixOrigin (0, 0) mm, as the
-//!   slide's position on the glass is not known; ImageOrientationSlide `0\-1\0\-1\0\0` (rows run
-//!   along −Y of the slide coordinate system, columns along −X: the label on the left, as
-//!   OpenSlide and wsidicom write it, C.8.12.2.1.1). A slide without a pixel size is refused:
+//!   slide's position on the glass is not known; ImageOrientationSlide (C.8.12.2.1.1, direction
+//!   cosines of a row and of a column in the slide coordinate system) `0\-1\0\-1\0\0`: rows run
+//!   along −Y, columns along −X, a slide scanned with its label to the left, the value the DICOM
+//!   fixture series of `../shared/fixtures` carries. A slide without a pixel size is refused:
 //!   PixelSpacing and ImagedVolumeWidth are type 1.
 //! - Identity: StudyInstanceUID and SeriesInstanceUID from the flags or generated; UIDs are
 //!   `2.25.` and a random UUID as a decimal (PS3.5 B.2). FrameOfReferenceUID, the dimension
 //!   organisation and the specimen UID are shared by the series. ContainerIdentifier (type 1) is
 //!   the slide's file stem. Patient and study attributes are type 2 and left empty
-//!   (AccessionNumber from `--accession`); Manufacturer, model, serial number and software
+//!   (AccessionNumber from `--accession`; StudyDate and StudyTime the scan's, when the TIFF
+//!   DateTime or Aperio's Date and Time give it; AcquisitionDateTime, type 1, that or the time of
+//!   the conversion); Manufacturer, model, serial number and software
 //!   versions (Enhanced General Equipment, type 1) come from the TIFF's Make, Model, Software
 //!   and Aperio's ScanScope ID, else "unknown". The optical path is brightfield with full-spectrum
 //!   illumination, the slide's objective power, and an sRGB ICC profile ([`srgb_icc`]; type 1C
@@ -61,8 +65,8 @@
 //!   instances it wrote. Memory stays bounded whatever the slide's size: frames stream from
 //!   the TIFF to the file.
 //!
-//! Reference writers compared: wsidicom (Python), OrthancWSIDicomizer; IOD conformance is checked
-//! with dciodvfy (dicom3tools) in the tests.
+//! IOD conformance is checked with dciodvfy (dicom3tools) in the tests (tests/formats.rs), and
+//! the output read back with wsiview's own DICOM reader.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Seek, SeekFrom, Write};
