@@ -449,7 +449,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             dicomweb_list(&url, study, accession, token_file.as_deref(), json)
         }
         Command::Dicomize { slide, outdir, study_uid, series_uid, accession, include_label, stow, token_file } => {
-            // The server is checked before anything is written.
+            // The URL and the credentials are checked before anything is written.
             let server = match &stow {
                 Some(url) => {
                     let auth = wsiview::remote::dicomweb::Auth::from_env(token_file.as_deref())
@@ -465,14 +465,24 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 include_label,
                 extended_offset_table: false,
             };
-            let (written, notes) = wsiview::dicomize::dicomize(&slide, &outdir, &options, |w| println!("{w}"))?;
+            // A closed stdout (`| head`) must not stop the conversion: the lines are only a report.
+            use std::io::Write;
+            let report = |w: &wsiview::dicomize::Written| {
+                let _ = writeln!(std::io::stdout(), "{w}");
+            };
+            let (written, notes) = wsiview::dicomize::dicomize(&slide, &outdir, &options, report)?;
             for note in notes {
-                println!("note: {note}");
+                let _ = writeln!(std::io::stdout(), "note: {note}");
             }
             if let Some(server) = server {
                 for w in &written {
                     wsiview::remote::dicomweb::stow(&server, &w.path)?;
-                    println!("{}: stored on {} (STOW-RS)", w.path.display(), server.display_url());
+                    let _ = writeln!(
+                        std::io::stdout(),
+                        "{}: stored on {} (STOW-RS)",
+                        w.path.display(),
+                        server.display_url()
+                    );
                 }
             }
             Ok(())
