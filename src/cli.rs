@@ -233,7 +233,8 @@ enum DicomwebCommand {
     ///
     /// Credentials: a bearer token from --token-file or WSIVIEW_DICOMWEB_TOKEN, or HTTP basic
     /// from WSIVIEW_DICOMWEB_USER and WSIVIEW_DICOMWEB_PASSWORD (preferred to a user:password@
-    /// in the URL, which other users of the machine can see in the process list).
+    /// in the URL, which other users of the machine can see in the process list), else the
+    /// host's login in the netrc file (NETRC, default ~/.netrc).
     List {
         /// The DICOMweb service root, e.g. https://pacs.example/dicom-web.
         url: String,
@@ -574,9 +575,9 @@ fn verify(report_path: &Path, slide: &Path) -> anyhow::Result<()> {
     };
     // A local path is hashed as it is (it need not be UTF-8).
     let sha256 = if remote {
-        wsiview::report::hash::sha256_location(&location, each)
+        wsiview::report::hash::sha256_slide(&location, each)
     } else {
-        wsiview::report::hash::sha256_file(slide, each)
+        wsiview::report::hash::sha256_slide_path(slide, each)
     }
     .with_context(|| format!("{}: cannot read", shown.display()))?;
     if sha256 == report.slide.sha256 {

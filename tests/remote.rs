@@ -320,7 +320,7 @@ fn a_dicom_instance_at_a_url_is_refused_clearly() {
     }
     let err = Slide::open_location(&url(port, "level-0.dcm"), Limits::DEFAULT).err().map(|e| e.to_string());
     let err = err.unwrap_or_default();
-    assert!(err.contains("a DICOM slide at a URL") && err.contains(&url(port, "level-0.dcm")), "{err}");
+    assert!(err.contains("open the series by its DICOMweb URL") && err.contains(&url(port, "level-0.dcm")), "{err}");
 }
 
 #[test]

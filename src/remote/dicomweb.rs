@@ -1,5 +1,6 @@
-//! DICOMweb: finding slide microscopy series on a PACS by QIDO-RS ([`list_series`]), and storing
-//! instances by STOW-RS ([`stow`]).
+//! DICOMweb: finding slide microscopy series on a PACS by QIDO-RS ([`list_series`]), reading one
+//! by WADO-RS ([`SeriesLocation`]: series metadata, frames in batches), and storing instances by
+//! STOW-RS ([`stow`]).
 //!
 //! Requests go over the process-wide agent of [`crate::remote`], with its TLS, retries and
 //! redaction. Replies are parsed from the DICOM JSON model (`application/dicom+json`) with
@@ -100,7 +101,8 @@ pub struct Server {
 impl Server {
     /// The service at `url` (`https://host/dicom-web`), authenticating with `auth`, or with the
     /// user and password in the URL if it has them (taken out of it: they are sent only as an
-    /// `Authorization` header, and never shown).
+    /// `Authorization` header, and never shown), or, when neither gives credentials, with the
+    /// host's login in the netrc file ([`netrc_login`]).
     pub fn new(url: &str, auth: Auth) -> Result<Server, RemoteError> {
         let shown = redact(url);
         let bad = || RemoteError::BadUrl { url: shown.clone() };
@@ -115,6 +117,11 @@ impl Server {
             auth = Auth::Basic(user, password);
             base.set_username("").map_err(|_| bad())?;
             base.set_password(None).map_err(|_| bad())?;
+        }
+        if matches!(auth, Auth::None) {
+            if let Some((user, password)) = base.host_str().and_then(netrc_login) {
+                auth = Auth::Basic(user, password);
+            }
         }
         base.set_query(None);
         base.set_fragment(None);
@@ -293,6 +300,299 @@ pub fn list_series(server: &Server, filter: &Filter) -> Result<Vec<SeriesEntry>,
     Ok(out)
 }
 
+/// Largest WADO-RS series metadata reply read (256 MiB: a sparse level's per-frame functional
+/// groups make large replies).
+pub const METADATA_MAX_BYTES: u64 = 256 << 20;
+
+/// Explicit VR little endian: what every server can send frames as (PS3.18 §8.7.3.5.2).
+pub const EXPLICIT_VR_LE: &str = "1.2.840.10008.1.2.1";
+
+/// Whether `location` names a DICOMweb series: an http(s) URL whose path ends
+/// `/studies/{StudyInstanceUID}/series/{SeriesInstanceUID}` (a trailing `/` allowed).
+pub fn is_series_url(location: &str) -> bool {
+    super::is_http(location) && split_series_path(location).is_some()
+}
+
+/// The URL without its query and fragment, cut at `/studies/S/series/SE`: (base, S, SE).
+fn split_series_path(location: &str) -> Option<(&str, &str, &str)> {
+    let path = location.split(['?', '#']).next()?.trim_end_matches('/');
+    let (rest, series) = path.rsplit_once("/series/")?;
+    let (base, study) = rest.rsplit_once("/studies/")?;
+    (valid_uid(study) && valid_uid(series) && base.contains("://")).then_some((base, study, series))
+}
+
+/// How frames are asked for (PS3.18 §8.7.3.5; tried in this order, each once the one before
+/// was refused).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FrameAccept {
+    /// As stored (`transfer-syntax=*`): no decoding or re-encoding by the server.
+    Stored,
+    /// Explicit VR little endian, the syntax every server must offer.
+    Uncompressed,
+    /// Rendered (`…/frames/N/rendered`), one frame a request, as a consumer image (JPEG).
+    Rendered,
+}
+
+impl FrameAccept {
+    /// What the server sends in this mode, for messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            FrameAccept::Stored => "as stored",
+            FrameAccept::Uncompressed => "uncompressed",
+            FrameAccept::Rendered => "rendered",
+        }
+    }
+}
+
+/// One frame of a WADO-RS reply.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Frame {
+    /// The part's media type (lower case), e.g. `image/jpeg`.
+    pub media_type: String,
+    /// Its transfer syntax: the part's `transfer-syntax` parameter, else implied by the media
+    /// type (`image/jpeg` baseline, `image/jp2` JPEG 2000, `application/octet-stream` explicit
+    /// VR little endian). `None` for rendered frames.
+    pub transfer_syntax: Option<String>,
+    /// The frame's bytes.
+    pub data: Vec<u8>,
+}
+
+/// A series on a DICOMweb server, named by its WADO-RS URL.
+pub struct SeriesLocation {
+    server: Server,
+    study: String,
+    series: String,
+}
+
+impl SeriesLocation {
+    /// The series at `url` (`https://host/dicom-web/studies/S/series/SE`); credentials as for
+    /// [`Server::new`].
+    pub fn new(url: &str, auth: Auth) -> Result<SeriesLocation, RemoteError> {
+        let Some((base, study, series)) = split_series_path(url) else {
+            return Err(RemoteError::BadUrl { url: redact(url) });
+        };
+        let (study, series) = (study.to_string(), series.to_string());
+        Ok(SeriesLocation { server: Server::new(base, auth)?, study, series })
+    }
+
+    /// The series' URL as it may be shown (no credentials, query or fragment).
+    pub fn display_url(&self) -> String {
+        format!("{}/studies/{}/series/{}", self.server.display_url(), self.study, self.series)
+    }
+
+    /// The StudyInstanceUID and SeriesInstanceUID of the URL.
+    pub fn uids(&self) -> (&str, &str) {
+        (&self.study, &self.series)
+    }
+
+    fn url(&self, tail: &str) -> url::Url {
+        let mut url = self.server.base.clone();
+        url.set_path(&format!("{}/studies/{}/series/{}{tail}", self.server.base.path(), self.study, self.series));
+        url
+    }
+
+    fn get(&self, url: &url::Url, accept: &str, max_bytes: u64) -> Result<super::http::SmallReply, RemoteError> {
+        let shown = redact(url.as_str());
+        let authorization = self.server.auth.header();
+        let mut headers = vec![("Accept", accept)];
+        if let Some(value) = authorization.as_deref() {
+            headers.push(("Authorization", value));
+        }
+        super::http::get_reply(url.as_str(), &shown, &headers, max_bytes)
+    }
+
+    /// WADO-RS series metadata: one JSON object (the DICOM JSON model) per instance.
+    pub fn metadata(&self) -> Result<Vec<serde_json::Map<String, Value>>, RemoteError> {
+        let url = self.url("/metadata");
+        let reply = self.get(&url, "application/dicom+json, application/json", METADATA_MAX_BYTES)?;
+        let invalid = |what: String| RemoteError::InvalidReply { url: redact(url.as_str()), what };
+        let value: Value = serde_json::from_slice(&reply.body).map_err(|e| invalid(format!("not JSON: {e}")))?;
+        let Value::Array(items) = value else {
+            return Err(invalid(format!("series metadata must be an array of data sets, not {}", kind(&value))));
+        };
+        items
+            .into_iter()
+            .enumerate()
+            .map(|(i, item)| match item {
+                Value::Object(map) => Ok(map),
+                other => Err(invalid(format!("data set {i} is {}, not an object", kind(&other)))),
+            })
+            .collect()
+    }
+
+    /// The SOPInstanceUIDs of every instance of the series (any SOP class), from its metadata,
+    /// sorted. An instance without a valid UID is [`RemoteError::InvalidReply`].
+    pub fn instance_uids(&self) -> Result<Vec<String>, RemoteError> {
+        let mut uids = Vec::new();
+        for map in self.metadata()? {
+            let uid = DataSet(map).string("00080018");
+            match uid {
+                Ok(Some(uid)) if valid_uid(&uid) => uids.push(uid),
+                _ => {
+                    return Err(RemoteError::InvalidReply {
+                        url: format!("{}/metadata", self.display_url()),
+                        what: "an instance without a valid SOPInstanceUID".into(),
+                    })
+                }
+            }
+        }
+        uids.sort();
+        Ok(uids)
+    }
+
+    /// Retrieve instance `instance` (WADO-RS, as stored: the file the server keeps) and pass
+    /// its bytes to `each` as they arrive, until it returns false. Returns whether the
+    /// instance was passed whole. The multipart reply must hold exactly one part.
+    pub fn stream_instance(&self, instance: &str, mut each: impl FnMut(&[u8]) -> bool) -> Result<bool, RemoteError> {
+        if !valid_uid(instance) {
+            return Err(RemoteError::InvalidReply {
+                url: self.display_url(),
+                what: format!("an invalid SOPInstanceUID {:?}", crate::error::printable(instance)),
+            });
+        }
+        let url = self.url(&format!("/instances/{instance}"));
+        let shown = redact(url.as_str());
+        let invalid = |what: String| RemoteError::InvalidReply { url: shown.clone(), what };
+        let authorization = self.server.auth.header();
+        let mut headers = vec![("Accept", r#"multipart/related; type="application/dicom"; transfer-syntax=*"#)];
+        if let Some(value) = authorization.as_deref() {
+            headers.push(("Authorization", value));
+        }
+        let mut part: Option<super::multipart::SinglePart> = None;
+        let mut failure: Option<String> = None;
+        let mut stopped = false;
+        let (_, read_whole) = super::http::get_streamed(url.as_str(), &shown, &headers, |content_type, bytes| {
+            if part.is_none() {
+                let media = content_type
+                    .and_then(super::multipart::MediaType::parse)
+                    .filter(|t| t.essence == "multipart/related");
+                let made = match media.as_ref().and_then(|m| m.param("boundary")) {
+                    Some(boundary) => super::multipart::SinglePart::new(boundary),
+                    None => Err("an instance not sent as multipart/related with a boundary".to_string()),
+                };
+                match made {
+                    Ok(stream) => part = Some(stream),
+                    Err(e) => {
+                        failure = Some(e);
+                        return false;
+                    }
+                }
+            }
+            let Some(stream) = part.as_mut() else { return false };
+            let fed = stream.feed(bytes, &mut |b| {
+                if !stopped && !each(b) {
+                    stopped = true;
+                }
+            });
+            if let Err(e) = fed {
+                failure = Some(e);
+                return false;
+            }
+            !stopped
+        })?;
+        if let Some(what) = failure {
+            return Err(invalid(what));
+        }
+        if stopped || !read_whole {
+            return Ok(false);
+        }
+        match part {
+            Some(stream) => stream.finish().map_err(invalid)?,
+            None => return Err(invalid("an empty reply".into())),
+        }
+        Ok(true)
+    }
+
+    /// Frames `numbers` (1-based) of instance `instance` in one WADO-RS request, in that order,
+    /// as `accept` asks ([`FrameAccept::Rendered`]: exactly one number). The reply is read up to
+    /// `max_bytes`; a reply whose parts do not match the request (count, media type) is
+    /// [`RemoteError::InvalidReply`]. A server refusing the request's media type answers
+    /// [`RemoteError::Status`] 400, 406 or 415: try the next [`FrameAccept`].
+    pub fn frames(
+        &self,
+        instance: &str,
+        numbers: &[u64],
+        accept: FrameAccept,
+        max_bytes: u64,
+    ) -> Result<Vec<Frame>, RemoteError> {
+        let bad_uid = || RemoteError::InvalidReply {
+            url: self.display_url(),
+            what: format!("an invalid SOPInstanceUID {:?}", crate::error::printable(instance)),
+        };
+        if !valid_uid(instance) {
+            return Err(bad_uid());
+        }
+        let list: Vec<String> = numbers.iter().map(u64::to_string).collect();
+        if accept == FrameAccept::Rendered {
+            let url = self.url(&format!("/instances/{instance}/frames/{}/rendered", list.join(",")));
+            // One type: some servers (Orthanc) refuse a list with q-values.
+            let reply = self.get(&url, "image/jpeg", max_bytes)?;
+            let invalid = |what: String| RemoteError::InvalidReply { url: redact(url.as_str()), what };
+            let media = reply
+                .content_type
+                .as_deref()
+                .and_then(super::multipart::MediaType::parse)
+                .map(|t| t.essence)
+                .ok_or_else(|| invalid("a rendered frame without a valid Content-Type".into()))?;
+            if media != "image/jpeg" && media != "image/png" {
+                return Err(invalid(format!("a rendered frame of type {media:?} (image/jpeg or image/png expected)")));
+            }
+            return Ok(vec![Frame { media_type: media, transfer_syntax: None, data: reply.body }]);
+        }
+        let url = self.url(&format!("/instances/{instance}/frames/{}", list.join(",")));
+        let accept_header = match accept {
+            FrameAccept::Stored => {
+                r#"multipart/related; type="application/octet-stream"; transfer-syntax=*"#.to_string()
+            }
+            _ => format!(r#"multipart/related; type="application/octet-stream"; transfer-syntax={EXPLICIT_VR_LE}"#),
+        };
+        let reply = self.get(&url, &accept_header, max_bytes)?;
+        let invalid = |what: String| RemoteError::InvalidReply { url: redact(url.as_str()), what };
+        let whole = reply
+            .content_type
+            .as_deref()
+            .and_then(super::multipart::MediaType::parse)
+            .filter(|t| t.essence == "multipart/related")
+            .ok_or_else(|| invalid("frames not sent as multipart/related".into()))?;
+        let boundary = whole.param("boundary").ok_or_else(|| invalid("a multipart reply without a boundary".into()))?;
+        let default_type = whole.param("type").and_then(super::multipart::MediaType::parse);
+        let parts = super::multipart::parse(&reply.body, boundary).map_err(&invalid)?;
+        if parts.len() != numbers.len() {
+            return Err(invalid(format!("{} frames sent for the {} asked for", parts.len(), numbers.len())));
+        }
+        let mut body = reply.body;
+        let mut frames = Vec::with_capacity(parts.len());
+        // Parts in reverse, so that each can be cut off the end of the body without a copy of it.
+        for part in parts.iter().rev() {
+            let media = match part.header("content-type") {
+                Some(value) => super::multipart::MediaType::parse(value)
+                    .ok_or_else(|| invalid("a part with an invalid Content-Type".into()))?,
+                None => default_type.clone().ok_or_else(|| invalid("a part without a Content-Type".into()))?,
+            };
+            let implied = match media.essence.as_str() {
+                "image/jpeg" => "1.2.840.10008.1.2.4.50",
+                "image/jp2" | "image/jpx" => "1.2.840.10008.1.2.4.90",
+                "application/octet-stream" => EXPLICIT_VR_LE,
+                other => return Err(invalid(format!("a frame of type {other:?}"))),
+            };
+            let syntax = match media.param("transfer-syntax") {
+                Some(ts) if valid_uid(ts) => ts.to_string(),
+                Some(ts) => {
+                    return Err(invalid(format!("a frame of transfer syntax {:?}", crate::error::printable(ts))))
+                }
+                None => implied.to_string(),
+            };
+            let data = body.split_off(part.body.start);
+            body.truncate(part.body.start);
+            let mut data = data;
+            data.truncate(part.body.len());
+            frames.push(Frame { media_type: media.essence, transfer_syntax: Some(syntax), data });
+        }
+        frames.reverse();
+        Ok(frames)
+    }
+}
+
 /// A DICOM UID: digits and dots, at most 64 characters.
 pub fn valid_uid(uid: &str) -> bool {
     !uid.is_empty() && uid.len() <= 64 && uid.bytes().all(|b| b.is_ascii_digit() || b == b'.')
@@ -372,6 +672,57 @@ impl DataSet {
             Some(other) => Err(wrong(other)),
         }
     }
+}
+
+/// Largest netrc file read (1 MiB).
+const NETRC_MAX_BYTES: u64 = 1 << 20;
+
+/// The login and password for `host` in the netrc file (`NETRC`, else `~/.netrc`), as curl
+/// reads it: `machine HOST login USER password PASS`, else the `default` entry. A file that
+/// is missing, unreadable or not text gives none (it is optional).
+pub fn netrc_login(host: &str) -> Option<(String, String)> {
+    let path = match std::env::var_os("NETRC") {
+        Some(p) if !p.is_empty() => std::path::PathBuf::from(p),
+        _ => Path::new(&std::env::var_os("HOME")?).join(".netrc"),
+    };
+    let bytes = crate::files::read_regular(&path, NETRC_MAX_BYTES).ok()?;
+    parse_netrc(std::str::from_utf8(&bytes).ok()?, host)
+}
+
+/// [`netrc_login`] of the text of a netrc file. Macro definitions (`macdef`, up to an empty
+/// line) are skipped; quoted tokens are not supported (curl's older rule).
+fn parse_netrc(text: &str, host: &str) -> Option<(String, String)> {
+    // Entries: (machine, login, password); machine None is `default`.
+    let mut entries: Vec<(Option<String>, Option<String>, Option<String>)> = Vec::new();
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        let mut tokens = line.split_whitespace();
+        while let Some(token) = tokens.next() {
+            match token {
+                "machine" => entries.push((Some(tokens.next()?.to_string()), None, None)),
+                "default" => entries.push((None, None, None)),
+                "login" => entries.last_mut()?.1 = Some(tokens.next()?.to_string()),
+                "password" => entries.last_mut()?.2 = Some(tokens.next()?.to_string()),
+                "account" => {
+                    tokens.next();
+                }
+                "macdef" => {
+                    for rest in lines.by_ref() {
+                        if rest.trim().is_empty() {
+                            break;
+                        }
+                    }
+                    break;
+                }
+                _ => {}
+            }
+        }
+    }
+    let found = entries
+        .iter()
+        .find(|(m, _, _)| m.as_deref().is_some_and(|m| m.eq_ignore_ascii_case(host)))
+        .or_else(|| entries.iter().find(|(m, _, _)| m.is_none()))?;
+    Some((found.1.clone()?, found.2.clone()?))
 }
 
 /// `%XX`-decoded user information of a URL; `None` if not UTF-8 or malformed.
@@ -468,5 +819,18 @@ mod tests {
         assert!(!valid_uid("1.2/../x"));
         assert!(!valid_uid(""));
         assert!(!valid_uid(&"1".repeat(65)));
+    }
+
+    #[test]
+    fn netrc_entries_by_host_then_default() {
+        let text = "machine other.example login a password b\n\
+                    macdef init\nmachine pacs.example login evil password x\n\n\
+                    machine PACS.example\n  login ann\n  password s3cret\n\
+                    default login anon password guest\n";
+        assert_eq!(parse_netrc(text, "pacs.example"), Some(("ann".into(), "s3cret".into())));
+        assert_eq!(parse_netrc(text, "other.example"), Some(("a".into(), "b".into())));
+        assert_eq!(parse_netrc(text, "unknown.example"), Some(("anon".into(), "guest".into())));
+        assert_eq!(parse_netrc("machine h login only", "h"), None);
+        assert_eq!(parse_netrc("login x password y", "h"), None);
     }
 }

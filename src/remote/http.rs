@@ -654,32 +654,27 @@ pub(crate) fn get_small(
     headers: &[(&str, &str)],
     max_bytes: u64,
 ) -> Result<Vec<u8>, RemoteError> {
+    get_reply(url, shown, headers, max_bytes).map(|reply| reply.body)
+}
+
+/// A reply of [`get_reply`]: its `Content-Type` (if any) and body.
+pub(crate) struct SmallReply {
+    pub content_type: Option<String>,
+    pub body: Vec<u8>,
+}
+
+/// [`get_small`] with the reply's `Content-Type`.
+pub(crate) fn get_reply(
+    url: &str,
+    shown: &str,
+    headers: &[(&str, &str)],
+    max_bytes: u64,
+) -> Result<SmallReply, RemoteError> {
     retrying(|| {
-        let mut request = agent(shown).map_err(Failure::Fatal)?.get(url);
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        TOTAL_REQUESTS.fetch_add(1, Ordering::Relaxed);
-        let mut response = request.call().map_err(|e| transport_failure(e, url, shown))?;
-        let status = response.status().as_u16();
-        let retry_after = header(response.headers(), "retry-after")
-            .and_then(|s| s.trim().parse::<u64>().ok())
-            .map(|s| Duration::from_secs(s).min(RETRY_AFTER_CAP));
+        let Some(mut response) = send_get(url, shown, headers)? else {
+            return Ok(SmallReply { content_type: None, body: Vec::new() });
+        };
         let url = shown.to_string();
-        match status {
-            200 => {}
-            204 => return Ok(Vec::new()),
-            301 | 302 | 303 | 307 | 308 => {
-                return Err(Failure::Fatal(RemoteError::Redirect {
-                    url,
-                    what: format!("the server redirects (HTTP {status}); give the address it redirects to"),
-                }))
-            }
-            401 | 403 => return Err(Failure::Fatal(RemoteError::AccessDenied { url, status })),
-            404 | 410 => return Err(Failure::Fatal(RemoteError::NotFound { url, status })),
-            429 | 500..=599 => return Err(Failure::Retry(RemoteError::Status { url, status }, retry_after)),
-            _ => return Err(Failure::Fatal(RemoteError::Status { url, status })),
-        }
         let mut body = Vec::new();
         let read = response.body_mut().as_reader().take(max_bytes + 1).read_to_end(&mut body);
         TOTAL_BYTES.fetch_add(body.len() as u64, Ordering::Relaxed);
@@ -695,8 +690,75 @@ pub(crate) fn get_small(
                 what: format!("a reply over {} MiB", max_bytes >> 20),
             }));
         }
-        Ok(body)
+        Ok(SmallReply { content_type: header(response.headers(), "content-type"), body })
     })
+}
+
+/// GET `url` (shown as `shown`) and pass the body of its 200 to `each` (with the reply's
+/// `Content-Type`) as it arrives, in pieces of at most 1 MiB, until `each` returns false. Retried like [`get_small`] until the reply's
+/// status; a failure while the body streams is an error. Returns the `Content-Type` and
+/// whether the body was read to its end.
+pub(crate) fn get_streamed(
+    url: &str,
+    shown: &str,
+    headers: &[(&str, &str)],
+    mut each: impl FnMut(Option<&str>, &[u8]) -> bool,
+) -> Result<(Option<String>, bool), RemoteError> {
+    let Some(mut response) = retrying(|| send_get(url, shown, headers))? else {
+        return Ok((None, true));
+    };
+    let content_type = header(response.headers(), "content-type");
+    let mut reader = response.body_mut().with_config().limit(MAX_OBJECT_BYTES).reader();
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let n = match reader.read(&mut buffer) {
+            Ok(0) => return Ok((content_type, true)),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                return Err(RemoteError::Transport {
+                    url: shown.to_string(),
+                    reason: scrub(&format!("reading the reply: {e}"), url),
+                })
+            }
+        };
+        TOTAL_BYTES.fetch_add(n as u64, Ordering::Relaxed);
+        if !each(content_type.as_deref(), &buffer[..n]) {
+            return Ok((content_type, false));
+        }
+    }
+}
+
+/// Send one GET and sort its status: `Some` response for a 200, `None` for a 204, else the
+/// failure (5xx and 429 retried, honouring Retry-After; redirects not followed).
+fn send_get(
+    url: &str,
+    shown: &str,
+    headers: &[(&str, &str)],
+) -> Result<Option<ureq::http::Response<ureq::Body>>, Failure> {
+    let mut request = agent(shown).map_err(Failure::Fatal)?.get(url);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    TOTAL_REQUESTS.fetch_add(1, Ordering::Relaxed);
+    let response = request.call().map_err(|e| transport_failure(e, url, shown))?;
+    let status = response.status().as_u16();
+    let retry_after = header(response.headers(), "retry-after")
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .map(|s| Duration::from_secs(s).min(RETRY_AFTER_CAP));
+    let url = shown.to_string();
+    match status {
+        200 => Ok(Some(response)),
+        204 => Ok(None),
+        301 | 302 | 303 | 307 | 308 => Err(Failure::Fatal(RemoteError::Redirect {
+            url,
+            what: format!("the server redirects (HTTP {status}); give the address it redirects to"),
+        })),
+        401 | 403 => Err(Failure::Fatal(RemoteError::AccessDenied { url, status })),
+        404 | 410 => Err(Failure::Fatal(RemoteError::NotFound { url, status })),
+        429 | 500..=599 => Err(Failure::Retry(RemoteError::Status { url, status }, retry_after)),
+        _ => Err(Failure::Fatal(RemoteError::Status { url, status })),
+    }
 }
 
 /// One POST of a streamed body of `length` bytes to `url` (secret: sent, never shown; messages

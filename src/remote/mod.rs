@@ -12,6 +12,7 @@
 
 pub mod dicomweb;
 mod http;
+pub mod multipart;
 mod s3;
 
 pub use http::{

@@ -54,6 +54,80 @@ pub fn sha256_location(location: &str, mut progress: impl FnMut(u64, u64) -> boo
     Ok(to_hex(&hasher.finalize()))
 }
 
+/// The SHA-256 that identifies a slide in reports, whatever its form:
+/// - a DICOM series (a DICOMweb series URL, a folder of instance files, or one of them): the
+///   series' instance files, ordered by SOPInstanceUID, hashed one after the other (so a series
+///   gives the same hash from a folder and from a PACS, which keeps the files as sent);
+///   `progress` counts instances;
+/// - anything else: [`sha256_location`] of the one file or object.
+///
+/// Call from a worker.
+pub fn sha256_slide(location: &str, mut progress: impl FnMut(u64, u64) -> bool) -> std::io::Result<String> {
+    let cancelled = || std::io::Error::new(std::io::ErrorKind::Interrupted, "hashing cancelled");
+    if crate::remote::dicomweb::is_series_url(location) {
+        let auth = crate::remote::dicomweb::Auth::from_env(None).map_err(std::io::Error::other)?;
+        let series = crate::remote::dicomweb::SeriesLocation::new(location, auth)?;
+        let uids = series.instance_uids()?;
+        let mut hasher = Sha256::new();
+        for (k, uid) in uids.iter().enumerate() {
+            let whole = series.stream_instance(uid, |bytes| {
+                hasher.update(bytes);
+                progress(k as u64, uids.len() as u64)
+            })?;
+            if !whole || !progress(k as u64 + 1, uids.len() as u64) {
+                return Err(cancelled());
+            }
+        }
+        return Ok(to_hex(&hasher.finalize()));
+    }
+    if crate::remote::is_url(location) {
+        return sha256_location(location, progress);
+    }
+    sha256_slide_path(Path::new(location), progress)
+}
+
+/// [`sha256_slide`] of a local path (which need not be UTF-8): a DICOM folder or instance file
+/// hashes its series, anything else the file.
+pub fn sha256_slide_path(path: &Path, mut progress: impl FnMut(u64, u64) -> bool) -> std::io::Result<String> {
+    let cancelled = || std::io::Error::new(std::io::ErrorKind::Interrupted, "hashing cancelled");
+    if is_dicom(path) {
+        let (_, files) = crate::slide::dicom_series_files(path, &crate::Limits::DEFAULT)
+            .map_err(|e| std::io::Error::other(e.kind.to_string()))?;
+        let mut hasher = Sha256::new();
+        let mut buffer = vec![0u8; CHUNK];
+        for (k, (_, file)) in files.iter().enumerate() {
+            let mut file = crate::files::open_regular(file)?;
+            loop {
+                let n = match file.read(&mut buffer) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e),
+                };
+                hasher.update(&buffer[..n]);
+                if !progress(k as u64, files.len() as u64) {
+                    return Err(cancelled());
+                }
+            }
+            if !progress(k as u64 + 1, files.len() as u64) {
+                return Err(cancelled());
+            }
+        }
+        return Ok(to_hex(&hasher.finalize()));
+    }
+    sha256_file(path, progress)
+}
+
+/// A folder, or a file with DICOM's "DICM" at byte 128.
+fn is_dicom(path: &Path) -> bool {
+    if path.is_dir() {
+        return true;
+    }
+    let Ok(mut file) = crate::files::open_regular(path) else { return false };
+    let mut head = [0u8; 132];
+    file.read_exact(&mut head).is_ok() && &head[128..] == b"DICM"
+}
+
 /// SHA-256 of bytes in memory, lower-case hex.
 pub fn sha256_bytes(bytes: &[u8]) -> String {
     to_hex(&Sha256::digest(bytes))

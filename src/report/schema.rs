@@ -162,6 +162,12 @@ pub struct SlideRef {
     /// string or fragment ([`crate::remote::redact`]). Absent for a local file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// A DICOM slide's StudyInstanceUID (where its series is on a PACS). Absent for others.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub study_instance_uid: Option<String>,
+    /// A DICOM slide's SeriesInstanceUID. Absent for others.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub series_instance_uid: Option<String>,
     /// SHA-256 of the whole slide file as 64 lower-case hex digits ([`super::hash::sha256_file`]);
     /// empty until computed, required to sign out.
     pub sha256: String,
@@ -463,6 +469,14 @@ impl Report {
                     "slide.url {:?} holds credentials, a query string or a fragment",
                     crate::remote::redact(url)
                 ));
+            }
+        }
+        for (name, uid) in [
+            ("slide.study_instance_uid", &self.slide.study_instance_uid),
+            ("slide.series_instance_uid", &self.slide.series_instance_uid),
+        ] {
+            if let Some(uid) = uid.as_deref().filter(|u| !crate::remote::dicomweb::valid_uid(u)) {
+                problems.push(format!("{name} {:?} is not a DICOM UID (digits and dots, at most 64)", printable(uid)));
             }
         }
         let received = self.received_date.as_deref().map(parse_date);

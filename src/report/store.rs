@@ -103,6 +103,10 @@ pub fn describe_slide(report: &mut Report, slide: &Slide) {
     report.slide.mpp_x = p.mpp_x;
     report.slide.mpp_y = p.mpp_y;
     report.slide.vendor = p.vendor.clone();
+    let uid = |key: &str| p.values.get(key).filter(|u| crate::remote::dicomweb::valid_uid(u)).cloned();
+    let dicom = slide.format_name() == "dicom";
+    report.slide.study_instance_uid = uid("dicom.StudyInstanceUID").filter(|_| dicom);
+    report.slide.series_instance_uid = uid("dicom.SeriesInstanceUID").filter(|_| dicom);
 }
 
 /// The per-class summary of a slide's annotations: count, area in µm² and line length in µm

@@ -373,6 +373,9 @@ pub fn teaching_report(original: &Report, key: &PseudonymKey, copy: &CopyFacts) 
     report.slide.file_name = copy.slide_file_name.to_string();
     // The copy is a local file: where the original was read from is not the teaching set's.
     report.slide.url = None;
+    // The PACS's UIDs lead back to the patient's series.
+    report.slide.study_instance_uid = None;
+    report.slide.series_instance_uid = None;
     report.slide.sha256 = copy.slide_sha256.to_string();
     // The original sidecar's name is the original slide's name: never keep it.
     report.annotations.file = copy.annotations_file.unwrap_or_default().to_string();

@@ -136,7 +136,18 @@ pub fn open_source_with_limits(path: &Path, limits: &Limits) -> Result<std::sync
     format::open(path, limits)
 }
 
-/// Open a slide named by a SLIDE argument: an `http://` or `https://` URL is read with range
+/// The instance files of the DICOM series at `path` (one of its files, or its folder) as
+/// `(SOPInstanceUID, path)`, sorted by SOPInstanceUID: every DICOM file beside it with the
+/// series' SeriesInstanceUID, whatever its SOP class; and that UID. For a folder the series is
+/// the one [`open_source`] shows. Errors as opening (a folder over
+/// [`Limits::dicom_scan_entries`] entries is [`ErrorKind::TooLarge`](crate::ErrorKind::TooLarge)).
+pub fn dicom_series_files(path: &Path, limits: &Limits) -> Result<(String, Vec<(String, std::path::PathBuf)>)> {
+    format::series_files(path, None, limits)
+}
+
+/// Open a slide named by a SLIDE argument: a DICOMweb series URL
+/// (`…/studies/{StudyInstanceUID}/series/{SeriesInstanceUID}`) is read by WADO-RS (series
+/// metadata once, frames in batches); another `http://` or `https://` URL is read with range
 /// requests ([`crate::remote::HttpSource`]) and named by its [`redact`](crate::remote::redact)ed
 /// URL in [`SlideSource::path`] and in errors; anything else is a local path as in
 /// [`open_source_with_limits`]. Every format reads remotely, but one that reads sibling files
@@ -145,6 +156,9 @@ pub fn open_location(location: &str, limits: &Limits) -> Result<std::sync::Arc<d
     if !crate::remote::is_url(location) {
         return format::open(Path::new(location), limits);
     }
+    if crate::remote::dicomweb::is_series_url(location) {
+        return format::open_series_url(location, limits);
+    }
     let shown = crate::remote::redact(location);
     let err = |kind| crate::SlideError::new(&shown, kind);
     let source = crate::remote::HttpSource::open(location).map_err(|e| err(crate::ErrorKind::Io(e.into())))?;
@@ -152,7 +166,9 @@ pub fn open_location(location: &str, limits: &Limits) -> Result<std::sync::Arc<d
     let mut head = [0u8; 132];
     if crate::tiff::ByteSource::read_exact_at(&source, 0, &mut head).is_ok() && &head[128..] == b"DICM" {
         return Err(err(crate::ErrorKind::UnsupportedDicom(
-            "a DICOM slide at a URL (not yet: open its folder)".into(),
+            "a DICOM file at a URL is one instance of a series: open the series by its DICOMweb URL \
+             (…/studies/{StudyInstanceUID}/series/{SeriesInstanceUID}) or its folder"
+                .into(),
         )));
     }
     format::open_bytes(Path::new(&shown), std::sync::Arc::new(source), limits)

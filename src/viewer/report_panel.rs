@@ -171,8 +171,8 @@ impl ReportPanel {
                 !progress.is_cancelled()
             };
             match &location {
-                Some(url) => crate::report::hash::sha256_location(url, each),
-                None => crate::report::hash::sha256_file(&hash_path, each),
+                Some(url) => crate::report::hash::sha256_slide(url, each),
+                None => crate::report::hash::sha256_slide_path(&hash_path, each),
             }
             .map_err(|e| format!("{}: cannot hash: {e}", hash_path.display()))
         });

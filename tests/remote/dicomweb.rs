@@ -183,6 +183,8 @@ fn wsiview_dicomweb(args: &[&str], vars: &[(&str, &str)]) -> std::process::Outpu
             command.env_remove(name);
         }
     }
+    // No netrc file of the machine's either.
+    command.env("NETRC", "/nonexistent/netrc");
     for (name, value) in vars {
         command.env(name, value);
     }
@@ -426,6 +428,337 @@ fn credentials_are_sent_as_an_authorization_header() {
         let seen = server.authorization.lock().map(|mut s| s.drain(..).collect::<Vec<_>>()).unwrap_or_default();
         assert_eq!(seen, [expected], "{args:?}");
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Opening a series by its WADO-RS URL
+
+fn series_url(port: u16, userinfo: &str) -> String {
+    let (study, series) = expected_uids();
+    format!("http://{userinfo}127.0.0.1:{port}/dicom-web/studies/{study}/series/{series}")
+}
+
+fn dicom_folder() -> PathBuf {
+    common::fixtures().map(|f| f.join("vendors/dicom-dev")).unwrap_or_default()
+}
+
+/// Every tile of every level and every associated image of `web` against the folder's reading:
+/// the largest and the mean difference over all of them.
+fn compare_with_folder(web: &Slide) -> (u8, f64) {
+    let local = Slide::open(&dicom_folder()).unwrap_or_else(|e| panic!("{e}"));
+    // Levels as the folder's; their compression is what the frames come in.
+    let shape = |s: &Slide| -> Vec<_> {
+        s.levels().iter().map(|l| (l.width, l.height, l.downsample, l.tile_width, l.tile_height)).collect()
+    };
+    assert_eq!(shape(web), shape(&local), "levels");
+    assert_eq!(web.properties().mpp_x, local.properties().mpp_x);
+    assert_eq!(web.properties().mpp_y, local.properties().mpp_y);
+    assert_eq!(web.properties().objective_power, local.properties().objective_power);
+    assert_eq!(web.associated_names(), local.associated_names());
+    let (mut max, mut sum, mut n) = (0u8, 0.0, 0.0);
+    for (level, info) in local.levels().iter().enumerate() {
+        for row in 0..info.tiles_down() {
+            for col in 0..info.tiles_across() {
+                let a = local.read_tile(level, col, row).unwrap_or_else(|e| panic!("{e}"));
+                let b = web.read_tile(level, col, row).unwrap_or_else(|e| panic!("{e}"));
+                assert_eq!((a.width, a.height), (b.width, b.height));
+                let (m, mean) = common::diff(&a.rgba, &b.rgba);
+                max = max.max(m);
+                sum += mean;
+                n += 1.0;
+            }
+        }
+    }
+    for name in local.associated_names() {
+        let a = local.read_associated(&name).unwrap_or_else(|e| panic!("{e}"));
+        let b = web.read_associated(&name).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(a.dimensions(), b.dimensions(), "{name}");
+        let (m, mean) = common::diff(a.as_raw(), b.as_raw());
+        max = max.max(m);
+        sum += mean;
+        n += 1.0;
+    }
+    (max, sum / n)
+}
+
+#[test]
+fn a_series_opens_by_its_url_with_the_pixels_of_its_folder() {
+    let Some(port) = orthanc() else { return };
+    let url = series_url(port, &format!("{USER}:{PASSWORD}@"));
+    let web = Slide::open_location(&url, Limits::DEFAULT).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(web.path(), Path::new(&series_url(port, "")), "named by the URL without credentials");
+    assert_eq!(web.format_name(), "dicom");
+    // Frames come as stored: decoding the same JPEG bytes gives the same pixels.
+    assert_eq!(compare_with_folder(&web), (0, 0.0));
+    assert_eq!(web.levels(), Slide::open(&dicom_folder()).unwrap_or_else(|e| panic!("{e}")).levels());
+    let warnings: Vec<_> = web.properties().values.keys().filter(|k| k.starts_with("wsiview.warning")).collect();
+    assert!(warnings.is_empty(), "{warnings:?}");
+}
+
+#[test]
+fn a_series_url_with_a_wrong_password_is_access_denied_and_never_printed() {
+    let Some(port) = orthanc() else { return };
+    let wrong = "wrong-Secret-7c2e";
+    let thumbnail = std::env::temp_dir().join(format!("wsiview-denied-{}.png", std::process::id()));
+    let cases: Vec<(Vec<String>, Vars)> = vec![
+        (vec!["info".into(), series_url(port, &format!("{USER}:{wrong}@"))], vec![]),
+        (
+            vec!["thumbnail".into(), series_url(port, ""), "-o".into(), thumbnail.display().to_string()],
+            vec![("WSIVIEW_DICOMWEB_USER", USER), ("WSIVIEW_DICOMWEB_PASSWORD", wrong)],
+        ),
+    ];
+    for (args, vars) in cases {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_wsiview"));
+        command.args(&args).envs(vars);
+        let out = command.output().unwrap_or_else(|e| panic!("{e}"));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains("access denied (HTTP 401)"), "{stderr}");
+        assert!(stderr.contains(&series_url(port, "")), "names the series: {stderr}");
+        assert!(!stderr.contains(wrong) && !String::from_utf8_lossy(&out.stdout).contains(wrong));
+        assert!(!thumbnail.exists());
+    }
+}
+
+/// What the proxy does with a request.
+#[derive(Clone, Copy)]
+enum Proxy {
+    /// Forward everything.
+    Pass,
+    /// 406 for frames asked for as stored (`transfer-syntax=*`).
+    NoStored,
+    /// 406 for every multipart frames request (only rendered frames work).
+    RenderedOnly,
+    /// Frames replies cut short by 100 bytes (with a Content-Length that says so).
+    Truncate,
+}
+
+/// A proxy on 127.0.0.1 in front of Orthanc that does `what`; returns its port and the paths
+/// of the frames requests it saw.
+fn proxy(orthanc_port: u16, what: Proxy) -> (u16, Arc<std::sync::Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    let port = listener.local_addr().unwrap_or_else(|e| panic!("{e}")).port();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let log = log.clone();
+            std::thread::spawn(move || {
+                let _ = forward(stream, orthanc_port, what, &log);
+            });
+        }
+    });
+    (port, seen)
+}
+
+fn forward(
+    stream: TcpStream,
+    orthanc_port: u16,
+    what: Proxy,
+    log: &std::sync::Mutex<Vec<String>>,
+) -> std::io::Result<()> {
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut out = stream;
+    loop {
+        let mut request_line = String::new();
+        if reader.read_line(&mut request_line)? == 0 {
+            return Ok(());
+        }
+        let path = request_line.split_whitespace().nth(1).unwrap_or("/").to_string();
+        let mut headers = Vec::new();
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line)? == 0 || line == "\r\n" {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':') {
+                headers.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
+            }
+        }
+        let get = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()).unwrap_or_default();
+        let accept = get("accept");
+        let frames = path.contains("/frames/");
+        if frames {
+            if let Ok(mut log) = log.lock() {
+                log.push(path.clone());
+            }
+        }
+        let refuse = frames
+            && !path.ends_with("/rendered")
+            && match what {
+                Proxy::NoStored => accept.contains("transfer-syntax=*"),
+                Proxy::RenderedOnly => true,
+                _ => false,
+            };
+        if refuse {
+            write!(out, "HTTP/1.1 406 Not Acceptable\r\nContent-Length: 0\r\n\r\n")?;
+            out.flush()?;
+            continue;
+        }
+        let agent = ureq::Agent::config_builder().http_status_as_error(false).build().new_agent();
+        let mut request = agent.get(format!("http://127.0.0.1:{orthanc_port}{path}"));
+        for name in ["accept", "authorization"] {
+            if !get(name).is_empty() {
+                request = request.header(name, get(name));
+            }
+        }
+        let Ok(mut reply) = request.call() else { return Ok(()) };
+        let status = reply.status().as_u16();
+        let content_type = reply.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+        let mut body = reply.body_mut().with_config().limit(1 << 30).read_to_vec().unwrap_or_default();
+        if frames && matches!(what, Proxy::Truncate) {
+            body.truncate(body.len().saturating_sub(100));
+        }
+        write!(out, "HTTP/1.1 {status} X\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n", body.len())?;
+        out.write_all(&body)?;
+        out.flush()?;
+    }
+}
+
+#[test]
+fn frames_come_in_batches_of_neighbours() {
+    let Some(port) = orthanc() else { return };
+    let (proxy_port, seen) = proxy(port, Proxy::Pass);
+    let url = series_url(proxy_port, &format!("{USER}:{PASSWORD}@"));
+    let web = Slide::open_location(&url, Limits::DEFAULT).unwrap_or_else(|e| panic!("{e}"));
+    let opening = seen.lock().map(|s| s.len()).unwrap_or(0);
+    assert_eq!(opening, 1, "one batch of the coarsest level while opening");
+    // Every tile of level 0 (12 × 9 = 108 frames), wanted by many threads at once.
+    let level = &web.levels()[0];
+    let tiles: Vec<(u64, u64)> =
+        (0..level.tiles_down()).flat_map(|r| (0..level.tiles_across()).map(move |c| (c, r))).collect();
+    assert_eq!(tiles.len(), 108);
+    for tile in web.read_tiles(0, &tiles) {
+        tile.unwrap_or_else(|e| panic!("{e}"));
+    }
+    let requests: Vec<String> = seen.lock().map(|s| s[opening..].to_vec()).unwrap_or_default();
+    // 108 frames in aligned runs of 8: 14 requests, each for its own run, none twice.
+    assert_eq!(requests.len(), 14, "{requests:#?}");
+    let mut lists: Vec<&str> = requests.iter().filter_map(|p| p.rsplit_once("/frames/").map(|(_, l)| l)).collect();
+    lists.sort_by_key(|l| l.split(',').next().and_then(|n| n.parse::<u64>().ok()));
+    assert_eq!(lists[0], "1,2,3,4,5,6,7,8");
+    assert_eq!(lists[13], "105,106,107,108");
+}
+
+#[test]
+fn a_server_refusing_stored_frames_sends_them_uncompressed_and_it_is_said() {
+    let Some(port) = orthanc() else { return };
+    let (proxy_port, seen) = proxy(port, Proxy::NoStored);
+    let url = series_url(proxy_port, &format!("{USER}:{PASSWORD}@"));
+    let web = Slide::open_location(&url, Limits::DEFAULT).unwrap_or_else(|e| panic!("{e}"));
+    let said = web.properties().values.get("wsiview.warning.dicom.frames").cloned().unwrap_or_default();
+    assert!(said.contains("uncompressed"), "{:?}", web.properties().values);
+    // Orthanc decodes the JPEG frames itself: its decoder rounds a little differently.
+    let (max, mean) = compare_with_folder(&web);
+    assert!(mean < 1.0 && max <= 8, "max {max}, mean {mean}");
+    let asked: Vec<String> = seen.lock().map(|s| s.clone()).unwrap_or_default();
+    // Refused once, then every batch uncompressed (never asked as stored again).
+    assert!(asked.len() > 20, "{}", asked.len());
+}
+
+#[test]
+fn a_server_sending_only_rendered_frames_is_read_too() {
+    let Some(port) = orthanc() else { return };
+    let (proxy_port, _) = proxy(port, Proxy::RenderedOnly);
+    let url = series_url(proxy_port, &format!("{USER}:{PASSWORD}@"));
+    let web = Slide::open_location(&url, Limits::DEFAULT).unwrap_or_else(|e| panic!("{e}"));
+    let said = web.properties().values.get("wsiview.warning.dicom.frames").cloned().unwrap_or_default();
+    assert!(said.contains("rendered"), "{:?}", web.properties().values);
+    // Rendered frames are JPEG again: close, not equal.
+    let (max, mean) = compare_with_folder(&web);
+    assert!(mean < 4.0, "max {max}, mean {mean}");
+}
+
+#[test]
+fn a_truncated_frames_reply_is_a_tile_error_not_a_panic() {
+    let Some(port) = orthanc() else { return };
+    let (proxy_port, _) = proxy(port, Proxy::Truncate);
+    let url = series_url(proxy_port, &format!("{USER}:{PASSWORD}@"));
+    let err = Slide::open_location(&url, Limits::DEFAULT).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("truncated") && err.contains(&series_url(proxy_port, "")), "{err}");
+    assert!(!err.contains(PASSWORD), "{err}");
+}
+
+#[test]
+fn a_series_hashes_the_same_from_its_folder_and_from_the_pacs() {
+    let Some(port) = orthanc() else { return };
+    // The definition, computed here: the instance files by SOPInstanceUID, one after the other.
+    let mut files: Vec<(String, PathBuf)> = fixture_instances()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|path| {
+            let object = dicom_object::OpenFileOptions::new()
+                .read_until(tags::PIXEL_DATA)
+                .open_file(&path)
+                .unwrap_or_else(|e| panic!("{e}"));
+            let element = object.element(tags::SOP_INSTANCE_UID).unwrap_or_else(|e| panic!("{e}"));
+            let uid = element.to_str().unwrap_or_else(|e| panic!("{e}")).to_string();
+            (uid.trim_end_matches('\0').to_string(), path)
+        })
+        .collect();
+    files.sort();
+    let mut all = Vec::new();
+    for (_, path) in &files {
+        all.extend(std::fs::read(path).unwrap_or_else(|e| panic!("{e}")));
+    }
+    let expected = wsiview::report::hash::sha256_bytes(&all);
+    let hash = |location: &str| {
+        wsiview::report::hash::sha256_slide(location, |_, _| true).unwrap_or_else(|e| panic!("{location}: {e}"))
+    };
+    let folder = dicom_folder();
+    assert_eq!(hash(&folder.display().to_string()), expected, "the folder");
+    assert_eq!(hash(&files[0].1.display().to_string()), expected, "one instance file of the folder");
+    let url = series_url(port, &format!("{USER}:{PASSWORD}@"));
+    assert_eq!(hash(&url), expected, "the series from Orthanc");
+
+    // A report of the series from the PACS records its UIDs, and verify accepts both forms.
+    let web = Slide::open_location(&url, Limits::DEFAULT).unwrap_or_else(|e| panic!("{e}"));
+    let mut report = wsiview::report::Report::default();
+    wsiview::report::store::describe_slide(&mut report, &web);
+    let (study, series) = expected_uids();
+    assert_eq!(report.slide.study_instance_uid.as_deref(), Some(study.as_str()));
+    assert_eq!(report.slide.series_instance_uid.as_deref(), Some(series.as_str()));
+    assert_eq!(report.slide.url.as_deref(), Some(series_url(port, "").as_str()));
+    report.slide.sha256 = expected;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let report_path = dir.path().join("report.json");
+    std::fs::write(&report_path, serde_json::to_vec(&report).unwrap_or_default()).unwrap_or_else(|e| panic!("{e}"));
+    for slide in [url.clone(), folder.display().to_string()] {
+        let out = Command::new(env!("CARGO_BIN_EXE_wsiview"))
+            .args(["verify", &report_path.display().to_string(), &slide])
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.starts_with("OK:"),
+            "{slide}: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!stdout.contains(PASSWORD));
+    }
+}
+
+#[test]
+fn basic_credentials_come_from_a_netrc_file() {
+    let Some(port) = orthanc() else { return };
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let netrc = dir.path().join("netrc");
+    let url = format!("http://127.0.0.1:{port}/dicom-web");
+    std::fs::write(
+        &netrc,
+        format!("machine elsewhere login x password y\nmachine 127.0.0.1 login {USER} password {PASSWORD}\n"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let netrc_path = netrc.display().to_string();
+    let items = json_list(&[&url], &[("NETRC", netrc_path.as_str())]);
+    assert_eq!(items.len(), 1, "{items:?}");
+    // A wrong one is access denied, its password never printed.
+    std::fs::write(&netrc, "machine 127.0.0.1 login wsiview password netrc-Wrong-11\n")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let out = wsiview_dicomweb(&["list", &url], &[("NETRC", netrc_path.as_str())]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("access denied") && !stderr.contains("netrc-Wrong-11"), "{stderr}");
 }
 
 /// `wsiview dicomize --stow URL`: every instance written is stored by STOW-RS on an Orthanc of

@@ -18,6 +18,7 @@
 
 mod aperio;
 mod dicom;
+pub(crate) use dicom::{open_series_url, series_files};
 mod generic;
 mod leica;
 mod ndpi;

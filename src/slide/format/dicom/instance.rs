@@ -14,6 +14,7 @@ use dicom_object::file::ReadPreamble;
 use dicom_object::{InMemDicomObject, OpenFileOptions};
 
 use super::parse::{self, FrameTable, IMPLICIT_VR_LE, PIXEL_DATA};
+use super::web::WebFrames;
 use crate::error::{printable, ErrorKind};
 use crate::limits::Limits;
 use crate::tiff::{ByteSource, FileSource};
@@ -30,11 +31,35 @@ pub(super) enum Role {
     Other,
 }
 
+/// Where an instance's frames come from.
+pub(super) enum Pixels {
+    /// A file: frame `j` is where its frame table says.
+    File { source: Arc<dyn ByteSource>, table: FrameTable },
+    /// A DICOMweb server: instance `index` of the series' fetcher. `module` is the image pixel
+    /// module, to decode frames the server sends in another transfer syntax than expected.
+    Web { frames: Arc<WebFrames>, index: usize, module: PixelModule },
+}
+
+/// The image pixel module's facts that decoding needs.
+#[derive(Clone, Debug)]
+pub(super) struct PixelModule {
+    photometric: String,
+    samples: i64,
+    bits: i64,
+    planar: bool,
+}
+
+/// Where an instance's pixel data is, for [`Instance::from_dataset`].
+pub(super) enum PixelsAt {
+    File(Arc<dyn ByteSource>, parse::Header),
+    Web(Arc<WebFrames>, usize),
+}
+
 /// One instance, ready to serve frames.
 pub(super) struct Instance {
-    /// The file name, for messages.
+    /// The file name (or, from a server, the SOPInstanceUID), for messages.
     pub name: String,
-    pub source: Arc<dyn ByteSource>,
+    pub pixels: Pixels,
     pub sop_uid: String,
     /// Instances of one concatenation share this (ConcatenationUID, else the concatenation
     /// source's SOPInstanceUID, else the instance's own).
@@ -42,6 +67,7 @@ pub(super) struct Instance {
     /// ConcatenationFrameOffsetNumber: frames of the whole before this part's first.
     pub concat_offset: u64,
     pub role: Role,
+    /// How frames are decoded (for a server's: in the series' transfer syntax).
     pub format: ChunkFormat,
     /// Frame size (Columns × Rows).
     pub tile_w: u32,
@@ -49,7 +75,6 @@ pub(super) struct Instance {
     /// TotalPixelMatrixColumns × TotalPixelMatrixRows.
     pub width: u64,
     pub height: u64,
-    pub table: FrameTable,
     /// NumberOfFrames.
     pub frames: u64,
     /// TILED_SPARSE: each frame's tile (column, row), `None` for a frame of another focal plane
@@ -96,6 +121,26 @@ fn unsupported_syntax(ts: &str) -> ErrorKind {
          and uncompressed little endian",
         printable(ts)
     ))
+}
+
+/// ImageType value 3 (VOLUME, LABEL, OVERVIEW, THUMBNAIL).
+pub(super) fn image_type(obj: &InMemDicomObject) -> Option<String> {
+    strings(obj, tags::IMAGE_TYPE).into_iter().nth(2)
+}
+
+/// TotalPixelMatrixColumns, when positive.
+pub(super) fn total_columns(obj: &InMemDicomObject) -> Option<u64> {
+    int(obj, tags::TOTAL_PIXEL_MATRIX_COLUMNS).filter(|&v| v > 0).map(|v| v as u64)
+}
+
+/// The pixel compression of a transfer syntax wsiview decodes.
+pub(super) fn compression_of(ts: &str) -> Result<Compression, ErrorKind> {
+    match ts {
+        "1.2.840.10008.1.2.4.50" => Ok(Compression::Jpeg),
+        "1.2.840.10008.1.2.4.90" | "1.2.840.10008.1.2.4.91" => Ok(Compression::Jpeg2000),
+        IMPLICIT_VR_LE | "1.2.840.10008.1.2.1" => Ok(Compression::None),
+        other => Err(unsupported_syntax(other)),
+    }
 }
 
 /// Parse the data set bytes `[128, end)` of a file (meta group included) with dicom-object.
@@ -200,16 +245,39 @@ impl Instance {
         };
         let obj = parse_dataset(src, pixel.at, limits)?;
         let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
-        let instance = Instance::from_dataset(name, source.clone(), &ts, &obj, pixel, limits)?;
+        let instance = Instance::from_dataset(name, PixelsAt::File(source.clone(), pixel), &ts, &obj, limits)?;
         Ok(Some((instance, series_uid)))
     }
 
-    fn from_dataset(
+    /// Frames its pixel data lists (a file cut short lists fewer than NumberOfFrames).
+    pub fn listed_frames(&self) -> u64 {
+        match &self.pixels {
+            Pixels::File { table, .. } => table.len(),
+            Pixels::Web { .. } => self.frames,
+        }
+    }
+
+    /// The SOPInstanceUID and SeriesInstanceUID of the DICOM file at `path` (any SOP class),
+    /// reading only the data set's first elements.
+    pub fn read_uids(path: &Path, limits: &Limits) -> Result<(String, String), ErrorKind> {
+        let source = FileSource::open(path)?;
+        let meta = parse::read_meta(&source, limits)?;
+        let explicit = dataset_explicit(&meta.transfer_syntax)?;
+        let end =
+            parse::walk_to(&source, meta.dataset_at, explicit, 0x0020_000F, limits)?.map_or(source.len(), |h| h.at);
+        let prefix = parse_dataset(&source, end, limits)?;
+        let sop = string(&prefix, tags::SOP_INSTANCE_UID).unwrap_or_default();
+        let series = string(&prefix, tags::SERIES_INSTANCE_UID).unwrap_or_default();
+        Ok((sop, series))
+    }
+
+    /// An instance of a data set whose pixel data is at `at`, in transfer syntax `ts` (from a
+    /// server: the syntax its frames come in).
+    pub fn from_dataset(
         name: String,
-        source: Arc<dyn ByteSource>,
+        at: PixelsAt,
         ts: &str,
         obj: &InMemDicomObject,
-        pixel: parse::Header,
         limits: &Limits,
     ) -> Result<Instance, ErrorKind> {
         let image_type = strings(obj, tags::IMAGE_TYPE);
@@ -220,12 +288,7 @@ impl Instance {
             Some("THUMBNAIL") => Role::Associated("thumbnail"),
             _ => Role::Other,
         };
-        let compression = match ts {
-            "1.2.840.10008.1.2.4.50" => Compression::Jpeg,
-            "1.2.840.10008.1.2.4.90" | "1.2.840.10008.1.2.4.91" => Compression::Jpeg2000,
-            IMPLICIT_VR_LE | "1.2.840.10008.1.2.1" => Compression::None,
-            other => return Err(unsupported_syntax(other)),
-        };
+        let compression = compression_of(ts)?;
         let tile_w = size(obj, tags::COLUMNS, "Columns", limits.tile_edge)?;
         let tile_h = size(obj, tags::ROWS, "Rows", limits.tile_edge)?;
         if tile_w * tile_h > limits.tile_pixels {
@@ -248,32 +311,20 @@ impl Instance {
                 size(obj, tags::TOTAL_PIXEL_MATRIX_ROWS, "TotalPixelMatrixRows", limits.image_edge)?,
             )
         };
-        let format = pixel_format(obj, compression, ts)?;
-        let table = if pixel.undefined_length() {
-            if compression == Compression::None {
-                return Err(ErrorKind::InvalidDicom("uncompressed PixelData of undefined length".into()));
+        let module = PixelModule {
+            photometric: string(obj, tags::PHOTOMETRIC_INTERPRETATION).unwrap_or_default(),
+            samples: int(obj, tags::SAMPLES_PER_PIXEL).unwrap_or(0),
+            bits: int(obj, tags::BITS_ALLOCATED).unwrap_or(0),
+            planar: int(obj, tags::PLANAR_CONFIGURATION).unwrap_or(0) == 1,
+        };
+        let web = matches!(at, PixelsAt::Web(..));
+        let format = module.format(compression, ts, web)?;
+        let pixels = match at {
+            PixelsAt::Web(frames, index) => Pixels::Web { frames, index, module },
+            PixelsAt::File(source, pixel) => {
+                let table = file_frames(&*source, pixel, obj, compression, &format, frames, tile_w * tile_h)?;
+                Pixels::File { source, table }
             }
-            let extended = match (obj.get(tags::EXTENDED_OFFSET_TABLE), obj.get(tags::EXTENDED_OFFSET_TABLE_LENGTHS)) {
-                (Some(o), Some(l)) => Some((
-                    o.value()
-                        .to_multi_int::<u64>()
-                        .map_err(|e| ErrorKind::InvalidDicom(format!("ExtendedOffsetTable: {e}")))?,
-                    l.value()
-                        .to_multi_int::<u64>()
-                        .map_err(|e| ErrorKind::InvalidDicom(format!("ExtendedOffsetTableLengths: {e}")))?,
-                )),
-                _ => None,
-            };
-            parse::encapsulated_frames(&*source, pixel.value_at, frames, extended)?
-        } else {
-            if compression != Compression::None {
-                return Err(ErrorKind::InvalidDicom(format!(
-                    "{} PixelData is not encapsulated (it has a defined length)",
-                    compression.name()
-                )));
-            }
-            let frame_bytes = tile_w * tile_h * u64::from(format.samples) * u64::from(format.bits / 8);
-            parse::native_frames(pixel.value_at, pixel.len, frames, frame_bytes)?
         };
         let sparse = string(obj, tags::DIMENSION_ORGANIZATION_TYPE).as_deref() != Some("TILED_FULL")
             && obj.get(tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE).is_some();
@@ -298,7 +349,7 @@ impl Instance {
             .clamp(0, i64::try_from(limits.level_tiles).unwrap_or(i64::MAX)) as u64;
         Ok(Instance {
             name,
-            source,
+            pixels,
             sop_uid,
             concat_key,
             concat_offset,
@@ -308,7 +359,6 @@ impl Instance {
             tile_h: tile_h as u32,
             width,
             height,
-            table,
             frames,
             positions,
             unaligned,
@@ -320,46 +370,89 @@ impl Instance {
     }
 }
 
-/// The decoder's view of the pixels, from the transfer syntax and the image pixel module.
-fn pixel_format(obj: &InMemDicomObject, compression: Compression, ts: &str) -> Result<ChunkFormat, ErrorKind> {
-    let photometric = string(obj, tags::PHOTOMETRIC_INTERPRETATION).unwrap_or_default();
-    let samples = int(obj, tags::SAMPLES_PER_PIXEL).unwrap_or(0);
-    let bits = int(obj, tags::BITS_ALLOCATED).unwrap_or(0);
-    let planar = int(obj, tags::PLANAR_CONFIGURATION).unwrap_or(0) == 1;
-    use Compression as C;
-    use Photometric as P;
-    let kind = match (compression, photometric.as_str(), samples) {
-        (C::Jpeg, "YBR_FULL_422" | "YBR_FULL", 3) => Some(P::YCbCr),
-        (C::Jpeg, "RGB", 3) => Some(P::Rgb),
-        // The codestream's colour transform (ICT/RCT) gives RGB; YBR_FULL has Y, Cb, Cr without it.
-        (C::Jpeg2000, "YBR_ICT" | "YBR_RCT" | "RGB", 3) => Some(P::Rgb),
-        (C::Jpeg2000, "YBR_FULL", 3) => Some(P::YCbCr),
-        (C::None, "RGB", 3) => Some(P::Rgb),
-        (_, "MONOCHROME2", 1) => Some(P::BlackIsZero),
-        (C::None, "MONOCHROME1", 1) => Some(P::WhiteIsZero),
-        _ => None,
-    };
-    let Some(kind) = kind else {
-        return Err(ErrorKind::UnsupportedDicom(format!(
-            "PhotometricInterpretation {} with {samples} samples per pixel in transfer syntax {}",
-            printable(if photometric.is_empty() { "(none)" } else { &photometric }),
-            printable(ts)
-        )));
-    };
-    let bits = match (compression, bits) {
-        (_, 8) => 8,
-        (C::None, 16) => 16,
-        _ => {
-            return Err(ErrorKind::UnsupportedDicom(format!(
-                "{bits} bits allocated per sample with {}",
-                compression.name()
-            )))
+/// The frame table of a file's PixelData (its header `pixel`): encapsulated (offset tables, or
+/// the fragments walked) or native.
+fn file_frames(
+    source: &dyn ByteSource,
+    pixel: parse::Header,
+    obj: &InMemDicomObject,
+    compression: Compression,
+    format: &ChunkFormat,
+    frames: u64,
+    pixels: u64,
+) -> Result<FrameTable, ErrorKind> {
+    if pixel.undefined_length() {
+        if compression == Compression::None {
+            return Err(ErrorKind::InvalidDicom("uncompressed PixelData of undefined length".into()));
         }
-    };
-    let mut format = ChunkFormat::simple(compression, kind, samples as u16);
-    format.bits = bits;
-    format.planar = planar && compression == C::None && samples == 3;
-    Ok(format)
+        let extended = match (obj.get(tags::EXTENDED_OFFSET_TABLE), obj.get(tags::EXTENDED_OFFSET_TABLE_LENGTHS)) {
+            (Some(o), Some(l)) => Some((
+                o.value()
+                    .to_multi_int::<u64>()
+                    .map_err(|e| ErrorKind::InvalidDicom(format!("ExtendedOffsetTable: {e}")))?,
+                l.value()
+                    .to_multi_int::<u64>()
+                    .map_err(|e| ErrorKind::InvalidDicom(format!("ExtendedOffsetTableLengths: {e}")))?,
+            )),
+            _ => None,
+        };
+        parse::encapsulated_frames(source, pixel.value_at, frames, extended)
+    } else {
+        if compression != Compression::None {
+            return Err(ErrorKind::InvalidDicom(format!(
+                "{} PixelData is not encapsulated (it has a defined length)",
+                compression.name()
+            )));
+        }
+        let frame_bytes = pixels * u64::from(format.samples) * u64::from(format.bits / 8);
+        parse::native_frames(pixel.value_at, pixel.len, frames, frame_bytes)
+    }
+}
+
+impl PixelModule {
+    /// The decoder's view of the pixels, from the transfer syntax and the image pixel module.
+    /// `from_server`: uncompressed frames a server decoded from stored YBR JPEG come as RGB.
+    pub fn format(&self, compression: Compression, ts: &str, from_server: bool) -> Result<ChunkFormat, ErrorKind> {
+        let (samples, bits, planar) = (self.samples, self.bits, self.planar);
+        let photometric = match self.photometric.as_str() {
+            p if from_server && compression == Compression::None && p.starts_with("YBR") => "RGB",
+            p => p,
+        };
+        use Compression as C;
+        use Photometric as P;
+        let kind = match (compression, photometric, samples) {
+            (C::Jpeg, "YBR_FULL_422" | "YBR_FULL", 3) => Some(P::YCbCr),
+            (C::Jpeg, "RGB", 3) => Some(P::Rgb),
+            // The codestream's colour transform (ICT/RCT) gives RGB; YBR_FULL has Y, Cb, Cr without it.
+            (C::Jpeg2000, "YBR_ICT" | "YBR_RCT" | "RGB", 3) => Some(P::Rgb),
+            (C::Jpeg2000, "YBR_FULL", 3) => Some(P::YCbCr),
+            (C::None, "RGB", 3) => Some(P::Rgb),
+            (_, "MONOCHROME2", 1) => Some(P::BlackIsZero),
+            (C::None, "MONOCHROME1", 1) => Some(P::WhiteIsZero),
+            _ => None,
+        };
+        let Some(kind) = kind else {
+            return Err(ErrorKind::UnsupportedDicom(format!(
+                "PhotometricInterpretation {} with {samples} samples per pixel in transfer syntax {}",
+                printable(if photometric.is_empty() { "(none)" } else { photometric }),
+                printable(ts)
+            )));
+        };
+        let bits = match (compression, bits) {
+            (_, 8) => 8,
+            (C::None, 16) => 16,
+            _ => {
+                return Err(ErrorKind::UnsupportedDicom(format!(
+                    "{bits} bits allocated per sample with {}",
+                    compression.name()
+                )))
+            }
+        };
+        let mut format = ChunkFormat::simple(compression, kind, samples as u16);
+        format.bits = bits;
+        format.planar = planar && compression == C::None && samples == 3;
+        Ok(format)
+    }
 }
 
 /// Tile positions of a TILED_SPARSE instance's frames (Per-Frame Functional Groups → Plane
@@ -412,10 +505,12 @@ fn sparse_positions(
 /// The `dicom.*` properties: these top-level attributes (and the contents of the sequences
 /// among them), under OpenSlide's names (`dicom.OpticalPathSequence[0].ObjectiveLensPower`,
 /// `dicom.ImageType[2]`; a multi-valued attribute also whole, `\`-separated, under its bare
-/// name). Patient, study and person attributes are never among them.
+/// name). Patient, study and person attributes are never among them (but the study's UID).
 const PROPERTY_TAGS: &[Tag] = &[
     tags::SOP_CLASS_UID,
     tags::SOP_INSTANCE_UID,
+    // Where the series is on a PACS (reports record it); no study fact beyond the UID.
+    tags::STUDY_INSTANCE_UID,
     tags::SERIES_INSTANCE_UID,
     tags::FRAME_OF_REFERENCE_UID,
     tags::MODALITY,

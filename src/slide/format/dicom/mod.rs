@@ -21,6 +21,7 @@
 
 mod instance;
 mod parse;
+mod web;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -32,7 +33,7 @@ use crate::limits::Limits;
 use crate::slide::tiff_slide::standard_properties;
 use crate::slide::{LevelInfo, SlideProperties, SlideSource, TilePixels};
 use crate::tiles::codec::{decode_chunk, decode_planes};
-use instance::{Instance, Role};
+use instance::{Instance, Pixels, Role};
 
 pub(super) const FORMAT: Format = Format { name: "dicom", detect, open: Opener::Other(open) };
 
@@ -167,6 +168,105 @@ fn open_folder(dir: &Path, limits: &Limits) -> Result<DicomSlide> {
     DicomSlide::build(dir, instances, warnings, limits)
 }
 
+/// Open the series at a DICOMweb URL (`…/studies/S/series/SE`): its metadata, then the first
+/// batch of its coarsest level, whose reply gives the series' transfer syntax (see [`web`]).
+/// The slide is named by the redacted URL.
+pub(crate) fn open_series_url(location: &str, limits: &Limits) -> Result<Arc<dyn SlideSource>> {
+    let shown = crate::remote::redact(location);
+    let err = |kind| SlideError::new(Path::new(&shown), kind);
+    let remote = |e: crate::remote::RemoteError| err(ErrorKind::Io(e.into()));
+    let series = web::read_series(location, limits.tile_bytes, limits.level_tiles).map_err(remote)?;
+    let mut warnings = Warnings::default();
+    for (what, text) in series.warnings {
+        warnings.add(&what, text);
+    }
+    let frames = series.frames;
+    let volume = |obj: &dicom_object::InMemDicomObject| instance::image_type(obj).as_deref() == Some("VOLUME");
+    let width = |obj: &dicom_object::InMemDicomObject| instance::total_columns(obj).unwrap_or(u64::MAX);
+    let Some(probe) = (0..series.data_sets.len())
+        .filter(|&i| volume(&series.data_sets[i]))
+        .min_by_key(|&i| width(&series.data_sets[i]))
+    else {
+        let n = series.data_sets.len();
+        return Err(err(ErrorKind::NoLevels(format!(
+            "no VOLUME instance of VL Whole Slide Microscopy in the series ({n} whole-slide instance{})",
+            if n == 1 { "" } else { "s" }
+        ))));
+    };
+    let frame_error = |reason: String| err(ErrorKind::Io(std::io::Error::other(reason)));
+    let mut first = frames.frame(probe, 0).map_err(frame_error)?;
+    // Stored in a syntax wsiview cannot decode: ask for uncompressed frames instead.
+    if let Some(ts) = first.transfer_syntax.as_deref().filter(|ts| instance::compression_of(ts).is_err()) {
+        let ts = printable(ts);
+        frames.fall_back(web::FrameAccept::Stored, &format!("stored in transfer syntax {ts}"));
+        first = frames.frame(probe, 0).map_err(frame_error)?;
+    }
+    // Rendered frames decode as the images they are; the syntax only sets the levels' compression.
+    let ts = first.transfer_syntax.clone().unwrap_or_else(|| "1.2.840.10008.1.2.4.50".into());
+    if frames.accept() != web::FrameAccept::Stored {
+        warnings.add("frames", format!("the server sends frames {}, not as stored", frames.accept().describe()));
+    }
+    let mut instances = Vec::new();
+    for (i, obj) in series.data_sets.iter().enumerate() {
+        let uid = frames.instances[i].uid.clone();
+        match Instance::from_dataset(uid.clone(), instance::PixelsAt::Web(frames.clone(), i), &ts, obj, limits) {
+            Ok(instance) => instances.push(instance),
+            Err(e) => warnings.add(&uid, format!("skipped: {e}")),
+        }
+    }
+    Ok(Arc::new(DicomSlide::build(Path::new(&shown), instances, warnings, limits)?))
+}
+
+/// The instance files of the DICOM series at `path` (a file of it, or its folder), sorted by
+/// SOPInstanceUID (then name): every DICOM file of the folder with the series' UID, whatever
+/// its SOP class, as a PACS holds the series. The series is `series` when given, else the
+/// file's own, else (a folder) the one the reader shows. Returns the series UID too.
+pub(crate) fn series_files(
+    path: &Path,
+    series: Option<&str>,
+    limits: &Limits,
+) -> Result<(String, Vec<(String, PathBuf)>)> {
+    let err = |kind| SlideError::new(path, kind);
+    let (dir, series) = if path.is_dir() {
+        let series = match series {
+            Some(s) => s.to_string(),
+            None => {
+                let slide = open_folder(path, limits)?;
+                let key = "dicom.SeriesInstanceUID";
+                slide.properties.values.get(key).cloned().unwrap_or_default()
+            }
+        };
+        (path.to_path_buf(), series)
+    } else {
+        let own = Instance::read_uids(path, limits).map_err(err)?.1;
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        (dir, series.map_or(own, str::to_string))
+    };
+    if series.is_empty() {
+        return Err(err(ErrorKind::InvalidDicom("no SeriesInstanceUID".into())));
+    }
+    let (files, more) = list_folder(&dir, limits);
+    if more {
+        let max = limits.dicom_scan_entries;
+        return Err(err(ErrorKind::TooLarge(format!(
+            "a folder of over {max} entries: the series cannot be listed whole"
+        ))));
+    }
+    let mut out = Vec::new();
+    for file in files.iter().filter(|p| has_dicm(p)) {
+        match Instance::read_uids(file, limits) {
+            Ok((sop, s)) if s == series => out.push((sop, file.clone())),
+            Ok(_) => {}
+            Err(e) => return Err(SlideError::new(file, e)),
+        }
+    }
+    out.sort();
+    Ok((series, out))
+}
+
 /// Where the frames of one level (or associated image) are.
 struct Grid {
     width: u64,
@@ -201,7 +301,7 @@ impl Grid {
                     }
                     // A TILED_FULL part among sparse ones: its frames row-major from its offset.
                     None => {
-                        for j in 0..part.table.len() {
+                        for j in 0..part.listed_frames() {
                             let n = part.concat_offset + j;
                             if n < across * down {
                                 map.entry((n % across, n / across)).or_insert((k, j));
@@ -235,8 +335,15 @@ impl Grid {
         let Some((part, j)) = self.frame(col, row) else {
             return Ok(vec![0; w as usize * h as usize * 4]);
         };
-        let data = parse::read_frame(&*part.source, &part.table, j, part.limits.tile_bytes)
-            .map_err(|r| format!("{}: {r}", part.name))?;
+        let data = match &part.pixels {
+            Pixels::File { source, table } => parse::read_frame(&**source, table, j, part.limits.tile_bytes)
+                .map_err(|r| format!("{}: {r}", part.name))?,
+            Pixels::Web { frames, index, module } => {
+                let frame = frames.frame(*index, j).map_err(|r| format!("frame {} of {}: {r}", j + 1, part.name))?;
+                return web::decode(&frame, part, module, w, h)
+                    .map_err(|r| format!("{} frame {}: {r}", part.name, j + 1));
+            }
+        };
         let rgba = if part.format.planar {
             let plane = data.len() / 3;
             let planes: Vec<Option<Vec<u8>>> = data.chunks(plane.max(1)).take(3).map(|c| Some(c.to_vec())).collect();

@@ -1,0 +1,310 @@
+//! A DICOM WSI series read from a DICOMweb server (PS3.18): the series metadata once (WADO-RS,
+//! the DICOM JSON model, read into data sets with dicom-json), then frames by WADO-RS
+//! `…/instances/{uid}/frames/{list}`, batched.
+//!
+//! - Batches: frame `j` of an instance is fetched with the other frames of its aligned run of
+//!   [`BATCH_FRAMES`] (for TILED_FULL, neighbours along a tile row), in one request, because
+//!   servers parse an instance per request. The batch's frames wait in a per-slide cache of
+//!   [`FRAME_CACHE_BYTES`] until their tiles are decoded; threads wanting frames of a batch
+//!   already on its way wait for it instead of asking again.
+//! - Transfer syntax: frames are asked for as stored (`transfer-syntax=*`). A server that refuses
+//!   (400, 406, 415) is asked for explicit VR little endian, then for rendered frames (JPEG, one a
+//!   request); the change is said once, on standard error and in the slide's
+//!   `wsiview.warning.dicomweb.frames` property when it happened while opening. Each frame is
+//!   decoded by the transfer syntax its reply part names.
+//! - The metadata has no transfer syntax (it is not an attribute of the data set): the first
+//!   batch of the coarsest level, fetched while opening, gives the series' syntax for
+//!   [`LevelInfo::compression`](crate::slide::LevelInfo).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Condvar, Mutex};
+
+use dicom_object::InMemDicomObject;
+use quick_cache::sync::Cache;
+use quick_cache::Weighter;
+
+use super::instance::{compression_of, Instance, PixelModule};
+pub(super) use crate::remote::dicomweb::FrameAccept;
+use crate::remote::dicomweb::{Auth, Frame, SeriesLocation};
+use crate::remote::RemoteError;
+use crate::tiles::codec::{decode_chunk, decode_planes, ChunkFormat, Compression, Photometric};
+
+/// Frames fetched in one request: an aligned run of this many frame numbers.
+pub(super) const BATCH_FRAMES: u64 = 8;
+
+/// Bytes of fetched frames kept per slide until their tiles are decoded (and for re-decoding).
+const FRAME_CACHE_BYTES: u64 = 64 << 20;
+
+#[derive(Clone)]
+struct FrameWeighter;
+
+impl Weighter<(usize, u64), Arc<Frame>> for FrameWeighter {
+    fn weight(&self, _key: &(usize, u64), frame: &Arc<Frame>) -> u64 {
+        frame.data.len() as u64 + 64
+    }
+}
+
+/// A batch on its way: its frames (from its first) or the reason it failed.
+type Slot = Arc<(Mutex<Option<Result<Vec<Arc<Frame>>, String>>>, Condvar)>;
+
+/// One instance's address on the server.
+pub(super) struct WebInstance {
+    pub uid: String,
+    pub frames: u64,
+}
+
+/// The frames of a series on a DICOMweb server, shared by its instances.
+pub(super) struct WebFrames {
+    location: SeriesLocation,
+    shown: String,
+    pub instances: Vec<WebInstance>,
+    accept: Mutex<FrameAccept>,
+    cache: Cache<(usize, u64), Arc<Frame>, FrameWeighter>,
+    in_flight: Mutex<HashMap<(usize, u64), Slot>>,
+    /// Most bytes of one frame (the reply of a batch is bounded by this times its frames).
+    frame_bytes: u64,
+    requests: std::sync::atomic::AtomicU64,
+}
+
+impl WebFrames {
+    fn new(location: SeriesLocation, instances: Vec<WebInstance>, frame_bytes: u64) -> WebFrames {
+        let shown = location.display_url();
+        WebFrames {
+            location,
+            shown,
+            instances,
+            accept: Mutex::new(FrameAccept::Stored),
+            cache: Cache::with_weighter(4096, FRAME_CACHE_BYTES, FrameWeighter),
+            in_flight: Mutex::new(HashMap::new()),
+            frame_bytes,
+            requests: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// Frame `j` (0-based) of instance `index`: from the cache, from a batch on its way, or
+    /// fetched with its batch.
+    pub fn frame(&self, index: usize, j: u64) -> Result<Arc<Frame>, String> {
+        let Some(instance) = self.instances.get(index) else { return Err("no such instance".into()) };
+        if j >= instance.frames {
+            return Err(format!("frame {} of {}", j + 1, instance.frames));
+        }
+        loop {
+            if let Some(frame) = self.cache.get(&(index, j)) {
+                return Ok(frame);
+            }
+            let accept = *lock(&self.accept);
+            let (start, end) = match accept {
+                FrameAccept::Rendered => (j, j + 1),
+                _ => {
+                    let start = j / BATCH_FRAMES * BATCH_FRAMES;
+                    (start, (start + BATCH_FRAMES).min(instance.frames))
+                }
+            };
+            let key = (index, start);
+            let (slot, mine) = {
+                let mut map = lock(&self.in_flight);
+                // Landed while this thread looked elsewhere.
+                if let Some(frame) = self.cache.get(&(index, j)) {
+                    return Ok(frame);
+                }
+                match map.get(&key) {
+                    Some(slot) => (slot.clone(), false),
+                    None => {
+                        let slot: Slot = Arc::new((Mutex::new(None), Condvar::new()));
+                        map.insert(key, slot.clone());
+                        (slot, true)
+                    }
+                }
+            };
+            let outcome = if mine {
+                let outcome = self.fetch(index, start, end, accept);
+                if let Ok(frames) = &outcome {
+                    for (k, frame) in frames.iter().enumerate() {
+                        self.cache.insert((index, start + k as u64), frame.clone());
+                    }
+                }
+                *lock(&slot.0) = Some(outcome.clone());
+                slot.1.notify_all();
+                lock(&self.in_flight).remove(&key);
+                outcome
+            } else {
+                let mut done = lock(&slot.0);
+                while done.is_none() {
+                    done = slot.1.wait(done).unwrap_or_else(|p| p.into_inner());
+                }
+                done.clone().unwrap_or_else(|| Err("the batch was lost".into()))
+            };
+            match outcome {
+                Ok(frames) => match j.checked_sub(start).and_then(|k| frames.get(k as usize)) {
+                    Some(frame) => return Ok(frame.clone()),
+                    None => continue, // a batch of another mode: ask again
+                },
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Fetch frames `[start, end)` of instance `index` as `accept` asks, falling back to the next
+    /// way of asking when the server refuses this one.
+    fn fetch(&self, index: usize, start: u64, end: u64, accept: FrameAccept) -> Result<Vec<Arc<Frame>>, String> {
+        let uid = &self.instances[index].uid;
+        let mut accept = accept;
+        loop {
+            let numbers: Vec<u64> = match accept {
+                FrameAccept::Rendered => vec![start + 1],
+                _ => (start + 1..=end).collect(),
+            };
+            let max = self.frame_bytes.saturating_mul(numbers.len() as u64).saturating_add(1 << 20);
+            self.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            match self.location.frames(uid, &numbers, accept, max) {
+                Ok(frames) => return Ok(frames.into_iter().map(Arc::new).collect()),
+                Err(RemoteError::Status { status: status @ (400 | 406 | 415 | 501), .. })
+                    if accept != FrameAccept::Rendered =>
+                {
+                    accept = self.fall_back(accept, &format!("refused (HTTP {status})"));
+                }
+                Err(e) => return Err(e.reason()),
+            }
+        }
+    }
+
+    /// Stop asking for frames as `from` (because they were `why`): the next way of asking, said
+    /// once on standard error; frames fetched the old way are dropped. Returns the way now used.
+    pub fn fall_back(&self, from: FrameAccept, why: &str) -> FrameAccept {
+        let next = match from {
+            FrameAccept::Stored => FrameAccept::Uncompressed,
+            _ => FrameAccept::Rendered,
+        };
+        let mut shared = lock(&self.accept);
+        if *shared == from {
+            *shared = next;
+            self.cache.clear();
+            eprintln!("{}: frames {} were {why}; asking for them {}", self.shown, from.describe(), next.describe());
+        }
+        *shared
+    }
+
+    /// How frames are asked for now.
+    pub fn accept(&self) -> FrameAccept {
+        *lock(&self.accept)
+    }
+
+    /// Requests for frames so far.
+    #[allow(dead_code)]
+    pub fn requests(&self) -> u64 {
+        self.requests.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The series' data sets from the server: each instance's data set, its SOPInstanceUID and
+/// NumberOfFrames; data sets that cannot be read are named in the warnings (by position) and
+/// left out, and so are other SOP classes and series.
+pub(super) struct SeriesMetadata {
+    pub frames: Arc<WebFrames>,
+    pub data_sets: Vec<InMemDicomObject>,
+    pub warnings: Vec<(String, String)>,
+}
+
+/// Read the metadata of the series at `location` and make its frame fetcher.
+pub(super) fn read_series(location: &str, frame_bytes: u64, max_frames: u64) -> Result<SeriesMetadata, RemoteError> {
+    let auth = Auth::from_env(None)
+        .map_err(|reason| RemoteError::Transport { url: crate::remote::redact(location), reason })?;
+    let series = SeriesLocation::new(location, auth)?;
+    let (_, series_uid) = series.uids();
+    let series_uid = series_uid.to_string();
+    let mut data_sets = Vec::new();
+    let mut instances = Vec::new();
+    let mut warnings = Vec::new();
+    use dicom_dictionary_std::tags;
+    let text = |obj: &InMemDicomObject, tag| {
+        obj.get(tag)
+            .and_then(|e| e.value().to_str().ok())
+            .map(|s| s.trim_matches(|c: char| c == '\0' || c.is_whitespace()).to_string())
+    };
+    for (i, map) in series.metadata()?.into_iter().enumerate() {
+        let obj: InMemDicomObject = match dicom_json::from_value(serde_json::Value::Object(map)) {
+            Ok(obj) => obj,
+            Err(e) => {
+                let reason = crate::error::printable(&e.to_string());
+                warnings.push((format!("instance-{}", i + 1), format!("skipped: its metadata is not valid: {reason}")));
+                continue;
+            }
+        };
+        if text(&obj, tags::SOP_CLASS_UID).as_deref() != Some(super::instance::WSI_SOP_CLASS)
+            || text(&obj, tags::SERIES_INSTANCE_UID).is_some_and(|s| s != series_uid)
+        {
+            continue;
+        }
+        let uid = text(&obj, tags::SOP_INSTANCE_UID).unwrap_or_default();
+        if !crate::remote::dicomweb::valid_uid(&uid) {
+            warnings.push((format!("instance-{}", i + 1), "skipped: no valid SOPInstanceUID".into()));
+            continue;
+        }
+        let frames = obj
+            .get(tags::NUMBER_OF_FRAMES)
+            .and_then(|e| e.value().to_int::<i64>().ok())
+            .unwrap_or(1)
+            .clamp(1, i64::try_from(max_frames).unwrap_or(i64::MAX)) as u64;
+        instances.push(WebInstance { uid, frames });
+        data_sets.push(obj);
+    }
+    Ok(SeriesMetadata { frames: Arc::new(WebFrames::new(series, instances, frame_bytes)), data_sets, warnings })
+}
+
+/// Decode a frame from the server into `w`×`h` RGBA: by the transfer syntax its reply part
+/// named (the instance's own format when it is the series' syntax), or, rendered, as the
+/// consumer image it is.
+pub(super) fn decode(
+    frame: &Frame,
+    instance: &Instance,
+    module: &PixelModule,
+    w: u32,
+    h: u32,
+) -> Result<Vec<u8>, String> {
+    let Some(ts) = &frame.transfer_syntax else {
+        return decode_rendered(frame, w, h);
+    };
+    let compression = compression_of(ts).map_err(|e| e.to_string())?;
+    let format = if compression == instance.format.compression {
+        instance.format.clone()
+    } else {
+        module.format(compression, ts, true).map_err(|e| e.to_string())?
+    };
+    let data = &frame.data;
+    if format.planar {
+        let plane = data.len() / 3;
+        let planes: Vec<Option<Vec<u8>>> = data.chunks(plane.max(1)).take(3).map(|c| Some(c.to_vec())).collect();
+        return decode_planes(&format, &planes, w, h).map_err(|e| e.to_string());
+    }
+    decode_chunk(&format, data, w, h).map_err(|e| e.to_string())
+}
+
+/// A rendered frame (JPEG or PNG) as `w`×`h` RGBA; a smaller one (an edge frame cut to the
+/// image) is padded with transparent pixels.
+fn decode_rendered(frame: &Frame, w: u32, h: u32) -> Result<Vec<u8>, String> {
+    let format = match frame.media_type.as_str() {
+        "image/png" => image::ImageFormat::Png,
+        _ => {
+            let jpeg = ChunkFormat::simple(Compression::Jpeg, Photometric::YCbCr, 3);
+            return decode_chunk(&jpeg, &frame.data, w, h).map_err(|e| e.to_string());
+        }
+    };
+    let mut reader = image::ImageReader::with_format(std::io::Cursor::new(&frame.data), format);
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(w);
+    limits.max_image_height = Some(h);
+    limits.max_alloc = Some(u64::from(w) * u64::from(h) * 8 + (1 << 20));
+    reader.limits(limits);
+    let image = reader.decode().map_err(|e| format!("rendered frame: {e}"))?.to_rgba8();
+    let mut out = vec![0u8; w as usize * h as usize * 4];
+    let (iw, ih) = (image.width() as usize, image.height() as usize);
+    for y in 0..ih {
+        let src = &image.as_raw()[y * iw * 4..(y + 1) * iw * 4];
+        out[y * w as usize * 4..y * w as usize * 4 + iw * 4].copy_from_slice(src);
+    }
+    Ok(out)
+}
