@@ -191,7 +191,7 @@ pub fn is_unencrypted(location: &str) -> bool {
 }
 
 /// Whether `location` is an `http://` or `https://` URL (any case).
-fn is_http(location: &str) -> bool {
+pub fn is_http(location: &str) -> bool {
     let lower = location.get(..8).unwrap_or(location).to_ascii_lowercase();
     lower.starts_with("http://") || lower.starts_with("https://")
 }

@@ -82,6 +82,9 @@ pub struct Persisted {
     /// Name, role and site, filled into new reports.
     #[serde(default)]
     pub reviewer: ReviewerDefaults,
+    /// File > Open from PACS…'s server address, redacted (never credentials).
+    #[serde(default)]
+    pub pacs_server: String,
 }
 
 pub struct ViewerApp {
@@ -120,6 +123,13 @@ pub struct ViewerApp {
     pub(super) commands: CommandQueue,
     /// File > Open URL… while it is open.
     pub url_dialog: Option<super::app_files::UrlDialog>,
+    /// File > Open from PACS… while it is open.
+    pub pacs: Option<super::pacs::PacsWindow>,
+    /// The last DICOMweb server searched, redacted: what File > Open from PACS… starts with.
+    pub pacs_server: String,
+    /// `user:password@` typed into File > Open from PACS… for one server: kept in memory until
+    /// the app exits, never persisted.
+    pub(super) pacs_credentials: Option<super::pacs::SessionCredentials>,
 }
 
 /// What is being closed while report changes are unsaved.
@@ -167,6 +177,9 @@ impl ViewerApp {
             form_rects: Vec::new(),
             commands: CommandQueue::default(),
             url_dialog: None,
+            pacs: None,
+            pacs_server: String::new(),
+            pacs_credentials: None,
         }
     }
 
@@ -177,13 +190,20 @@ impl ViewerApp {
         // Checked for missing files on a worker at the next frame.
         self.recent_checked = None;
         self.reviewer = persisted.reviewer;
+        // Redacted again: the settings file may have been edited by hand.
+        self.pacs_server = crate::remote::redact(persisted.pacs_server.trim());
         if !persisted.classes.is_empty() {
             self.classes = persisted.classes;
         }
     }
 
     pub fn persisted(&self) -> Persisted {
-        Persisted { recent: self.recent.clone(), classes: self.classes.clone(), reviewer: self.reviewer.clone() }
+        Persisted {
+            recent: self.recent.clone(),
+            classes: self.classes.clone(),
+            reviewer: self.reviewer.clone(),
+            pacs_server: crate::remote::redact(&self.pacs_server),
+        }
     }
 
     pub fn cache(&self) -> &Arc<TileCache> {
@@ -332,6 +352,7 @@ impl ViewerApp {
         // A dialog over the window has the keyboard.
         let dialog = self.closing.is_some()
             || self.url_dialog.is_some()
+            || self.pacs.is_some()
             || self.tabs.iter().any(|t| t.report.as_ref().is_some_and(|r| r.dialog_open()));
         if let Some(view) = self.active_view_mut() {
             view.block_keys(dialog);
@@ -339,6 +360,7 @@ impl ViewerApp {
         egui::CentralPanel::default().frame(egui::Frame::NONE).show(ui, |ui| self.central(ui));
         self.close_dialog(&ctx);
         self.show_url_dialog(&ctx);
+        self.show_pacs(&ctx);
         super::help::shortcuts_window(&ctx, &mut self.show_shortcuts);
         self.apply_commands(&ctx);
     }
@@ -554,6 +576,13 @@ impl ViewerApp {
                         .clicked()
                     {
                         self.open_url_dialog();
+                    }
+                    if ui
+                        .button("Open from PACS…")
+                        .on_hover_text("Find slide microscopy series on a DICOMweb server and open one")
+                        .clicked()
+                    {
+                        self.open_pacs();
                     }
                     ui.menu_button("Open recent", |ui| {
                         self.check_recent(&ctx);

@@ -1,5 +1,5 @@
 //! The app's file chores, kept apart from the window code: File > Open (the desktop's picker or
-//! the built-in browser), File > Open URL…, Open recent (canonical paths of slides that opened,
+//! the built-in browser), File > Open URL…, File > Open from PACS… (the window is [`super::pacs`]), Open recent (canonical paths of slides that opened,
 //! redacted URLs of remote ones; missing files dropped, URLs never), and File > Import / Export
 //! annotations. Everything that touches a file or the network runs on a worker; these functions
 //! poll [`Job`]s.
@@ -12,6 +12,7 @@ use super::command::AppCommand;
 use super::file_browser::{is_url_path, BrowserEvent, FileBrowser, FileDialogMode, Picked};
 use super::job::Job;
 use super::message::{Level, Message};
+use super::pacs::PacsEvent;
 
 /// An annotation import or export running on a worker.
 pub(super) enum AnnotationJob {
@@ -104,6 +105,34 @@ impl ViewerApp {
         }
         if close {
             self.url_dialog = None;
+        }
+    }
+
+    /// File > Open from PACS…, starting with the remembered server.
+    pub fn open_pacs(&mut self) {
+        if self.pacs.is_none() {
+            self.pacs = Some(super::pacs::PacsWindow::new(&self.pacs_server, self.pacs_credentials.take()));
+        }
+    }
+
+    /// Show File > Open from PACS… while it is open; a series chosen there opens like a URL
+    /// typed into File > Open URL….
+    pub(super) fn show_pacs(&mut self, ctx: &egui::Context) {
+        let Some(window) = &mut self.pacs else { return };
+        match window.show(ctx) {
+            PacsEvent::None => {}
+            PacsEvent::Remember(server) => self.pacs_server = crate::remote::redact(&server),
+            PacsEvent::Closed => self.close_pacs(),
+            PacsEvent::Open(url) => {
+                self.close_pacs();
+                self.commands.push(AppCommand::OpenSlide(url));
+            }
+        }
+    }
+
+    fn close_pacs(&mut self) {
+        if let Some(window) = self.pacs.take() {
+            self.pacs_credentials = window.into_credentials();
         }
     }
 

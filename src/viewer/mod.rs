@@ -1,5 +1,5 @@
 //! The egui viewer: camera maths ([`camera`]), one slide on screen ([`slide_view`]), the
-//! application window ([`app`]), scripted screenshot and benchmark runs ([`scripted`]) and the
+//! application window ([`app`]), File > Open from PACS… ([`pacs`]), scripted screenshot and benchmark runs ([`scripted`]) and the
 //! background jobs they all use ([`job`]). It reads slides only through [`crate::slide::Slide`] and loads
 //! tiles only through [`crate::tiles::TileScheduler`].
 
@@ -15,6 +15,7 @@ pub mod job;
 pub mod magnification;
 pub mod message;
 pub mod native;
+pub mod pacs;
 pub mod report_panel;
 pub mod scripted;
 pub mod slide_view;

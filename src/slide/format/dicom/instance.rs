@@ -123,9 +123,14 @@ fn unsupported_syntax(ts: &str) -> ErrorKind {
     ))
 }
 
-/// ImageType value 3 (VOLUME, LABEL, OVERVIEW, THUMBNAIL).
+/// ImageType value 3 (VOLUME, LABEL, OVERVIEW, THUMBNAIL); without an ImageType, VOLUME for a
+/// tiled image (as [`Instance::from_dataset`] takes it).
 pub(super) fn image_type(obj: &InMemDicomObject) -> Option<String> {
-    strings(obj, tags::IMAGE_TYPE).into_iter().nth(2)
+    let values = strings(obj, tags::IMAGE_TYPE);
+    if values.is_empty() && obj.get(tags::TOTAL_PIXEL_MATRIX_COLUMNS).is_some() {
+        return Some("VOLUME".into());
+    }
+    values.into_iter().nth(2)
 }
 
 /// TotalPixelMatrixColumns, when positive.
@@ -286,6 +291,14 @@ impl Instance {
             Some("LABEL") => Role::Associated("label"),
             Some("OVERVIEW") => Role::Associated("macro"),
             Some("THUMBNAIL") => Role::Associated("thumbnail"),
+            // ImageType is type 1, but OrthancWSIDicomizer 1.1 writes none: a volume by its
+            // VolumetricProperties, or by its tiled total pixel matrix.
+            None if image_type.is_empty()
+                && (string(obj, tags::VOLUMETRIC_PROPERTIES).as_deref() == Some("VOLUME")
+                    || obj.get(tags::TOTAL_PIXEL_MATRIX_COLUMNS).is_some()) =>
+            {
+                Role::Level
+            }
             _ => Role::Other,
         };
         let compression = compression_of(ts)?;

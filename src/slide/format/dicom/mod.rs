@@ -3,7 +3,8 @@
 //! LABEL, OVERVIEW and THUMBNAIL instances, all sharing a SeriesInstanceUID. Open any instance
 //! (its folder is searched for the others) or the folder itself.
 //!
-//! - Levels: VOLUME instances (ImageType value 3), grouped by TotalPixelMatrixColumns/Rows and
+//! - Levels: VOLUME instances (ImageType value 3; with no ImageType at all, as OrthancWSIDicomizer
+//!   1.1 writes, an instance with a total pixel matrix), grouped by TotalPixelMatrixColumns/Rows and
 //!   sorted by width; downsample = mean of the width and height ratios to level 0; tile = the
 //!   frame size (Columns × Rows).
 //! - Frames: TILED_FULL (row-major, edge frames padded) or TILED_SPARSE (Per-Frame Functional
@@ -210,7 +211,14 @@ pub(crate) fn open_series_url(location: &str, limits: &Limits) -> Result<Arc<dyn
     for (i, obj) in series.data_sets.iter().enumerate() {
         let uid = frames.instances[i].uid.clone();
         match Instance::from_dataset(uid.clone(), instance::PixelsAt::Web(frames.clone(), i), &ts, obj, limits) {
-            Ok(instance) => instances.push(instance),
+            Ok(instance) => {
+                let across = instance.width.div_ceil(u64::from(instance.tile_w));
+                let down = instance.height.div_ceil(u64::from(instance.tile_h));
+                if instance.positions.is_none() && instance.concat_offset == 0 && instance.frames == across * down {
+                    frames.set_tile_grid(i, across);
+                }
+                instances.push(instance)
+            }
             Err(e) => warnings.add(&uid, format!("skipped: {e}")),
         }
     }

@@ -2,9 +2,10 @@
 //! the DICOM JSON model, read into data sets with dicom-json), then frames by WADO-RS
 //! `…/instances/{uid}/frames/{list}`, batched.
 //!
-//! - Batches: frame `j` of an instance is fetched with the other frames of its aligned run of
-//!   [`BATCH_FRAMES`] (for TILED_FULL, neighbours along a tile row), in one request, because
-//!   servers parse an instance per request. The batch's frames wait in a per-slide cache of
+//! - Batches: frame `j` of an instance is fetched with its neighbours in one request, because
+//!   servers parse an instance per request: for a TILED_FULL instance, the other frames of its
+//!   aligned block of [`BLOCK_COLS`] × [`BLOCK_ROWS`] tiles; otherwise its aligned run of
+//!   [`BATCH_FRAMES`] frame numbers. The batch's frames wait in a per-slide cache of
 //!   [`FRAME_CACHE_BYTES`] until their tiles are decoded; threads wanting frames of a batch
 //!   already on its way wait for it instead of asking again.
 //! - Transfer syntax: frames are asked for as stored (`transfer-syntax=*`). A server that refuses
@@ -29,8 +30,15 @@ use crate::remote::dicomweb::{Auth, Frame, SeriesLocation};
 use crate::remote::RemoteError;
 use crate::tiles::codec::{decode_chunk, decode_planes, ChunkFormat, Compression, Photometric};
 
-/// Frames fetched in one request: an aligned run of this many frame numbers.
-pub(super) const BATCH_FRAMES: u64 = 8;
+/// Frames fetched in one request when the tile grid is not known: an aligned run of this many
+/// frame numbers.
+pub(super) const BATCH_FRAMES: u64 = 16;
+
+/// Frames fetched in one request from a TILED_FULL instance: an aligned block of this many
+/// tiles across and down (32 frames: a server's cost is mostly per request, measured in
+/// BENCHMARKS.md, and a view wants neighbours both ways).
+pub(super) const BLOCK_COLS: u64 = 8;
+pub(super) const BLOCK_ROWS: u64 = 4;
 
 /// Bytes of fetched frames kept per slide until their tiles are decoded (and for re-decoding).
 const FRAME_CACHE_BYTES: u64 = 64 << 20;
@@ -44,13 +52,15 @@ impl Weighter<(usize, u64), Arc<Frame>> for FrameWeighter {
     }
 }
 
-/// A batch on its way: its frames (from its first) or the reason it failed.
-type Slot = Arc<(Mutex<Option<Result<Vec<Arc<Frame>>, String>>>, Condvar)>;
+/// A batch on its way: its frames with their numbers, or the reason it failed.
+type Slot = Arc<(Mutex<Option<Result<Vec<(u64, Arc<Frame>)>, String>>>, Condvar)>;
 
 /// One instance's address on the server.
 pub(super) struct WebInstance {
     pub uid: String,
     pub frames: u64,
+    /// Tiles a row when the instance is TILED_FULL with every frame (2-D batches), else 0.
+    pub across: std::sync::atomic::AtomicU64,
 }
 
 /// The frames of a series on a DICOMweb server, shared by its instances.
@@ -82,7 +92,7 @@ impl WebFrames {
     }
 
     /// Frame `j` (0-based) of instance `index`: from the cache, from a batch on its way, or
-    /// fetched with its batch.
+    /// fetched with its batch ([`WebFrames::batch`]).
     pub fn frame(&self, index: usize, j: u64) -> Result<Arc<Frame>, String> {
         let Some(instance) = self.instances.get(index) else { return Err("no such instance".into()) };
         if j >= instance.frames {
@@ -93,14 +103,8 @@ impl WebFrames {
                 return Ok(frame);
             }
             let accept = *lock(&self.accept);
-            let (start, end) = match accept {
-                FrameAccept::Rendered => (j, j + 1),
-                _ => {
-                    let start = j / BATCH_FRAMES * BATCH_FRAMES;
-                    (start, (start + BATCH_FRAMES).min(instance.frames))
-                }
-            };
-            let key = (index, start);
+            let batch = self.batch(instance, j, accept);
+            let key = (index, batch[0]);
             let (slot, mine) = {
                 let mut map = lock(&self.in_flight);
                 // Landed while this thread looked elsewhere.
@@ -117,10 +121,10 @@ impl WebFrames {
                 }
             };
             let outcome = if mine {
-                let outcome = self.fetch(index, start, end, accept);
+                let outcome = self.fetch(index, &batch, j, accept);
                 if let Ok(frames) = &outcome {
-                    for (k, frame) in frames.iter().enumerate() {
-                        self.cache.insert((index, start + k as u64), frame.clone());
+                    for (n, frame) in frames {
+                        self.cache.insert((index, *n), frame.clone());
                     }
                 }
                 *lock(&slot.0) = Some(outcome.clone());
@@ -135,8 +139,8 @@ impl WebFrames {
                 done.clone().unwrap_or_else(|| Err("the batch was lost".into()))
             };
             match outcome {
-                Ok(frames) => match j.checked_sub(start).and_then(|k| frames.get(k as usize)) {
-                    Some(frame) => return Ok(frame.clone()),
+                Ok(frames) => match frames.iter().find(|(n, _)| *n == j) {
+                    Some((_, frame)) => return Ok(frame.clone()),
                     None => continue, // a batch of another mode: ask again
                 },
                 Err(e) => return Err(e),
@@ -144,20 +148,48 @@ impl WebFrames {
         }
     }
 
-    /// Fetch frames `[start, end)` of instance `index` as `accept` asks, falling back to the next
-    /// way of asking when the server refuses this one.
-    fn fetch(&self, index: usize, start: u64, end: u64, accept: FrameAccept) -> Result<Vec<Arc<Frame>>, String> {
+    /// The frames fetched with frame `j` of `instance` (0-based, ascending; the first is the
+    /// batch's key): for a TILED_FULL instance whose tile grid is known, its aligned block of
+    /// [`BLOCK_COLS`] × [`BLOCK_ROWS`] tiles (a view wants neighbours both ways); else its
+    /// aligned run of [`BATCH_FRAMES`] frame numbers; rendered frames one at a time.
+    fn batch(&self, instance: &WebInstance, j: u64, accept: FrameAccept) -> Vec<u64> {
+        if accept == FrameAccept::Rendered {
+            return vec![j];
+        }
+        let across = instance.across.load(std::sync::atomic::Ordering::Relaxed);
+        if across == 0 {
+            let start = j / BATCH_FRAMES * BATCH_FRAMES;
+            return (start..(start + BATCH_FRAMES).min(instance.frames)).collect();
+        }
+        let (col, row) = (j % across, j / across);
+        let (c0, r0) = (col / BLOCK_COLS * BLOCK_COLS, row / BLOCK_ROWS * BLOCK_ROWS);
+        (r0..r0 + BLOCK_ROWS)
+            .flat_map(|r| (c0..(c0 + BLOCK_COLS).min(across)).map(move |c| r * across + c))
+            .filter(|&n| n < instance.frames)
+            .collect()
+    }
+
+    /// Fetch frames `batch` of instance `index` as `accept` asks, falling back to the next way of
+    /// asking when the server refuses this one (rendered: only `want`). Frames with their numbers.
+    fn fetch(
+        &self,
+        index: usize,
+        batch: &[u64],
+        want: u64,
+        accept: FrameAccept,
+    ) -> Result<Vec<(u64, Arc<Frame>)>, String> {
         let uid = &self.instances[index].uid;
         let mut accept = accept;
         loop {
-            let numbers: Vec<u64> = match accept {
-                FrameAccept::Rendered => vec![start + 1],
-                _ => (start + 1..=end).collect(),
+            let wanted: Vec<u64> = match accept {
+                FrameAccept::Rendered => vec![want],
+                _ => batch.to_vec(),
             };
+            let numbers: Vec<u64> = wanted.iter().map(|n| n + 1).collect();
             let max = self.frame_bytes.saturating_mul(numbers.len() as u64).saturating_add(1 << 20);
             self.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             match self.location.frames(uid, &numbers, accept, max) {
-                Ok(frames) => return Ok(frames.into_iter().map(Arc::new).collect()),
+                Ok(frames) => return Ok(wanted.into_iter().zip(frames.into_iter().map(Arc::new)).collect()),
                 Err(RemoteError::Status { status: status @ (400 | 406 | 415 | 501), .. })
                     if accept != FrameAccept::Rendered =>
                 {
@@ -165,6 +197,14 @@ impl WebFrames {
                 }
                 Err(e) => return Err(e.reason()),
             }
+        }
+    }
+
+    /// Instance `index` is TILED_FULL with `across` tiles a row and a frame for every tile:
+    /// fetch its frames in 2-D blocks.
+    pub fn set_tile_grid(&self, index: usize, across: u64) {
+        if let Some(instance) = self.instances.get(index) {
+            instance.across.store(across, std::sync::atomic::Ordering::Relaxed);
         }
     }
 
@@ -249,7 +289,7 @@ pub(super) fn read_series(location: &str, frame_bytes: u64, max_frames: u64) -> 
             .and_then(|e| e.value().to_int::<i64>().ok())
             .unwrap_or(1)
             .clamp(1, i64::try_from(max_frames).unwrap_or(i64::MAX)) as u64;
-        instances.push(WebInstance { uid, frames });
+        instances.push(WebInstance { uid, frames, across: std::sync::atomic::AtomicU64::new(0) });
         data_sets.push(obj);
     }
     Ok(SeriesMetadata { frames: Arc::new(WebFrames::new(series, instances, frame_bytes)), data_sets, warnings })
