@@ -118,6 +118,38 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write a slide as a DICOM WSI series in OUTDIR, copying JPEG and JPEG 2000 tiles as they are.
+    ///
+    /// VL Whole Slide Microscopy Image Storage: level-0.dcm, level-1.dcm, … (one VOLUME instance
+    /// per level, TILED_FULL), thumbnail.dcm and overview.dcm (from the macro image); label.dcm
+    /// only with --include-label. Tiles that cannot be copied are decoded (uncompressed RGB, or
+    /// JPEG quality 90 when the source was lossy or a level would pass 4 GiB). Patient fields are
+    /// left empty. Existing files are not replaced. One line is printed per instance written.
+    Dicomize {
+        /// A TIFF-based slide file (SVS, generic TIFF, OME-TIFF, Philips, Leica, Ventana) or NDPI.
+        slide: PathBuf,
+        outdir: PathBuf,
+        /// StudyInstanceUID (default: a new 2.25 UID).
+        #[arg(long, value_name = "UID")]
+        study_uid: Option<String>,
+        /// SeriesInstanceUID (default: a new 2.25 UID).
+        #[arg(long, value_name = "UID")]
+        series_uid: Option<String>,
+        /// AccessionNumber (default: empty).
+        #[arg(long, value_name = "A")]
+        accession: Option<String>,
+        /// Also write the label image (label.dcm). Labels carry patient identifiers (names,
+        /// barcodes, case numbers): leave them out of anything shared.
+        #[arg(long)]
+        include_label: bool,
+        /// Then upload every instance written to this DICOMweb service by STOW-RS, e.g.
+        /// https://pacs.example/dicom-web (credentials as for `dicomweb list`).
+        #[arg(long, value_name = "URL")]
+        stow: Option<String>,
+        /// Read a bearer token for --stow from this file (instead of WSIVIEW_DICOMWEB_TOKEN).
+        #[arg(long, value_name = "FILE", requires = "stow")]
+        token_file: Option<PathBuf>,
+    },
     /// Find slide microscopy series on a DICOMweb server (PACS).
     Dicomweb {
         #[command(subcommand)]
@@ -416,6 +448,45 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Dicomweb { action: DicomwebCommand::List { url, study, accession, token_file, json } } => {
             dicomweb_list(&url, study, accession, token_file.as_deref(), json)
+        }
+        Command::Dicomize { slide, outdir, study_uid, series_uid, accession, include_label, stow, token_file } => {
+            // The URL and the credentials are checked before anything is written.
+            let server = match &stow {
+                Some(url) => {
+                    let auth = wsiview::remote::dicomweb::Auth::from_env(token_file.as_deref())
+                        .map_err(|e| anyhow::anyhow!(e))?;
+                    Some(wsiview::remote::dicomweb::Server::new(url, auth)?)
+                }
+                None => None,
+            };
+            let options = wsiview::dicomize::DicomizeOptions {
+                study_uid,
+                series_uid,
+                accession,
+                include_label,
+                extended_offset_table: false,
+            };
+            // A closed stdout (`| head`) must not stop the conversion: the lines are only a report.
+            use std::io::Write;
+            let report = |w: &wsiview::dicomize::Written| {
+                let _ = writeln!(std::io::stdout(), "{w}");
+            };
+            let (written, notes) = wsiview::dicomize::dicomize(&slide, &outdir, &options, report)?;
+            for note in notes {
+                let _ = writeln!(std::io::stdout(), "note: {note}");
+            }
+            if let Some(server) = server {
+                for w in &written {
+                    wsiview::remote::dicomweb::stow(&server, &w.path)?;
+                    let _ = writeln!(
+                        std::io::stdout(),
+                        "{}: stored on {} (STOW-RS)",
+                        w.path.display(),
+                        server.display_url()
+                    );
+                }
+            }
+            Ok(())
         }
         Command::Verify { report, slide } => verify(&report, &slide),
         Command::ExportTeaching { slide, report, outdir, key_file, force } => {

@@ -21,6 +21,7 @@
 
 pub mod annotations;
 pub mod bench;
+pub mod dicomize;
 pub mod error;
 pub mod files;
 pub mod limits;

@@ -198,3 +198,54 @@ fn file_errors_say_the_reason_once() {
         assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: one line: {stderr}");
     }
 }
+
+/// dicomize: bad input and bad output folders are one clear line naming the file, exit 1.
+#[test]
+fn dicomize_refuses_bad_input_clearly() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let text = dir.path().join("notes.txt");
+    std::fs::write(&text, "not a slide").unwrap_or_else(|e| panic!("{e}"));
+    let out = dir.path().join("out");
+    let check = |args: &[&str], needles: &[&str]| {
+        let result = wsiview(args);
+        assert_eq!(result.status.code(), Some(1), "{args:?}");
+        let err = String::from_utf8_lossy(&result.stderr);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        for n in needles {
+            assert!(err.contains(n), "{args:?}: {err:?} lacks {n:?}");
+        }
+        assert!(!err.contains("panicked") && !err.contains("internal error"), "{err}");
+    };
+    check(&["dicomize", &text.to_string_lossy(), &out.to_string_lossy()], &["notes.txt"]);
+    check(&["dicomize", &dir.path().join("missing.svs").to_string_lossy(), &out.to_string_lossy()], &["missing.svs"]);
+    // An output folder that cannot be made (a file is in the way).
+    let slide = synth(dir.path(), "s.tif", &SynthOptions { width: 300, height: 200, ..Default::default() });
+    let blocked = text.join("sub");
+    check(
+        &["dicomize", &slide.to_string_lossy(), &blocked.to_string_lossy()],
+        &["notes.txt/sub", "cannot create the output folder"],
+    );
+    check(
+        &["dicomize", &slide.to_string_lossy(), &out.to_string_lossy(), "--study-uid", "1.02.x"],
+        &["--study-uid", "1.02.x"],
+    );
+    assert!(!out.exists() || std::fs::read_dir(&out).map(|d| d.count()).unwrap_or(0) == 0, "nothing written");
+    if let Some(f) = common::fixtures() {
+        // No pixel size (PixelSpacing is type 1), not tiled, already DICOM: each says why.
+        let no_mpp = f.join("image-tiff/seq-1c-8b-tiled-deflate-20f3db0c.tiff");
+        check(&["dicomize", &no_mpp.to_string_lossy(), &out.to_string_lossy()], &["seq-1c-8b", "pixel size"]);
+        let stripped = f.join("image-tiff/BigTIFF.tif");
+        check(&["dicomize", &stripped.to_string_lossy(), &out.to_string_lossy()], &["BigTIFF.tif", "tiled"]);
+        let dicom = f.join("openslide-python/boxes_0.dcm");
+        check(
+            &["dicomize", &dicom.to_string_lossy(), &out.to_string_lossy()],
+            &["boxes_0.dcm", "already a DICOM slide"],
+        );
+    }
+    // Written once; the second run does not replace it.
+    let good = wsiview(&["dicomize", &slide.to_string_lossy(), &out.to_string_lossy()]);
+    assert!(good.status.success(), "{}", String::from_utf8_lossy(&good.stderr));
+    let printed = String::from_utf8_lossy(&good.stdout);
+    assert!(printed.lines().any(|l| l.contains("level-0.dcm") && l.contains("VOLUME level 0")), "{printed}");
+    check(&["dicomize", &slide.to_string_lossy(), &out.to_string_lossy()], &["level-0.dcm", "already exists"]);
+}

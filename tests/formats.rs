@@ -856,3 +856,347 @@ fn dicom_uncompressed_rgb_frames() {
         assert!(got.rgba == *want, "frame {i}");
     }
 }
+
+// ---- dicomize: slides written as DICOM WSI, read back by wsiview's own DICOM reader ----
+
+mod dicomize {
+    use std::path::{Path, PathBuf};
+    use std::process::Command;
+
+    use super::common::{fixtures, synth};
+    use wsiview::dicomize::{dicomize, DicomizeOptions, PixelOrigin, Written};
+    use wsiview::slide::{open_source, TiffSlide};
+    use wsiview::synth::{Layout, SynthCompression, SynthOptions};
+    use wsiview::SlideSource;
+
+    fn convert(slide: &Path, out: &Path, options: &DicomizeOptions) -> Vec<Written> {
+        let (written, _notes) = dicomize(slide, out, options, |_| {}).unwrap_or_else(|e| panic!("{e}"));
+        written
+    }
+
+    /// The encapsulated frames of a DICOM file, read whole with dicom-object (independently of
+    /// wsiview's frame tables), each without its padding byte.
+    fn frames(path: &Path) -> Vec<Vec<u8>> {
+        let obj = dicom_object::open_file(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let pixels = obj.element(dicom_dictionary_std::tags::PIXEL_DATA).unwrap_or_else(|e| panic!("{e}"));
+        let fragments = pixels.value().fragments().unwrap_or_else(|| panic!("{}: not encapsulated", path.display()));
+        fragments.iter().map(|f| f.to_vec()).collect()
+    }
+
+    /// A frame equals `expected` up to the one padding byte an odd frame gets.
+    fn same_frame(frame: &[u8], expected: &[u8]) -> bool {
+        frame == expected
+            || (expected.len() % 2 == 1
+                && frame.len() == expected.len() + 1
+                && frame.ends_with(&[0])
+                && frame[..expected.len()] == *expected)
+    }
+
+    /// Same levels, tile sizes, mpp and objective power; tiles at the corners and in the middle
+    /// of every level decode to the same pixels (`tolerance` 0 where frames were copied or
+    /// written uncompressed).
+    fn same_slide(source: &dyn SlideSource, dicom: &dyn SlideSource, tolerance: u8) {
+        assert_eq!(dicom.format_name(), "dicom");
+        assert_eq!(source.levels().len(), dicom.levels().len(), "level count");
+        let (sp, dp) = (source.properties(), dicom.properties());
+        for (s, d) in [(sp.mpp_x, dp.mpp_x), (sp.mpp_y, dp.mpp_y)] {
+            let (s, d) = (s.unwrap_or(f64::NAN), d.unwrap_or(f64::NAN));
+            assert!((s - d).abs() < 1e-9 * s, "mpp {s} vs {d}");
+        }
+        assert_eq!(sp.objective_power, dp.objective_power);
+        for (i, (s, d)) in source.levels().iter().zip(dicom.levels()).enumerate() {
+            assert_eq!(
+                (s.width, s.height, s.tile_width, s.tile_height),
+                (d.width, d.height, d.tile_width, d.tile_height),
+                "level {i}"
+            );
+            let (across, down) = (s.tiles_across(), s.tiles_down());
+            for (col, row) in [(0, 0), (across - 1, down - 1), (across / 2, down / 2), (across - 1, 0)] {
+                let a = source.decode_tile(i, col, row).unwrap_or_else(|e| panic!("{e}"));
+                let b = dicom.decode_tile(i, col, row).unwrap_or_else(|e| panic!("{e}"));
+                // Pixels past the level's edge are padding: compared only inside the level.
+                let (w, h) = (
+                    (s.width - col * u64::from(s.tile_width)).min(u64::from(s.tile_width)) as usize,
+                    (s.height - row * u64::from(s.tile_height)).min(u64::from(s.tile_height)) as usize,
+                );
+                let stride = s.tile_width as usize * 4;
+                let mut max = 0;
+                for y in 0..h {
+                    for x in 0..w * 4 {
+                        if x % 4 != 3 {
+                            max = max.max(a.rgba[y * stride + x].abs_diff(b.rgba[y * stride + x]));
+                        }
+                    }
+                }
+                assert!(max <= tolerance, "level {i} tile {col},{row}: pixels differ by {max}");
+            }
+        }
+    }
+
+    fn jpeg_opts(layout: Layout) -> SynthOptions {
+        SynthOptions {
+            width: 1500,
+            height: 1100,
+            tile: 256,
+            compression: SynthCompression::Jpeg,
+            layout,
+            mpp: 0.25,
+            objective_power: 40.0,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn dicomize_jpeg_slide_copies_tiles_byte_for_byte() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let slide = synth(dir.path(), "chain.tif", &jpeg_opts(Layout::Chain));
+        let out = dir.path().join("dicom");
+        let options =
+            DicomizeOptions { study_uid: Some("1.2.3.4".into()), accession: Some("A-17".into()), ..Default::default() };
+        let written = convert(&slide, &out, &options);
+        let tiff = TiffSlide::open(&slide).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(written.len(), tiff.levels().len());
+        for (i, w) in written.iter().enumerate() {
+            assert_eq!(w.pixels, PixelOrigin::Copied, "level {i}");
+            assert_eq!((w.transfer_syntax, w.photometric), ("1.2.840.10008.1.2.4.50", "YBR_FULL_422"));
+            assert_eq!(w.path, out.join(format!("level-{i}.dcm")));
+            let frames = frames(&w.path);
+            let level = &tiff.levels()[i];
+            assert_eq!(frames.len() as u64, level.tiles_across() * level.tiles_down());
+            for (n, frame) in frames.iter().enumerate() {
+                let (col, row) = (n as u64 % level.tiles_across(), n as u64 / level.tiles_across());
+                let raw = tiff
+                    .read_raw_tile(i, col, row)
+                    .unwrap_or_else(|e| panic!("{e}"))
+                    .unwrap_or_else(|| panic!("tile {col},{row}"));
+                let tables = raw.format.jpeg_tables.as_deref();
+                assert!(tables.is_some(), "the generator shares JPEGTables: the splice is tested");
+                let expected = wsiview::tiles::codec::with_tables(tables, &raw.data).unwrap_or_else(|e| panic!("{e}"));
+                assert!(same_frame(frame, &expected), "level {i} frame {n} is not the tile with its tables");
+            }
+        }
+        let dicom = open_source(&out).unwrap_or_else(|e| panic!("{e}"));
+        same_slide(&tiff, dicom.as_ref(), 0);
+        let p = &dicom.properties().values;
+        assert_eq!(p.get("dicom.ImageType[2]").map(String::as_str), Some("VOLUME"));
+        assert_eq!(p.get("dicom.DimensionOrganizationType").map(String::as_str), Some("TILED_FULL"));
+        assert_eq!(p.get("dicom.ImageOrientationSlide").map(String::as_str), Some("0\\-1\\0\\-1\\0\\0"));
+        // The study UID and accession number given, the same series for every instance.
+        let obj = dicom_object::open_file(out.join("level-1.dcm")).unwrap_or_else(|e| panic!("{e}"));
+        let text = |tag| {
+            obj.element(tag).ok().and_then(|e| e.to_str().ok()).map(|s| s.trim_end_matches('\0').trim().to_string())
+        };
+        use dicom_dictionary_std::tags;
+        assert_eq!(text(tags::STUDY_INSTANCE_UID).as_deref(), Some("1.2.3.4"));
+        assert_eq!(text(tags::ACCESSION_NUMBER).as_deref(), Some("A-17"));
+        assert_eq!(text(tags::PATIENT_NAME).as_deref(), Some(""));
+        assert_eq!(text(tags::CONTAINER_IDENTIFIER).as_deref(), Some("chain"));
+        let series = text(tags::SERIES_INSTANCE_UID);
+        let obj0 = dicom_object::open_file(out.join("level-0.dcm")).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            obj0.element(tags::SERIES_INSTANCE_UID)
+                .ok()
+                .and_then(|e| e.to_str().ok())
+                .map(|s| s.trim_end_matches('\0').to_string()),
+            series
+        );
+        // A second run into the same folder refuses to replace the series.
+        let again = dicomize(&slide, &out, &options, |_| {});
+        let err = again.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("level-0.dcm") && err.contains("already exists"), "{err}");
+    }
+
+    #[test]
+    fn dicomize_rgb_svs_with_label_and_extended_offset_table() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let slide = synth(dir.path(), "case.svs", &jpeg_opts(Layout::Svs));
+        let plain = dir.path().join("plain");
+        let written = convert(&slide, &plain, &DicomizeOptions::default());
+        let kinds: Vec<&str> = written.iter().map(|w| w.image_type).collect();
+        assert!(!kinds.contains(&"LABEL") && !plain.join("label.dcm").exists(), "the label only when asked: {kinds:?}");
+        assert!(kinds.contains(&"THUMBNAIL") && kinds.contains(&"OVERVIEW"), "{kinds:?}");
+        let out = dir.path().join("dicom");
+        let options = DicomizeOptions { include_label: true, extended_offset_table: true, ..Default::default() };
+        let written = convert(&slide, &out, &options);
+        assert!(written.iter().any(|w| w.image_type == "LABEL"));
+        let tiff = TiffSlide::open(&slide).unwrap_or_else(|e| panic!("{e}"));
+        let level0 = &written[0];
+        assert_eq!((level0.photometric, level0.pixels), ("RGB", PixelOrigin::Copied));
+        // RGB frames: the tile with its tables, and an Adobe APP14 marker (transform 0) after SOI.
+        let raw = tiff.read_raw_tile(0, 1, 1).unwrap_or_else(|e| panic!("{e}")).unwrap_or_else(|| panic!("tile"));
+        let spliced = wsiview::tiles::codec::with_tables(raw.format.jpeg_tables.as_deref(), &raw.data)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut expected =
+            vec![0xFF, 0xD8, 0xFF, 0xEE, 0x00, 0x0E, b'A', b'd', b'o', b'b', b'e', 0x00, 0x64, 0, 0, 0, 0, 0];
+        expected.extend_from_slice(&spliced[2..]);
+        let frame = &frames(&level0.path)[(tiff.levels()[0].tiles_across() + 1) as usize];
+        assert!(same_frame(frame, &expected), "RGB frame");
+        let dicom = open_source(&out.join("level-0.dcm")).unwrap_or_else(|e| panic!("{e}"));
+        same_slide(&tiff, dicom.as_ref(), 0);
+        let mut names = dicom.associated_names();
+        names.sort();
+        assert_eq!(names, vec!["label", "macro", "thumbnail"]);
+        let (a, b) = (
+            tiff.read_associated("thumbnail").unwrap_or_else(|e| panic!("{e}")),
+            dicom.read_associated("thumbnail").unwrap_or_else(|e| panic!("{e}")),
+        );
+        assert_eq!(a.dimensions(), b.dimensions());
+        let (max, mean) = super::common::diff(a.as_raw(), b.as_raw());
+        assert!(max < 60 && mean < 3.0, "thumbnail re-encoded at quality 90: max {max}, mean {mean}");
+    }
+
+    #[test]
+    fn dicomize_deflate_slide_decodes_to_uncompressed() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let opts = SynthOptions {
+            compression: SynthCompression::Deflate,
+            width: 700,
+            height: 500,
+            ..jpeg_opts(Layout::Subifd)
+        };
+        let slide = synth(dir.path(), "deflate.tif", &opts);
+        let out = dir.path().join("dicom");
+        let written = convert(&slide, &out, &DicomizeOptions::default());
+        assert!(written
+            .iter()
+            .all(|w| w.pixels == PixelOrigin::Uncompressed && w.transfer_syntax == "1.2.840.10008.1.2.1"));
+        let source = open_source(&slide).unwrap_or_else(|e| panic!("{e}"));
+        let dicom = open_source(&out).unwrap_or_else(|e| panic!("{e}"));
+        same_slide(source.as_ref(), dicom.as_ref(), 0);
+    }
+
+    /// A tile that cannot be decoded stops the conversion with the file and tile named, and the
+    /// instances already written are removed: no series cut short is left behind.
+    #[test]
+    fn dicomize_failure_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let opts = SynthOptions {
+            compression: SynthCompression::Deflate,
+            width: 900,
+            height: 700,
+            ..jpeg_opts(Layout::Chain)
+        };
+        let slide = synth(dir.path(), "broken.tif", &opts);
+        let tiff = TiffSlide::open(&slide).unwrap_or_else(|e| panic!("{e}"));
+        let last = tiff.levels().len() - 1;
+        assert!(last >= 1);
+        let raw = tiff.read_raw_tile(last, 0, 0).unwrap_or_else(|e| panic!("{e}")).unwrap_or_else(|| panic!("tile"));
+        drop(tiff);
+        let mut bytes = std::fs::read(&slide).unwrap_or_else(|e| panic!("{e}"));
+        let at = bytes
+            .windows(raw.data.len())
+            .position(|w| w == raw.data.as_slice())
+            .unwrap_or_else(|| panic!("tile bytes"));
+        bytes[at..at + 8].copy_from_slice(&[0xFF; 8]);
+        std::fs::write(&slide, &bytes).unwrap_or_else(|e| panic!("{e}"));
+        let out = dir.path().join("dicom");
+        let mut reported = 0;
+        let result = dicomize(&slide, &out, &DicomizeOptions::default(), |_| reported += 1);
+        let err = result.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains(&format!("level-{last}.dcm")) && err.contains("broken.tif"), "{err}");
+        assert!(reported >= 1, "earlier levels were written first");
+        let left: Vec<_> =
+            std::fs::read_dir(&out).map(|d| d.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
+        assert!(left.is_empty(), "left behind: {left:?}");
+    }
+
+    /// Third-party slides: Aperio RGB JPEG with shared tables (small.svs), Aperio JPEG 2000
+    /// (33005 copied, 33003 decoded), NDPI (decoded), Philips (tiles never written).
+    #[test]
+    fn dicomize_fixture_slides() {
+        let Some(dir) = fixtures() else { return };
+        let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        for (name, tolerance) in [
+            ("openslide-python/small.svs", 0),
+            ("vendors/aperio-j2k-rgb.svs", 0),
+            ("vendors/aperio-j2k-ycbcr.svs", 40),
+            ("vendors/hamamatsu.ndpi", 40),
+            ("vendors/philips.tiff", 0),
+        ] {
+            let slide = dir.join(name);
+            let out = tmp.path().join(name.replace('/', "-"));
+            let written = convert(&slide, &out, &DicomizeOptions::default());
+            let source = open_source(&slide).unwrap_or_else(|e| panic!("{e}"));
+            let dicom = open_source(&out).unwrap_or_else(|e| panic!("{name}: {e}"));
+            if name.ends_with("j2k-rgb.svs") {
+                assert_eq!(written[0].transfer_syntax, "1.2.840.10008.1.2.4.91");
+                let tiff = TiffSlide::open(&slide).unwrap_or_else(|e| panic!("{e}"));
+                let frames = frames(&written[0].path);
+                for n in [0usize, 7, frames.len() - 1] {
+                    let across = tiff.levels()[0].tiles_across();
+                    let raw = tiff
+                        .read_raw_tile(0, n as u64 % across, n as u64 / across)
+                        .unwrap_or_else(|e| panic!("{e}"))
+                        .unwrap_or_else(|| panic!("tile"));
+                    assert!(same_frame(&frames[n], &raw.data), "{name}: frame {n} is not the codestream");
+                }
+            }
+            same_slide(source.as_ref(), dicom.as_ref(), tolerance);
+        }
+    }
+
+    /// Where dciodvfy (Debian dicom3tools) is, or why the test skips; CI sets
+    /// WSIVIEW_REQUIRE_DCIODVFY=1 so that it cannot skip there.
+    fn dciodvfy() -> Option<PathBuf> {
+        let found = Command::new("dciodvfy").arg("-").output().is_ok();
+        if !found {
+            assert!(
+                std::env::var_os("WSIVIEW_REQUIRE_DCIODVFY").is_none(),
+                "WSIVIEW_REQUIRE_DCIODVFY is set but dciodvfy is missing"
+            );
+            eprintln!("skipped: dciodvfy (dicom3tools) is not installed");
+            return None;
+        }
+        Some(PathBuf::from("dciodvfy"))
+    }
+
+    /// Every instance written passes dciodvfy's IOD checks without an error.
+    #[test]
+    fn dicomize_output_passes_dciodvfy() {
+        let Some(tool) = dciodvfy() else { return };
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let mut slides = vec![
+            synth(dir.path(), "chain.tif", &jpeg_opts(Layout::Chain)),
+            synth(dir.path(), "case.svs", &jpeg_opts(Layout::Svs)),
+            synth(
+                dir.path(),
+                "lzw.tif",
+                &SynthOptions {
+                    compression: SynthCompression::Lzw,
+                    width: 600,
+                    height: 400,
+                    ..jpeg_opts(Layout::Chain)
+                },
+            ),
+        ];
+        if let Some(f) = fixtures() {
+            for name in [
+                "openslide-python/small.svs",
+                "vendors/aperio-j2k-rgb.svs",
+                "vendors/aperio-j2k-ycbcr.svs",
+                "vendors/hamamatsu.ndpi",
+                "vendors/philips.tiff",
+                "vendors/leica.scn",
+                "vendors/ventana.bif",
+            ] {
+                slides.push(f.join(name));
+            }
+        }
+        let mut checked = 0;
+        for (k, slide) in slides.iter().enumerate() {
+            let out = dir.path().join(format!("out-{k}"));
+            // The extended offset table on every other slide: both tables are checked.
+            let options =
+                DicomizeOptions { include_label: true, extended_offset_table: k % 2 == 1, ..Default::default() };
+            for w in convert(slide, &out, &options) {
+                let result = Command::new(&tool).arg(&w.path).output().unwrap_or_else(|e| panic!("dciodvfy: {e}"));
+                let text =
+                    format!("{}{}", String::from_utf8_lossy(&result.stdout), String::from_utf8_lossy(&result.stderr));
+                let errors: Vec<&str> = text.lines().filter(|l| l.contains("Error")).collect();
+                assert!(errors.is_empty(), "{} (from {}): {}", w.path.display(), slide.display(), errors.join("\n"));
+                checked += 1;
+            }
+        }
+        assert!(checked >= 8, "{checked} instances checked");
+    }
+}

@@ -1,5 +1,6 @@
-//! DICOMweb: finding slide microscopy series on a PACS by QIDO-RS ([`list_series`]), and
-//! reading one by WADO-RS ([`SeriesLocation`]: series metadata, frames in batches).
+//! DICOMweb: finding slide microscopy series on a PACS by QIDO-RS ([`list_series`]), reading one
+//! by WADO-RS ([`SeriesLocation`]: series metadata, frames in batches), and storing instances by
+//! STOW-RS ([`stow`]).
 //!
 //! Requests go over the process-wide agent of [`crate::remote`], with its TLS, retries and
 //! redaction. Replies are parsed from the DICOM JSON model (`application/dicom+json`) with
@@ -151,6 +152,49 @@ impl Server {
         let body = super::http::get_small(url.as_str(), &shown, &headers, QIDO_MAX_BYTES)?;
         parse_data_sets(&body).map_err(|what| RemoteError::InvalidReply { url: shown, what })
     }
+}
+
+/// Largest STOW-RS reply read (1 MiB).
+const STOW_REPLY_MAX_BYTES: u64 = 1 << 20;
+
+/// Store one DICOM file on `server` by STOW-RS (PS3.18 10.5): a POST to `…/studies` of a
+/// `multipart/related; type="application/dicom"` body with the file as its one part, streamed
+/// from disk (a level of several GB is never held in memory). A 409, or a 202 whose reply lists
+/// failed instances, is [`RemoteError::InvalidReply`] with the server's reason when it gives one.
+pub fn stow(server: &Server, file: &Path) -> Result<(), RemoteError> {
+    let url = format!("{}/studies", server.base);
+    let shown = redact(&url);
+    let local = |e: std::io::Error| RemoteError::Transport {
+        url: shown.clone(),
+        reason: format!("cannot read {}: {e}", crate::error::printable(&file.display().to_string())),
+    };
+    let opened = crate::files::open_regular(file).map_err(local)?;
+    let length = opened.metadata().map_err(local)?.len();
+    let boundary = format!("wsiview-{}", uuid::Uuid::new_v4().simple());
+    let head = format!("--{boundary}\r\nContent-Type: application/dicom\r\n\r\n");
+    let tail = format!("\r\n--{boundary}--\r\n");
+    let total = head.len() as u64 + length + tail.len() as u64;
+    let mut body = std::io::Read::chain(std::io::Read::chain(head.as_bytes(), opened), tail.as_bytes());
+    let content_type = format!("multipart/related; type=\"application/dicom\"; boundary={boundary}");
+    let authorization = server.auth.header();
+    let mut headers =
+        vec![("Content-Type", content_type.as_str()), ("Accept", "application/dicom+json, application/json")];
+    if let Some(value) = authorization.as_deref() {
+        headers.push(("Authorization", value));
+    }
+    let (status, reply) = super::http::post_stream(&url, &shown, &headers, &mut body, total, STOW_REPLY_MAX_BYTES)?;
+    // The reply's FailedSOPSequence (0008,1198) lists the instances refused, with a reason.
+    let failed = serde_json::from_slice::<Value>(&reply)
+        .ok()
+        .and_then(|v| v.get("00081198").and_then(|f| f.get("Value")).and_then(Value::as_array).map(Vec::len))
+        .unwrap_or(0);
+    if status == 409 || failed > 0 {
+        return Err(RemoteError::InvalidReply {
+            url: shown,
+            what: format!("the server refused the instance (HTTP {status}, {failed} failed)"),
+        });
+    }
+    Ok(())
 }
 
 /// Filters of [`list_series`].

@@ -761,6 +761,40 @@ fn send_get(
     }
 }
 
+/// One POST of a streamed body of `length` bytes to `url` (secret: sent, never shown; messages
+/// name `shown`), with `headers`: the status (200 and 202 are answers; anything else an error as
+/// for [`get_small`]) and the reply, up to `max_reply` bytes. Not retried: the body is read once.
+pub(crate) fn post_stream(
+    url: &str,
+    shown: &str,
+    headers: &[(&str, &str)],
+    body: &mut dyn Read,
+    length: u64,
+    max_reply: u64,
+) -> Result<(u16, Vec<u8>), RemoteError> {
+    let length_text = length.to_string();
+    let mut request = agent(shown)?.post(url).header("Content-Length", &length_text);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    TOTAL_REQUESTS.fetch_add(1, Ordering::Relaxed);
+    let mut response =
+        request.send(ureq::SendBody::from_reader(body)).map_err(|e| match transport_failure(e, url, shown) {
+            Failure::Retry(e, _) | Failure::Fatal(e) => e,
+        })?;
+    let status = response.status().as_u16();
+    let url = shown.to_string();
+    match status {
+        200 | 202 | 409 => {}
+        401 | 403 => return Err(RemoteError::AccessDenied { url, status }),
+        404 | 410 => return Err(RemoteError::NotFound { url, status }),
+        _ => return Err(RemoteError::Status { url, status }),
+    }
+    let mut reply = Vec::new();
+    let _ = response.body_mut().as_reader().take(max_reply).read_to_end(&mut reply);
+    Ok((status, reply))
+}
+
 /// A header's value as text, if present and valid.
 fn header(headers: &ureq::http::HeaderMap, name: &str) -> Option<String> {
     headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)

@@ -800,6 +800,76 @@ impl TiffSlide {
         Ok(data.map(|data| RawTile { data, format: l.format.clone(), width: tw as u32, height: th as u32 }))
     }
 
+    /// The stored bytes of several tiles of one level, as [`read_raw_tile`](Self::read_raw_tile)
+    /// gives them, in the order asked; tiles that lie back to back in the file are read together,
+    /// up to 8 MiB at a time (a converter copying every tile then makes a few thousand reads, not
+    /// one per tile).
+    pub fn read_raw_tiles(&self, level: usize, tiles: &[(u64, u64)]) -> Result<Vec<Option<RawTile>>> {
+        const RUN_BYTES: u64 = 8 << 20;
+        let Some(&(c0, r0)) = tiles.first() else { return Ok(Vec::new()) };
+        let l = self.checked_tile(level, c0, r0)?;
+        if l.format.planar || l.cover.is_some() {
+            return Err(self.err(ErrorKind::Unsupported {
+                ifd: l.image.index,
+                what: "a raw tile of separate planes or of placed tiles is not one chunk".into(),
+            }));
+        }
+        let index = self.tile_index(l)?;
+        let (tw, th) = l.image.tile.unwrap_or((0, 0));
+        let max = self.reader.limits().tile_bytes;
+        // (offset, length) of each tile; length 0: never written.
+        let mut spans = Vec::with_capacity(tiles.len());
+        for &(col, row) in tiles {
+            self.checked_tile(level, col, row)?;
+            let i = (row * l.across + col) as usize;
+            let (offset, len) = (index.offsets[i], index.byte_counts[i]);
+            if len > max {
+                let reason = format!("byte count {len} is larger than any real tile");
+                return Err(self.err(ErrorKind::CorruptTile { level, col, row, reason }));
+            }
+            spans.push(if offset == 0 || len == 0 { (0, 0) } else { (offset, len) });
+        }
+        let mut out = Vec::with_capacity(tiles.len());
+        let mut k = 0;
+        while k < spans.len() {
+            if spans[k].1 == 0 {
+                out.push(None);
+                k += 1;
+                continue;
+            }
+            // The run of tiles from k stored one after the other.
+            let start = spans[k].0;
+            let mut end = k + 1;
+            let mut run_end = start + spans[k].1;
+            while end < spans.len()
+                && spans[end].1 > 0
+                && spans[end].0 == run_end
+                && run_end - start + spans[end].1 <= RUN_BYTES
+            {
+                run_end += spans[end].1;
+                end += 1;
+            }
+            let (col, row) = tiles[k];
+            let data = self
+                .reader
+                .read_data(start, run_end - start, "tile data")
+                .map_err(|e| self.err(ErrorKind::CorruptTile { level, col, row, reason: e.to_string() }))?;
+            for &(offset, len) in &spans[k..end] {
+                let at = (offset - start) as usize;
+                let data = data[at..at + len as usize].to_vec();
+                out.push(Some(RawTile { data, format: l.format.clone(), width: tw as u32, height: th as u32 }));
+            }
+            k = end;
+        }
+        Ok(out)
+    }
+
+    /// Whether [`read_raw_tile`](Self::read_raw_tile) answers for `level`: its level tiles are
+    /// stored tiles (not composed from placed pieces) of interleaved samples (one chunk each).
+    pub fn raw_tiles_available(&self, level: usize) -> bool {
+        self.tiled.get(level).is_some_and(|l| !l.format.planar && l.cover.is_none())
+    }
+
     /// The level of a tile, with the tile checked to exist in the level's grid.
     fn checked_tile(&self, level: usize, col: u64, row: u64) -> Result<&TiledLevel> {
         let l =

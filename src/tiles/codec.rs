@@ -335,8 +335,9 @@ fn samples_to_rgba(format: &ChunkFormat, raw: &[u8], width: u32, height: u32) ->
 }
 
 /// Splice the shared tables in front of the tile's own stream: tables without their EOI, then the
-/// tile without its SOI — one valid JPEG, as libtiff's JPEG codec reads it.
-fn with_tables(tables: Option<&[u8]>, data: &[u8]) -> Result<Vec<u8>, DecodeError> {
+/// tile without its SOI — one valid JPEG, as libtiff's JPEG codec reads it (and a complete
+/// interchange stream, as a DICOM frame must be).
+pub fn with_tables(tables: Option<&[u8]>, data: &[u8]) -> Result<Vec<u8>, DecodeError> {
     if data.len() < 4 || data[0] != 0xFF || data[1] != 0xD8 {
         return Err(codec("JPEG", "data does not start with an SOI marker"));
     }

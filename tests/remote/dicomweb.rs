@@ -1068,3 +1068,65 @@ fn a_series_written_by_orthanc_wsi_dicomizer_reads_like_its_tiff() {
         }
     }
 }
+
+/// `wsiview dicomize --stow URL`: every instance written is stored by STOW-RS on an Orthanc of
+/// its own (empty, authentication on), where `dicomweb list` finds the one series with all its
+/// instances; a wrong password is "access denied" and is never printed.
+#[test]
+fn dicomize_stow_stores_the_series() {
+    if orthanc().is_none() {
+        return;
+    }
+    let (Some(binary), Some(plugin)) = (orthanc_binary(), dicomweb_plugin()) else { return };
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(start_orthanc(&binary, &plugin, &[]));
+        loop {
+            std::thread::park();
+        }
+    });
+    let port = rx.recv().unwrap_or_else(|_| panic!("the second Orthanc did not start"));
+    let url = format!("http://127.0.0.1:{port}/dicom-web");
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let opts = wsiview::synth::SynthOptions {
+        width: 1200,
+        height: 900,
+        layout: wsiview::synth::Layout::Svs,
+        ..Default::default()
+    };
+    let slide = common::synth(dir.path(), "stow.svs", &opts);
+    let series = wsiview::dicomize::new_uid();
+    let dicomize = |out: &str, vars: &[(&str, &str)]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_wsiview"));
+        command.args(["dicomize", &slide.to_string_lossy(), &dir.path().join(out).to_string_lossy()]);
+        command.args(["--series-uid", &series, "--accession", "STOW-1", "--stow", &url]);
+        for (name, _) in std::env::vars() {
+            if name.starts_with("WSIVIEW_DICOMWEB_") {
+                command.env_remove(name);
+            }
+        }
+        command.envs(vars.iter().copied());
+        command.output().unwrap_or_else(|e| panic!("{e}"))
+    };
+    let out = dicomize("dicom", &credentials());
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let printed = String::from_utf8_lossy(&out.stdout);
+    let files = std::fs::read_dir(dir.path().join("dicom")).map(|d| d.count()).unwrap_or(0);
+    assert!(files >= 4, "{printed}");
+    assert_eq!(
+        printed.lines().filter(|l| l.contains("stored on") && l.contains("STOW-RS")).count(),
+        files,
+        "{printed}"
+    );
+    let items = json_list(&[&url], &credentials());
+    assert_eq!(items.len(), 1, "{items:?}");
+    assert_eq!(items[0]["SeriesInstanceUID"], series.as_str());
+    assert_eq!(items[0]["AccessionNumber"], "STOW-1");
+    assert_eq!(items[0]["NumberOfSeriesRelatedInstances"], files);
+
+    let wrong = [("WSIVIEW_DICOMWEB_USER", USER), ("WSIVIEW_DICOMWEB_PASSWORD", "not-the-password-91c")];
+    let out = dicomize("again", &wrong);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("access denied") && !err.contains("not-the-password-91c"), "{err}");
+}
