@@ -1124,6 +1124,24 @@ fn dicomize_stow_stores_the_series() {
     assert_eq!(items[0]["AccessionNumber"], "STOW-1");
     assert_eq!(items[0]["NumberOfSeriesRelatedInstances"], files);
 
+    // Opened by its URL: the TIFF's levels, mpp and pixels (its JPEG tiles were copied); and the
+    // same series hash from the PACS as from the folder written.
+    let study = items[0]["StudyInstanceUID"].as_str().unwrap_or_default().to_string();
+    let series_url = format!("http://{USER}:{PASSWORD}@127.0.0.1:{port}/dicom-web/studies/{study}/series/{series}");
+    let web = Slide::open_location(&series_url, Limits::DEFAULT).unwrap_or_else(|e| panic!("{e}"));
+    let tiff = Slide::open(&slide).unwrap_or_else(|e| panic!("{e}"));
+    let shape = |s: &Slide| -> Vec<_> { s.levels().iter().map(|l| (l.width, l.height, l.tile_width)).collect() };
+    assert_eq!(shape(&web), shape(&tiff));
+    assert_eq!((web.properties().mpp_x, web.properties().mpp_y), (tiff.properties().mpp_x, tiff.properties().mpp_y));
+    for level in 0..tiff.levels().len() {
+        let a = tiff.read_region(level, 100, 80, 400, 300).unwrap_or_else(|e| panic!("{e}"));
+        let b = web.read_region(level, 100, 80, 400, 300).unwrap_or_else(|e| panic!("{e}"));
+        assert!(a.as_raw() == b.as_raw(), "level {level} differs");
+    }
+    let hash =
+        |location: &str| wsiview::report::hash::sha256_slide(location, |_, _| true).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(hash(&series_url), hash(&dir.path().join("dicom").display().to_string()));
+
     let wrong = [("WSIVIEW_DICOMWEB_USER", USER), ("WSIVIEW_DICOMWEB_PASSWORD", "not-the-password-91c")];
     let out = dicomize("again", &wrong);
     assert_eq!(out.status.code(), Some(1));
