@@ -300,9 +300,9 @@ pub fn list_series(server: &Server, filter: &Filter) -> Result<Vec<SeriesEntry>,
     Ok(out)
 }
 
-/// Largest WADO-RS series metadata reply read (256 MiB: a sparse level's per-frame functional
+/// Largest WADO-RS series metadata reply read (128 MiB: a sparse level's per-frame functional
 /// groups make large replies).
-pub const METADATA_MAX_BYTES: u64 = 256 << 20;
+pub const METADATA_MAX_BYTES: u64 = 128 << 20;
 
 /// Explicit VR little endian: what every server can send frames as (PS3.18 §8.7.3.5.2).
 pub const EXPLICIT_VR_LE: &str = "1.2.840.10008.1.2.1";

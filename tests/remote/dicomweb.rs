@@ -531,6 +531,8 @@ enum Proxy {
     RenderedOnly,
     /// Frames replies cut short by 100 bytes (with a Content-Length that says so).
     Truncate,
+    /// 400 for the second frames request only (the first is the probe while opening).
+    SecondIs400,
 }
 
 /// A proxy on 127.0.0.1 in front of Orthanc that does `what`; returns its port and the frames
@@ -583,6 +585,12 @@ fn forward(
             if let Ok(mut log) = log.lock() {
                 log.push(format!("{accept} {path}"));
             }
+        }
+        let nth = if frames { log.lock().map(|l| l.len()).unwrap_or(0) } else { 0 };
+        if frames && matches!(what, Proxy::SecondIs400) && nth == 2 {
+            write!(out, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")?;
+            out.flush()?;
+            continue;
         }
         let refuse = frames
             && !path.ends_with("/rendered")
@@ -1147,4 +1155,21 @@ fn dicomize_stow_stores_the_series() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("access denied") && !err.contains("not-the-password-91c"), "{err}");
+}
+
+#[test]
+fn a_400_after_frames_came_fails_that_batch_only() {
+    let Some(port) = orthanc() else { return };
+    let (proxy_port, seen) = proxy(port, Proxy::SecondIs400);
+    let url = series_url(proxy_port, &format!("{USER}:{PASSWORD}@"));
+    let web = Slide::open_location(&url, Limits::DEFAULT).unwrap_or_else(|e| panic!("{e}"));
+    let err = web.read_tile(0, 0, 0).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("HTTP 400"), "{err}");
+    // Asked again, as stored: the same pixels as the folder's, and nothing said about frames.
+    let again = web.read_tile(0, 0, 0).unwrap_or_else(|e| panic!("{e}"));
+    let local = Slide::open(&dicom_folder()).unwrap_or_else(|e| panic!("{e}"));
+    assert!(again.rgba == local.read_tile(0, 0, 0).unwrap_or_else(|e| panic!("{e}")).rgba);
+    assert!(!web.properties().values.contains_key("wsiview.warning.dicom.frames"));
+    let asked: Vec<String> = seen.lock().map(|s| s.clone()).unwrap_or_default();
+    assert!(asked.iter().all(|a| a.contains("transfer-syntax=*")), "{asked:#?}");
 }

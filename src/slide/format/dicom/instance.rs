@@ -330,8 +330,10 @@ impl Instance {
             bits: int(obj, tags::BITS_ALLOCATED).unwrap_or(0),
             planar: int(obj, tags::PLANAR_CONFIGURATION).unwrap_or(0) == 1,
         };
-        let web = matches!(at, PixelsAt::Web(..));
-        let format = module.format(compression, ts, web)?;
+        // From a server asked for uncompressed frames: it decoded stored YBR JPEG to RGB.
+        let transcoded =
+            matches!(&at, PixelsAt::Web(frames, _) if frames.accept() == super::web::FrameAccept::Uncompressed);
+        let format = module.format(compression, ts, transcoded)?;
         let pixels = match at {
             PixelsAt::Web(frames, index) => Pixels::Web { frames, index, module },
             PixelsAt::File(source, pixel) => {

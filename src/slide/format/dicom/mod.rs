@@ -227,7 +227,8 @@ pub(crate) fn open_series_url(location: &str, limits: &Limits) -> Result<Arc<dyn
 
 /// The instance files of the DICOM series at `path` (a file of it, or its folder), sorted by
 /// SOPInstanceUID (then name): every DICOM file of the folder with the series' UID, whatever
-/// its SOP class, as a PACS holds the series. The series is `series` when given, else the
+/// its SOP class, one per SOPInstanceUID, as a PACS holds the series (files that do not read
+/// as DICOM are passed over). The series is `series` when given, else the
 /// file's own, else (a folder) the one the reader shows. Returns the series UID too.
 pub(crate) fn series_files(
     path: &Path,
@@ -263,15 +264,18 @@ pub(crate) fn series_files(
             "a folder of over {max} entries: the series cannot be listed whole"
         ))));
     }
-    let mut out = Vec::new();
+    let mut out: Vec<(String, PathBuf)> = Vec::new();
+    // Files that do not read as DICOM are passed over, as opening the folder does.
     for file in files.iter().filter(|p| has_dicm(p)) {
-        match Instance::read_uids(file, limits) {
-            Ok((sop, s)) if s == series => out.push((sop, file.clone())),
-            Ok(_) => {}
-            Err(e) => return Err(SlideError::new(file, e)),
+        if let Ok((sop, s)) = Instance::read_uids(file, limits) {
+            if s == series {
+                out.push((sop, file.clone()));
+            }
         }
     }
+    // One file per instance, as a PACS keeps it (the first by name of copies).
     out.sort();
+    out.dedup_by(|b, a| a.0 == b.0);
     Ok((series, out))
 }
 
@@ -347,8 +351,21 @@ impl Grid {
             Pixels::File { source, table } => parse::read_frame(&**source, table, j, part.limits.tile_bytes)
                 .map_err(|r| format!("{}: {r}", part.name))?,
             Pixels::Web { frames, index, module } => {
-                let frame = frames.frame(*index, j).map_err(|r| format!("frame {} of {}: {r}", j + 1, part.name))?;
-                return web::decode(&frame, part, module, w, h)
+                let fetch = || frames.frame(*index, j).map_err(|r| format!("frame {} of {}: {r}", j + 1, part.name));
+                let mut frame = fetch()?;
+                // Stored in a syntax wsiview cannot decode (another than the one probed at open):
+                // ask for the series' frames uncompressed from now on.
+                if let Some(ts) = frame.transfer_syntax.as_deref().filter(|ts| instance::compression_of(ts).is_err()) {
+                    if frames.accept() == web::FrameAccept::Stored {
+                        frames.fall_back(
+                            web::FrameAccept::Stored,
+                            &format!("stored in transfer syntax {}", printable(ts)),
+                        );
+                        frame = fetch()?;
+                    }
+                }
+                let transcoded = frames.accept() == web::FrameAccept::Uncompressed;
+                return web::decode(&frame, part, module, transcoded, w, h)
                     .map_err(|r| format!("{} frame {}: {r}", part.name, j + 1));
             }
         };

@@ -40,6 +40,12 @@ pub(super) const BATCH_FRAMES: u64 = 16;
 pub(super) const BLOCK_COLS: u64 = 8;
 pub(super) const BLOCK_ROWS: u64 = 4;
 
+/// Most bytes of one frames reply (a batch), whatever its frames' sizes.
+const BATCH_REPLY_MAX_BYTES: u64 = 64 << 20;
+
+/// Frames of an uncompressed batch (large frames: 196 KiB each for 256², 3 MiB for 1024²).
+const UNCOMPRESSED_BATCH_FRAMES: u64 = 4;
+
 /// Frames requests of one slide on their way at once.
 const MAX_REQUESTS_IN_FLIGHT: usize = 4;
 
@@ -49,6 +55,25 @@ const FRAME_CACHE_BYTES: u64 = 64 << 20;
 #[derive(Clone)]
 struct FrameWeighter;
 
+/// The frame cache: few shards, so that one large frame (an uncompressed 1024² tile is 3 MiB)
+/// still fits a shard (quick_cache refuses an item heavier than a shard).
+fn frame_cache() -> Cache<(usize, u64), Arc<Frame>, FrameWeighter> {
+    let options = quick_cache::OptionsBuilder::new()
+        .estimated_items_capacity(4096)
+        .weight_capacity(FRAME_CACHE_BYTES)
+        .shards(2)
+        .build();
+    match options {
+        Ok(options) => Cache::with_options(
+            options,
+            FrameWeighter,
+            quick_cache::DefaultHashBuilder::default(),
+            quick_cache::sync::DefaultLifecycle::default(),
+        ),
+        Err(_) => Cache::with_weighter(4096, FRAME_CACHE_BYTES, FrameWeighter),
+    }
+}
+
 impl Weighter<(usize, u64), Arc<Frame>> for FrameWeighter {
     fn weight(&self, _key: &(usize, u64), frame: &Arc<Frame>) -> u64 {
         frame.data.len() as u64 + 64
@@ -56,7 +81,10 @@ impl Weighter<(usize, u64), Arc<Frame>> for FrameWeighter {
 }
 
 /// A batch on its way: its frames with their numbers, or the reason it failed.
-type Slot = Arc<(Mutex<Option<Result<Vec<(u64, Arc<Frame>)>, String>>>, Condvar)>;
+type Slot = Arc<(Mutex<Option<Batch>>, Condvar)>;
+
+/// A fetched batch: its frames with their numbers, or why it failed.
+type Batch = Result<Vec<(u64, Arc<Frame>)>, String>;
 
 /// One instance's address on the server.
 pub(super) struct WebInstance {
@@ -77,6 +105,8 @@ pub(super) struct WebFrames {
     /// Most bytes of one frame (the reply of a batch is bounded by this times its frames).
     frame_bytes: u64,
     requests: std::sync::atomic::AtomicU64,
+    /// Whether any frames request was answered (a later 400 is not about the media type).
+    answered: std::sync::atomic::AtomicBool,
     /// Frames requests on their way now (at most [`MAX_REQUESTS_IN_FLIGHT`]).
     sending: (Mutex<usize>, Condvar),
 }
@@ -89,10 +119,11 @@ impl WebFrames {
             shown,
             instances,
             accept: Mutex::new(FrameAccept::Stored),
-            cache: Cache::with_weighter(4096, FRAME_CACHE_BYTES, FrameWeighter),
+            cache: frame_cache(),
             in_flight: Mutex::new(HashMap::new()),
             frame_bytes,
             requests: std::sync::atomic::AtomicU64::new(0),
+            answered: std::sync::atomic::AtomicBool::new(false),
             sending: (Mutex::new(0), Condvar::new()),
         }
     }
@@ -127,15 +158,16 @@ impl WebFrames {
                 }
             };
             let outcome = if mine {
+                // Publishes the outcome to the waiters and frees the key, also if fetch panics.
+                let mut publish = Publish { frames: self, key, slot: &slot, outcome: None };
                 let outcome = self.fetch(index, &batch, j, accept);
                 if let Ok(frames) = &outcome {
                     for (n, frame) in frames {
                         self.cache.insert((index, *n), frame.clone());
                     }
                 }
-                *lock(&slot.0) = Some(outcome.clone());
-                slot.1.notify_all();
-                lock(&self.in_flight).remove(&key);
+                publish.outcome = Some(outcome.clone());
+                drop(publish);
                 outcome
             } else {
                 let mut done = lock(&slot.0);
@@ -161,6 +193,10 @@ impl WebFrames {
     fn batch(&self, instance: &WebInstance, j: u64, accept: FrameAccept) -> Vec<u64> {
         if accept == FrameAccept::Rendered {
             return vec![j];
+        }
+        if accept == FrameAccept::Uncompressed {
+            let start = j / UNCOMPRESSED_BATCH_FRAMES * UNCOMPRESSED_BATCH_FRAMES;
+            return (start..(start + UNCOMPRESSED_BATCH_FRAMES).min(instance.frames)).collect();
         }
         let across = instance.across.load(std::sync::atomic::Ordering::Relaxed);
         if across == 0 {
@@ -192,18 +228,35 @@ impl WebFrames {
                 _ => batch.to_vec(),
             };
             let numbers: Vec<u64> = wanted.iter().map(|n| n + 1).collect();
-            let max = self.frame_bytes.saturating_mul(numbers.len() as u64).saturating_add(1 << 20);
+            let max = self
+                .frame_bytes
+                .saturating_mul(numbers.len() as u64)
+                .saturating_add(1 << 20)
+                .min(BATCH_REPLY_MAX_BYTES);
             self.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let reply = {
                 let _turn = self.turn();
                 self.location.frames(uid, &numbers, accept, max)
             };
             match reply {
-                Ok(frames) => return Ok(wanted.into_iter().zip(frames.into_iter().map(Arc::new)).collect()),
-                Err(RemoteError::Status { status: status @ (400 | 406 | 415 | 501), .. })
-                    if accept != FrameAccept::Rendered =>
+                Ok(frames) => {
+                    self.answered.store(true, std::sync::atomic::Ordering::Relaxed);
+                    return Ok(wanted.into_iter().zip(frames.into_iter().map(Arc::new)).collect());
+                }
+                // Not acceptable: ask another way. A 400 or 501 means that too while no frames
+                // request was ever answered (a server refusing the Accept header); later it is an
+                // error of this batch only.
+                Err(RemoteError::Status { status, .. })
+                    if accept != FrameAccept::Rendered
+                        && (matches!(status, 406 | 415)
+                            || (matches!(status, 400 | 501)
+                                && !self.answered.load(std::sync::atomic::Ordering::Relaxed))) =>
                 {
                     accept = self.fall_back(accept, &format!("refused (HTTP {status})"));
+                    // The next way asks for a batch of its own size.
+                    if accept == FrameAccept::Uncompressed {
+                        return self.fetch(index, &self.batch(&self.instances[index], want, accept), want, accept);
+                    }
                 }
                 Err(e) => return Err(e.reason()),
             }
@@ -256,6 +309,24 @@ impl WebFrames {
     #[allow(dead_code)]
     pub fn requests(&self) -> u64 {
         self.requests.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// The owner of a batch's fetch: on drop, hands the outcome (or, if none was set, a failure) to
+/// the threads waiting for it and frees the batch's key.
+struct Publish<'a> {
+    frames: &'a WebFrames,
+    key: (usize, u64),
+    slot: &'a Slot,
+    outcome: Option<Batch>,
+}
+
+impl Drop for Publish<'_> {
+    fn drop(&mut self) {
+        let outcome = self.outcome.take().unwrap_or_else(|| Err("fetching the frames failed".into()));
+        *lock(&self.slot.0) = Some(outcome);
+        self.slot.1.notify_all();
+        lock(&self.frames.in_flight).remove(&self.key);
     }
 }
 
@@ -331,10 +402,12 @@ pub(super) fn read_series(location: &str, frame_bytes: u64, max_frames: u64) -> 
 /// Decode a frame from the server into `w`×`h` RGBA: by the transfer syntax its reply part
 /// named (the instance's own format when it is the series' syntax), or, rendered, as the
 /// consumer image it is.
+/// `transcoded`: the frame was asked for uncompressed (the server decoded it).
 pub(super) fn decode(
     frame: &Frame,
     instance: &Instance,
     module: &PixelModule,
+    transcoded: bool,
     w: u32,
     h: u32,
 ) -> Result<Vec<u8>, String> {
@@ -345,7 +418,7 @@ pub(super) fn decode(
     let format = if compression == instance.format.compression {
         instance.format.clone()
     } else {
-        module.format(compression, ts, true).map_err(|e| e.to_string())?
+        module.format(compression, ts, transcoded).map_err(|e| e.to_string())?
     };
     let data = &frame.data;
     if format.planar {
