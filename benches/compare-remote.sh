@@ -38,17 +38,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-wait_port() {
-  for _ in $(seq 100); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-    sleep 0.1
-  done
-  echo "compare-remote: nothing listens on 127.0.0.1:$1" >&2
-  return 1
-}
+# shellcheck source=benches/remote-common.sh
+source benches/remote-common.sh
 
 # nginx in the foreground with its own prefix, configuration, root and pid; the access log
 # records each request's status and body bytes, so the peer's requests are counted too.
@@ -105,27 +96,7 @@ for t in $PEER_THREADS; do
   echo "{\"who\": \"tiffslide\", \"r\": $out, \"served\": $served}" >>"$RESULTS"
 done
 
-if command -v Xvfb >/dev/null 2>&1; then
-  display=
-  for n in $(seq 90 199); do
-    if [ ! -e "/tmp/.X$n-lock" ] && [ ! -e "/tmp/.X11-unix/X$n" ]; then display=$n; break; fi
-  done
-  if [ -n "$display" ]; then
-    Xvfb ":$display" -screen 0 1600x1000x24 -nolisten tcp </dev/null >/dev/null 2>&1 &
-    PIDS+=($!)
-    for _ in $(seq 100); do [ -e "/tmp/.X11-unix/X$display" ] && break; sleep 0.1; done
-    for run in 1 2 3; do
-      start=$(date +%s%N)
-      out=$(DISPLAY=:$display "$BIN" view "$URL" --level 0 --size 1600x1000 --screenshot "$SCRATCH/view.png" 2>/dev/null | tail -n 1)
-      end=$(date +%s%N)
-      wall=$(((end - start) / 1000000))
-      echo "wsiview view URL --screenshot, run $run: $out; process wall time ${wall} ms (PNG written, exited)"
-      echo "{\"who\": \"view\", \"r\": $out, \"wall_ms\": $wall}" >>"$RESULTS"
-    done
-  fi
-else
-  echo "view: Xvfb is not installed; the timed screenshot was skipped"
-fi
+timed_views "$URL"
 
 python3 - "$RESULTS" <<'PY'
 import json, statistics, sys

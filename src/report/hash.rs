@@ -12,25 +12,35 @@ const CHUNK: usize = 1 << 20;
 /// Lower-case hex SHA-256 of the file. `progress(done, total)` is called after every chunk and
 /// may return false to stop (the result is then an `Interrupted` error). Call from a worker.
 pub fn sha256_file(path: &Path, mut progress: impl FnMut(u64, u64) -> bool) -> std::io::Result<String> {
-    let mut file = crate::files::open_regular(path)?;
+    let file = crate::files::open_regular(path)?;
     let total = file.metadata()?.len();
     let mut hasher = Sha256::new();
+    hash_reader(&mut hasher, file, |done| progress(done, total))?;
+    Ok(to_hex(&hasher.finalize()))
+}
+
+/// Feed `reader` to `hasher` in [`CHUNK`]s; `each(bytes so far)` after every chunk may return
+/// false to stop (an `Interrupted` error).
+fn hash_reader(hasher: &mut Sha256, mut reader: impl Read, mut each: impl FnMut(u64) -> bool) -> std::io::Result<()> {
     let mut buffer = vec![0u8; CHUNK];
     let mut done = 0u64;
     loop {
-        let n = match file.read(&mut buffer) {
-            Ok(0) => break,
+        let n = match reader.read(&mut buffer) {
+            Ok(0) => return Ok(()),
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
         hasher.update(&buffer[..n]);
         done += n as u64;
-        if !progress(done, total) {
-            return Err(std::io::Error::new(std::io::ErrorKind::Interrupted, "hashing cancelled"));
+        if !each(done) {
+            return Err(cancelled());
         }
     }
-    Ok(to_hex(&hasher.finalize()))
+}
+
+fn cancelled() -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::Interrupted, "hashing cancelled")
 }
 
 /// [`sha256_file`] of a slide named by a path or a URL (`http(s)://`, `s3://`): a remote object
@@ -49,7 +59,7 @@ pub fn sha256_location(location: &str, mut progress: impl FnMut(u64, u64) -> boo
         progress(done, total)
     })?;
     if !finished {
-        return Err(std::io::Error::new(std::io::ErrorKind::Interrupted, "hashing cancelled"));
+        return Err(cancelled());
     }
     Ok(to_hex(&hasher.finalize()))
 }
@@ -63,7 +73,6 @@ pub fn sha256_location(location: &str, mut progress: impl FnMut(u64, u64) -> boo
 ///
 /// Call from a worker.
 pub fn sha256_slide(location: &str, mut progress: impl FnMut(u64, u64) -> bool) -> std::io::Result<String> {
-    let cancelled = || std::io::Error::new(std::io::ErrorKind::Interrupted, "hashing cancelled");
     if crate::remote::dicomweb::is_series_url(location) {
         let auth = crate::remote::dicomweb::Auth::from_env(None).map_err(std::io::Error::other)?;
         let series = crate::remote::dicomweb::SeriesLocation::new(location, auth)?;
@@ -89,26 +98,13 @@ pub fn sha256_slide(location: &str, mut progress: impl FnMut(u64, u64) -> bool) 
 /// [`sha256_slide`] of a local path (which need not be UTF-8): a DICOM folder or instance file
 /// hashes its series, anything else the file.
 pub fn sha256_slide_path(path: &Path, mut progress: impl FnMut(u64, u64) -> bool) -> std::io::Result<String> {
-    let cancelled = || std::io::Error::new(std::io::ErrorKind::Interrupted, "hashing cancelled");
     if is_dicom(path) {
         let (_, files) = crate::slide::dicom_series_files(path, &crate::Limits::DEFAULT)
             .map_err(|e| std::io::Error::other(e.kind.to_string()))?;
         let mut hasher = Sha256::new();
-        let mut buffer = vec![0u8; CHUNK];
         for (k, (_, file)) in files.iter().enumerate() {
-            let mut file = crate::files::open_regular(file)?;
-            loop {
-                let n = match file.read(&mut buffer) {
-                    Ok(0) => break,
-                    Ok(n) => n,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(e),
-                };
-                hasher.update(&buffer[..n]);
-                if !progress(k as u64, files.len() as u64) {
-                    return Err(cancelled());
-                }
-            }
+            let file = crate::files::open_regular(file)?;
+            hash_reader(&mut hasher, file, |_| progress(k as u64, files.len() as u64))?;
             if !progress(k as u64 + 1, files.len() as u64) {
                 return Err(cancelled());
             }

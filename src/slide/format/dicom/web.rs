@@ -104,7 +104,6 @@ pub(super) struct WebFrames {
     in_flight: Mutex<HashMap<(usize, u64), Slot>>,
     /// Most bytes of one frame (the reply of a batch is bounded by this times its frames).
     frame_bytes: u64,
-    requests: std::sync::atomic::AtomicU64,
     /// Whether any frames request was answered (a later 400 is not about the media type).
     answered: std::sync::atomic::AtomicBool,
     /// Frames requests on their way now (at most [`MAX_REQUESTS_IN_FLIGHT`]).
@@ -122,7 +121,6 @@ impl WebFrames {
             cache: frame_cache(),
             in_flight: Mutex::new(HashMap::new()),
             frame_bytes,
-            requests: std::sync::atomic::AtomicU64::new(0),
             answered: std::sync::atomic::AtomicBool::new(false),
             sending: (Mutex::new(0), Condvar::new()),
         }
@@ -233,7 +231,6 @@ impl WebFrames {
                 .saturating_mul(numbers.len() as u64)
                 .saturating_add(1 << 20)
                 .min(BATCH_REPLY_MAX_BYTES);
-            self.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let reply = {
                 let _turn = self.turn();
                 self.location.frames(uid, &numbers, accept, max)
@@ -303,12 +300,6 @@ impl WebFrames {
     /// How frames are asked for now.
     pub fn accept(&self) -> FrameAccept {
         *lock(&self.accept)
-    }
-
-    /// Requests for frames so far.
-    #[allow(dead_code)]
-    pub fn requests(&self) -> u64 {
-        self.requests.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
