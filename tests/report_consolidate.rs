@@ -266,8 +266,8 @@ fn figures_of_a_multi_site_set_match_the_hand_count() {
         json!([{"file": root.join("archive/copy-of-f.report.json").display().to_string(),
                 "report_id": id("rlh/2027/01/f.report.json"), "kept": kept.display().to_string()}])
     );
-    let counted = summary.reports.iter().find(|r| r.file == kept).expect("kept copy counted");
-    assert_eq!(counted.report.status, Status::Amended);
+    let counted = summary.reports.iter().find(|r| r.source == kept.display().to_string()).expect("kept copy counted");
+    assert_eq!(counted.status, Status::Amended);
 
     // Every malformed file, plus the missing folder, with a reason; none stopped the run.
     let invalid = v["invalid"].as_array().expect("invalid");
@@ -284,7 +284,7 @@ fn figures_of_a_multi_site_set_match_the_hand_count() {
         .iter()
         .any(|i| i["file"] == json!(missing.display().to_string()) && i["error"] == json!("no such folder")));
 
-    let files: Vec<&PathBuf> = summary.reports.iter().map(|r| &r.file).collect();
+    let files: Vec<PathBuf> = summary.reports.iter().map(|r| PathBuf::from(&r.source)).collect();
     assert!(files.windows(2).all(|w| w[0] < w[1]), "reports in path order");
 }
 

@@ -237,6 +237,58 @@ pub struct AnnotationsSummary {
     pub extra: Map<String, Value>,
 }
 
+/// The NHS Data Dictionary's ETHNIC CATEGORY codes (the 2001 census categories) as
+/// `(code, meaning, broad group)`: `"Z"` is "not stated" (asked, not given) and `"99"` "not known"
+/// (not asked). The broad group is what research extracts and small tables publish.
+pub const ETHNIC_CATEGORIES: [(&str, &str, &str); 18] = [
+    ("A", "White: British", "White"),
+    ("B", "White: Irish", "White"),
+    ("C", "White: any other White background", "White"),
+    ("D", "Mixed: White and Black Caribbean", "Mixed"),
+    ("E", "Mixed: White and Black African", "Mixed"),
+    ("F", "Mixed: White and Asian", "Mixed"),
+    ("G", "Mixed: any other mixed background", "Mixed"),
+    ("H", "Asian or Asian British: Indian", "Asian"),
+    ("J", "Asian or Asian British: Pakistani", "Asian"),
+    ("K", "Asian or Asian British: Bangladeshi", "Asian"),
+    ("L", "Asian or Asian British: any other Asian background", "Asian"),
+    ("M", "Black or Black British: Caribbean", "Black"),
+    ("N", "Black or Black British: African", "Black"),
+    ("P", "Black or Black British: any other Black background", "Black"),
+    ("R", "Other ethnic groups: Chinese", "Other"),
+    ("S", "Other ethnic groups: any other ethnic group", "Other"),
+    ("Z", "Not stated", "Not stated"),
+    ("99", "Not known", "Not known"),
+];
+
+/// The broad group of an ETHNIC CATEGORY code ([`ETHNIC_CATEGORIES`]); None for an unknown code.
+pub fn ethnic_group(code: &str) -> Option<&'static str> {
+    ETHNIC_CATEGORIES.iter().find(|(c, _, _)| *c == code).map(|(_, _, group)| *group)
+}
+
+/// The IMD quintile (1 = most deprived fifth) of an IMD decile 1–10: deciles 1–2 are quintile 1,
+/// …, 9–10 quintile 5. None outside 1–10.
+pub fn imd_quintile(decile: u8) -> Option<u8> {
+    (1..=10).contains(&decile).then(|| decile.div_ceil(2))
+}
+
+/// Who the patient is, as far as equity of service is measured (the optional `equity` field):
+/// entered by lab staff or imported with the case details. Both parts are optional.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Equity {
+    /// The NHS Data Dictionary ETHNIC CATEGORY code ([`ETHNIC_CATEGORIES`]): `"A"`…`"S"`, `"Z"`
+    /// (not stated) or `"99"` (not known); null when not recorded.
+    #[serde(default)]
+    pub ethnic_category: Option<String>,
+    /// The Index of Multiple Deprivation decile of the patient's area, 1 (most deprived) to 10;
+    /// null when not recorded.
+    #[serde(default)]
+    pub imd_decile: Option<u8>,
+    /// Fields of `equity` this version does not know, kept and written back unchanged.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
 /// One field an amendment changed: its path in the report (`diagnosis.category`) and its JSON
 /// value before and after.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -326,6 +378,10 @@ pub struct Report {
     /// Every amendment, oldest first; empty for drafts and final reports.
     #[serde(default)]
     pub amendments: Vec<Amendment>,
+    /// The patient's ethnic category and area deprivation, for equity-of-service figures; absent
+    /// (and not written) when not recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub equity: Option<Equity>,
     /// Top-level fields this version does not know (such as a teaching copy's
     /// [`TEACHING_FIELD`]), kept and written back unchanged.
     #[serde(flatten)]
@@ -354,6 +410,7 @@ impl Default for Report {
             comments: String::new(),
             annotations: AnnotationsSummary::default(),
             amendments: Vec::new(),
+            equity: None,
             extra: Map::new(),
         }
     }
@@ -477,6 +534,17 @@ impl Report {
         ] {
             if let Some(uid) = uid.as_deref().filter(|u| !crate::remote::dicomweb::valid_uid(u)) {
                 problems.push(format!("{name} {:?} is not a DICOM UID (digits and dots, at most 64)", printable(uid)));
+            }
+        }
+        if let Some(equity) = &self.equity {
+            if let Some(code) = equity.ethnic_category.as_deref().filter(|c| ethnic_group(c).is_none()) {
+                problems.push(format!(
+                    "equity.ethnic_category {:?} is not an NHS ethnic category code (A to S, Z or 99)",
+                    printable(code)
+                ));
+            }
+            if let Some(decile) = equity.imd_decile.filter(|d| imd_quintile(*d).is_none()) {
+                problems.push(format!("equity.imd_decile {decile} is not a decile from 1 to 10"));
             }
         }
         let received = self.received_date.as_deref().map(parse_date);
@@ -687,6 +755,9 @@ pub fn field_label(path: &str) -> Option<&'static str> {
         "slide.height" => "Slide height",
         "slide.mpp_x" | "slide.mpp_y" => "Pixel size",
         "slide.vendor" => "Slide format",
+        "equity" => "Equity",
+        "equity.ethnic_category" => "Ethnic category",
+        "equity.imd_decile" => "IMD decile",
         _ => return None,
     })
 }
@@ -838,6 +909,29 @@ mod tests {
         // A local slide's report has no url field at all.
         r.slide.url = None;
         assert!(!String::from_utf8(r.to_json()).unwrap().contains("\"url\""));
+    }
+
+    #[test]
+    fn the_equity_block_is_optional_and_checked() {
+        let r = valid_final();
+        assert!(!String::from_utf8(r.to_json()).unwrap().contains("equity"), "absent when not recorded");
+        let mut v: Value = serde_json::from_slice(&r.to_json()).unwrap();
+        v["equity"] = serde_json::json!({"ethnic_category": "N", "imd_decile": 3});
+        let read = Report::from_json(&serde_json::to_vec(&v).unwrap()).expect("valid");
+        let equity = read.equity.clone().expect("read");
+        assert_eq!((equity.ethnic_category.as_deref(), equity.imd_decile), (Some("N"), Some(3)));
+        assert_eq!(serde_json::from_slice::<Value>(&read.to_json()).unwrap(), v, "written back as read");
+        v["equity"] = serde_json::json!({"ethnic_category": "Q", "imd_decile": 11});
+        let err = Report::from_json(&serde_json::to_vec(&v).unwrap()).unwrap_err().to_string();
+        assert!(err.contains("equity.ethnic_category \"Q\"") && err.contains("equity.imd_decile 11"), "{err}");
+        assert_eq!(
+            (imd_quintile(1), imd_quintile(2), imd_quintile(3), imd_quintile(10)),
+            (Some(1), Some(1), Some(2), Some(5))
+        );
+        assert_eq!(
+            (ethnic_group("Z"), ethnic_group("H"), ethnic_group("I")),
+            (Some("Not stated"), Some("Asian"), None)
+        );
     }
 
     #[test]

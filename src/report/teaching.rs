@@ -358,6 +358,8 @@ pub fn teaching_report(original: &Report, key: &PseudonymKey, copy: &CopyFacts) 
                     }
                 }
             } else if field == "report_id"
+                || field == "equity"
+                || field.starts_with("equity.")
                 || field.starts_with("reviewer.")
                 || field.starts_with("slide.")
                 || field.starts_with("annotations.file")
@@ -377,6 +379,8 @@ pub fn teaching_report(original: &Report, key: &PseudonymKey, copy: &CopyFacts) 
     report.slide.study_instance_uid = None;
     report.slide.series_instance_uid = None;
     report.slide.sha256 = copy.slide_sha256.to_string();
+    // Ethnic category and area deprivation describe the patient: not for teaching.
+    report.equity = None;
     // The original sidecar's name is the original slide's name: never keep it.
     report.annotations.file = copy.annotations_file.unwrap_or_default().to_string();
     report.extra.insert(

@@ -33,7 +33,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use rayon::prelude::*;
 
 use super::category_map::CategoryMap;
-use super::schema::{now_rfc3339, Report};
+use super::schema::{now_rfc3339, Report, ReviewType, Role, Status};
 
 use read::{drop_duplicates, find_report_files, read_report};
 pub use render::{discordance_csv, summary_csv, summary_html, write_outputs};
@@ -49,6 +49,70 @@ pub struct ReportFile {
     pub file: PathBuf,
     /// The report as read and checked ([`Report::read`]); never a teaching copy.
     pub report: Report,
+}
+
+/// One report as consolidation counts it: the fields the figures need, trimmed as they are
+/// compared, from a report file ([`ReportRow::from_report`]) or from the registry's columns.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReportRow {
+    /// Where the report was read: its file's path as found under the folder argument, or
+    /// `registry:REPORT_ID/vVERSION` for a registry's report.
+    pub source: String,
+    /// The `report_id` as written.
+    pub report_id: String,
+    /// `case_id`, trimmed.
+    pub case_id: String,
+    /// `site`, trimmed.
+    pub site: String,
+    /// `status`.
+    pub status: Status,
+    /// How many amendments the report lists (a duplicated report's further copy wins).
+    pub amendments: usize,
+    /// `reviewer.name`, trimmed (may be empty in a draft).
+    pub reviewer: String,
+    /// `reviewer.role`.
+    pub role: Role,
+    /// `review_type`.
+    pub review_type: ReviewType,
+    /// `received_date` as written (YYYY-MM-DD).
+    pub received_date: Option<String>,
+    /// `reported_at` as written (RFC 3339).
+    pub reported_at: Option<String>,
+    /// Days from receipt to report ([`Report::turnaround_days`]), for signed-out reports only.
+    pub turnaround_days: Option<i64>,
+    /// `diagnosis.category`, trimmed, case kept.
+    pub category: String,
+    /// `slide.sha256`.
+    pub sha256: String,
+    /// `equity.ethnic_category`, when recorded.
+    pub ethnic_category: Option<String>,
+    /// `equity.imd_decile`, when recorded.
+    pub imd_decile: Option<u8>,
+}
+
+impl ReportRow {
+    /// The row of a valid report read from `source`.
+    pub fn from_report(source: String, r: &Report) -> ReportRow {
+        let equity = r.equity.as_ref();
+        ReportRow {
+            source,
+            report_id: r.report_id.clone(),
+            case_id: r.case_id.trim().to_string(),
+            site: r.site.trim().to_string(),
+            status: r.status,
+            amendments: r.amendments.len(),
+            reviewer: r.reviewer.name.trim().to_string(),
+            role: r.reviewer.role,
+            review_type: r.review_type,
+            received_date: r.received_date.clone(),
+            reported_at: r.reported_at.clone(),
+            turnaround_days: if r.status.is_signed_out() { r.turnaround_days() } else { None },
+            category: r.diagnosis.category.trim().to_string(),
+            sha256: r.slide.sha256.clone(),
+            ethnic_category: equity.and_then(|e| e.ethnic_category.clone()),
+            imd_decile: equity.and_then(|e| e.imd_decile),
+        }
+    }
 }
 
 /// A file (or folder argument) that could not be used, and why.
@@ -128,10 +192,10 @@ pub struct DiscordantPair {
     pub report_id_a: String,
     /// Report `b`'s `report_id`.
     pub report_id_b: String,
-    /// The file report `a` was read from.
-    pub file_a: PathBuf,
-    /// The file report `b` was read from.
-    pub file_b: PathBuf,
+    /// Where report `a` was read ([`ReportRow::source`]).
+    pub source_a: String,
+    /// Where report `b` was read.
+    pub source_b: String,
 }
 
 /// How the reports of slides reviewed more than once agree. Slides are matched by
@@ -162,8 +226,8 @@ pub struct Concordance {
 /// [`render`] writes it as `summary.json`, the CSVs and `summary.html`.
 #[derive(Clone, Debug, Default)]
 pub struct Summary {
-    /// Valid reports, one per `report_id`, in path order.
-    pub reports: Vec<ReportFile>,
+    /// Valid reports, one per `report_id`, in path order (a registry's: by site, then case).
+    pub reports: Vec<ReportRow>,
     /// In path order.
     pub invalid: Vec<InvalidFile>,
     /// In path order.
@@ -216,14 +280,26 @@ pub fn consolidate_with(
     }
     invalid.sort_by(|a, b| a.file.cmp(&b.file));
     let (reports, duplicates) = drop_duplicates(valid);
+    let rows = reports.iter().map(|r| ReportRow::from_report(r.file.display().to_string(), &r.report)).collect();
+    let mut summary = summarise(rows, categories);
+    summary.invalid = invalid;
+    summary.duplicates = duplicates;
+    summary.folders_read = folders_read;
+    summary
+}
+
+/// The statistics of reports already read, one row per report (each `report_id` once): what
+/// [`consolidate_with`] computes after reading the files, and the registry's consolidation from
+/// its rows. `invalid`, `duplicates` and `folders_read` are left empty for the caller.
+pub fn summarise(rows: Vec<ReportRow>, categories: &CategoryMap) -> Summary {
     Summary {
-        by_site: site_stats(&reports),
-        by_reviewer: reviewer_stats(&reports),
-        concordance: concordance(&reports, categories),
-        reports,
-        invalid,
-        duplicates,
-        folders_read,
+        by_site: site_stats(&rows),
+        by_reviewer: reviewer_stats(&rows),
+        concordance: concordance(&rows, categories),
+        reports: rows,
+        invalid: Vec::new(),
+        duplicates: Vec::new(),
+        folders_read: 0,
         generated_at: now_rfc3339(),
     }
 }

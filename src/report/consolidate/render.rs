@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde_json::{json, Map, Value};
 
-use super::{DiscordantPair, ReportFile, Summary, OUTPUT_FILES};
+use super::{DiscordantPair, Summary, OUTPUT_FILES};
 use crate::report::category_map::normalise as category_key;
 use crate::text::{csv_text, escape_markup as html_escape};
 
@@ -62,8 +62,8 @@ impl Summary {
                 pair["case_id_b"] = json!(p.case_id_b);
             }
             if with_files {
-                pair["file_a"] = json!(path_text(&p.file_a));
-                pair["file_b"] = json!(path_text(&p.file_b));
+                pair["file_a"] = json!(p.source_a);
+                pair["file_b"] = json!(p.source_b);
             }
             pair
         };
@@ -123,24 +123,23 @@ pub fn summary_csv(summary: &Summary) -> String {
     let header = "file,report_id,case_id,site,status,reviewer,role,review_type,received_date,reported_at,\
                   turnaround_days,diagnosis_category,sha256";
     csv_line(&mut out, &[header.to_string()]);
-    for ReportFile { file, report: r } in &summary.reports {
-        let turnaround = if r.status.is_signed_out() { r.turnaround_days() } else { None };
+    for r in &summary.reports {
         csv_line(
             &mut out,
             &[
-                csv_text(&path_text(file)),
+                csv_text(&r.source),
                 csv_text(&r.report_id),
-                csv_text(r.case_id.trim()),
-                csv_text(r.site.trim()),
+                csv_text(&r.case_id),
+                csv_text(&r.site),
                 r.status.as_str().to_string(),
-                csv_text(r.reviewer.name.trim()),
-                r.reviewer.role.as_str().to_string(),
+                csv_text(&r.reviewer),
+                r.role.as_str().to_string(),
                 r.review_type.as_str().to_string(),
                 csv_text(r.received_date.as_deref().unwrap_or_default()),
                 csv_text(r.reported_at.as_deref().unwrap_or_default()),
-                turnaround.map(|d| d.to_string()).unwrap_or_default(),
-                csv_text(r.diagnosis.category.trim()),
-                csv_text(&r.slide.sha256),
+                r.turnaround_days.map(|d| d.to_string()).unwrap_or_default(),
+                csv_text(&r.category),
+                csv_text(&r.sha256),
             ],
         );
     }
@@ -163,12 +162,12 @@ pub fn discordance_csv(summary: &Summary) -> String {
                 csv_text(&p.site_a),
                 csv_text(&p.category_a),
                 csv_text(&p.report_id_a),
-                csv_text(&path_text(&p.file_a)),
+                csv_text(&p.source_a),
                 csv_text(&p.case_id_b),
                 csv_text(&p.site_b),
                 csv_text(&p.category_b),
                 csv_text(&p.report_id_b),
-                csv_text(&path_text(&p.file_b)),
+                csv_text(&p.source_b),
                 csv_text(p.group_a.as_deref().unwrap_or_default()),
                 csv_text(p.group_b.as_deref().unwrap_or_default()),
             ],
@@ -400,8 +399,8 @@ pub fn summary_html(summary: &Summary) -> String {
                     category(&p.category_b, &p.group_b),
                 ];
                 if with_files {
-                    row.push(e(&path_text(&p.file_a)));
-                    row.push(e(&path_text(&p.file_b)));
+                    row.push(e(&p.source_a));
+                    row.push(e(&p.source_b));
                 }
                 row
             })

@@ -2,50 +2,54 @@
 
 use std::collections::BTreeMap;
 
-use super::{Concordance, DiscordantPair, ReportFile, ReviewerStats, SiteStats};
+use super::{Concordance, DiscordantPair, ReportRow, ReviewerStats, SiteStats};
 use crate::report::category_map::{normalise as category_key, CategoryMap};
 use crate::stats::{median, percent_one_decimal, percentile_nearest_rank};
 
-pub(super) fn site_stats(reports: &[ReportFile]) -> BTreeMap<String, SiteStats> {
-    let mut turnarounds: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+pub(super) fn site_stats(reports: &[ReportRow]) -> BTreeMap<String, SiteStats> {
+    let mut turnarounds: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
     let mut by_site: BTreeMap<String, SiteStats> = BTreeMap::new();
-    for ReportFile { report, .. } in reports {
-        let site = report.site.trim().to_string();
-        let stats = by_site.entry(site.clone()).or_default();
+    for report in reports {
+        let stats = by_site.entry(report.site.clone()).or_default();
         stats.reports += 1;
         if report.status.is_signed_out() {
             stats.signed_out += 1;
             // A valid signed-out report has both dates, so this is always Some.
-            if let Some(days) = report.turnaround_days() {
-                turnarounds.entry(site).or_default().push(days);
+            if let Some(days) = report.turnaround_days {
+                turnarounds.entry(&report.site).or_default().push(days);
             }
         }
     }
-    for (site, mut days) in turnarounds {
-        days.sort_unstable();
-        let within = |limit: i64| percent_one_decimal(days.iter().filter(|&&d| d <= limit).count(), days.len());
-        if let Some(stats) = by_site.get_mut(&site) {
-            // Days are small integers: exact as f64.
-            let as_f64: Vec<f64> = days.iter().map(|&d| d as f64).collect();
-            stats.turnaround_days_median = median(&as_f64);
-            stats.turnaround_days_p90 = percentile_nearest_rank(&days, 90.0);
-            stats.within_7_days_pct = within(7);
-            stats.within_10_days_pct = within(10);
+    for (site, days) in turnarounds {
+        if let Some(stats) = by_site.get_mut(site) {
+            stats.set_turnaround(days);
         }
     }
     by_site
 }
 
-pub(super) fn reviewer_stats(reports: &[ReportFile]) -> BTreeMap<String, ReviewerStats> {
+impl SiteStats {
+    /// Median, p90 and within-7/10-day shares of these turnarounds (days, any order).
+    pub(super) fn set_turnaround(&mut self, mut days: Vec<i64>) {
+        days.sort_unstable();
+        let within = |limit: i64| percent_one_decimal(days.iter().filter(|&&d| d <= limit).count(), days.len());
+        // Days are small integers: exact as f64.
+        let as_f64: Vec<f64> = days.iter().map(|&d| d as f64).collect();
+        self.turnaround_days_median = median(&as_f64);
+        self.turnaround_days_p90 = percentile_nearest_rank(&days, 90.0);
+        self.within_7_days_pct = within(7);
+        self.within_10_days_pct = within(10);
+    }
+}
+
+pub(super) fn reviewer_stats(reports: &[ReportRow]) -> BTreeMap<String, ReviewerStats> {
     let mut by_reviewer: BTreeMap<String, ReviewerStats> = BTreeMap::new();
-    for ReportFile { report, .. } in reports {
-        let name = report.reviewer.name.trim();
-        if name.is_empty() {
-            continue;
-        }
-        let stats = by_reviewer.entry(name.to_string()).or_default();
+    for report in reports.iter().filter(|r| !r.reviewer.is_empty()) {
+        let stats = by_reviewer.entry(report.reviewer.clone()).or_default();
         stats.reports += 1;
-        stats.sites.insert(report.site.trim().to_string());
+        if !stats.sites.contains(&report.site) {
+            stats.sites.insert(report.site.clone());
+        }
     }
     by_reviewer
 }
@@ -71,15 +75,15 @@ fn agreement(key_a: &str, key_b: &str, categories: &CategoryMap) -> Agreement {
     }
 }
 
-pub(super) fn concordance(reports: &[ReportFile], categories: &CategoryMap) -> Concordance {
-    let mut by_slide: BTreeMap<&str, Vec<&ReportFile>> = BTreeMap::new();
-    for entry in reports.iter().filter(|e| e.report.status.is_signed_out()) {
-        by_slide.entry(entry.report.slide.sha256.as_str()).or_default().push(entry);
+pub(super) fn concordance(reports: &[ReportRow], categories: &CategoryMap) -> Concordance {
+    let mut by_slide: BTreeMap<&str, Vec<&ReportRow>> = BTreeMap::new();
+    for entry in reports.iter().filter(|e| e.status.is_signed_out()) {
+        by_slide.entry(entry.sha256.as_str()).or_default().push(entry);
     }
     let mut result = Concordance { category_map: categories.source.clone(), ..Concordance::default() };
     for (sha256, group) in by_slide.into_iter().filter(|(_, group)| group.len() >= 2) {
         result.slides_reviewed_more_than_once += 1;
-        let keys: Vec<String> = group.iter().map(|e| category_key(&e.report.diagnosis.category)).collect();
+        let keys: Vec<String> = group.iter().map(|e| category_key(&e.category)).collect();
         let (mut compared, mut discordant) = (false, false);
         // Every differing pair, so a slide seen by three sites shows who disagreed with whom.
         for i in 0..group.len() {
@@ -95,21 +99,21 @@ pub(super) fn concordance(reports: &[ReportFile], categories: &CategoryMap) -> C
                     }
                     Agreement::NotComparable => &mut result.not_comparable,
                 };
-                let (a, b) = (&group[i].report, &group[j].report);
+                let (a, b) = (group[i], group[j]);
                 list.push(DiscordantPair {
                     sha256: sha256.to_string(),
-                    case_id_a: a.case_id.trim().to_string(),
-                    case_id_b: b.case_id.trim().to_string(),
-                    site_a: a.site.trim().to_string(),
-                    site_b: b.site.trim().to_string(),
-                    category_a: a.diagnosis.category.trim().to_string(),
-                    category_b: b.diagnosis.category.trim().to_string(),
+                    case_id_a: a.case_id.clone(),
+                    case_id_b: b.case_id.clone(),
+                    site_a: a.site.clone(),
+                    site_b: b.site.clone(),
+                    category_a: a.category.clone(),
+                    category_b: b.category.clone(),
                     group_a: categories.group(&keys[i]).map(str::to_string),
                     group_b: categories.group(&keys[j]).map(str::to_string),
                     report_id_a: a.report_id.clone(),
                     report_id_b: b.report_id.clone(),
-                    file_a: group[i].file.clone(),
-                    file_b: group[j].file.clone(),
+                    source_a: a.source.clone(),
+                    source_b: b.source.clone(),
                 });
             }
         }
