@@ -155,6 +155,12 @@ enum Command {
         #[command(subcommand)]
         action: DicomwebCommand,
     },
+    /// The network's report registry on PostgreSQL: set it up, publish reports, consolidate and
+    /// pull them back (docs/registry.md).
+    Registry {
+        #[command(subcommand)]
+        action: crate::cli_registry::RegistryCommand,
+    },
     /// Measure or convert annotation files (GeoJSON as QuPath writes it, or ASAP XML).
     Annotations {
         #[command(subcommand)]
@@ -197,6 +203,18 @@ enum Command {
         /// override the built-in ones, and a category mapped to null is removed.
         #[arg(long, value_name = "FILE")]
         category_map: Option<PathBuf>,
+    },
+    /// Write a set of synthetic, valid case reports (OUTDIR/SITE/CASE.report.json): for trying
+    /// consolidation and the registry, and for their benchmarks.
+    GenerateReports {
+        outdir: PathBuf,
+        #[arg(long, default_value_t = 1000)]
+        count: u64,
+        /// Site codes, comma-separated.
+        #[arg(long, default_value = "RLH,NBT,GWH", value_delimiter = ',')]
+        sites: Vec<String>,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
     },
     /// Write a synthetic H&E-looking pyramidal slide.
     Generate {
@@ -446,6 +464,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Annotations { action: AnnotationsCommand::Convert { input, output } } => {
             convert_annotations(&input, &output)
         }
+        Command::Registry { action } => crate::cli_registry::run(action),
         Command::Dicomweb { action: DicomwebCommand::List { url, study, accession, token_file, json } } => {
             dicomweb_list(&url, study, accession, token_file.as_deref(), json)
         }
@@ -493,6 +512,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             export_teaching(&slide, &report, &outdir, key_file.as_deref(), force)
         }
         Command::Consolidate { dirs, out, category_map } => consolidate_reports(&dirs, &out, category_map.as_deref()),
+        Command::GenerateReports { outdir, count, sites, seed } => {
+            let sites: Vec<&str> = sites.iter().map(|s| s.trim()).filter(|s| !s.is_empty()).collect();
+            if sites.is_empty() {
+                bail!("--sites: give at least one site code");
+            }
+            let written = wsiview::report::synth::write_set(&outdir, count, &sites, seed)?;
+            println!("{written} reports → {}", outdir.display());
+            Ok(())
+        }
         Command::Generate {
             output,
             width,

@@ -25,6 +25,7 @@ pub mod dicomize;
 pub mod error;
 pub mod files;
 pub mod limits;
+pub mod registry;
 pub mod remote;
 pub mod report;
 pub mod slide;

@@ -25,6 +25,7 @@ pub mod hash;
 pub mod html;
 pub mod schema;
 pub mod store;
+pub mod synth;
 pub mod teaching;
 
 pub use error::{EditError, InvalidReport, ReportError, SaveError, TimeError};

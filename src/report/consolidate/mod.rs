@@ -35,7 +35,8 @@ use rayon::prelude::*;
 use super::category_map::CategoryMap;
 use super::schema::{now_rfc3339, Report, ReviewType, Role, Status};
 
-use read::{drop_duplicates, find_report_files, read_report};
+use read::drop_duplicates;
+pub(crate) use read::{find_report_files, read_report};
 pub use render::{discordance_csv, summary_csv, summary_html, write_outputs};
 use stats::{concordance, reviewer_stats, site_stats};
 

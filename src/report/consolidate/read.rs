@@ -13,7 +13,7 @@ use crate::report::schema::{Report, Status, REPORT_SUFFIX, TEACHING_FIELD};
 
 /// Report files under `dirs`, sorted by path, each real file once; missing folders and unreadable
 /// sub-folders go to `invalid`. Also returns how many of `dirs` are folders.
-pub(super) fn find_report_files(dirs: &[PathBuf], invalid: &mut Vec<InvalidFile>) -> (Vec<PathBuf>, usize) {
+pub(crate) fn find_report_files(dirs: &[PathBuf], invalid: &mut Vec<InvalidFile>) -> (Vec<PathBuf>, usize) {
     let mut found: Vec<(PathBuf, PathBuf)> = Vec::new();
     let mut folders_read = 0;
     for dir in dirs {
@@ -63,7 +63,7 @@ fn is_report_name(name: &std::ffi::OsStr) -> bool {
 }
 
 /// The report in `file`, or why it is not one (without the file name).
-pub(super) fn read_report(file: &Path) -> Result<Report, String> {
+pub(crate) fn read_report(file: &Path) -> Result<Report, String> {
     let report = Report::read(file).map_err(|e| e.reason())?;
     // A teaching copy repeats a real report under pseudonyms and a new id: counting it would count
     // that review twice.
