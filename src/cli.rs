@@ -198,6 +198,29 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         category_map: Option<PathBuf>,
     },
+    /// Write a de-identified research dataset to --out: research.csv (one row per signed-out
+    /// report: keyed pseudonyms, site, month, turnaround, review type, diagnosis category, SNOMED
+    /// CT codes, annotation counts, broad ethnic group, IMD quintile), data-dictionary.json and
+    /// manifest.json. No names, free text or exact dates; combinations of site, month, category
+    /// and equity fields that occur fewer than 5 times are generalised or withheld.
+    ExportResearch {
+        /// Folders searched recursively for *.report.json, as `consolidate` reads them.
+        #[arg(value_name = "DIR", required_unless_present = "db", conflicts_with = "db")]
+        dirs: Vec<PathBuf>,
+        /// A report registry's URL instead of folders (not available yet).
+        #[arg(long, value_name = "URL")]
+        db: Option<String>,
+        /// Folder for the three files (created if missing).
+        #[arg(long, value_name = "OUTDIR")]
+        out: PathBuf,
+        /// Key for the pseudonyms (64 hex digits, as export-teaching's); created when missing.
+        /// The same key gives the same pseudonyms.
+        #[arg(long, value_name = "FILE")]
+        key_file: PathBuf,
+        /// Replace a dataset already in --out.
+        #[arg(long)]
+        force: bool,
+    },
     /// Write a synthetic H&E-looking pyramidal slide.
     Generate {
         output: PathBuf,
@@ -493,6 +516,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             export_teaching(&slide, &report, &outdir, key_file.as_deref(), force)
         }
         Command::Consolidate { dirs, out, category_map } => consolidate_reports(&dirs, &out, category_map.as_deref()),
+        Command::ExportResearch { dirs, db, out, key_file, force } => {
+            if db.is_some() {
+                bail!("--db: the registry source is not available yet; give folders of reports (DIR...)");
+            }
+            export_research(&dirs, &out, &key_file, force)
+        }
         Command::Generate {
             output,
             width,
@@ -1019,6 +1048,56 @@ fn consolidate_reports(dirs: &[PathBuf], out: &Path, category_map: Option<&Path>
     }
     consolidate::write_outputs(&summary, out).map_err(anyhow::Error::new)?;
     println!("{} → {}", summary.headline(), out.display());
+    Ok(())
+}
+
+fn export_research(dirs: &[PathBuf], out: &Path, key_file: &Path, force: bool) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    use wsiview::report::consolidate;
+    use wsiview::report::research::{self, Source};
+    use wsiview::report::teaching::PseudonymKey;
+    let (key, created) = PseudonymKey::load_or_create(key_file)?;
+    let progress = ReadProgress { terminal: std::io::stderr().is_terminal(), shown_step: Default::default() };
+    let read = consolidate::read_reports(dirs, &|done, total| progress.update(done, total));
+    progress.finish();
+    if read.folders_read == 0 {
+        let why: Vec<String> = read.invalid.iter().map(|i| format!("{}: {}", i.file.display(), i.error)).collect();
+        bail!("no folder of reports to read ({})", why.join("; "));
+    }
+    let reports: Vec<wsiview::report::Report> = read.reports.into_iter().map(|r| r.report).collect();
+    let dataset = research::research_dataset(&reports, &key);
+    let source = Source {
+        kind: "folders".into(),
+        folders_read: read.folders_read,
+        invalid: read.invalid.len(),
+        duplicates: read.duplicates.len(),
+    };
+    research::write_dataset(&dataset, &source, out, force)?;
+    let c = dataset.counts();
+    println!(
+        "{} rows from {} reports ({} drafts not exported, {} invalid files, {} duplicates) → {}",
+        c.published(),
+        dataset.reports_in,
+        dataset.not_signed_out,
+        source.invalid,
+        source.duplicates,
+        out.display()
+    );
+    println!(
+        "  k = {}: {} at month, {} generalised to quarter ({} without IMD quintile, {} without ethnic group either), {} withheld",
+        research::K,
+        c.month,
+        c.quarter + c.quarter_without_imd + c.quarter_without_equity,
+        c.quarter_without_imd + c.quarter_without_equity,
+        c.quarter_without_equity,
+        c.withheld
+    );
+    let made = if created { "created" } else { "used" };
+    println!(
+        "  key {made}: {} (id {}); the same key gives the same pseudonyms, keep it private",
+        key_file.display(),
+        key.id()
+    );
     Ok(())
 }
 
