@@ -348,7 +348,7 @@ fn research_report(group: &Group, n: usize) -> wsiview::report::Report {
         let day: u32 = group.date[8..].parse().unwrap_or_else(|e| panic!("{e}"));
         let reported = format!("{}{:02}T15:30:00+00:00", &group.date[..8], day + 5);
         r.finalise(&reported).unwrap_or_else(|e| panic!("{e}"));
-        if n % 4 == 0 {
+        if n.is_multiple_of(4) {
             let reason = "Addendum after a call with Mrs Patience Oddbody";
             r.amend("Dr Amelia Amender", None, reason, "2026-11-30T09:00:00+00:00", |r| {
                 r.comments.push_str(" Amended.");
@@ -437,7 +437,7 @@ fn export_research_writes_a_de_identified_k_anonymous_dataset() {
         assert!(*n >= 5, "{qi:?} occurs {n} times");
     }
     // Rare combinations generalised or withheld.
-    let of_site = |s: &str| rows.iter().filter(move |r| r[site] == s);
+    let of_site = |s: &'static str| rows.iter().filter(move |r| r[site] == s);
     assert_eq!(of_site("RARE").count(), 0, "withheld");
     assert!(of_site("NORTH").all(|r| r[period] == "2026-01"), "month kept");
     assert_eq!(of_site("SOUTH").filter(|r| r[period] == "2026-Q1").count(), 6, "quarter");

@@ -19,7 +19,7 @@
 //!   comparable is left out of `concordance_pct` (it cannot be said to agree or disagree).
 //!
 //! Parts: `read` finds and reads the report files (bounded, each file once, duplicates
-//! resolved), `stats` computes workload, turnaround and concordance, [`render`] writes
+//! resolved; [`read_reports`] is the one reading path, used here and by the research export), `stats` computes workload, turnaround and concordance, [`render`] writes
 //! `summary.json`, the CSVs and `summary.html`. This module holds the types they share.
 
 mod read;
