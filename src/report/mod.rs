@@ -7,8 +7,9 @@
 //!
 //! This module owns the report schema `wsiview.report/1` and its validity rules
 //! (docs/report-schema.md), where report files live and how they are written, the HTML page, the
-//! teaching copy and cross-site consolidation. The typed errors are in [`error`] (reports, saving,
-//! editing), [`teaching::TeachingError`], [`research::ResearchError`] and [`category_map::CategoryMapError`].
+//! teaching copy, cross-site consolidation and the research export. The typed errors are in
+//! [`error`] (reports, saving, editing), [`teaching::TeachingError`], [`research::ResearchError`]
+//! and [`category_map::CategoryMapError`].
 //!
 //! Dependencies: no GUI crate and never the viewer (the viewer drives reports, not the reverse).
 //! It may use [`crate::annotations`] (the documents: the page draws them and the report

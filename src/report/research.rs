@@ -215,8 +215,9 @@ pub struct Source {
 /// The dataset: every signed-out report's row, with its generalisation level (None: withheld).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Dataset {
-    /// Signed-out reports, sorted by site, period, category, then pseudonyms (not in input
-    /// order, which could follow case numbers).
+    /// Signed-out reports, the published ones first, sorted by their published site, period,
+    /// category, ethnic group and IMD quintile, then by pseudonyms: not in input order (which
+    /// could follow case numbers), and not by anything a generalisation hid.
     pub rows: Vec<ResearchRow>,
     /// Reports given.
     pub reports_in: usize,
@@ -271,14 +272,11 @@ pub fn research_dataset(reports: &[Report], key: &PseudonymKey) -> Dataset {
     let mut rows: Vec<ResearchRow> = reports.iter().filter_map(|r| ResearchRow::from_report(r, key)).collect();
     let not_signed_out = reports.len() - rows.len();
     generalise(&mut rows);
-    rows.sort_by(|a, b| {
-        (&a.site, a.received, &a.category, &a.case_pseudonym, &a.report_pseudonym).cmp(&(
-            &b.site,
-            b.received,
-            &b.category,
-            &b.case_pseudonym,
-            &b.report_pseudonym,
-        ))
+    // By what is published, then by the keyed pseudonyms: the order within a generalised
+    // combination must not tell the months (or equity fields) it hides.
+    rows.sort_by_cached_key(|r| {
+        let published = r.quasi_identifiers(r.level.unwrap_or(Level::QuarterWithoutEquity));
+        (r.level.is_none(), published, r.case_pseudonym.clone(), r.report_pseudonym.clone())
     });
     Dataset { rows, reports_in: reports.len(), not_signed_out, key_id: key.id() }
 }
@@ -626,6 +624,14 @@ mod tests {
         }
         for line in csv.lines().skip(1) {
             assert!(!line.contains(",D,"), "site D withheld: {line}");
+        }
+        // Within a published combination rows follow the pseudonyms, not the hidden months.
+        let lines: Vec<Vec<&str>> = csv.lines().skip(1).map(|l| l.split(',').collect()).collect();
+        for pair in lines.windows(2) {
+            let qi = |f: &Vec<&str>| [2, 3, 7, 10, 11].map(|i| f[i].to_string());
+            if qi(&pair[0]) == qi(&pair[1]) {
+                assert!(pair[0][0] <= pair[1][0], "{pair:?}");
+            }
         }
         let m = manifest(&dataset, &Source { kind: "folders".into(), folders_read: 1, invalid: 0, duplicates: 0 }, "t");
         assert_eq!(
