@@ -216,6 +216,31 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// Write a de-identified research dataset to --out: research.csv (one row per signed-out
+    /// report: keyed pseudonyms, site, month, turnaround, review type, diagnosis category, SNOMED
+    /// CT codes, annotation counts, broad ethnic group, IMD quintile), data-dictionary.json and
+    /// manifest.json. No names, free text or exact dates; combinations of site, month, category
+    /// and equity fields that occur fewer than 5 times are generalised or withheld.
+    ExportResearch {
+        /// Folders searched recursively for *.report.json, as `consolidate` reads them.
+        #[arg(value_name = "DIR", required_unless_present = "db", conflicts_with = "db")]
+        dirs: Vec<PathBuf>,
+        /// The report registry instead of folders: its current reports (a postgresql:// URI or
+        /// libpq keywords, as `wsiview registry … --db`; "" for WSIVIEW_REGISTRY or the PG*
+        /// variables).
+        #[arg(long, value_name = "URL")]
+        db: Option<String>,
+        /// Folder for the three files (created if missing).
+        #[arg(long, value_name = "OUTDIR")]
+        out: PathBuf,
+        /// Key for the pseudonyms (64 hex digits, as export-teaching's); created when missing.
+        /// The same key gives the same pseudonyms.
+        #[arg(long, value_name = "FILE")]
+        key_file: PathBuf,
+        /// Replace a dataset already in --out.
+        #[arg(long)]
+        force: bool,
+    },
     /// Write a synthetic H&E-looking pyramidal slide.
     Generate {
         output: PathBuf,
@@ -520,6 +545,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let written = wsiview::report::synth::write_set(&outdir, count, &sites, seed)?;
             println!("{written} reports → {}", outdir.display());
             Ok(())
+        }
+        Command::ExportResearch { dirs, db, out, key_file, force } => {
+            export_research(&dirs, db.as_deref(), &out, &key_file, force)
         }
         Command::Generate {
             output,
@@ -1047,6 +1075,69 @@ fn consolidate_reports(dirs: &[PathBuf], out: &Path, category_map: Option<&Path>
     }
     consolidate::write_outputs(&summary, out).map_err(anyhow::Error::new)?;
     println!("{} → {}", summary.headline(), out.display());
+    Ok(())
+}
+
+fn export_research(dirs: &[PathBuf], db: Option<&str>, out: &Path, key_file: &Path, force: bool) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    use wsiview::report::consolidate;
+    use wsiview::report::research::{self, Source};
+    use wsiview::report::teaching::PseudonymKey;
+    let (key, created) = PseudonymKey::load_or_create(key_file)?;
+    let (reports, source) = match db {
+        Some(db) => {
+            let (reports, invalid) = crate::cli_registry::current_reports(db)?;
+            for (row, problem) in &invalid {
+                eprintln!("wsiview: {row}: not a valid report, not exported: {problem}");
+            }
+            let source = Source { kind: "registry".into(), folders_read: 0, invalid: invalid.len(), duplicates: 0 };
+            (reports, source)
+        }
+        None => {
+            let progress = ReadProgress { terminal: std::io::stderr().is_terminal(), shown_step: Default::default() };
+            let read = consolidate::read_reports(dirs, &|done, total| progress.update(done, total));
+            progress.finish();
+            if read.folders_read == 0 {
+                let why: Vec<String> =
+                    read.invalid.iter().map(|i| format!("{}: {}", i.file.display(), i.error)).collect();
+                bail!("no folder of reports to read ({})", why.join("; "));
+            }
+            let source = Source {
+                kind: "folders".into(),
+                folders_read: read.folders_read,
+                invalid: read.invalid.len(),
+                duplicates: read.duplicates.len(),
+            };
+            (read.reports.into_iter().map(|r| r.report).collect(), source)
+        }
+    };
+    let dataset = research::research_dataset(&reports, &key);
+    research::write_dataset(&dataset, &source, out, force)?;
+    let c = dataset.counts();
+    println!(
+        "{} rows from {} reports ({} drafts not exported, {} invalid files, {} duplicates) → {}",
+        c.published(),
+        dataset.reports_in,
+        dataset.not_signed_out,
+        source.invalid,
+        source.duplicates,
+        out.display()
+    );
+    println!(
+        "  k = {}: {} at month, {} generalised to quarter ({} without IMD quintile, {} without ethnic group either), {} withheld",
+        research::K,
+        c.month,
+        c.quarter + c.quarter_without_imd + c.quarter_without_equity,
+        c.quarter_without_imd + c.quarter_without_equity,
+        c.quarter_without_equity,
+        c.withheld
+    );
+    let made = if created { "created" } else { "used" };
+    println!(
+        "  key {made}: {} (id {}); the same key gives the same pseudonyms, keep it private",
+        key_file.display(),
+        key.id()
+    );
     Ok(())
 }
 

@@ -155,6 +155,16 @@ pub fn run(command: RegistryCommand) -> anyhow::Result<()> {
     }
 }
 
+/// The registry's current reports for `wsiview export-research --db` (`db` as `--db`, or "" for
+/// WSIVIEW_REGISTRY and the PG* variables), and the rows that are not valid reports.
+#[allow(clippy::type_complexity)]
+pub fn current_reports(db: &str) -> anyhow::Result<(Vec<wsiview::report::Report>, Vec<(String, String)>)> {
+    let db = Db { db: (!db.trim().is_empty()).then(|| db.to_string()) };
+    let (_, mut client) = db.connect()?;
+    let (reports, invalid) = registry::read::reports(&mut client, &registry::read::Filter::default())?;
+    Ok((reports.into_iter().map(|(_, r)| r).collect(), invalid))
+}
+
 /// `--since`: an RFC 3339 time, or a date meaning its start in UTC.
 fn since_time(text: &str) -> anyhow::Result<String> {
     if wsiview::report::schema::parse_timestamp(text).is_ok() {

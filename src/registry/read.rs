@@ -168,9 +168,16 @@ pub struct PullOutcome {
     pub invalid: Vec<(String, String)>,
 }
 
-/// Write the current version of every report matching `filter` into `out/SITE/CASE.report.json`
-/// (`CASE_REPORTID.report.json` when the case has several reports), atomically, as stored.
-pub fn pull(client: &mut Client, filter: &Filter, out: &Path) -> Result<PullOutcome, RegistryError> {
+/// The current version of one report as stored.
+struct Stored {
+    source: String,
+    report_id: String,
+    site: String,
+    case_id: String,
+    json: String,
+}
+
+fn current_json(client: &mut Client, filter: &Filter) -> Result<Vec<Stored>, RegistryError> {
     check_version(client)?;
     let query = format!(
         "SELECT report_id::text, version, site, case_id, report::text FROM wsiview.current_reports{} \
@@ -178,6 +185,50 @@ pub fn pull(client: &mut Client, filter: &Filter, out: &Path) -> Result<PullOutc
         filter.clause()
     );
     let rows = client.query(&query, &[]).map_err(RegistryError::database("the reports"))?;
+    Ok(rows
+        .iter()
+        .map(|row| {
+            let (report_id, version): (String, i32) = (row.get(0), row.get(1));
+            Stored {
+                source: format!("registry:{report_id}/v{version}"),
+                report_id,
+                site: row.get(2),
+                case_id: row.get(3),
+                json: row.get(4),
+            }
+        })
+        .collect())
+}
+
+/// The current version of every report matching `filter`, parsed and checked (in parallel), as
+/// `(source, report)`; rows that are not a valid report are returned apart with the reason.
+#[allow(clippy::type_complexity)]
+pub fn reports(
+    client: &mut Client,
+    filter: &Filter,
+) -> Result<(Vec<(String, Report)>, Vec<(String, String)>), RegistryError> {
+    let stored = current_json(client, filter)?;
+    let parsed: Vec<(String, Result<Report, String>)> = stored
+        .into_par_iter()
+        .map(|s| {
+            let report = Report::from_json(s.json.as_bytes()).map_err(|e| e.to_string());
+            (s.source, report)
+        })
+        .collect();
+    let (mut valid, mut invalid) = (Vec::new(), Vec::new());
+    for (source, result) in parsed {
+        match result {
+            Ok(report) => valid.push((source, report)),
+            Err(problem) => invalid.push((source, problem)),
+        }
+    }
+    Ok((valid, invalid))
+}
+
+/// Write the current version of every report matching `filter` into `out/SITE/CASE.report.json`
+/// (`CASE_REPORTID.report.json` when the case has several reports), atomically, as stored.
+pub fn pull(client: &mut Client, filter: &Filter, out: &Path) -> Result<PullOutcome, RegistryError> {
+    let stored = current_json(client, filter)?;
     let mut outcome = PullOutcome::default();
     let io = |path: &Path| {
         let path = path.display().to_string();
@@ -185,28 +236,24 @@ pub fn pull(client: &mut Client, filter: &Filter, out: &Path) -> Result<PullOutc
     };
     std::fs::create_dir_all(out).map_err(io(out))?;
     let mut case_counts = std::collections::HashMap::new();
-    for row in &rows {
-        let (site, case): (String, String) = (row.get(2), row.get(3));
-        *case_counts.entry((site, case)).or_insert(0) += 1;
+    for s in &stored {
+        *case_counts.entry((s.site.as_str(), s.case_id.as_str())).or_insert(0) += 1;
     }
-    for row in rows {
-        let (report_id, version, site, case_id, json): (String, i32, String, String, String) =
-            (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
-        let source = format!("registry:{report_id}/v{version}");
-        if let Err(problem) = Report::from_json(json.as_bytes()) {
-            outcome.invalid.push((source, problem.to_string()));
+    for s in &stored {
+        if let Err(problem) = Report::from_json(s.json.as_bytes()) {
+            outcome.invalid.push((s.source.clone(), problem.to_string()));
             continue;
         }
-        let dir = out.join(safe_file_stem(&site));
+        let dir = out.join(safe_file_stem(&s.site));
         std::fs::create_dir_all(&dir).map_err(io(&dir))?;
-        let several = case_counts.get(&(site, case_id.clone())).copied().unwrap_or(1) > 1;
-        let stem = if several { format!("{case_id}_{report_id}") } else { case_id };
+        let several = case_counts.get(&(s.site.as_str(), s.case_id.as_str())).copied().unwrap_or(1) > 1;
+        let stem = if several { format!("{}_{}", s.case_id, s.report_id) } else { s.case_id.clone() };
         let path = dir.join(format!("{}{REPORT_SUFFIX}", safe_file_stem(&stem)));
-        if std::fs::read(&path).is_ok_and(|old| old == json.as_bytes()) {
+        if std::fs::read(&path).is_ok_and(|old| old == s.json.as_bytes()) {
             outcome.unchanged += 1;
             continue;
         }
-        crate::files::write_atomic(&path, json.as_bytes()).map_err(io(&path))?;
+        crate::files::write_atomic(&path, s.json.as_bytes()).map_err(io(&path))?;
         outcome.written.push(path.display().to_string());
     }
     Ok(outcome)

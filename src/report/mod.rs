@@ -1,13 +1,15 @@
 //! Case reports: the per-case record a review leaves ([`schema`]), the slide's fingerprint
 //! ([`hash`]), the report files and printable page ([`store`], [`html`]), teaching copies with
-//! pseudonyms and a scrubbed slide ([`teaching`]), and the tools that read many sites' reports
-//! ([`consolidate`], comparing diagnosis categories through a [`category_map`]).
+//! pseudonyms and a scrubbed slide ([`teaching`]), the tools that read many sites' reports
+//! ([`consolidate`], comparing diagnosis categories through a [`category_map`]), and the
+//! de-identified research dataset made from them ([`research`]).
 //! No GUI types: the CLI, the viewer and tests share them.
 //!
 //! This module owns the report schema `wsiview.report/1` and its validity rules
 //! (docs/report-schema.md), where report files live and how they are written, the HTML page, the
-//! teaching copy and cross-site consolidation. The typed errors are in [`error`] (reports, saving,
-//! editing), [`teaching::TeachingError`] and [`category_map::CategoryMapError`].
+//! teaching copy, cross-site consolidation and the research export. The typed errors are in
+//! [`error`] (reports, saving, editing), [`teaching::TeachingError`], [`research::ResearchError`]
+//! and [`category_map::CategoryMapError`].
 //!
 //! Dependencies: no GUI crate and never the viewer (the viewer drives reports, not the reverse).
 //! It may use [`crate::annotations`] (the documents: the page draws them and the report
@@ -23,6 +25,7 @@ pub mod consolidate;
 pub mod error;
 pub mod hash;
 pub mod html;
+pub mod research;
 pub mod schema;
 pub mod store;
 pub mod synth;

@@ -19,7 +19,7 @@
 //!   comparable is left out of `concordance_pct` (it cannot be said to agree or disagree).
 //!
 //! Parts: `read` finds and reads the report files (bounded, each file once, duplicates
-//! resolved), `stats` computes workload, turnaround and concordance, [`render`] writes
+//! resolved; [`read_reports`] is the one reading path, used here and by the research export), `stats` computes workload, turnaround and concordance, [`render`] writes
 //! `summary.json`, the CSVs and `summary.html`. This module holds the types they share.
 
 mod read;
@@ -252,12 +252,26 @@ pub fn consolidate(dirs: &[PathBuf], progress: &(dyn Fn(usize, usize) + Sync)) -
     consolidate_with(dirs, &CategoryMap::built_in(), progress)
 }
 
-/// [`consolidate`] with a category map of the caller's.
-pub fn consolidate_with(
-    dirs: &[PathBuf],
-    categories: &CategoryMap,
-    progress: &(dyn Fn(usize, usize) + Sync),
-) -> Summary {
+/// What [`read_reports`] found under the folders: the valid reports, one per `report_id`, and
+/// what was not used. The one reading path of consolidation and the research export.
+#[derive(Clone, Debug, Default)]
+pub struct ReadReports {
+    /// Valid reports (never teaching copies), one per `report_id` (the most advanced copy), in
+    /// path order.
+    pub reports: Vec<ReportFile>,
+    /// Files and folder arguments that could not be used, in path order.
+    pub invalid: Vec<InvalidFile>,
+    /// Further copies of a report already in `reports`, in path order.
+    pub duplicates: Vec<Duplicate>,
+    /// Folder arguments that existed and were searched.
+    pub folders_read: usize,
+}
+
+/// Read every `*.report.json` under `dirs` by the rules of this module: each real file once,
+/// teaching copies and invalid files listed in `invalid`, duplicated report ids resolved to the
+/// most advanced copy. `progress(done, total)` is called from worker threads after each file is
+/// read. Never fails: problems are listed.
+pub fn read_reports(dirs: &[PathBuf], progress: &(dyn Fn(usize, usize) + Sync)) -> ReadReports {
     let mut invalid = Vec::new();
     let (files, folders_read) = find_report_files(dirs, &mut invalid);
     let total = files.len();
@@ -281,11 +295,21 @@ pub fn consolidate_with(
     }
     invalid.sort_by(|a, b| a.file.cmp(&b.file));
     let (reports, duplicates) = drop_duplicates(valid);
-    let rows = reports.iter().map(|r| ReportRow::from_report(r.file.display().to_string(), &r.report)).collect();
+    ReadReports { reports, invalid, duplicates, folders_read }
+}
+
+/// [`consolidate`] with a category map of the caller's.
+pub fn consolidate_with(
+    dirs: &[PathBuf],
+    categories: &CategoryMap,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Summary {
+    let read = read_reports(dirs, progress);
+    let rows = read.reports.iter().map(|r| ReportRow::from_report(r.file.display().to_string(), &r.report)).collect();
     let mut summary = summarise(rows, categories);
-    summary.invalid = invalid;
-    summary.duplicates = duplicates;
-    summary.folders_read = folders_read;
+    summary.invalid = read.invalid;
+    summary.duplicates = read.duplicates;
+    summary.folders_read = read.folders_read;
     summary
 }
 
