@@ -18,6 +18,9 @@
 //!   "suppressed"), until no sum has exactly one. Then no suppressed count is the total of its sum
 //!   minus the shown cells.
 //! - A suppressed cell carries no figures at all: no `n`, median or percentage.
+//! - The "all" column of both tables and the published workload ([`PublicWorkload`]) count the
+//!   same signed-out reports per site and network-wide, under the same sum and tie rule, so each
+//!   such total is hidden in all three or shown in all three (checked by a test over random sets).
 //!
 //! Everything here is computed from [`ReportRow`]s, so the registry's consolidation gets the same
 //! tables from its rows.
@@ -509,6 +512,64 @@ mod tests {
                 assert_eq!(network.within_7_days_pct, Some(73.9));
             }
             other => panic!("{other:?}"),
+        }
+    }
+
+    /// Which cells of the "all" column (sites then network) are hidden.
+    fn hidden_totals(table: &EquityTable) -> Vec<bool> {
+        let all = table.columns.len() - 1;
+        table.sites.iter().map(|(_, cells)| &cells[all]).chain([&table.network[all]]).map(|c| n(c).is_none()).collect()
+    }
+
+    #[test]
+    fn random_sets_leave_no_sum_with_one_hidden_cell_and_publish_each_total_alike() {
+        // A small linear congruential generator: the same sets on every run.
+        let mut seed = 12345u64;
+        let mut next = |bound: u64| {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 33) % bound
+        };
+        let codes = ["A", "C", "H", "N", "Z", "99"];
+        for _ in 0..200 {
+            let mut all = Vec::new();
+            for _ in 0..next(120) {
+                let site = ["KCH", "RLH", "UCLH", "GWH"][next(4) as usize];
+                let ethnic = (next(5) > 0).then(|| codes[next(codes.len() as u64) as usize]);
+                let decile = (next(4) > 0).then(|| next(10) as u8 + 1);
+                let mut r = row(site, ethnic, decile, next(20) as i64);
+                if next(6) == 0 {
+                    r.status = Status::Draft;
+                }
+                all.push(r);
+            }
+            let (ethnic, imd) =
+                (equity_table(&all, Dimension::EthnicCategory), equity_table(&all, Dimension::ImdQuintile));
+            for table in [&ethnic, &imd] {
+                let width = table.columns.len();
+                let cells: Vec<&Cell<EquityFigures>> =
+                    table.sites.iter().flat_map(|(_, c)| c).chain(&table.network).collect();
+                for relation in grid_relations(table.sites.len() + 1, width) {
+                    let hidden = relation.parts.iter().chain([&relation.total]).filter(|&&i| n(cells[i]).is_none());
+                    assert_ne!(hidden.count(), 1, "{relation:?} in {table:?}");
+                }
+                for cell in &cells {
+                    if let Cell::Shown(f) = cell {
+                        assert!(f.n >= MIN_CELL, "{f:?}");
+                    }
+                }
+            }
+            // The same totals (signed-out reports per site and network) appear in three tables:
+            // hidden in one and shown in another would undo the suppression.
+            let workload = public_workload(&all);
+            let hidden_workload: Vec<bool> = workload
+                .sites
+                .iter()
+                .map(|(_, c)| c)
+                .chain([&workload.network])
+                .map(|c| matches!(c, Cell::Suppressed(_)))
+                .collect();
+            assert_eq!(hidden_totals(&ethnic), hidden_totals(&imd));
+            assert_eq!(hidden_totals(&ethnic), hidden_workload);
         }
     }
 }
