@@ -191,11 +191,13 @@ enum Command {
         force: bool,
     },
     /// Merge the case reports (*.report.json) found under the folders, recursively, into
-    /// summary.json, summary.csv, discordance.csv and summary.html: workload, turnaround, concordance.
+    /// summary.json, summary.csv, discordance.csv, summary.html and summary-public.html: workload,
+    /// turnaround, concordance, and turnaround by ethnic category and IMD quintile (small numbers
+    /// suppressed; summary-public.html holds only those suppressed aggregate figures).
     Consolidate {
         #[arg(required = true, value_name = "DIR")]
         dirs: Vec<PathBuf>,
-        /// Folder for the four files (created if missing).
+        /// Folder for the five files (created if missing).
         #[arg(long, value_name = "OUTDIR", default_value = ".")]
         out: PathBuf,
         /// JSON file {"groups": {"CATEGORY": "GROUP", ...}} extending the built-in map of

@@ -343,7 +343,7 @@ fn wsiview<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> std::process::Output {
 }
 
 #[test]
-fn the_command_writes_four_files() {
+fn the_command_writes_five_files() {
     let temp = tempfile::tempdir().expect("temp");
     let root = temp.path().join("reports");
     build(&root);
@@ -365,7 +365,7 @@ fn the_command_writes_four_files() {
     let summary: Value = serde_json::from_str(&text("summary.json")).expect("summary.json is JSON");
     let keys: BTreeSet<&str> = summary.as_object().expect("object").keys().map(String::as_str).collect();
     let expected: BTreeSet<&str> =
-        ["reports", "invalid", "by_site", "by_reviewer", "concordance", "duplicates", "generated_at"].into();
+        ["reports", "invalid", "by_site", "by_reviewer", "concordance", "duplicates", "equity", "generated_at"].into();
     assert_eq!(keys, expected);
     assert_eq!(summary["reports"], json!(VALID));
     let generated = summary["generated_at"].as_str().unwrap_or_default();
@@ -381,6 +381,10 @@ fn the_command_writes_four_files() {
     let html = text("summary.html");
     assert!(html.starts_with("<!DOCTYPE html>") && html.contains("&lt;script&gt;"));
     assert!(!html.contains("<script") && !html.contains("<link") && !html.contains("src=\""), "self-contained");
+    let public = text("summary-public.html");
+    assert!(public.starts_with("<!DOCTYPE html>") && public.contains("&lt;script&gt;") && !public.contains("<script"));
+    // No report of the set records equity: one "not recorded" column and "all".
+    assert_eq!(summary["equity"]["ethnic_category"]["columns"], json!(["not recorded", "all"]));
 
     // A summary row: the amended kept copy of report f, with its turnaround.
     let row = summary_csv.lines().find(|l| l.contains("RLH-6")).expect("row of RLH-6");
@@ -618,4 +622,146 @@ fn a_bad_category_map_stops_the_command_naming_the_file() {
     assert_eq!(result.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&result.stderr).contains("absent.json: category map: cannot read"));
     assert!(!out.exists(), "nothing written");
+}
+
+/// A final report for the equity set: distinctive reviewer, case, category and slide, so the
+/// public page can be searched for them.
+fn equity_report(n: usize, site: &str, ethnic: Option<&str>, decile: Option<u8>) -> Report {
+    let received = date!(2026 - 10 - 01) + Duration::days(n as i64);
+    let mut r = Report {
+        report_id: format!("00000000-0000-4000-8000-{n:012}"),
+        case_id: format!("CASEZQX-{n}"),
+        site: site.into(),
+        status: Status::Final,
+        received_date: Some(received.to_string()),
+        reported_at: Some(format!("{}T10:00:00+00:00", received + Duration::days((n % 13) as i64))),
+        equity: (ethnic.is_some() || decile.is_some()).then(|| wsiview::report::schema::Equity {
+            ethnic_category: ethnic.map(str::to_string),
+            imd_decile: decile,
+            ..Default::default()
+        }),
+        ..Report::default()
+    };
+    r.reviewer.name = "Dr Zebedee Quuxley".into();
+    r.slide.sha256 = sha(&format!("zq{n}"));
+    r.diagnosis.category = "CATZQX".into();
+    r.diagnosis.text = "Diagnosis".into();
+    r.specimen = "Core biopsy".into();
+    r.microscopy = "As described.".into();
+    r
+}
+
+/// Ethnic category per site (signed-out reports):
+///
+/// | site       | A  | N  | not recorded | all |
+/// |------------|----|----|--------------|-----|
+/// | SITE-ALPHA | 14 | 10 | 0            | 24  |
+/// | SITE-BETA  | 10 | 3  | 0            | 13  |
+/// | SITE-GAMMA | 0  | 0  | 5            | 5   |
+/// | network    | 24 | 13 | 5            | 42  |
+///
+/// Primary: every cell under 10. Complementary: ALPHA's N (row ALPHA had only its empty "not
+/// recorded" hidden), the network's N (likewise), BETA's A and BETA's "all" (columns A and all had
+/// only GAMMA's hidden). Shown: ALPHA A and all, network A and all.
+fn equity_set(root: &Path) -> Vec<Report> {
+    let mut reports = Vec::new();
+    let mut add = |site: &str, ethnic: Option<&str>, count: usize| {
+        for _ in 0..count {
+            let n = reports.len();
+            let r = equity_report(n, site, ethnic, ethnic.map(|_| (n % 10 + 1) as u8));
+            write(root, &format!("dirzq-{site}/filezq-{n}.report.json"), &r.to_json());
+            reports.push(r);
+        }
+    };
+    add("SITE-ALPHA", Some("A"), 14);
+    add("SITE-ALPHA", Some("N"), 10);
+    add("SITE-BETA", Some("A"), 10);
+    add("SITE-BETA", Some("N"), 3);
+    add("SITE-GAMMA", None, 5);
+    write(root, "dirzq-bad/invalidzq.report.json", b"not a report");
+    reports
+}
+
+#[test]
+fn equity_tables_are_suppressed_so_no_small_count_can_be_worked_out() {
+    let temp = tempfile::tempdir().expect("temp");
+    let root = temp.path().join("reports");
+    equity_set(&root);
+    let summary = run(std::slice::from_ref(&root));
+    let json = summary.to_json();
+    let table = &json["equity"]["ethnic_category"];
+    assert_eq!(json["equity"]["min_cell"], json!(10));
+    assert_eq!(table["columns"], json!(["A", "N", "not recorded", "all"]));
+    let small = json!({"suppressed": "<10"});
+    let complementary = json!({"suppressed": "complementary"});
+    let (alpha, beta, gamma) =
+        (&table["sites"]["SITE-ALPHA"], &table["sites"]["SITE-BETA"], &table["sites"]["SITE-GAMMA"]);
+    assert_eq!(beta[1], small, "3 reports");
+    assert_eq!(alpha[2], small, "0 reports (zero included)");
+    assert_eq!(gamma[3], small, "5 reports");
+    assert_eq!(alpha[1]["n"], json!(null), "10 reports, but it would give ALPHA's empty column away: {}", alpha[1]);
+    assert_eq!(alpha[1], complementary);
+    assert_eq!(table["network"][1], complementary);
+    assert_eq!([&beta[0], &beta[3]], [&complementary, &complementary]);
+    assert_eq!(alpha[0]["n"], json!(14));
+    assert_eq!(alpha[3]["n"], json!(24));
+    assert_eq!(table["network"][0]["n"], json!(24));
+    assert_eq!(table["network"][3]["n"], json!(42));
+    // Turnaround days are n mod 13 for reports 0–23 (ALPHA): 0–12, 0–10; median of 24 values.
+    let alpha_days: Vec<i64> = (0..24).map(|n| n % 13).collect();
+    let within_7 = alpha_days.iter().filter(|&&d| d <= 7).count();
+    assert_eq!(alpha[3]["within_7_days_pct"], json!(wsiview::stats::percent_one_decimal(within_7, 24)));
+    // Each row and column sum: none has exactly one hidden cell, so no hidden count is a total
+    // minus shown cells.
+    let shown = |cell: &Value| cell["n"].as_u64();
+    let mut grid: Vec<Vec<Option<u64>>> =
+        [alpha, beta, gamma].iter().map(|row| (0..4).map(|c| shown(&row[c])).collect()).collect();
+    grid.push((0..4).map(|c| shown(&table["network"][c])).collect());
+    for row in &grid {
+        assert_ne!(row.iter().filter(|c| c.is_none()).count(), 1, "row {row:?}");
+    }
+    for c in 0..4 {
+        let column: Vec<Option<u64>> = grid.iter().map(|row| row[c]).collect();
+        assert_ne!(column.iter().filter(|c| c.is_none()).count(), 1, "column {c}: {column:?}");
+    }
+    // BETA's 3 in column N: the network's 13 is hidden, so 13 − 10 cannot be worked out.
+    assert_eq!(grid[3][1], None);
+    // A suppressed cell carries no figures.
+    for cell in [alpha, beta, gamma].iter().flat_map(|row| row.as_array().into_iter().flatten()) {
+        if cell.get("suppressed").is_some() {
+            assert_eq!(cell.as_object().map(|o| o.len()), Some(1), "{cell}");
+        }
+    }
+}
+
+#[test]
+fn the_public_summary_holds_only_suppressed_aggregate_figures() {
+    let temp = tempfile::tempdir().expect("temp");
+    let root = temp.path().join("reports");
+    let reports = equity_set(&root);
+    let summary = run(std::slice::from_ref(&root));
+    assert_eq!(summary.invalid.len(), 1);
+    let out = temp.path().join("out");
+    consolidate::write_outputs(&summary, &out).expect("written");
+    let public = std::fs::read_to_string(out.join("summary-public.html")).expect("summary-public.html");
+    let full = std::fs::read_to_string(out.join("summary.html")).expect("summary.html");
+    assert!(full.contains("Dr Zebedee Quuxley"), "the full page names reviewers (the search below is meaningful)");
+    for absent in ["Zebedee", "Quuxley", "CASEZQX", "CATZQX", "00000000-0000-4000-8000", "dirzq", "filezq", "invalidzq"]
+    {
+        assert!(!public.contains(absent), "{absent} in summary-public.html");
+    }
+    for r in &reports {
+        assert!(!public.contains(&r.slide.sha256) && !public.contains(&r.slide.sha256[..13]), "a slide hash");
+        assert!(!public.contains(&r.report_id), "a report id");
+    }
+    assert!(!public.contains(&temp.path().display().to_string()), "a path");
+    assert!(public.contains("&lt;10") && public.contains("suppressed"), "suppression markers");
+    assert!(public.contains("SITE-ALPHA") && public.contains("Equity of service"));
+    // Workload: GAMMA (5 signed out) is <10, BETA (13) hidden with it; ALPHA and the network shown.
+    let w = &summary.public_workload;
+    use consolidate::equity::{Cell, Suppressed};
+    assert_eq!(w.sites[1].1, Cell::Suppressed(Suppressed::Complementary));
+    assert_eq!(w.sites[2].1, Cell::Suppressed(Suppressed::Small));
+    assert!(matches!(&w.network, Cell::Shown(f) if f.signed_out == 42 && f.reports == 42));
+    assert!(public.contains("<td>SITE-GAMMA</td><td class=\"num\"><span class=\"none\">&lt;10</span>"), "{public}");
 }

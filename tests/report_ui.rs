@@ -143,6 +143,8 @@ fn fill_finalise_amend_and_reopen() {
         "the signing reviewer cannot be edited in an amendment"
     );
     type_into(&mut h, "Category", "-revised");
+    // Equity of service is amended like any other field.
+    choose(&mut h, "IMD decile", "3");
     click(&mut h, "Save amendment…");
     let message = panel(h.state()).and_then(|p| p.message.clone()).unwrap_or_default();
     assert!(message.text.contains("reason"), "no reason yet: {message:?}");
@@ -164,6 +166,12 @@ fn fill_finalise_amend_and_reopen() {
     assert_eq!(amended.reviewer.name, "Dr Ada Test", "the original reviewer stays");
     let change = amended.amendments[0].changes.iter().find(|c| c.field == "diagnosis.category");
     assert_eq!(change.map(|c| (c.before.clone(), c.after.clone())), Some(("B5b".into(), "B5b-revised".into())));
+    assert_eq!(amended.equity.as_ref().map(|e| (e.ethnic_category.clone(), e.imd_decile)), Some((None, Some(3))));
+    let change = amended.amendments[0].changes.iter().find(|c| c.field == "equity");
+    assert_eq!(
+        change.map(|c| (c.before.clone(), c.after["imd_decile"].clone())),
+        Some((serde_json::Value::Null, 3.into()))
+    );
     assert_eq!(amended.reported_at, report.reported_at, "the first sign-out time stays");
     assert_eq!(amended.report_id, report.report_id);
     let html = std::fs::read_to_string(tmp.path().join("H26-555.report.html")).unwrap_or_else(|e| panic!("{e}"));
@@ -528,4 +536,48 @@ fn second_user(root: &Path) {
     assert_eq!(saved.comments, "Second look.");
     assert_eq!(saved.amendments.len(), 1, "{:?}", saved.amendments);
     assert_eq!(saved.reviewer.name, "Dr Ada Test");
+}
+
+/// Pick `option` in the combo box labelled `label` (by accessibility actions, so a combo scrolled
+/// out of the panel's view is reached as a screen reader would).
+fn choose(h: &mut H, label: &str, option: &str) {
+    h.get_by_role_and_label(A11yRole::ComboBox, label).click_accesskit();
+    h.step();
+    h.step();
+    h.get_by_label(option).click_accesskit();
+    h.step();
+    h.step();
+}
+
+#[test]
+fn equity_of_service_is_entered_and_saved_with_the_draft() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = slide(tmp.path());
+    let mut h = harness(&path);
+    click(&mut h, "Report");
+    wait_until(&mut h, "the report to load", |app| panel(app).is_some_and(|p| !p.is_loading()));
+    h.step();
+    let value = |h: &H, label: &str| {
+        h.get_by_role_and_label(A11yRole::ComboBox, label).accesskit_node().value().unwrap_or_default().to_string()
+    };
+    assert_eq!(value(&h, "Ethnic category"), "not recorded");
+    assert_eq!(value(&h, "IMD decile"), "not recorded");
+    choose(&mut h, "Ethnic category", "N – Black or Black British: African");
+    choose(&mut h, "IMD decile", "1 – most deprived");
+    assert_eq!(value(&h, "Ethnic category"), "N – Black or Black British: African");
+    let equity = |r: &Report| r.equity.as_ref().map(|e| (e.ethnic_category.clone(), e.imd_decile));
+    assert_eq!(panel(h.state()).and_then(|p| equity(&p.report)), Some((Some("N".into()), Some(1))));
+    // Autosaved like any other edit of a draft.
+    wait_until(&mut h, "the draft with its equity to be saved", |app| {
+        saved(app).is_some_and(|r| equity(&r) == Some((Some("N".into()), Some(1))))
+    });
+    // Back to "not recorded": both absent, and the block is gone from the file.
+    choose(&mut h, "Ethnic category", "not recorded");
+    choose(&mut h, "IMD decile", "not recorded");
+    wait_until(&mut h, "the draft without equity to be saved", |app| {
+        saved(app).is_some_and(|r| r.equity.is_none()) && panel(app).is_some_and(|p| !p.is_saving())
+    });
+    let file = panel(h.state()).and_then(|p| p.path.clone()).unwrap_or_default();
+    let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{e}"));
+    assert!(!text.contains("equity"), "{text}");
 }

@@ -27,7 +27,8 @@ use super::message::{Level, Message};
 use super::slide_view::SlideView;
 use crate::annotations::AnnotationClass;
 use crate::report::schema::{
-    changed_fields, now_rfc3339, parse_date, ClassSummary, FieldChange, Report, ReviewType, Role, Status,
+    changed_fields, now_rfc3339, parse_date, ClassSummary, Equity, FieldChange, Report, ReviewType, Role, Status,
+    ETHNIC_CATEGORIES,
 };
 use crate::report::store::{self, SaveRequest, Saved};
 
@@ -837,6 +838,8 @@ impl ReportPanel {
                         changed |= line(ui, "SNOMED CT", &mut self.snomed_text, "codes, comma-separated", false);
                     });
                     changed |= area(ui, "Comments", &mut self.report.comments, false);
+                    ui.separator();
+                    changed |= equity_fields(ui, &mut self.report);
                 });
                 ui.separator();
                 ui.label(RichText::new("Slide").strong());
@@ -1120,6 +1123,74 @@ impl ReportPanel {
 }
 
 /// "123, 456 ,789" → ["123", "456", "789"].
+/// What the panel shows for an ethnic category code: "N – Black or Black British: African".
+fn ethnic_text(code: Option<&str>) -> String {
+    match code {
+        None => NOT_RECORDED.into(),
+        Some(code) => match ETHNIC_CATEGORIES.iter().find(|(c, _, _)| *c == code) {
+            Some((_, meaning, _)) => format!("{code} – {meaning}"),
+            None => code.to_string(),
+        },
+    }
+}
+
+/// What the panel shows for an IMD decile: "1 – most deprived", "5", "10 – least deprived".
+fn decile_text(decile: Option<u8>) -> String {
+    match decile {
+        None => NOT_RECORDED.into(),
+        Some(1) => "1 – most deprived".into(),
+        Some(10) => "10 – least deprived".into(),
+        Some(d) => d.to_string(),
+    }
+}
+
+/// Shown when a report has no value for an equity field (stored as absent).
+const NOT_RECORDED: &str = "not recorded";
+
+/// "Equity of service": the patient's ethnic category and IMD decile, entered by lab staff; each
+/// may be "not recorded". Sets `report.equity` (absent when neither is recorded and it holds
+/// nothing else); true when either changed.
+fn equity_fields(ui: &mut egui::Ui, report: &mut Report) -> bool {
+    let equity = report.equity.clone().unwrap_or_default();
+    let (mut ethnic, mut decile) = (equity.ethnic_category.clone(), equity.imd_decile);
+    ui.label(RichText::new("Equity of service").strong());
+    egui::Grid::new("report-equity").num_columns(2).show(ui, |ui| {
+        let name = ui.label("Ethnic category");
+        egui::ComboBox::from_id_salt("report-ethnic")
+            .selected_text(ethnic_text(ethnic.as_deref()))
+            .height(480.0)
+            .show_ui(ui, |ui| {
+                ui.selectable_value(&mut ethnic, None, NOT_RECORDED);
+                for (code, _, _) in ETHNIC_CATEGORIES {
+                    ui.selectable_value(&mut ethnic, Some(code.to_string()), ethnic_text(Some(code)));
+                }
+            })
+            .response
+            .labelled_by(name.id);
+        ui.end_row();
+        let name = ui.label("IMD decile");
+        egui::ComboBox::from_id_salt("report-imd")
+            .selected_text(decile_text(decile))
+            .height(300.0)
+            .show_ui(ui, |ui| {
+                ui.selectable_value(&mut decile, None, NOT_RECORDED);
+                for d in 1..=10u8 {
+                    ui.selectable_value(&mut decile, Some(d), decile_text(Some(d)));
+                }
+            })
+            .response
+            .labelled_by(name.id);
+        ui.end_row();
+    });
+    if (&ethnic, decile) == (&equity.ethnic_category, equity.imd_decile) {
+        return false;
+    }
+    let edited = Equity { ethnic_category: ethnic, imd_decile: decile, ..equity };
+    let empty = edited.ethnic_category.is_none() && edited.imd_decile.is_none() && edited.extra.is_empty();
+    report.equity = (!empty).then_some(edited);
+    true
+}
+
 fn split_codes(text: &str) -> Vec<String> {
     text.split([',', ';', ' ']).map(str::trim).filter(|c| !c.is_empty()).map(str::to_string).collect()
 }

@@ -18,10 +18,17 @@
 //!   comparable": listed apart, never counted as discordant. A slide whose pairs are all not
 //!   comparable is left out of `concordance_pct` (it cannot be said to agree or disagree).
 //!
+//! - Turnaround is also broken down by ethnic category and IMD quintile per site and network-wide,
+//!   with small-number suppression ([`equity`]); `summary-public.html` holds only those suppressed,
+//!   aggregate figures.
+//!
 //! Parts: `read` finds and reads the report files (bounded, each file once, duplicates
-//! resolved; [`read_reports`] is the one reading path, used here and by the research export), `stats` computes workload, turnaround and concordance, [`render`] writes
-//! `summary.json`, the CSVs and `summary.html`. This module holds the types they share.
+//! resolved; [`read_reports`] is the one reading path, used here, by the research export and by
+//! the registry's push), `stats` computes workload, turnaround and concordance, [`equity`] the
+//! suppressed breakdowns and published workload, [`render`] writes `summary.json`, the CSVs,
+//! `summary.html` and `summary-public.html`. This module holds the types they share.
 
+pub mod equity;
 mod read;
 pub mod render;
 mod stats;
@@ -35,13 +42,15 @@ use rayon::prelude::*;
 use super::category_map::CategoryMap;
 use super::schema::{now_rfc3339, Report, ReviewType, Role, Status};
 
+use equity::{equity_tables, public_workload, EquityTables, PublicWorkload};
 use read::drop_duplicates;
 pub(crate) use read::{find_report_files, read_report};
-pub use render::{discordance_csv, summary_csv, summary_html, write_outputs};
+pub use render::{discordance_csv, summary_csv, summary_html, summary_public_html, write_outputs};
 use stats::{concordance, reviewer_stats, site_stats};
 
 /// The output files [`write_outputs`] writes.
-pub const OUTPUT_FILES: [&str; 4] = ["summary.json", "summary.csv", "discordance.csv", "summary.html"];
+pub const OUTPUT_FILES: [&str; 5] =
+    ["summary.json", "summary.csv", "discordance.csv", "summary.html", "summary-public.html"];
 
 /// A valid report and the file it was read from.
 #[derive(Clone, Debug)]
@@ -224,7 +233,7 @@ pub struct Concordance {
 }
 
 /// The result of [`consolidate`]: every report read, what was not used, and the statistics;
-/// [`render`] writes it as `summary.json`, the CSVs and `summary.html`.
+/// [`render`] writes it as `summary.json`, the CSVs, `summary.html` and `summary-public.html`.
 #[derive(Clone, Debug, Default)]
 pub struct Summary {
     /// Valid reports, one per `report_id`, in path order (a registry's: by site, then case).
@@ -239,6 +248,11 @@ pub struct Summary {
     pub by_reviewer: BTreeMap<String, ReviewerStats>,
     /// Agreement between reports of the same slide.
     pub concordance: Concordance,
+    /// Turnaround by ethnic category and by IMD quintile, per site and network-wide, suppressed
+    /// for publication ([`equity`]).
+    pub equity: EquityTables,
+    /// Per-site and network workload and turnaround, suppressed for publication.
+    pub public_workload: PublicWorkload,
     /// Folder arguments that existed and were searched.
     pub folders_read: usize,
     /// RFC 3339.
@@ -321,6 +335,8 @@ pub fn summarise(rows: Vec<ReportRow>, categories: &CategoryMap) -> Summary {
         by_site: site_stats(&rows),
         by_reviewer: reviewer_stats(&rows),
         concordance: concordance(&rows, categories),
+        equity: equity_tables(&rows),
+        public_workload: public_workload(&rows),
         reports: rows,
         invalid: Vec::new(),
         duplicates: Vec::new(),

@@ -1,11 +1,15 @@
-//! The consolidation's output files: `summary.json`, `summary.csv`, `discordance.csv` and a
-//! self-contained `summary.html`. Every string from a report is escaped.
+//! The consolidation's output files: `summary.json`, `summary.csv`, `discordance.csv`, a
+//! self-contained `summary.html` and `summary-public.html` (suppressed aggregate figures only).
+//! Every string from a report is escaped.
 
 use std::io;
 use std::path::Path;
 
 use serde_json::{json, Map, Value};
 
+use super::equity::{
+    Cell, EquityFigures, EquityTable, EquityTables, PublicWorkload, Suppressed, WorkloadFigures, MIN_CELL, NOT_RECORDED,
+};
 use super::{DiscordantPair, Summary, OUTPUT_FILES};
 use crate::report::category_map::normalise as category_key;
 use crate::text::{csv_text, escape_markup as html_escape};
@@ -15,7 +19,8 @@ fn path_text(path: &Path) -> String {
 }
 
 impl Summary {
-    /// `summary.json`: the keys of issue 5, plus `duplicates` and `generated_at`.
+    /// `summary.json`: the keys of issue 5, plus `duplicates`, `equity` ([`equity_json`]) and
+    /// `generated_at`.
     pub fn to_json(&self) -> Value {
         let invalid: Vec<Value> =
             self.invalid.iter().map(|i| json!({"file": path_text(&i.file), "error": i.error})).collect();
@@ -86,6 +91,7 @@ impl Summary {
                 "not_comparable": not_comparable,
                 "category_map": c.category_map,
             },
+            "equity": equity_json(&self.equity),
             "generated_at": self.generated_at,
         })
     }
@@ -109,6 +115,39 @@ impl Summary {
         }
         line
     }
+}
+
+/// One equity cell in JSON: `{"n", "turnaround_days_median", "within_7_days_pct",
+/// "within_10_days_pct"}` when shown, `{"suppressed": "<10"}` (fewer than 10 reports) or
+/// `{"suppressed": "complementary"}` (hidden so a small cell cannot be recovered) when not.
+fn equity_cell_json(cell: &Cell<EquityFigures>) -> Value {
+    match cell {
+        Cell::Shown(f) => json!({
+            "n": f.n,
+            "turnaround_days_median": f.turnaround_days_median,
+            "within_7_days_pct": f.within_7_days_pct,
+            "within_10_days_pct": f.within_10_days_pct,
+        }),
+        Cell::Suppressed(Suppressed::Small) => json!({"suppressed": "<10"}),
+        Cell::Suppressed(Suppressed::Complementary) => json!({"suppressed": "complementary"}),
+    }
+}
+
+fn equity_table_json(table: &EquityTable) -> Value {
+    let cells = |cells: &[Cell<EquityFigures>]| cells.iter().map(equity_cell_json).collect::<Vec<Value>>();
+    let sites: Map<String, Value> = table.sites.iter().map(|(site, row)| (site.clone(), json!(cells(row)))).collect();
+    json!({"columns": table.columns, "sites": sites, "network": cells(&table.network)})
+}
+
+/// `summary.json`'s `equity`: `{"min_cell": 10, "ethnic_category": TABLE, "imd_quintile": TABLE}`,
+/// a TABLE being `{"columns": [...], "sites": {SITE: [CELL per column]}, "network": [CELL per
+/// column]}` ([`equity_cell_json`]'s cells).
+pub fn equity_json(tables: &EquityTables) -> Value {
+    json!({
+        "min_cell": MIN_CELL,
+        "ethnic_category": equity_table_json(&tables.ethnic_category),
+        "imd_quintile": equity_table_json(&tables.imd_quintile),
+    })
 }
 
 fn csv_line(out: &mut String, fields: &[String]) {
@@ -310,6 +349,117 @@ fn turnaround_chart(summary: &Summary) -> String {
     svg
 }
 
+fn suppressed_html(why: Suppressed) -> String {
+    format!("<span class=\"none\">{}</span>", html_escape(why.marker()))
+}
+
+/// A shown equity cell: "n · median d" over "within 7 % / within 10 %".
+fn equity_cell_html(cell: &Cell<EquityFigures>) -> String {
+    match cell {
+        Cell::Shown(f) => format!(
+            "{} · {}<br>{} / {}",
+            f.n,
+            html_number(f.turnaround_days_median, " d"),
+            html_number(f.within_7_days_pct, " %"),
+            html_number(f.within_10_days_pct, " %")
+        ),
+        Cell::Suppressed(why) => suppressed_html(*why),
+    }
+}
+
+const SUPPRESSION_NOTE: &str = "<p class=\"meta\">Final and amended reports only. A cell counting fewer than \
+    10 reports shows &lt;10 and no figures; a cell that would let such a count be worked out by \
+    subtraction from a row or column total shows \u{201c}suppressed\u{201d}.</p>\n";
+
+fn equity_table_html(out: &mut String, title: &str, table: &EquityTable) {
+    let e = html_escape;
+    *out += &format!("<h3>{}</h3>\n", e(title));
+    let mut header = vec!["site".to_string()];
+    for column in &table.columns {
+        let meaning = table.dimension.meaning(column);
+        header.push(if meaning.is_empty() {
+            e(column)
+        } else {
+            format!("<abbr title=\"{}\">{}</abbr>", e(&meaning), e(column))
+        });
+    }
+    let row = |name: String, cells: &[Cell<EquityFigures>]| {
+        std::iter::once(name).chain(cells.iter().map(equity_cell_html)).collect::<Vec<String>>()
+    };
+    let mut rows: Vec<Vec<String>> = table.sites.iter().map(|(site, cells)| row(e(site), cells)).collect();
+    rows.push(row("<b>network</b>".into(), &table.network));
+    let header: Vec<&str> = header.iter().map(String::as_str).collect();
+    let numeric: Vec<bool> = header.iter().enumerate().map(|(i, _)| i > 0).collect();
+    html_table(out, &header, &numeric, &rows);
+}
+
+/// The equity section: turnaround by ethnic category and by IMD quintile, suppressed.
+fn equity_html(tables: &EquityTables) -> String {
+    let mut out = String::from("<h2>Equity of service</h2>\n");
+    out += "<p class=\"meta\">Each cell: reports · median turnaround in days, then the share within 7 days / \
+            within 10 days. Ethnic category: NHS Data Dictionary code (Z not stated, 99 not known); \
+            IMD quintile 1 is the most deprived fifth of areas.</p>\n";
+    out += SUPPRESSION_NOTE;
+    equity_table_html(&mut out, "By ethnic category", &tables.ethnic_category);
+    equity_table_html(&mut out, "By IMD quintile", &tables.imd_quintile);
+    if tables.ethnic_category.columns.iter().chain(&tables.imd_quintile.columns).any(|c| c == NOT_RECORDED) {
+        out += "<p class=\"meta\">not recorded: reports without the field in their equity block.</p>\n";
+    }
+    out
+}
+
+fn workload_row(name: String, cell: &Cell<WorkloadFigures>) -> Vec<String> {
+    match cell {
+        Cell::Shown(w) => vec![
+            name,
+            w.reports.to_string(),
+            w.signed_out.to_string(),
+            html_number(w.turnaround_days_median, ""),
+            html_number(w.within_7_days_pct, " %"),
+            html_number(w.within_10_days_pct, " %"),
+        ],
+        Cell::Suppressed(why) => std::iter::once(name).chain(std::iter::repeat_n(suppressed_html(*why), 5)).collect(),
+    }
+}
+
+fn public_workload_html(out: &mut String, workload: &PublicWorkload) {
+    let mut rows: Vec<Vec<String>> =
+        workload.sites.iter().map(|(site, cell)| workload_row(html_escape(site), cell)).collect();
+    rows.push(workload_row("<b>network</b>".into(), &workload.network));
+    html_table(
+        out,
+        &["site", "reports", "final or amended", "median days", "within 7 days", "within 10 days"],
+        &[false, true, true, true, true, true],
+        &rows,
+    );
+}
+
+/// `summary-public.html`: only aggregate figures, suppressed for publication — workload and
+/// turnaround per site and network-wide, and the equity tables. No reviewer, case, report id,
+/// slide hash, file, category or invalid file appears; site codes are escaped.
+pub fn summary_public_html(summary: &Summary) -> String {
+    let mut out = String::from("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
+    out += "<title>Reporting turnaround and equity of service</title>\n<style>";
+    out += HTML_STYLE;
+    out += "</style>\n</head>\n<body>\n<h1>Reporting turnaround and equity of service</h1>\n";
+    out += &format!(
+        "<p class=\"meta\">Aggregate figures for publication · {} · generated {}</p>\n",
+        match summary.public_workload.sites.len() {
+            1 => "1 site".to_string(),
+            n => format!("{n} sites"),
+        },
+        html_escape(&summary.generated_at)
+    );
+    out += "<p class=\"meta\">Turnaround: calendar days from specimen receipt to the date of the report. \
+            Median: middle value (mean of the two middle values for an even count).</p>\n";
+    out += SUPPRESSION_NOTE;
+    out += "<h2>Turnaround by site</h2>\n";
+    public_workload_html(&mut out, &summary.public_workload);
+    out += &equity_html(&summary.equity);
+    out += "</body>\n</html>\n";
+    out
+}
+
 /// `summary.html`: one self-contained page (inline CSS and SVG, no scripts or external files).
 /// Every string from a report is escaped: reports come from other hospitals.
 pub fn summary_html(summary: &Summary) -> String {
@@ -418,6 +568,8 @@ pub fn summary_html(summary: &Summary) -> String {
         html_table(&mut out, &header, &[], &pair_rows(&c.not_comparable, true));
     }
 
+    out += &equity_html(&summary.equity);
+
     if !summary.duplicates.is_empty() {
         out += &format!(
             "<h2>Duplicates ({})</h2>\n<p class=\"meta\">The same report found in more than one file is \
@@ -459,6 +611,7 @@ pub fn write_outputs(summary: &Summary, out_dir: &Path) -> io::Result<()> {
         summary_csv(summary).into_bytes(),
         discordance_csv(summary).into_bytes(),
         summary_html(summary).into_bytes(),
+        summary_public_html(summary).into_bytes(),
     ];
     for (name, bytes) in OUTPUT_FILES.iter().zip(contents) {
         let path = out_dir.join(name);
