@@ -10,6 +10,8 @@
 mod common;
 #[path = "remote/dicomweb.rs"]
 mod dicomweb;
+#[path = "remote/registry.rs"]
+mod registry;
 #[path = "remote/s3.rs"]
 mod s3;
 #[path = "remote/tls.rs"]
