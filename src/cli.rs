@@ -1085,7 +1085,6 @@ fn export_research(dirs: &[PathBuf], db: Option<&str>, out: &Path, key_file: &Pa
     use wsiview::report::consolidate;
     use wsiview::report::research::{self, Source};
     use wsiview::report::teaching::PseudonymKey;
-    let (key, created) = PseudonymKey::load_or_create(key_file)?;
     let (reports, source) = match db {
         Some(db) => {
             let (reports, invalid) = crate::cli_registry::current_reports(db)?;
@@ -1113,6 +1112,8 @@ fn export_research(dirs: &[PathBuf], db: Option<&str>, out: &Path, key_file: &Pa
             (read.reports.into_iter().map(|r| r.report).collect(), source)
         }
     };
+    // The key is made only once there is something to export.
+    let (key, created) = PseudonymKey::load_or_create(key_file)?;
     let dataset = research::research_dataset(&reports, &key);
     research::write_dataset(&dataset, &source, out, force)?;
     let c = dataset.counts();

@@ -28,10 +28,24 @@ pub fn escape_markup(text: &str) -> String {
 
 /// A CSV field, quoted when it holds a comma, quote or line break (RFC 4180 section 2).
 pub fn csv_field(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    push_csv_field(&mut out, text);
+    out
+}
+
+/// [`csv_field`] appended to `out` (no allocation for a field that needs no quotes).
+pub fn push_csv_field(out: &mut String, text: &str) {
     if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
+        out.push('"');
+        for part in text.split('"').enumerate() {
+            if part.0 > 0 {
+                out.push_str("\"\"");
+            }
+            out.push_str(part.1);
+        }
+        out.push('"');
     } else {
-        text.to_string()
+        out.push_str(text);
     }
 }
 
@@ -39,10 +53,17 @@ pub fn csv_field(text: &str) -> String {
 /// shows as text: a cell beginning with `=`, `+`, `-`, `@`, tab or carriage return would run as a
 /// formula, so it gets a leading apostrophe (OWASP "CSV injection"), then [`csv_field`].
 pub fn csv_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    push_csv_text(&mut out, text);
+    out
+}
+
+/// [`csv_text`] appended to `out`.
+pub fn push_csv_text(out: &mut String, text: &str) {
     if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        csv_field(&format!("'{text}"))
+        push_csv_field(out, &format!("'{text}"));
     } else {
-        csv_field(text)
+        push_csv_field(out, text);
     }
 }
 

@@ -487,11 +487,12 @@ fn export_research_writes_a_de_identified_k_anonymous_dataset() {
         "--db",
         "postgresql://nobody@127.0.0.1:1/none?connect_timeout=2",
         "--out",
-        "o",
+        &tmp.path().join("o").display().to_string(),
         "--key-file",
-        "k",
+        &tmp.path().join("k").display().to_string(),
     ]);
     assert_eq!(db.status.code(), Some(1));
+    assert!(!tmp.path().join("k").exists(), "no key made when there is nothing to export");
     let stderr = String::from_utf8_lossy(&db.stderr);
     assert!(stderr.contains("cannot connect to the registry postgresql://nobody@127.0.0.1:1/none"), "{stderr}");
 }

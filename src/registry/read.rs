@@ -2,7 +2,7 @@
 //! consolidation rows (`wsiview registry consolidate`) or as report files (`wsiview registry
 //! pull`).
 
-use std::io::{BufRead, BufReader};
+use std::io::Read;
 use std::path::Path;
 
 use postgres::Client;
@@ -30,8 +30,8 @@ pub struct Filter {
 }
 
 impl Filter {
-    /// The `WHERE` clause, values quoted as literals (`COPY` takes no parameters).
-    fn clause(&self) -> String {
+    /// The filter's terms, values quoted as literals (`COPY` takes no parameters).
+    fn terms(&self) -> Vec<String> {
         let mut terms = Vec::new();
         if let Some(site) = &self.site {
             terms.push(format!("site = {}", literal(site.trim())));
@@ -46,11 +46,25 @@ impl Filter {
         if let Some(since) = &self.since {
             terms.push(format!("pushed_at >= {}::timestamptz", literal(since)));
         }
+        terms
+    }
+
+    /// `SELECT columns` of the current version of every report matching the filter. Without a
+    /// filter, `DISTINCT ON` over the narrow columns; with one, the matching versions that no
+    /// later version of their report follows (so the site index serves `--site`). Measured on
+    /// a million reports: BENCHMARKS.md, "Report registry".
+    fn current(&self, columns: &str) -> String {
+        let terms = self.terms();
         if terms.is_empty() {
-            String::new()
-        } else {
-            format!(" WHERE {}", terms.join(" AND "))
+            return format!(
+                "SELECT DISTINCT ON (report_id) {columns} FROM wsiview.report_versions ORDER BY report_id, version DESC"
+            );
         }
+        format!(
+            "SELECT {columns} FROM wsiview.report_versions v WHERE {} AND NOT EXISTS (SELECT 1 FROM \
+             wsiview.report_versions later WHERE later.report_id = v.report_id AND later.version > v.version)",
+            terms.join(" AND ")
+        )
     }
 }
 
@@ -64,21 +78,70 @@ const ROW_COLUMNS: &str = "report_id, version, case_id, site, status, amendments
 /// in parallel.
 pub fn rows(client: &mut Client, filter: &Filter) -> Result<Vec<ReportRow>, RegistryError> {
     check_version(client)?;
-    let query = format!("COPY (SELECT {ROW_COLUMNS} FROM wsiview.current_reports{}) TO STDOUT", filter.clause());
-    let reader = client.copy_out(&query).map_err(RegistryError::database("the reports (COPY)"))?;
-    let mut lines = Vec::new();
-    let mut reader = BufReader::with_capacity(1 << 20, reader);
-    loop {
-        let mut line = Vec::with_capacity(256);
-        match reader.read_until(b'\n', &mut line) {
+    let query = format!("COPY ({}) TO STDOUT", filter.current(ROW_COLUMNS));
+    let mut reader = client.copy_out(&query).map_err(RegistryError::database("the reports (COPY)"))?;
+    // Parsed in 4 MB chunks of whole lines while the rest still arrives; sorted afterwards.
+    let parsed: std::sync::Mutex<Vec<Result<Vec<ReportRow>, RegistryError>>> = Default::default();
+    let mut failure = None;
+    rayon::scope(|scope| {
+        let mut carry: Vec<u8> = Vec::new();
+        loop {
+            let mut chunk = std::mem::take(&mut carry);
+            let start = chunk.len();
+            chunk.resize(start + CHUNK_BYTES, 0);
+            let n = match read_full(&mut reader, &mut chunk[start..]) {
+                Ok(n) => n,
+                Err(e) => {
+                    failure = Some(RegistryError::Unexpected(format!("a broken COPY stream: {e}")));
+                    break;
+                }
+            };
+            chunk.truncate(start + n);
+            let done = n < CHUNK_BYTES;
+            if !done {
+                // Keep the unfinished last line for the next chunk.
+                let cut = chunk.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+                carry = chunk.split_off(cut);
+            }
+            let parsed = &parsed;
+            scope.spawn(move |_| {
+                let rows = chunk.split(|&b| b == b'\n').filter(|l| !l.is_empty()).map(parse_row).collect();
+                if let Ok(mut list) = parsed.lock() {
+                    list.push(rows);
+                }
+            });
+            if done {
+                break;
+            }
+        }
+    });
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    let parts = parsed.into_inner().map_err(|_| RegistryError::Unexpected("a parse worker failed".into()))?;
+    let mut rows = Vec::new();
+    for part in parts {
+        rows.extend(part?);
+    }
+    rows.par_sort_unstable_by(|a, b| (&a.site, &a.case_id, &a.report_id).cmp(&(&b.site, &b.case_id, &b.report_id)));
+    Ok(rows)
+}
+
+/// How much of a `COPY` answer is parsed at a time.
+const CHUNK_BYTES: usize = 4 << 20;
+
+/// Fill `buf` from `reader` unless it ends first; how many bytes were read.
+fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
             Ok(0) => break,
-            Ok(_) => lines.push(line),
-            Err(e) => return Err(RegistryError::Unexpected(format!("a broken COPY stream: {e}"))),
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
     }
-    let mut rows = lines.par_iter().map(|line| parse_row(line)).collect::<Result<Vec<_>, _>>()?;
-    rows.par_sort_by(|a, b| (&a.site, &a.case_id, &a.report_id).cmp(&(&b.site, &b.case_id, &b.report_id)));
-    Ok(rows)
+    Ok(filled)
 }
 
 /// One `COPY` text line's fields: `None` for `\N`, backslash escapes undone.
@@ -113,47 +176,45 @@ fn copy_fields(line: &[u8]) -> Vec<Option<String>> {
 }
 
 fn parse_row(line: &[u8]) -> Result<ReportRow, RegistryError> {
-    let fields = copy_fields(line);
     let bad = |what: &str| {
         RegistryError::Unexpected(format!(
             "a report row with {what}: {}",
             crate::error::printable(&String::from_utf8_lossy(&line[..line.len().min(80)]))
         ))
     };
-    if fields.len() != 16 {
-        return Err(bad(&format!("{} columns instead of 16", fields.len())));
-    }
-    let text = |i: usize| fields[i].clone().unwrap_or_default();
-    let number = |i: usize| -> Result<Option<i64>, RegistryError> {
-        fields[i].as_deref().map(|t| t.parse::<i64>().map_err(|_| bad("a column that is not a number"))).transpose()
+    let fields = copy_fields(line);
+    let count = fields.len();
+    let [report_id, version, case_id, site, status, amendments, reviewer, role, review_type, received_date, reported_at, turnaround_days, category, sha256, ethnic_category, imd_decile]: [Option<String>; 16] =
+        fields.try_into().map_err(|_| bad(&format!("{count} columns instead of 16")))?;
+    let number = |value: Option<String>| -> Result<Option<i64>, RegistryError> {
+        value.map(|t| t.parse::<i64>().map_err(|_| bad("a column that is not a number"))).transpose()
     };
-    let status = match text(4).as_str() {
-        "draft" => Status::Draft,
-        "final" => Status::Final,
-        "amended" => Status::Amended,
+    let report_id = report_id.unwrap_or_default();
+    let version = number(version)?.unwrap_or(0);
+    let status = match status.as_deref() {
+        Some("draft") => Status::Draft,
+        Some("final") => Status::Final,
+        Some("amended") => Status::Amended,
         _ => return Err(bad("an unknown status")),
     };
-    let role = Role::ALL.into_iter().find(|r| r.as_str() == text(7)).unwrap_or(Role::Other);
-    let review_type = ReviewType::ALL.into_iter().find(|r| r.as_str() == text(8)).unwrap_or_default();
-    let report_id = text(0);
-    let version = number(1)?.unwrap_or(0);
+    let (role, review_type) = (role.unwrap_or_default(), review_type.unwrap_or_default());
     Ok(ReportRow {
         source: format!("registry:{report_id}/v{version}"),
         report_id,
-        case_id: text(2),
-        site: text(3),
+        case_id: case_id.unwrap_or_default(),
+        site: site.unwrap_or_default(),
         status,
-        amendments: number(5)?.unwrap_or(0).max(0) as usize,
-        reviewer: text(6),
-        role,
-        review_type,
-        received_date: fields[9].clone(),
-        reported_at: fields[10].clone(),
-        turnaround_days: number(11)?,
-        category: text(12),
-        sha256: text(13),
-        ethnic_category: fields[14].clone(),
-        imd_decile: number(15)?.and_then(|d| u8::try_from(d).ok()),
+        amendments: number(amendments)?.unwrap_or(0).max(0) as usize,
+        reviewer: reviewer.unwrap_or_default(),
+        role: Role::ALL.into_iter().find(|r| r.as_str() == role).unwrap_or(Role::Other),
+        review_type: ReviewType::ALL.into_iter().find(|r| r.as_str() == review_type).unwrap_or_default(),
+        received_date,
+        reported_at,
+        turnaround_days: number(turnaround_days)?,
+        category: category.unwrap_or_default(),
+        sha256: sha256.unwrap_or_default(),
+        ethnic_category,
+        imd_decile: number(imd_decile)?.and_then(|d| u8::try_from(d).ok()),
     })
 }
 
@@ -180,9 +241,8 @@ struct Stored {
 fn current_json(client: &mut Client, filter: &Filter) -> Result<Vec<Stored>, RegistryError> {
     check_version(client)?;
     let query = format!(
-        "SELECT report_id::text, version, site, case_id, report::text FROM wsiview.current_reports{} \
-         ORDER BY site, case_id, report_id",
-        filter.clause()
+        "SELECT * FROM ({}) current ORDER BY site, case_id, report_id",
+        filter.current("report_id::text, version, site, case_id, report::text")
     );
     let rows = client.query(&query, &[]).map_err(RegistryError::database("the reports"))?;
     Ok(rows

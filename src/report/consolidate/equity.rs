@@ -25,7 +25,9 @@
 //! Everything here is computed from [`ReportRow`]s, so the registry's consolidation gets the same
 //! tables from its rows.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
+
+use crate::stats::FastMap;
 
 use super::{ReportRow, SiteStats};
 use crate::report::schema::{imd_quintile, ETHNIC_CATEGORIES};
@@ -100,12 +102,17 @@ impl Dimension {
     }
 
     /// The column a report falls in ([`NOT_RECORDED`] when the field is absent or out of range).
-    fn column(self, row: &ReportRow) -> String {
+    fn column(self, row: &ReportRow) -> &str {
+        const QUINTILES: [&str; 5] = ["1", "2", "3", "4", "5"];
         let value = match self {
-            Dimension::EthnicCategory => row.ethnic_category.as_deref().map(str::trim).map(str::to_string),
-            Dimension::ImdQuintile => row.imd_decile.and_then(imd_quintile).map(|q| q.to_string()),
+            Dimension::EthnicCategory => row.ethnic_category.as_deref().map(str::trim),
+            Dimension::ImdQuintile => row
+                .imd_decile
+                .and_then(imd_quintile)
+                .and_then(|q| QUINTILES.get(usize::from(q).wrapping_sub(1)))
+                .copied(),
         };
-        value.filter(|v| !v.is_empty()).unwrap_or_else(|| NOT_RECORDED.to_string())
+        value.filter(|v| !v.is_empty()).unwrap_or(NOT_RECORDED)
     }
 
     /// Sort key of a column: known codes in order, then others, then "not recorded", then "all".
@@ -253,26 +260,25 @@ fn turnaround(days: Vec<i64>) -> SiteStats {
 
 /// The sites of the rows, trimmed and sorted.
 fn sites(rows: &[ReportRow]) -> Vec<String> {
-    rows.iter().map(|r| r.site.clone()).collect::<BTreeSet<_>>().into_iter().collect()
+    let distinct: FastMap<&str, ()> = rows.iter().map(|r| (r.site.as_str(), ())).collect();
+    distinct.into_keys().collect::<BTreeSet<_>>().into_iter().map(str::to_string).collect()
 }
 
 /// One breakdown of the signed-out rows (module rules).
 pub fn equity_table(rows: &[ReportRow], dimension: Dimension) -> EquityTable {
     let signed: Vec<&ReportRow> = rows.iter().filter(|r| r.status.is_signed_out()).collect();
     let sites = sites(rows);
-    let mut columns: Vec<String> =
-        signed.iter().map(|r| dimension.column(r)).collect::<BTreeSet<_>>().into_iter().collect();
+    let distinct: FastMap<&str, ()> = signed.iter().map(|r| (dimension.column(r), ())).collect();
+    let mut columns: Vec<String> = distinct.into_keys().map(str::to_string).collect();
     columns.sort_by_key(|c| dimension.order(c));
     columns.push(ALL.to_string());
     let (height, width) = (sites.len() + 1, columns.len());
-    let site_index: BTreeMap<&str, usize> = sites.iter().enumerate().map(|(i, s)| (s.as_str(), i)).collect();
-    let column_index: BTreeMap<&str, usize> = columns.iter().enumerate().map(|(i, c)| (c.as_str(), i)).collect();
+    let site_index: FastMap<&str, usize> = sites.iter().enumerate().map(|(i, s)| (s.as_str(), i)).collect();
+    let column_index: FastMap<&str, usize> = columns.iter().enumerate().map(|(i, c)| (c.as_str(), i)).collect();
     let mut counts = vec![0usize; height * width];
     let mut days: Vec<Vec<i64>> = vec![Vec::new(); height * width];
     for row in signed {
-        let (Some(&r), Some(&c)) =
-            (site_index.get(row.site.as_str()), column_index.get(dimension.column(row).as_str()))
-        else {
+        let (Some(&r), Some(&c)) = (site_index.get(row.site.as_str()), column_index.get(dimension.column(row))) else {
             continue;
         };
         for cell in [r * width + c, r * width + width - 1, (height - 1) * width + c, height * width - 1] {
@@ -315,7 +321,7 @@ pub fn equity_tables(rows: &[ReportRow]) -> EquityTables {
 /// Per-site and network workload fit to publish ([`PublicWorkload`]).
 pub fn public_workload(rows: &[ReportRow]) -> PublicWorkload {
     let sites = sites(rows);
-    let index: BTreeMap<&str, usize> = sites.iter().enumerate().map(|(i, s)| (s.as_str(), i)).collect();
+    let index: FastMap<&str, usize> = sites.iter().enumerate().map(|(i, s)| (s.as_str(), i)).collect();
     let network = sites.len();
     let (mut reports, mut signed_out) = (vec![0usize; network + 1], vec![0usize; network + 1]);
     let mut days: Vec<Vec<i64>> = vec![Vec::new(); network + 1];

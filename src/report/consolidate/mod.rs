@@ -331,12 +331,22 @@ pub fn consolidate_with(
 /// [`consolidate_with`] computes after reading the files, and the registry's consolidation from
 /// its rows. `invalid`, `duplicates` and `folders_read` are left empty for the caller.
 pub fn summarise(rows: Vec<ReportRow>, categories: &CategoryMap) -> Summary {
+    // The parts are independent: on two cores, two at a time.
+    let ((by_site, by_reviewer), ((concordance, equity), public_workload)) = rayon::join(
+        || (site_stats(&rows), reviewer_stats(&rows)),
+        || {
+            rayon::join(
+                || rayon::join(|| concordance(&rows, categories), || equity_tables(&rows)),
+                || public_workload(&rows),
+            )
+        },
+    );
     Summary {
-        by_site: site_stats(&rows),
-        by_reviewer: reviewer_stats(&rows),
-        concordance: concordance(&rows, categories),
-        equity: equity_tables(&rows),
-        public_workload: public_workload(&rows),
+        by_site,
+        by_reviewer,
+        concordance,
+        equity,
+        public_workload,
         reports: rows,
         invalid: Vec::new(),
         duplicates: Vec::new(),

@@ -1,31 +1,34 @@
 //! Workload per site and reviewer, turnaround and concordance, from the valid reports.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Concordance, DiscordantPair, ReportRow, ReviewerStats, SiteStats};
 use crate::report::category_map::{normalise as category_key, CategoryMap};
-use crate::stats::{median, percent_one_decimal, percentile_nearest_rank};
+use crate::stats::{median, percent_one_decimal, percentile_nearest_rank, FastMap};
+
+// Counted in hash maps keyed by borrowed text (a million rows, a few sites: ordered maps would
+// compare long common prefixes millions of times), then ordered once.
 
 pub(super) fn site_stats(reports: &[ReportRow]) -> BTreeMap<String, SiteStats> {
-    let mut turnarounds: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
-    let mut by_site: BTreeMap<String, SiteStats> = BTreeMap::new();
+    let mut by_site: FastMap<&str, (SiteStats, Vec<i64>)> = FastMap::default();
     for report in reports {
-        let stats = by_site.entry(report.site.clone()).or_default();
+        let (stats, days) = by_site.entry(report.site.as_str()).or_default();
         stats.reports += 1;
         if report.status.is_signed_out() {
             stats.signed_out += 1;
             // A valid signed-out report has both dates, so this is always Some.
-            if let Some(days) = report.turnaround_days {
-                turnarounds.entry(&report.site).or_default().push(days);
-            }
-        }
-    }
-    for (site, days) in turnarounds {
-        if let Some(stats) = by_site.get_mut(site) {
-            stats.set_turnaround(days);
+            days.extend(report.turnaround_days);
         }
     }
     by_site
+        .into_iter()
+        .map(|(site, (mut stats, days))| {
+            if !days.is_empty() {
+                stats.set_turnaround(days);
+            }
+            (site.to_string(), stats)
+        })
+        .collect()
 }
 
 impl SiteStats {
@@ -43,15 +46,19 @@ impl SiteStats {
 }
 
 pub(super) fn reviewer_stats(reports: &[ReportRow]) -> BTreeMap<String, ReviewerStats> {
-    let mut by_reviewer: BTreeMap<String, ReviewerStats> = BTreeMap::new();
+    let mut by_reviewer: FastMap<&str, (usize, BTreeSet<&str>)> = FastMap::default();
     for report in reports.iter().filter(|r| !r.reviewer.is_empty()) {
-        let stats = by_reviewer.entry(report.reviewer.clone()).or_default();
-        stats.reports += 1;
-        if !stats.sites.contains(&report.site) {
-            stats.sites.insert(report.site.clone());
-        }
+        let (count, sites) = by_reviewer.entry(report.reviewer.as_str()).or_default();
+        *count += 1;
+        sites.insert(report.site.as_str());
     }
     by_reviewer
+        .into_iter()
+        .map(|(name, (reports, sites))| {
+            let sites = sites.into_iter().map(str::to_string).collect();
+            (name.to_string(), ReviewerStats { reports, sites })
+        })
+        .collect()
 }
 
 /// How two reports' categories relate.
@@ -76,12 +83,16 @@ fn agreement(key_a: &str, key_b: &str, categories: &CategoryMap) -> Agreement {
 }
 
 pub(super) fn concordance(reports: &[ReportRow], categories: &CategoryMap) -> Concordance {
-    let mut by_slide: BTreeMap<&str, Vec<&ReportRow>> = BTreeMap::new();
+    // Hashed, then only the slides seen twice sorted: most slides are reviewed once.
+    let mut by_slide: FastMap<&str, Vec<&ReportRow>> =
+        FastMap::with_capacity_and_hasher(reports.len(), Default::default());
     for entry in reports.iter().filter(|e| e.status.is_signed_out()) {
         by_slide.entry(entry.sha256.as_str()).or_default().push(entry);
     }
+    let mut twice: Vec<(&str, Vec<&ReportRow>)> = by_slide.into_iter().filter(|(_, group)| group.len() >= 2).collect();
+    twice.sort_unstable_by(|a, b| a.0.cmp(b.0));
     let mut result = Concordance { category_map: categories.source.clone(), ..Concordance::default() };
-    for (sha256, group) in by_slide.into_iter().filter(|(_, group)| group.len() >= 2) {
+    for (sha256, group) in twice {
         result.slides_reviewed_more_than_once += 1;
         let keys: Vec<String> = group.iter().map(|e| category_key(&e.category)).collect();
         let (mut compared, mut discordant) = (false, false);
