@@ -684,3 +684,38 @@ fn queued_while_unreachable(root: &Path) {
     assert_eq!(std::fs::read(&files[0]).unwrap_or_default(), report.to_json());
     assert!(!panel(h.state()).is_some_and(|p| p.has_unsaved()), "nothing unsaved: the report is on disk");
 }
+
+/// File > Report registry…: a password is refused with the reason (and never kept); a registry
+/// without one is checked on a worker, kept, and is what the settings file gets.
+#[test]
+fn the_registry_setting_refuses_a_password_and_keeps_none() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = slide(tmp.path());
+    let mut h = harness(&path);
+    click(&mut h, "File");
+    click(&mut h, "Report registry…");
+    type_into(&mut h, "Registry", "postgresql://site_rlh:s3cret@127.0.0.1:1/registry?sslmode=disable");
+    click(&mut h, "Save");
+    assert!(h.query_by_label_contains("a password is never kept in the settings").is_some());
+    assert_eq!(h.state().publisher.setting, "", "nothing kept");
+    h.get_by_role_and_label(A11yRole::TextInput, "Registry").click();
+    h.step();
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    h.step();
+    let good = "postgresql://site_rlh@127.0.0.1:1/registry?sslmode=disable";
+    h.get_by_role_and_label(A11yRole::TextInput, "Registry").type_text(good);
+    h.step();
+    click(&mut h, "Save");
+    wait_until(&mut h, "the setting to be checked and kept", |app| !app.publisher.dialog_open());
+    assert_eq!(h.state().publisher.setting, good);
+    assert!(h.state().publisher.is_configured());
+    let persisted = h.state().persisted();
+    assert_eq!(persisted.registry, good);
+    let text = serde_json::to_string(&persisted).unwrap_or_else(|e| panic!("{e}"));
+    assert!(!text.contains("s3cret"), "{text}");
+    // A settings file edited by hand to hold a password is not trusted.
+    let mut edited = persisted;
+    edited.registry = "host=127.0.0.1 password=s3cret".into();
+    h.state_mut().restore(edited);
+    assert_eq!(h.state().publisher.setting, "");
+}
