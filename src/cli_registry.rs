@@ -232,6 +232,10 @@ fn push_queue(db: &Db) -> anyhow::Result<()> {
     let Some(dir) = registry::queue::queue_dir() else {
         bail!("no per-user data folder (set HOME or XDG_DATA_HOME): there is no publish queue");
     };
+    if registry::queue::queued_files(&dir).with_context(|| dir.display().to_string())?.is_empty() {
+        println!("queue {} is empty: nothing to publish", dir.display());
+        return Ok(());
+    }
     let (target, mut client) = db.connect()?;
     let outcome = registry::queue::publish_queue_in(&mut client, &dir)?;
     for (id, reason) in &outcome.refused {

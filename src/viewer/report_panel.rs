@@ -73,6 +73,8 @@ enum Dialog {
 }
 
 type Found = (Option<(PathBuf, Report)>, Vec<String>);
+/// What queueing a saved report for the registry did: `None` when it was not asked for.
+type Queued = Option<Result<(), String>>;
 
 pub struct ReportPanel {
     pub report: Report,
@@ -83,7 +85,7 @@ pub struct ReportPanel {
     baseline: Report,
     loading: Option<Job<Found>>,
     hashing: Hashing,
-    saving: Option<Job<Result<(Saved, Option<Result<(), String>>), String>>>,
+    saving: Option<Job<Result<(Saved, Queued), String>>>,
     amending: Option<Amending>,
     snomed_text: String,
     /// The received date as typed; the report holds it only when it is a real date.
@@ -360,7 +362,7 @@ impl ReportPanel {
     }
 
     /// After a save: what queueing for the registry did (nothing when it was not asked for).
-    fn note_queued(&mut self, queued: Option<Result<(), String>>) {
+    fn note_queued(&mut self, queued: Queued) {
         match queued {
             None => {}
             Some(Ok(())) => {

@@ -729,7 +729,7 @@ fn the_viewers_queue_is_published_once_and_another_sites_report_is_set_aside() {
     }
     let data_home = ("XDG_DATA_HOME", data.path().display().to_string());
     let unreachable = "postgresql://site_rlh@127.0.0.1:1/none?connect_timeout=2&sslmode=disable";
-    let out = wsiview_env(&["registry", "push", "--db", unreachable], &[data_home.clone()]);
+    let out = wsiview_env(&["registry", "push", "--db", unreachable], std::slice::from_ref(&data_home));
     assert!(!out.status.success() && stderr(&out).contains("cannot connect"), "{}", stderr(&out));
     assert_eq!(queued_files(&queue).unwrap_or_default().len(), 2, "nothing lost");
     // The registry reached: `registry push` with no PATH publishes the queue.
