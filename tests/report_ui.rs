@@ -683,6 +683,22 @@ fn queued_while_unreachable(root: &Path) {
     assert_eq!(name, format!("{}-{}.report.json", report.report_id.to_lowercase(), &hash[..12]));
     assert_eq!(std::fs::read(&files[0]).unwrap_or_default(), report.to_json());
     assert!(!panel(h.state()).is_some_and(|p| p.has_unsaved()), "nothing unsaved: the report is on disk");
+    // An amendment is saved and queued too, beside the final version (nothing replaced).
+    click(&mut h, "Amend…");
+    type_into(&mut h, "Comments", "ER positive.");
+    type_into(&mut h, "Reason", "ER status added");
+    click(&mut h, "Save amendment…");
+    click(&mut h, "Save amendment");
+    wait_until(&mut h, "the amendment to be saved and queued", |app| {
+        saved(app).is_some_and(|r| r.status == Status::Amended)
+            && !app.publisher.is_running()
+            && panel(app).and_then(|p| p.notice()).is_some_and(|n| n.text.starts_with(expected))
+    });
+    let amended = saved(h.state()).unwrap_or_else(|| panic!("no saved report"));
+    let files = wsiview::registry::queue::queued_files(&queue).unwrap_or_else(|e| panic!("{e}"));
+    let contents: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(f).unwrap_or_default()).collect();
+    assert_eq!(files.len(), 2, "{files:?}");
+    assert!(contents.contains(&report.to_json()) && contents.contains(&amended.to_json()));
 }
 
 /// File > Report registry…: a password is refused with the reason (and never kept); a registry

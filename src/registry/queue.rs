@@ -13,7 +13,9 @@
 //!   - published, or already held by the registry ("unchanged"): the file is deleted;
 //!   - refused (a report of another site, older than the registry's version, …): moved to
 //!     `registry-queue/refused/` with a sidecar `NAME.reason.txt`;
-//!   - not sent because the connection was lost: kept, for the next run.
+//!   - not sent because the connection was lost, or refused only because another push stored the
+//!     same version at that moment ([`is_conflict`]): kept, for the next run (which finds it
+//!     unchanged).
 //! - A file that is not a valid report is moved to `registry-queue/invalid/` with its reason.
 //!   Nothing in the queue is ever deleted unless the registry holds it.
 //! - Publishing the queue twice, or from the viewer and `wsiview registry push` at once, publishes
@@ -25,7 +27,7 @@ use std::path::{Path, PathBuf};
 
 use postgres::Client;
 
-use super::push::{push_reports, PushOutcome};
+use super::push::{is_conflict, push_reports, PushOutcome};
 use super::RegistryError;
 use crate::report::hash::sha256_bytes;
 use crate::report::Report;
@@ -190,6 +192,9 @@ fn settle(
         }
     }
     for (source, reason) in pushed.skipped {
+        if is_conflict(&reason) {
+            continue; // another push stored it at the same moment: kept, settled by the next run
+        }
         if let Some((file, id)) = by_source.remove(&source) {
             set_aside(dir, &file, REFUSED_FOLDER, &reason, outcome, false);
             outcome.refused.push((id, reason));
@@ -286,14 +291,17 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let dir = tmp.path().join("q");
         let files: Vec<PathBuf> =
-            (0..4).map(|n| enqueue_in(&dir, &report(n)).unwrap_or_else(|e| panic!("{e}"))).collect();
+            (0..5).map(|n| enqueue_in(&dir, &report(n)).unwrap_or_else(|e| panic!("{e}"))).collect();
         let mut by_source: HashMap<String, (PathBuf, String)> =
             files.iter().enumerate().map(|(n, f)| (f.display().to_string(), (f.clone(), format!("id{n}")))).collect();
         let source = |n: usize| files[n].display().to_string();
         let pushed = PushOutcome {
             published: vec![(source(0), "id0".into(), 1)],
             unchanged: vec![(source(1), "id1".into())],
-            skipped: vec![(source(2), "site \"NBT\" is not one this role publishes for".into())],
+            skipped: vec![
+                (source(2), "site \"NBT\" is not one this role publishes for".into()),
+                (source(4), super::super::push::CONFLICT.into()),
+            ],
             interrupted: Some("connection lost".into()),
             not_sent: vec![source(3)],
         };
@@ -302,9 +310,11 @@ mod tests {
         assert_eq!(outcome.published, vec![("id0".to_string(), 1)]);
         assert_eq!(outcome.unchanged, vec!["id1".to_string()]);
         assert_eq!(outcome.refused.len(), 1);
-        assert_eq!(outcome.still_queued, vec!["id3".to_string()]);
+        assert_eq!(outcome.still_queued, vec!["id3".to_string(), "id4".to_string()]);
         assert!(outcome.file_errors.is_empty(), "{:?}", outcome.file_errors);
-        assert_eq!(queued_files(&dir).unwrap_or_default(), vec![files[3].clone()], "only the unsent one stays");
+        let mut kept = vec![files[3].clone(), files[4].clone()];
+        kept.sort();
+        assert_eq!(queued_files(&dir).unwrap_or_default(), kept, "the unsent one and the conflict stay");
         let name = files[2].file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         assert!(dir.join("refused").join(&name).is_file(), "refused, kept aside");
         let reason =

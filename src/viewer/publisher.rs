@@ -293,9 +293,11 @@ fn notes(run: &Run) -> (HashMap<String, Message>, bool) {
             for (id, reason) in &outcome.refused {
                 notes.insert(id_key(id), Message::error(format!("Refused by the registry: {reason}")));
             }
-            let why = outcome.interrupted.clone().unwrap_or_default();
+            // Kept without a lost connection: another push stored it at that moment.
+            let kept = Message::warning("Queued for the registry: another publisher was storing it; will retry");
             for id in &outcome.still_queued {
-                notes.insert(id_key(id), queued(&why));
+                let note = if outcome.interrupted.is_some() { queued("") } else { kept.clone() };
+                notes.insert(id_key(id), note);
             }
             (notes, !outcome.still_queued.is_empty())
         }
