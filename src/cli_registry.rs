@@ -62,8 +62,14 @@ pub enum RegistryCommand {
     /// Publish report files (files, or folders searched recursively for *.report.json). Pushing
     /// again changes nothing; an amended report becomes a new version. Lists what was skipped and
     /// why; exit 1 when anything was.
+    ///
+    /// With no PATH: publish the viewer's queue (reports signed out while the registry could not
+    /// be reached, in the per-user data folder's registry-queue/): published and unchanged ones
+    /// leave the queue, refused ones go to registry-queue/refused/ with the reason, the rest stay
+    /// queued when the registry goes away.
     Push {
-        #[arg(required = true, value_name = "PATH")]
+        /// Report files or folders; none for the viewer's queue.
+        #[arg(value_name = "PATH")]
         paths: Vec<PathBuf>,
         #[command(flatten)]
         db: Db,
@@ -121,6 +127,7 @@ pub fn run(command: RegistryCommand) -> anyhow::Result<()> {
             statements.iter().for_each(|s| println!("  {s};"));
             Ok(())
         }
+        RegistryCommand::Push { paths, db } if paths.is_empty() => push_queue(&db),
         RegistryCommand::Push { paths, db } => push(&paths, &db),
         RegistryCommand::Consolidate { out, site, from, to, category_map, db } => {
             let filter = registry::read::Filter {
@@ -216,6 +223,49 @@ fn push(paths: &[PathBuf], db: &Db) -> anyhow::Result<()> {
     }
     if !outcome.skipped.is_empty() {
         bail!("{} files were skipped (listed above)", outcome.skipped.len());
+    }
+    Ok(())
+}
+
+/// `wsiview registry push` with no PATH: the viewer's publish queue.
+fn push_queue(db: &Db) -> anyhow::Result<()> {
+    let Some(dir) = registry::queue::queue_dir() else {
+        bail!("no per-user data folder (set HOME or XDG_DATA_HOME): there is no publish queue");
+    };
+    if registry::queue::queued_files(&dir).with_context(|| dir.display().to_string())?.is_empty() {
+        println!("queue {} is empty: nothing to publish", dir.display());
+        return Ok(());
+    }
+    let (target, mut client) = db.connect()?;
+    let outcome = registry::queue::publish_queue_in(&mut client, &dir)?;
+    for (id, reason) in &outcome.refused {
+        eprintln!("refused: report {}: {reason}", wsiview::error::printable(id));
+    }
+    for (name, reason) in &outcome.invalid {
+        eprintln!("invalid: {}: {reason}", wsiview::error::printable(name));
+    }
+    for (file, error) in &outcome.file_errors {
+        eprintln!("wsiview: {}: {error} (it stays queued)", file.display());
+    }
+    println!(
+        "queue {}: {} published to {}, {} unchanged, {} refused (in {}), {} invalid, {} still queued",
+        dir.display(),
+        outcome.published.len(),
+        target.shown(),
+        outcome.unchanged.len(),
+        outcome.refused.len(),
+        dir.join(registry::queue::REFUSED_FOLDER).display(),
+        outcome.invalid.len(),
+        outcome.still_queued.len()
+    );
+    if let Some(why) = &outcome.interrupted {
+        bail!("the registry went away ({why}); {} reports stay queued: run it again", outcome.still_queued.len());
+    }
+    if !outcome.refused.is_empty() || !outcome.invalid.is_empty() {
+        bail!(
+            "{} queued reports were refused or invalid (listed above)",
+            outcome.refused.len() + outcome.invalid.len()
+        );
     }
     Ok(())
 }

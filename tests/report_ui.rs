@@ -581,3 +581,157 @@ fn equity_of_service_is_entered_and_saved_with_the_draft() {
     let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{e}"));
     assert!(!text.contains("equity"), "{text}");
 }
+
+/// A registry that accepts connections and drops each after 1.5 s without a word: a publish run
+/// on the UI thread would freeze a frame that long. Its port.
+fn silent_registry() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    let port = listener.local_addr().unwrap_or_else(|e| panic!("{e}")).port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(1500));
+                drop(stream);
+            });
+        }
+    });
+    port
+}
+
+/// With `WSIVIEW_REGISTRY` naming a registry that cannot be reached, finalising saves the report
+/// beside the slide as ever, queues a copy in the data folder's registry-queue/, and the panel
+/// says it is queued; no frame waits on the network. The test runs itself again with its own
+/// data folder and environment (the variables are read at start-up, and other tests run at once).
+#[test]
+fn finalising_with_an_unreachable_registry_saves_queues_and_says_so() {
+    const CHILD: &str = "WSIVIEW_TEST_QUEUE_ROOT";
+    if let Some(dir) = std::env::var_os(CHILD) {
+        return queued_while_unreachable(Path::new(&dir));
+    }
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let port = silent_registry();
+    let exe = std::env::current_exe().unwrap_or_else(|e| panic!("{e}"));
+    let mut command = std::process::Command::new(exe);
+    command.args([
+        "finalising_with_an_unreachable_registry_saves_queues_and_says_so",
+        "--exact",
+        "--nocapture",
+        "--test-threads=1",
+    ]);
+    for (name, _) in std::env::vars() {
+        if name.starts_with("PG") {
+            command.env_remove(name);
+        }
+    }
+    let out = command
+        .env(CHILD, tmp.path())
+        .env("HOME", tmp.path())
+        .env("XDG_DATA_HOME", tmp.path().join("data"))
+        .env("WSIVIEW_REGISTRY", format!("postgresql://x@127.0.0.1:{port}/none?connect_timeout=2&sslmode=disable"))
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run the test again: {e}"));
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && text.contains("1 passed"), "the run with a registry failed:\n{text}");
+}
+
+fn queued_while_unreachable(root: &Path) {
+    let slides = root.join("slides");
+    std::fs::create_dir_all(&slides).unwrap_or_else(|e| panic!("{e}"));
+    let path = slide(&slides);
+    let mut h = harness(&path);
+    assert!(h.state().publisher.is_configured(), "WSIVIEW_REGISTRY configures the registry");
+    h.state_mut().reviewer =
+        ReviewerDefaults { name: "Dr Ada Test".into(), role: Role::Consultant, site: "RLH".into() };
+    click(&mut h, "Report");
+    wait_until(&mut h, "the report to load and the slide to be hashed", |app| {
+        panel(app).is_some_and(|p| !p.is_loading() && p.slide_hash().is_some())
+    });
+    type_into(&mut h, "Received", "2026-11-20");
+    type_into(&mut h, "Category", "B5b");
+    type_into(&mut h, "Specimen", "Core biopsy, left breast");
+    type_into(&mut h, "Microscopy", "Infiltrating carcinoma.");
+    type_into(&mut h, "Diagnosis", "Invasive carcinoma, NST");
+    click(&mut h, "Finalise…");
+    click(&mut h, "Sign out");
+    // Frames go on while the worker waits for the registry.
+    let (start, mut slowest) = (Instant::now(), Duration::ZERO);
+    let expected = "Queued: the registry cannot be reached (postgresql://x@127.0.0.1:";
+    loop {
+        let frame = Instant::now();
+        h.step();
+        slowest = slowest.max(frame.elapsed());
+        let notice = panel(h.state()).and_then(|p| p.notice()).map(|n| n.text).unwrap_or_default();
+        if notice.starts_with(expected) {
+            assert!(notice.contains("/none); will retry") && notice.contains("Saved "), "{notice}");
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "never said queued: {notice:?}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(slowest < Duration::from_millis(1000), "a frame took {slowest:?}: the UI waited on the registry");
+    assert!(start.elapsed() >= Duration::from_millis(1400), "the registry was tried (it answers after 1.5 s)");
+    // Saved locally as ever…
+    let report = saved(h.state()).unwrap_or_else(|| panic!("no saved report"));
+    assert_eq!(report.status, Status::Final);
+    assert_eq!(panel(h.state()).and_then(|p| p.path.clone()), Some(slides.join("H26-555.report.json")));
+    // …and queued: the same bytes, named by id and content.
+    let queue = root.join("data/wsiview/registry-queue");
+    let files = wsiview::registry::queue::queued_files(&queue).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(files.len(), 1, "{files:?}");
+    let hash = wsiview::report::hash::sha256_bytes(&report.to_json());
+    let name = files[0].file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    assert_eq!(name, format!("{}-{}.report.json", report.report_id.to_lowercase(), &hash[..12]));
+    assert_eq!(std::fs::read(&files[0]).unwrap_or_default(), report.to_json());
+    assert!(!panel(h.state()).is_some_and(|p| p.has_unsaved()), "nothing unsaved: the report is on disk");
+    // An amendment is saved and queued too, beside the final version (nothing replaced).
+    click(&mut h, "Amend…");
+    type_into(&mut h, "Comments", "ER positive.");
+    type_into(&mut h, "Reason", "ER status added");
+    click(&mut h, "Save amendment…");
+    click(&mut h, "Save amendment");
+    wait_until(&mut h, "the amendment to be saved and queued", |app| {
+        saved(app).is_some_and(|r| r.status == Status::Amended)
+            && !app.publisher.is_running()
+            && panel(app).and_then(|p| p.notice()).is_some_and(|n| n.text.starts_with(expected))
+    });
+    let amended = saved(h.state()).unwrap_or_else(|| panic!("no saved report"));
+    let files = wsiview::registry::queue::queued_files(&queue).unwrap_or_else(|e| panic!("{e}"));
+    let contents: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(f).unwrap_or_default()).collect();
+    assert_eq!(files.len(), 2, "{files:?}");
+    assert!(contents.contains(&report.to_json()) && contents.contains(&amended.to_json()));
+}
+
+/// File > Report registry…: a password is refused with the reason (and never kept); a registry
+/// without one is checked on a worker, kept, and is what the settings file gets.
+#[test]
+fn the_registry_setting_refuses_a_password_and_keeps_none() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = slide(tmp.path());
+    let mut h = harness(&path);
+    click(&mut h, "File");
+    click(&mut h, "Report registry…");
+    type_into(&mut h, "Registry", "postgresql://site_rlh:s3cret@127.0.0.1:1/registry?sslmode=disable");
+    click(&mut h, "Save");
+    assert!(h.query_by_label_contains("a password is never kept in the settings").is_some());
+    assert_eq!(h.state().publisher.setting, "", "nothing kept");
+    h.get_by_role_and_label(A11yRole::TextInput, "Registry").click();
+    h.step();
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    h.step();
+    let good = "postgresql://site_rlh@127.0.0.1:1/registry?sslmode=disable";
+    h.get_by_role_and_label(A11yRole::TextInput, "Registry").type_text(good);
+    h.step();
+    click(&mut h, "Save");
+    wait_until(&mut h, "the setting to be checked and kept", |app| !app.publisher.dialog_open());
+    assert_eq!(h.state().publisher.setting, good);
+    assert!(h.state().publisher.is_configured());
+    let persisted = h.state().persisted();
+    assert_eq!(persisted.registry, good);
+    let text = serde_json::to_string(&persisted).unwrap_or_else(|e| panic!("{e}"));
+    assert!(!text.contains("s3cret"), "{text}");
+    // A settings file edited by hand to hold a password is not trusted.
+    let mut edited = persisted;
+    edited.registry = "host=127.0.0.1 password=s3cret".into();
+    h.state_mut().restore(edited);
+    assert_eq!(h.state().publisher.setting, "");
+}

@@ -312,6 +312,27 @@ impl Target {
     }
 }
 
+/// Whether `text` may be kept in the viewer's settings: a well-formed URI or keyword list with
+/// known parameters and no password. Reads no file and no environment (the UI thread may call
+/// it); [`Target::parse`] checks the rest.
+pub fn check_setting(text: &str) -> Result<(), RegistryError> {
+    let text = text.trim();
+    let params = if text.starts_with("postgresql://") || text.starts_with("postgres://") {
+        parse_uri(text)?
+    } else {
+        parse_keywords(text)?
+    };
+    if let Some(key) = params.keys().find(|k| !KEYWORDS.contains(&k.as_str())) {
+        return Err(config(format!("unknown connection parameter {:?}", printable(key))));
+    }
+    if params.contains_key("password") {
+        return Err(config(
+            "a password is never kept in the settings: put it in ~/.pgpass (or PGPASSFILE), or in PGPASSWORD".into(),
+        ));
+    }
+    Ok(())
+}
+
 fn config(what: String) -> RegistryError {
     RegistryError::Config(what)
 }
@@ -630,5 +651,16 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("nope"));
+    }
+
+    #[test]
+    fn settings_keep_no_password() {
+        assert!(check_setting("postgresql://site_rlh@db.example:5432/registry?sslmode=verify-full").is_ok());
+        assert!(check_setting("host=db.example dbname=registry").is_ok());
+        for bad in ["postgresql://u:secret@h/db", "host=h password=secret", "postgresql://h/db?password=secret"] {
+            let e = check_setting(bad).map(|_| String::new()).unwrap_or_else(|e| e.to_string());
+            assert!(e.contains("password") && !e.contains("secret"), "{bad}: {e}");
+        }
+        assert!(check_setting("host=h frobnicate=1").is_err());
     }
 }

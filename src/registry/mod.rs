@@ -8,6 +8,8 @@
 //!   reader role reads all, nobody updates or deletes a version (a trigger refuses it), and the
 //!   schema owner is none of them (docs/registry.md).
 //! - [`push`]: publishing report files, batched by `COPY`, idempotent by `report_id` and content.
+//! - [`queue`]: the viewer's publish queue: reports wait there while the registry cannot be
+//!   reached, and are published later (by the viewer or `wsiview registry push`).
 //! - [`read`]: the current version of every report, as consolidation rows or as report files.
 //!
 //! Dependencies: [`crate::report`] (the schema, consolidation's rows and statistics) and the
@@ -17,6 +19,7 @@
 
 pub mod connect;
 pub mod push;
+pub mod queue;
 pub mod read;
 pub mod schema;
 

@@ -347,6 +347,19 @@ fn insert_rows(client: &mut Client, rows: Vec<(Candidate, i32)>, outcome: &mut P
     }
 }
 
+/// The reason given when another push stored the same version at the same moment (or another
+/// site holds it): pushing again settles it.
+pub(crate) const CONFLICT: &str =
+    "the registry already holds this version of the report under another site, or another push \
+                        stored it at the same moment: push again";
+
+/// Whether a report was skipped because another push stored the same version at that moment,
+/// which pushing again settles (the publish queue keeps such a report rather than setting it
+/// aside).
+pub fn is_conflict(reason: &str) -> bool {
+    reason == CONFLICT
+}
+
 /// Why the database refused one row, in words.
 fn refusal(error: &RegistryError) -> String {
     let code = match error {
@@ -354,9 +367,7 @@ fn refusal(error: &RegistryError) -> String {
         _ => None,
     };
     match code.as_deref() {
-        Some("23505") => "the registry already holds this version of the report under another site, or another \
-                          push stored it at the same moment: push again"
-            .into(),
+        Some("23505") => CONFLICT.into(),
         Some("42501") => format!("refused by the registry's security: {error}"),
         _ => error.to_string(),
     }

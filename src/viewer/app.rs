@@ -85,6 +85,10 @@ pub struct Persisted {
     /// File > Open from PACS…'s server address, redacted (never credentials).
     #[serde(default)]
     pub pacs_server: String,
+    /// File > Report registry…: the registry's URI or keywords, never a password (empty: the
+    /// `WSIVIEW_REGISTRY` variable).
+    #[serde(default)]
+    pub registry: String,
 }
 
 pub struct ViewerApp {
@@ -130,6 +134,8 @@ pub struct ViewerApp {
     /// `user:password@` typed into File > Open from PACS… for one server: kept in memory until
     /// the app exits, never persisted.
     pub(super) pacs_credentials: Option<super::pacs::SessionCredentials>,
+    /// The report registry setting and the publish queue's runs.
+    pub publisher: super::publisher::Publisher,
 }
 
 /// What is being closed while report changes are unsaved.
@@ -180,6 +186,7 @@ impl ViewerApp {
             pacs: None,
             pacs_server: String::new(),
             pacs_credentials: None,
+            publisher: super::publisher::Publisher::new(),
         }
     }
 
@@ -195,6 +202,8 @@ impl ViewerApp {
         if !persisted.classes.is_empty() {
             self.classes = persisted.classes;
         }
+        // Checked again: the settings file may have been edited by hand (never a password).
+        self.publisher.setting = super::publisher::Publisher::kept_setting(&persisted.registry);
     }
 
     pub fn persisted(&self) -> Persisted {
@@ -203,6 +212,7 @@ impl ViewerApp {
             classes: self.classes.clone(),
             reviewer: self.reviewer.clone(),
             pacs_server: crate::remote::redact(&self.pacs_server),
+            registry: super::publisher::Publisher::kept_setting(&self.publisher.setting),
         }
     }
 
@@ -353,6 +363,7 @@ impl ViewerApp {
         let dialog = self.closing.is_some()
             || self.url_dialog.is_some()
             || self.pacs.is_some()
+            || self.publisher.dialog_open()
             || self.tabs.iter().any(|t| t.report.as_ref().is_some_and(|r| r.dialog_open()));
         if let Some(view) = self.active_view_mut() {
             view.block_keys(dialog);
@@ -361,6 +372,7 @@ impl ViewerApp {
         self.close_dialog(&ctx);
         self.show_url_dialog(&ctx);
         self.show_pacs(&ctx);
+        self.publisher.show_dialog(&ctx);
         super::help::shortcuts_window(&ctx, &mut self.show_shortcuts);
         self.apply_commands(&ctx);
     }
@@ -392,12 +404,26 @@ impl ViewerApp {
         }
     }
 
-    /// Report panels work in the background too: saves finish, drafts autosave, failed saves retry.
+    /// Report panels work in the background too: saves finish, drafts autosave, failed saves
+    /// retry, signed-out reports are queued; the queue is published and each panel told how its
+    /// report stands with the registry.
     fn tick_reports(&mut self, ctx: &egui::Context) {
+        let publishing = self.publisher.is_configured();
         for tab in &mut self.tabs {
             let TabState::Open(view) = &tab.state else { continue };
             if let Some(panel) = &mut tab.report {
+                panel.set_publishing(publishing);
                 panel.tick(view, &self.classes, &self.reviewer, ctx);
+                if panel.take_publish_request() {
+                    self.publisher.request();
+                }
+            }
+        }
+        if let Some(notes) = self.publisher.tick(ctx) {
+            for panel in self.tabs.iter_mut().filter_map(|t| t.report.as_mut()) {
+                if let Some(note) = notes.get(&super::publisher::id_key(&panel.report.report_id)) {
+                    panel.set_registry_note(note.clone());
+                }
             }
         }
     }
@@ -613,6 +639,14 @@ impl ViewerApp {
                         .clicked()
                     {
                         self.export_annotations(&ctx);
+                    }
+                    ui.separator();
+                    if ui
+                        .button("Report registry…")
+                        .on_hover_text("Publish signed-out reports to the network's PostgreSQL registry")
+                        .clicked()
+                    {
+                        self.publisher.open_dialog();
                     }
                     ui.separator();
                     if ui.button("Close tab").clicked() && !self.tabs.is_empty() {

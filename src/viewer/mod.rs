@@ -16,6 +16,7 @@ pub mod magnification;
 pub mod message;
 pub mod native;
 pub mod pacs;
+pub mod publisher;
 pub mod report_panel;
 pub mod scripted;
 pub mod slide_view;

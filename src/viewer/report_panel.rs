@@ -14,6 +14,10 @@
 //!   the tab ask before closing with unsaved changes ([`ReportPanel::has_unsaved`]).
 //! - An amendment is by whoever amends: the remembered identity of the user, not the reviewer
 //!   who signed the report out (whose name and role are locked while amending).
+//! - When a registry is configured, every save of a signed-out report (Finalise, Amend, a retried
+//!   save) also queues it for the registry, on the same worker, after the local save
+//!   ([`crate::registry::queue`]); the app then publishes the queue ([`super::publisher`]) and the
+//!   status line says whether the registry holds it, refused it, or it stays queued.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -69,6 +73,8 @@ enum Dialog {
 }
 
 type Found = (Option<(PathBuf, Report)>, Vec<String>);
+/// What queueing a saved report for the registry did: `None` when it was not asked for.
+type Queued = Option<Result<(), String>>;
 
 pub struct ReportPanel {
     pub report: Report,
@@ -79,7 +85,7 @@ pub struct ReportPanel {
     baseline: Report,
     loading: Option<Job<Found>>,
     hashing: Hashing,
-    saving: Option<Job<Result<Saved, String>>>,
+    saving: Option<Job<Result<(Saved, Queued), String>>>,
     amending: Option<Amending>,
     snomed_text: String,
     /// The received date as typed; the report holds it only when it is a real date.
@@ -104,6 +110,12 @@ pub struct ReportPanel {
     /// A save asked for while another was running (`Some(folder)` for "Save elsewhere…"); it
     /// runs as soon as that one ends.
     pending_save: Option<Option<PathBuf>>,
+    /// A registry is configured: signed-out reports are queued for it when saved.
+    publishing: bool,
+    /// A report was queued: the app is to publish the queue.
+    publish_requested: bool,
+    /// Where the report stands with the registry (queued, published, refused).
+    pub registry_note: Option<Message>,
 }
 
 fn file_name(path: &Path) -> String {
@@ -199,6 +211,9 @@ impl ReportPanel {
             dialog: None,
             slide_path,
             pending_save: None,
+            publishing: false,
+            publish_requested: false,
+            registry_note: None,
         }
     }
 
@@ -246,7 +261,28 @@ impl ReportPanel {
         if self.saving.is_some() {
             return Some(Message::info("Saving…"));
         }
-        self.saved_note.as_ref().map(|t| Message::info(t.as_str()))
+        match (&self.registry_note, &self.saved_note) {
+            (Some(registry), Some(saved)) => {
+                Some(Message { level: registry.level, text: format!("{}. {saved}", registry.text) })
+            }
+            (Some(registry), None) => Some(registry.clone()),
+            (None, saved) => saved.as_ref().map(|t| Message::info(t.as_str())),
+        }
+    }
+
+    /// Whether signed-out reports are queued for a registry when saved (the app says, each frame).
+    pub fn set_publishing(&mut self, publishing: bool) {
+        self.publishing = publishing;
+    }
+
+    /// A report was queued since the last call: the queue is to be published.
+    pub fn take_publish_request(&mut self) -> bool {
+        std::mem::take(&mut self.publish_requested)
+    }
+
+    /// What the last publishing run said about this report.
+    pub fn set_registry_note(&mut self, note: Message) {
+        self.registry_note = Some(note);
     }
 
     /// The slide's SHA-256 once computed.
@@ -294,7 +330,8 @@ impl ReportPanel {
                 self.saving = None;
                 let result = result.unwrap_or_else(|stopped| Err(stopped.to_string()));
                 match result {
-                    Ok(saved) => {
+                    Ok((saved, queued)) => {
+                        self.note_queued(queued);
                         self.save_failed = None;
                         let time = now_rfc3339();
                         let time = time.get(11..19).unwrap_or_default();
@@ -320,6 +357,22 @@ impl ReportPanel {
                         )));
                     }
                 }
+            }
+        }
+    }
+
+    /// After a save: what queueing for the registry did (nothing when it was not asked for).
+    fn note_queued(&mut self, queued: Queued) {
+        match queued {
+            None => {}
+            Some(Ok(())) => {
+                self.registry_note = Some(Message::info("Queued for the registry: publishing…"));
+                self.publish_requested = true;
+            }
+            Some(Err(e)) => {
+                self.registry_note = Some(Message::error(format!(
+                    "Not queued for the registry ({e}): publish the saved file with `wsiview registry push`"
+                )))
             }
         }
     }
@@ -394,6 +447,7 @@ impl ReportPanel {
         };
         let known_dir = self.path.as_ref().and_then(|p| p.parent()).map(Path::to_path_buf);
         let slide_path = view.slide.path().to_path_buf();
+        let publish = self.publishing && self.report.status.is_signed_out();
         let job = Job::spawn(ctx, move || {
             let saved = match elsewhere {
                 Some(dir) => store::save_in(&dir, request),
@@ -408,7 +462,11 @@ impl ReportPanel {
                     store::save_with_fallback(&dir, request)
                 }
             };
-            saved.map_err(|e| e.to_string())
+            let saved = saved.map_err(|e| e.to_string())?;
+            // Queued only once saved locally, and before any attempt to publish.
+            let queued =
+                publish.then(|| crate::registry::queue::enqueue(&saved.report).map(|_| ()).map_err(|e| e.to_string()));
+            Ok((saved, queued))
         });
         self.saving = Some(job);
     }

@@ -708,3 +708,71 @@ fn a_registry_that_goes_away_mid_push_loses_nothing_and_the_retry_completes() {
     assert_eq!(count(&mut client, "SELECT count(*) FROM wsiview.report_versions"), 30_000);
     assert_eq!(count(&mut client, "SELECT count(DISTINCT report_id) FROM wsiview.report_versions"), 30_000);
 }
+
+#[test]
+fn the_viewers_queue_is_published_once_and_another_sites_report_is_set_aside() {
+    use wsiview::registry::queue::{enqueue_in, publish_queue_in, queued_files};
+    let Some((pg, db)) = registry(&unique("queue")) else { return };
+    let data = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let queue = data.path().join("wsiview/registry-queue");
+    let signed = |site: &str| {
+        (0..)
+            .map(|n| synth::report(n, &SITES, 11))
+            .find(|r| r.status == Status::Final && r.site == site)
+            .unwrap_or_else(|| panic!("a final report of {site}"))
+    };
+    let (mine, theirs) = (signed("RLH"), signed("NBT"));
+    // Queued by the viewer while the registry could not be reached: publishing then fails and
+    // nothing leaves the queue.
+    for report in [&mine, &theirs] {
+        enqueue_in(&queue, report).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let data_home = ("XDG_DATA_HOME", data.path().display().to_string());
+    let unreachable = "postgresql://site_rlh@127.0.0.1:1/none?connect_timeout=2&sslmode=disable";
+    let out = wsiview_env(&["registry", "push", "--db", unreachable], std::slice::from_ref(&data_home));
+    assert!(!out.status.success() && stderr(&out).contains("cannot connect"), "{}", stderr(&out));
+    assert_eq!(queued_files(&queue).unwrap_or_default().len(), 2, "nothing lost");
+    // The registry reached: `registry push` with no PATH publishes the queue.
+    let vars = [("PGUSER", "site_rlh".to_string()), ("PGPASSWORD", password("site_rlh")), data_home];
+    let out = wsiview_env(&["registry", "push", "--db", &db], &vars);
+    assert_eq!(out.status.code(), Some(1), "a refused report is an error: {}", stderr(&out));
+    let text = stdout(&out);
+    for part in ["1 published", "0 unchanged", "1 refused", "0 still queued"] {
+        assert!(text.contains(part), "{part}: {text}");
+    }
+    assert!(stderr(&out).contains("\"NBT\""), "{}", stderr(&out));
+    assert!(queued_files(&queue).unwrap_or_default().is_empty(), "the queue is empty");
+    let aside: Vec<String> = std::fs::read_dir(queue.join("refused"))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    let name = aside
+        .iter()
+        .find(|n| n.ends_with(".report.json"))
+        .unwrap_or_else(|| panic!("the refused report is kept: {aside:?}"));
+    assert!(name.starts_with(&theirs.report_id.to_lowercase()), "{name}");
+    let reason = std::fs::read_to_string(queue.join("refused").join(format!("{name}.reason.txt")))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(reason.contains("\"NBT\"") && reason.contains("site_rlh"), "{reason}");
+    // Queued again (the viewer retried a save) and published again: nothing twice.
+    enqueue_in(&queue, &mine).unwrap_or_else(|e| panic!("{e}"));
+    let mut client = pg.client(db_name(&db), "site_rlh");
+    let outcome = publish_queue_in(&mut client, &queue).unwrap_or_else(|e| panic!("{e}"));
+    assert!(outcome.published.is_empty(), "{outcome:?}");
+    assert_eq!(outcome.unchanged, vec![mine.report_id.clone()]);
+    assert!(queued_files(&queue).unwrap_or_default().is_empty());
+    let again = publish_queue_in(&mut client, &queue).unwrap_or_else(|e| panic!("{e}"));
+    assert!(again.published.is_empty() && again.unchanged.is_empty() && again.refused.is_empty());
+    let mut manager = pg.client(db_name(&db), "manager");
+    let rows = manager
+        .query(
+            "SELECT content_sha256 FROM wsiview.report_versions WHERE report_id = $1::text::uuid",
+            &[&mine.report_id],
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(rows.len(), 1, "one row in report_versions");
+    let stored: String = rows[0].get(0);
+    assert_eq!(stored, wsiview::report::hash::sha256_bytes(&mine.to_json()));
+    assert_eq!(count(&mut manager, "SELECT count(*) FROM wsiview.report_versions"), 1, "the NBT report is not in");
+}
