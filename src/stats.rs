@@ -49,10 +49,11 @@ pub fn sorted(values: &[f64]) -> Vec<f64> {
     v
 }
 
-/// A hash map keyed by text the process made itself (site codes, slide hashes of reports being
-/// counted), with a multiply-rotate hash (Firefox's "FxHash") instead of the default SipHash:
-/// several times faster on a million keys, and not exposed to hash flooding because nothing is
-/// inserted on request of a remote peer while it runs.
+/// A hash map for counting in one batch (site codes, slide hashes of the reports being
+/// consolidated), with a multiply-rotate hash (Firefox's "FxHash") instead of the default SipHash:
+/// several times faster on a million keys. Keys come from report files or registry rows, which
+/// sites write: a site crafting colliding slide hashes can slow a consolidation down, never change
+/// its figures.
 pub type FastMap<K, V> = std::collections::HashMap<K, V, std::hash::BuildHasherDefault<FastHasher>>;
 
 /// The hasher of [`FastMap`].

@@ -240,6 +240,12 @@ impl Target {
             None => DEFAULT_CONNECT_TIMEOUT,
         };
         c.connect_timeout(timeout);
+        // A registry that vanishes mid-push (no reset) is noticed within about a minute, not hours.
+        c.keepalives(true)
+            .keepalives_idle(Duration::from_secs(30))
+            .keepalives_interval(Duration::from_secs(10))
+            .keepalives_retries(3)
+            .tcp_user_timeout(Duration::from_secs(60));
         c.ssl_mode(match self.ssl_mode()? {
             SslMode::Disable => postgres::config::SslMode::Disable,
             SslMode::Prefer => postgres::config::SslMode::Prefer,
@@ -249,10 +255,25 @@ impl Target {
     }
 
     /// Connect. The error names [`Target::shown`] and says what failed, never the password.
+    ///
+    /// The whole connection (socket, TLS, authentication) must succeed within the connect timeout
+    /// (the client's own timeout covers only the socket): a server that accepts and then never
+    /// answers is reported as unreachable, and the thread left waiting ends with its socket.
     pub fn connect(&self) -> Result<postgres::Client, RegistryError> {
-        let config = self.client_config()?;
+        let client_config = self.client_config()?;
+        let timeout = client_config.get_connect_timeout().copied().unwrap_or(DEFAULT_CONNECT_TIMEOUT);
         let tls = tokio_postgres_rustls::MakeRustlsConnect::new(self.tls_config()?);
-        config.connect(tls).map_err(|error| RegistryError::Connect { target: self.shown(), error })
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("registry-connect".into())
+            .spawn(move || {
+                let _ = sender.send(client_config.connect(tls));
+            })
+            .map_err(|e| config(format!("cannot start a thread: {e}")))?;
+        match receiver.recv_timeout(timeout) {
+            Ok(result) => result.map_err(|error| RegistryError::Connect { target: self.shown(), error }),
+            Err(_) => Err(RegistryError::Unreachable { target: self.shown(), seconds: timeout.as_secs() }),
+        }
     }
 
     fn tls_config(&self) -> Result<rustls::ClientConfig, RegistryError> {
@@ -450,8 +471,17 @@ fn read_service(service: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<V
                 let (key, value) = line.split_once('=').ok_or_else(|| {
                     config(format!("service file {}: line {:?} is not keyword=value", file.display(), printable(line)))
                 })?;
+                let key = key.trim();
+                if !KEYWORDS.contains(&key) {
+                    return Err(config(format!(
+                        "service file {}: unknown connection parameter {:?} in service {:?}",
+                        file.display(),
+                        printable(key),
+                        printable(service)
+                    )));
+                }
                 if let Some(list) = found.as_mut() {
-                    list.push((key.trim().to_string(), value.trim().to_string()));
+                    list.push((key.to_string(), value.trim().to_string()));
                 }
             }
         }

@@ -41,6 +41,14 @@ pub enum RegistryError {
         /// The client's error.
         error: postgres::Error,
     },
+    /// The registry did not complete the connection in time (it accepted and never answered).
+    #[error("the registry {target} did not answer within {seconds} s")]
+    Unreachable {
+        /// [`Target::shown`].
+        target: String,
+        /// The connect timeout.
+        seconds: u64,
+    },
     /// A statement failed.
     #[error("the registry refused {what}: {}", describe(.error))]
     Database {
@@ -79,11 +87,25 @@ impl RegistryError {
         move |error| RegistryError::Database { what, error }
     }
 
+    /// Whether the database refused for a passing reason (SQLSTATE classes 08 connection, 25
+    /// read-only or aborted transaction, 40 serialization failure or deadlock, 53 insufficient
+    /// resources, 57 operator intervention or timeout, 58 system error): trying again later may
+    /// succeed, so the report is not refused.
+    pub fn is_temporary(&self) -> bool {
+        let RegistryError::Database { error, .. } = self else { return false };
+        error.as_db_error().is_some_and(|d| {
+            let code = d.code().code();
+            ["08", "25", "40", "53", "57", "58"].iter().any(|class| code.starts_with(class))
+        })
+    }
+
     /// Whether the connection itself failed (the registry went away), rather than a statement
     /// being refused.
     pub fn is_connection_lost(&self) -> bool {
         match self {
-            RegistryError::Connect { .. } => true,
+            // A login refused (wrong password, no such database) is an answer, not a lost line.
+            RegistryError::Connect { error, .. } => error.as_db_error().is_none(),
+            RegistryError::Unreachable { .. } => true,
             RegistryError::Database { error, .. } => error.is_closed() || error.as_db_error().is_none(),
             _ => false,
         }

@@ -28,7 +28,7 @@ use super::schema::{check_version, writable_sites};
 use super::RegistryError;
 use crate::report::consolidate::{find_report_files, read_report};
 use crate::report::hash::sha256_bytes;
-use crate::report::schema::parse_date;
+use crate::report::schema::{parse_date, TEACHING_FIELD};
 use crate::report::{Report, Status};
 
 /// Rows per `COPY` transaction.
@@ -37,7 +37,7 @@ pub const BATCH_ROWS: usize = 2000;
 const LOOKUP_IDS: usize = 10_000;
 
 /// The columns a report version is stored with, in `COPY` order (the rest have defaults).
-const COLUMNS: [&str; 19] = [
+pub(crate) const COLUMNS: [&str; 19] = [
     "report_id",
     "version",
     "site",
@@ -156,6 +156,11 @@ pub fn push_reports(
     check_version(client)?;
     let writable: HashSet<String> = writable_sites(client)?.into_iter().collect();
     let role = current_role(client)?;
+    let (teaching, reports): (Vec<_>, Vec<_>) =
+        reports.into_iter().partition(|(_, report)| report.extra.contains_key(TEACHING_FIELD));
+    for (source, _) in teaching {
+        outcome.skipped.push((source, "a teaching copy (wsiview export-teaching): never published".into()));
+    }
     let (mine, others): (Vec<_>, Vec<_>) =
         reports.into_iter().partition(|(_, report)| writable.contains(report.site.trim()));
     for (source, report) in others {
@@ -323,7 +328,7 @@ fn insert_rows(client: &mut Client, rows: Vec<(Candidate, i32)>, outcome: &mut P
         let batch: Vec<(Candidate, i32)> = rows.by_ref().take(BATCH_ROWS).collect();
         match copy_batch(client, &batch) {
             Ok(()) => outcome.published.extend(batch.into_iter().map(|(c, v)| (c.source, c.report.report_id, v))),
-            Err(e) if e.is_connection_lost() || client.is_closed() => {
+            Err(e) if e.is_connection_lost() || e.is_temporary() || client.is_closed() => {
                 outcome.interrupted = Some(e.to_string());
                 outcome.not_sent.extend(batch.into_iter().chain(rows).map(|(c, _)| c.source));
                 return;
@@ -333,7 +338,7 @@ fn insert_rows(client: &mut Client, rows: Vec<(Candidate, i32)>, outcome: &mut P
                 for (candidate, version) in batch {
                     match insert_one(client, &candidate, version) {
                         Ok(()) => outcome.published.push((candidate.source, candidate.report.report_id, version)),
-                        Err(e) if e.is_connection_lost() || client.is_closed() => {
+                        Err(e) if e.is_connection_lost() || e.is_temporary() || client.is_closed() => {
                             outcome.interrupted = Some(e.to_string());
                             outcome.not_sent.push(candidate.source);
                             outcome.not_sent.extend(rows.map(|(c, _)| c.source));
@@ -347,11 +352,9 @@ fn insert_rows(client: &mut Client, rows: Vec<(Candidate, i32)>, outcome: &mut P
     }
 }
 
-/// The reason given when another push stored the same version at the same moment (or another
-/// site holds it): pushing again settles it.
-pub(crate) const CONFLICT: &str =
-    "the registry already holds this version of the report under another site, or another push \
-                        stored it at the same moment: push again";
+/// The reason given when another push stored a version of the report at the same moment (the
+/// database refuses a version that is not the next one): pushing again settles it.
+pub(crate) const CONFLICT: &str = "another push stored this version of the report at the same moment: push again";
 
 /// Whether a report was skipped because another push stored the same version at that moment,
 /// which pushing again settles (the publish queue keeps such a report rather than setting it
@@ -403,7 +406,8 @@ fn copy_batch(client: &mut Client, batch: &[(Candidate, i32)]) -> Result<(), Reg
     writer.write_all(&buffer).map_err(broken)?;
     writer.finish().map_err(RegistryError::database("the reports (COPY)"))?;
     tx.batch_execute(&format!(
-        "INSERT INTO wsiview.report_versions ({columns}) SELECT {columns} FROM pg_temp.wsiview_push"
+        "INSERT INTO wsiview.report_versions ({columns}) SELECT {columns} FROM pg_temp.wsiview_push \
+         ORDER BY report_id, version"
     ))
     .map_err(RegistryError::database("the reports"))?;
     tx.commit().map_err(RegistryError::database("committing the reports"))

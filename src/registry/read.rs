@@ -285,8 +285,16 @@ pub fn reports(
     Ok((valid, invalid))
 }
 
-/// Write the current version of every report matching `filter` into `out/SITE/CASE.report.json`
-/// (`CASE_REPORTID.report.json` when the case has several reports), atomically, as stored.
+/// A pulled report's file name: `CASE_REPORTID.report.json`, the case id made safe and cut to
+/// 80 characters; the report id makes it unique whatever two case ids or sites become when made
+/// safe, and the same on every pull (a later `--since` pull replaces the same file).
+fn pulled_file_name(case_id: &str, report_id: &str) -> String {
+    let case: String = safe_file_stem(case_id).chars().take(80).collect();
+    format!("{case}_{}{REPORT_SUFFIX}", safe_file_stem(report_id))
+}
+
+/// Write the current version of every report matching `filter` into
+/// `out/SITE/CASE_REPORTID.report.json` ([`pulled_file_name`]), atomically, as stored.
 pub fn pull(client: &mut Client, filter: &Filter, out: &Path) -> Result<PullOutcome, RegistryError> {
     let stored = current_json(client, filter)?;
     let mut outcome = PullOutcome::default();
@@ -295,10 +303,6 @@ pub fn pull(client: &mut Client, filter: &Filter, out: &Path) -> Result<PullOutc
         move |error| RegistryError::Io { path, error }
     };
     std::fs::create_dir_all(out).map_err(io(out))?;
-    let mut case_counts = std::collections::HashMap::new();
-    for s in &stored {
-        *case_counts.entry((s.site.as_str(), s.case_id.as_str())).or_insert(0) += 1;
-    }
     for s in &stored {
         if let Err(problem) = Report::from_json(s.json.as_bytes()) {
             outcome.invalid.push((s.source.clone(), problem.to_string()));
@@ -306,9 +310,7 @@ pub fn pull(client: &mut Client, filter: &Filter, out: &Path) -> Result<PullOutc
         }
         let dir = out.join(safe_file_stem(&s.site));
         std::fs::create_dir_all(&dir).map_err(io(&dir))?;
-        let several = case_counts.get(&(s.site.as_str(), s.case_id.as_str())).copied().unwrap_or(1) > 1;
-        let stem = if several { format!("{}_{}", s.case_id, s.report_id) } else { s.case_id.clone() };
-        let path = dir.join(format!("{}{REPORT_SUFFIX}", safe_file_stem(&stem)));
+        let path = dir.join(pulled_file_name(&s.case_id, &s.report_id));
         if std::fs::read(&path).is_ok_and(|old| old == s.json.as_bytes()) {
             outcome.unchanged += 1;
             continue;

@@ -73,6 +73,29 @@ CREATE TRIGGER report_versions_keep_history BEFORE UPDATE OR DELETE ON wsiview.r
     FOR EACH ROW EXECUTE FUNCTION wsiview.keep_history();
 CREATE TRIGGER report_versions_keep_history_truncate BEFORE TRUNCATE ON wsiview.report_versions
     FOR EACH STATEMENT EXECUTE FUNCTION wsiview.keep_history();
+-- A report belongs to the site of its first version, and versions follow one another: checked
+-- with the owner's view of every row (row-level security hides other sites' rows from a site).
+CREATE FUNCTION wsiview.next_version_only() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog AS $$
+DECLARE
+    held text;
+    latest integer;
+BEGIN
+    SELECT site, version INTO held, latest FROM wsiview.report_versions
+        WHERE report_id = NEW.report_id ORDER BY version DESC LIMIT 1;
+    IF FOUND AND held IS DISTINCT FROM NEW.site THEN
+        RAISE EXCEPTION 'report % belongs to another site', NEW.report_id USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF NEW.version <> coalesce(latest, 0) + 1 THEN
+        RAISE EXCEPTION 'report % is at version %: version % is not the next', NEW.report_id, coalesce(latest, 0),
+            NEW.version USING ERRCODE = 'unique_violation';
+    END IF;
+    RETURN NEW;
+END
+$$;
+REVOKE ALL ON FUNCTION wsiview.next_version_only() FROM PUBLIC;
+CREATE TRIGGER report_versions_next_version_only BEFORE INSERT ON wsiview.report_versions
+    FOR EACH ROW EXECUTE FUNCTION wsiview.next_version_only();
 ALTER TABLE wsiview.report_versions ENABLE ROW LEVEL SECURITY;
 CREATE VIEW wsiview.current_reports WITH (security_invoker = true) AS
     SELECT DISTINCT ON (report_id) * FROM wsiview.report_versions ORDER BY report_id, version DESC;
@@ -169,7 +192,11 @@ fn check_site(site: &str) -> Result<(), RegistryError> {
 /// would make the site's policies meaningless).
 fn check_role(client: &mut Client, role: &str) -> Result<(), RegistryError> {
     let rows = client
-        .query("SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = $1", &[&role])
+        .query(
+            "SELECT rolsuper OR rolbypassrls OR pg_has_role(rolname, (SELECT relowner FROM pg_class \
+             WHERE oid = 'wsiview.report_versions'::regclass), 'MEMBER') FROM pg_roles WHERE rolname = $1",
+            &[&role],
+        )
         .map_err(RegistryError::database("the list of roles"))?;
     match rows.first().map(|r| r.get::<_, bool>(0)) {
         None => Err(RegistryError::Config(format!(
@@ -178,7 +205,8 @@ fn check_role(client: &mut Client, role: &str) -> Result<(), RegistryError> {
             crate::error::printable(role)
         ))),
         Some(true) => Err(RegistryError::Config(format!(
-            "role {:?} is a superuser or bypasses row-level security: a site's role must not",
+            "role {:?} is a superuser, bypasses row-level security or owns the registry's tables: a site's or \
+             reader's role must be none of these",
             crate::error::printable(role)
         ))),
         Some(false) => Ok(()),
@@ -197,7 +225,9 @@ pub fn add_site(client: &mut Client, site: &str, role: &str) -> Result<Vec<Strin
     let insert = identifier(&format!("site {site} inserts"));
     let statements = vec![
         format!("GRANT USAGE ON SCHEMA wsiview TO {r}"),
-        format!("GRANT SELECT, INSERT ON wsiview.report_versions TO {r}"),
+        format!("GRANT SELECT ON wsiview.report_versions TO {r}"),
+        // Not pushed_at or pushed_by: the database fills them in.
+        format!("GRANT INSERT ({}) ON wsiview.report_versions TO {r}", super::push::COLUMNS.join(", ")),
         format!("GRANT SELECT ON wsiview.current_reports, wsiview.sites, wsiview.migrations TO {r}"),
         format!("DROP POLICY IF EXISTS {read} ON wsiview.report_versions"),
         format!("DROP POLICY IF EXISTS {insert} ON wsiview.report_versions"),

@@ -279,6 +279,14 @@ fn notes(run: &Run) -> (HashMap<String, Message>, bool) {
         }
     };
     match &run.outcome {
+        // Reached, but refused as a whole (login, schema version, grants): say why.
+        Err((why, false)) if !run.target.is_empty() => {
+            let note = Message::error(format!("Queued: the registry refused the connection: {why}; will retry"));
+            for id in &run.queued {
+                notes.insert(id_key(id), note.clone());
+            }
+            (notes, !run.queued.is_empty())
+        }
         Err((why, _)) => {
             for id in &run.queued {
                 notes.insert(id_key(id), queued(why));

@@ -441,7 +441,7 @@ fn sites_publish_their_own_reports_once_and_the_registry_consolidates_as_folders
     assert!(out.status.success(), "{}", stderr(&out));
     assert_same_figures(&summary(&again), &summary(&from_folders));
     let sample = &written[4];
-    let file = pulled.join(&sample.site).join(sample.file_name());
+    let file = pulled.join(&sample.site).join(format!("{}_{}.report.json", sample.case_id, sample.report_id));
     assert_eq!(std::fs::read(&file).unwrap_or_default(), sample.to_json(), "pulled as stored");
 
     // The research export reads the registry too.
@@ -555,6 +555,15 @@ fn the_database_itself_refuses_a_site_writing_another_sites_reports_or_changing_
     let out = wsiview(&["registry", "push", &reports.join("RLH").display().to_string(), "--db", &db], "site_rlh");
     assert!(out.status.success(), "{}", stderr(&out));
 
+    // A teaching copy is never published, even one that is valid and of the role's own site.
+    let mut teaching = written.iter().find(|r| r.site == "NBT").cloned().unwrap_or_default();
+    teaching.report_id = "00000000-0000-4000-8000-00000000beef".into();
+    teaching.extra.insert("teaching_copy".into(), serde_json::json!({"note": "x"}));
+    let teaching_file = temp.path().join("teaching.report.json");
+    std::fs::write(&teaching_file, teaching.to_json()).unwrap_or_else(|e| panic!("{e}"));
+    let out = wsiview(&["registry", "push", &teaching_file.display().to_string(), "--db", &db], "site_nbt");
+    assert!(stderr(&out).contains("teaching copy"), "{}", stderr(&out));
+
     // Through wsiview: another site's reports are listed and skipped, the rest published.
     let out = wsiview(&["registry", "push", &reports.display().to_string(), "--db", &db], "site_nbt");
     assert_eq!(out.status.code(), Some(1), "skipped files make exit 1");
@@ -580,6 +589,30 @@ fn the_database_itself_refuses_a_site_writing_another_sites_reports_or_changing_
     // Its own site in the column but another in the report itself: refused too.
     let disguised = copy_rlh_row.replacen("VALUES ('RLH'", "VALUES ('NBT'", 1);
     assert!(refused(nbt.execute(disguised.as_str(), &[])).contains("row-level security"));
+    // Another site's report id cannot be taken over by a later version, nor can a site skip
+    // ahead in its own report's versions; the publish time is the database's.
+    let rlh_id = written.iter().find(|r| r.site == "RLH").map(|r| r.report_id.clone()).unwrap_or_default();
+    let takeover = copy_rlh_row
+        .replacen("gen_random_uuid(), 1,", &format!("'{rlh_id}'::uuid, 2,"), 1)
+        .replacen("VALUES ('RLH'", "VALUES ('NBT'", 1)
+        .replacen("'{\"site\": \"RLH\"}'", "'{\"site\": \"NBT\"}'", 1);
+    let why = refused(nbt.execute(takeover.as_str(), &[]));
+    assert!(why.starts_with("42501") && why.contains("belongs to another site"), "{why}");
+    let nbt_id = written.iter().find(|r| r.site == "NBT").map(|r| r.report_id.clone()).unwrap_or_default();
+    let skip_ahead = takeover.replacen(&format!("'{rlh_id}'::uuid, 2,"), &format!("'{nbt_id}'::uuid, 9,"), 1);
+    let why = refused(nbt.execute(skip_ahead.as_str(), &[]));
+    assert!(why.starts_with("23505") && why.contains("not the next"), "{why}");
+    let why = refused(nbt.execute(
+        "INSERT INTO wsiview.report_versions (report_id, version, site, case_id, status, amendments, reviewer, \
+         reviewer_role, review_type, category, slide_sha256, content_sha256, report, pushed_at) VALUES \
+         (gen_random_uuid(), 1, 'NBT', 'X2', 'final', 0, 'Dr X', 'consultant', 'primary', 'B1', '', '', \
+         '{\"site\": \"NBT\"}', '2001-01-01')",
+        &[],
+    ));
+    assert!(why.starts_with("42501"), "pushed_at is not the site's to set: {why}");
+    // The schema owner cannot be made a site's role (row-level security would not bind it).
+    let out = wsiview(&["registry", "add-site", "OWN", "--role", "owner", "--db", &db], "owner");
+    assert!(stderr(&out).contains("owns the registry's tables"), "{}", stderr(&out));
     // History: no update or delete, even of its own rows.
     let why = refused(nbt.execute("UPDATE wsiview.report_versions SET category = 'B5b' WHERE site = 'NBT'", &[]));
     assert!(why.starts_with("42501") && why.contains("permission denied"), "{why}");
@@ -775,4 +808,25 @@ fn the_viewers_queue_is_published_once_and_another_sites_report_is_set_aside() {
     let stored: String = rows[0].get(0);
     assert_eq!(stored, wsiview::report::hash::sha256_bytes(&mine.to_json()));
     assert_eq!(count(&mut manager, "SELECT count(*) FROM wsiview.report_versions"), 1, "the NBT report is not in");
+}
+
+#[test]
+fn a_registry_that_accepts_and_never_answers_is_unreachable_in_time() {
+    // A socket that is accepted and then left silent (a stuck proxy): the client's own timeout
+    // covers only the TCP connect.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or_else(|e| panic!("{e}"));
+    let held = std::thread::spawn(move || {
+        let accepted: Vec<_> = listener.incoming().take(1).flatten().collect();
+        std::thread::sleep(Duration::from_secs(6));
+        drop(accepted);
+    });
+    let started = Instant::now();
+    let db = format!("postgresql://owner@127.0.0.1:{port}/x?sslmode=disable&connect_timeout=2");
+    let out = wsiview(&["registry", "init", "--db", &db], "owner");
+    let took = started.elapsed();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("did not answer within 2 s"), "{}", stderr(&out));
+    assert!(took < Duration::from_secs(5), "gave up after {took:?}");
+    let _ = held.join();
 }
