@@ -1214,8 +1214,11 @@ fn equity_fields(ui: &mut egui::Ui, report: &mut Report) -> bool {
     ui.label(RichText::new("Equity of service").strong());
     egui::Grid::new("report-equity").num_columns(2).show(ui, |ui| {
         let name = ui.label("Ethnic category");
+        // A fixed width, the long names cut: choosing one must not widen the panel.
         egui::ComboBox::from_id_salt("report-ethnic")
             .selected_text(ethnic_text(ethnic.as_deref()))
+            .width(170.0)
+            .truncate()
             .height(480.0)
             .show_ui(ui, |ui| {
                 ui.selectable_value(&mut ethnic, None, NOT_RECORDED);
@@ -1224,6 +1227,7 @@ fn equity_fields(ui: &mut egui::Ui, report: &mut Report) -> bool {
                 }
             })
             .response
+            .on_hover_text(ethnic_text(ethnic.as_deref()))
             .labelled_by(name.id);
         ui.end_row();
         let name = ui.label("IMD decile");
