@@ -256,8 +256,8 @@ struct Graph {
     ends: Vec<(usize, usize)>,
     /// Per cell, whether it is the total of some sum.
     total: Vec<bool>,
-    /// Number of nodes (sums and ground).
-    nodes: usize,
+    /// Per node (sums, then ground), the cells at it.
+    cells_at: Vec<Vec<usize>>,
 }
 
 impl Graph {
@@ -275,28 +275,30 @@ impl Graph {
                 *t = true;
             }
         }
-        let ends =
+        let ends: Vec<(usize, usize)> =
             sums.iter().map(|s| (s.first().copied().unwrap_or(ground), s.get(1).copied().unwrap_or(ground))).collect();
-        Graph { ends, total, nodes: ground + 1 }
+        let mut cells_at = vec![Vec::new(); ground + 1];
+        for (cell, &(a, b)) in ends.iter().enumerate() {
+            cells_at[a].push(cell);
+            if b != a {
+                cells_at[b].push(cell);
+            }
+        }
+        Graph { ends, total, cells_at }
     }
 
     /// Nodes reached from `from` along hidden cells other than `skip`.
     fn reach(&self, marks: &[Option<Suppressed>], skip: usize, from: usize) -> Vec<bool> {
-        let mut seen = vec![false; self.nodes];
+        let mut seen = vec![false; self.cells_at.len()];
         seen[from] = true;
         let mut queue = vec![from];
         while let Some(node) = queue.pop() {
-            for (cell, &(a, b)) in self.ends.iter().enumerate() {
+            for &cell in &self.cells_at[node] {
                 if cell == skip || marks[cell].is_none() {
                     continue;
                 }
-                let next = if a == node {
-                    b
-                } else if b == node {
-                    a
-                } else {
-                    continue;
-                };
+                let (a, b) = self.ends[cell];
+                let next = if a == node { b } else { a };
                 if !seen[next] {
                     seen[next] = true;
                     queue.push(next);
