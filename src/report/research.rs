@@ -6,9 +6,10 @@
 //!   ([`PseudonymKey::case_pseudonym`], [`PseudonymKey::report_uuid`]), so the same key gives the
 //!   same pseudonyms;
 //! - the site code, review type, diagnosis category and SNOMED CT codes (digits only);
-//! - `received_date` reduced to its month (`period`) and `reported_at` to the month of its date
-//!   in its own offset (`reported_period`); turnaround in whole days
-//!   ([`Report::turnaround_days`]);
+//! - `received_date` reduced to its month (`period`) and turnaround in whole days
+//!   ([`Report::turnaround_days`]). The month of sign-out is not exported: with the month of
+//!   receipt and the exact turnaround it would pin dates (received 2026-01, reported 2026-02,
+//!   1 day ⇒ received on 31 January, reported on 1 February);
 //! - annotation counts per class (no areas, lengths or file names);
 //! - the broad ethnic group ([`ethnic_group`], never the code) and the IMD quintile
 //!   ([`imd_quintile`], never the decile).
@@ -39,7 +40,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
-use super::schema::{ethnic_group, imd_quintile, now_rfc3339, parse_date, parse_timestamp, Report};
+use super::schema::{ethnic_group, imd_quintile, now_rfc3339, parse_date, Report};
 use super::teaching::PseudonymKey;
 use crate::files::write_atomic;
 use crate::text::csv_text;
@@ -106,8 +107,6 @@ pub struct ResearchRow {
     pub site: String,
     /// The month of `received_date`.
     pub received: Month,
-    /// The month of `reported_at`'s date in the offset it was written with.
-    pub reported: Option<Month>,
     /// [`Report::turnaround_days`]: calendar days from receipt to report.
     pub turnaround_days: Option<i64>,
     /// `review_type` as the schema writes it (`second_opinion`).
@@ -136,14 +135,12 @@ impl ResearchRow {
             return None;
         }
         let received = parse_date(report.received_date.as_deref()?).ok()?;
-        let reported = report.reported_at.as_deref().and_then(|t| parse_timestamp(t).ok());
         let equity = report.equity.as_ref();
         Some(ResearchRow {
             case_pseudonym: key.case_pseudonym(&report.case_id),
             report_pseudonym: key.report_uuid(&report.report_id),
             site: report.site.trim().to_string(),
             received: Month { year: received.year(), month: u8::from(received.month()) },
-            reported: reported.map(|t| Month { year: t.date().year(), month: u8::from(t.date().month()) }),
             turnaround_days: report.turnaround_days(),
             review_type: report.review_type.as_str(),
             category: report.diagnosis.category.trim().to_string(),
@@ -307,12 +304,11 @@ pub fn generalise(rows: &mut [ResearchRow]) {
 }
 
 /// The CSV's header, in column order (the data dictionary describes each).
-pub const COLUMNS: [&str; 12] = [
+pub const COLUMNS: [&str; 11] = [
     "case_pseudonym",
     "report_pseudonym",
     "site",
     "period",
-    "reported_period",
     "turnaround_days",
     "review_type",
     "diagnosis_category",
@@ -336,7 +332,6 @@ pub fn research_csv(dataset: &Dataset) -> String {
             row.report_pseudonym.clone(),
             site,
             period,
-            row.reported.map(|m| m.label(level)).unwrap_or_default(),
             row.turnaround_days.map(|d| d.to_string()).unwrap_or_default(),
             row.review_type.to_string(),
             category,
@@ -353,7 +348,7 @@ pub fn research_csv(dataset: &Dataset) -> String {
 }
 
 /// `(name, type, meaning, coarsening)` of every column, in [`COLUMNS`] order.
-pub const DICTIONARY: [(&str, &str, &str, &str); 12] = [
+pub const DICTIONARY: [(&str, &str, &str, &str); 11] = [
     (
         "case_pseudonym",
         "string",
@@ -372,12 +367,6 @@ pub const DICTIONARY: [(&str, &str, &str, &str); 12] = [
         "string",
         "When the specimen was received: YYYY-MM, or YYYY-Qn (calendar quarter n = 1-4) when the row was generalised.",
         "received_date reduced to its month; to its quarter when the month's combination had fewer than k rows",
-    ),
-    (
-        "reported_period",
-        "string",
-        "When the report was signed out, at the same coarseness as period (YYYY-MM or YYYY-Qn), in the reporting site's own calendar.",
-        "reported_at reduced to the month (or quarter) of its date",
     ),
     (
         "turnaround_days",
@@ -438,7 +427,7 @@ pub fn data_dictionary() -> Value {
         "k": K,
         "quasi_identifiers": ["site", "period", "diagnosis_category", "ethnic_group", "imd_quintile"],
         "small_cells": format!("Every combination of the quasi-identifiers occurs at least {K} times. Rows in rarer combinations were generalised in turn — period to quarter, then imd_quintile removed, then ethnic_group removed — each time counted among the rows still rare; rows rare after all three are withheld. Counts are of reports, not patients."),
-        "not_exported": "names of reviewers and amenders; free text (specimen, clinical details, macroscopy, microscopy, diagnosis text, comments, amendment reasons); exact dates and times; slide file names, URLs, DICOM UIDs and hashes; the annotation file; fields this version does not know",
+        "not_exported": "names of reviewers and amenders; free text (specimen, clinical details, macroscopy, microscopy, diagnosis text, comments, amendment reasons); exact dates and times; the month of sign-out (with period and turnaround_days it would pin exact dates); slide file names, URLs, DICOM UIDs and hashes; the annotation file; fields this version does not know",
         "columns": columns,
     })
 }
@@ -572,7 +561,7 @@ mod tests {
         let mut counts = HashMap::new();
         for line in csv.lines().skip(1) {
             let f: Vec<&str> = line.split(',').collect();
-            let qi = [2, 3, 7, 10, 11].iter().map(|&i| f[i].to_string()).collect();
+            let qi = [2, 3, 6, 9, 10].iter().map(|&i| f[i].to_string()).collect();
             *counts.entry(qi).or_default() += 1;
         }
         counts
@@ -628,7 +617,7 @@ mod tests {
         // Within a published combination rows follow the pseudonyms, not the hidden months.
         let lines: Vec<Vec<&str>> = csv.lines().skip(1).map(|l| l.split(',').collect()).collect();
         for pair in lines.windows(2) {
-            let qi = |f: &Vec<&str>| [2, 3, 7, 10, 11].map(|i| f[i].to_string());
+            let qi = |f: &Vec<&str>| [2, 3, 6, 9, 10].map(|i| f[i].to_string());
             if qi(&pair[0]) == qi(&pair[1]) {
                 assert!(pair[0][0] <= pair[1][0], "{pair:?}");
             }
@@ -655,6 +644,31 @@ mod tests {
         let names: Vec<&str> =
             dictionary["columns"].as_array().into_iter().flatten().filter_map(|c| c["name"].as_str()).collect();
         assert_eq!(names, COLUMNS);
+    }
+
+    #[test]
+    fn no_reported_period_is_exported() {
+        // Received 31 January, reported 1 February: a month of sign-out beside the month of
+        // receipt and a turnaround of 1 day would give both exact dates.
+        let reports: Vec<Report> = (0..6)
+            .map(|n| {
+                let mut r = report(n, "A", "2026-01-31", "B5b", None, None);
+                r.reported_at = Some("2026-02-01T10:00:00+00:00".into());
+                r
+            })
+            .collect();
+        let csv = research_csv(&research_dataset(&reports, &key(2)));
+        let header: Vec<&str> = csv.lines().next().map(|h| h.split(',').collect()).unwrap_or_default();
+        assert!(!header.iter().any(|c| c.contains("reported")), "{header:?}");
+        for line in csv.lines().skip(1) {
+            assert_eq!(line.split(',').count(), header.len(), "{line}");
+            assert!(!line.contains("2026-02"), "no month of sign-out: {line}");
+        }
+        let dictionary = data_dictionary();
+        let names: Vec<&str> =
+            dictionary["columns"].as_array().into_iter().flatten().filter_map(|c| c["name"].as_str()).collect();
+        assert!(!names.iter().any(|n| n.contains("reported")), "{names:?}");
+        assert!(!dictionary.to_string().contains("reported_period"));
     }
 
     #[test]

@@ -42,7 +42,7 @@ use rayon::prelude::*;
 use super::category_map::CategoryMap;
 use super::schema::{now_rfc3339, Report, ReviewType, Role, Status};
 
-use equity::{equity_tables, public_workload, EquityTables, PublicWorkload};
+use equity::{published, EquityTables, PublicWorkload};
 use read::drop_duplicates;
 pub(crate) use read::{find_report_files, read_report};
 pub use render::{discordance_csv, summary_csv, summary_html, summary_public_html, write_outputs};
@@ -332,14 +332,9 @@ pub fn consolidate_with(
 /// its rows. `invalid`, `duplicates` and `folders_read` are left empty for the caller.
 pub fn summarise(rows: Vec<ReportRow>, categories: &CategoryMap) -> Summary {
     // The parts are independent: on two cores, two at a time.
-    let ((by_site, by_reviewer), ((concordance, equity), public_workload)) = rayon::join(
+    let ((by_site, by_reviewer), (concordance, (equity, public_workload))) = rayon::join(
         || (site_stats(&rows), reviewer_stats(&rows)),
-        || {
-            rayon::join(
-                || rayon::join(|| concordance(&rows, categories), || equity_tables(&rows)),
-                || public_workload(&rows),
-            )
-        },
+        || rayon::join(|| concordance(&rows, categories), || published(&rows)),
     );
     Summary {
         by_site,
