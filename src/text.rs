@@ -35,7 +35,8 @@ pub fn csv_field(text: &str) -> String {
 
 /// [`csv_field`] appended to `out` (no allocation for a field that needs no quotes).
 pub fn push_csv_field(out: &mut String, text: &str) {
-    if text.contains([',', '"', '\n', '\r']) {
+    let bytes = text.as_bytes();
+    if memchr::memchr3(b',', b'"', b'\n', bytes).is_some() || memchr::memchr(b'\r', bytes).is_some() {
         out.push('"');
         for part in text.split('"').enumerate() {
             if part.0 > 0 {
