@@ -88,6 +88,10 @@ pub fn run(options: ViewOptions) -> anyhow::Result<i32> {
             .with_drag_and_drop(true)
             .with_resizable(!scripted),
         persist_window: !scripted,
+        // egui's dithering adds per-pixel noise arithmetic to every fragment: under llvmpipe at
+        // 3840 × 2100 it cost a fifth of the frame rate (BENCHMARKS.md, issue 17), and on a 24-bit
+        // display it hides no banding in a photograph of tissue.
+        dithering: false,
         persistence_path: scripted_state.clone(),
         // OpenGL: under a software renderer (Mesa llvmpipe, remote desktops, Xvfb) it drew frames
         // about 6x faster than wgpu here (BENCHMARKS.md). WSIVIEW_RENDERER=wgpu selects wgpu.
