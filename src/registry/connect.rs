@@ -361,7 +361,8 @@ fn config(what: String) -> RegistryError {
 /// `postgresql://[user[:password]@][host][:port][/dbname][?keyword=value&…]`.
 fn parse_uri(text: &str) -> Result<BTreeMap<String, String>, RegistryError> {
     let url = url::Url::parse(text).map_err(|e| config(format!("not a postgresql:// URI: {e}")))?;
-    let decode = |s: &str| percent_decode(s).ok_or_else(|| config("the URI has a malformed percent escape".into()));
+    let decode =
+        |s: &str| crate::text::percent_decode(s).ok_or_else(|| config("the URI has a malformed percent escape".into()));
     let mut params = BTreeMap::new();
     if !url.username().is_empty() {
         params.insert("user".into(), decode(url.username())?);
@@ -383,23 +384,6 @@ fn parse_uri(text: &str) -> Result<BTreeMap<String, String>, RegistryError> {
         params.insert(key.into_owned(), value.into_owned());
     }
     Ok(params)
-}
-
-fn percent_decode(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 /// `keyword = value …`, values optionally in single quotes with `\'` and `\\` escapes.

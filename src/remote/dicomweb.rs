@@ -112,8 +112,8 @@ impl Server {
         let mut base = url::Url::parse(url).map_err(|_| bad())?;
         let mut auth = auth;
         if !base.username().is_empty() || base.password().is_some() {
-            let user = percent_decode(base.username()).ok_or_else(bad)?;
-            let password = percent_decode(base.password().unwrap_or("")).ok_or_else(bad)?;
+            let user = crate::text::percent_decode(base.username()).ok_or_else(bad)?;
+            let password = crate::text::percent_decode(base.password().unwrap_or("")).ok_or_else(bad)?;
             auth = Auth::Basic(user, password);
             base.set_username("").map_err(|_| bad())?;
             base.set_password(None).map_err(|_| bad())?;
@@ -723,24 +723,6 @@ fn parse_netrc(text: &str, host: &str) -> Option<(String, String)> {
         .find(|(m, _, _)| m.as_deref().is_some_and(|m| m.eq_ignore_ascii_case(host)))
         .or_else(|| entries.iter().find(|(m, _, _)| m.is_none()))?;
     Some((found.1.clone()?, found.2.clone()?))
-}
-
-/// `%XX`-decoded user information of a URL; `None` if not UTF-8 or malformed.
-fn percent_decode(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = text.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 #[cfg(test)]
