@@ -21,6 +21,7 @@ pub mod report_panel;
 pub mod scripted;
 pub mod slide_view;
 pub mod tab_strip;
+pub mod tile_painter;
 
 pub use app::ViewerApp;
 pub use scripted::{BenchPlan, ScreenshotPlan};

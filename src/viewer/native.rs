@@ -106,6 +106,9 @@ pub fn run(options: ViewOptions) -> anyhow::Result<i32> {
         "wsiview",
         native,
         Box::new(move |cc| {
+            if cc.gl.is_some() {
+                super::tile_painter::use_gl(&cc.egui_ctx);
+            }
             let running = match (script, slides.first()) {
                 (Some(script), Some(slide)) => {
                     let run = ScriptedRun::new(slide.clone(), script, cache_bytes, started, &cc.egui_ctx);

@@ -10,6 +10,7 @@ use egui::{Color32, ColorImage, Pos2, Rect, Sense, Stroke, TextureHandle, Textur
 
 use super::annotate::{AnnotationLayer, Projection, Tool};
 use super::camera::{level_for_zoom, scale_bar, tiles_in, Adjustments, Camera, ViewRect, MAX_PHYSICAL_ZOOM};
+use super::tile_painter::{TilePainter, TileQuad, TileScene};
 use crate::slide::Slide;
 use crate::tiles::{TileId, TileRequest, TileScheduler};
 
@@ -174,6 +175,8 @@ pub struct SlideView {
     keyboard: bool,
     /// A dialog is open this frame: no key reaches the slide ([`Self::block_keys`]).
     keys_blocked: bool,
+    /// Draws the tiles (through OpenGL when eframe uses it).
+    tile_painter: TilePainter,
 }
 
 /// The annotation layer for a slide, with its loaded annotations and autosave.
@@ -202,7 +205,7 @@ pub const FOCUS_MIN_UM: f64 = 50.0;
 pub const FOCUS_MIN_PX: f64 = 200.0;
 
 /// Texture uploads per frame; the rest wait for the next frame (requested at once).
-const UPLOADS_PER_FRAME: usize = 32;
+const UPLOADS_PER_FRAME: usize = 128;
 
 /// Textures kept on the GPU per open slide (about 380 tiles of 256²: the view, its prefetch ring
 /// and fallbacks several times over). With a software renderer they live in main memory.
@@ -271,6 +274,7 @@ impl SlideView {
             arrived: VecDeque::new(),
             arrived_ids: std::collections::HashSet::new(),
             annotations,
+            tile_painter: TilePainter::new(ctx),
         }
     }
 
@@ -489,7 +493,6 @@ impl SlideView {
         self.receive_tiles(ui.ctx());
         self.request_tiles();
         let painter = ui.painter_at(rect);
-        painter.rect_filled(rect, 0.0, Color32::from_gray(38));
         self.draw_tiles(&painter, response.hover_pos());
         self.evict_textures();
         let projection = self.projection();
@@ -708,13 +711,27 @@ impl SlideView {
     }
 
     /// Draw each visible tile of the current level from its texture; where one is missing, the
-    /// matching part of the finest coarser level that has it all. Every screen pixel is drawn about
-    /// once, which matters with software rendering.
+    /// matching part of the finest coarser level that has it all; the background only where no
+    /// tile is. Every screen pixel is drawn once, which matters with software rendering (issue 17).
     fn draw_tiles(&mut self, painter: &egui::Painter, hover: Option<Pos2>) {
         let levels = self.slide.levels();
         let level = self.stats.level;
         let area = self.camera.visible_level0(&self.view);
         let (mut exact, mut failed, mut from_coarser) = (0, 0, 0);
+        let mut quads = Vec::new();
+        // Failed tiles are drawn over the tiles and the background.
+        let slots = [painter.add(egui::Shape::Noop), painter.add(egui::Shape::Noop)];
+        // The background: around the slide, and over tiles with nothing to draw yet.
+        let view = painter.clip_rect();
+        let (w, h) = self.slide_size();
+        let a = self.camera.level0_to_screen([0.0, 0.0], &self.view);
+        let b = self.camera.level0_to_screen([w, h], &self.view);
+        let slide = Rect::from_min_max(Pos2::new(a[0] as f32, a[1] as f32), Pos2::new(b[0] as f32, b[1] as f32));
+        let mut gaps = outside(view, slide);
+        // Texels of the current level per screen pixel: at 1:1 (or magnified level 0) sample the
+        // nearest texel.
+        let texel = self.camera.zoom * levels[level].downsample * self.pixels_per_point;
+        let crisp = (texel - 1.0).abs() < 0.01 || (level == 0 && texel > 1.0);
         self.hovered_failure = None;
         let frame = self.frame;
         let generation = self.generation();
@@ -726,7 +743,7 @@ impl SlideView {
                 let tex_id = tex.handle.id();
                 let current = tex.generation == generation;
                 if let Some((rect, uv)) = self.tile_quad(level, col, row, whole) {
-                    painter.image(tex_id, rect, uv, Color32::WHITE);
+                    quads.push(TileQuad { texture: tex_id, rect, uv, nearest: crisp });
                 }
                 if current {
                     exact += 1;
@@ -753,6 +770,7 @@ impl SlideView {
                 ((col + 1) as f64 * tw).min(info.width as f64 * ds),
                 ((row + 1) as f64 * th).min(info.height as f64 * ds),
             ];
+            let mut filled = false;
             for (coarse, coarse_info) in levels.iter().enumerate().skip(level + 1) {
                 let parts = tiles_in(coarse_info, cover, [0.0, 0.0]);
                 let ids: Vec<TileId> =
@@ -762,15 +780,23 @@ impl SlideView {
                 }
                 from_coarser += 1;
                 for t in ids {
-                    if let Some(quad) = self.tile_quad(coarse, t.col, t.row, cover) {
+                    if let Some((rect, uv)) = self.tile_quad(coarse, t.col, t.row, cover) {
                         if let Some(tex) = self.textures.get_mut(&t) {
                             tex.last_used = frame;
-                            painter.image(tex.handle.id(), quad.0, quad.1, Color32::WHITE);
+                            quads.push(TileQuad { texture: tex.handle.id(), rect, uv, nearest: false });
                         }
                     }
                 }
+                filled = true;
                 break;
             }
+            if !filled {
+                gaps.extend(self.tile_quad(level, col, row, whole).map(|(rect, _)| rect));
+            }
+        }
+        let scene = TileScene { quads, gaps, background: BACKGROUND };
+        for (slot, shape) in slots.into_iter().zip(self.tile_painter.shapes(view, scene)) {
+            painter.set(slot, shape);
         }
         self.stats.exact = exact;
         self.stats.failed = failed;
@@ -851,6 +877,24 @@ impl SlideView {
         let outline = Rect::from_min_max(to_map(x0, y0), to_map(x1, y1)).intersect(map);
         painter.rect_stroke(outline, 0.0, Stroke::new(1.5, Color32::from_rgb(255, 210, 0)), egui::StrokeKind::Middle);
     }
+}
+
+/// The view's colour where there is no slide (or no tile yet).
+const BACKGROUND: Color32 = Color32::from_gray(38);
+
+/// The parts of `view` outside `inner` (up to four bands: above, below, left, right).
+fn outside(view: Rect, inner: Rect) -> Vec<Rect> {
+    let inner = inner.intersect(view);
+    if !inner.is_positive() {
+        return vec![view];
+    }
+    let bands = [
+        Rect::from_min_max(view.min, Pos2::new(view.max.x, inner.min.y)),
+        Rect::from_min_max(Pos2::new(view.min.x, inner.max.y), view.max),
+        Rect::from_min_max(Pos2::new(view.min.x, inner.min.y), Pos2::new(inner.min.x, inner.max.y)),
+        Rect::from_min_max(Pos2::new(inner.max.x, inner.min.y), Pos2::new(view.max.x, inner.max.y)),
+    ];
+    bands.into_iter().filter(|r| r.is_positive()).collect()
 }
 
 /// A tile that failed to load or decode: a red-hatched gap, with the reason written in it when

@@ -1,0 +1,269 @@
+//! Drawing a frame's tiles (BENCHMARKS.md, issue 17).
+//!
+//! Tiles are opaque photographs laid side by side. egui's meshes always blend (premultiplied alpha)
+//! and multiply by a vertex colour, and a software rasteriser (Mesa llvmpipe: remote desktops,
+//! Xvfb) pays for that on every pixel of every frame. Under eframe's OpenGL renderer the tiles are
+//! therefore drawn by a paint callback whose fragment shader only samples the texture, with
+//! blending off, in one pass over the view (the background only where there is no tile). With a
+//! GPU that is the same draw calls as egui's (one per texture) with less work per fragment.
+//! Elsewhere (wgpu, egui_kittest, or `WSIVIEW_TILE_DRAW=egui`) tiles are drawn as egui images.
+//!
+//! The textures stay egui's ([`egui::Context::load_texture`]); the callback finds each one's GL
+//! name through [`egui_glow::Painter::texture`].
+
+use std::sync::{Arc, Mutex};
+
+use eframe::egui_glow;
+use eframe::glow::{self, HasContext};
+use egui::{Color32, Rect, TextureId};
+
+/// One tile (or the part of one) on screen: the texture, where it goes (screen points) and which
+/// part of it (UV, 0–1).
+#[derive(Clone, Copy, Debug)]
+pub struct TileQuad {
+    pub texture: TextureId,
+    pub rect: Rect,
+    pub uv: Rect,
+    /// Sample the nearest texel (the texture's own filter otherwise): for a level shown at 1:1,
+    /// where it is crisper and, under a software rasteriser, cheaper than interpolating.
+    pub nearest: bool,
+}
+
+/// What a view shows this frame, below everything egui draws over it.
+pub struct TileScene {
+    /// Tiles, not overlapping, each clipped to its own part of the slide (screen points).
+    pub quads: Vec<TileQuad>,
+    /// Parts of the view without a tile (outside the slide, tiles with nothing to draw yet),
+    /// filled with `background`.
+    pub gaps: Vec<Rect>,
+    pub background: Color32,
+}
+
+/// Draws a view's tiles: through OpenGL when the native shell said so ([`use_gl`]).
+pub struct TilePainter {
+    gl: Option<GlTilesHandle>,
+}
+
+impl TilePainter {
+    pub fn new(ctx: &egui::Context) -> Self {
+        TilePainter { gl: ctx.data(|d| d.get_temp::<GlTilesHandle>(handle_id())) }
+    }
+
+    /// The shapes that draw `scene`: the gaps, and the tiles (clipped to `clip`, screen points).
+    /// Put them under what egui draws over the tiles.
+    pub fn shapes(&self, clip: Rect, scene: TileScene) -> [egui::Shape; 2] {
+        let gaps = egui::Shape::Vec(
+            scene.gaps.iter().map(|gap| egui::Shape::rect_filled(*gap, 0.0, scene.background)).collect(),
+        );
+        let gl = self.gl.as_ref().filter(|h| !h.lock().failed);
+        let Some(GlTilesHandle(gl)) = gl.cloned() else {
+            let images = scene.quads.iter().map(|q| egui::Shape::image(q.texture, q.rect, q.uv, Color32::WHITE));
+            return [gaps, egui::Shape::Vec(images.collect())];
+        };
+        let bounds = scene.quads.iter().fold(Rect::NOTHING, |b, q| b.union(q.rect)).intersect(clip);
+        if !bounds.is_positive() {
+            return [gaps, egui::Shape::Noop];
+        }
+        let quads = scene.quads;
+        let callback = egui_glow::CallbackFn::new(move |info, painter| {
+            let mut tiles = gl.lock().unwrap_or_else(|p| p.into_inner());
+            tiles.paint(painter, &info, &quads);
+        });
+        [gaps, egui::Shape::Callback(egui::PaintCallback { rect: bounds, callback: Arc::new(callback) })]
+    }
+}
+
+/// The shared OpenGL tile drawing, in `ctx`'s data when eframe paints with OpenGL.
+#[derive(Clone)]
+struct GlTilesHandle(Arc<Mutex<GlTiles>>);
+
+impl GlTilesHandle {
+    fn lock(&self) -> std::sync::MutexGuard<'_, GlTiles> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn handle_id() -> egui::Id {
+    egui::Id::unique("wsiview tile painter")
+}
+
+/// Draw tiles through OpenGL from now on, in views of `ctx` made after this call. Called by the
+/// native shell when eframe's renderer is glow; `WSIVIEW_TILE_DRAW=egui` keeps egui's meshes.
+pub fn use_gl(ctx: &egui::Context) {
+    if std::env::var("WSIVIEW_TILE_DRAW").is_ok_and(|v| v == "egui") {
+        return;
+    }
+    let handle = GlTilesHandle(Arc::new(Mutex::new(GlTiles::default())));
+    ctx.data_mut(|d| d.insert_temp(handle_id(), handle));
+}
+
+/// The tile shader, made at the first frame that draws tiles.
+#[derive(Default)]
+struct GlTiles {
+    program: Option<Program>,
+    /// Making it failed (reported once on stderr): egui draws the tiles.
+    failed: bool,
+}
+
+impl GlTiles {
+    fn paint(&mut self, painter: &egui_glow::Painter, info: &egui::PaintCallbackInfo, quads: &[TileQuad]) {
+        if self.failed {
+            return;
+        }
+        if self.program.is_none() {
+            match unsafe { Program::new(painter.gl()) } {
+                Ok(p) => self.program = Some(p),
+                Err(e) => {
+                    eprintln!("wsiview: the tile shader did not build ({e}); drawing tiles as egui images");
+                    self.failed = true;
+                    return;
+                }
+            }
+        }
+        if let Some(program) = self.program.as_mut() {
+            unsafe { program.draw(painter, info, quads) };
+        }
+    }
+}
+
+struct Program {
+    program: glow::Program,
+    vao: glow::VertexArray,
+    vbo: glow::Buffer,
+    u_sampler: Option<glow::UniformLocation>,
+    /// A sampler object with nearest filtering (GL 3.3 / ES 3; without it quads use their
+    /// texture's filter).
+    nearest: Option<glow::Sampler>,
+    /// Vertex data, reused between frames: x, y (clip space), u, v per vertex, as bytes.
+    vertices: Vec<u8>,
+}
+
+/// The shaders for GLSL 1.30+ / ES 3 ("in"/"out") and for older GLSL. The fragment shader is
+/// only the texture lookup.
+const SHADERS_NEW: [&str; 2] = [
+    "in vec2 a_pos;\nin vec2 a_tc;\nout vec2 v_tc;\n\
+     void main() { v_tc = a_tc; gl_Position = vec4(a_pos, 0.0, 1.0); }\n",
+    "uniform sampler2D u_sampler;\nin vec2 v_tc;\nout vec4 f_color;\n\
+     void main() { f_color = texture(u_sampler, v_tc); }\n",
+];
+const SHADERS_OLD: [&str; 2] = [
+    "attribute vec2 a_pos;\nattribute vec2 a_tc;\nvarying vec2 v_tc;\n\
+     void main() { v_tc = a_tc; gl_Position = vec4(a_pos, 0.0, 1.0); }\n",
+    "uniform sampler2D u_sampler;\nvarying vec2 v_tc;\n\
+     void main() { gl_FragColor = texture2D(u_sampler, v_tc); }\n",
+];
+
+impl Program {
+    unsafe fn new(gl: &glow::Context) -> Result<Self, String> {
+        let version = egui_glow::ShaderVersion::get(gl);
+        let sources = if version.is_new_shader_interface() { SHADERS_NEW } else { SHADERS_OLD };
+        unsafe {
+            let program = gl.create_program()?;
+            let mut shaders = Vec::new();
+            for (kind, source) in [glow::VERTEX_SHADER, glow::FRAGMENT_SHADER].into_iter().zip(sources) {
+                let shader = gl.create_shader(kind)?;
+                let text = format!(
+                    "{}\n#ifdef GL_ES\nprecision mediump float;\n#endif\n{source}",
+                    version.version_declaration()
+                );
+                gl.shader_source(shader, &text);
+                gl.compile_shader(shader);
+                if !gl.get_shader_compile_status(shader) {
+                    let log = gl.get_shader_info_log(shader);
+                    gl.delete_shader(shader);
+                    gl.delete_program(program);
+                    return Err(format!("compile: {log}"));
+                }
+                gl.attach_shader(program, shader);
+                shaders.push(shader);
+            }
+            gl.bind_attrib_location(program, 0, "a_pos");
+            gl.bind_attrib_location(program, 1, "a_tc");
+            gl.link_program(program);
+            for shader in shaders {
+                gl.detach_shader(program, shader);
+                gl.delete_shader(shader);
+            }
+            if !gl.get_program_link_status(program) {
+                let log = gl.get_program_info_log(program);
+                gl.delete_program(program);
+                return Err(format!("link: {log}"));
+            }
+            let u_sampler = gl.get_uniform_location(program, "u_sampler");
+            let vao = gl.create_vertex_array()?;
+            let vbo = gl.create_buffer()?;
+            gl.bind_vertex_array(Some(vao));
+            gl.bind_buffer(glow::ARRAY_BUFFER, Some(vbo));
+            let float = std::mem::size_of::<f32>() as i32;
+            gl.enable_vertex_attrib_array(0);
+            gl.vertex_attrib_pointer_f32(0, 2, glow::FLOAT, false, 4 * float, 0);
+            gl.enable_vertex_attrib_array(1);
+            gl.vertex_attrib_pointer_f32(1, 2, glow::FLOAT, false, 4 * float, 2 * float);
+            gl.bind_vertex_array(None);
+            gl.bind_buffer(glow::ARRAY_BUFFER, None);
+            let v = gl.version();
+            let samplers = if v.is_embedded { v.major >= 3 } else { (v.major, v.minor) >= (3, 3) };
+            let nearest = if samplers { gl.create_sampler().ok() } else { None };
+            if let Some(sampler) = nearest {
+                gl.sampler_parameter_i32(sampler, glow::TEXTURE_MIN_FILTER, glow::NEAREST as i32);
+                gl.sampler_parameter_i32(sampler, glow::TEXTURE_MAG_FILTER, glow::NEAREST as i32);
+                gl.sampler_parameter_i32(sampler, glow::TEXTURE_WRAP_S, glow::CLAMP_TO_EDGE as i32);
+                gl.sampler_parameter_i32(sampler, glow::TEXTURE_WRAP_T, glow::CLAMP_TO_EDGE as i32);
+            }
+            Ok(Program { program, vao, vbo, u_sampler, nearest, vertices: Vec::new() })
+        }
+    }
+
+    /// Draw `quads` into the window, one draw call per quad (a texture each), blending off, within
+    /// the scissor egui set for the callback. egui restores its own state afterwards (program,
+    /// buffers, viewport) except blending, which is switched back on here.
+    unsafe fn draw(&mut self, painter: &egui_glow::Painter, info: &egui::PaintCallbackInfo, quads: &[TileQuad]) {
+        let gl = painter.gl();
+        let [w, h] = info.screen_size_px;
+        let ppp = info.pixels_per_point;
+        // Screen points → clip space of the whole window.
+        let x = |p: f32| p * ppp / w as f32 * 2.0 - 1.0;
+        let y = |p: f32| 1.0 - p * ppp / h as f32 * 2.0;
+        self.vertices.clear();
+        for q in quads {
+            let (x0, x1, y0, y1) = (x(q.rect.min.x), x(q.rect.max.x), y(q.rect.min.y), y(q.rect.max.y));
+            let (u0, u1, v0, v1) = (q.uv.min.x, q.uv.max.x, q.uv.min.y, q.uv.max.y);
+            let corners = [[x0, y0, u0, v0], [x1, y0, u1, v0], [x0, y1, u0, v1], [x1, y1, u1, v1]];
+            for i in [0, 1, 2, 1, 3, 2] {
+                for v in corners[i] {
+                    self.vertices.extend_from_slice(&v.to_ne_bytes());
+                }
+            }
+        }
+        unsafe {
+            gl.viewport(0, 0, w as i32, h as i32);
+            gl.disable(glow::BLEND);
+            gl.use_program(Some(self.program));
+            gl.uniform_1_i32(self.u_sampler.as_ref(), 0);
+            gl.active_texture(glow::TEXTURE0);
+            gl.bind_vertex_array(Some(self.vao));
+            gl.bind_buffer(glow::ARRAY_BUFFER, Some(self.vbo));
+            gl.buffer_data_u8_slice(glow::ARRAY_BUFFER, &self.vertices, glow::STREAM_DRAW);
+            let (mut bound, mut sampler) = (None, None);
+            for (i, q) in quads.iter().enumerate() {
+                let Some(texture) = painter.texture(q.texture) else { continue };
+                if bound != Some(texture) {
+                    gl.bind_texture(glow::TEXTURE_2D, Some(texture));
+                    bound = Some(texture);
+                }
+                let wanted = if q.nearest { self.nearest } else { None };
+                if wanted != sampler {
+                    gl.bind_sampler(0, wanted);
+                    sampler = wanted;
+                }
+                gl.draw_arrays(glow::TRIANGLES, (i * 6) as i32, 6);
+            }
+            if sampler.is_some() {
+                gl.bind_sampler(0, None);
+            }
+            gl.bind_vertex_array(None);
+            gl.bind_buffer(glow::ARRAY_BUFFER, None);
+            gl.enable(glow::BLEND);
+        }
+    }
+}
