@@ -32,7 +32,9 @@ fn display() -> Option<Display> {
     if let Some(name) = std::env::var("DISPLAY").ok().filter(|d| !d.is_empty()) {
         return Some(Display { name, server: None });
     }
-    let number = 140 + std::process::id() % 50;
+    // One server per test, each its own display number (tests run in parallel in one process).
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let number = 140 + (std::process::id() % 40) * 4 + NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 4;
     let server = Command::new("Xvfb")
         .args([format!(":{number}").as_str(), "-screen", "0", "1920x1200x24", "-nolisten", "tcp"])
         .stdout(Stdio::null())
@@ -61,8 +63,19 @@ fn display() -> Option<Display> {
 }
 
 fn screenshot(display: &Display, slide: &Path, out: &Path, args: &[&str]) -> serde_json::Value {
+    screenshot_with(display, slide, out, args, &[])
+}
+
+fn screenshot_with(
+    display: &Display,
+    slide: &Path,
+    out: &Path,
+    args: &[&str],
+    envs: &[(&str, &str)],
+) -> serde_json::Value {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_wsiview"));
     cmd.arg("view").arg(slide).args(args).arg("--screenshot").arg(out).env("DISPLAY", &display.name);
+    cmd.envs(envs.iter().copied());
     let output = cmd.output().unwrap_or_else(|e| panic!("{e}"));
     assert!(output.status.success(), "view --screenshot failed: {}", String::from_utf8_lossy(&output.stderr));
     let line = String::from_utf8_lossy(&output.stdout);
@@ -100,5 +113,44 @@ fn screenshot_matches_read_region() {
             max <= 4 && mean < 0.5,
             "level {level}: screenshot differs from read_region: max {max}, mean {mean:.3}"
         );
+    }
+}
+
+/// Tiles drawn by the OpenGL paint callback (the default under glow) look the same as tiles drawn
+/// as egui images (`WSIVIEW_TILE_DRAW=egui`): zoomed out past the slide (background around it),
+/// between levels (scaled, filtered), and at level 0 at 1:1.
+#[test]
+fn gl_tiles_equal_egui_images() {
+    let Some(display) = display() else { return };
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let opts = SynthOptions { width: 6000, height: 4000, layout: Layout::Chain, seed: 5, ..Default::default() };
+    let path = synth(tmp.path(), "g.tif", &opts);
+    let views: [&[&str]; 3] = [
+        &["--downsample", "12"],
+        &["--center", "2500,1700", "--downsample", "1.37"],
+        &["--center", "3100,2100", "--level", "0"],
+    ];
+    for (i, args) in views.into_iter().enumerate() {
+        let args: Vec<&str> = args.iter().copied().chain(["--size", "800x600"]).collect();
+        let gl_out = tmp.path().join(format!("gl{i}.png"));
+        let egui_out = tmp.path().join(format!("egui{i}.png"));
+        screenshot_with(&display, &path, &gl_out, &args, &[]);
+        screenshot_with(&display, &path, &egui_out, &args, &[("WSIVIEW_TILE_DRAW", "egui")]);
+        let gl = image::open(&gl_out).unwrap_or_else(|e| panic!("{e}")).to_rgba8();
+        let egui = image::open(&egui_out).unwrap_or_else(|e| panic!("{e}")).to_rgba8();
+        assert_eq!(gl.dimensions(), egui.dimensions());
+        // Everything but the overlays (the minimap top right, the scale bar bottom left).
+        let crop = |img: &image::RgbaImage| image::imageops::crop_imm(img, 0, 0, 560, 520).to_image().into_raw();
+        let (max, mean) = diff(&crop(&gl), &crop(&egui));
+        assert!(max <= 3 && mean < 0.2, "view {args:?}: GL tiles differ from egui's: max {max}, mean {mean:.3}");
+        if i == 0 {
+            // 6000 / 12 = 500 pixels of slide, centred in 800: background on both sides.
+            for x in [20, 780] {
+                let p = gl.get_pixel(x, 300).0;
+                assert_eq!(&p[..3], &[38, 38, 38], "background at x = {x}");
+            }
+            let inside = gl.get_pixel(400, 300).0;
+            assert_ne!(&inside[..3], &[38, 38, 38], "slide at the centre");
+        }
     }
 }

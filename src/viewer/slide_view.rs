@@ -930,3 +930,34 @@ fn hatch(painter: &egui::Painter, rect: Rect, reason: &str) {
         painter.galley(at, galley, Color32::WHITE);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn area(rects: &[Rect]) -> f32 {
+        rects.iter().map(|r| r.area()).sum()
+    }
+
+    #[test]
+    fn background_only_outside_the_slide() {
+        let view = Rect::from_min_max(Pos2::new(0.0, 0.0), Pos2::new(100.0, 100.0));
+        let slide = Rect::from_min_max(Pos2::new(20.0, 30.0), Pos2::new(80.0, 70.0));
+        let bands = outside(view, slide);
+        assert_eq!(bands.len(), 4);
+        assert_eq!(area(&bands), 100.0 * 100.0 - 60.0 * 40.0);
+        for (i, a) in bands.iter().enumerate() {
+            assert!(view.contains_rect(*a) && a.intersect(slide).area() <= 0.0, "{a:?}");
+            for b in &bands[i + 1..] {
+                assert!(a.intersect(*b).area() <= 0.0, "{a:?} overlaps {b:?}");
+            }
+        }
+        // A slide covering the view leaves nothing; one off screen leaves the whole view.
+        assert!(outside(view, view.expand(10.0)).is_empty());
+        let away = Rect::from_min_max(Pos2::new(200.0, 0.0), Pos2::new(300.0, 100.0));
+        assert_eq!(outside(view, away), vec![view]);
+        // A slide across the left edge: one band on the right only (and none elsewhere).
+        let left = Rect::from_min_max(Pos2::new(-50.0, 0.0), Pos2::new(40.0, 100.0));
+        assert_eq!(outside(view, left), vec![Rect::from_min_max(Pos2::new(40.0, 0.0), Pos2::new(100.0, 100.0))]);
+    }
+}
