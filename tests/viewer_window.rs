@@ -118,13 +118,24 @@ fn screenshot_matches_read_region() {
 
 /// Tiles drawn by the OpenGL paint callback (the default under glow) look the same as tiles drawn
 /// as egui images (`WSIVIEW_TILE_DRAW=egui`): zoomed out past the slide (background around it),
-/// between levels (scaled, filtered), and at level 0 at 1:1.
+/// between levels (scaled, filtered), and at level 0 at 1:1 with a corrupt tile hatched.
 #[test]
 fn gl_tiles_equal_egui_images() {
     let Some(display) = display() else { return };
     let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let opts = SynthOptions { width: 6000, height: 4000, layout: Layout::Chain, seed: 5, ..Default::default() };
     let path = synth(tmp.path(), "g.tif", &opts);
+    // Level-0 tile (11, 8) corrupt, as in viewer_ui's corrupt-tile test: drawn hatched over the
+    // tiles in the third view (screen x 116–372, y 248–504).
+    let raw = wsiview::slide::TiffSlide::open(&path)
+        .and_then(|s| s.read_raw_tile(0, 11, 8))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("tile"));
+    let mut bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{e}"));
+    let at =
+        bytes.windows(raw.data.len()).position(|w| w == raw.data.as_slice()).unwrap_or_else(|| panic!("tile bytes"));
+    bytes[at + 2..at + 40].fill(0x5A);
+    std::fs::write(&path, bytes).unwrap_or_else(|e| panic!("{e}"));
     let views: [&[&str]; 3] = [
         &["--downsample", "12"],
         &["--center", "2500,1700", "--downsample", "1.37"],
@@ -143,6 +154,10 @@ fn gl_tiles_equal_egui_images() {
         let crop = |img: &image::RgbaImage| image::imageops::crop_imm(img, 0, 0, 560, 520).to_image().into_raw();
         let (max, mean) = diff(&crop(&gl), &crop(&egui));
         assert!(max <= 3 && mean < 0.2, "view {args:?}: GL tiles differ from egui's: max {max}, mean {mean:.3}");
+        if i == 2 {
+            let hatched = (116..372).any(|x| gl.get_pixel(x, 380).0[..3] == [60, 20, 20]);
+            assert!(hatched, "the corrupt tile is drawn hatched");
+        }
         if i == 0 {
             // 6000 / 12 = 500 pixels of slide, centred in 800: background on both sides.
             for x in [20, 780] {
