@@ -106,8 +106,8 @@ pub fn run(options: ViewOptions) -> anyhow::Result<i32> {
         "wsiview",
         native,
         Box::new(move |cc| {
-            if cc.gl.is_some() {
-                super::tile_painter::use_gl(&cc.egui_ctx);
+            if let Some(gl) = &cc.gl {
+                super::tile_painter::use_gl(&cc.egui_ctx, gl);
             }
             let running = match (script, slides.first()) {
                 (Some(script), Some(slide)) => {

@@ -196,7 +196,8 @@ impl ScreenshotProgress {
                 *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(image);
                 repaint.request_repaint();
             });
-            let mut line = serde_json::json!({"first_frame_ms": round1(first_frame_ms), "complete_ms": round1(complete_ms), "tiles_loaded": view.tiles_loaded});
+            let tile_draw = if view.draws_tiles_with_gl() { "gl" } else { "egui" };
+            let mut line = serde_json::json!({"first_frame_ms": round1(first_frame_ms), "complete_ms": round1(complete_ms), "tiles_loaded": view.tiles_loaded, "tile_draw": tile_draw});
             // A remote slide: what the process had asked of the server when the view completed
             // (opening, the overview and prefetch included).
             let (requests, bytes_fetched) = crate::remote::totals();

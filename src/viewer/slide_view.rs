@@ -204,8 +204,9 @@ pub const FOCUS_FILL: f64 = 0.8;
 pub const FOCUS_MIN_UM: f64 = 50.0;
 pub const FOCUS_MIN_PX: f64 = 200.0;
 
-/// Texture uploads per frame; the rest wait for the next frame (requested at once).
-const UPLOADS_PER_FRAME: usize = 128;
+/// Texture bytes uploaded per frame (at least one tile); the rest wait for the next frame
+/// (requested at once). 128 tiles of 256²: a 4K view's tiles in one or two frames (issue 17).
+const UPLOAD_BYTES_PER_FRAME: usize = 32 << 20;
 
 /// Textures kept on the GPU per open slide (about 380 tiles of 256²: the view, its prefetch ring
 /// and fallbacks several times over). With a software renderer they live in main memory.
@@ -439,6 +440,11 @@ impl SlideView {
         self.url.is_some()
     }
 
+    /// Whether tiles are drawn by the OpenGL paint callback (else as egui images).
+    pub fn draws_tiles_with_gl(&self) -> bool {
+        self.tile_painter.uses_gl()
+    }
+
     pub fn scheduler_stats(&self) -> crate::tiles::scheduler::SchedulerStats {
         self.scheduler.stats()
     }
@@ -606,7 +612,8 @@ impl SlideView {
             self.arrived_ids.insert(result.id);
             self.arrived.push_back(result);
         }
-        for _ in 0..UPLOADS_PER_FRAME {
+        let mut uploaded = 0;
+        while uploaded < UPLOAD_BYTES_PER_FRAME {
             let Some(result) = self.arrived.pop_front() else { break };
             self.arrived_ids.remove(&result.id);
             match result.outcome {
@@ -617,6 +624,7 @@ impl SlideView {
                     // Past 1:1 only level 0 is ever magnified: show its pixels crisp.
                     let options = if result.id.level == 0 { TextureOptions::NEAREST } else { TextureOptions::LINEAR };
                     let bytes = image.pixels.len() * 4;
+                    uploaded += bytes;
                     let name = format!("tile {} {} {}", result.id.level, result.id.col, result.id.row);
                     let handle = ctx.load_texture(name, image, options);
                     self.textures.insert(result.id, TileTexture { handle, last_used: self.frame, bytes, generation });
@@ -721,17 +729,19 @@ impl SlideView {
         let mut quads = Vec::new();
         // Failed tiles are drawn over the tiles and the background.
         let slots = [painter.add(egui::Shape::Noop), painter.add(egui::Shape::Noop)];
-        // The background: around the slide, and over tiles with nothing to draw yet.
-        let view = painter.clip_rect();
-        let (w, h) = self.slide_size();
+        // The background: around the current level's tiles (its extent times its downsample,
+        // which may fall a little short of level 0's size), and under tiles not drawn from their
+        // own texture.
+        let info = &levels[level];
+        let extent = [info.width as f64 * info.downsample, info.height as f64 * info.downsample];
         let a = self.camera.level0_to_screen([0.0, 0.0], &self.view);
-        let b = self.camera.level0_to_screen([w, h], &self.view);
+        let b = self.camera.level0_to_screen(extent, &self.view);
         let slide = Rect::from_min_max(Pos2::new(a[0] as f32, a[1] as f32), Pos2::new(b[0] as f32, b[1] as f32));
-        let mut gaps = outside(view, slide);
-        // Texels of the current level per screen pixel: at 1:1 (or magnified level 0) sample the
-        // nearest texel.
-        let texel = self.camera.zoom * levels[level].downsample * self.pixels_per_point;
-        let crisp = (texel - 1.0).abs() < 0.01 || (level == 0 && texel > 1.0);
+        let mut gaps = outside(painter.clip_rect(), slide);
+        // A level above 0 shown at one texel per screen pixel is sampled at the nearest texel
+        // (level 0's textures are nearest already).
+        let texel = self.camera.zoom * info.downsample * self.pixels_per_point;
+        let crisp = level > 0 && (texel - 1.0).abs() < 0.01;
         self.hovered_failure = None;
         let frame = self.frame;
         let generation = self.generation();
@@ -770,7 +780,8 @@ impl SlideView {
                 ((col + 1) as f64 * tw).min(info.width as f64 * ds),
                 ((row + 1) as f64 * th).min(info.height as f64 * ds),
             ];
-            let mut filled = false;
+            // Under the coarser tiles too: their edge may stop short of this tile's.
+            gaps.extend(self.tile_quad(level, col, row, whole).map(|(rect, _)| rect));
             for (coarse, coarse_info) in levels.iter().enumerate().skip(level + 1) {
                 let parts = tiles_in(coarse_info, cover, [0.0, 0.0]);
                 let ids: Vec<TileId> =
@@ -787,15 +798,11 @@ impl SlideView {
                         }
                     }
                 }
-                filled = true;
                 break;
-            }
-            if !filled {
-                gaps.extend(self.tile_quad(level, col, row, whole).map(|(rect, _)| rect));
             }
         }
         let scene = TileScene { quads, gaps, background: BACKGROUND };
-        for (slot, shape) in slots.into_iter().zip(self.tile_painter.shapes(view, scene)) {
+        for (slot, shape) in slots.into_iter().zip(self.tile_painter.shapes(painter, scene)) {
             painter.set(slot, shape);
         }
         self.stats.exact = exact;

@@ -4,12 +4,14 @@
 //! and multiply by a vertex colour, and a software rasteriser (Mesa llvmpipe: remote desktops,
 //! Xvfb) pays for that on every pixel of every frame. Under eframe's OpenGL renderer the tiles are
 //! therefore drawn by a paint callback whose fragment shader only samples the texture, with
-//! blending off, in one pass over the view (the background only where there is no tile). With a
-//! GPU that is the same draw calls as egui's (one per texture) with less work per fragment.
-//! Elsewhere (wgpu, egui_kittest, or `WSIVIEW_TILE_DRAW=egui`) tiles are drawn as egui images.
+//! blending off, one draw call per tile quad (as egui's meshes, one per texture); the background
+//! is drawn only where there is no tile. On a GPU that is the same draw calls with less work per
+//! fragment. Elsewhere (wgpu, egui_kittest, `WSIVIEW_TILE_DRAW=egui`, a dimmed painter) tiles are
+//! drawn as egui images.
 //!
 //! The textures stay egui's ([`egui::Context::load_texture`]); the callback finds each one's GL
-//! name through [`egui_glow::Painter::texture`].
+//! name through [`egui_glow::Painter::texture`]. The shader is built when the window is made
+//! ([`use_gl`]); if it cannot be, tiles are egui images from the first frame.
 
 use std::sync::{Arc, Mutex};
 
@@ -25,7 +27,8 @@ pub struct TileQuad {
     pub rect: Rect,
     pub uv: Rect,
     /// Sample the nearest texel (the texture's own filter otherwise): for a level shown at 1:1,
-    /// where it is crisper and, under a software rasteriser, cheaper than interpolating.
+    /// where it is crisper and, under a software rasteriser, cheaper than interpolating. Drawn as
+    /// egui images, the texture's own filter applies.
     pub nearest: bool,
 }
 
@@ -49,80 +52,62 @@ impl TilePainter {
         TilePainter { gl: ctx.data(|d| d.get_temp::<GlTilesHandle>(handle_id())) }
     }
 
-    /// The shapes that draw `scene`: the gaps, and the tiles (clipped to `clip`, screen points).
-    /// Put them under what egui draws over the tiles.
-    pub fn shapes(&self, clip: Rect, scene: TileScene) -> [egui::Shape; 2] {
-        let gaps = egui::Shape::Vec(
-            scene.gaps.iter().map(|gap| egui::Shape::rect_filled(*gap, 0.0, scene.background)).collect(),
-        );
-        let gl = self.gl.as_ref().filter(|h| !h.lock().failed);
-        let Some(GlTilesHandle(gl)) = gl.cloned() else {
+    /// The shapes that draw `scene` with `painter`: the gaps, and the tiles (clipped to the
+    /// painter's clip rectangle). Put them under what egui draws over the tiles.
+    pub fn shapes(&self, painter: &egui::Painter, scene: TileScene) -> [egui::Shape; 2] {
+        // One mesh of plain rectangles: no feathered edges to blend with what is beside them.
+        let mut gaps = egui::Mesh::default();
+        for gap in &scene.gaps {
+            gaps.add_colored_rect(*gap, scene.background);
+        }
+        let gaps = egui::Shape::mesh(gaps);
+        // The callback draws at full opacity: a dimmed painter gets egui images.
+        let gl = self.gl.clone().filter(|_| painter.opacity() >= 1.0);
+        let Some(GlTilesHandle(gl)) = gl else {
             let images = scene.quads.iter().map(|q| egui::Shape::image(q.texture, q.rect, q.uv, Color32::WHITE));
             return [gaps, egui::Shape::Vec(images.collect())];
         };
-        let bounds = scene.quads.iter().fold(Rect::NOTHING, |b, q| b.union(q.rect)).intersect(clip);
+        let bounds = scene.quads.iter().fold(Rect::NOTHING, |b, q| b.union(q.rect)).intersect(painter.clip_rect());
         if !bounds.is_positive() {
             return [gaps, egui::Shape::Noop];
         }
         let quads = scene.quads;
         let callback = egui_glow::CallbackFn::new(move |info, painter| {
-            let mut tiles = gl.lock().unwrap_or_else(|p| p.into_inner());
-            tiles.paint(painter, &info, &quads);
+            let mut program = gl.lock().unwrap_or_else(|p| p.into_inner());
+            unsafe { program.draw(painter, &info, &quads) };
         });
         [gaps, egui::Shape::Callback(egui::PaintCallback { rect: bounds, callback: Arc::new(callback) })]
     }
-}
 
-/// The shared OpenGL tile drawing, in `ctx`'s data when eframe paints with OpenGL.
-#[derive(Clone)]
-struct GlTilesHandle(Arc<Mutex<GlTiles>>);
-
-impl GlTilesHandle {
-    fn lock(&self) -> std::sync::MutexGuard<'_, GlTiles> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    /// Whether tiles go through the OpenGL callback (when the painter draws at full opacity).
+    pub fn uses_gl(&self) -> bool {
+        self.gl.is_some()
     }
 }
+
+/// The tile shader, shared by every view's callbacks; in `ctx`'s data when eframe paints with
+/// OpenGL and the shader built.
+#[derive(Clone)]
+struct GlTilesHandle(Arc<Mutex<Program>>);
 
 fn handle_id() -> egui::Id {
     egui::Id::unique("wsiview tile painter")
 }
 
-/// Draw tiles through OpenGL from now on, in views of `ctx` made after this call. Called by the
-/// native shell when eframe's renderer is glow; `WSIVIEW_TILE_DRAW=egui` keeps egui's meshes.
-pub fn use_gl(ctx: &egui::Context) {
+/// Build the tile shader with `gl` (eframe's context, current while the app is made) and draw
+/// tiles through it in views of `ctx` made from now on. Called by the native shell when eframe's
+/// renderer is glow. `WSIVIEW_TILE_DRAW=egui` keeps egui's meshes; a shader that does not build
+/// is reported on stderr and egui's meshes are kept.
+pub fn use_gl(ctx: &egui::Context, gl: &glow::Context) {
     if std::env::var("WSIVIEW_TILE_DRAW").is_ok_and(|v| v == "egui") {
         return;
     }
-    let handle = GlTilesHandle(Arc::new(Mutex::new(GlTiles::default())));
-    ctx.data_mut(|d| d.insert_temp(handle_id(), handle));
-}
-
-/// The tile shader, made at the first frame that draws tiles.
-#[derive(Default)]
-struct GlTiles {
-    program: Option<Program>,
-    /// Making it failed (reported once on stderr): egui draws the tiles.
-    failed: bool,
-}
-
-impl GlTiles {
-    fn paint(&mut self, painter: &egui_glow::Painter, info: &egui::PaintCallbackInfo, quads: &[TileQuad]) {
-        if self.failed {
-            return;
+    match unsafe { Program::new(gl) } {
+        Ok(program) => {
+            let handle = GlTilesHandle(Arc::new(Mutex::new(program)));
+            ctx.data_mut(|d| d.insert_temp(handle_id(), handle));
         }
-        if self.program.is_none() {
-            match unsafe { Program::new(painter.gl()) } {
-                Ok(p) => self.program = Some(p),
-                Err(e) => {
-                    eprintln!("wsiview: the tile shader did not build ({e}); drawing tiles as egui images");
-                    self.failed = true;
-                    return;
-                }
-            }
-        }
-        if let Some(program) = self.program.as_mut() {
-            unsafe { program.draw(painter, info, quads) };
-        }
+        Err(e) => eprintln!("wsiview: the tile shader did not build ({e}); drawing tiles as egui images"),
     }
 }
 
@@ -137,6 +122,10 @@ struct Program {
     /// Vertex data, reused between frames: x, y (clip space), u, v per vertex, as bytes.
     vertices: Vec<u8>,
 }
+
+/// Float precision for GLSL ES (as egui's own shaders: high where the GPU has it).
+const PRECISION: &str = "#ifdef GL_ES\n#ifdef GL_FRAGMENT_PRECISION_HIGH\nprecision highp float;\n#else\n\
+                         precision mediump float;\n#endif\n#endif\n";
 
 /// The shaders for GLSL 1.30+ / ES 3 ("in"/"out") and for older GLSL. The fragment shader is
 /// only the texture lookup.
@@ -155,43 +144,68 @@ const SHADERS_OLD: [&str; 2] = [
 
 impl Program {
     unsafe fn new(gl: &glow::Context) -> Result<Self, String> {
+        // Vertex array objects (GL 3.0, ES 3.0) are needed; sampler objects (GL 3.3, ES 3.0) are
+        // used when there.
+        let v = gl.version();
+        let (vao, samplers) =
+            if v.is_embedded { (v.major >= 3, v.major >= 3) } else { (v.major >= 3, (v.major, v.minor) >= (3, 3)) };
+        if !vao {
+            return Err(format!("OpenGL {}.{} has no vertex array objects", v.major, v.minor));
+        }
         let version = egui_glow::ShaderVersion::get(gl);
         let sources = if version.is_new_shader_interface() { SHADERS_NEW } else { SHADERS_OLD };
         unsafe {
             let program = gl.create_program()?;
             let mut shaders = Vec::new();
+            let mut failure = None;
             for (kind, source) in [glow::VERTEX_SHADER, glow::FRAGMENT_SHADER].into_iter().zip(sources) {
-                let shader = gl.create_shader(kind)?;
-                let text = format!(
-                    "{}\n#ifdef GL_ES\nprecision mediump float;\n#endif\n{source}",
-                    version.version_declaration()
-                );
+                let shader = match gl.create_shader(kind) {
+                    Ok(shader) => shader,
+                    Err(e) => {
+                        failure = Some(e);
+                        break;
+                    }
+                };
+                shaders.push(shader);
+                let text = format!("{}\n{PRECISION}{source}", version.version_declaration());
                 gl.shader_source(shader, &text);
                 gl.compile_shader(shader);
                 if !gl.get_shader_compile_status(shader) {
-                    let log = gl.get_shader_info_log(shader);
-                    gl.delete_shader(shader);
-                    gl.delete_program(program);
-                    return Err(format!("compile: {log}"));
+                    failure = Some(format!("compile: {}", gl.get_shader_info_log(shader)));
+                    break;
                 }
                 gl.attach_shader(program, shader);
-                shaders.push(shader);
             }
-            gl.bind_attrib_location(program, 0, "a_pos");
-            gl.bind_attrib_location(program, 1, "a_tc");
-            gl.link_program(program);
+            if failure.is_none() {
+                gl.bind_attrib_location(program, 0, "a_pos");
+                gl.bind_attrib_location(program, 1, "a_tc");
+                gl.link_program(program);
+                if !gl.get_program_link_status(program) {
+                    failure = Some(format!("link: {}", gl.get_program_info_log(program)));
+                }
+            }
             for shader in shaders {
                 gl.detach_shader(program, shader);
                 gl.delete_shader(shader);
             }
-            if !gl.get_program_link_status(program) {
-                let log = gl.get_program_info_log(program);
-                gl.delete_program(program);
-                return Err(format!("link: {log}"));
-            }
+            let buffers = match failure {
+                None => gl.create_vertex_array().and_then(|vao| match gl.create_buffer() {
+                    Ok(vbo) => Ok((vao, vbo)),
+                    Err(e) => {
+                        gl.delete_vertex_array(vao);
+                        Err(e)
+                    }
+                }),
+                Some(e) => Err(e),
+            };
+            let (vao, vbo) = match buffers {
+                Ok(b) => b,
+                Err(e) => {
+                    gl.delete_program(program);
+                    return Err(e);
+                }
+            };
             let u_sampler = gl.get_uniform_location(program, "u_sampler");
-            let vao = gl.create_vertex_array()?;
-            let vbo = gl.create_buffer()?;
             gl.bind_vertex_array(Some(vao));
             gl.bind_buffer(glow::ARRAY_BUFFER, Some(vbo));
             let float = std::mem::size_of::<f32>() as i32;
@@ -201,8 +215,6 @@ impl Program {
             gl.vertex_attrib_pointer_f32(1, 2, glow::FLOAT, false, 4 * float, 2 * float);
             gl.bind_vertex_array(None);
             gl.bind_buffer(glow::ARRAY_BUFFER, None);
-            let v = gl.version();
-            let samplers = if v.is_embedded { v.major >= 3 } else { (v.major, v.minor) >= (3, 3) };
             let nearest = if samplers { gl.create_sampler().ok() } else { None };
             if let Some(sampler) = nearest {
                 gl.sampler_parameter_i32(sampler, glow::TEXTURE_MIN_FILTER, glow::NEAREST as i32);
@@ -214,9 +226,9 @@ impl Program {
         }
     }
 
-    /// Draw `quads` into the window, one draw call per quad (a texture each), blending off, within
-    /// the scissor egui set for the callback. egui restores its own state afterwards (program,
-    /// buffers, viewport) except blending, which is switched back on here.
+    /// Draw `quads` into the window, one draw call per quad, blending off, within the scissor egui
+    /// set for the callback. egui restores its state after a callback (blending, program, vertex
+    /// array, viewport, texture unit); sampler objects it never uses, so ours is unbound here.
     unsafe fn draw(&mut self, painter: &egui_glow::Painter, info: &egui::PaintCallbackInfo, quads: &[TileQuad]) {
         let gl = painter.gl();
         let [w, h] = info.screen_size_px;
