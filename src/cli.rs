@@ -64,6 +64,10 @@ enum Command {
         /// this many seconds; print frame times and memory as JSON and exit.
         #[arg(long, conflicts_with = "screenshot")]
         bench_seconds: Option<f64>,
+        /// With --bench-seconds: the slide in this many cells side by side (2, 3, or 4 as 2 × 2),
+        /// moved together as synchronised navigation does.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=4), requires = "bench_seconds")]
+        grid: u8,
     },
     /// Format, levels, tile sizes, compression, mpp, objective power, associated images.
     Info {
@@ -398,11 +402,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             screenshot: None,
             cache_mb: 256,
             bench_seconds: None,
+            grid: 1,
         },
     };
     match command {
         #[cfg(feature = "gui")]
-        Command::View { slides, center, level, downsample, size, screenshot, cache_mb, bench_seconds } => {
+        Command::View { slides, center, level, downsample, size, screenshot, cache_mb, bench_seconds, grid } => {
             if let Some(d) = downsample {
                 if !(d.is_finite() && d > 0.0) {
                     bail!("--downsample must be a positive number");
@@ -423,7 +428,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     eprintln!("wsiview: warning: {shown}: URL is not encrypted (http)");
                 }
             }
-            let bench = bench_seconds.map(|s| wsiview::viewer::BenchPlan { pan_seconds: s.clamp(1.0, 3600.0) });
+            let bench = bench_seconds
+                .map(|s| wsiview::viewer::BenchPlan { pan_seconds: s.clamp(1.0, 3600.0), cells: usize::from(grid) });
             // Tiles load on rayon's pool, as many at once as it has threads. A remote slide's
             // loads wait on the network, so with a URL to open the pool has more threads than
             // cores (unless RAYON_NUM_THREADS says otherwise).

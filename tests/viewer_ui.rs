@@ -761,3 +761,76 @@ fn open_recent_keeps_urls_redacted_and_never_drops_them_as_missing_files() {
     assert!(h.query_by_label("https://slides.example/case/a.svs").is_some(), "listed by its redacted URL");
     assert!(h.query_by_label_contains("SECRET").is_none());
 }
+
+/// View > Layout with synchronised navigation: two slides scanned at 0.25 and 0.5 µm/px side by
+/// side; moving the active one moves the other the same distance in µm and to the same µm per
+/// screen point; a press in the other cell makes it the one that leads; with Sync off nothing
+/// follows.
+#[test]
+fn side_by_side_slides_move_together_in_micrometres() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let fine = SynthOptions { width: 12000, height: 9000, mpp: 0.25, seed: 5, ..Default::default() };
+    let coarse = SynthOptions { width: 6000, height: 4500, mpp: 0.5, seed: 6, ..Default::default() };
+    let a = synth(tmp.path(), "he.tif", &fine);
+    let b = synth(tmp.path(), "ihc.tif", &coarse);
+    let mut h = harness(&a);
+    let ctx = h.ctx.clone();
+    h.state_mut().open(b, &ctx);
+    wait_until(&mut h, "both slides open", |app| app.tabs.iter().all(|t| t.view().is_some()));
+    h.state_mut().layout = wsiview::viewer::grid::Layout::Two;
+    h.state_mut().active = 0;
+    for _ in 0..5 {
+        h.step();
+    }
+    let cell = |app: &ViewerApp, i: usize| {
+        app.tabs[i].view().map(|v| (v.camera, v.view_rect())).unwrap_or_else(|| panic!("tab {i}"))
+    };
+    let (c0, r0) = cell(h.state(), 0);
+    let (_, r1) = cell(h.state(), 1);
+    assert!(r0.x + r0.width <= r1.x && (r0.width - r1.width).abs() < 1.0, "two cells side by side: {r0:?} {r1:?}");
+
+    // Move the active slide 400 level-0 px (100 µm) right and zoom it to 1 point per px.
+    if let Some(v) = h.state_mut().tabs[0].view_mut() {
+        v.look_at([c0.center[0] + 400.0, c0.center[1]], Some(1.0));
+    }
+    let (before1, _) = cell(h.state(), 1);
+    h.step();
+    h.step();
+    let (after1, _) = cell(h.state(), 1);
+    assert!(
+        (after1.center[0] - before1.center[0] - 200.0).abs() < 1e-6,
+        "200 px at 0.5 µm/px: {before1:?} → {after1:?}"
+    );
+    assert_eq!(after1.center[1], before1.center[1]);
+    assert!((0.25 / 1.0 - 0.5 / after1.zoom).abs() < 1e-9, "same µm per point: zoom {}", after1.zoom);
+
+    // A drag in the right-hand cell makes it the active slide, and the left one follows it.
+    let from = Pos2::new((r1.x + r1.width / 2.0) as f32, (r1.y + r1.height / 2.0) as f32);
+    let (left_before, _) = cell(h.state(), 0);
+    h.drag_at(from);
+    h.step();
+    h.hover_at(from + Vec2::new(-50.0, 0.0));
+    h.step();
+    h.hover_at(from + Vec2::new(-100.0, 0.0));
+    h.step();
+    h.drop_at(from + Vec2::new(-100.0, 0.0));
+    h.step();
+    h.step();
+    assert_eq!(h.state().active, 1, "the pressed cell is active");
+    let (right, _) = cell(h.state(), 1);
+    let (left, _) = cell(h.state(), 0);
+    let moved_right_um = (right.center[0] - after1.center[0]) * 0.5;
+    let moved_left_um = (left.center[0] - left_before.center[0]) * 0.25;
+    assert!(moved_right_um > 10.0, "the drag panned the right slide: {moved_right_um} µm");
+    assert!((moved_left_um - moved_right_um).abs() < 1e-6, "left {moved_left_um} µm, right {moved_right_um} µm");
+
+    // Sync off: the other slide stays.
+    h.state_mut().sync_navigation = false;
+    let (still, _) = cell(h.state(), 0);
+    if let Some(v) = h.state_mut().tabs[1].view_mut() {
+        v.look_at([1000.0, 1000.0], None);
+    }
+    h.step();
+    h.step();
+    assert_eq!(cell(h.state(), 0).0, still);
+}

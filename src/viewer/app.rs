@@ -136,6 +136,13 @@ pub struct ViewerApp {
     pub(super) pacs_credentials: Option<super::pacs::SessionCredentials>,
     /// The report registry setting and the publish queue's runs.
     pub publisher: super::publisher::Publisher,
+    /// View > Layout: one slide, or several side by side (issue 18).
+    pub layout: super::grid::Layout,
+    /// In a layout of several: moving one slide moves the others by the same distance in µm.
+    pub sync_navigation: bool,
+    /// Each tab's camera at the end of the last frame (by tab index), to see how the active slide
+    /// moved since.
+    grid_cameras: Vec<Option<super::camera::Camera>>,
 }
 
 /// What is being closed while report changes are unsaved.
@@ -161,6 +168,9 @@ impl ViewerApp {
     pub fn new(cache_bytes: u64) -> Self {
         ViewerApp {
             tabs: Vec::new(),
+            layout: super::grid::Layout::Single,
+            sync_navigation: true,
+            grid_cameras: Vec::new(),
             active: 0,
             recent: Vec::new(),
             cache: Arc::new(TileCache::new(cache_bytes)),
@@ -368,7 +378,7 @@ impl ViewerApp {
         if let Some(view) = self.active_view_mut() {
             view.block_keys(dialog);
         }
-        egui::CentralPanel::default().frame(egui::Frame::NONE).show(ui, |ui| self.central(ui));
+        egui::CentralPanel::default().frame(egui::Frame::NONE).show(ui, |ui| self.central(ui, dialog));
         self.close_dialog(&ctx);
         self.show_url_dialog(&ctx);
         self.show_pacs(&ctx);
@@ -488,6 +498,9 @@ impl ViewerApp {
     fn close_tab_now(&mut self, i: usize) {
         if i < self.tabs.len() {
             self.tabs.remove(i);
+            if i < self.grid_cameras.len() {
+                self.grid_cameras.remove(i);
+            }
             self.active = self.active.min(self.tabs.len().saturating_sub(1));
         }
     }
@@ -661,6 +674,14 @@ impl ViewerApp {
                             v.fit();
                         }
                     }
+                    ui.menu_button("Layout", |ui| {
+                        for layout in super::grid::Layout::ALL {
+                            ui.radio_value(&mut self.layout, layout, layout.label());
+                        }
+                        ui.separator();
+                        ui.checkbox(&mut self.sync_navigation, "Synchronise navigation")
+                            .on_hover_text("Pan and zoom in one slide move the others by the same distance in µm");
+                    });
                 });
                 ui.menu_button("Help", |ui| {
                     if ui.button("Keyboard shortcuts").clicked() {
@@ -669,6 +690,10 @@ impl ViewerApp {
                 });
                 ui.toggle_value(&mut self.show_report, "Report")
                     .on_hover_text("The case report: fields, save draft, finalise, amend");
+                if self.layout != super::grid::Layout::Single {
+                    ui.toggle_value(&mut self.sync_navigation, "Sync")
+                        .on_hover_text("Pan and zoom in one slide move the others by the same distance in µm");
+                }
                 ui.separator();
                 let mut close = None;
                 let title_width = super::tab_strip::title_width(ui, self.tabs.len());
@@ -880,8 +905,75 @@ impl ViewerApp {
         Some(r.response.rect)
     }
 
-    fn central(&mut self, ui: &mut egui::Ui) {
-        let Some(tab) = self.tabs.get_mut(self.active) else {
+    /// The slide area: the active tab, or the cells of a layout of several (`dialog`: a dialog
+    /// has the keyboard this frame).
+    fn central(&mut self, ui: &mut egui::Ui, dialog: bool) {
+        if self.layout == super::grid::Layout::Single || self.tabs.len() < 2 {
+            self.central_tab(ui, self.active);
+            self.record_cameras();
+            return;
+        }
+        let cells = self.layout.cell_rects(ui.max_rect(), 4.0);
+        let shown = super::grid::shown_tabs(self.tabs.len(), self.active, cells.len());
+        // A press in a cell makes its slide the active one before the press acts in it.
+        let pressed = ui.input(|i| i.pointer.any_pressed().then(|| i.pointer.interact_pos()).flatten());
+        if let Some(p) = pressed {
+            if let Some(t) = cells.iter().zip(shown.clone()).find(|(c, _)| c.contains(p)).map(|(_, t)| t) {
+                self.active = t;
+            }
+        }
+        for (cell, t) in cells.iter().zip(shown.clone()) {
+            // Keys act in the active slide only.
+            if let Some(view) = self.tabs.get_mut(t).and_then(|tab| tab.view_mut()) {
+                view.block_keys(dialog || t != self.active);
+            }
+            let mut child = ui.new_child(egui::UiBuilder::new().max_rect(*cell).id_salt(("grid cell", t)));
+            self.central_tab(&mut child, t);
+            if t == self.active {
+                let stroke = egui::Stroke::new(2.0, ui.visuals().selection.bg_fill);
+                ui.painter().rect_stroke(*cell, 0.0, stroke, egui::StrokeKind::Inside);
+            }
+        }
+        if self.follow_active(shown) {
+            ui.ctx().request_repaint();
+        }
+    }
+
+    /// Synchronised navigation: when the active slide moved since the last frame (and not by
+    /// fitting itself to its cell), move the other shown slides the same distance in µm and to
+    /// the same µm per screen point ([`super::grid::follow`]).
+    /// Returns whether another slide moved (it is drawn there next frame).
+    fn follow_active(&mut self, shown: std::ops::Range<usize>) -> bool {
+        let mut followed = false;
+        let leader = self
+            .tabs
+            .get(self.active)
+            .and_then(|t| t.view())
+            .map(|v| (v.camera, v.slide.properties().mpp_x, v.is_auto_fit()));
+        if let (true, Some((after, mpp, false))) = (self.sync_navigation, leader) {
+            if let Some(before) = self.grid_cameras.get(self.active).copied().flatten().filter(|b| *b != after) {
+                for t in shown.filter(|&t| t != self.active) {
+                    if let Some(view) = self.tabs[t].view_mut() {
+                        let moved = super::grid::follow(before, after, mpp, view.camera, view.slide.properties().mpp_x);
+                        view.look_at(moved.center, Some(moved.zoom));
+                        followed = true;
+                    }
+                }
+            }
+        }
+        self.record_cameras();
+        followed
+    }
+
+    /// Every tab's camera now, for the next frame's [`Self::follow_active`] (kept in one slide's
+    /// layout too, so that a move made there is not replayed when cells come back).
+    fn record_cameras(&mut self) {
+        self.grid_cameras = self.tabs.iter().map(|t| t.view().map(|v| v.camera)).collect();
+    }
+
+    /// Tab `i`'s slide (or what it is doing) in all of `ui`.
+    fn central_tab(&mut self, ui: &mut egui::Ui, i: usize) {
+        let Some(tab) = self.tabs.get_mut(i) else {
             ui.centered_and_justified(|ui| ui.label("No slide open. File > Open, or drop a slide here."));
             return;
         };

@@ -10,6 +10,7 @@ pub mod app_files;
 pub mod camera;
 pub mod command;
 pub mod file_browser;
+pub mod grid;
 pub mod help;
 pub mod job;
 pub mod magnification;

@@ -36,6 +36,9 @@ pub struct ScreenshotPlan {
 pub struct BenchPlan {
     /// How long the panning phase lasts, in seconds.
     pub pan_seconds: f64,
+    /// The slide in this many cells (1–4, as View > Layout arranges them), moved together as
+    /// synchronised navigation moves them.
+    pub cells: usize,
 }
 
 /// What a scripted run does.
@@ -89,9 +92,10 @@ enum Progress {
 
 /// One scripted run: owns the slide's view (once opened) and the script's progress.
 pub struct ScriptedRun {
-    opening: Option<Job<crate::Result<OpenedSlide>>>,
+    opening: Option<Job<crate::Result<Vec<OpenedSlide>>>>,
     path: PathBuf,
-    view: Option<Box<SlideView>>,
+    /// One view, or a benchmark's cells (each its own opening of the slide, one tile cache).
+    views: Vec<SlideView>,
     cache: Arc<TileCache>,
     /// When the process started: timings are from here.
     started: Instant,
@@ -103,7 +107,13 @@ impl ScriptedRun {
     pub fn new(slide: PathBuf, script: Script, cache_bytes: u64, started: Instant, ctx: &egui::Context) -> Self {
         let cache = Arc::new(TileCache::new(cache_bytes));
         let (worker_cache, worker_path) = (cache.clone(), slide.clone());
-        let opening = Job::spawn(ctx, move || OpenedSlide::load(&worker_path, worker_cache));
+        let cells = match &script {
+            Script::Bench(plan) => plan.cells.clamp(1, 4),
+            Script::Screenshot(_) => 1,
+        };
+        let opening = Job::spawn(ctx, move || {
+            (0..cells).map(|_| OpenedSlide::load(&worker_path, worker_cache.clone())).collect()
+        });
         let progress = match script {
             Script::Screenshot(plan) => Progress::Screenshot(plan, ScreenshotProgress::default()),
             Script::Bench(plan) => Progress::Bench(
@@ -118,7 +128,7 @@ impl ScriptedRun {
                 },
             ),
         };
-        ScriptedRun { opening: Some(opening), path: slide, view: None, cache, started, progress }
+        ScriptedRun { opening: Some(opening), path: slide, views: Vec::new(), cache, started, progress }
     }
 
     /// One frame; `Some(code)` when the run is over (0: done, 1: failed, the reason printed).
@@ -129,7 +139,7 @@ impl ScriptedRun {
                 None => {}
                 Some(Ok(Ok(opened))) => {
                     self.opening = None;
-                    self.view = Some(Box::new(SlideView::new(opened, &ctx)));
+                    self.views = opened.into_iter().map(|o| SlideView::new(o, &ctx)).collect();
                 }
                 Some(Ok(Err(e))) => {
                     eprintln!("wsiview: {}", crate::error::printable(&e.to_string()));
@@ -141,16 +151,18 @@ impl ScriptedRun {
                 }
             }
         }
-        let Some(view) = self.view.as_deref_mut() else {
+        if self.views.is_empty() {
             ctx.request_repaint_after(std::time::Duration::from_millis(16));
             egui::CentralPanel::default().show(ui, |ui| {
                 ui.centered_and_justified(|ui| ui.spinner());
             });
             return None;
-        };
+        }
         match &mut self.progress {
-            Progress::Screenshot(plan, progress) => progress.frame(ui, view, plan, self.started),
-            Progress::Bench(plan, progress) => progress.frame(ui, view, plan, self.started, times, &self.cache),
+            Progress::Screenshot(plan, progress) => progress.frame(ui, &mut self.views[0], plan, self.started),
+            Progress::Bench(plan, progress) => {
+                progress.frame(ui, &mut self.views, plan, self.started, times, &self.cache)
+            }
         }
     }
 }
@@ -227,11 +239,12 @@ impl ScreenshotProgress {
 }
 
 impl BenchProgress {
-    /// First view, jumps, then panning across every level; the report printed at the end.
+    /// First view, jumps, then panning across every level; the report printed at the end. Every
+    /// cell does the same (the same slide, moved together); a phase ends when all have.
     fn frame(
         &mut self,
         ui: &mut egui::Ui,
-        view: &mut SlideView,
+        views: &mut [SlideView],
         plan: &BenchPlan,
         started: Instant,
         times: FrameTimes,
@@ -240,7 +253,7 @@ impl BenchProgress {
         let progress = self;
         let ctx = ui.ctx().clone();
         ctx.request_repaint();
-        let levels = view.slide.levels().to_vec();
+        let levels = views[0].slide.levels().to_vec();
         let (w, h) = (levels[0].width as f64, levels[0].height as f64);
         let ppp = f64::from(ctx.pixels_per_point());
         // Deterministic spread of jump targets over the slide.
@@ -248,11 +261,18 @@ impl BenchProgress {
             let f = |k: u64| ((i as u64 + 1).wrapping_mul(k) % 1000) as f64 / 1000.0;
             [w * (0.1 + 0.8 * f(389)), h * (0.1 + 0.8 * f(757))]
         };
+        let look_all = |views: &mut [SlideView], center: [f64; 2], zoom: f64| {
+            for view in views.iter_mut() {
+                view.look_at(center, Some(zoom));
+            }
+        };
         let mut exit = None;
         match &mut progress.phase {
             BenchPhase::FirstView => {
-                if !view.is_complete() && view.camera.zoom != 1.0 / ppp {
-                    view.look_at([w / 2.0, h / 2.0], Some(1.0 / ppp));
+                for view in views.iter_mut() {
+                    if !view.is_complete() && view.camera.zoom != 1.0 / ppp {
+                        view.look_at([w / 2.0, h / 2.0], Some(1.0 / ppp));
+                    }
                 }
             }
             BenchPhase::Pan { since, last_level_change, level } => {
@@ -263,8 +283,10 @@ impl BenchProgress {
                     progress.frame_ms.push(ms);
                 }
                 // A steady drag, bouncing off the slide's edges, and every 2 s the next level.
-                view.camera.pan_by_screen([-progress.velocity[0], -progress.velocity[1]]);
-                let [cx, cy] = view.camera.center;
+                for view in views.iter_mut() {
+                    view.camera.pan_by_screen([-progress.velocity[0], -progress.velocity[1]]);
+                }
+                let [cx, cy] = views[0].camera.center;
                 if cx <= 0.0 || cx >= w {
                     progress.velocity[0] = -progress.velocity[0];
                 }
@@ -274,11 +296,12 @@ impl BenchProgress {
                 if last_level_change.elapsed().as_secs_f64() > 2.0 {
                     *level = (*level + 1) % levels.len();
                     *last_level_change = Instant::now();
-                    let center = view.camera.center;
-                    view.look_at(center, Some(1.0 / levels[*level].downsample / ppp));
+                    let center = views[0].camera.center;
+                    look_all(views, center, 1.0 / levels[*level].downsample / ppp);
                 }
                 if since.elapsed().as_secs_f64() > plan.pan_seconds {
                     let report = serde_json::json!({
+                        "cells": views.len(),
                         "complete_ms": round1(progress.complete_ms),
                         "jump_ms_median": round1(median(&progress.jump_ms)),
                         "jump_ms_max": round1(percentile(&progress.jump_ms, 100.0)),
@@ -289,7 +312,7 @@ impl BenchProgress {
                         "ui_ms_p99": round2(percentile(&progress.ui_ms, 99.0)),
                         "frame_cpu_ms_p50": round2(median(&progress.frame_ms)),
                         "frame_cpu_ms_p99": round2(percentile(&progress.frame_ms, 99.0)),
-                        "tiles_loaded": view.tiles_loaded,
+                        "tiles_loaded": views.iter().map(|v| v.tiles_loaded).sum::<u64>(),
                         "cache_mb": round1(cache.used_bytes() as f64 / 1e6),
                     });
                     // Memory figures come from /proc: read on a worker, not the UI thread.
@@ -304,20 +327,25 @@ impl BenchProgress {
             }
         }
         egui::CentralPanel::default().frame(egui::Frame::NONE).show(ui, |ui| {
-            view.ui(ui);
+            let layout = super::grid::Layout::with_cells(views.len()).unwrap_or_default();
+            let cells = layout.cell_rects(ui.max_rect(), 4.0);
+            for (i, (view, cell)) in views.iter_mut().zip(cells).enumerate() {
+                let mut child = ui.new_child(egui::UiBuilder::new().max_rect(cell).id_salt(("bench cell", i)));
+                view.ui(&mut child);
+            }
         });
-        let complete = view.is_complete() && view.stats.level == 0;
+        let complete = views.iter().all(|v| v.is_complete() && v.stats.level == 0);
         match &mut progress.phase {
             BenchPhase::FirstView if complete => {
                 progress.complete_ms = started.elapsed().as_secs_f64() * 1e3;
-                view.look_at(jump_target(0), Some(1.0 / ppp));
+                look_all(views, jump_target(0), 1.0 / ppp);
                 progress.phase = BenchPhase::Jump { index: 0, since: Instant::now() };
             }
             BenchPhase::Jump { index, since } if complete => {
                 progress.jump_ms.push(since.elapsed().as_secs_f64() * 1e3);
                 *index += 1;
                 if *index < BENCH_JUMPS {
-                    view.look_at(jump_target(*index), Some(1.0 / ppp));
+                    look_all(views, jump_target(*index), 1.0 / ppp);
                     *since = Instant::now();
                 } else {
                     let now = Instant::now();

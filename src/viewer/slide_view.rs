@@ -440,6 +440,11 @@ impl SlideView {
         self.url.is_some()
     }
 
+    /// Whether the view still fits the whole slide to its rectangle (the user has not moved it).
+    pub fn is_auto_fit(&self) -> bool {
+        self.auto_fit
+    }
+
     /// Whether tiles are drawn by the OpenGL paint callback (else as egui images).
     pub fn draws_tiles_with_gl(&self) -> bool {
         self.tile_painter.uses_gl()
