@@ -63,7 +63,11 @@ fn bench(c: &mut Criterion) {
     let ctx = egui::Context::default();
     let fit = Camera::fit(SLIDE[0], SLIDE[1], &view);
     let center = [SLIDE[0] / 2.0, SLIDE[1] / 2.0];
-    let views = [("fit", fit), ("10x", Camera { center, zoom: 0.25 }), ("40x", Camera { center, zoom: 1.0 })];
+    let views = [
+        ("fit", fit),
+        ("10x", Camera { center, zoom: 0.25, rotation: 0.0 }),
+        ("40x", Camera { center, zoom: 1.0, rotation: 0.0 }),
+    ];
     let mut group = c.benchmark_group("annotations_50k_frame");
     for (name, camera) in views {
         let projection = Projection { camera, view };

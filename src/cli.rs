@@ -69,6 +69,19 @@ enum Command {
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=4), requires = "bench_seconds")]
         grid: u8,
     },
+    /// Open a case in the viewer: every slide of a case folder, or the slides beside SLIDE that
+    /// share its case id (the accession number its name starts with), with the case list and the
+    /// report panel. Ctrl+Right / Ctrl+Left (Page Down / Up) move to the next / previous case.
+    Case {
+        /// A case folder, or one slide of the case.
+        path: PathBuf,
+        /// Show this many of the case's slides side by side (2, 3, or 4 as 2 × 2).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=4))]
+        grid: u8,
+        /// Decoded-tile cache budget in MB (textures have their own 96 MB).
+        #[arg(long, default_value_t = 256)]
+        cache_mb: u64,
+    },
     /// Format, levels, tile sizes, compression, mpp, objective power, associated images.
     Info {
         /// A slide file, an http:// or https:// URL (read with range requests) or s3://bucket/key.
@@ -444,11 +457,36 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 size: [size.0, size.1],
                 cache_bytes: cache_mb.max(16) << 20,
                 started,
+                case: None,
+                cells: 1,
             })?;
             if code != 0 {
                 std::process::exit(code);
             }
             Ok(())
+        }
+        #[cfg(feature = "gui")]
+        Command::Case { path, grid, cache_mb } => {
+            let fallback: Vec<PathBuf> = wsiview::report::store::fallback_dir().into_iter().collect();
+            let case = wsiview::report::case::case_of(&path, &fallback).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let code = wsiview::viewer::native::run(wsiview::viewer::native::ViewOptions {
+                slides: case.slides.clone(),
+                screenshot: None,
+                bench: None,
+                size: [1600.0, 1000.0],
+                cache_bytes: cache_mb.max(16) << 20,
+                started,
+                cells: usize::from(grid).min(case.slides.len().max(1)),
+                case: Some(case),
+            })?;
+            if code != 0 {
+                std::process::exit(code);
+            }
+            Ok(())
+        }
+        #[cfg(not(feature = "gui"))]
+        Command::Case { .. } => {
+            bail!("this wsiview was built without the viewer (cargo feature `gui`); the other commands work")
         }
         #[cfg(not(feature = "gui"))]
         Command::View { .. } => {

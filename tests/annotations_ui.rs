@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::synth;
 use egui::{Key, Modifiers, Pos2, Vec2};
-use egui_kittest::kittest::Queryable;
+use egui_kittest::kittest::{NodeT, Queryable};
 use egui_kittest::Harness;
 use wsiview::annotations::store::sidecar_path;
 use wsiview::annotations::{Geometry, ObjectKind, Point};
@@ -706,4 +706,206 @@ fn cells_are_locked_until_converted_to_annotations() {
     assert_eq!((a.kind, a.nucleus.is_none()), (ObjectKind::Annotation, true));
     drag_f(&mut h, (0.4, 0.4), (0.45, 0.35));
     assert_ne!(geometries(&h)[0].bounds(), before, "now it moves");
+}
+
+/// Step until the side panel stops moving: `label`'s node keeps its place for five frames
+/// (panels size themselves to their content over the first frames).
+fn settle_side_panel(h: &mut H, label: &str) {
+    let start = Instant::now();
+    let (mut last, mut same) = (None, 0);
+    while same < 5 {
+        assert!(start.elapsed() < Duration::from_secs(20), "{label} keeps moving");
+        h.step();
+        let now = h.query_by_label(label).and_then(|n| n.accesskit_node().bounding_box());
+        same = if now.is_some() && now == last { same + 1 } else { 0 };
+        last = now;
+    }
+}
+
+/// A click with Alt held.
+fn alt_click(h: &mut H, p: Pos2) {
+    h.event(egui::Event::ModifiersChanged(Modifiers::ALT));
+    click(h, p);
+    h.event(egui::Event::ModifiersChanged(Modifiers::NONE));
+    h.step();
+}
+
+fn near(a: Point, b: Point, tolerance: f64) -> bool {
+    (a[0] - b[0]).hypot(a[1] - b[1]) <= tolerance
+}
+
+fn area_px2(g: &Geometry) -> f64 {
+    g.measure(None).area.unwrap_or(0.0)
+}
+
+#[test]
+fn a_click_on_an_edge_adds_a_vertex_and_alt_click_removes_it() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut h = harness(&slide(tmp.path()));
+    key(&mut h, Key::P);
+    let pts = [at(&h, 0.2, 0.2), at(&h, 0.6, 0.2), at(&h, 0.4, 0.6)];
+    for p in pts {
+        click(&mut h, p);
+    }
+    key(&mut h, Key::Enter);
+    key(&mut h, Key::V);
+    let mid = pts[0] + (pts[1] - pts[0]) * 0.5;
+    let expected = level0(&h, mid);
+    click(&mut h, mid);
+    match geometries(&h).as_slice() {
+        [Geometry::Polygon(p)] => {
+            assert_eq!(p.exterior.len(), 4, "{:?}", p.exterior);
+            assert!(
+                near(p.exterior[1], expected, 1.0),
+                "on the edge where clicked: {:?} vs {expected:?}",
+                p.exterior[1]
+            );
+        }
+        other => panic!("expected a polygon, got {other:?}"),
+    }
+    // Dragging the new vertex reshapes there; Alt+click removes it; undo brings it back.
+    alt_click(&mut h, mid);
+    assert!(matches!(geometries(&h).as_slice(), [Geometry::Polygon(p)] if p.exterior.len() == 3));
+    ctrl(&mut h, Key::Z);
+    assert!(matches!(geometries(&h).as_slice(), [Geometry::Polygon(p)] if p.exterior.len() == 4));
+    ctrl(&mut h, Key::Y);
+    // A triangle keeps three vertices.
+    alt_click(&mut h, pts[2]);
+    assert!(matches!(geometries(&h).as_slice(), [Geometry::Polygon(p)] if p.exterior.len() == 3));
+}
+
+#[test]
+fn renaming_a_class_renames_its_objects_in_one_undo_step() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut h = common::viewer(&slide(tmp.path()), [1300.0, 1200.0], 64 << 20);
+    wait_until(&mut h, "the slide to open", |app| app.active_view().is_some());
+    h.step();
+    let class_of = |h: &H| -> Vec<Option<String>> {
+        view(h).annotations.doc.annotations().iter().map(|a| a.class.clone()).collect()
+    };
+    if let Some(v) = h.state_mut().active_view_mut() {
+        let shape = |x: f64, class: &str| {
+            let mut a =
+                wsiview::annotations::Annotation::new(Geometry::Rectangle { x, y: 100.0, width: 50.0, height: 50.0 });
+            a.class = Some(class.to_string());
+            a
+        };
+        v.annotations.doc.add_all(vec![shape(100.0, "Tumor"), shape(300.0, "Stroma"), shape(500.0, "Tumor")]);
+    }
+    settle_side_panel(&mut h, "Classes");
+    h.get_by_label("Classes").click();
+    // The section opens with an animation (fixed frame time here: 30 frames is half a second).
+    for _ in 0..30 {
+        h.step();
+    }
+    fn name_field<'a>(h: &'a H) -> egui_kittest::Node<'a> {
+        h.get_all_by_value("Tumor")
+            .find(|n| n.accesskit_node().role() == egui::accesskit::Role::TextInput)
+            .unwrap_or_else(|| panic!("no class name field"))
+    }
+    name_field(&h).click();
+    h.step();
+    assert!(name_field(&h).accesskit_node().is_focused(), "the class name field has the keyboard");
+    h.key_press_modifiers(Modifiers::COMMAND, Key::A);
+    h.step();
+    name_field(&h).type_text("Carcinoma");
+    h.step();
+    assert_eq!(class_of(&h)[0].as_deref(), Some("Tumor"), "nothing renamed while typing");
+    h.key_press(Key::Enter);
+    h.step();
+    h.step();
+    let renamed = vec![Some("Carcinoma".to_string()), Some("Stroma".to_string()), Some("Carcinoma".to_string())];
+    assert_eq!(class_of(&h), renamed);
+    assert!(
+        h.state().classes.iter().any(|c| c.name == "Carcinoma") && !h.state().classes.iter().any(|c| c.name == "Tumor")
+    );
+    // One undo step brings both back.
+    h.get_by_label("Undo").click();
+    h.step();
+    assert_eq!(class_of(&h), vec![Some("Tumor".to_string()), Some("Stroma".to_string()), Some("Tumor".to_string())]);
+}
+
+#[test]
+fn the_brush_paints_and_erases_areas_of_the_expected_size() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut h = harness(&slide(tmp.path()));
+    key(&mut h, Key::B);
+    if let Some(v) = h.state_mut().active_view_mut() {
+        v.annotations.brush_radius = 12.0;
+    }
+    // A 240-point horizontal stroke of a 12-point brush: 240 × 24 and a disc, in screen points.
+    let (a, b) = (at(&h, 0.3, 0.5), at(&h, 0.3, 0.5) + Vec2::new(240.0, 0.0));
+    drag(&mut h, a, b);
+    let zoom = view(&h).camera.zoom;
+    let painted = match geometries(&h).as_slice() {
+        [g @ Geometry::Polygon(_)] => g.clone(),
+        other => panic!("expected one painted area, got {other:?}"),
+    };
+    let expected = (240.0 * 24.0 + std::f64::consts::PI * 144.0) / (zoom * zoom);
+    assert!((area_px2(&painted) / expected - 1.0).abs() < 0.03, "{} px² vs {expected}", area_px2(&painted));
+    // Alt+drag across the middle erases a band 24 points wide: two pieces stay.
+    let mid = a + Vec2::new(120.0, 0.0);
+    h.event(egui::Event::ModifiersChanged(Modifiers::ALT));
+    drag(&mut h, mid + Vec2::new(0.0, -60.0), mid + Vec2::new(0.0, 60.0));
+    h.event(egui::Event::ModifiersChanged(Modifiers::NONE));
+    h.step();
+    let cut = match geometries(&h).as_slice() {
+        [g @ Geometry::MultiPolygon { polygons }] if polygons.len() == 2 => g.clone(),
+        other => panic!("expected two pieces, got {other:?}"),
+    };
+    let removed = area_px2(&painted) - area_px2(&cut);
+    let band = 24.0 * 24.0 / (zoom * zoom);
+    assert!((removed / band - 1.0).abs() < 0.05, "removed {removed} px² vs {band}");
+    // Each stroke is one undo step.
+    ctrl(&mut h, Key::Z);
+    assert_eq!(geometries(&h), vec![painted]);
+}
+
+#[test]
+fn a_counting_field_counts_the_points_inside_and_moves_as_a_whole() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut h = common::viewer(&slide(tmp.path()), [1300.0, 1300.0], 64 << 20);
+    wait_until(&mut h, "the slide to open", |app| app.active_view().is_some());
+    h.step();
+    h.step();
+    // 1 mm² circle at 0.5 µm/px: radius 564.19 µm = 1128.4 px, in the view's centre.
+    settle_side_panel(&mut h, "Place counting field");
+    h.get_by_label("Area").click();
+    h.step();
+    h.get_by_label("Place counting field").click();
+    h.step();
+    let centre = view(&h).camera.center;
+    let field = view(&h).annotations.doc.annotations().last().map(|a| a.geometry.clone());
+    match field {
+        Some(Geometry::Ellipse { cx, cy, rx, ry }) => {
+            assert_eq!([cx, cy], centre);
+            assert!((rx - 1128.38).abs() < 0.01 && (ry - rx).abs() < 1e-9, "{rx} {ry}");
+        }
+        other => panic!("expected a circle, got {other:?}"),
+    }
+    // Points: three inside, three outside (a click on the slide gives it the keyboard back).
+    let corner = at(&h, 0.02, 0.02);
+    click(&mut h, corner);
+    key(&mut h, Key::D);
+    let offsets = [[0.0, 0.0], [300.0, 200.0], [-500.0, 700.0], [1200.0, 0.0], [0.0, -1140.0], [1500.0, 0.0]];
+    for d in offsets {
+        let p = view(&h).projection().to_screen([centre[0] + d[0], centre[1] + d[1]]);
+        click(&mut h, p);
+    }
+    assert!(h.query_all_by_value("Count 3").next().is_some(), "three points inside");
+    assert!(h.query_all_by_value("Area 1.000 mm²").next().is_some());
+    assert!(h.query_all_by_value("3.00 per mm²").next().is_some());
+    // Move the field 600 px right by dragging inside it.
+    key(&mut h, Key::V);
+    let grab = view(&h).projection().to_screen([centre[0] - 200.0, centre[1] - 400.0]);
+    let to = view(&h).projection().to_screen([centre[0] + 400.0, centre[1] - 400.0]);
+    drag(&mut h, grab, to);
+    let moved =
+        view(&h).annotations.doc.annotations().iter().find(|a| a.name == "Counting field").map(|a| a.geometry.bounds());
+    let b = moved.unwrap_or_else(|| panic!("no field"));
+    assert!(((b[0] + b[2]) / 2.0 - centre[0] - 600.0).abs() < 2.0, "moved as a whole: {b:?}");
+    // Now inside: (0,0) at 600 px, (300,200) at 361, (1200,0) at 600, (1500,0) at 900; out:
+    // (-500,700) at 1304, (0,-1140) at 1288.
+    h.step();
+    assert!(h.query_all_by_value("Count 4").next().is_some(), "recounted after the move");
 }

@@ -735,3 +735,97 @@ fn the_registry_setting_refuses_a_password_and_keeps_none() {
     h.state_mut().restore(edited);
     assert_eq!(h.state().publisher.setting, "");
 }
+
+/// A window with nothing open (the case is opened as `wsiview case` does).
+fn empty_window() -> H {
+    let app = ViewerApp::new(64 << 20);
+    Harness::builder()
+        .with_size([1400.0, 900.0])
+        .with_step_dt(1.0 / 60.0)
+        .build_ui_state(|ui, app: &mut ViewerApp| app.ui(ui), app)
+}
+
+fn open_paths(app: &ViewerApp) -> Vec<PathBuf> {
+    app.tabs.iter().map(|t| t.path.clone()).collect()
+}
+
+fn current_case(app: &ViewerApp) -> String {
+    app.current_case.as_ref().map(|c| c.id.clone()).unwrap_or_default()
+}
+
+/// Give the slide the keyboard (a click in the slide area, away from the panels).
+fn click_slide(h: &mut H) {
+    let rect = h.state().active_view().map(|v| v.view_rect()).unwrap_or_else(|| panic!("no slide view"));
+    common::click_at(h, egui::pos2((rect.x + rect.width / 2.0) as f32, (rect.y + rect.height / 2.0) as f32));
+}
+
+#[test]
+fn cases_open_together_and_next_previous_keeps_each_report() {
+    use wsiview::report::case::{case_of, CaseState};
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let root = tmp.path();
+    let opts = SynthOptions { width: 1200, height: 900, mpp: 0.5, seed: 3, ..Default::default() };
+    let a_he = synth(root, "H26-00001_A1_HE.tif", &opts);
+    let a_ki67 = synth(root, "H26-00001_B1_Ki67.tif", &opts);
+    let b = synth(root, "H26-00002_A1_HE.tif", &opts);
+    std::fs::create_dir_all(root.join("H26-00003")).unwrap_or_else(|e| panic!("{e}"));
+    let c = synth(&root.join("H26-00003"), "ER.tif", &opts);
+
+    // `wsiview case SLIDE`: the slides beside it with its case id, the case list of the folder.
+    let case = case_of(&a_ki67, &[]).unwrap_or_else(|e| panic!("{e}"));
+    let mut h = empty_window();
+    let ctx = h.ctx.clone();
+    h.state_mut().start_case(case, &ctx);
+    wait_until(&mut h, "the case's slides to open and the case list", |app| {
+        app.tabs.len() == 2 && app.tabs.iter().all(|t| t.view().is_some()) && app.case_list.cases.len() == 3
+    });
+    assert_eq!(open_paths(h.state()), vec![a_he.clone(), a_ki67.clone()]);
+    assert_eq!(current_case(h.state()), "H26-00001");
+    assert!(h.state().show_report && h.state().show_cases);
+    assert!(h.query_by_label_contains("H26-00001  ·  2 slides").is_some(), "the case list names the case");
+    assert!(h.query_by_label_contains("H26-00003  ·  1 slide").is_some(), "a case folder is a case");
+    wait_until(&mut h, "the report to start", |app| panel(app).is_some_and(|p| !p.is_loading()));
+    assert_eq!(panel(h.state()).map(|p| p.report.case_id.clone()), Some("H26-00001".into()));
+
+    // Write in the report, then Ctrl+Right: the report is saved, the next case replaces this one.
+    type_into(&mut h, "Microscopy", "Sheets of atypical cells.");
+    click_slide(&mut h);
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::ArrowRight);
+    wait_until(&mut h, "the next case", |app| current_case(app) == "H26-00002" && app.tabs.len() == 1);
+    assert_eq!(open_paths(h.state()), vec![b.clone()]);
+    let saved_a = std::fs::read_to_string(root.join("H26-00001.report.json")).unwrap_or_else(|e| panic!("{e}"));
+    assert!(saved_a.contains("Sheets of atypical cells."), "the left case's report was saved: {saved_a}");
+    wait_until(&mut h, "the case list to show the draft", |app| {
+        app.case_list.cases.iter().any(|c| c.id == "H26-00001" && c.state == CaseState::Draft)
+    });
+
+    // Page Down: the case folder; Page Up and Ctrl+Left go back, and the report comes back with it.
+    wait_until(&mut h, "the slide", |app| app.active_view().is_some());
+    click_slide(&mut h);
+    h.key_press(egui::Key::PageDown);
+    wait_until(&mut h, "the case folder", |app| current_case(app) == "H26-00003" && app.tabs.len() == 1);
+    assert_eq!(open_paths(h.state()), vec![c.clone()]);
+    wait_until(&mut h, "the slide", |app| app.active_view().is_some());
+    click_slide(&mut h);
+    h.key_press(egui::Key::PageDown);
+    h.step();
+    assert_eq!(current_case(h.state()), "H26-00003", "no case after the last");
+    assert!(h.state().case_message.as_ref().is_some_and(|m| m.text.contains("last case")));
+    h.key_press(egui::Key::PageUp);
+    wait_until(&mut h, "the previous case", |app| current_case(app) == "H26-00002");
+    wait_until(&mut h, "the slide", |app| app.active_view().is_some());
+    click_slide(&mut h);
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::ArrowLeft);
+    wait_until(&mut h, "the first case again", |app| {
+        current_case(app) == "H26-00001" && app.tabs.len() == 2 && app.tabs.iter().all(|t| t.view().is_some())
+    });
+    h.step();
+    wait_until(&mut h, "its report", |app| panel(app).is_some_and(|p| !p.is_loading()));
+    assert_eq!(panel(h.state()).map(|p| p.report.microscopy.clone()), Some("Sheets of atypical cells.".into()));
+
+    // The filter: typing part of a case id and Enter opens it.
+    type_into(&mut h, "Filter", "00003");
+    h.key_press(egui::Key::Enter);
+    wait_until(&mut h, "the filtered case", |app| current_case(app) == "H26-00003");
+    assert_eq!(h.state().case_list.shown().len(), 1);
+}

@@ -762,6 +762,26 @@ fn open_recent_keeps_urls_redacted_and_never_drops_them_as_missing_files() {
     assert!(h.query_by_label_contains("SECRET").is_none());
 }
 
+/// Two slides side by side (View > Layout): an H&E at 0.25 µm/px, 12000 × 9000, and an
+/// immunostain at 0.5 µm/px, 6000 × 4500, both open.
+fn two_slides_side_by_side(dir: &Path) -> Harness<'static, ViewerApp> {
+    let fine = SynthOptions { width: 12000, height: 9000, mpp: 0.25, seed: 5, ..Default::default() };
+    let coarse = SynthOptions { width: 6000, height: 4500, mpp: 0.5, seed: 6, ..Default::default() };
+    let a = synth(dir, "he.tif", &fine);
+    let b = synth(dir, "ihc.tif", &coarse);
+    let mut h = harness(&a);
+    let ctx = h.ctx.clone();
+    h.state_mut().open(b, &ctx);
+    wait_until(&mut h, "both slides open", |app| app.tabs.iter().all(|t| t.view().is_some()));
+    h.state_mut().layout = wsiview::viewer::grid::Layout::Two;
+    h
+}
+
+/// Tab `i`'s camera and view rectangle.
+fn cell(app: &ViewerApp, i: usize) -> (wsiview::viewer::camera::Camera, wsiview::viewer::camera::ViewRect) {
+    app.tabs[i].view().map(|v| (v.camera, v.view_rect())).unwrap_or_else(|| panic!("tab {i}"))
+}
+
 /// View > Layout with synchronised navigation: two slides scanned at 0.25 and 0.5 µm/px side by
 /// side; moving the active one moves the other the same distance in µm and to the same µm per
 /// screen point; a press in the other cell makes it the one that leads; with Sync off nothing
@@ -769,22 +789,11 @@ fn open_recent_keeps_urls_redacted_and_never_drops_them_as_missing_files() {
 #[test]
 fn side_by_side_slides_move_together_in_micrometres() {
     let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let fine = SynthOptions { width: 12000, height: 9000, mpp: 0.25, seed: 5, ..Default::default() };
-    let coarse = SynthOptions { width: 6000, height: 4500, mpp: 0.5, seed: 6, ..Default::default() };
-    let a = synth(tmp.path(), "he.tif", &fine);
-    let b = synth(tmp.path(), "ihc.tif", &coarse);
-    let mut h = harness(&a);
-    let ctx = h.ctx.clone();
-    h.state_mut().open(b, &ctx);
-    wait_until(&mut h, "both slides open", |app| app.tabs.iter().all(|t| t.view().is_some()));
-    h.state_mut().layout = wsiview::viewer::grid::Layout::Two;
+    let mut h = two_slides_side_by_side(tmp.path());
     h.state_mut().active = 0;
     for _ in 0..5 {
         h.step();
     }
-    let cell = |app: &ViewerApp, i: usize| {
-        app.tabs[i].view().map(|v| (v.camera, v.view_rect())).unwrap_or_else(|| panic!("tab {i}"))
-    };
     let (c0, r0) = cell(h.state(), 0);
     let (_, r1) = cell(h.state(), 1);
     assert!(r0.x + r0.width <= r1.x && (r0.width - r1.width).abs() < 1.0, "two cells side by side: {r0:?} {r1:?}");
@@ -833,4 +842,174 @@ fn side_by_side_slides_move_together_in_micrometres() {
     h.step();
     h.step();
     assert_eq!(cell(h.state(), 0).0, still);
+}
+
+#[test]
+fn align_here_puts_the_clicked_features_together_and_sync_keeps_them() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut h = two_slides_side_by_side(tmp.path());
+    for _ in 0..5 {
+        h.step();
+    }
+    let view = cell;
+    h.get_by_label("Align here").click();
+    h.step();
+    assert!(h.state().aligning.is_some());
+    // Click a feature in each cell (different places of each cell).
+    let (c0, r0) = view(h.state(), 0);
+    let (c1, r1) = view(h.state(), 1);
+    let at0 = Pos2::new((r0.x + r0.width * 0.3) as f32, (r0.y + r0.height * 0.4) as f32);
+    let at1 = Pos2::new((r1.x + r1.width * 0.7) as f32, (r1.y + r1.height * 0.6) as f32);
+    let p0 = c0.screen_to_level0([f64::from(at0.x), f64::from(at0.y)], &r0);
+    let p1 = c1.screen_to_level0([f64::from(at1.x), f64::from(at1.y)], &r1);
+    common::click_at(&mut h, at0);
+    h.step();
+    assert!(h.state().aligning.as_ref().is_some_and(|p| p.len() == 1), "one slide marked");
+    assert_eq!(view(h.state(), 0).0, c0, "a click while aligning does not move the slide");
+    common::click_at(&mut h, at1);
+    h.step();
+    h.step();
+    assert!(h.state().aligning.is_none(), "done once every slide is marked");
+    assert_eq!(h.state().active, 0, "the first slide marked is the reference");
+    // Where each mark is drawn in its cell, from the cell's top-left corner.
+    let marks = |app: &ViewerApp| {
+        let ((c0, r0), (c1, r1)) = (view(app, 0), view(app, 1));
+        let (s0, s1) = (c0.level0_to_screen(p0, &r0), c1.level0_to_screen(p1, &r1));
+        ([s0[0] - r0.x, s0[1] - r0.y], [s1[0] - r1.x, s1[1] - r1.y])
+    };
+    let (m0, m1) = marks(h.state());
+    assert!(
+        (m0[0] - m1[0]).abs() < 0.5 && (m0[1] - m1[1]).abs() < 0.5,
+        "the marks lie at the same place of each cell: {m0:?} {m1:?}"
+    );
+    let ((c0, _), (c1, _)) = (view(h.state(), 0), view(h.state(), 1));
+    assert!((0.25 / c0.zoom - 0.5 / c1.zoom).abs() < 1e-9, "the same µm per point");
+
+    // Synchronised navigation keeps them together: zoom and pan the reference.
+    if let Some(v) = h.state_mut().tabs[0].view_mut() {
+        v.look_at([p0[0] + 100.0, p0[1] - 40.0], Some(c0.zoom * 2.0));
+    }
+    h.step();
+    h.step();
+    let (m0, m1) = marks(h.state());
+    assert!((m0[0] - m1[0]).abs() < 0.5 && (m0[1] - m1[1]).abs() < 0.5, "still together after a move: {m0:?} {m1:?}");
+}
+
+fn near(a: [f64; 2], b: [f64; 2]) -> bool {
+    (a[0] - b[0]).hypot(a[1] - b[1]) < 1e-6
+}
+
+#[test]
+fn a_turned_view_puts_points_where_expected_and_measures_the_same() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let opts = SynthOptions { width: 12000, height: 9000, mpp: 0.25, seed: 5, ..Default::default() };
+    let mut h = harness(&synth(tmp.path(), "turn.tif", &opts));
+    wait_until(&mut h, "the slide", |app| app.active_view().is_some());
+    h.step();
+    if let Some(v) = h.state_mut().active_view_mut() {
+        v.look_at([6000.0, 4500.0], Some(0.5));
+    }
+    h.step();
+    h.key_press(egui::Key::CloseBracket);
+    h.step();
+    let v = h.state().active_view().unwrap_or_else(|| panic!("no view"));
+    assert!((v.camera.rotation - std::f64::consts::FRAC_PI_2).abs() < 1e-12, "{}", v.camera.rotation);
+    assert_eq!(v.camera.center, [6000.0, 4500.0], "turned about the centre");
+    // 100 px right of the centre is drawn 50 points below it; 100 px below, 50 points left.
+    let r = v.view_rect();
+    let c = [r.x + r.width / 2.0, r.y + r.height / 2.0];
+    let right = v.camera.level0_to_screen([6100.0, 4500.0], &r);
+    let below = v.camera.level0_to_screen([6000.0, 4600.0], &r);
+    assert!((right[0] - c[0]).abs() < 1e-6 && (right[1] - c[1] - 50.0).abs() < 1e-6, "{right:?}");
+    assert!((below[0] - c[0] + 50.0).abs() < 1e-6 && (below[1] - c[1]).abs() < 1e-6, "{below:?}");
+    assert!(h.query_by_label_contains("Rotated 90°").is_some(), "the angle is shown");
+    // A ruler dragged 200 points across the turned view measures 400 px = 100 µm.
+    h.key_press(egui::Key::M);
+    h.step();
+    let from = Pos2::new(c[0] as f32 - 100.0, c[1] as f32 + 30.0);
+    h.drag_at(from);
+    h.step();
+    for i in 1..=4 {
+        h.hover_at(from + Vec2::new(50.0 * i as f32, 0.0));
+        h.step();
+    }
+    h.drop_at(from + Vec2::new(200.0, 0.0));
+    h.step();
+    let v = h.state().active_view().unwrap_or_else(|| panic!("no view"));
+    let ruler =
+        v.annotations.doc.annotations().last().map(|a| a.geometry.clone()).unwrap_or_else(|| panic!("no ruler"));
+    let length = ruler.measure(v.annotations.pixel_size).length.unwrap_or(0.0);
+    assert!((length - 100.0).abs() < 0.01, "{length} µm");
+    // Turned a quarter clockwise, the slide's top points right: the ruler runs up the slide,
+    // from 60 px right of and 200 px below the centre.
+    let pts = ruler.vertices();
+    assert!(near(pts[0], [6060.0, 4700.0]) && near(pts[1], [6060.0, 4300.0]), "{pts:?}");
+    // Fine steps, the badge resets; 4 quarter turns are none.
+    h.key_press(egui::Key::V);
+    h.key_press(egui::Key::Period);
+    h.step();
+    let degrees = h.state().active_view().map(|v| v.rotation_degrees()).unwrap_or_default();
+    assert!((degrees - 95.0).abs() < 1e-9, "{degrees}");
+    h.get_by_label("Rotated 95° · reset").click();
+    h.step();
+    assert_eq!(h.state().active_view().map(|v| v.camera.rotation), Some(0.0));
+    for _ in 0..4 {
+        h.key_press(egui::Key::OpenBracket);
+        h.step();
+    }
+    assert_eq!(h.state().active_view().map(|v| v.camera.rotation), Some(0.0));
+}
+
+#[test]
+fn export_view_writes_the_cells_as_on_screen_with_names_and_scale_bars() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut h = two_slides_side_by_side(tmp.path());
+    let ctx = h.ctx.clone();
+    h.state_mut().active = 0;
+    if let Some(v) = h.state_mut().tabs[0].view_mut() {
+        v.look_at([6000.0, 4500.0], Some(0.8));
+    }
+    for _ in 0..4 {
+        h.step();
+    }
+    let (c0, r0) = cell(h.state(), 0);
+    let (_, r1) = cell(h.state(), 1);
+    let out = tmp.path().join("grid.png");
+    h.state_mut().export_view_to(out.clone(), true, &ctx);
+    wait_until(&mut h, "the export", |app| !app.is_exporting_view());
+    let message = h.state().export_message.clone().unwrap_or_default();
+    assert!(message.text.starts_with("Exported the view"), "{message:?}");
+    let png = image::open(&out).unwrap_or_else(|e| panic!("{e}")).to_rgb8();
+    // The picture spans both cells (1 pixel per point here).
+    let width = (r1.x + r1.width - r0.x).round() as u32;
+    assert_eq!((png.width(), png.height()), (width, r0.height.round() as u32));
+    // The middle of the first cell is the slide's pixel there (level 0 at zoom 0.8 … the view
+    // draws level 0 until 1:2): compare with a region read directly.
+    let slide = h.state().tabs[0].view().map(|v| v.slide.clone()).unwrap_or_else(|| panic!("no slide"));
+    let (mx, my) = ((r0.width / 2.0) as u32, (r0.height / 2.0) as u32);
+    let p = c0.screen_to_level0([r0.x + f64::from(mx) + 0.5, r0.y + f64::from(my) + 0.5], &r0);
+    let region =
+        slide.read_region(0, p[0].floor() as i64 - 2, p[1].floor() as i64 - 2, 5, 5).unwrap_or_else(|e| panic!("{e}"));
+    let got = png.get_pixel(mx, my).0;
+    let near = region.pixels().any(|q| (0..3).all(|k| (i16::from(q.0[k]) - i16::from(got[k])).abs() <= 12));
+    assert!(near, "exported {got:?} is not the slide's pixel near {p:?}");
+    // A white scale bar at the bottom left of each cell, as long as the view's.
+    let (_, bar_points, _) =
+        wsiview::viewer::camera::scale_bar(0.25 / c0.zoom, 150.0).unwrap_or_else(|| panic!("no bar"));
+    for cell_x in [0.0, r1.x - r0.x] {
+        let y = (r0.height - 18.0).round() as u32;
+        let x0 = (cell_x + 16.0).round() as u32;
+        let white = (x0..png.width()).take_while(|&x| png.get_pixel(x, y).0.iter().all(|&c| c > 240)).count();
+        if cell_x == 0.0 {
+            assert!((white as f64 - bar_points).abs() <= 2.0, "bar of {white} px, expected {bar_points}");
+        } else {
+            assert!(white > 20, "the second cell's scale bar: {white} px");
+        }
+    }
+    // The names are written top left: white text on a dark box.
+    let text_pixels = (8..120u32)
+        .flat_map(|x| (8..26u32).map(move |y| (x, y)))
+        .filter(|&(x, y)| png.get_pixel(x, y).0.iter().all(|&c| c > 200))
+        .count();
+    assert!(text_pixels > 20, "the slide's name is written: {text_pixels} bright pixels");
 }

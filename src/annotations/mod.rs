@@ -3,7 +3,9 @@
 //!
 //! This module owns a slide's annotation document and everything about it that is not drawing:
 //! the shapes and their measurements ([`geometry`]), annotations, classes and the [`Document`]
-//! with its undo history and spatial index ([`model`]), QuPath GeoJSON ([`geojson`]) and ASAP XML
+//! with its undo history and spatial index ([`model`]), the brush's paint and erase
+//! ([`brush`]), counting fields and what they hold
+//! ([`counting`]), QuPath GeoJSON ([`geojson`]) and ASAP XML
 //! ([`asap`]) reading and writing, the sidecar file beside the slide and its background autosave
 //! ([`store`]), the measurement table and its CSV/JSON export ([`table`]), and the typed file
 //! errors ([`error`]).
@@ -24,6 +26,8 @@
 #![warn(missing_docs)]
 
 pub mod asap;
+pub mod brush;
+pub mod counting;
 pub mod error;
 pub mod geojson;
 pub mod geometry;

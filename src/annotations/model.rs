@@ -399,6 +399,86 @@ impl Geometry {
         }
     }
 
+    /// The vertex lists that may gain or lose vertices, each with whether it is a closed ring
+    /// and the fewest vertices it may keep: polygon rings (3), polyline points (2), a points
+    /// set (1). Rectangles and ellipses have none (their shape is their four corners).
+    fn editable_rings(&mut self) -> Vec<(&mut Vec<Point>, bool, usize)> {
+        match self {
+            Geometry::Polygon(p) => {
+                std::iter::once(&mut p.exterior).chain(p.holes.iter_mut()).map(|r| (r, true, 3)).collect()
+            }
+            Geometry::MultiPolygon { polygons } => polygons
+                .iter_mut()
+                .flat_map(|p| std::iter::once(&mut p.exterior).chain(p.holes.iter_mut()))
+                .map(|r| (r, true, 3))
+                .collect(),
+            Geometry::Polyline { points } => vec![(points, false, 2)],
+            Geometry::Points { points } => vec![(points, false, 1)],
+            Geometry::Rectangle { .. } | Geometry::Ellipse { .. } => Vec::new(),
+        }
+    }
+
+    /// Add a vertex where `p` (level-0 px) lies within `tolerance` of an edge of a polygon ring
+    /// or polyline, at the nearest point of that edge; not within `tolerance` of an existing
+    /// vertex (that is a vertex to move). Returns whether one was added.
+    pub fn insert_vertex_on_edge(&mut self, p: Point, tolerance: f64) -> bool {
+        if matches!(self, Geometry::Points { .. }) {
+            return false;
+        }
+        let near_vertex = self.vertices().iter().any(|v| (v[0] - p[0]).hypot(v[1] - p[1]) <= tolerance);
+        if near_vertex {
+            return false;
+        }
+        let mut best: Option<(f64, usize, usize, Point)> = None;
+        for (r, (ring, closed, _)) in self.editable_rings().into_iter().enumerate() {
+            let n = ring.len();
+            let edges = if closed { n } else { n.saturating_sub(1) };
+            for i in 0..edges {
+                let (a, b) = (ring[i], ring[(i + 1) % n]);
+                let d = segment_distance(p, a, b);
+                if d <= tolerance && best.is_none_or(|(bd, ..)| d < bd) {
+                    let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
+                    let len2 = dx * dx + dy * dy;
+                    let t = if len2 > 0.0 {
+                        (((p[0] - a[0]) * dx + (p[1] - a[1]) * dy) / len2).clamp(0.0, 1.0)
+                    } else {
+                        0.0
+                    };
+                    best = Some((d, r, i + 1, [a[0] + t * dx, a[1] + t * dy]));
+                }
+            }
+        }
+        let Some((_, r, at, q)) = best else { return false };
+        if let Some((ring, ..)) = self.editable_rings().into_iter().nth(r) {
+            ring.insert(at, q);
+            return true;
+        }
+        false
+    }
+
+    /// Remove the vertex nearest `p` within `tolerance` (level-0 px), unless its ring would be
+    /// left with too few (a triangle stays a triangle). Returns whether one was removed.
+    pub fn remove_vertex_near(&mut self, p: Point, tolerance: f64) -> bool {
+        let mut best: Option<(f64, usize, usize)> = None;
+        for (r, (ring, _, min)) in self.editable_rings().into_iter().enumerate() {
+            if ring.len() <= min {
+                continue;
+            }
+            for (i, v) in ring.iter().enumerate() {
+                let d = (v[0] - p[0]).hypot(v[1] - p[1]);
+                if d <= tolerance && best.is_none_or(|(bd, ..)| d < bd) {
+                    best = Some((d, r, i));
+                }
+            }
+        }
+        let Some((_, r, i)) = best else { return false };
+        if let Some((ring, ..)) = self.editable_rings().into_iter().nth(r) {
+            ring.remove(i);
+            return true;
+        }
+        false
+    }
+
     /// Whether the level-0 point `p` is on the shape: inside an area, or within `tolerance` of a
     /// line or point (tolerance in level-0 pixels, e.g. a few screen points at the current zoom).
     pub fn hit(&self, p: Point, tolerance: f64) -> bool {
@@ -732,6 +812,29 @@ impl Document {
         n
     }
 
+    /// Give every object of class `from` the class `to` (and the class colour `color`, when
+    /// given), locked objects and detections included: a class rename, not an edit of shapes.
+    /// One undo step; returns how many objects changed.
+    pub fn rename_class(&mut self, from: &str, to: &str, color: Option<[u8; 3]>) -> usize {
+        let edits: Vec<Edit> = self
+            .annotations
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| a.class.as_deref() == Some(from))
+            .map(|(index, a)| {
+                let mut after = (**a).clone();
+                after.class = Some(to.to_string());
+                after.class_color = color.or(after.class_color);
+                Edit::Replace { index, before: a.clone(), after: Arc::new(after) }
+            })
+            .collect();
+        let n = edits.len();
+        if n > 0 && from != to {
+            self.commit(Edit::Batch(edits));
+        }
+        n
+    }
+
     /// A copy of an annotation, offset by `offset` level-0 pixels, unlocked; returns its id.
     pub fn duplicate(&mut self, id: AnnotationId, offset: [f64; 2]) -> Option<AnnotationId> {
         let original = self.get(id)?.as_ref().clone();
@@ -923,5 +1026,56 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(a.len(), 36);
         assert_eq!(&a[14..15], "4");
+    }
+
+    #[test]
+    fn renaming_a_class_renames_every_object_in_one_undo_step() {
+        let mut doc = Document::new();
+        let mut a = Annotation::new(Geometry::Rectangle { x: 0.0, y: 0.0, width: 10.0, height: 10.0 });
+        a.class = Some("Tumour".into());
+        let mut b = a.clone();
+        b.locked = true;
+        let mut c = a.clone();
+        c.class = Some("Stroma".into());
+        doc.add_all(vec![a, b, c]);
+        let revision = doc.revision();
+        assert_eq!(doc.rename_class("Tumour", "Carcinoma", Some([1, 2, 3])), 2);
+        let classes: Vec<Option<String>> = doc.annotations().iter().map(|a| a.class.clone()).collect();
+        assert_eq!(classes, [Some("Carcinoma".into()), Some("Carcinoma".into()), Some("Stroma".into())]);
+        assert_eq!(doc.annotations()[0].class_color, Some([1, 2, 3]));
+        assert!(doc.revision() > revision);
+        assert!(doc.undo());
+        let classes: Vec<Option<String>> = doc.annotations().iter().map(|a| a.class.clone()).collect();
+        assert_eq!(classes, [Some("Tumour".into()), Some("Tumour".into()), Some("Stroma".into())]);
+        assert!(doc.redo());
+        assert_eq!(doc.annotations()[1].class.as_deref(), Some("Carcinoma"));
+        assert_eq!(doc.rename_class("Nothing", "X", None), 0);
+    }
+
+    #[test]
+    fn vertices_are_added_on_edges_and_removed_near_vertices() {
+        let square = || {
+            Geometry::Polygon(Polygon {
+                exterior: vec![[0.0, 0.0], [10.0, 0.0], [10.0, 10.0], [0.0, 10.0]],
+                holes: vec![],
+            })
+        };
+        let mut g = square();
+        // On the closing edge (0,10)→(0,0), 0.5 px off it: the vertex goes on the edge.
+        assert!(g.insert_vertex_on_edge([0.5, 4.0], 1.0));
+        assert_eq!(g.vertices(), vec![[0.0, 0.0], [10.0, 0.0], [10.0, 10.0], [0.0, 10.0], [0.0, 4.0]]);
+        assert!(!g.insert_vertex_on_edge([5.0, 5.0], 1.0), "inside, off every edge");
+        assert!(!g.insert_vertex_on_edge([10.2, 0.3], 1.0), "at a vertex: no new vertex");
+        assert!(g.remove_vertex_near([0.3, 4.2], 1.0));
+        assert_eq!(g, square());
+        assert!(g.remove_vertex_near([10.0, 10.0], 1.0));
+        assert!(!g.remove_vertex_near([0.0, 0.0], 1.0), "a triangle keeps its three vertices");
+        assert_eq!(g.vertices().len(), 3);
+        let mut line = Geometry::Polyline { points: vec![[0.0, 0.0], [10.0, 0.0]] };
+        assert!(line.insert_vertex_on_edge([4.0, 0.5], 1.0));
+        assert_eq!(line.vertices(), vec![[0.0, 0.0], [4.0, 0.0], [10.0, 0.0]]);
+        assert!(!line.insert_vertex_on_edge([-1.0, 0.0], 0.5), "an open line has no closing edge");
+        let mut rect = Geometry::Rectangle { x: 0.0, y: 0.0, width: 10.0, height: 10.0 };
+        assert!(!rect.insert_vertex_on_edge([5.0, 0.0], 1.0) && !rect.remove_vertex_near([0.0, 0.0], 1.0));
     }
 }

@@ -7,7 +7,8 @@
 //!
 //! This module owns the report schema `wsiview.report/1` and its validity rules
 //! (docs/report-schema.md), where report files live and how they are written, the HTML page, the
-//! teaching copy, cross-site consolidation and the research export. The typed errors are in
+//! teaching copy, cross-site consolidation, the research export, and which slides make a case
+//! ([`case`]: the case id rule, case folders, a case's report state). The typed errors are in
 //! [`error`] (reports, saving, editing), [`teaching::TeachingError`], [`research::ResearchError`]
 //! and [`category_map::CategoryMapError`].
 //!
@@ -20,6 +21,7 @@
 
 #![warn(missing_docs)]
 
+pub mod case;
 pub mod category_map;
 pub mod consolidate;
 pub mod error;

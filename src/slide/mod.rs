@@ -29,6 +29,19 @@ use crate::error::Result;
 use crate::limits::Limits;
 use crate::tiles::codec::Compression;
 
+/// File name endings of slides, for the pickers' filters and the case list (`.ome.tif` ends in
+/// `.tif`; Philips TIFF in `.tiff`; `.dcm` files are instances of a DICOM series; DICOM
+/// instances often have no ending: open one through "All files").
+pub const SLIDE_EXTENSIONS: &[&str] = &["svs", "tif", "tiff", "btf", "tf8", "ndpi", "scn", "bif", "dcm"];
+
+/// Whether a file name looks like a slide by its ending ([`SLIDE_EXTENSIONS`]).
+pub fn is_slide_name(name: &str) -> bool {
+    std::path::Path::new(name)
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| SLIDE_EXTENSIONS.iter().any(|s| s.eq_ignore_ascii_case(e)))
+}
+
 /// Threads reading a remote slide at once (`bench URL`'s default, the viewer's pool when it opens
 /// a URL): range requests wait on the network far more than they decode, so more requests in
 /// flight than there are cores pay (measured in BENCHMARKS.md, issue 14).

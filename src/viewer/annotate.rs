@@ -21,10 +21,11 @@ pub enum Tool {
     Freehand,
     Polyline,
     Ruler,
+    Brush,
 }
 
 impl Tool {
-    pub const ALL: [Tool; 8] = [
+    pub const ALL: [Tool; 9] = [
         Tool::Select,
         Tool::Points,
         Tool::Rectangle,
@@ -33,6 +34,7 @@ impl Tool {
         Tool::Freehand,
         Tool::Polyline,
         Tool::Ruler,
+        Tool::Brush,
     ];
 
     pub const fn label(self) -> &'static str {
@@ -45,6 +47,7 @@ impl Tool {
             Tool::Freehand => "Freehand",
             Tool::Polyline => "Polyline",
             Tool::Ruler => "Ruler",
+            Tool::Brush => "Brush",
         }
     }
 
@@ -58,12 +61,20 @@ impl Tool {
             Tool::Freehand => egui::Key::F,
             Tool::Polyline => egui::Key::L,
             Tool::Ruler => egui::Key::M,
+            Tool::Brush => egui::Key::B,
         }
     }
 
     pub const fn help(self) -> &'static str {
         match self {
-            Tool::Select => "Click to select, drag to move; drag a handle to reshape; drag empty space to pan",
+            Tool::Select => {
+                "Click to select, drag to move; drag a handle to reshape; click an edge of the selection to add a \
+                 vertex, Alt+click a vertex to remove it; drag empty space to pan"
+            }
+            Tool::Brush => {
+                "Drag to paint an area (into the selected area, else a new one); Alt+drag or Erase to erase; \
+                 the brush size is in screen points"
+            }
             Tool::Points => "Click to add points (cells) to the selected point set, or start a new one",
             Tool::Rectangle => "Drag from corner to corner",
             Tool::Ellipse => "Drag the bounding box",
@@ -85,10 +96,28 @@ impl Tool {
 /// A shape being drawn, in level-0 pixels.
 #[derive(Clone, Debug)]
 enum Drawing {
-    Box { start: Point, end: Point, ellipse: bool },
-    Clicked { points: Vec<Point>, closed: bool },
-    Freehand { points: Vec<Point> },
-    Ruler { start: Point, end: Point },
+    Box {
+        start: Point,
+        end: Point,
+        ellipse: bool,
+    },
+    Clicked {
+        points: Vec<Point>,
+        closed: bool,
+    },
+    Freehand {
+        points: Vec<Point>,
+    },
+    Ruler {
+        start: Point,
+        end: Point,
+    },
+    /// A brush stroke: where the brush went, its radius in level-0 px, and whether it erases.
+    Brush {
+        points: Vec<Point>,
+        radius: f64,
+        erase: bool,
+    },
 }
 
 /// A drag changing the selected annotation: the preview is drawn; the document changes once, on
@@ -154,6 +183,10 @@ pub struct AnnotationLayer {
     pub zoom: f64,
     /// Level-0 size of the slide: new shapes are drawn within it.
     pub slide_size: [f64; 2],
+    /// The brush's radius in screen points.
+    pub brush_radius: f32,
+    /// The brush erases (as Alt does while dragging).
+    pub brush_erase: bool,
     shape_cache: Option<(LayerKey, Vec<Shape>)>,
     /// Length labels of the finished rulers in view (screen position, text), made with the shapes.
     ruler_labels: Vec<(Pos2, String)>,
@@ -163,7 +196,7 @@ pub struct AnnotationLayer {
 #[derive(Clone, PartialEq)]
 struct LayerKey {
     revision: u64,
-    camera: [f64; 3],
+    camera: [f64; 4],
     view: [f64; 4],
     selected: Option<AnnotationId>,
     classes: Vec<AnnotationClass>,
@@ -185,6 +218,8 @@ impl AnnotationLayer {
             drawn: 0,
             zoom: 1.0,
             slide_size: [f64::INFINITY, f64::INFINITY],
+            brush_radius: 15.0,
+            brush_erase: false,
             shape_cache: None,
             ruler_labels: Vec::new(),
         }
@@ -304,7 +339,7 @@ impl AnnotationLayer {
         for s in SHORTCUTS {
             match s.action {
                 Action::Finish | Action::Cancel if !navigation => continue,
-                a if a.is_view() || done.contains(&a) => continue,
+                a if a.is_view() || a.is_app() || done.contains(&a) => continue,
                 _ => {}
             }
             if !shortcut(s) {
@@ -354,7 +389,8 @@ impl AnnotationLayer {
             if let Some(p) = pointer.map(|p| projection.to_level0(p)) {
                 let p = if self.tool == Tool::Select { p } else { self.clamp(p) };
                 let double = response.double_clicked_by(primary);
-                self.click(p, double, tolerance);
+                let alt = ui.input(|i| i.modifiers.alt);
+                self.click(p, double, tolerance, alt);
             }
             return true;
         }
@@ -362,7 +398,7 @@ impl AnnotationLayer {
             Tool::Select => self.select_drag(ui, response, projection, press_origin, tolerance),
             // Clicking tools: a drag pans, so long polygons can be drawn across the slide.
             Tool::Points | Tool::Polygon | Tool::Polyline => false,
-            Tool::Rectangle | Tool::Ellipse | Tool::Freehand | Tool::Ruler => {
+            Tool::Rectangle | Tool::Ellipse | Tool::Freehand | Tool::Ruler | Tool::Brush => {
                 // On release egui forgets the press origin; the end point is where the pointer is.
                 let Some(p) = pointer.or(ui.input(|i| i.pointer.latest_pos())) else { return false };
                 let now = self.clamp(projection.to_level0(p));
@@ -372,13 +408,18 @@ impl AnnotationLayer {
                         Tool::Rectangle => Drawing::Box { start, end: now, ellipse: false },
                         Tool::Ellipse => Drawing::Box { start, end: now, ellipse: true },
                         Tool::Freehand => Drawing::Freehand { points: vec![start, now] },
+                        Tool::Brush => Drawing::Brush {
+                            points: vec![start, now],
+                            radius: projection.level0_len(f64::from(self.brush_radius)),
+                            erase: self.brush_erase || ui.input(|i| i.modifiers.alt),
+                        },
                         _ => Drawing::Ruler { start, end: now },
                     });
                 }
                 if response.dragged_by(primary) {
                     match &mut self.drawing {
                         Some(Drawing::Box { end, .. }) | Some(Drawing::Ruler { end, .. }) => *end = now,
-                        Some(Drawing::Freehand { points }) => {
+                        Some(Drawing::Freehand { points }) | Some(Drawing::Brush { points, .. }) => {
                             let last = points.last().copied().unwrap_or(now);
                             if (last[0] - now[0]).hypot(last[1] - now[1]) >= projection.level0_len(FREEHAND_STEP_POINTS)
                             {
@@ -396,9 +437,23 @@ impl AnnotationLayer {
         }
     }
 
-    fn click(&mut self, p: Point, double: bool, tolerance: f64) {
+    fn click(&mut self, p: Point, double: bool, tolerance: f64, alt: bool) {
         match self.tool {
             Tool::Select => {
+                // On the selected shape's outline: a click adds a vertex on an edge, an
+                // Alt+click removes the vertex under the pointer (one undo step each).
+                let editable = self.selected.and_then(|id| self.doc.get(id)).filter(|a| !a.is_locked());
+                if let Some(mut a) = editable.map(|a| a.as_ref().clone()) {
+                    let changed = if alt {
+                        a.geometry.remove_vertex_near(p, tolerance)
+                    } else {
+                        !double && a.geometry.insert_vertex_on_edge(p, tolerance)
+                    };
+                    if changed {
+                        self.doc.update(a);
+                        return;
+                    }
+                }
                 // Keep the selection when clicking inside it (overlapping shapes).
                 let keep = self.selected.and_then(|id| self.doc.get(id)).is_some_and(|a| a.hit(p, tolerance));
                 if !keep {
@@ -432,7 +487,46 @@ impl AnnotationLayer {
                     _ => self.drawing = Some(Drawing::Clicked { points: vec![p], closed: self.tool == Tool::Polygon }),
                 }
             }
+            Tool::Brush => {
+                let radius = f64::from(self.brush_radius) / self.zoom.max(1e-12);
+                self.brush_stroke(&[p], radius, self.brush_erase || alt);
+            }
             _ => {}
+        }
+    }
+
+    /// Paint (or erase) a brush stroke into the selected area annotation; painting with no area
+    /// selected makes a new one (of the current class) and selects it; erasing it all deletes
+    /// it. One undo step.
+    fn brush_stroke(&mut self, points: &[Point], radius: f64, erase: bool) {
+        let target = self
+            .selected
+            .and_then(|id| self.doc.get(id))
+            .filter(|a| {
+                !a.is_locked()
+                    && a.kind == ObjectKind::Annotation
+                    && crate::annotations::brush::is_area(&a.geometry)
+                    && !crate::annotations::counting::is_field(a)
+            })
+            .map(|a| a.as_ref().clone());
+        match target {
+            Some(mut a) => match crate::annotations::brush::apply(Some(&a.geometry), points, radius, erase) {
+                Some(g) => {
+                    a.geometry = g;
+                    self.doc.update(a);
+                }
+                None => {
+                    self.doc.remove(&[a.id]);
+                    self.selected = None;
+                }
+            },
+            None if !erase => {
+                let clamped: Vec<Point> = points.iter().map(|p| self.clamp(*p)).collect();
+                if let Some(g) = crate::annotations::brush::apply(None, &clamped, radius, false) {
+                    self.create(g, "");
+                }
+            }
+            None => {}
         }
     }
 
@@ -450,6 +544,11 @@ impl AnnotationLayer {
                 if points.len() >= 3 {
                     self.create(Geometry::Polygon(Polygon { exterior: points, holes: vec![] }), "");
                 }
+            }
+            Some(Drawing::Brush { mut points, radius, erase }) => {
+                points.push(end);
+                points.dedup();
+                self.brush_stroke(&points, radius, erase);
             }
             Some(Drawing::Ruler { start, .. }) => {
                 if start != end {
@@ -551,7 +650,12 @@ impl AnnotationLayer {
         // A still view redraws the same shapes: reuse them until anything they depend on changes.
         let key = LayerKey {
             revision: self.doc.revision(),
-            camera: [projection.camera.center[0], projection.camera.center[1], projection.camera.zoom],
+            camera: [
+                projection.camera.center[0],
+                projection.camera.center[1],
+                projection.camera.zoom,
+                projection.camera.rotation,
+            ],
             view: [projection.view.x, projection.view.y, projection.view.width, projection.view.height],
             selected: self.selected,
             classes: self.classes.clone(),
@@ -597,6 +701,27 @@ impl AnnotationLayer {
             let at = projection.to_screen([b[2], b[3]]) + Vec2::new(6.0, 4.0);
             label_box(painter, at, &label);
         }
+        // The brush: its stroke so far as a wide translucent line, and its size at the pointer.
+        if self.tool == Tool::Brush {
+            let erase = self.brush_erase || painter.ctx().input(|i| i.modifiers.alt);
+            let color = if erase {
+                Color32::from_rgba_unmultiplied(255, 80, 80, 90)
+            } else {
+                Color32::from_rgba_unmultiplied(255, 220, 0, 90)
+            };
+            if let Some(Drawing::Brush { points, radius, erase }) = &self.drawing {
+                let width = (*radius * projection.camera.zoom * 2.0) as f32;
+                let color = if *erase { Color32::from_rgba_unmultiplied(255, 80, 80, 90) } else { color };
+                let path: Vec<Pos2> = points.iter().map(|p| projection.to_screen(*p)).collect();
+                for p in [path.first(), path.last()].into_iter().flatten() {
+                    painter.circle_filled(*p, width / 2.0, color);
+                }
+                painter.add(Shape::line(path, Stroke::new(width, color)));
+            }
+            if let Some(p) = pointer {
+                painter.circle_stroke(p, self.brush_radius, Stroke::new(1.5, color.to_opaque()));
+            }
+        }
         // The shape being drawn, with its live measurement.
         if let Some(g) = self.drawing_geometry(pointer.map(|p| projection.to_level0(p))) {
             let color = self
@@ -622,6 +747,8 @@ impl AnnotationLayer {
             Drawing::Freehand { points } => {
                 Some(Geometry::Polygon(Polygon { exterior: points.clone(), holes: vec![] }))
             }
+            // Drawn as a wide line instead (AnnotationLayer::paint).
+            Drawing::Brush { .. } => None,
             Drawing::Clicked { points, closed } => {
                 let mut points = points.clone();
                 points.extend(pointer);
@@ -824,9 +951,18 @@ fn geometry_shapes(
         }
     };
     match g {
+        Geometry::Rectangle { x, y, width, height } if projection.camera.rotation != 0.0 => {
+            let corners = [[*x, *y], [x + width, *y], [x + width, y + height], [*x, y + height]];
+            shapes.push(Shape::closed_line(corners.iter().map(|&p| projection.to_screen(p)).collect(), stroke));
+        }
         Geometry::Rectangle { x, y, width, height } => {
             let r = Rect::from_two_pos(projection.to_screen([*x, *y]), projection.to_screen([x + width, y + height]));
             shapes.push(Shape::rect_stroke(r, 0.0, stroke, egui::StrokeKind::Middle));
+        }
+        Geometry::Ellipse { .. } if projection.camera.rotation != 0.0 => {
+            if let Some(p) = g.as_polygon(128) {
+                ring(&p.exterior, shapes);
+            }
         }
         Geometry::Ellipse { cx, cy, rx, ry } => {
             let zoom = projection.camera.zoom as f32;
@@ -876,7 +1012,7 @@ mod tests {
     /// The strokes of the rectangles `layer` draws in a 200 × 200 view at zoom 1, in drawing order.
     fn rect_strokes(layer: &mut AnnotationLayer) -> Vec<Stroke> {
         let projection = Projection {
-            camera: Camera { center: [50.0, 50.0], zoom: 1.0 },
+            camera: Camera { center: [50.0, 50.0], zoom: 1.0, rotation: 0.0 },
             view: ViewRect { x: 0.0, y: 0.0, width: 200.0, height: 200.0 },
         };
         layer

@@ -29,6 +29,10 @@ pub fn toolbar(
                 layer.set_tool(tool);
             }
         }
+        if layer.tool == Tool::Brush {
+            ui.add(egui::Slider::new(&mut layer.brush_radius, 2.0..=100.0).text("Brush (points)"));
+            ui.checkbox(&mut layer.brush_erase, "Erase").on_hover_text("Erase instead of paint (Alt while dragging)");
+        }
         ui.separator();
         ui.label("Class");
         let current = layer.new_class.as_ref().map_or("None".to_string(), |c| c.name.clone());
@@ -95,7 +99,7 @@ pub fn annotation_section(
 ) {
     let mut edited = classes.to_vec();
     selection_section(ui, layer, &edited);
-    classes_editor(ui, &mut edited, &layer.doc);
+    classes_editor(ui, &mut edited, &layer.doc, commands);
     if edited != classes {
         commands.push(AppCommand::SetClasses(edited));
     }
@@ -121,7 +125,10 @@ fn selection_section(ui: &mut egui::Ui, layer: &mut AnnotationLayer, classes: &[
                 ui.label(RichText::new(format!("Saved to {}", saver.path().display())).small())
                     .on_hover_text("Every change is written within a second or two");
             }
-            None => {}
+            // The line is always there, so nothing below it moves when the first save lands.
+            None => {
+                ui.label(RichText::new("Not saved yet: changes are written within a second or two").small());
+            }
         }
     }
     let Some(selected) = layer.selected.and_then(|id| layer.doc.get(id)).cloned() else {
@@ -204,15 +211,37 @@ fn selection_section(ui: &mut egui::Ui, layer: &mut AnnotationLayer, classes: &[
 
 /// The class list. Removing a class that annotations of this slide use asks first, saying how
 /// many (they keep their class name and colour; only the list entry goes).
-fn classes_editor(ui: &mut egui::Ui, classes: &mut Vec<AnnotationClass>, doc: &crate::annotations::Document) {
+fn classes_editor(
+    ui: &mut egui::Ui,
+    classes: &mut Vec<AnnotationClass>,
+    doc: &crate::annotations::Document,
+    commands: &mut CommandQueue,
+) {
     let pending_id = egui::Id::unique("wsiview-class-to-remove");
     ui.collapsing("Classes", |ui| {
         let mut remove = None;
         let mut ask: Option<String> = None;
+        let names: Vec<String> = classes.iter().map(|c| c.name.clone()).collect();
         for (i, c) in classes.iter_mut().enumerate() {
             ui.horizontal(|ui| {
                 ui.color_edit_button_srgb(&mut c.color);
-                ui.add(egui::TextEdit::singleline(&mut c.name).desired_width(140.0));
+                // The name is edited as text and applied when the field is left (Enter, Tab, a
+                // click elsewhere): a rename renames the class's objects too, one undo step.
+                let id = ui.scope_id().with(("class name", i));
+                let mut text = ui.data(|d| d.get_temp::<String>(id)).unwrap_or_else(|| c.name.clone());
+                let field =
+                    ui.add(egui::TextEdit::singleline(&mut text).id_salt(id).desired_width(140.0)).on_hover_text(
+                        "The class name: renaming it renames it on every object of the class (Ctrl+Z undoes)",
+                    );
+                if field.lost_focus() {
+                    ui.data_mut(|d| d.remove::<String>(id));
+                    let to = text.trim();
+                    if !to.is_empty() && to != c.name && !names.iter().any(|n| n == to) {
+                        commands.push(AppCommand::RenameClass { from: c.name.clone(), to: to.to_string() });
+                    }
+                } else if field.has_focus() {
+                    ui.data_mut(|d| d.insert_temp(id, text));
+                }
                 if ui.small_button("x").on_hover_text("Remove this class from the list").clicked() {
                     let used = doc.annotations().iter().filter(|a| a.class.as_deref() == Some(c.name.as_str())).count();
                     if used == 0 {

@@ -143,6 +143,25 @@ pub struct ViewerApp {
     /// Each tab's camera at the end of the last frame (by tab index), to see how the active slide
     /// moved since.
     grid_cameras: Vec<Option<super::camera::Camera>>,
+    /// "Align here" under way: the level-0 point clicked in each slide so far (by tab index), in
+    /// click order; the first is the reference.
+    pub aligning: Option<Vec<(usize, [f64; 2])>>,
+    /// The counting field and grid settings (side panel).
+    pub counting: super::counting_panel::CountingSettings,
+    /// File > Export view… running on a worker (none: cancelled).
+    pub(super) view_export: Option<super::job::Job<Option<Result<String, String>>>>,
+    /// How the last view export went.
+    pub export_message: Option<Message>,
+    /// View > Case list.
+    pub show_cases: bool,
+    /// The case list panel: the cases under a folder tree.
+    pub case_list: super::case_list::CaseList,
+    /// The case whose slides are open as a case (`wsiview case`, or opened from the case list).
+    pub current_case: Option<crate::report::case::Case>,
+    /// A move to this case, waiting for the current case's reports to be saved.
+    pub(super) case_switch: Option<crate::report::case::Case>,
+    /// Why the last move to another case did not happen, or that the list ended.
+    pub case_message: Option<Message>,
 }
 
 /// What is being closed while report changes are unsaved.
@@ -171,6 +190,15 @@ impl ViewerApp {
             layout: super::grid::Layout::Single,
             sync_navigation: true,
             grid_cameras: Vec::new(),
+            show_cases: false,
+            view_export: None,
+            export_message: None,
+            counting: Default::default(),
+            aligning: None,
+            case_list: Default::default(),
+            current_case: None,
+            case_switch: None,
+            case_message: None,
             active: 0,
             recent: Vec::new(),
             cache: Arc::new(TileCache::new(cache_bytes)),
@@ -337,11 +365,13 @@ impl ViewerApp {
         }
         self.sync_annotation_classes();
         self.poll_annotation_job();
+        self.poll_view_export();
         self.tick_reports(&ctx);
         if ctx.input(|i| i.viewport().close_requested()) {
             self.request_close_window(&ctx);
         }
         self.take_keyboard_from_forms(&ctx);
+        self.advance_case_switch(&ctx);
         let mut form_rects = Vec::new();
         self.menu_bar(ui);
         let (classes, show_table, commands) = (&self.classes, self.show_measurements, &mut self.commands);
@@ -364,6 +394,16 @@ impl ViewerApp {
         if self.show_report {
             form_rects.extend(self.report_panel(ui));
         }
+        if self.show_cases {
+            let (current, switching, commands) =
+                (self.current_case.as_ref(), self.case_switch.is_some(), &mut self.commands);
+            let list = &mut self.case_list;
+            let r = egui::Panel::left("cases")
+                .default_size(300.0)
+                .resizable(true)
+                .show(ui, |ui| list.show(ui, current, switching, commands));
+            form_rects.push(r.response.rect);
+        }
         if self.show_side_panel {
             let r = egui::Panel::right("side").default_size(280.0).resizable(true).show(ui, |ui| self.side_panel(ui));
             form_rects.push(r.response.rect);
@@ -378,6 +418,7 @@ impl ViewerApp {
         if let Some(view) = self.active_view_mut() {
             view.block_keys(dialog);
         }
+        self.case_keys(&ctx, dialog);
         egui::CentralPanel::default().frame(egui::Frame::NONE).show(ui, |ui| self.central(ui, dialog));
         self.close_dialog(&ctx);
         self.show_url_dialog(&ctx);
@@ -398,11 +439,36 @@ impl ViewerApp {
                     }
                 }
                 AppCommand::SetClasses(classes) => self.classes = classes,
+                AppCommand::RenameClass { from, to } => self.rename_class(&from, &to),
                 AppCommand::ShowMeasurements(show) => self.show_measurements = show,
                 AppCommand::SetReviewer(reviewer) => self.reviewer = reviewer,
+                AppCommand::OpenCase(case) => self.open_case(case, ctx),
             }
         }
         self.sync_annotation_classes();
+    }
+
+    /// Rename class `from` to `to`: the list entry, and every object of the class on every open
+    /// slide (each slide's rename is one undo step there). Refused when `to` is already a class.
+    pub fn rename_class(&mut self, from: &str, to: &str) {
+        if self.classes.iter().any(|c| c.name == to) {
+            return;
+        }
+        let mut color = None;
+        for c in &mut self.classes {
+            if c.name == from {
+                c.name = to.to_string();
+                color = Some(c.color);
+            }
+        }
+        for tab in &mut self.tabs {
+            if let Some(view) = tab.view_mut() {
+                view.annotations.doc.rename_class(from, to, color);
+                if let Some(c) = view.annotations.new_class.as_mut().filter(|c| c.name == from) {
+                    c.name = to.to_string();
+                }
+            }
+        }
     }
 
     /// Add `classes` to the list where their name is new.
@@ -495,7 +561,7 @@ impl ViewerApp {
         }
     }
 
-    fn close_tab_now(&mut self, i: usize) {
+    pub(super) fn close_tab_now(&mut self, i: usize) {
         if i < self.tabs.len() {
             self.tabs.remove(i);
             if i < self.grid_cameras.len() {
@@ -654,6 +720,24 @@ impl ViewerApp {
                         self.export_annotations(&ctx);
                     }
                     ui.separator();
+                    let several = self.layout != super::grid::Layout::Single && self.tabs.len() > 1;
+                    let label = if several { "Export view of this slide…" } else { "Export view…" };
+                    if ui
+                        .add_enabled(has_view, egui::Button::new(label))
+                        .on_hover_text("The visible area as PNG, with the slide's name and a scale bar")
+                        .clicked()
+                    {
+                        self.export_view(false, &ctx);
+                    }
+                    if several
+                        && ui
+                            .add_enabled(has_view, egui::Button::new("Export view of all slides…"))
+                            .on_hover_text("Every slide of the layout as on screen, in one PNG")
+                            .clicked()
+                    {
+                        self.export_view(true, &ctx);
+                    }
+                    ui.separator();
                     if ui
                         .button("Report registry…")
                         .on_hover_text("Publish signed-out reports to the network's PostgreSQL registry")
@@ -669,6 +753,8 @@ impl ViewerApp {
                 ui.menu_button("View", |ui| {
                     ui.checkbox(&mut self.show_side_panel, "Side panel");
                     ui.checkbox(&mut self.show_report, "Report panel");
+                    ui.checkbox(&mut self.show_cases, "Case list")
+                        .on_hover_text("The cases under a folder, with their report state; next and previous case");
                     if ui.button("Fit to window (0)").clicked() {
                         if let Some(v) = self.active_view_mut() {
                             v.fit();
@@ -693,6 +779,17 @@ impl ViewerApp {
                 if self.layout != super::grid::Layout::Single {
                     ui.toggle_value(&mut self.sync_navigation, "Sync")
                         .on_hover_text("Pan and zoom in one slide move the others by the same distance in µm");
+                    let aligning = self.aligning.is_some();
+                    if ui
+                        .selectable_label(aligning, "Align here")
+                        .on_hover_text(
+                            "Click the same feature in each slide: the slides then move so that it lies at the same \
+                             place in each, at the same scale (Escape cancels)",
+                        )
+                        .clicked()
+                    {
+                        self.aligning = if aligning { None } else { Some(Vec::new()) };
+                    }
                 }
                 ui.separator();
                 let mut close = None;
@@ -717,11 +814,13 @@ impl ViewerApp {
         });
     }
 
-    /// Give every view the class list.
+    /// Give every view the class list (and the counting grid setting).
     pub(super) fn sync_annotation_classes(&mut self) {
         let classes = self.classes.clone();
+        let grid = self.counting.grid_spacing();
         for tab in &mut self.tabs {
             if let Some(view) = tab.view_mut() {
+                view.counting_grid_um = grid;
                 if view.annotations.classes != classes {
                     view.annotations.classes = classes.clone();
                 }
@@ -736,6 +835,20 @@ impl ViewerApp {
                     note.show(ui);
                     if ui.small_button("Dismiss").clicked() {
                         self.recent_note = None;
+                    }
+                    ui.separator();
+                }
+                if let Some(note) = &self.case_message {
+                    note.show(ui);
+                    if ui.small_button("Dismiss").clicked() {
+                        self.case_message = None;
+                    }
+                    ui.separator();
+                }
+                if let Some(note) = &self.export_message {
+                    note.show(ui);
+                    if ui.small_button("Dismiss").clicked() {
+                        self.export_message = None;
                     }
                     ui.separator();
                 }
@@ -845,6 +958,8 @@ impl ViewerApp {
             }
             if let Some(view) = tab.view_mut() {
                 annotation_section(ui, &mut view.annotations, &self.classes, &mut self.commands);
+                ui.separator();
+                super::counting_panel::counting_section(ui, view, &mut self.counting);
             }
             ui.separator();
             ui.heading("Associated images");
@@ -909,6 +1024,7 @@ impl ViewerApp {
     /// has the keyboard this frame).
     fn central(&mut self, ui: &mut egui::Ui, dialog: bool) {
         if self.layout == super::grid::Layout::Single || self.tabs.len() < 2 {
+            self.aligning = None;
             self.central_tab(ui, self.active);
             self.record_cameras();
             return;
@@ -934,9 +1050,67 @@ impl ViewerApp {
                 ui.painter().rect_stroke(*cell, 0.0, stroke, egui::StrokeKind::Inside);
             }
         }
+        if self.aligning.is_some() {
+            self.align_clicks(ui, &cells, shown.clone());
+        }
         if self.follow_active(shown) {
             ui.ctx().request_repaint();
         }
+    }
+
+    /// "Align here": a click in a cell marks the feature in that slide (clicks go to no slide
+    /// meanwhile); once every shown slide is marked, each is moved so that its mark lies where the
+    /// first slide's does, at the first slide's µm per point ([`super::grid::align`]). The first
+    /// slide becomes the active one and does not move.
+    fn align_clicks(&mut self, ui: &mut egui::Ui, cells: &[egui::Rect], shown: std::ops::Range<usize>) {
+        if ui.input(|i| i.key_pressed(egui::Key::Escape)) {
+            self.aligning = None;
+            return;
+        }
+        let Some(mut points) = self.aligning.take() else { return };
+        let stroke = egui::Stroke::new(2.0, egui::Color32::from_rgb(255, 200, 0));
+        for (cell, t) in cells.iter().zip(shown.clone()) {
+            let Some(view) = self.tabs.get(t).and_then(|tab| tab.view()) else { continue };
+            let r = ui.interact(*cell, ui.scope_id().with(("align here", t)), egui::Sense::click());
+            if let Some(pos) = r.clicked().then(|| r.interact_pointer_pos()).flatten() {
+                let p = view.camera.screen_to_level0([f64::from(pos.x), f64::from(pos.y)], &view.view_rect());
+                points.retain(|(u, _)| *u != t);
+                points.push((t, p));
+            }
+            r.on_hover_cursor(egui::CursorIcon::Crosshair);
+            let painter = ui.painter().with_clip_rect(*cell);
+            for (_, p) in points.iter().filter(|(u, _)| *u == t) {
+                let s = view.camera.level0_to_screen(*p, &view.view_rect());
+                let c = egui::pos2(s[0] as f32, s[1] as f32);
+                painter.circle_stroke(c, 10.0, stroke);
+                painter.line_segment([c - egui::vec2(16.0, 0.0), c + egui::vec2(16.0, 0.0)], stroke);
+                painter.line_segment([c - egui::vec2(0.0, 16.0), c + egui::vec2(0.0, 16.0)], stroke);
+            }
+            if !points.iter().any(|(u, _)| *u == t) {
+                let text = "Align here: click the feature to align in this slide";
+                let at = cell.center_top() + egui::vec2(0.0, 24.0);
+                painter.text(at, egui::Align2::CENTER_TOP, text, egui::FontId::proportional(15.0), stroke.color);
+            }
+        }
+        let marked = shown.clone().all(|t| points.iter().any(|(u, _)| *u == t));
+        if !marked || points.is_empty() {
+            self.aligning = Some(points);
+            return;
+        }
+        let (reference, p) = points[0];
+        let Some((camera, mpp)) = self.tabs[reference].view().map(|v| (v.camera, v.slide.properties().mpp_x)) else {
+            return;
+        };
+        for &(t, q) in &points[1..] {
+            if let Some(view) = self.tabs[t].view_mut() {
+                let aligned =
+                    super::grid::align(camera, p, mpp, q, view.slide.properties().mpp_x, view.camera.rotation);
+                view.look_at(aligned.center, Some(aligned.zoom));
+            }
+        }
+        self.active = reference;
+        self.record_cameras();
+        ui.ctx().request_repaint();
     }
 
     /// Synchronised navigation: when the active slide moved since the last frame (and not by
@@ -956,6 +1130,7 @@ impl ViewerApp {
                     if let Some(view) = self.tabs[t].view_mut() {
                         let moved = super::grid::follow(before, after, mpp, view.camera, view.slide.properties().mpp_x);
                         view.look_at(moved.center, Some(moved.zoom));
+                        view.camera.rotation = moved.rotation;
                         followed = true;
                     }
                 }

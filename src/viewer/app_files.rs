@@ -315,3 +315,70 @@ impl ViewerApp {
         }
     }
 }
+
+impl ViewerApp {
+    /// The export picture of the active slide's view, or of every cell shown (`all_cells`), laid
+    /// out as on screen last frame. `None` when no slide is shown.
+    fn view_export_plan(&self, all_cells: bool, ctx: &egui::Context) -> Option<super::export_view::ExportPlan> {
+        use super::export_view::{CellPicture, ExportPlan};
+        let rect_of = |v: &super::slide_view::SlideView| {
+            let r = v.view_rect();
+            egui::Rect::from_min_size(egui::pos2(r.x as f32, r.y as f32), egui::vec2(r.width as f32, r.height as f32))
+        };
+        let shown: Vec<usize> = if all_cells && self.layout != super::grid::Layout::Single && self.tabs.len() > 1 {
+            super::grid::shown_tabs(self.tabs.len(), self.active, self.layout.cells()).collect()
+        } else {
+            vec![self.active]
+        };
+        let cells: Vec<CellPicture> = shown
+            .into_iter()
+            .filter_map(|i| {
+                let tab = self.tabs.get(i)?;
+                let v = tab.view()?;
+                let name = tab.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                Some(CellPicture { slide: v.slide.clone(), camera: v.camera, rect: rect_of(v), name })
+            })
+            .collect();
+        let area = cells.iter().fold(egui::Rect::NOTHING, |a, c| a.union(c.rect));
+        (!cells.is_empty() && area.is_positive()).then(|| ExportPlan::new(ctx, area, cells))
+    }
+
+    /// File > Export view…: ask where, then write the picture (both on a worker).
+    pub(super) fn export_view(&mut self, all_cells: bool, ctx: &egui::Context) {
+        let Some(plan) = self.view_export_plan(all_cells, ctx) else { return };
+        let slides: Vec<PathBuf> = plan.cells.iter().map(|c| PathBuf::from(&c.name)).collect();
+        let dir = self.active_tab().and_then(|t| super::file_browser::export_suggestion(&t.path).0);
+        let name = super::export_view::suggested_name(&slides);
+        self.view_export = Some(Job::spawn(ctx, move || {
+            let mut dialog = rfd::FileDialog::new().add_filter("PNG", &["png"]).set_file_name(name);
+            if let Some(dir) = dir {
+                dialog = dialog.set_directory(dir);
+            }
+            dialog.save_file().map(|path| super::export_view::export(&plan, &path))
+        }));
+    }
+
+    /// Write the export picture to `path` without asking (what File > Export view… does once a
+    /// file is chosen; for scripts and tests).
+    pub fn export_view_to(&mut self, path: PathBuf, all_cells: bool, ctx: &egui::Context) {
+        let Some(plan) = self.view_export_plan(all_cells, ctx) else { return };
+        self.view_export = Some(Job::spawn(ctx, move || Some(super::export_view::export(&plan, &path))));
+    }
+
+    /// A view export running on a worker.
+    pub fn is_exporting_view(&self) -> bool {
+        self.view_export.is_some()
+    }
+
+    pub(super) fn poll_view_export(&mut self) {
+        let Some(job) = &mut self.view_export else { return };
+        let Some(result) = job.try_take() else { return };
+        self.view_export = None;
+        self.export_message = match result {
+            Ok(Some(Ok(text))) => Some(Message::info(text)),
+            Ok(Some(Err(e))) => Some(Message::error(e)),
+            Ok(None) => None,
+            Err(stopped) => Some(Message::error(format!("Not exported: {stopped}"))),
+        };
+    }
+}

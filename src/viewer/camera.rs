@@ -18,39 +18,98 @@ impl ViewRect {
     }
 }
 
-/// What part of the slide the view shows: the level-0 point at the view's centre and the zoom in
-/// screen points per level-0 pixel.
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// What part of the slide the view shows: the level-0 point at the view's centre, the zoom in
+/// screen points per level-0 pixel, and the view's rotation: the slide is drawn turned clockwise
+/// by `rotation` radians about the view's centre (0: level-0 x to the right, y down).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Camera {
     pub center: [f64; 2],
     pub zoom: f64,
+    pub rotation: f64,
+}
+
+/// `angle` in (−π, π], quarter turns exact (no drift after many 90° steps).
+pub fn normalise_angle(angle: f64) -> f64 {
+    use std::f64::consts::{FRAC_PI_2, PI, TAU};
+    if !angle.is_finite() {
+        return 0.0;
+    }
+    let mut a = angle.rem_euclid(TAU);
+    if a > PI {
+        a -= TAU;
+    }
+    let quarter = (a / FRAC_PI_2).round();
+    if (a - quarter * FRAC_PI_2).abs() < 1e-9 {
+        a = quarter * FRAC_PI_2;
+    }
+    if a == -PI {
+        a = PI;
+    }
+    a
+}
+
+/// `v` turned clockwise on screen (y down) by `angle` radians.
+pub fn rotate(v: [f64; 2], angle: f64) -> [f64; 2] {
+    if angle == 0.0 {
+        return v;
+    }
+    let (sin, cos) = angle.sin_cos();
+    [v[0] * cos - v[1] * sin, v[0] * sin + v[1] * cos]
 }
 
 /// The closest the view may come: 4 screen pixels per level-0 pixel.
 pub const MAX_PHYSICAL_ZOOM: f64 = 4.0;
 
 impl Camera {
+    /// The whole slide in the view turned by `rotation`, centred, with a small margin.
+    pub fn fit_turned(slide_width: f64, slide_height: f64, view: &ViewRect, rotation: f64) -> Camera {
+        let (sin, cos) = rotation.sin_cos();
+        let (w, h) =
+            (slide_width * cos.abs() + slide_height * sin.abs(), slide_width * sin.abs() + slide_height * cos.abs());
+        let zoom = Camera::fit(w, h, view).zoom;
+        Camera { center: [slide_width / 2.0, slide_height / 2.0], zoom, rotation }
+    }
+
     /// The whole slide in the view, centred, with a small margin.
     pub fn fit(slide_width: f64, slide_height: f64, view: &ViewRect) -> Camera {
         let zoom = (view.width / slide_width).min(view.height / slide_height) * 0.96;
-        Camera { center: [slide_width / 2.0, slide_height / 2.0], zoom: zoom.max(1e-9) }
+        Camera { center: [slide_width / 2.0, slide_height / 2.0], zoom: zoom.max(1e-9), rotation: 0.0 }
+    }
+
+    /// The same camera without its rotation (tiles are laid out in this frame and turned as they
+    /// are drawn).
+    pub fn unrotated(&self) -> Camera {
+        Camera { rotation: 0.0, ..*self }
     }
 
     pub fn screen_to_level0(&self, p: [f64; 2], view: &ViewRect) -> [f64; 2] {
         let c = view.center();
-        [self.center[0] + (p[0] - c[0]) / self.zoom, self.center[1] + (p[1] - c[1]) / self.zoom]
+        let d = rotate([p[0] - c[0], p[1] - c[1]], -self.rotation);
+        [self.center[0] + d[0] / self.zoom, self.center[1] + d[1] / self.zoom]
     }
 
     pub fn level0_to_screen(&self, p: [f64; 2], view: &ViewRect) -> [f64; 2] {
         let c = view.center();
-        [c[0] + (p[0] - self.center[0]) * self.zoom, c[1] + (p[1] - self.center[1]) * self.zoom]
+        let d = rotate([(p[0] - self.center[0]) * self.zoom, (p[1] - self.center[1]) * self.zoom], self.rotation);
+        [c[0] + d[0], c[1] + d[1]]
     }
 
-    /// Level-0 rectangle the view covers: [x0, y0, x1, y1].
+    /// Level-0 rectangle the view covers: [x0, y0, x1, y1] (when rotated, the bounds of the
+    /// turned view).
     pub fn visible_level0(&self, view: &ViewRect) -> [f64; 4] {
-        let a = self.screen_to_level0([view.x, view.y], view);
-        let b = self.screen_to_level0([view.x + view.width, view.y + view.height], view);
-        [a[0], a[1], b[0], b[1]]
+        let corners = [
+            [view.x, view.y],
+            [view.x + view.width, view.y],
+            [view.x, view.y + view.height],
+            [view.x + view.width, view.y + view.height],
+        ]
+        .map(|p| self.screen_to_level0(p, view));
+        let (mut b0, mut b1) = ([f64::MAX; 2], [f64::MIN; 2]);
+        for p in corners {
+            b0 = [b0[0].min(p[0]), b0[1].min(p[1])];
+            b1 = [b1[0].max(p[0]), b1[1].max(p[1])];
+        }
+        [b0[0], b0[1], b1[0], b1[1]]
     }
 
     /// Set the zoom, keeping the level-0 point under `anchor` (a screen point) where it is.
@@ -58,13 +117,26 @@ impl Camera {
         let fixed = self.screen_to_level0(anchor, view);
         self.zoom = new_zoom;
         let c = view.center();
-        self.center = [fixed[0] - (anchor[0] - c[0]) / new_zoom, fixed[1] - (anchor[1] - c[1]) / new_zoom];
+        let d = rotate([anchor[0] - c[0], anchor[1] - c[1]], -self.rotation);
+        self.center = [fixed[0] - d[0] / new_zoom, fixed[1] - d[1] / new_zoom];
     }
 
     /// Move the view by a screen-space drag (the slide follows the pointer).
     pub fn pan_by_screen(&mut self, delta: [f64; 2]) {
-        self.center[0] -= delta[0] / self.zoom;
-        self.center[1] -= delta[1] / self.zoom;
+        let d = rotate(delta, -self.rotation);
+        self.center[0] -= d[0] / self.zoom;
+        self.center[1] -= d[1] / self.zoom;
+    }
+
+    /// Turn the view to `angle` radians (normalised to (−π, π]) about the screen point `anchor`,
+    /// which keeps showing the same level-0 point.
+    pub fn rotate_about(&mut self, anchor: [f64; 2], angle: f64, view: &ViewRect) {
+        let fixed = self.screen_to_level0(anchor, view);
+        let a = normalise_angle(angle);
+        self.rotation = a;
+        let c = view.center();
+        let d = rotate([anchor[0] - c[0], anchor[1] - c[1]], -a);
+        self.center = [fixed[0] - d[0] / self.zoom, fixed[1] - d[1] / self.zoom];
     }
 
     /// Keep the centre on the slide, so the slide can never be lost off-screen.
@@ -177,7 +249,7 @@ mod tests {
 
     #[test]
     fn screen_and_level0_round_trip() {
-        let cam = Camera { center: [5000.0, 4000.0], zoom: 0.25 };
+        let cam = Camera { center: [5000.0, 4000.0], zoom: 0.25, rotation: 0.0 };
         assert_eq!(cam.level0_to_screen([5000.0, 4000.0], &VIEW), [500.0, 350.0]);
         assert_eq!(cam.screen_to_level0([100.0, 50.0], &VIEW), [5000.0 - 1600.0, 4000.0 - 1200.0]);
         let p = [1234.5, 987.25];
@@ -188,7 +260,7 @@ mod tests {
 
     #[test]
     fn zoom_keeps_the_anchor_fixed() {
-        let mut cam = Camera { center: [5000.0, 4000.0], zoom: 0.25 };
+        let mut cam = Camera { center: [5000.0, 4000.0], zoom: 0.25, rotation: 0.0 };
         let anchor = [250.0, 125.0];
         let before = cam.screen_to_level0(anchor, &VIEW);
         cam.zoom_about(anchor, 1.0, &VIEW);
@@ -197,6 +269,44 @@ mod tests {
         assert_eq!(cam.zoom, 1.0);
         cam.pan_by_screen([100.0, -40.0]);
         assert!((cam.screen_to_level0([350.0, 85.0], &VIEW)[0] - before[0]).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_rotated_view_turns_about_its_centre() {
+        let mut cam = Camera { center: [5000.0, 4000.0], zoom: 0.5, rotation: 0.0 };
+        let centre = VIEW.center();
+        cam.rotate_about(centre, std::f64::consts::FRAC_PI_2, &VIEW);
+        assert_eq!(cam.center, [5000.0, 4000.0], "turning about the centre keeps it");
+        // Turned 90° clockwise: a point 100 px right of the centre is drawn 50 points below it.
+        let s = cam.level0_to_screen([5100.0, 4000.0], &VIEW);
+        assert!((s[0] - centre[0]).abs() < 1e-9 && (s[1] - centre[1] - 50.0).abs() < 1e-9, "{s:?}");
+        let p = [4321.0, 4567.0];
+        let back = cam.screen_to_level0(cam.level0_to_screen(p, &VIEW), &VIEW);
+        assert!((back[0] - p[0]).abs() < 1e-9 && (back[1] - p[1]).abs() < 1e-9);
+        // The view is 800 × 600 points: turned, it covers 1200 × 1600 level-0 pixels.
+        let [x0, y0, x1, y1] = cam.visible_level0(&VIEW);
+        assert!((x1 - x0 - 1200.0).abs() < 1e-6 && (y1 - y0 - 1600.0).abs() < 1e-6);
+        // A drag moves the slide with the pointer, turned or not.
+        let under = cam.screen_to_level0([300.0, 200.0], &VIEW);
+        cam.pan_by_screen([30.0, -20.0]);
+        let moved = cam.level0_to_screen(under, &VIEW);
+        assert!((moved[0] - 330.0).abs() < 1e-9 && (moved[1] - 180.0).abs() < 1e-9);
+        // Turning about another point keeps that point; zoom about a point too.
+        let anchor = [200.0, 500.0];
+        let fixed = cam.screen_to_level0(anchor, &VIEW);
+        cam.rotate_about(anchor, 0.3, &VIEW);
+        let still = cam.level0_to_screen(fixed, &VIEW);
+        assert!((still[0] - anchor[0]).abs() < 1e-9 && (still[1] - anchor[1]).abs() < 1e-9);
+        cam.zoom_about(anchor, 2.0, &VIEW);
+        let still = cam.level0_to_screen(fixed, &VIEW);
+        assert!((still[0] - anchor[0]).abs() < 1e-9 && (still[1] - anchor[1]).abs() < 1e-9);
+        // Angles stay in (−π, π]; four quarter turns come back to exactly 0.
+        cam.rotate_about(centre, 0.0, &VIEW);
+        for _ in 0..4 {
+            let r = cam.rotation;
+            cam.rotate_about(centre, r + std::f64::consts::FRAC_PI_2, &VIEW);
+        }
+        assert_eq!(cam.rotation, 0.0);
     }
 
     #[test]

@@ -18,10 +18,16 @@ pub enum AppCommand {
     FocusAnnotation(AnnotationId),
     /// The class list as edited in the side panel.
     SetClasses(Vec<AnnotationClass>),
+    /// A class renamed in the side panel: the list entry and every object of the class on every
+    /// open slide (one undo step per slide).
+    RenameClass { from: String, to: String },
     /// Show or hide the measurement table (the tool bar's toggle).
     ShowMeasurements(bool),
     /// The user's remembered identity as typed into the report panel.
     SetReviewer(ReviewerDefaults),
+    /// Open this case: the current case's slides close once their reports are saved, and the
+    /// case's slides open (the case list: a double-click, Enter, next or previous).
+    OpenCase(crate::report::case::Case),
 }
 
 /// Commands pushed during a frame, in order; owned by the app, lent to panels while they draw.

@@ -28,17 +28,7 @@ impl FileDialogMode {
     }
 }
 
-/// File name endings of slides, for the pickers' filters (`.ome.tif` ends in `.tif`; Philips TIFF in
-/// `.tiff`; DICOM instances often have no ending: open one through "All files").
-pub const SLIDE_EXTENSIONS: &[&str] = &["svs", "tif", "tiff", "btf", "tf8", "ndpi", "scn", "bif", "dcm"];
-
-/// Whether a file name looks like a slide.
-pub fn is_slide_name(name: &str) -> bool {
-    Path::new(name)
-        .extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| SLIDE_EXTENSIONS.iter().any(|s| s.eq_ignore_ascii_case(e)))
-}
+pub use crate::slide::{is_slide_name, SLIDE_EXTENSIONS};
 
 /// What the desktop's picker gave.
 #[derive(Debug)]

@@ -18,6 +18,10 @@ pub enum Action {
     Fit,
     /// The magnification preset `PRESETS[i]`.
     Magnification(usize),
+    /// Turn the view by this many degrees (clockwise when positive) about its centre.
+    Rotate(i16),
+    /// Back to no rotation.
+    ResetRotation,
     Tool(Tool),
     Redo,
     Undo,
@@ -29,9 +33,18 @@ pub enum Action {
     Cancel,
     /// Delete the selection, or the last vertex of the shape being clicked.
     Delete,
+    /// Open the next case of the case list (handled by the app).
+    NextCase,
+    /// Open the previous case of the case list (handled by the app).
+    PreviousCase,
 }
 
 impl Action {
+    /// Handled by the app, not by a slide or its annotations.
+    pub fn is_app(self) -> bool {
+        matches!(self, Action::NextCase | Action::PreviousCase)
+    }
+
     /// Moves the view (handled by the slide view; modifiers are ignored).
     pub fn is_view(self) -> bool {
         matches!(
@@ -44,6 +57,8 @@ impl Action {
                 | Action::ZoomOut
                 | Action::Fit
                 | Action::Magnification(_)
+                | Action::Rotate(_)
+                | Action::ResetRotation
         )
     }
 }
@@ -83,6 +98,11 @@ pub const SHORTCUTS: &[Shortcut] = &[
     key(Key::Equals, Action::ZoomIn, "Zoom in about the centre"),
     key(Key::Minus, Action::ZoomOut, "Zoom out about the centre"),
     key(Key::Num0, Action::Fit, "Whole slide"),
+    key(Key::CloseBracket, Action::Rotate(90), "Turn the view 90° clockwise"),
+    key(Key::OpenBracket, Action::Rotate(-90), "Turn the view 90° anticlockwise"),
+    key(Key::Period, Action::Rotate(5), "Turn the view 5° clockwise"),
+    key(Key::Comma, Action::Rotate(-5), "Turn the view 5° anticlockwise"),
+    key(Key::Backslash, Action::ResetRotation, "No rotation (as scanned)"),
     key(Key::Num1, Action::Magnification(0), ""),
     key(Key::Num2, Action::Magnification(1), ""),
     key(Key::Num3, Action::Magnification(2), ""),
@@ -101,10 +121,20 @@ pub const SHORTCUTS: &[Shortcut] = &[
     tool(Tool::Freehand),
     tool(Tool::Polyline),
     tool(Tool::Ruler),
+    tool(Tool::Brush),
     key(Key::Enter, Action::Finish, "Close the polygon / finish the polyline being drawn"),
     key(Key::Escape, Action::Cancel, "Cancel the shape being drawn, else deselect"),
     key(Key::Delete, Action::Delete, "Delete the selection (while clicking a shape: its last vertex)"),
     key(Key::Backspace, Action::Delete, "Delete the selection (while clicking a shape: its last vertex)"),
+    command(
+        Modifiers::COMMAND,
+        Key::ArrowRight,
+        Action::NextCase,
+        "Next case of the case list (its reports saved first)",
+    ),
+    key(Key::PageDown, Action::NextCase, "Next case of the case list"),
+    command(Modifiers::COMMAND, Key::ArrowLeft, Action::PreviousCase, "Previous case of the case list"),
+    key(Key::PageUp, Action::PreviousCase, "Previous case of the case list"),
 ];
 
 impl Shortcut {
@@ -168,6 +198,6 @@ mod tests {
         let redo = SHORTCUTS.iter().position(|s| s.action == Action::Redo && s.key == Key::Z);
         let undo = SHORTCUTS.iter().position(|s| s.action == Action::Undo);
         assert!(redo < undo, "Ctrl+Shift+Z is tried before Ctrl+Z");
-        assert_eq!(SHORTCUTS[13].keys_text(), "Ctrl+Shift+Z");
+        assert_eq!(SHORTCUTS[18].keys_text(), "Ctrl+Shift+Z");
     }
 }

@@ -6,9 +6,13 @@
 pub mod annotate;
 pub mod annotation_panels;
 pub mod app;
+pub mod app_cases;
 pub mod app_files;
 pub mod camera;
+pub mod case_list;
 pub mod command;
+pub mod counting_panel;
+pub mod export_view;
 pub mod file_browser;
 pub mod grid;
 pub mod help;

@@ -15,6 +15,10 @@ pub struct ViewOptions {
     pub size: [f32; 2],
     pub cache_bytes: u64,
     pub started: Instant,
+    /// `wsiview case`: open this case (its slides, the case list, the report panel).
+    pub case: Option<crate::report::case::Case>,
+    /// Cells side by side at the start (1 to 4; View > Layout).
+    pub cells: usize,
 }
 
 /// What the window runs: the viewer, or a scripted run.
@@ -23,6 +27,7 @@ enum Running {
     Viewer {
         app: Box<ViewerApp>,
         to_open: Vec<PathBuf>,
+        case: Option<crate::report::case::Case>,
     },
     Scripted {
         run: Box<ScriptedRun>,
@@ -40,9 +45,12 @@ const STORAGE_KEY: &str = "wsiview";
 impl eframe::App for Shell {
     fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
         match &mut self.running {
-            Running::Viewer { app, to_open } => {
+            Running::Viewer { app, to_open, case } => {
                 for path in std::mem::take(to_open) {
                     app.open(path, ui.ctx());
+                }
+                if let Some(case) = case.take() {
+                    app.start_case(case, ui.ctx());
                 }
                 app.ui(ui);
             }
@@ -101,7 +109,7 @@ pub fn run(options: ViewOptions) -> anyhow::Result<i32> {
         },
         ..Default::default()
     };
-    let ViewOptions { slides, cache_bytes, started, .. } = options;
+    let ViewOptions { slides, cache_bytes, started, case, cells, .. } = options;
     let result = eframe::run_native(
         "wsiview",
         native,
@@ -119,7 +127,11 @@ pub fn run(options: ViewOptions) -> anyhow::Result<i32> {
                     if let Some(saved) = cc.storage.and_then(|s| eframe::get_value(s, STORAGE_KEY)) {
                         app.restore(saved);
                     }
-                    Running::Viewer { app: Box::new(app), to_open: slides }
+                    if let Some(layout) = super::grid::Layout::with_cells(cells).filter(|_| cells > 1) {
+                        app.layout = layout;
+                    }
+                    let to_open = if case.is_some() { Vec::new() } else { slides };
+                    Running::Viewer { app: Box::new(app), to_open, case }
                 }
             };
             Ok(Box::new(Shell { running, exit: shell_exit }))

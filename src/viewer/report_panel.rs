@@ -161,7 +161,8 @@ impl ReportPanel {
     pub fn start(view: &SlideView, defaults: &ReviewerDefaults, ctx: &egui::Context) -> Self {
         let slide_path = view.slide.path().to_path_buf();
         let mut report = Report {
-            case_id: slide_path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
+            // The rule the case list uses (src/report/case.rs): slides of a case share it.
+            case_id: crate::report::case::case_id_for_slide(&slide_path),
             site: defaults.site.clone(),
             ..Report::default()
         };

@@ -6,7 +6,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use egui::{Color32, ColorImage, Pos2, Rect, Sense, Stroke, TextureHandle, TextureOptions, Vec2};
+use egui::{Color32, ColorImage, Pos2, Rect, RichText, Sense, Stroke, TextureHandle, TextureOptions, Vec2};
 
 use super::annotate::{AnnotationLayer, Projection, Tool};
 use super::camera::{level_for_zoom, scale_bar, tiles_in, Adjustments, Camera, ViewRect, MAX_PHYSICAL_ZOOM};
@@ -136,6 +136,8 @@ pub struct FrameStats {
 pub struct SlideView {
     pub slide: Arc<Slide>,
     pub camera: Camera,
+    /// The counting grid: lines this many µm apart over the slide (the side panel's setting).
+    pub counting_grid_um: Option<f64>,
     animation: Option<ZoomAnimation>,
     fitted: bool,
     /// Until the user moves the view, keep the whole slide fitted as the window or panels resize.
@@ -250,7 +252,8 @@ impl SlideView {
             keyboard: true,
             keys_blocked: false,
             slide,
-            camera: Camera { center: [0.0, 0.0], zoom: 1.0 },
+            camera: Camera { center: [0.0, 0.0], zoom: 1.0, rotation: 0.0 },
+            counting_grid_um: None,
             animation: None,
             fitted: false,
             auto_fit: true,
@@ -291,7 +294,7 @@ impl SlideView {
 
     pub fn fit_zoom(&self) -> f64 {
         let (w, h) = self.slide_size();
-        Camera::fit(w, h, &self.view).zoom
+        Camera::fit_turned(w, h, &self.view, self.camera.rotation).zoom
     }
 
     fn zoom_limits(&self) -> (f64, f64) {
@@ -332,9 +335,26 @@ impl SlideView {
     /// Whole slide in view.
     pub fn fit(&mut self) {
         let (w, h) = self.slide_size();
-        let fit = Camera::fit(w, h, &self.view);
+        let fit = Camera::fit_turned(w, h, &self.view, self.camera.rotation);
         self.camera.center = fit.center;
         self.zoom_to(fit.zoom, None);
+    }
+
+    /// Turn the view to `angle` radians (clockwise) about its centre; the same level-0 point
+    /// stays in the middle. A fitted view stays fitted (refitted for the turned slide).
+    pub fn set_rotation(&mut self, angle: f64) {
+        let view = self.view;
+        self.camera.rotate_about(view.center(), angle, &view);
+    }
+
+    /// Turn the view by `angle` radians (clockwise) about its centre.
+    pub fn rotate_by(&mut self, angle: f64) {
+        self.set_rotation(self.camera.rotation + angle);
+    }
+
+    /// The view's rotation in whole degrees clockwise, in (−180, 180].
+    pub fn rotation_degrees(&self) -> f64 {
+        self.camera.rotation.to_degrees()
     }
 
     /// Jump to a level-0 centre and zoom at once (scripted views, minimap).
@@ -467,7 +487,7 @@ impl SlideView {
         };
         if !self.fitted || self.auto_fit {
             let (w, h) = self.slide_size();
-            self.camera = Camera::fit(w, h, &self.view);
+            self.camera = Camera::fit_turned(w, h, &self.view, self.camera.rotation);
             self.fitted = true;
         }
         let projection = self.projection();
@@ -507,10 +527,12 @@ impl SlideView {
         self.draw_tiles(&painter, response.hover_pos());
         self.evict_textures();
         let projection = self.projection();
+        self.draw_counting_grid(&painter);
         self.annotations.paint(&painter, &projection, response.hover_pos());
         self.annotations.autosave();
         self.draw_scale_bar(&painter, rect);
         self.minimap(ui, rect);
+        self.rotation_badge(ui, rect);
         self.cursor_level0 =
             response.hover_pos().map(|p| self.camera.screen_to_level0([f64::from(p.x), f64::from(p.y)], &self.view));
         match self.hovered_failure.and_then(|id| self.failed.get(&id)) {
@@ -581,6 +603,8 @@ impl SlideView {
                 Action::ZoomIn => self.zoom_by(1.5, None),
                 Action::ZoomOut => self.zoom_by(1.0 / 1.5, None),
                 Action::Fit => self.fit(),
+                Action::Rotate(degrees) => self.rotate_by(f64::from(degrees).to_radians()),
+                Action::ResetRotation => self.set_rotation(0.0),
                 Action::Magnification(i) => {
                     let zoom = super::magnification::PRESETS.get(i).and_then(|&m| self.zoom_for_magnification(m));
                     if let Some(z) = zoom {
@@ -714,8 +738,10 @@ impl SlideView {
         if x0 >= x1 || y0 >= y1 {
             return None;
         }
-        let a = self.camera.level0_to_screen([x0, y0], &self.view);
-        let b = self.camera.level0_to_screen([x1, y1], &self.view);
+        // Laid out unturned; a turned view's tiles are turned as they are drawn (TileScene::turn).
+        let flat = self.camera.unrotated();
+        let a = flat.level0_to_screen([x0, y0], &self.view);
+        let b = flat.level0_to_screen([x1, y1], &self.view);
         let rect = Rect::from_min_max(Pos2::new(a[0] as f32, a[1] as f32), Pos2::new(b[0] as f32, b[1] as f32));
         let u = |x: f64| (x / ds / tw - col as f64) as f32;
         let v = |y: f64| (y / ds / th - row as f64) as f32;
@@ -739,10 +765,25 @@ impl SlideView {
         // own texture.
         let info = &levels[level];
         let extent = [info.width as f64 * info.downsample, info.height as f64 * info.downsample];
-        let a = self.camera.level0_to_screen([0.0, 0.0], &self.view);
-        let b = self.camera.level0_to_screen(extent, &self.view);
+        let flat = self.camera.unrotated();
+        let a = flat.level0_to_screen([0.0, 0.0], &self.view);
+        let b = flat.level0_to_screen(extent, &self.view);
         let slide = Rect::from_min_max(Pos2::new(a[0] as f32, a[1] as f32), Pos2::new(b[0] as f32, b[1] as f32));
-        let mut gaps = outside(painter.clip_rect(), slide);
+        // Tiles are laid out unturned and turned about the view's centre as they are drawn: the
+        // background must cover the clip rectangle turned back.
+        let turn = (self.camera.rotation != 0.0).then(|| {
+            let c = self.view.center();
+            (self.camera.rotation as f32, Pos2::new(c[0] as f32, c[1] as f32))
+        });
+        let (clip, hover) = match turn {
+            Some((angle, pivot)) => {
+                let clip = painter.clip_rect();
+                let back = clip_corners(clip).map(|p| turn_point(p, -angle, pivot));
+                (Rect::from_points(&back), hover.map(|p| turn_point(p, -angle, pivot)))
+            }
+            None => (painter.clip_rect(), hover),
+        };
+        let mut gaps = outside(clip, slide);
         // A level above 0 shown at one texel per screen pixel is sampled at the nearest texel
         // (level 0's textures are nearest already).
         let texel = self.camera.zoom * info.downsample * self.pixels_per_point;
@@ -768,7 +809,15 @@ impl SlideView {
             if let Some(reason) = self.failed.get(&id) {
                 failed += 1;
                 if let Some((rect, _)) = self.tile_quad(level, col, row, whole) {
-                    hatch(painter, rect, reason);
+                    match turn {
+                        None => hatch(painter, rect, reason),
+                        Some((angle, pivot)) => {
+                            let corners = clip_corners(rect).map(|p| turn_point(p, angle, pivot));
+                            let ring = vec![corners[0], corners[1], corners[3], corners[2]];
+                            let stroke = Stroke::new(1.0, Color32::from_rgb(200, 60, 60));
+                            painter.add(egui::Shape::convex_polygon(ring, Color32::from_rgb(60, 20, 20), stroke));
+                        }
+                    }
                     if hover.is_some_and(|p| rect.contains(p)) {
                         self.hovered_failure = Some(id);
                     }
@@ -806,7 +855,7 @@ impl SlideView {
                 break;
             }
         }
-        let scene = TileScene { quads, gaps, background: BACKGROUND };
+        let scene = TileScene { quads, gaps, background: BACKGROUND, turn };
         for (slot, shape) in slots.into_iter().zip(self.tile_painter.shapes(painter, scene)) {
             painter.set(slot, shape);
         }
@@ -855,6 +904,59 @@ impl SlideView {
         );
     }
 
+    /// The counting grid: lines `counting_grid_um` µm apart from the slide's top-left corner,
+    /// over the part of the slide in view; left out while closer than 6 points on screen.
+    fn draw_counting_grid(&self, painter: &egui::Painter) {
+        let (Some(um), Some(mx), Some(my)) =
+            (self.counting_grid_um, self.slide.properties().mpp_x, self.slide.properties().mpp_y)
+        else {
+            return;
+        };
+        let (sx, sy) = (um / mx, um / my);
+        if !(sx * self.camera.zoom >= 6.0 && sy * self.camera.zoom >= 6.0) {
+            return;
+        }
+        let (w, h) = self.slide_size();
+        let [x0, y0, x1, y1] = self.camera.visible_level0(&self.view);
+        let (x0, y0, x1, y1) = (x0.max(0.0), y0.max(0.0), x1.min(w), y1.min(h));
+        if x0 >= x1 || y0 >= y1 {
+            return;
+        }
+        let stroke = Stroke::new(1.0, Color32::from_rgba_unmultiplied(0, 220, 255, 170));
+        let to = |p: [f64; 2]| {
+            let s = self.camera.level0_to_screen(p, &self.view);
+            Pos2::new(s[0] as f32, s[1] as f32)
+        };
+        let mut shapes = Vec::new();
+        let mut x = (x0 / sx).ceil() * sx;
+        while x <= x1 && shapes.len() < 2000 {
+            shapes.push(egui::Shape::line_segment([to([x, y0]), to([x, y1])], stroke));
+            x += sx;
+        }
+        let mut y = (y0 / sy).ceil() * sy;
+        while y <= y1 && shapes.len() < 4000 {
+            shapes.push(egui::Shape::line_segment([to([x0, y]), to([x1, y])], stroke));
+            y += sy;
+        }
+        painter.extend(shapes);
+    }
+
+    /// A turned view says by how much, top left; a click turns it back.
+    fn rotation_badge(&mut self, ui: &mut egui::Ui, rect: Rect) {
+        if self.camera.rotation == 0.0 {
+            return;
+        }
+        let text = format!("Rotated {:.0}° · reset", self.rotation_degrees());
+        let at = Rect::from_min_size(rect.left_top() + Vec2::new(12.0, 12.0), Vec2::new(150.0, 22.0));
+        if rect.contains_rect(at) {
+            let button =
+                egui::Button::new(RichText::new(text).color(Color32::WHITE)).fill(Color32::from_black_alpha(170));
+            if ui.put(at, button).on_hover_text("Back to the slide as scanned (\\)").clicked() {
+                self.set_rotation(0.0);
+            }
+        }
+    }
+
     /// The overview in the top-right corner with the viewport outlined; click or drag to move.
     fn minimap(&mut self, ui: &mut egui::Ui, rect: Rect) {
         if let Some(image) = self.overview_image.take() {
@@ -863,8 +965,9 @@ impl SlideView {
         let Some(overview) = &self.overview else { return };
         let (w, h) = self.slide_size();
         let size = overview.size_vec2();
-        let scale = (200.0 / size.x.max(size.y)).min(1.0);
-        let map_size = size * scale.max(0.5);
+        // At most 200 points, and under a third of a small view (a cell of View > Layout).
+        let longest = 200f32.min(0.3 * rect.width().min(rect.height()));
+        let map_size = size * (longest / size.x.max(size.y)).min(1.0);
         let map = Rect::from_min_size(rect.right_top() + Vec2::new(-map_size.x - 12.0, 12.0), map_size);
         if !rect.contains_rect(map) {
             self.minimap_rect = None;
@@ -882,13 +985,32 @@ impl SlideView {
         let painter = ui.painter_at(rect);
         painter.rect_filled(map.expand(3.0), 3.0, Color32::from_black_alpha(160));
         painter.image(overview.id(), map, Rect::from_min_max(Pos2::ZERO, Pos2::new(1.0, 1.0)), Color32::WHITE);
-        let [x0, y0, x1, y1] = self.camera.visible_level0(&self.view);
-        let to_map = |x: f64, y: f64| {
-            Pos2::new(map.min.x + (x / w) as f32 * map.width(), map.min.y + (y / h) as f32 * map.height())
+        let to_map = |p: [f64; 2]| {
+            Pos2::new(map.min.x + (p[0] / w) as f32 * map.width(), map.min.y + (p[1] / h) as f32 * map.height())
         };
-        let outline = Rect::from_min_max(to_map(x0, y0), to_map(x1, y1)).intersect(map);
-        painter.rect_stroke(outline, 0.0, Stroke::new(1.5, Color32::from_rgb(255, 210, 0)), egui::StrokeKind::Middle);
+        let stroke = Stroke::new(1.5, Color32::from_rgb(255, 210, 0));
+        if self.camera.rotation == 0.0 {
+            let [x0, y0, x1, y1] = self.camera.visible_level0(&self.view);
+            let outline = Rect::from_min_max(to_map([x0, y0]), to_map([x1, y1])).intersect(map);
+            painter.rect_stroke(outline, 0.0, stroke, egui::StrokeKind::Middle);
+        } else {
+            // The turned view's outline, clipped to the overview.
+            let v = self.view;
+            let corners = [[v.x, v.y], [v.x + v.width, v.y], [v.x + v.width, v.y + v.height], [v.x, v.y + v.height]]
+                .map(|p| to_map(self.camera.screen_to_level0(p, &v)));
+            painter.with_clip_rect(map).add(egui::Shape::closed_line(corners.to_vec(), stroke));
+        }
     }
+}
+
+/// A rectangle's corners: top-left, top-right, bottom-left, bottom-right.
+fn clip_corners(r: Rect) -> [Pos2; 4] {
+    [r.min, Pos2::new(r.max.x, r.min.y), Pos2::new(r.min.x, r.max.y), r.max]
+}
+
+/// `p` turned clockwise by `angle` radians about `pivot`.
+fn turn_point(p: Pos2, angle: f32, pivot: Pos2) -> Pos2 {
+    super::tile_painter::turn(p, angle, pivot)
 }
 
 /// The view's colour where there is no slide (or no tile yet).

@@ -40,6 +40,36 @@ pub struct TileScene {
     /// filled with `background`.
     pub gaps: Vec<Rect>,
     pub background: Color32,
+    /// Turn everything above clockwise by this angle (radians) about this point (screen points)
+    /// as it is drawn: a rotated view lays its tiles out unturned.
+    pub turn: Option<(f32, egui::Pos2)>,
+}
+
+/// `p` turned clockwise (y down) by `angle` radians about `pivot`.
+pub fn turn(p: egui::Pos2, angle: f32, pivot: egui::Pos2) -> egui::Pos2 {
+    let (sin, cos) = angle.sin_cos();
+    let d = p - pivot;
+    pivot + egui::vec2(d.x * cos - d.y * sin, d.x * sin + d.y * cos)
+}
+
+/// The corners of `rect` as drawn (turned by `turn`): top-left, top-right, bottom-left,
+/// bottom-right.
+fn drawn_corners(rect: Rect, turning: Option<(f32, egui::Pos2)>) -> [egui::Pos2; 4] {
+    let corners = [rect.min, egui::pos2(rect.max.x, rect.min.y), egui::pos2(rect.min.x, rect.max.y), rect.max];
+    match turning {
+        Some((angle, pivot)) => corners.map(|p| turn(p, angle, pivot)),
+        None => corners,
+    }
+}
+
+/// A mesh quad: corners as [`drawn_corners`] gives them, UV of the same corners.
+fn add_quad(mesh: &mut egui::Mesh, corners: [egui::Pos2; 4], uv: Rect, color: Color32) {
+    let base = mesh.vertices.len() as u32;
+    let uvs = [uv.min, egui::pos2(uv.max.x, uv.min.y), egui::pos2(uv.min.x, uv.max.y), uv.max];
+    for (pos, uv) in corners.into_iter().zip(uvs) {
+        mesh.vertices.push(egui::epaint::Vertex { pos, uv, color });
+    }
+    mesh.indices.extend([base, base + 1, base + 2, base + 1, base + 3, base + 2]);
 }
 
 /// Draws a view's tiles: through OpenGL when the native shell said so ([`use_gl`]).
@@ -56,25 +86,38 @@ impl TilePainter {
     /// painter's clip rectangle). Put them under what egui draws over the tiles.
     pub fn shapes(&self, painter: &egui::Painter, scene: TileScene) -> [egui::Shape; 2] {
         // One mesh of plain rectangles: no feathered edges to blend with what is beside them.
+        let turning = scene.turn;
         let mut gaps = egui::Mesh::default();
         for gap in &scene.gaps {
-            gaps.add_colored_rect(*gap, scene.background);
+            let white = Rect::from_min_max(egui::epaint::WHITE_UV, egui::epaint::WHITE_UV);
+            add_quad(&mut gaps, drawn_corners(*gap, turning), white, scene.background);
         }
         let gaps = egui::Shape::mesh(gaps);
         // The callback draws at full opacity: a dimmed painter gets egui images.
         let gl = self.gl.clone().filter(|_| painter.opacity() >= 1.0);
         let Some(GlTilesHandle(gl)) = gl else {
-            let images = scene.quads.iter().map(|q| egui::Shape::image(q.texture, q.rect, q.uv, Color32::WHITE));
+            let images = scene.quads.iter().map(|q| match turning {
+                None => egui::Shape::image(q.texture, q.rect, q.uv, Color32::WHITE),
+                Some(_) => {
+                    let mut mesh = egui::Mesh::with_texture(q.texture);
+                    add_quad(&mut mesh, drawn_corners(q.rect, turning), q.uv, Color32::WHITE);
+                    egui::Shape::mesh(mesh)
+                }
+            });
             return [gaps, egui::Shape::Vec(images.collect())];
         };
-        let bounds = scene.quads.iter().fold(Rect::NOTHING, |b, q| b.union(q.rect)).intersect(painter.clip_rect());
+        let bounds = scene
+            .quads
+            .iter()
+            .fold(Rect::NOTHING, |b, q| b.union(Rect::from_points(&drawn_corners(q.rect, turning))))
+            .intersect(painter.clip_rect());
         if !bounds.is_positive() {
             return [gaps, egui::Shape::Noop];
         }
         let quads = scene.quads;
         let callback = egui_glow::CallbackFn::new(move |info, painter| {
             let mut program = gl.lock().unwrap_or_else(|p| p.into_inner());
-            unsafe { program.draw(painter, &info, &quads) };
+            unsafe { program.draw(painter, &info, &quads, turning) };
         });
         [gaps, egui::Shape::Callback(egui::PaintCallback { rect: bounds, callback: Arc::new(callback) })]
     }
@@ -229,7 +272,13 @@ impl Program {
     /// Draw `quads` into the window, one draw call per quad, blending off, within the scissor egui
     /// set for the callback. egui restores its state after a callback (blending, program, vertex
     /// array, viewport, texture unit); sampler objects it never uses, so ours is unbound here.
-    unsafe fn draw(&mut self, painter: &egui_glow::Painter, info: &egui::PaintCallbackInfo, quads: &[TileQuad]) {
+    unsafe fn draw(
+        &mut self,
+        painter: &egui_glow::Painter,
+        info: &egui::PaintCallbackInfo,
+        quads: &[TileQuad],
+        turning: Option<(f32, egui::Pos2)>,
+    ) {
         let gl = painter.gl();
         let [w, h] = info.screen_size_px;
         let ppp = info.pixels_per_point;
@@ -238,9 +287,14 @@ impl Program {
         let y = |p: f32| 1.0 - p * ppp / h as f32 * 2.0;
         self.vertices.clear();
         for q in quads {
-            let (x0, x1, y0, y1) = (x(q.rect.min.x), x(q.rect.max.x), y(q.rect.min.y), y(q.rect.max.y));
             let (u0, u1, v0, v1) = (q.uv.min.x, q.uv.max.x, q.uv.min.y, q.uv.max.y);
-            let corners = [[x0, y0, u0, v0], [x1, y0, u1, v0], [x0, y1, u0, v1], [x1, y1, u1, v1]];
+            let [a, b, c, d] = drawn_corners(q.rect, turning);
+            let corners = [
+                [x(a.x), y(a.y), u0, v0],
+                [x(b.x), y(b.y), u1, v0],
+                [x(c.x), y(c.y), u0, v1],
+                [x(d.x), y(d.y), u1, v1],
+            ];
             for i in [0, 1, 2, 1, 3, 2] {
                 for v in corners[i] {
                     self.vertices.extend_from_slice(&v.to_ne_bytes());

@@ -90,6 +90,17 @@ pub fn viewer(
 }
 
 #[cfg(feature = "gui")]
+/// Press and release the primary button at `p` (a click, stepping a frame after each).
+pub fn click_at(h: &mut egui_kittest::Harness<'static, wsiview::viewer::ViewerApp>, p: egui::Pos2) {
+    h.hover_at(p);
+    h.step();
+    h.drag_at(p);
+    h.step();
+    h.drop_at(p);
+    h.step();
+}
+
+#[cfg(feature = "gui")]
 /// Step frames (workers answer in the background) until `done`; false after `seconds`.
 pub fn step_until(
     h: &mut egui_kittest::Harness<'static, wsiview::viewer::ViewerApp>,
