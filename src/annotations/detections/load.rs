@@ -1035,11 +1035,9 @@ fn outer_rings(g: &Geom, work: &mut Work) -> Result<(), String> {
         "GeometryCollection" => {
             let before = work.rings.len();
             for m in g.members.iter().flatten() {
-                match m.kind.as_deref() {
-                    Some("Polygon" | "MultiPolygon" | "GeometryCollection") => {
-                        outer_rings(m, work).map_err(|e| format!("GeometryCollection member: {e}"))?
-                    }
-                    _ => {}
+                // Lines and points beside the areas are not kept.
+                if let Some("Polygon" | "MultiPolygon" | "GeometryCollection") = m.kind.as_deref() {
+                    outer_rings(m, work).map_err(|e| format!("GeometryCollection member: {e}"))?
                 }
             }
             if work.rings.len() == before {
