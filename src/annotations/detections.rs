@@ -416,6 +416,7 @@ impl DetectionLayer {
                     let before = next.len();
                     let (read, eof) = read_chunk(&mut file, &mut next, chunk).map_err(read_error)?;
                     scanner.scan(&next[before..], &mut next_elements).map_err(format_error)?;
+
                     Ok((read, eof))
                 },
             );
@@ -428,6 +429,7 @@ impl DetectionLayer {
                 }
             }
             builder.merge(&batches, &mut report)?;
+
             drop(batches);
             if builder.len() > 0 && !builder.reserved {
                 builder.reserve(total, keep.max(1));
@@ -450,6 +452,7 @@ impl DetectionLayer {
         report.cut = cut;
         report.bytes = bytes_read;
         let layer = builder.finish(source);
+
         report.objects = layer.len();
         Ok((layer, report))
     }

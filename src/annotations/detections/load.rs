@@ -148,6 +148,10 @@ impl Scanner {
                 }
                 continue;
             }
+            if self.mode == Mode::Features && self.depth > self.elem_depth {
+                i = self.skip_inside(data, i);
+                continue;
+            }
             let c = data[i];
             let at = base + i as u64;
             i += 1;
@@ -182,6 +186,64 @@ impl Scanner {
             self.retain_top = false;
         }
         Ok(())
+    }
+
+    /// Inside a feature (deeper than the features array): only strings and brackets matter, so
+    /// skip everything else quickly. Returns where to go on: the byte after the bracket that
+    /// closes the feature, the end of `data`, or inside a string that `data` cuts.
+    fn skip_inside(&mut self, data: &[u8], mut i: usize) -> usize {
+        /// `"`, `{`, `}`, `[` and `]`.
+        const STRUCTURAL: [bool; 256] = {
+            let mut t = [false; 256];
+            t[b'"' as usize] = true;
+            t[b'{' as usize] = true;
+            t[b'}' as usize] = true;
+            t[b'[' as usize] = true;
+            t[b']' as usize] = true;
+            t
+        };
+        let n = data.len();
+        let mut depth = self.depth;
+        while i < n {
+            let c = data[i];
+            i += 1;
+            if !STRUCTURAL[usize::from(c)] {
+                continue;
+            }
+            match c {
+                b'"' => loop {
+                    match memchr::memchr2(b'"', b'\\', &data[i..]) {
+                        None => {
+                            self.in_string = true;
+                            self.depth = depth;
+                            return n;
+                        }
+                        Some(k) if data[i + k] == b'\\' => {
+                            if i + k + 1 >= n {
+                                self.in_string = true;
+                                self.escaped = true;
+                                self.depth = depth;
+                                return n;
+                            }
+                            i += k + 2;
+                        }
+                        Some(k) => {
+                            i += k + 1;
+                            break;
+                        }
+                    }
+                },
+                b'{' | b'[' => depth += 1,
+                _ => {
+                    depth -= 1;
+                    if depth == self.elem_depth {
+                        break;
+                    }
+                }
+            }
+        }
+        self.depth = depth;
+        i
     }
 
     fn key_push(&mut self, bytes: &[u8]) {
