@@ -416,7 +416,6 @@ impl DetectionLayer {
                     let before = next.len();
                     let (read, eof) = read_chunk(&mut file, &mut next, chunk).map_err(read_error)?;
                     scanner.scan(&next[before..], &mut next_elements).map_err(format_error)?;
-
                     Ok((read, eof))
                 },
             );
@@ -429,7 +428,6 @@ impl DetectionLayer {
                 }
             }
             builder.merge(&batches, &mut report)?;
-
             drop(batches);
             if builder.len() > 0 && !builder.reserved {
                 builder.reserve(total, keep.max(1));
@@ -452,7 +450,6 @@ impl DetectionLayer {
         report.cut = cut;
         report.bytes = bytes_read;
         let layer = builder.finish(source);
-
         report.objects = layer.len();
         Ok((layer, report))
     }
