@@ -97,3 +97,72 @@ pub(super) fn read_text_file<T>(
         .map_err(|e| AnnotationFileError::NotUtf8 { path: path.to_path_buf(), reason: e.to_string() })?;
     parse(&text).map_err(|problem| AnnotationFileError::Format { path: path.to_path_buf(), problem })
 }
+
+/// Why a detection layer ([`super::detections::DetectionLayer`]) could not be loaded or written.
+/// Names the file: the GeoJSON source for reading problems, the output for writing problems.
+#[derive(Debug, thiserror::Error)]
+pub enum DetectionFileError {
+    /// The file could not be opened or read (missing, not a regular file, permissions).
+    #[error("{}: {error}", path.display())]
+    Read {
+        /// The GeoJSON file.
+        path: PathBuf,
+        /// What the system said.
+        error: io::Error,
+    },
+    /// Not GeoJSON features at all (a file with some unreadable features is not an error: they
+    /// are skipped and counted in the load report).
+    #[error("{}: {problem}", path.display())]
+    Format {
+        /// The GeoJSON file.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: FormatError,
+    },
+    /// More objects, vertices, classes or measurement values than the layer's caps allow
+    /// ([`super::detections::DetectionLimits`]); nothing was kept.
+    #[error("{}: too large for a detection layer: {what}", path.display())]
+    TooLarge {
+        /// The GeoJSON file.
+        path: PathBuf,
+        /// Which cap, and its value.
+        what: String,
+    },
+    /// The load was cancelled by the caller.
+    #[error("{}: loading was cancelled", path.display())]
+    Cancelled {
+        /// The GeoJSON file.
+        path: PathBuf,
+    },
+    /// The source file changed since the layer was loaded, so its features cannot be copied
+    /// back; nothing was written.
+    #[error("{}: the file changed since it was loaded ({what}); load it again before exporting", path.display())]
+    SourceChanged {
+        /// The GeoJSON source file.
+        path: PathBuf,
+        /// What changed (size, modification time, or the bytes at a feature's place).
+        what: String,
+    },
+    /// The output could not be written (the previous file, if any, is unchanged).
+    #[error("{}: cannot write: {error}", path.display())]
+    Write {
+        /// The output file.
+        path: PathBuf,
+        /// What the system said.
+        error: io::Error,
+    },
+}
+
+impl DetectionFileError {
+    /// The file the error is about.
+    pub fn path(&self) -> &Path {
+        match self {
+            DetectionFileError::Read { path, .. }
+            | DetectionFileError::Format { path, .. }
+            | DetectionFileError::TooLarge { path, .. }
+            | DetectionFileError::Cancelled { path }
+            | DetectionFileError::SourceChanged { path, .. }
+            | DetectionFileError::Write { path, .. } => path,
+        }
+    }
+}

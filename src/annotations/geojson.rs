@@ -206,7 +206,7 @@ fn not_json(e: &serde_json::Error) -> FormatError {
 
 /// `text` with bare `NaN`, `Infinity` and `-Infinity` (outside strings) replaced by `null`, or
 /// None when it has none.
-fn non_finite_as_null(text: &str) -> Option<String> {
+pub(crate) fn non_finite_as_null(text: &str) -> Option<String> {
     let mut out = String::with_capacity(text.len());
     let (mut in_string, mut escaped, mut changed) = (false, false, false);
     let mut rest = text;
@@ -237,7 +237,7 @@ pub fn read_geojson_file(path: &std::path::Path) -> Result<Import, AnnotationFil
     read_text_file(path, from_geojson_str)
 }
 
-const EXPECTED_GEOJSON: &str = "expected GeoJSON (a FeatureCollection, a Feature or an array of Features)";
+pub(crate) const EXPECTED_GEOJSON: &str = "expected GeoJSON (a FeatureCollection, a Feature or an array of Features)";
 
 fn from_value(value: Value) -> Result<Import, FormatError> {
     let not_geojson = |what: String| Err(FormatError::NotGeoJson(crate::error::printable(&what)));
@@ -436,7 +436,7 @@ fn read_shape(shape: &Value) -> Option<Geometry> {
     }
 }
 
-fn read_color(v: &Value) -> Option<[u8; 3]> {
+pub(crate) fn read_color(v: &Value) -> Option<[u8; 3]> {
     if let Some([r, g, b]) = v.as_array().map(Vec::as_slice) {
         let c = |x: &Value| x.as_u64().filter(|&x| x <= 255).map(|x| x as u8);
         return Some([c(r)?, c(g)?, c(b)?]);
@@ -445,7 +445,7 @@ fn read_color(v: &Value) -> Option<[u8; 3]> {
 }
 
 /// Older QuPath packs colours as one signed ARGB integer.
-fn packed_color(v: &Value) -> Option<[u8; 3]> {
+pub(crate) fn packed_color(v: &Value) -> Option<[u8; 3]> {
     let packed = v.as_i64()? as u32;
     Some([(packed >> 16) as u8, (packed >> 8) as u8, packed as u8])
 }

@@ -4,11 +4,11 @@
 //! This module owns a slide's annotation document and everything about it that is not drawing:
 //! the shapes and their measurements ([`geometry`]), annotations, classes and the [`Document`]
 //! with its undo history and spatial index ([`model`]), the brush's paint and erase
-//! ([`brush`]), counting fields and what they hold
-//! ([`counting`]), QuPath GeoJSON ([`geojson`]) and ASAP XML
-//! ([`asap`]) reading and writing, the sidecar file beside the slide and its background autosave
-//! ([`store`]), the measurement table and its CSV/JSON export ([`table`]), and the typed file
-//! errors ([`error`]).
+//! ([`brush`]), counting fields and what they hold ([`counting`]), QuPath GeoJSON ([`geojson`])
+//! and ASAP XML ([`asap`]) reading and writing, the sidecar file beside the slide and its background autosave
+//! ([`store`]), the measurement table and its CSV/JSON export ([`table`]), the typed file
+//! errors ([`error`]), and the detection layer ([`detections`]): up to millions of QuPath
+//! detections, cells and tiles held compactly, streamed from GeoJSON and written back unchanged.
 //!
 //! Conventions throughout: coordinates are level-0 slide pixels as `f64`, x to the right and y
 //! down from the image's top-left corner; a bounding box or query area `[f64; 4]` is
@@ -28,6 +28,7 @@
 pub mod asap;
 pub mod brush;
 pub mod counting;
+pub mod detections;
 pub mod error;
 pub mod geojson;
 pub mod geometry;
@@ -35,7 +36,7 @@ pub mod model;
 pub mod store;
 pub mod table;
 
-pub use error::{AnnotationFileError, FormatError};
+pub use error::{AnnotationFileError, DetectionFileError, FormatError};
 pub use geojson::Import;
 pub use geometry::{Geometry, Measurement, PixelSize, Point, Polygon, Unit};
 pub use model::{default_classes, Annotation, AnnotationClass, AnnotationId, Document, ObjectKind};
