@@ -797,6 +797,16 @@ fn side_by_side_slides_move_together_in_micrometres() {
     let (c0, r0) = cell(h.state(), 0);
     let (_, r1) = cell(h.state(), 1);
     assert!(r0.x + r0.width <= r1.x && (r0.width - r1.width).abs() < 1.0, "two cells side by side: {r0:?} {r1:?}");
+    // Turning the active slide (still fitted to its cell) turns the other as much, and back.
+    h.key_press(egui::Key::CloseBracket);
+    h.step();
+    h.step();
+    let turned = (cell(h.state(), 0).0.rotation, cell(h.state(), 1).0.rotation);
+    assert_eq!(turned, (std::f64::consts::FRAC_PI_2, std::f64::consts::FRAC_PI_2));
+    h.key_press(egui::Key::OpenBracket);
+    h.step();
+    h.step();
+    assert_eq!((cell(h.state(), 0).0.rotation, cell(h.state(), 1).0.rotation), (0.0, 0.0));
 
     // Move the active slide 400 level-0 px (100 µm) right and zoom it to 1 point per px.
     if let Some(v) = h.state_mut().tabs[0].view_mut() {

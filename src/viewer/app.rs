@@ -1124,16 +1124,23 @@ impl ViewerApp {
             .get(self.active)
             .and_then(|t| t.view())
             .map(|v| (v.camera, v.slide.properties().mpp_x, v.is_auto_fit()));
-        if let (true, Some((after, mpp, false))) = (self.sync_navigation, leader) {
-            if let Some(before) = self.grid_cameras.get(self.active).copied().flatten().filter(|b| *b != after) {
-                for t in shown.filter(|&t| t != self.active) {
-                    if let Some(view) = self.tabs[t].view_mut() {
-                        let moved = super::grid::follow(before, after, mpp, view.camera, view.slide.properties().mpp_x);
-                        view.look_at(moved.center, Some(moved.zoom));
-                        view.camera.rotation = moved.rotation;
+        let before = self.grid_cameras.get(self.active).copied().flatten();
+        if let (true, Some((after, mpp, fitted)), Some(before)) = (self.sync_navigation, leader, before) {
+            for t in shown.filter(|&t| t != self.active && before != after) {
+                let Some(view) = self.tabs[t].view_mut() else { continue };
+                if fitted {
+                    // A slide fitting itself to its cell moves no other; a turn of it turns
+                    // the others as much (each about its own centre).
+                    if after.rotation != before.rotation {
+                        view.rotate_by(after.rotation - before.rotation);
                         followed = true;
                     }
+                    continue;
                 }
+                let moved = super::grid::follow(before, after, mpp, view.camera, view.slide.properties().mpp_x);
+                view.look_at(moved.center, Some(moved.zoom));
+                view.camera.rotation = moved.rotation;
+                followed = true;
             }
         }
         self.record_cameras();
