@@ -350,11 +350,32 @@ impl ViewerApp {
         let dir = self.active_tab().and_then(|t| super::file_browser::export_suggestion(&t.path).0);
         let name = super::export_view::suggested_name(&slides);
         self.view_export = Some(Job::spawn(ctx, move || {
-            let mut dialog = rfd::FileDialog::new().add_filter("PNG", &["png"]).set_file_name(name);
-            if let Some(dir) = dir {
+            let mut dialog = rfd::FileDialog::new().add_filter("PNG", &["png"]).set_file_name(&name);
+            if let Some(dir) = &dir {
                 dialog = dialog.set_directory(dir);
             }
-            dialog.save_file().map(|path| super::export_view::export(&plan, &path))
+            let started = Instant::now();
+            match dialog.save_file() {
+                Some(path) => Some(super::export_view::export(&plan, &path)),
+                // Answered at once: no picker was shown (a bare X server, a remote session
+                // without a portal). Written beside the slide, or in the app's folder, and said.
+                None if started.elapsed() < super::file_browser::NO_PICKER_WITHIN => {
+                    let folder = dir
+                        .filter(|d| crate::files::folder_writable(d))
+                        .or_else(|| crate::files::app_data_dir().map(|d| d.join("exports")));
+                    let Some(folder) = folder else {
+                        return Some(Err("Not exported: no file picker, and no folder to write to".into()));
+                    };
+                    let path = super::export_view::unused_path(&folder, &name);
+                    Some(
+                        std::fs::create_dir_all(&folder)
+                            .map_err(|e| format!("Not exported: {}: {e}", folder.display()))
+                            .and_then(|()| super::export_view::export(&plan, &path))
+                            .map(|text| format!("{text} (this desktop has no file picker)")),
+                    )
+                }
+                None => None,
+            }
         }));
     }
 

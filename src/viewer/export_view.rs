@@ -288,6 +288,17 @@ pub fn export(plan: &ExportPlan, path: &Path) -> Result<String, String> {
     Ok(format!("Exported the view ({w} × {h} px) to {}", path.display()))
 }
 
+/// `folder/name`, or `folder/STEM-2.png`, `-3`… when that exists (an export never replaces a file
+/// it was not pointed at).
+pub fn unused_path(folder: &Path, name: &str) -> PathBuf {
+    let first = folder.join(name);
+    if !first.exists() {
+        return first;
+    }
+    let stem = name.strip_suffix(".png").unwrap_or(name);
+    (2..10_000).map(|n| folder.join(format!("{stem}-{n}.png"))).find(|p| !p.exists()).unwrap_or(first)
+}
+
 /// A file name for the export: the first slide's stem and "view".
 pub fn suggested_name(slides: &[PathBuf]) -> String {
     let stem = slides.first().and_then(|p| p.file_stem()).map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
@@ -295,5 +306,23 @@ pub fn suggested_name(slides: &[PathBuf]) -> String {
         "view.png".into()
     } else {
         format!("{stem}-view.png")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_export_never_replaces_a_file() {
+        let dir = std::env::temp_dir().join(format!("wsiview-export-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(unused_path(&dir, "a-view.png"), dir.join("a-view.png"));
+        std::fs::write(dir.join("a-view.png"), b"x").unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(dir.join("a-view-2.png"), b"x").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(unused_path(&dir, "a-view.png"), dir.join("a-view-3.png"));
+        assert_eq!(suggested_name(&[PathBuf::from("/x/H26-1.svs")]), "H26-1-view.png");
+        assert_eq!(suggested_name(&[]), "view.png");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -40,7 +40,7 @@ pub enum Picked {
 }
 
 /// A picker that answers "nothing chosen" faster than this was not shown to anyone.
-const NO_PICKER_WITHIN: Duration = Duration::from_millis(400);
+pub(super) const NO_PICKER_WITHIN: Duration = Duration::from_millis(400);
 
 /// Ask the desktop's picker for a slide. Call from a worker: it blocks until the user answers.
 pub fn system_pick(start: Option<PathBuf>) -> Picked {
