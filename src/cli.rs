@@ -468,6 +468,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         #[cfg(feature = "gui")]
         Command::Case { path, grid, cache_mb } => {
             let fallback: Vec<PathBuf> = wsiview::report::store::fallback_dir().into_iter().collect();
+            // Absolute: a case folder's name is its id, and its parent is what the case list shows.
+            let path = std::fs::canonicalize(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
             let case = wsiview::report::case::case_of(&path, &fallback).map_err(|e| anyhow::anyhow!("{e}"))?;
             let code = wsiview::viewer::native::run(wsiview::viewer::native::ViewOptions {
                 slides: case.slides.clone(),

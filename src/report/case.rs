@@ -63,6 +63,10 @@ pub fn accession_prefix(text: &str) -> Option<&str> {
     if i == number || i - number > 8 {
         return None;
     }
+    // A date ("2023-05-01", "2024/03/07") is not an accession number.
+    if i + 1 < b.len() && matches!(b[i], b'-' | b'/') && b[i + 1].is_ascii_digit() {
+        return None;
+    }
     Some(&text[..i])
 }
 
@@ -387,6 +391,8 @@ mod tests {
             ("_odd.svs", "_odd"),
             ("ABCDE26-1.svs", "ABCDE26-1"),
             ("H26-123456789.svs", "H26-123456789"),
+            ("Scan 2023-05-01_HE.svs", "Scan"),
+            ("S24-1234-A1.svs", "S24-1234"),
         ] {
             assert_eq!(case_id_of(name), id, "{name}");
         }

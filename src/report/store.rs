@@ -209,8 +209,11 @@ fn report_id_in(path: &Path) -> Option<String> {
 
 /// `CASE.report.json` in `dir` — unless that file holds another report (a case has several
 /// slides, each with its report): then `CASE_SLIDE.report.json`, then with the report id too.
-/// Never the path of another report.
-fn report_path_in(dir: &Path, report: &Report, previous: Option<&Path>) -> PathBuf {
+/// Never the path of another report: a name not yet taken is claimed by creating the file
+/// (`create_new`), so two reports of one case saved at the same moment (moving to the next case
+/// saves them all) cannot both take it; the claim is an empty file until the report replaces it.
+/// Returns the path and whether it was claimed now (to remove if the write fails).
+fn report_path_in(dir: &Path, report: &Report, previous: Option<&Path>) -> (PathBuf, bool) {
     use super::schema::safe_file_stem;
     let case = safe_file_stem(&report.case_id);
     let slide_stem = safe_file_stem(report.slide.file_name.split('.').next().unwrap_or_default());
@@ -219,17 +222,23 @@ fn report_path_in(dir: &Path, report: &Report, previous: Option<&Path>) -> PathB
         format!("{case}{REPORT_SUFFIX}"),
         format!("{case}_{slide_stem}{REPORT_SUFFIX}"),
         format!("{case}_{slide_stem}_{id_stem}{REPORT_SUFFIX}"),
+        format!("{case}_{}{REPORT_SUFFIX}", report.report_id),
     ];
-    let free = |path: &Path| {
-        Some(path) == previous
-            || !path.exists()
-            || report_id_in(path).is_some_and(|id| id.eq_ignore_ascii_case(&report.report_id))
-    };
-    candidates
-        .iter()
-        .map(|name| dir.join(name))
-        .find(|p| free(p))
-        .unwrap_or_else(|| dir.join(format!("{case}_{}{REPORT_SUFFIX}", report.report_id)))
+    let ours = |path: &Path| report_id_in(path).is_some_and(|id| id.eq_ignore_ascii_case(&report.report_id));
+    for path in candidates.iter().map(|name| dir.join(name)) {
+        // Ours already (by its id; the file we wrote last time, unless another report has
+        // since been written there).
+        if path.exists() && (ours(&path) || (Some(path.as_path()) == previous && report_id_in(&path).is_none())) {
+            return (path, false);
+        }
+        match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+            Ok(_) => return (path, true),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            // Not writable here: the write fails with the reason, and the fallback is tried.
+            Err(_) => return (path, false),
+        }
+    }
+    (dir.join(format!("{case}_{}{REPORT_SUFFIX}", report.report_id)), false)
 }
 
 /// What a save wrote.
@@ -285,9 +294,14 @@ pub fn save_in(dir: &Path, request: SaveRequest) -> Result<Saved, SaveError> {
     let write = |path: &Path, bytes: &[u8]| {
         write_atomic(path, bytes).map_err(|error| SaveError::Write { path: path.to_path_buf(), error })
     };
-    let json = report_path_in(dir, &report, previous.as_deref());
+    let (json, claimed) = report_path_in(dir, &report, previous.as_deref());
     let html = json.with_file_name(file_name_of(&json).replace(REPORT_SUFFIX, ".report.html"));
-    write(&json, &report.to_json())?;
+    if let Err(e) = write(&json, &report.to_json()) {
+        if claimed {
+            let _ = std::fs::remove_file(&json);
+        }
+        return Err(e);
+    }
     let (thumbnail, view) = match &slide {
         Some(s) => (thumbnail_picture(s), view_region.and_then(|r| view_picture(s, r))),
         None => (None, None),
@@ -311,6 +325,44 @@ pub fn save_in(dir: &Path, request: SaveRequest) -> Result<Saved, SaveError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reports_of_one_case_saved_at_once_never_share_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let reports: Vec<Report> = (0..6)
+            .map(|i| {
+                let mut r = Report { case_id: "H26-1".into(), site: "RLH".into(), ..Report::default() };
+                r.slide.file_name = format!("H26-1_{}.svs", i % 2);
+                r
+            })
+            .collect();
+        let dir_path = dir.path().to_path_buf();
+        let saved: Vec<PathBuf> = std::thread::scope(|s| {
+            let handles: Vec<_> = reports
+                .iter()
+                .map(|r| {
+                    let request = SaveRequest {
+                        report: r.clone(),
+                        slide: None,
+                        view_region: None,
+                        annotations: Vec::new(),
+                        classes: Vec::new(),
+                        previous: None,
+                    };
+                    let dir = dir_path.clone();
+                    s.spawn(move || save_in(&dir, request).map(|saved| saved.json))
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap().unwrap()).collect()
+        });
+        let mut unique = saved.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), 6, "{saved:?}");
+        for (r, path) in reports.iter().zip(&saved) {
+            assert_eq!(Report::read(path).unwrap().report_id, r.report_id, "{}", path.display());
+        }
+    }
 
     #[test]
     fn a_remote_slide_has_its_reports_in_the_fallback_folder_only() {

@@ -236,7 +236,9 @@ fn classes_editor(
                 if field.lost_focus() {
                     ui.data_mut(|d| d.remove::<String>(id));
                     let to = text.trim();
-                    if !to.is_empty() && to != c.name && !names.iter().any(|n| n == to) {
+                    // Escape leaves the name as it was.
+                    let escaped = ui.input(|i| i.key_pressed(egui::Key::Escape));
+                    if !escaped && !to.is_empty() && to != c.name && !names.iter().any(|n| n == to) {
                         commands.push(AppCommand::RenameClass { from: c.name.clone(), to: to.to_string() });
                     }
                 } else if field.has_focus() {

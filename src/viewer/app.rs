@@ -464,6 +464,8 @@ impl ViewerApp {
         for tab in &mut self.tabs {
             if let Some(view) = tab.view_mut() {
                 view.annotations.doc.rename_class(from, to, color);
+                // Saved now: a slide not shown this frame does not autosave by itself.
+                view.annotations.autosave();
                 if let Some(c) = view.annotations.new_class.as_mut().filter(|c| c.name == from) {
                     c.name = to.to_string();
                 }
@@ -562,6 +564,8 @@ impl ViewerApp {
     }
 
     pub(super) fn close_tab_now(&mut self, i: usize) {
+        // "Align here" marks are by tab index.
+        self.aligning = None;
         if i < self.tabs.len() {
             self.tabs.remove(i);
             if i < self.grid_cameras.len() {
@@ -1068,6 +1072,7 @@ impl ViewerApp {
             return;
         }
         let Some(mut points) = self.aligning.take() else { return };
+        points.retain(|(t, _)| shown.contains(t));
         let stroke = egui::Stroke::new(2.0, egui::Color32::from_rgb(255, 200, 0));
         for (cell, t) in cells.iter().zip(shown.clone()) {
             let Some(view) = self.tabs.get(t).and_then(|tab| tab.view()) else { continue };
@@ -1098,11 +1103,13 @@ impl ViewerApp {
             return;
         }
         let (reference, p) = points[0];
-        let Some((camera, mpp)) = self.tabs[reference].view().map(|v| (v.camera, v.slide.properties().mpp_x)) else {
+        let Some((camera, mpp)) =
+            self.tabs.get(reference).and_then(|t| t.view()).map(|v| (v.camera, v.slide.properties().mpp_x))
+        else {
             return;
         };
         for &(t, q) in &points[1..] {
-            if let Some(view) = self.tabs[t].view_mut() {
+            if let Some(view) = self.tabs.get_mut(t).and_then(|t| t.view_mut()) {
                 let aligned =
                     super::grid::align(camera, p, mpp, q, view.slide.properties().mpp_x, view.camera.rotation);
                 view.look_at(aligned.center, Some(aligned.zoom));

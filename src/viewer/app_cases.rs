@@ -48,6 +48,19 @@ impl ViewerApp {
     pub(super) fn advance_case_switch(&mut self, ctx: &egui::Context) {
         let Some(next) = self.case_switch.clone() else { return };
         let old = self.current_case_tabs();
+        // Annotations that cannot be written (a share gone offline) keep the case open too.
+        for &i in &old {
+            let Some(view) = self.tabs[i].view() else { continue };
+            let Some(error) = view.annotations.autosaver.as_ref().and_then(|s| s.status().error) else { continue };
+            let name = self.tabs[i].path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            self.case_message = Some(Message::error(format!(
+                "Still on case {}: {name}'s annotations are not saved ({error}).",
+                self.case_id_text()
+            )));
+            self.case_switch = None;
+            self.active = i;
+            return;
+        }
         for &i in &old {
             let Some(panel) = &self.tabs[i].report else { continue };
             let name = self.tabs[i].path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -77,6 +90,7 @@ impl ViewerApp {
         for i in old.into_iter().rev() {
             self.close_tab_now(i);
         }
+        self.aligning = None;
         for slide in &next.slides {
             self.open(slide.clone(), ctx);
         }

@@ -101,9 +101,12 @@ impl CaseList {
     pub fn step_from(&self, from: Option<&Case>, step: isize) -> Option<Case> {
         let shown = self.shown();
         let anchor = from.map(key_of).or_else(|| self.selected.clone());
-        let at = anchor.and_then(|k| shown.iter().position(|&i| key_of(&self.cases[i]) == k));
-        let target = match at {
-            Some(p) => p.checked_add_signed(step).filter(|&p| p < shown.len())?,
+        let target = match anchor {
+            // Not in the (filtered) list: no next or previous, rather than a jump to the first.
+            Some(k) => {
+                let at = shown.iter().position(|&i| key_of(&self.cases[i]) == k)?;
+                at.checked_add_signed(step).filter(|&p| p < shown.len())?
+            }
             None => 0,
         };
         shown.get(target).map(|&i| self.cases[i].clone())

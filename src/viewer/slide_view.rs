@@ -392,6 +392,9 @@ impl SlideView {
     pub fn show_bounds(&mut self, b: [f64; 4]) {
         let min_extent = self.slide.properties().mpp_x.map_or(FOCUS_MIN_PX, |mpp| FOCUS_MIN_UM / mpp);
         let (w, h) = ((b[2] - b[0]).max(min_extent), (b[3] - b[1]).max(min_extent));
+        // The box as the turned view shows it.
+        let (sin, cos) = self.camera.rotation.sin_cos();
+        let (w, h) = (w * cos.abs() + h * sin.abs(), w * sin.abs() + h * cos.abs());
         let zoom = (self.view.width * FOCUS_FILL / w).min(self.view.height * FOCUS_FILL / h);
         let (lo, hi) = self.zoom_limits();
         self.look_at([(b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0], Some(zoom.clamp(lo, hi)));
