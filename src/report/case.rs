@@ -242,7 +242,7 @@ fn report_states(reports: &[PathBuf], states: &mut BTreeMap<String, CaseState>) 
 
 /// The slides one folder contributes (its slide files, its DICOM series subfolders), with the
 /// folders to walk further.
-fn folder_slides(dir: &Path, contents: &FolderContents, entries_left: &mut usize) -> (Vec<PathBuf>, Vec<PathBuf>) {
+fn folder_slides(contents: &FolderContents, entries_left: &mut usize) -> (Vec<PathBuf>, Vec<PathBuf>) {
     let mut slides = contents.slides.clone();
     let mut walk = Vec::new();
     for sub in &contents.folders {
@@ -252,7 +252,6 @@ fn folder_slides(dir: &Path, contents: &FolderContents, entries_left: &mut usize
             walk.push(sub.clone());
         }
     }
-    let _ = dir;
     slides.sort_by_key(|p| name_of(p));
     (slides, walk)
 }
@@ -296,7 +295,7 @@ pub fn list_cases(root: &Path, report_dirs: &[PathBuf]) -> std::io::Result<CaseL
         let mut folders = 1usize;
         while let Some((dir, contents, depth)) = queue.pop() {
             report_states(&contents.reports, &mut states);
-            let (slides, walk) = folder_slides(&dir, &contents, &mut entries_left);
+            let (slides, walk) = folder_slides(&contents, &mut entries_left);
             cases_in(&dir, slides, &mut listing.cases);
             for sub in walk.into_iter().rev() {
                 if depth + 1 > MAX_DEPTH || folders >= MAX_FOLDERS || entries_left == 0 {
@@ -345,7 +344,7 @@ pub fn case_of(path: &Path, report_dirs: &[PathBuf]) -> Result<Case, String> {
         let slides = if contents.first_dicom.is_some() {
             vec![path.to_path_buf()]
         } else {
-            folder_slides(path, &contents, &mut entries_left).0
+            folder_slides(&contents, &mut entries_left).0
         };
         if slides.is_empty() {
             return Err(format!("{shown}: no slides in this folder"));
@@ -356,7 +355,7 @@ pub fn case_of(path: &Path, report_dirs: &[PathBuf]) -> Result<Case, String> {
         let (contents, _) = read_folder(dir, &mut entries_left).map_err(|e| format!("{}: {}", dir.display(), e))?;
         report_states(&contents.reports, &mut states);
         let mut cases = Vec::new();
-        cases_in(dir, folder_slides(dir, &contents, &mut entries_left).0, &mut cases);
+        cases_in(dir, folder_slides(&contents, &mut entries_left).0, &mut cases);
         let wanted = name_of(path);
         cases.into_iter().find(|c| c.slides.iter().any(|s| name_of(s) == wanted)).unwrap_or_else(|| Case {
             id: case_id_of(&wanted),

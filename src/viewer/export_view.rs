@@ -71,13 +71,19 @@ impl ExportPlan {
             stamps: Vec::new(),
         };
         let font = FontId::proportional(13.0);
+        let layout = |text: &str| {
+            (!text.is_empty())
+                .then(|| ctx.fonts_mut(|f| f.layout_no_wrap(text.to_string(), font.clone(), Color32::WHITE)))
+        };
+        // Laid out first, then copied from the font atlas once (layout adds the glyphs to it).
+        let mut texts = Vec::new();
         for mut cell in cells {
             cell.rect = cell.rect.translate(-area.min.to_vec2());
             // The name, top left.
             let at = cell.rect.left_top() + Vec2::new(8.0, 8.0);
-            if let Some((stamp, size)) = stamp(ctx, &cell.name, font.clone(), at, ppp) {
-                plan.boxes.push(Rect::from_min_size(at, size).expand(4.0));
-                plan.stamps.push(stamp);
+            if let Some(galley) = layout(&cell.name) {
+                plan.boxes.push(Rect::from_min_size(at, galley.size()).expand(4.0));
+                texts.push((galley, at));
             }
             // The scale bar, bottom left, as the view draws it.
             let mpp = cell.slide.properties().mpp_x;
@@ -86,13 +92,12 @@ impl ExportPlan {
                 let end = origin + Vec2::new(points as f32, 0.0);
                 plan.boxes.push(Rect::from_min_max(origin + Vec2::new(-8.0, -22.0), end + Vec2::new(8.0, 8.0)));
                 plan.bars.push((origin, end));
-                if let Some((s, size)) = stamp(ctx, &label, font.clone(), origin + Vec2::new(0.0, -20.0), ppp) {
-                    let _ = size;
-                    plan.stamps.push(s);
-                }
+                texts.extend(layout(&label).map(|galley| (galley, origin + Vec2::new(0.0, -20.0))));
             }
             plan.cells.push(cell);
         }
+        let atlas = ctx.fonts(|f| f.image());
+        plan.stamps = texts.iter().map(|(galley, at)| stamp(galley, &atlas, *at, ppp)).collect();
         plan
     }
 
@@ -143,14 +148,9 @@ impl ExportPlan {
     }
 }
 
-/// `text` laid out with egui at `at` (points), as glyph coverage in picture pixels, with its
-/// size in points.
-fn stamp(ctx: &egui::Context, text: &str, font: FontId, at: Pos2, ppp: f32) -> Option<(Stamp, Vec2)> {
-    if text.is_empty() {
-        return None;
-    }
-    let galley = ctx.fonts_mut(|f| f.layout_no_wrap(text.to_string(), font, Color32::WHITE));
-    let atlas = ctx.fonts(|f| f.image());
+/// `galley` (text laid out by egui) placed at `at` (points), as glyph coverage in picture pixels
+/// copied from egui's font `atlas`.
+fn stamp(galley: &egui::Galley, atlas: &egui::ColorImage, at: Pos2, ppp: f32) -> Stamp {
     let mut glyphs = Vec::new();
     for row in &galley.rows {
         let mesh = &row.row.visuals.mesh;
@@ -180,7 +180,7 @@ fn stamp(ctx: &egui::Context, text: &str, font: FontId, at: Pos2, ppp: f32) -> O
             glyphs.push(([origin.x.round() as i64, origin.y.round() as i64], tw, th, coverage));
         }
     }
-    Some((Stamp { glyphs, color: [255, 255, 255] }, galley.size()))
+    Stamp { glyphs, color: [255, 255, 255] }
 }
 
 /// `color` at `alpha` (0–255) over `pixel`.
