@@ -68,6 +68,11 @@ enum Command {
         /// moved together as synchronised navigation does.
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=4), requires = "bench_seconds")]
         grid: u8,
+        /// A detection layer for the first slide: QuPath GeoJSON of cells, detections or tiles
+        /// (millions of objects), read on a worker and drawn over the slide. With
+        /// --bench-seconds, its load time (`annotations_load_ms`) and `objects` are reported.
+        #[arg(long, value_name = "FILE")]
+        annotations: Option<PathBuf>,
     },
     /// Open a case in the viewer: every slide of a case folder, or the slides beside SLIDE that
     /// share its case id (the accession number its name starts with), with the case list and the
@@ -81,6 +86,10 @@ enum Command {
         /// Decoded-tile cache budget in MB (textures have their own 96 MB).
         #[arg(long, default_value_t = 256)]
         cache_mb: u64,
+        /// A detection layer (QuPath GeoJSON of cells, detections or tiles) drawn over the
+        /// case's first slide.
+        #[arg(long, value_name = "FILE")]
+        annotations: Option<PathBuf>,
     },
     /// Format, levels, tile sizes, compression, mpp, objective power, associated images.
     Info {
@@ -416,11 +425,23 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             cache_mb: 256,
             bench_seconds: None,
             grid: 1,
+            annotations: None,
         },
     };
     match command {
         #[cfg(feature = "gui")]
-        Command::View { slides, center, level, downsample, size, screenshot, cache_mb, bench_seconds, grid } => {
+        Command::View {
+            slides,
+            center,
+            level,
+            downsample,
+            size,
+            screenshot,
+            cache_mb,
+            bench_seconds,
+            grid,
+            annotations,
+        } => {
             if let Some(d) = downsample {
                 if !(d.is_finite() && d > 0.0) {
                     bail!("--downsample must be a positive number");
@@ -459,6 +480,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 started,
                 case: None,
                 cells: 1,
+                annotations,
             })?;
             if code != 0 {
                 std::process::exit(code);
@@ -466,7 +488,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         #[cfg(feature = "gui")]
-        Command::Case { path, grid, cache_mb } => {
+        Command::Case { path, grid, cache_mb, annotations } => {
             let fallback: Vec<PathBuf> = wsiview::report::store::fallback_dir().into_iter().collect();
             // Absolute: a case folder's name is its id, and its parent is what the case list shows.
             let path = std::fs::canonicalize(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
@@ -480,6 +502,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 started,
                 cells: usize::from(grid).min(case.slides.len().max(1)),
                 case: Some(case),
+                annotations,
             })?;
             if code != 0 {
                 std::process::exit(code);

@@ -909,3 +909,154 @@ fn a_counting_field_counts_the_points_inside_and_moves_as_a_whole() {
     h.step();
     assert!(h.query_all_by_value("Count 4").next().is_some(), "recounted after the move");
 }
+
+/// Scroll the side panel to the node with `label` (of `role`, when given), then click it.
+fn panel_click(h: &mut H, role: Option<egui::accesskit::Role>, label: &str) {
+    fn find<'a>(h: &'a H, role: Option<egui::accesskit::Role>, label: &'a str) -> egui_kittest::Node<'a> {
+        match role {
+            Some(role) => h.get_by_role_and_label(role, label),
+            None => h.get_by_label(label),
+        }
+    }
+    find(h, role, label).scroll_to_me();
+    for _ in 0..5 {
+        h.step();
+    }
+    find(h, role, label).click();
+    h.step();
+    h.step();
+}
+
+fn overlay(h: &H) -> &wsiview::viewer::detection_overlay::DetectionOverlay {
+    view(h).detections.as_ref().unwrap_or_else(|| panic!("no detection layer"))
+}
+
+/// Objects per class of `layer` whose centroid is inside `inside` (counted here, one by one).
+fn brute_counts(layer: &wsiview::annotations::detections::DetectionLayer, inside: impl Fn(Point) -> bool) -> Vec<u64> {
+    let mut counts = vec![0u64; layer.classes().len()];
+    for i in 0..layer.len() {
+        if inside(layer.centroid(i)) {
+            counts[usize::from(layer.class_index(i))] += 1;
+        }
+    }
+    counts
+}
+
+#[test]
+fn a_detection_layer_loads_draws_counts_by_class_and_colours_by_a_measurement() {
+    use wsiview::annotations::detections::ColorBy;
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let cells = tmp.path().join("cells.geojson");
+    wsiview::annotations::detections::write_synthetic_cells(&cells, 20_000, 4000.0, 3000.0, 7)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut h = common::viewer(&slide(tmp.path()), [1300.0, 1000.0], 64 << 20);
+    wait_until(&mut h, "the slide to open", |app| app.active_view().is_some());
+    h.step();
+    let ctx = h.ctx.clone();
+    h.state_mut().import_detections_from(&cells, &ctx);
+    let settled = |app: &ViewerApp| {
+        app.active_view().and_then(|v| v.detections.as_ref()).is_some_and(|d| d.is_settled() && d.counts.is_some())
+    };
+    wait_until(&mut h, "the detections to load and be drawn", settled);
+    let layer = overlay(&h).layer().unwrap_or_else(|| panic!("not loaded")).clone();
+    assert_eq!(layer.len(), 20_000);
+    assert!(overlay(&h).load_ms.is_some());
+    settle_side_panel(&mut h, "Remove layer");
+    assert!(
+        h.query_all_by_value("20,000 objects from cells.geojson").next().is_some()
+            || h.query_by_label_contains("20,000 objects from cells.geojson").is_some()
+    );
+
+    // The whole slide is in the fitted view: every object counted, by class, as in the file.
+    let all = brute_counts(&layer, |_| true);
+    let counts = overlay(&h).counts.clone().unwrap_or_default();
+    assert_eq!(counts.view, all);
+    assert!(h.query_all_by_value("20,000").next().is_some(), "the All row");
+
+    // Zoomed in on part of it: the view's count is what lies inside the view.
+    let target = [1400.0, 1100.0];
+    if let Some(v) = h.state_mut().active_view_mut() {
+        v.look_at(target, Some(1.5));
+    }
+    h.step();
+    wait_until(&mut h, "the zoomed view to be drawn and counted", |app| {
+        settled(app)
+            && app.active_view().is_some_and(|v| {
+                let d = v.detections.as_ref();
+                let r = v.projection();
+                let (a, b) = (
+                    r.to_level0(Pos2::new(r.view.x as f32, r.view.y as f32)),
+                    r.to_level0(Pos2::new((r.view.x + r.view.width) as f32, (r.view.y + r.view.height) as f32)),
+                );
+                let inside = |p: Point| p[0] >= a[0] && p[0] <= b[0] && p[1] >= a[1] && p[1] <= b[1];
+                d.and_then(|d| d.counts.as_ref())
+                    .is_some_and(|c| d.and_then(|d| d.layer()).is_some_and(|l| c.view == brute_counts(l, inside)))
+            })
+    });
+    let in_view: u64 = overlay(&h).counts.as_ref().map_or(0, |c| c.view.iter().sum());
+    assert!(in_view > 0 && in_view < 20_000, "{in_view} in view");
+
+    // A rectangle drawn and selected: the region's count is what lies inside it.
+    key(&mut h, Key::R);
+    drag_f(&mut h, (0.3, 0.3), (0.6, 0.7));
+    let rect = geometries(&h).last().map(Geometry::bounds).unwrap_or_else(|| panic!("no rectangle"));
+    assert!(view(&h).annotations.selected.is_some(), "the new rectangle is selected");
+    let expected = brute_counts(&layer, |p| p[0] >= rect[0] && p[0] <= rect[2] && p[1] >= rect[1] && p[1] <= rect[3]);
+    wait_until(&mut h, "the region count", |app| {
+        app.active_view()
+            .and_then(|v| v.detections.as_ref())
+            .and_then(|d| d.counts.as_ref())
+            .is_some_and(|c| c.region.as_ref() == Some(&expected))
+    });
+    assert!(expected.iter().sum::<u64>() > 0);
+
+    // Hide a class with its check box in the panel.
+    let tumor = layer.classes().iter().position(|c| c.name == "Tumor").unwrap_or_else(|| panic!("no Tumor"));
+    settle_side_panel(&mut h, "Remove layer");
+    panel_click(&mut h, Some(egui::accesskit::Role::CheckBox), "Tumor");
+    assert!(!overlay(&h).style.class_visible[tumor], "Tumor hidden");
+    assert!(!overlay(&h).is_settled(), "redrawn without it");
+    wait_until(&mut h, "the redraw", settled);
+
+    // Colour by a measurement: the range starts as the layer's, and the legend names it.
+    panel_click(&mut h, None, "Colour by");
+    h.get_by_label("DAB: Mean").click();
+    h.step();
+    h.step();
+    let column = layer.measurement_column("DAB: Mean").unwrap_or_else(|| panic!("no column"));
+    let [lo, hi] = layer.measurement_range(column).unwrap_or_else(|| panic!("no range"));
+    match overlay(&h).style.color_by {
+        ColorBy::Measurement { column: c, lo: l, hi: u, .. } => assert_eq!((c, l, u), (column, lo, hi)),
+        other => panic!("still {other:?}"),
+    }
+    assert!(h.query_all_by_value("Legend: DAB: Mean").next().is_some(), "the legend");
+    wait_until(&mut h, "the redraw in the measurement's colours", settled);
+
+    // Remove the layer.
+    panel_click(&mut h, None, "Remove layer");
+    assert!(view(&h).detections.is_none());
+}
+
+#[test]
+fn a_detection_file_that_cannot_be_read_says_why_and_the_slide_keeps_working() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let bad = tmp.path().join("broken.geojson");
+    std::fs::write(&bad, r#"{"type": "FeatureCollection", "features": 42}"#).unwrap_or_else(|e| panic!("{e}"));
+    let mut h = harness(&slide(tmp.path()));
+    let ctx = h.ctx.clone();
+    h.state_mut().import_detections_from(&bad, &ctx);
+    wait_until(&mut h, "the load to end", |app| {
+        app.active_view().and_then(|v| v.detections.as_ref()).is_some_and(|d| d.progress().is_none())
+    });
+    let message = view(&h).detections.as_ref().and_then(|d| d.failed()).unwrap_or_default().to_string();
+    assert!(message.contains("broken.geojson"), "the message names the file: {message}");
+    h.step();
+    settle_side_panel(&mut h, "Dismiss");
+    panel_click(&mut h, None, "Dismiss");
+    assert!(view(&h).detections.is_none());
+    // The slide still draws annotations (a click on it gives it the keyboard back).
+    click_f(&mut h, (0.9, 0.9));
+    key(&mut h, Key::R);
+    drag_f(&mut h, (0.3, 0.3), (0.5, 0.5));
+    assert_eq!(geometries(&h).len(), 1);
+}

@@ -150,6 +150,10 @@ pub struct ViewerApp {
     pub counting: super::counting_panel::CountingSettings,
     /// File > Export view… running on a worker (none: cancelled).
     pub(super) view_export: Option<super::job::Job<Option<Result<String, String>>>>,
+    /// A detection layer to read over the first slide to open (`--annotations`).
+    pub pending_detections: Option<PathBuf>,
+    /// Import detections: the file picker, running on a worker, for the slide at this path.
+    pub(super) detection_pick: Option<(PathBuf, super::job::Job<Option<PathBuf>>)>,
     /// How the last view export went.
     pub export_message: Option<Message>,
     /// View > Case list.
@@ -192,6 +196,8 @@ impl ViewerApp {
             grid_cameras: Vec::new(),
             show_cases: false,
             view_export: None,
+            detection_pick: None,
+            pending_detections: None,
             export_message: None,
             counting: Default::default(),
             aligning: None,
@@ -366,6 +372,12 @@ impl ViewerApp {
         self.sync_annotation_classes();
         self.poll_annotation_job();
         self.poll_view_export();
+        self.poll_detection_pick(&ctx);
+        if self.pending_detections.is_some() && self.active_view().is_some() {
+            if let Some(file) = self.pending_detections.take() {
+                self.import_detections_from(&file, &ctx);
+            }
+        }
         self.tick_reports(&ctx);
         if ctx.input(|i| i.viewport().close_requested()) {
             self.request_close_window(&ctx);
@@ -717,6 +729,13 @@ impl ViewerApp {
                         self.import_annotations(&ctx);
                     }
                     if ui
+                        .add_enabled(has_view, egui::Button::new("Import detections…"))
+                        .on_hover_text("QuPath GeoJSON of cells, detections or tiles, drawn as this slide's detection layer (millions of objects)")
+                        .clicked()
+                    {
+                        self.import_detections(&ctx);
+                    }
+                    if ui
                         .add_enabled(has_view, egui::Button::new("Export annotations…"))
                         .on_hover_text("QuPath GeoJSON (.geojson) or ASAP XML (.xml)")
                         .clicked()
@@ -910,6 +929,14 @@ impl ViewerApp {
 
     fn side_panel(&mut self, ui: &mut egui::Ui) {
         let ctx = ui.ctx().clone();
+        let mut import_detections = false;
+        self.side_panel_sections(ui, &ctx, &mut import_detections);
+        if import_detections {
+            self.import_detections(&ctx);
+        }
+    }
+
+    fn side_panel_sections(&mut self, ui: &mut egui::Ui, ctx: &egui::Context, import_detections: &mut bool) {
         let Some(tab) = self.tabs.get_mut(self.active) else { return };
         egui::ScrollArea::vertical().show(ui, |ui| {
             let Some(view) = tab.view() else { return };
@@ -964,6 +991,12 @@ impl ViewerApp {
                 annotation_section(ui, &mut view.annotations, &self.classes, &mut self.commands);
                 ui.separator();
                 super::counting_panel::counting_section(ui, view, &mut self.counting);
+                ui.separator();
+                if let Some(super::detection_panel::DetectionAction::Import) =
+                    super::detection_panel::detection_section(ui, view)
+                {
+                    *import_detections = true;
+                }
             }
             ui.separator();
             ui.heading("Associated images");

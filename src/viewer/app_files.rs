@@ -402,4 +402,37 @@ impl ViewerApp {
             Err(stopped) => Some(Message::error(format!("Not exported: {stopped}"))),
         };
     }
+
+    /// File > Import detections…: pick a file on a worker; it becomes the active slide's
+    /// detection layer when picked ([`Self::poll_detection_pick`]).
+    pub(super) fn import_detections(&mut self, ctx: &egui::Context) {
+        let Some(tab) = self.tabs.get(self.active) else { return };
+        let job = Job::spawn(ctx, || {
+            rfd::FileDialog::new()
+                .add_filter("QuPath GeoJSON", &["geojson", "json"])
+                .add_filter("All files", &["*"])
+                .pick_file()
+        });
+        self.detection_pick = Some((tab.path.clone(), job));
+    }
+
+    /// Read `file` as the active slide's detection layer, on a worker (Import detections without
+    /// the dialog; `wsiview view --annotations`).
+    pub fn import_detections_from(&mut self, file: &Path, ctx: &egui::Context) {
+        if let Some(view) = self.active_view_mut() {
+            view.load_detections(file, ctx);
+        }
+    }
+
+    pub(super) fn poll_detection_pick(&mut self, ctx: &egui::Context) {
+        let Some((slide, job)) = &mut self.detection_pick else { return };
+        let Some(picked) = job.try_take() else { return };
+        let slide = slide.clone();
+        self.detection_pick = None;
+        let Ok(Some(file)) = picked else { return };
+        // The slide the import was asked for, even if another tab is active now.
+        if let Some(view) = self.tabs.iter_mut().find(|t| t.path == slide).and_then(|t| t.view_mut()) {
+            view.load_detections(&file, ctx);
+        }
+    }
 }

@@ -12,6 +12,8 @@ pub mod camera;
 pub mod case_list;
 pub mod command;
 pub mod counting_panel;
+pub mod detection_overlay;
+pub mod detection_panel;
 pub mod export_view;
 pub mod file_browser;
 pub mod grid;

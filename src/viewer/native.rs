@@ -19,6 +19,8 @@ pub struct ViewOptions {
     pub case: Option<crate::report::case::Case>,
     /// Cells side by side at the start (1 to 4; View > Layout).
     pub cells: usize,
+    /// A detection layer for the first slide (`--annotations`).
+    pub annotations: Option<PathBuf>,
 }
 
 /// What the window runs: the viewer, or a scripted run.
@@ -109,7 +111,7 @@ pub fn run(options: ViewOptions) -> anyhow::Result<i32> {
         },
         ..Default::default()
     };
-    let ViewOptions { slides, cache_bytes, started, case, cells, .. } = options;
+    let ViewOptions { slides, cache_bytes, started, case, cells, annotations, .. } = options;
     let result = eframe::run_native(
         "wsiview",
         native,
@@ -119,7 +121,7 @@ pub fn run(options: ViewOptions) -> anyhow::Result<i32> {
             }
             let running = match (script, slides.first()) {
                 (Some(script), Some(slide)) => {
-                    let run = ScriptedRun::new(slide.clone(), script, cache_bytes, started, &cc.egui_ctx);
+                    let run = ScriptedRun::new(slide.clone(), script, cache_bytes, started, &cc.egui_ctx, annotations);
                     Running::Scripted { run: Box::new(run), times: FrameTimes::default() }
                 }
                 _ => {
@@ -127,6 +129,7 @@ pub fn run(options: ViewOptions) -> anyhow::Result<i32> {
                     if let Some(saved) = cc.storage.and_then(|s| eframe::get_value(s, STORAGE_KEY)) {
                         app.restore(saved);
                     }
+                    app.pending_detections = annotations;
                     if let Some(layout) = super::grid::Layout::with_cells(cells).filter(|_| cells > 1) {
                         app.layout = layout;
                     }

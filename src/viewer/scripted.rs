@@ -5,6 +5,10 @@
 //! - `wsiview view SLIDE --bench-seconds N` ([`BenchPlan`]): first view, jumps, then continuous
 //!   panning across every level, with frame times and memory printed as one JSON line.
 //!
+//! With `--annotations FILE`, the file is read as the slide's detection layer (shared by every
+//! cell) and a view is complete only once the layer is drawn over it; the reports add
+//! `annotations_load_ms` (the read, ms) and `objects`.
+//!
 //! The slide is opened, the PNG written and /proc read in [`Job`]s, never on the UI thread.
 
 use std::path::{Path, PathBuf};
@@ -13,6 +17,7 @@ use std::time::Instant;
 
 use egui::ColorImage;
 
+use super::detection_overlay::DetectionOverlay;
 use super::job::Job;
 use super::slide_view::{OpenedSlide, SlideView};
 use crate::tiles::TileCache;
@@ -100,11 +105,22 @@ pub struct ScriptedRun {
     /// When the process started: timings are from here.
     started: Instant,
     progress: Progress,
+    /// `--annotations`: a detection layer read over the slide (every cell shares it).
+    annotations: Option<PathBuf>,
 }
 
 impl ScriptedRun {
     /// Start opening `slide` (on a worker) for `script`, with a tile cache of `cache_bytes`.
-    pub fn new(slide: PathBuf, script: Script, cache_bytes: u64, started: Instant, ctx: &egui::Context) -> Self {
+    /// With `annotations`, that file is read as the slide's detection layer and drawn; the view
+    /// is complete once it is drawn.
+    pub fn new(
+        slide: PathBuf,
+        script: Script,
+        cache_bytes: u64,
+        started: Instant,
+        ctx: &egui::Context,
+        annotations: Option<PathBuf>,
+    ) -> Self {
         let cache = Arc::new(TileCache::new(cache_bytes));
         let (worker_cache, worker_path) = (cache.clone(), slide.clone());
         let cells = match &script {
@@ -128,7 +144,7 @@ impl ScriptedRun {
                 },
             ),
         };
-        ScriptedRun { opening: Some(opening), path: slide, views: Vec::new(), cache, started, progress }
+        ScriptedRun { opening: Some(opening), path: slide, views: Vec::new(), cache, started, progress, annotations }
     }
 
     /// One frame; `Some(code)` when the run is over (0: done, 1: failed, the reason printed).
@@ -140,6 +156,9 @@ impl ScriptedRun {
                 Some(Ok(Ok(opened))) => {
                     self.opening = None;
                     self.views = opened.into_iter().map(|o| SlideView::new(o, &ctx)).collect();
+                    if let (Some(file), Some(first)) = (&self.annotations, self.views.first_mut()) {
+                        first.load_detections(file, &ctx);
+                    }
                 }
                 Some(Ok(Err(e))) => {
                     eprintln!("wsiview: {}", crate::error::printable(&e.to_string()));
@@ -150,6 +169,9 @@ impl ScriptedRun {
                     return Some(1);
                 }
             }
+        }
+        if let Some(code) = self.share_detections() {
+            return Some(code);
         }
         if self.views.is_empty() {
             ctx.request_repaint_after(std::time::Duration::from_millis(16));
@@ -164,6 +186,36 @@ impl ScriptedRun {
                 progress.frame(ui, &mut self.views, plan, self.started, times, &self.cache)
             }
         }
+    }
+}
+
+impl ScriptedRun {
+    /// Once the first view's detection layer is read, the other cells show the same layer
+    /// (one copy in memory). `Some(1)` when it could not be read (the reason printed).
+    fn share_detections(&mut self) -> Option<i32> {
+        let first = self.views.first()?.detections.as_ref()?;
+        if let Some(message) = first.failed() {
+            eprintln!("wsiview: {message}");
+            return Some(1);
+        }
+        let (path, layer) = (first.path.clone(), first.layer()?.clone());
+        for view in self.views.iter_mut().skip(1).filter(|v| v.detections.is_none()) {
+            view.detections = Some(DetectionOverlay::shared(&path, layer.clone()));
+        }
+        None
+    }
+}
+
+/// Every visible tile is at its level and the detection layer, if any, is drawn.
+fn settled(view: &SlideView) -> bool {
+    view.is_complete() && view.detections.as_ref().is_none_or(|d| d.is_settled())
+}
+
+/// `annotations_load_ms` and `objects` of a view's detection layer, added to a report.
+fn add_detection_figures(report: &mut serde_json::Value, view: &SlideView) {
+    if let Some(d) = &view.detections {
+        report["annotations_load_ms"] = d.load_ms.map(round1).into();
+        report["objects"] = d.layer().map(|l| l.len()).into();
     }
 }
 
@@ -198,7 +250,7 @@ impl ScreenshotProgress {
                 progress.first_frame_ms = Some(started.elapsed().as_secs_f64() * 1e3);
             }
         });
-        if !progress.requested && view.is_complete() {
+        if !progress.requested && settled(view) {
             progress.requested = true;
             let slot = progress.image.clone();
             let repaint = ctx.clone();
@@ -210,6 +262,7 @@ impl ScreenshotProgress {
             });
             let tile_draw = if view.draws_tiles_with_gl() { "gl" } else { "egui" };
             let mut line = serde_json::json!({"first_frame_ms": round1(first_frame_ms), "complete_ms": round1(complete_ms), "tiles_loaded": view.tiles_loaded, "tile_draw": tile_draw});
+            add_detection_figures(&mut line, view);
             // A remote slide: what the process had asked of the server when the view completed
             // (opening, the overview and prefetch included).
             let (requests, bytes_fetched) = crate::remote::totals();
@@ -300,7 +353,7 @@ impl BenchProgress {
                     look_all(views, center, 1.0 / levels[*level].downsample / ppp);
                 }
                 if since.elapsed().as_secs_f64() > plan.pan_seconds {
-                    let report = serde_json::json!({
+                    let mut report = serde_json::json!({
                         "cells": views.len(),
                         "complete_ms": round1(progress.complete_ms),
                         "jump_ms_median": round1(median(&progress.jump_ms)),
@@ -315,6 +368,7 @@ impl BenchProgress {
                         "tiles_loaded": views.iter().map(|v| v.tiles_loaded).sum::<u64>(),
                         "cache_mb": round1(cache.used_bytes() as f64 / 1e6),
                     });
+                    add_detection_figures(&mut report, &views[0]);
                     // Memory figures come from /proc: read on a worker, not the UI thread.
                     progress.phase = BenchPhase::Report(Job::spawn(&ctx, move || print_with_memory(report)));
                 }
@@ -334,7 +388,7 @@ impl BenchProgress {
                 view.ui(&mut child);
             }
         });
-        let complete = views.iter().all(|v| v.is_complete() && v.stats.level == 0);
+        let complete = views.iter().all(|v| settled(v) && v.stats.level == 0);
         match &mut progress.phase {
             BenchPhase::FirstView if complete => {
                 progress.complete_ms = started.elapsed().as_secs_f64() * 1e3;

@@ -172,6 +172,8 @@ pub struct SlideView {
     /// The tiles in `arrived`, so they are not asked for again while they wait.
     arrived_ids: std::collections::HashSet<TileId>,
     pub annotations: AnnotationLayer,
+    /// Cells and detections read from a file (QuPath GeoJSON), drawn under the annotations.
+    pub detections: Option<super::detection_overlay::DetectionOverlay>,
     /// The slide has the keyboard: its shortcuts act. Taken by a press in a form (the app,
     /// [`Self::release_keyboard`]), given back by a press on the slide.
     keyboard: bool,
@@ -278,6 +280,7 @@ impl SlideView {
             arrived: VecDeque::new(),
             arrived_ids: std::collections::HashSet::new(),
             annotations,
+            detections: None,
             tile_painter: TilePainter::new(ctx),
         }
     }
@@ -468,6 +471,12 @@ impl SlideView {
         self.auto_fit
     }
 
+    /// Read a detection layer (QuPath GeoJSON cells, detections, tiles) from `path` on a worker,
+    /// in place of the one shown.
+    pub fn load_detections(&mut self, path: &std::path::Path, ctx: &egui::Context) {
+        self.detections = Some(super::detection_overlay::DetectionOverlay::load(path, ctx));
+    }
+
     /// Whether tiles are drawn by the OpenGL paint callback (else as egui images).
     pub fn draws_tiles_with_gl(&self) -> bool {
         self.tile_painter.uses_gl()
@@ -531,6 +540,9 @@ impl SlideView {
         self.evict_textures();
         let projection = self.projection();
         self.draw_counting_grid(&painter);
+        if let Some(detections) = &mut self.detections {
+            detections.paint(&painter, &projection, self.pixels_per_point, self.annotations.selected_area_outline());
+        }
         self.annotations.paint(&painter, &projection, response.hover_pos());
         self.annotations.autosave();
         self.draw_scale_bar(&painter, rect);
