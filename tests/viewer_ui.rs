@@ -233,6 +233,11 @@ fn label_stays_hidden_until_asked_for() {
     assert!(h.query_by_label("thumbnail").is_some(), "the thumbnail is listed");
     assert!(h.query_by_label("label").is_none(), "the label is not shown");
     assert!(h.query_by_label("macro").is_none(), "the macro is not shown");
+    // The section is at the side panel's foot: scroll to it first.
+    h.get_by_label("Show label").scroll_to_me();
+    for _ in 0..5 {
+        h.step();
+    }
     h.get_by_label("Show label").click();
     h.step();
     wait_until(&mut h, "the label", |_| true);

@@ -1011,7 +1011,7 @@ impl ViewerApp {
                     if tab.show_identifiers {
                         for (name, state) in &mut tab.associated {
                             if identifying(name) && matches!(state, Associated::Failed(e) if e.is_empty()) {
-                                *state = load_associated(slide.clone(), name.clone(), &ctx);
+                                *state = load_associated(slide.clone(), name.clone(), ctx);
                             }
                         }
                     }

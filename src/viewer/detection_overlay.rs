@@ -245,6 +245,9 @@ pub struct Counts {
     pub region: Option<Vec<u64>>,
 }
 
+/// The view's corners and the region of a count, and when it was asked for.
+type CountedFor = ([[f64; 2]; 4], Option<Vec<[f64; 2]>>, Instant);
+
 type Loaded = Result<(DetectionLayer, LoadReport), DetectionFileError>;
 
 /// The state of a slide's detection layer.
@@ -276,7 +279,8 @@ pub struct DetectionOverlay {
     shown: Option<([f64; 4], f64, u64)>,
     drawing: Option<(Job<Option<Raster>>, Arc<AtomicBool>)>,
     counting: Option<Job<Counts>>,
-    counted: Option<([[f64; 2]; 4], Option<Vec<[f64; 2]>>, Instant)>,
+    /// What the last counts were asked for (the view's corners, the region) and when.
+    counted: Option<CountedFor>,
     /// The latest counts.
     pub counts: Option<Counts>,
     /// Objects per class in the whole layer.
@@ -481,8 +485,10 @@ impl DetectionOverlay {
         }
         self.counted = Some((corners, region.clone(), Instant::now()));
         let layer = layer.clone();
+        // A view showing every object (zoomed out) counts them all: no need to look at each.
+        let totals = layer.extent().filter(|e| contains_box(&corners, *e)).map(|_| self.class_totals.clone());
         self.counting = Some(Job::spawn(ctx, move || Counts {
-            view: layer.count_by_class_in_polygon(&corners),
+            view: totals.unwrap_or_else(|| layer.count_by_class_in_polygon(&corners)),
             region: region.map(|r| layer.count_by_class_in_polygon(&r)),
         }));
     }
@@ -506,6 +512,15 @@ fn class_totals(layer: &DetectionLayer) -> Vec<u64> {
         }
     }
     totals
+}
+
+/// Whether the convex quadrilateral `quad` (corners in order, either winding) holds the whole
+/// box `b` (`[x0, y0, x1, y1]`): every corner of the box is on the inner side of every edge.
+fn contains_box(quad: &[[f64; 2]; 4], b: [f64; 4]) -> bool {
+    let cross = |o: [f64; 2], a: [f64; 2], p: [f64; 2]| (a[0] - o[0]) * (p[1] - o[1]) - (a[1] - o[1]) * (p[0] - o[0]);
+    let box_corners = [[b[0], b[1]], [b[2], b[1]], [b[2], b[3]], [b[0], b[3]]];
+    let sides: Vec<f64> = (0..4).flat_map(|k| box_corners.map(|p| cross(quad[k], quad[(k + 1) % 4], p))).collect();
+    sides.iter().all(|&c| c >= 0.0) || sides.iter().all(|&c| c <= 0.0)
 }
 
 /// The view's corners in level-0 pixels, clockwise from its top-left on screen.
@@ -609,6 +624,20 @@ mod tests {
         assert_eq!(at(&image, 50, 50), expect(map.color_at(0.0)), "value 0: the map's start");
         assert_eq!(at(&image, 150, 50), expect(map.color_at(1.0)), "value 1: the map's end");
         assert_eq!(at(&image, 150, 150), expect(map.color_at(0.5)), "value 0.5: the middle");
+    }
+
+    #[test]
+    fn a_view_holds_a_box_only_when_every_corner_is_inside_turned_or_not() {
+        let square = [[0.0, 0.0], [10.0, 0.0], [10.0, 10.0], [0.0, 10.0]];
+        assert!(contains_box(&square, [1.0, 1.0, 9.0, 9.0]));
+        assert!(contains_box(&square, [0.0, 0.0, 10.0, 10.0]), "edges included");
+        assert!(!contains_box(&square, [1.0, 1.0, 11.0, 9.0]));
+        let reversed = [square[3], square[2], square[1], square[0]];
+        assert!(contains_box(&reversed, [1.0, 1.0, 9.0, 9.0]));
+        // A diamond (the square turned 45°) of half-diagonal 10 about (10, 10).
+        let diamond = [[10.0, 0.0], [20.0, 10.0], [10.0, 20.0], [0.0, 10.0]];
+        assert!(contains_box(&diamond, [6.0, 6.0, 14.0, 14.0]));
+        assert!(!contains_box(&diamond, [2.0, 2.0, 18.0, 18.0]), "its corners stick out");
     }
 
     #[test]

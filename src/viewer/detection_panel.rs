@@ -25,7 +25,7 @@ pub fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(ch);
@@ -110,7 +110,8 @@ fn color_by(ui: &mut egui::Ui, style: &mut DetectionStyle, layer: &DetectionLaye
         ColorBy::Class => "Class".to_string(),
         ColorBy::Measurement { column, .. } => names.get(column).cloned().unwrap_or_default(),
     };
-    egui::ComboBox::from_label("Colour by").selected_text(current).width(180.0).show_ui(ui, |ui| {
+    let width = (ui.available_width() - 80.0).clamp(80.0, 180.0);
+    egui::ComboBox::from_label("Colour by").selected_text(current).width(width).show_ui(ui, |ui| {
         if ui.selectable_label(style.color_by == ColorBy::Class, "Class").clicked() {
             style.color_by = ColorBy::Class;
         }

@@ -506,7 +506,13 @@ impl SlideView {
         let took_drag = self.annotations.handle_pointer(ui, &response, &projection);
         // Pressing on the slide gives it the keyboard, arrows included (egui would otherwise move
         // the focus with them).
-        if response.is_pointer_button_down_on() {
+        // A press and release within one frame (a quick tap, a scripted click) is a press too.
+        let pressed = response.is_pointer_button_down_on()
+            || response.clicked()
+            || response.secondary_clicked()
+            || response.middle_clicked()
+            || response.drag_started();
+        if pressed {
             response.request_focus();
         }
         if response.has_focus() {
@@ -518,7 +524,7 @@ impl SlideView {
         // it or nothing has.
         // A press on the slide gives it the keyboard back (the app takes it away on a press in a
         // form); a dialog over the window blocks the slide's keys for the frame.
-        if response.is_pointer_button_down_on() {
+        if pressed {
             self.keyboard = true;
         }
         let typing = ui.ctx().text_edit_focused() || !self.keyboard || self.keys_blocked;
