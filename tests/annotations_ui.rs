@@ -996,6 +996,34 @@ fn a_detection_layer_loads_draws_counts_by_class_and_colours_by_a_measurement() 
     let in_view: u64 = overlay(&h).counts.as_ref().map_or(0, |c| c.view.iter().sum());
     assert!(in_view > 0 && in_view < 20_000, "{in_view} in view");
 
+    // Turned 30°: the view's count is what lies inside the turned view.
+    if let Some(v) = h.state_mut().active_view_mut() {
+        v.set_rotation(30f64.to_radians());
+    }
+    h.step();
+    wait_until(&mut h, "the turned view to be drawn and counted", |app| {
+        settled(app)
+            && app.active_view().is_some_and(|v| {
+                let r = v.projection();
+                let (x0, y0, x1, y1) = (r.view.x, r.view.y, r.view.x + r.view.width, r.view.y + r.view.height);
+                let quad =
+                    [[x0, y0], [x1, y0], [x1, y1], [x0, y1]].map(|[x, y]| r.to_level0(Pos2::new(x as f32, y as f32)));
+                let inside = |p: Point| {
+                    (0..4).all(|k| {
+                        let (a, b) = (quad[k], quad[(k + 1) % 4]);
+                        (b[0] - a[0]) * (p[1] - a[1]) - (b[1] - a[1]) * (p[0] - a[0]) >= 0.0
+                    })
+                };
+                let d = v.detections.as_ref();
+                d.and_then(|d| d.counts.as_ref())
+                    .is_some_and(|c| d.and_then(|d| d.layer()).is_some_and(|l| c.view == brute_counts(l, inside)))
+            })
+    });
+    if let Some(v) = h.state_mut().active_view_mut() {
+        v.set_rotation(0.0);
+    }
+    wait_until(&mut h, "the unturned view again", settled);
+
     // A rectangle drawn and selected: the region's count is what lies inside it.
     key(&mut h, Key::R);
     drag_f(&mut h, (0.3, 0.3), (0.6, 0.7));

@@ -789,6 +789,16 @@ fn cases_open_together_and_next_previous_keeps_each_report() {
 
     // Write in the report, then Ctrl+Right: the report is saved, the next case replaces this one.
     type_into(&mut h, "Microscopy", "Sheets of atypical cells.");
+    // One report per case: with the Ki67 slide active, the panel still shows the case's report.
+    h.state_mut().active = 1;
+    for _ in 0..3 {
+        h.step();
+    }
+    assert_eq!(h.state().report_tab(), 0);
+    assert!(h.state().tabs[1].report.is_none(), "no second report for the case");
+    assert!(h.query_all_by_value("Sheets of atypical cells.").next().is_some(), "the case's report is shown");
+    h.state_mut().active = 0;
+    h.step();
     click_slide(&mut h);
     h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::ArrowRight);
     wait_until(&mut h, "the next case", |app| current_case(app) == "H26-00002" && app.tabs.len() == 1);

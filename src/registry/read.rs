@@ -69,6 +69,16 @@ impl Filter {
     }
 }
 
+/// The report state of every case of `site` in the registry (the most advanced current report
+/// naming it), by case id: what the case list marks as reported.
+pub fn case_states(
+    client: &mut Client,
+    site: &str,
+) -> Result<std::collections::HashMap<String, crate::report::case::CaseState>, RegistryError> {
+    let filter = Filter { site: Some(site.trim().to_string()), ..Filter::default() };
+    Ok(crate::report::case::states_of_rows(&rows(client, &filter)?))
+}
+
 /// The columns of a consolidation row, in `COPY` order.
 const ROW_COLUMNS: &str = "report_id, version, case_id, site, status, amendments, reviewer, reviewer_role, \
                            review_type, received_date, reported_at, turnaround_days, category, slide_sha256, \

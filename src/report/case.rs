@@ -119,13 +119,29 @@ impl CaseState {
         }
     }
 
-    fn of(status: Status) -> CaseState {
+    /// The state a report of `status` gives its case.
+    pub fn of(status: Status) -> CaseState {
         match status {
             Status::Draft => CaseState::Draft,
             Status::Final => CaseState::Final,
             Status::Amended => CaseState::Amended,
         }
     }
+}
+
+/// The report state of each case id among `rows` (e.g. a registry's current reports of one
+/// site): the most advanced of its reports. Case ids are trimmed; empty ones are left out.
+pub fn states_of_rows(rows: &[super::consolidate::ReportRow]) -> std::collections::HashMap<String, CaseState> {
+    let mut states = std::collections::HashMap::new();
+    for row in rows {
+        let id = row.case_id.trim();
+        if id.is_empty() {
+            continue;
+        }
+        let state = states.entry(id.to_string()).or_insert(CaseState::None);
+        *state = (*state).max(CaseState::of(row.status));
+    }
+    states
 }
 
 /// One case: its id, the folder it was found in, its slides (sorted by name) and its report state.

@@ -407,6 +407,12 @@ impl ViewerApp {
             form_rects.extend(self.report_panel(ui));
         }
         if self.show_cases {
+            // The registry answers which cases of the reviewer's site are signed out.
+            let site = self.reviewer.site.trim();
+            self.case_list.registry =
+                self.publisher.configured().filter(|_| !site.is_empty()).map(|(setting, origin)| {
+                    super::case_list::RegistrySource { setting, origin, site: site.to_string() }
+                });
             let (current, switching, commands) =
                 (self.current_case.as_ref(), self.case_switch.is_some(), &mut self.commands);
             let list = &mut self.case_list;
@@ -1040,10 +1046,12 @@ impl ViewerApp {
         });
     }
 
-    /// The case report of the active slide, beside it.
+    /// The case report beside the slides: the active slide's, or for a slide of the open case the
+    /// case's one report ([`Self::report_tab`]).
     fn report_panel(&mut self, ui: &mut egui::Ui) -> Option<egui::Rect> {
         let ctx = ui.ctx().clone();
-        let tab = self.tabs.get_mut(self.active)?;
+        let index = self.report_tab();
+        let tab = self.tabs.get_mut(index)?;
         let TabState::Open(view) = &tab.state else { return None };
         let panel = tab.report.get_or_insert_with(|| ReportPanel::start(view, &self.reviewer, &ctx));
         let (classes, reviewer, commands) = (&self.classes, &self.reviewer, &mut self.commands);

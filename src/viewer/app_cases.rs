@@ -16,6 +16,16 @@ impl ViewerApp {
         (0..self.tabs.len()).filter(|&i| case.slides.contains(&self.tabs[i].path)).collect()
     }
 
+    /// The tab whose report the report panel shows: for a slide of the open case, the case's
+    /// first slide (one report per case, whichever of its slides is active); else the active tab.
+    pub fn report_tab(&self) -> usize {
+        let tabs = self.current_case_tabs();
+        match tabs.first() {
+            Some(&first) if tabs.contains(&self.active) => first,
+            _ => self.active,
+        }
+    }
+
     /// Open `case` as the current case: its slides in tabs (the first one active) with the report
     /// panel; the previous case's slides close once their reports are saved
     /// ([`Self::advance_case_switch`]).

@@ -2,7 +2,14 @@
 //! worker), each with its slide count and report state, filterable by text. Opening a case, and
 //! moving to the next or previous one, is asked of the app with [`AppCommand::OpenCase`]; the
 //! app closes the current case's slides once their reports are saved.
+//!
+//! With a report registry configured and the reviewer's site set, each listing also asks the
+//! registry (on a worker) for the report state of the site's cases: a case signed out there — by
+//! anyone at the site, on any computer — counts as reported, and "Hide reported" (on by default
+//! once the registry answered) leaves the cases of the site with no final report yet. A registry
+//! that cannot be reached is said, and the list falls back to this computer's reports.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use egui::RichText;
@@ -10,7 +17,19 @@ use egui::RichText;
 use super::command::{AppCommand, CommandQueue};
 use super::job::Job;
 use super::message::{Level, Message};
+use crate::registry::{Origin, Target};
 use crate::report::case::{Case, CaseListing, CaseState};
+
+/// Where to ask which cases are reported: the registry setting, where it was given, and the
+/// reviewer's site.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RegistrySource {
+    pub setting: String,
+    pub origin: Origin,
+    pub site: String,
+}
+
+type RegistryStates = Result<HashMap<String, CaseState>, String>;
 
 /// The case list panel's state.
 #[derive(Default)]
@@ -28,6 +47,15 @@ pub struct CaseList {
     pub filter: String,
     /// The highlighted case, by id and folder (survives a new listing).
     selected: Option<(String, PathBuf)>,
+    /// The registry to ask at each listing (set by the app from its settings each frame).
+    pub registry: Option<RegistrySource>,
+    registry_job: Option<(String, Job<RegistryStates>)>,
+    /// The registry's report state of the site's cases, by case id, from the last answer.
+    pub registry_states: Option<HashMap<String, CaseState>>,
+    /// What the registry said (how many reported, or why it was not reached).
+    pub registry_message: Option<Message>,
+    /// Hide final and amended cases; `None`: hidden once the registry has answered.
+    pub hide_reported: Option<bool>,
 }
 
 /// Which case, for [`CaseList::step_from`].
@@ -44,6 +72,50 @@ impl CaseList {
         self.listing = Some(Job::spawn(ctx, move || {
             crate::report::case::list_cases(&root, &fallback).map_err(|e| format!("{}: {e}", root.display()))
         }));
+        if let Some(source) = self.registry.clone() {
+            let site = source.site.clone();
+            let job = Job::spawn(ctx, move || {
+                let target = Target::parse(&source.setting, source.origin).map_err(|e| e.to_string())?;
+                let mut client = target.connect().map_err(|e| e.to_string())?;
+                crate::registry::read::case_states(&mut client, &source.site).map_err(|e| e.to_string())
+            });
+            self.registry_job = Some((site, job));
+        }
+    }
+
+    /// The state shown for `case`: the most advanced of this computer's reports and the
+    /// registry's.
+    pub fn state_of(&self, case: &Case) -> CaseState {
+        let registry = self.registry_states.as_ref().and_then(|s| s.get(case.id.trim())).copied();
+        case.state.max(registry.unwrap_or_default())
+    }
+
+    /// Whether final and amended cases are hidden.
+    pub fn hides_reported(&self) -> bool {
+        self.hide_reported.unwrap_or(self.registry_states.is_some())
+    }
+
+    fn poll_registry(&mut self) {
+        let Some((site, job)) = &mut self.registry_job else { return };
+        let Some(result) = job.try_take() else { return };
+        let site = site.clone();
+        self.registry_job = None;
+        match result {
+            Ok(Ok(states)) => {
+                let reported = states.values().filter(|s| **s >= CaseState::Final).count();
+                self.registry_message = Some(Message::info(format!(
+                    "Registry: {reported} case{} of {site} signed out",
+                    if reported == 1 { "" } else { "s" }
+                )));
+                self.registry_states = Some(states);
+            }
+            Ok(Err(e)) => {
+                self.registry_message = Some(Message::warning(format!(
+                    "Registry not reached ({e}): report states are this computer's only"
+                )));
+            }
+            Err(stopped) => self.registry_message = Some(Message::error(format!("asking the registry: {stopped}"))),
+        }
     }
 
     /// List the same folder again (report states change as reports are saved).
@@ -55,11 +127,12 @@ impl CaseList {
 
     /// A listing is under way.
     pub fn is_listing(&self) -> bool {
-        self.listing.is_some()
+        self.listing.is_some() || self.registry_job.is_some()
     }
 
     /// Take a finished listing.
     pub fn poll(&mut self) {
+        self.poll_registry();
         let Some(job) = &mut self.listing else { return };
         let Some(result) = job.try_take() else { return };
         self.listing = None;
@@ -85,13 +158,16 @@ impl CaseList {
     /// Indices of the cases the filter shows, in list order.
     pub fn shown(&self) -> Vec<usize> {
         let needle = self.filter.trim().to_lowercase();
+        let hide_reported = self.hides_reported();
         (0..self.cases.len())
             .filter(|&i| {
                 let c = &self.cases[i];
-                needle.is_empty()
-                    || c.id.to_lowercase().contains(&needle)
-                    || c.slides.iter().any(|s| s.to_string_lossy().to_lowercase().contains(&needle))
-                    || c.state.name() == needle
+                let state = self.state_of(c);
+                !(hide_reported && state >= CaseState::Final)
+                    && (needle.is_empty()
+                        || c.id.to_lowercase().contains(&needle)
+                        || c.slides.iter().any(|s| s.to_string_lossy().to_lowercase().contains(&needle))
+                        || state.name() == needle)
             })
             .collect()
     }
@@ -203,7 +279,18 @@ impl CaseList {
                 commands.push(AppCommand::OpenCase(c));
             }
         }
+        let mut hide = self.hides_reported();
+        if ui
+            .checkbox(&mut hide, "Hide reported")
+            .on_hover_text("Leave out cases signed out (final or amended), here or in the report registry")
+            .changed()
+        {
+            self.hide_reported = Some(hide);
+        }
         if let Some(m) = &self.message {
+            m.show(ui);
+        }
+        if let Some(m) = &self.registry_message {
             m.show(ui);
         }
         if self.root.is_some() && !self.is_listing() {
@@ -217,6 +304,7 @@ impl CaseList {
                 let is_current = current.is_some_and(|c| key_of(c) == key);
                 let selected = self.selected.as_ref() == Some(&key);
                 let n = case.slides.len();
+                let state = self.state_of(case);
                 let mut text = RichText::new(format!("{}  ·  {n} slide{}", case.id, if n == 1 { "" } else { "s" }));
                 if is_current {
                     text = text.strong();
@@ -232,7 +320,7 @@ impl CaseList {
                     if r.double_clicked() {
                         commands.push(AppCommand::OpenCase(case.clone()));
                     }
-                    state_label(ui, case.state);
+                    state_label(ui, state);
                 });
             }
         });
@@ -248,4 +336,44 @@ fn state_label(ui: &mut egui::Ui, state: CaseState) {
         CaseState::Final | CaseState::Amended => RichText::new(state.name()),
     };
     ui.label(text);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn case(id: &str, state: CaseState) -> Case {
+        Case { id: id.into(), folder: PathBuf::from(format!("/cases/{id}")), slides: Vec::new(), state }
+    }
+
+    #[test]
+    fn the_registrys_states_mark_cases_reported_and_reported_cases_hide_once_it_answered() {
+        let mut list = CaseList {
+            cases: vec![
+                case("H26-1", CaseState::None),
+                case("H26-2", CaseState::Draft),
+                case("H26-3", CaseState::None),
+                case("H26-4", CaseState::Final),
+            ],
+            ..CaseList::default()
+        };
+        // No registry: every case shown, local states.
+        assert_eq!(list.shown(), vec![0, 1, 2, 3]);
+        assert!(!list.hides_reported());
+        // The registry: H26-2 signed out elsewhere, H26-3 drafted elsewhere, H26-4 unknown there.
+        list.registry_states =
+            Some(HashMap::from([("H26-2".to_string(), CaseState::Final), ("H26-3".to_string(), CaseState::Draft)]));
+        assert_eq!(list.state_of(&list.cases[1]), CaseState::Final);
+        assert_eq!(list.state_of(&list.cases[2]), CaseState::Draft);
+        assert_eq!(list.state_of(&list.cases[3]), CaseState::Final, "the local final stands");
+        assert!(list.hides_reported());
+        assert_eq!(list.shown(), vec![0, 2], "only the cases with no final report");
+        // Next from H26-1 skips the reported H26-2.
+        let next = list.step_from(Some(&list.cases[0].clone()), 1).map(|c| c.id);
+        assert_eq!(next.as_deref(), Some("H26-3"));
+        list.hide_reported = Some(false);
+        assert_eq!(list.shown(), vec![0, 1, 2, 3]);
+        list.filter = "final".into();
+        assert_eq!(list.shown(), vec![1, 3], "the filter uses the merged state");
+    }
 }

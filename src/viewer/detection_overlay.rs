@@ -144,23 +144,44 @@ impl Band<'_> {
         }
     }
 
-    /// A one-pixel closed outline through the ring's vertices.
+    /// A one-pixel closed outline through the ring's vertices, each edge clipped to the band
+    /// first (so an edge far longer than the image costs only the pixels it crosses).
     fn stroke(&mut self, ring: &[[f64; 2]], src: [u8; 4]) {
-        let (top, bottom) = (self.y0 as f64 - 1.0, (self.y0 + self.rows) as f64 + 1.0);
-        for (k, p) in ring.iter().enumerate() {
+        let clip = [-1.0, self.y0 as f64 - 1.0, self.width as f64 + 1.0, (self.y0 + self.rows) as f64 + 1.0];
+        for (k, &p) in ring.iter().enumerate() {
             let q = ring[(k + 1) % ring.len()];
-            if p[1].max(q[1]) < top || p[1].min(q[1]) > bottom {
-                continue;
-            }
-            let (dx, dy) = (q[0] - p[0], q[1] - p[1]);
-            // Each step moves at most one pixel; the last step (q) is the next edge's first.
-            let steps = dx.abs().max(dy.abs()).ceil().clamp(1.0, 1e5) as i64;
-            for s in 0..steps {
+            let Some((a, b)) = clip_segment(p, q, clip) else { continue };
+            let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
+            // Each step moves at most one pixel; the clipped edge spans at most the band.
+            let steps = dx.abs().max(dy.abs()).ceil().max(1.0) as i64;
+            for s in 0..=steps {
                 let t = s as f64 / steps as f64;
-                self.plot((p[0] + dx * t).floor() as i64, (p[1] + dy * t).floor() as i64, src);
+                self.plot((a[0] + dx * t).floor() as i64, (a[1] + dy * t).floor() as i64, src);
             }
         }
     }
+}
+
+/// The part of segment `p`–`q` inside rectangle `r` (`[x0, y0, x1, y1]`), by Liang–Barsky;
+/// `None` when none of it is.
+fn clip_segment(p: [f64; 2], q: [f64; 2], r: [f64; 4]) -> Option<([f64; 2], [f64; 2])> {
+    let (dx, dy) = (q[0] - p[0], q[1] - p[1]);
+    let (mut t0, mut t1) = (0.0f64, 1.0f64);
+    for (den, num) in [(-dx, p[0] - r[0]), (dx, r[2] - p[0]), (-dy, p[1] - r[1]), (dy, r[3] - p[1])] {
+        if den == 0.0 {
+            if num < 0.0 {
+                return None;
+            }
+        } else {
+            let t = num / den;
+            if den < 0.0 {
+                t0 = t0.max(t);
+            } else {
+                t1 = t1.min(t);
+            }
+        }
+    }
+    (t0 <= t1).then(|| ([p[0] + dx * t0, p[1] + dy * t0], [p[0] + dx * t1, p[1] + dy * t1]))
 }
 
 /// Draw the objects of `layer` that meet level-0 rectangle `area` (`[x0, y0, x1, y1]`) into an
@@ -193,7 +214,10 @@ pub fn rasterize(
         let strip =
             [area[0], area[1] + (band.y0 as f64 - 1.0) / sy, area[2], area[1] + ((band.y0 + rows) as f64 + 1.0) / sy];
         let (mut rings, mut xs) = (Vec::<Vec<[f64; 2]>>::new(), Vec::new());
-        for i in layer.query(strip) {
+        for (n, i) in layer.query(strip).enumerate() {
+            if n % 4096 == 4095 && cancel.load(Ordering::Relaxed) {
+                return;
+            }
             if !style.class_shown(layer.class_index(i)) {
                 continue;
             }
@@ -226,6 +250,46 @@ pub fn rasterize(
     });
     (!cancel.load(Ordering::Relaxed)).then(|| ColorImage::new(size, pixels))
 }
+
+/// The image to draw for a view: the level-0 rectangle it covers, its size in pixels, and its
+/// pixels per level-0 pixel.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Plan {
+    pub area: [f64; 4],
+    pub size: [usize; 2],
+    pub scale: f64,
+}
+
+/// The image for a view whose level-0 bounds are `bounds`, shown at `scale` screen pixels per
+/// level-0 pixel: the bounds widened by [`MARGIN`] on each side, at `scale` unless the image
+/// would be over [`MAX_PIXELS`] or a side over `max_side` (the GPU's largest texture). `None`
+/// for an empty view.
+pub fn plan(bounds: [f64; 4], scale: f64, max_side: usize) -> Option<Plan> {
+    let (bw, bh) = (bounds[2] - bounds[0], bounds[3] - bounds[1]);
+    let area = [bounds[0] - bw * MARGIN, bounds[1] - bh * MARGIN, bounds[2] + bw * MARGIN, bounds[3] + bh * MARGIN];
+    let (aw, ah) = (area[2] - area[0], area[3] - area[1]);
+    if !(aw > 0.0 && ah > 0.0 && scale > 0.0 && aw.is_finite() && ah.is_finite() && scale.is_finite()) {
+        return None;
+    }
+    let side = max_side.max(1) as f64;
+    let scale = scale.min((MAX_PIXELS / (aw * ah)).sqrt()).min(side / aw).min(side / ah);
+    let size = [
+        ((aw * scale).floor() as usize).clamp(1, max_side.max(1)),
+        ((ah * scale).floor() as usize).clamp(1, max_side.max(1)),
+    ];
+    Some(Plan { area, size, scale: size[0] as f64 / aw })
+}
+
+/// Whether an image of `area` at `scale` (image pixels per level-0 pixel) no longer serves a
+/// view planned as `wanted`: the view's bounds leave it, or its scale is off by more than 25 %.
+fn outgrown(area: [f64; 4], scale: f64, bounds: [f64; 4], wanted: &Plan) -> bool {
+    let ratio = wanted.scale / scale;
+    let inside = bounds[0] >= area[0] && bounds[1] >= area[1] && bounds[2] <= area[2] && bounds[3] <= area[3];
+    !(inside && (0.8..=1.25).contains(&ratio))
+}
+
+/// An image being drawn: its job, its stop flag, and what it will show (area, scale, generation).
+type Drawing = (Job<Option<Raster>>, Arc<AtomicBool>, ([f64; 4], f64, u64));
 
 /// A finished image: what it shows and the style generation it was drawn with.
 struct Raster {
@@ -277,7 +341,10 @@ pub struct DetectionOverlay {
     drawn_style: DetectionStyle,
     texture: Option<TextureHandle>,
     shown: Option<([f64; 4], f64, u64)>,
-    drawing: Option<(Job<Option<Raster>>, Arc<AtomicBool>)>,
+    /// The image being drawn, its stop flag, and what it will show (area, scale, generation).
+    drawing: Option<Drawing>,
+    /// The image on screen does not serve the view of the last frame (a new one is wanted).
+    stale: bool,
     counting: Option<Job<Counts>>,
     /// What the last counts were asked for (the view's corners, the region) and when.
     counted: Option<CountedFor>,
@@ -315,6 +382,7 @@ impl DetectionOverlay {
             texture: None,
             shown: None,
             drawing: None,
+            stale: true,
             counting: None,
             counted: None,
             counts: None,
@@ -363,7 +431,10 @@ impl DetectionOverlay {
     /// Whether the image on screen is of the current style and covers the view at its scale
     /// (for tests and the benchmark: nothing is still being drawn).
     pub fn is_settled(&self) -> bool {
-        self.drawing.is_none() && self.counting.is_none() && self.shown.is_some_and(|(_, _, g)| g == self.generation)
+        !self.stale
+            && self.drawing.is_none()
+            && self.counting.is_none()
+            && self.shown.is_some_and(|(_, _, g)| g == self.generation)
     }
 
     /// Take a finished load.
@@ -394,7 +465,7 @@ impl DetectionOverlay {
             self.drawn_style = self.style.clone();
         }
         // A finished image becomes the texture.
-        if let Some((job, _)) = &mut self.drawing {
+        if let Some((job, _, _)) = &mut self.drawing {
             if let Some(outcome) = job.try_take() {
                 self.drawing = None;
                 if let Ok(Some(raster)) = outcome {
@@ -410,18 +481,25 @@ impl DetectionOverlay {
         }
         let corners = view_corners(projection);
         let bounds = bounds_of(&corners);
-        let scale = projection.camera.zoom * ppp;
-        let wanted = match self.shown {
-            None => true,
-            Some((area, shown_scale, generation)) => {
-                let ratio = scale / shown_scale;
-                generation != self.generation
-                    || !(bounds[0] >= area[0] && bounds[1] >= area[1] && bounds[2] <= area[2] && bounds[3] <= area[3])
-                    || !(0.8..=1.25).contains(&ratio)
-            }
+        let max_side = ctx.input(|i| i.max_texture_side);
+        let wanted = plan(bounds, projection.camera.zoom * ppp, max_side);
+        let serves = |(area, scale, generation): ([f64; 4], f64, u64), wanted: &Plan| {
+            generation == self.generation && !outgrown(area, scale, bounds, wanted)
         };
-        if wanted && self.drawing.is_none() && self.style.shown {
-            self.start_drawing(&ctx, &layer, bounds, scale);
+        self.stale = match (&wanted, self.shown) {
+            (Some(w), Some(shown)) => !serves(shown, w),
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        if let (Some(w), true, true) = (wanted, self.stale, self.style.shown) {
+            // An image under way for an older style or a view left behind is stopped.
+            let pending_serves = self.drawing.as_ref().is_some_and(|(_, _, what)| serves(*what, &w));
+            if !pending_serves {
+                if let Some((_, stop, _)) = self.drawing.take() {
+                    stop.store(true, Ordering::Relaxed);
+                }
+                self.start_drawing(&ctx, &layer, w);
+            }
         }
         if self.style.shown {
             if let (Some(texture), Some((area, _, _))) = (&self.texture, self.shown) {
@@ -439,24 +517,15 @@ impl DetectionOverlay {
         self.update_counts(&ctx, &layer, corners, region);
     }
 
-    fn start_drawing(&mut self, ctx: &egui::Context, layer: &Arc<DetectionLayer>, bounds: [f64; 4], scale: f64) {
-        let (bw, bh) = (bounds[2] - bounds[0], bounds[3] - bounds[1]);
-        let area = [bounds[0] - bw * MARGIN, bounds[1] - bh * MARGIN, bounds[2] + bw * MARGIN, bounds[3] + bh * MARGIN];
-        let (aw, ah) = (area[2] - area[0], area[3] - area[1]);
-        if !(aw > 0.0 && ah > 0.0 && scale > 0.0) {
-            return;
-        }
-        // At the screen's resolution, unless that is over the pixel cap.
-        let scale = scale.min((MAX_PIXELS / (aw * ah)).sqrt());
-        let size = [((aw * scale).round() as usize).max(1), ((ah * scale).round() as usize).max(1)];
+    fn start_drawing(&mut self, ctx: &egui::Context, layer: &Arc<DetectionLayer>, plan: Plan) {
         let (layer, style, generation) = (layer.clone(), self.style.clone(), self.generation);
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let job = Job::spawn(ctx, move || {
-            let image = rasterize(&layer, &style, area, size, &flag)?;
-            Some(Raster { image, area, scale: size[0] as f64 / aw, generation })
+            let image = rasterize(&layer, &style, plan.area, plan.size, &flag)?;
+            Some(Raster { image, area: plan.area, scale: plan.scale, generation })
         });
-        self.drawing = Some((job, stop));
+        self.drawing = Some((job, stop, (plan.area, plan.scale, generation)));
     }
 
     fn update_counts(
@@ -497,7 +566,7 @@ impl DetectionOverlay {
 impl Drop for DetectionOverlay {
     fn drop(&mut self) {
         self.cancel();
-        if let Some((_, stop)) = &self.drawing {
+        if let Some((_, stop, _)) = &self.drawing {
             stop.store(true, Ordering::Relaxed);
         }
     }
@@ -518,6 +587,11 @@ fn class_totals(layer: &DetectionLayer) -> Vec<u64> {
 /// box `b` (`[x0, y0, x1, y1]`): every corner of the box is on the inner side of every edge.
 fn contains_box(quad: &[[f64; 2]; 4], b: [f64; 4]) -> bool {
     let cross = |o: [f64; 2], a: [f64; 2], p: [f64; 2]| (a[0] - o[0]) * (p[1] - o[1]) - (a[1] - o[1]) * (p[0] - o[0]);
+    // A collapsed view (no area) holds nothing.
+    let area2: f64 = (0..4).map(|k| cross([0.0, 0.0], quad[k], quad[(k + 1) % 4])).sum();
+    if area2.abs().partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
+        return false;
+    }
     let box_corners = [[b[0], b[1]], [b[2], b[1]], [b[2], b[3]], [b[0], b[3]]];
     let sides: Vec<f64> = (0..4).flat_map(|k| box_corners.map(|p| cross(quad[k], quad[(k + 1) % 4], p))).collect();
     sides.iter().all(|&c| c >= 0.0) || sides.iter().all(|&c| c <= 0.0)
@@ -627,6 +701,58 @@ mod tests {
     }
 
     #[test]
+    fn the_planned_image_keeps_to_the_caps_and_a_view_it_was_planned_for_is_served() {
+        // A 4K view turned 10°: its bounds with the margin are far over the pixel cap.
+        let (w, h, turn) = (3540.0f64, 2100.0f64, 10f64.to_radians());
+        let (cw, ch) = (w * turn.cos() + h * turn.sin(), w * turn.sin() + h * turn.cos());
+        let bounds = [1000.0, 1000.0, 1000.0 + cw, 1000.0 + ch];
+        let p = plan(bounds, 1.0, 16384).expect("a plan");
+        assert!((p.size[0] * p.size[1]) as f64 <= MAX_PIXELS);
+        assert!(p.scale < 1.0);
+        assert!(!outgrown(p.area, p.scale, bounds, &p), "the image drawn for a view serves it");
+        // A wide, short view: each side within the texture limit.
+        let p = plan([0.0, 0.0, 9000.0, 600.0], 1.0, 8192).expect("a plan");
+        assert!(p.size[0] <= 8192 && p.size[1] <= 8192, "{:?}", p.size);
+        assert!(!outgrown(p.area, p.scale, [0.0, 0.0, 9000.0, 600.0], &p));
+        // Zoomed in twice as far, or panned out of the area: a new image is wanted.
+        let p = plan([0.0, 0.0, 1600.0, 1000.0], 1.0, 8192).expect("a plan");
+        assert_eq!(p.size, [2400, 1500]);
+        let zoomed = plan([400.0, 250.0, 1200.0, 750.0], 2.0, 8192).expect("a plan");
+        assert!(outgrown(p.area, p.scale, [400.0, 250.0, 1200.0, 750.0], &zoomed));
+        let panned = [900.0, 0.0, 2500.0, 1000.0];
+        assert!(outgrown(p.area, p.scale, panned, &plan(panned, 1.0, 8192).expect("a plan")));
+        assert!(plan([0.0, 0.0, 0.0, 10.0], 1.0, 8192).is_none(), "an empty view");
+    }
+
+    #[test]
+    fn an_edge_far_outside_the_image_costs_only_what_it_crosses() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("far.geojson");
+        // A sliver from the image's middle to 10⁸ px away, and back.
+        let text = r#"{"type":"Feature","geometry":{"type":"Polygon","coordinates":[[[50,50],[100000000,50],[100000000,60],[50,60],[50,50]]]},"properties":{"objectType":"detection"}}"#;
+        std::fs::write(&path, text).expect("write");
+        let (layer, _) = DetectionLayer::load(&path, |_, _| {}, &AtomicBool::new(false)).expect("load");
+        // Outlines only: the fill would cover a gap in the stroke.
+        let style = DetectionStyle { fill: false, ..DetectionStyle::new(layer.classes().len()) };
+        let start = Instant::now();
+        let image =
+            rasterize(&layer, &style, [0.0, 0.0, 100.0, 100.0], [400, 400], &AtomicBool::new(false)).expect("drawn");
+        assert!(start.elapsed() < Duration::from_secs(2), "{:?}", start.elapsed());
+        // Its top edge (y = 50 → row 200) runs from x = 200 to the image's right side, unbroken.
+        assert!((200..400).all(|x| at(&image, x, 200)[3] > 0), "the edge is drawn without gaps");
+        assert_eq!(at(&image, 100, 200), [0; 4], "nothing left of its start");
+    }
+
+    #[test]
+    fn segments_are_clipped_to_the_rectangle() {
+        let r = [0.0, 0.0, 10.0, 10.0];
+        assert_eq!(clip_segment([-5.0, 5.0], [15.0, 5.0], r), Some(([0.0, 5.0], [10.0, 5.0])));
+        assert_eq!(clip_segment([2.0, 2.0], [3.0, 3.0], r), Some(([2.0, 2.0], [3.0, 3.0])));
+        assert_eq!(clip_segment([-5.0, -5.0], [-1.0, 20.0], r), None);
+        assert_eq!(clip_segment([20.0, 5.0], [20.0, 6.0], r), None);
+    }
+
+    #[test]
     fn a_view_holds_a_box_only_when_every_corner_is_inside_turned_or_not() {
         let square = [[0.0, 0.0], [10.0, 0.0], [10.0, 10.0], [0.0, 10.0]];
         assert!(contains_box(&square, [1.0, 1.0, 9.0, 9.0]));
@@ -638,6 +764,7 @@ mod tests {
         let diamond = [[10.0, 0.0], [20.0, 10.0], [10.0, 20.0], [0.0, 10.0]];
         assert!(contains_box(&diamond, [6.0, 6.0, 14.0, 14.0]));
         assert!(!contains_box(&diamond, [2.0, 2.0, 18.0, 18.0]), "its corners stick out");
+        assert!(!contains_box(&[[5.0, 5.0]; 4], [5.0, 5.0, 5.0, 5.0]), "a collapsed view holds nothing");
     }
 
     #[test]

@@ -99,7 +99,7 @@ impl Publisher {
     }
 
     /// The registry to publish to, and where it was given.
-    fn configured(&self) -> Option<(String, Origin)> {
+    pub fn configured(&self) -> Option<(String, Origin)> {
         if !self.setting.trim().is_empty() {
             return Some((self.setting.clone(), Origin::CommandLine));
         }

@@ -830,3 +830,32 @@ fn a_registry_that_accepts_and_never_answers_is_unreachable_in_time() {
     assert!(took < Duration::from_secs(5), "gave up after {took:?}");
     let _ = held.join();
 }
+
+/// The case list's question to the registry: the report state of each of a site's cases (the
+/// most advanced current report naming it), as the site's own role may read it.
+#[test]
+fn the_case_list_learns_which_of_a_sites_cases_are_signed_out() {
+    use wsiview::report::case::CaseState;
+    let Some((pg, db)) = registry(&unique("cases")) else { return };
+    let temp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let reports = temp.path().join("reports");
+    let written = write_reports(&reports, 300, 21);
+    for site in ["RLH", "NBT"] {
+        let folder = reports.join(site).display().to_string();
+        let out = wsiview(&["registry", "push", &folder, "--db", &db], &site_role(site));
+        assert!(out.status.success(), "{site}: {}", stderr(&out));
+    }
+    // Expected, from the files: RLH's reports only, the most advanced state per case id.
+    let mut expected = std::collections::HashMap::new();
+    for r in written.iter().filter(|r| r.site == "RLH") {
+        let state = expected.entry(r.case_id.trim().to_string()).or_insert(CaseState::None);
+        *state = (*state).max(CaseState::of(r.status));
+    }
+    assert!(expected.values().any(|s| *s == CaseState::Draft) && expected.values().any(|s| *s >= CaseState::Final));
+    let mut client = pg.client(db_name(&db), &site_role("RLH"));
+    let states = wsiview::registry::read::case_states(&mut client, "RLH").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(states, expected);
+    // Another site's cases are not RLH's: GWH published nothing.
+    let states = wsiview::registry::read::case_states(&mut client, "GWH").unwrap_or_else(|e| panic!("{e}"));
+    assert!(states.is_empty(), "{states:?}");
+}
