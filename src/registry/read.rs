@@ -70,13 +70,37 @@ impl Filter {
 }
 
 /// The report state of every case of `site` in the registry (the most advanced current report
-/// naming it), by case id: what the case list marks as reported.
+/// naming it), by case id: what the case list marks as reported. Reads only the case id and
+/// status of the site's current reports (each pair once), nothing else of them.
 pub fn case_states(
     client: &mut Client,
     site: &str,
 ) -> Result<std::collections::HashMap<String, crate::report::case::CaseState>, RegistryError> {
+    check_version(client)?;
     let filter = Filter { site: Some(site.trim().to_string()), ..Filter::default() };
-    Ok(crate::report::case::states_of_rows(&rows(client, &filter)?))
+    let query = format!("SELECT DISTINCT case_id, status FROM ({}) current", filter.current("case_id, status"));
+    let rows = client.query(&query, &[]).map_err(RegistryError::database("the case states"))?;
+    let mut pairs = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let case_id: String = row.try_get(0).map_err(RegistryError::database("a case state's case id"))?;
+        let status: String = row.try_get(1).map_err(RegistryError::database("a case state's status"))?;
+        let status = parse_status(&status).ok_or_else(|| {
+            let shown = crate::error::printable(&status);
+            RegistryError::Unexpected(format!("a case state with an unknown status: {shown}"))
+        })?;
+        pairs.push((case_id, status));
+    }
+    Ok(crate::report::case::states_of(pairs.iter().map(|(case_id, status)| (case_id.as_str(), *status))))
+}
+
+/// A status column's value.
+fn parse_status(text: &str) -> Option<Status> {
+    match text {
+        "draft" => Some(Status::Draft),
+        "final" => Some(Status::Final),
+        "amended" => Some(Status::Amended),
+        _ => None,
+    }
 }
 
 /// The columns of a consolidation row, in `COPY` order.
@@ -230,12 +254,7 @@ fn parse_row(line: &[u8]) -> Result<ReportRow, RegistryError> {
     let text = |value: Option<Cow<str>>| value.map(Cow::into_owned).unwrap_or_default();
     let report_id = text(report_id);
     let version = number(version)?.unwrap_or(0);
-    let status = match status.as_deref() {
-        Some("draft") => Status::Draft,
-        Some("final") => Status::Final,
-        Some("amended") => Status::Amended,
-        _ => return Err(bad("an unknown status")),
-    };
+    let status = status.as_deref().and_then(parse_status).ok_or_else(|| bad("an unknown status"))?;
     let (role, review_type) = (role.unwrap_or_default(), review_type.unwrap_or_default());
     Ok(ReportRow {
         source: format!("registry:{report_id}/v{version}"),

@@ -132,14 +132,22 @@ impl CaseState {
 /// The report state of each case id among `rows` (e.g. a registry's current reports of one
 /// site): the most advanced of its reports. Case ids are trimmed; empty ones are left out.
 pub fn states_of_rows(rows: &[super::consolidate::ReportRow]) -> std::collections::HashMap<String, CaseState> {
+    states_of(rows.iter().map(|row| (row.case_id.as_str(), row.status)))
+}
+
+/// The report state of each case id among `(case id, status)` pairs of reports: the most
+/// advanced. Case ids are trimmed; empty ones are left out.
+pub fn states_of<'a>(
+    reports: impl IntoIterator<Item = (&'a str, Status)>,
+) -> std::collections::HashMap<String, CaseState> {
     let mut states = std::collections::HashMap::new();
-    for row in rows {
-        let id = row.case_id.trim();
+    for (case_id, status) in reports {
+        let id = case_id.trim();
         if id.is_empty() {
             continue;
         }
         let state = states.entry(id.to_string()).or_insert(CaseState::None);
-        *state = (*state).max(CaseState::of(row.status));
+        *state = (*state).max(CaseState::of(status));
     }
     states
 }

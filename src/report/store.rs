@@ -41,7 +41,20 @@ fn file_name_of(path: &Path) -> String {
 /// where it was read and the reports that could not be read (named, for a warning).
 pub fn find_for_slide_in(slide: &Path, dirs: &[PathBuf]) -> (Option<(PathBuf, Report)>, Vec<String>) {
     let wanted = file_name_of(slide);
-    let mut found: Option<(std::time::SystemTime, PathBuf, Report)> = None;
+    let stem = wanted.split('.').next().unwrap_or_default();
+    find_ranked_in(dirs, &[stem], |value| (value.pointer("/slide/file_name")?.as_str()? == wanted).then_some(0))
+}
+
+/// The valid report in `dirs` of the best (lowest) rank `rank` gives its JSON (`None`: not
+/// wanted), the newest of that rank, with where it was read; and the reports that could not be
+/// read whose file names start with one of `stems`, one message each. A file without
+/// `slide.file_name` counts as unreadable.
+fn find_ranked_in(
+    dirs: &[PathBuf],
+    stems: &[&str],
+    rank: impl Fn(&serde_json::Value) -> Option<u8>,
+) -> (Option<(PathBuf, Report)>, Vec<String>) {
+    let mut found: Option<(u8, std::time::SystemTime, PathBuf, Report)> = None;
     let mut problems = Vec::new();
     for dir in dirs {
         let Ok(entries) = std::fs::read_dir(dir) else { continue };
@@ -55,32 +68,37 @@ pub fn find_for_slide_in(slide: &Path, dirs: &[PathBuf]) -> (Option<(PathBuf, Re
                 continue;
             }
             let Ok(bytes) = read_report_bytes(&path) else { continue };
-            let about_this = serde_json::from_slice::<serde_json::Value>(&bytes)
+            let value = serde_json::from_slice::<serde_json::Value>(&bytes)
                 .ok()
-                .and_then(|v| v.pointer("/slide/file_name").and_then(|n| n.as_str()).map(|n| n == wanted));
-            match about_this {
-                Some(true) => {}
-                Some(false) => continue,
-                // Not readable JSON: only worth a warning if its name says it is this slide's.
+                .filter(|v| v.pointer("/slide/file_name").and_then(|n| n.as_str()).is_some());
+            let this_rank = match &value {
+                Some(value) => match rank(value) {
+                    Some(r) => r,
+                    None => continue,
+                },
+                // Not readable JSON: only worth a warning if its name says it is about one of ours.
                 None => {
-                    if file_name_of(&path).starts_with(wanted.split('.').next().unwrap_or_default()) {
+                    let name = file_name_of(&path);
+                    if stems.iter().any(|s| name.starts_with(s)) {
                         problems.push(format!("{}: not a readable report", path.display()));
                     }
                     continue;
                 }
-            }
+            };
             match Report::from_json(&bytes) {
                 Ok(report) => {
                     let modified = entry.metadata().and_then(|m| m.modified()).unwrap_or(std::time::UNIX_EPOCH);
-                    if found.as_ref().is_none_or(|(t, _, _)| modified > *t) {
-                        found = Some((modified, path, report));
+                    let better =
+                        found.as_ref().is_none_or(|(r, t, _, _)| this_rank < *r || (this_rank == *r && modified > *t));
+                    if better {
+                        found = Some((this_rank, modified, path, report));
                     }
                 }
                 Err(problem) => problems.push(ReportError::Invalid { path, problem }.to_string()),
             }
         }
     }
-    (found.map(|(_, p, r)| (p, r)), problems)
+    (found.map(|(_, _, p, r)| (p, r)), problems)
 }
 
 /// The newest valid report about `slide` (matched by `slide.file_name`) in the slide's folder or
@@ -88,6 +106,40 @@ pub fn find_for_slide_in(slide: &Path, dirs: &[PathBuf]) -> (Option<(PathBuf, Re
 /// the way, one message each (each names its file). Reads files: call from a worker.
 pub fn find_for_slide(slide: &Path) -> (Option<(PathBuf, Report)>, Vec<String>) {
     find_for_slide_in(slide, &search_dirs(slide))
+}
+
+/// The report of a case, for `slide`, one of its `slides`: the newest about `slide`; else the
+/// newest about another of the case's slides (the report was begun while `slide` was not open);
+/// else the newest naming case id `case_id` (trimmed). Searched in the folders of all the case's
+/// slides and the app data folder's `reports/`; problems as [`find_for_slide`]. Reads files:
+/// call from a worker.
+pub fn find_for_case(slide: &Path, slides: &[PathBuf], case_id: &str) -> (Option<(PathBuf, Report)>, Vec<String>) {
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    for dir in std::iter::once(slide).chain(slides.iter().map(PathBuf::as_path)).flat_map(search_dirs) {
+        if !dirs.contains(&dir) {
+            dirs.push(dir);
+        }
+    }
+    let wanted = file_name_of(slide);
+    let others: Vec<String> = slides.iter().map(|s| file_name_of(s)).filter(|n| *n != wanted).collect();
+    let stems: Vec<&str> = std::iter::once(wanted.as_str())
+        .chain(others.iter().map(String::as_str))
+        .map(|n| n.split('.').next().unwrap_or_default())
+        .collect();
+    let case_id = case_id.trim();
+    find_ranked_in(&dirs, &stems, |value| {
+        let name = value.pointer("/slide/file_name")?.as_str()?;
+        let named_case = value.get("case_id").and_then(|c| c.as_str()).map(str::trim);
+        if name == wanted {
+            Some(0)
+        } else if others.iter().any(|o| o == name) {
+            Some(1)
+        } else if !case_id.is_empty() && named_case == Some(case_id) {
+            Some(2)
+        } else {
+            None
+        }
+    })
 }
 
 /// Fill the slide's facts (all but the hash) into a report.

@@ -645,7 +645,6 @@ impl AnnotationLayer {
         }
     }
 
-    /// Draw the annotations meeting the view, the selection's handles and any shape in progress.
     /// The selected annotation's outer outline when it is an area (polygons, rectangles,
     /// ellipses as 128-gons), level-0 px: the region a detection layer counts in.
     pub fn selected_area_outline(&self) -> Option<Vec<[f64; 2]>> {
@@ -656,6 +655,7 @@ impl AnnotationLayer {
         a.geometry.as_polygon(128).map(|p| p.exterior)
     }
 
+    /// Draw the annotations meeting the view, the selection's handles and any shape in progress.
     pub fn paint(&mut self, painter: &egui::Painter, projection: &Projection, pointer: Option<Pos2>) {
         // A still view redraws the same shapes: reuse them until anything they depend on changes.
         let key = LayerKey {

@@ -152,6 +152,9 @@ pub struct ViewerApp {
     pub(super) view_export: Option<super::job::Job<Option<Result<String, String>>>>,
     /// A detection layer to read over the first slide to open (`--annotations`).
     pub pending_detections: Option<PathBuf>,
+    /// The slide `pending_detections` is for, by its tab's path: the first tab once there is one
+    /// (the first slide of `wsiview view` or `wsiview case`).
+    pub(super) pending_detections_for: Option<PathBuf>,
     /// Import detections: the file picker, running on a worker, for the slide at this path.
     pub(super) detection_pick: Option<(PathBuf, super::job::Job<Option<PathBuf>>)>,
     /// How the last view export went.
@@ -198,6 +201,7 @@ impl ViewerApp {
             view_export: None,
             detection_pick: None,
             pending_detections: None,
+            pending_detections_for: None,
             export_message: None,
             counting: Default::default(),
             aligning: None,
@@ -373,11 +377,7 @@ impl ViewerApp {
         self.poll_annotation_job();
         self.poll_view_export();
         self.poll_detection_pick(&ctx);
-        if self.pending_detections.is_some() && self.active_view().is_some() {
-            if let Some(file) = self.pending_detections.take() {
-                self.import_detections_from(&file, &ctx);
-            }
-        }
+        self.attach_pending_detections(&ctx);
         self.tick_reports(&ctx);
         if ctx.input(|i| i.viewport().close_requested()) {
             self.request_close_window(&ctx);
@@ -407,12 +407,15 @@ impl ViewerApp {
             form_rects.extend(self.report_panel(ui));
         }
         if self.show_cases {
-            // The registry answers which cases of the reviewer's site are signed out.
-            let site = self.reviewer.site.trim();
-            self.case_list.registry =
-                self.publisher.configured().filter(|_| !site.is_empty()).map(|(setting, origin)| {
-                    super::case_list::RegistrySource { setting, origin, site: site.to_string() }
-                });
+            // The registry answers which cases of the reviewer's site are signed out: asked as
+            // soon as one is configured (`wsiview case` lists before the first frame).
+            let site = self.reviewer.site.trim().to_string();
+            let source = self
+                .publisher
+                .configured()
+                .filter(|_| !site.is_empty())
+                .map(|(setting, origin)| super::case_list::RegistrySource { setting, origin, site: site.clone() });
+            self.case_list.set_registry(source, &ctx);
             let (current, switching, commands) =
                 (self.current_case.as_ref(), self.case_switch.is_some(), &mut self.commands);
             let list = &mut self.case_list;
@@ -1053,7 +1056,9 @@ impl ViewerApp {
         let index = self.report_tab();
         let tab = self.tabs.get_mut(index)?;
         let TabState::Open(view) = &tab.state else { return None };
-        let panel = tab.report.get_or_insert_with(|| ReportPanel::start(view, &self.reviewer, &ctx));
+        // A slide of the open case starts from the case's report, whichever slide it was made on.
+        let case = self.current_case.as_ref().filter(|c| c.slides.contains(&tab.path));
+        let panel = tab.report.get_or_insert_with(|| ReportPanel::start(view, &self.reviewer, case, &ctx));
         let (classes, reviewer, commands) = (&self.classes, &self.reviewer, &mut self.commands);
         // Bounded: egui widens a panel to fit text laid out on one line, which would otherwise
         // push the slide aside after a long diagnosis is typed.

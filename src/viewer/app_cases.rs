@@ -16,14 +16,22 @@ impl ViewerApp {
         (0..self.tabs.len()).filter(|&i| case.slides.contains(&self.tabs[i].path)).collect()
     }
 
-    /// The tab whose report the report panel shows: for a slide of the open case, the case's
-    /// first slide (one report per case, whichever of its slides is active); else the active tab.
+    /// The tab whose report the report panel shows: for a slide of the open case, the case's one
+    /// report (whichever of its slides is active) — the case tab that holds it already, else the
+    /// first open slide in the case's order (one still opening or that failed cannot hold it);
+    /// else the active tab.
     pub fn report_tab(&self) -> usize {
-        let tabs = self.current_case_tabs();
-        match tabs.first() {
-            Some(&first) if tabs.contains(&self.active) => first,
-            _ => self.active,
+        let Some(case) = &self.current_case else { return self.active };
+        if !self.tabs.get(self.active).is_some_and(|t| case.slides.contains(&t.path)) {
+            return self.active;
         }
+        // The case's tabs in the order of its slides.
+        let tabs = &self.tabs;
+        let case_tabs = || case.slides.iter().flat_map(move |s| (0..tabs.len()).filter(move |&i| tabs[i].path == *s));
+        case_tabs()
+            .find(|&i| tabs[i].report.is_some())
+            .or_else(|| case_tabs().find(|&i| tabs[i].view().is_some()))
+            .unwrap_or(self.active)
     }
 
     /// Open `case` as the current case: its slides in tabs (the first one active) with the report

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use super::app::{ViewerApp, RECENT_MAX};
+use super::app::{TabState, ViewerApp, RECENT_MAX};
 use super::command::AppCommand;
 use super::file_browser::{is_url_path, BrowserEvent, FileBrowser, FileDialogMode, Picked};
 use super::job::Job;
@@ -421,6 +421,35 @@ impl ViewerApp {
     pub fn import_detections_from(&mut self, file: &Path, ctx: &egui::Context) {
         if let Some(view) = self.active_view_mut() {
             view.load_detections(file, ctx);
+        }
+    }
+
+    /// `--annotations`: read the file as the first slide's detection layer once that slide is
+    /// open (whichever tab is active then); when it cannot be opened, or its tab is closed
+    /// before, the file is dropped and the annotation message says so.
+    pub(super) fn attach_pending_detections(&mut self, ctx: &egui::Context) {
+        let Some(file) = self.pending_detections.clone() else { return };
+        if self.pending_detections_for.is_none() {
+            self.pending_detections_for = self.tabs.first().map(|t| t.path.clone());
+        }
+        let Some(slide) = self.pending_detections_for.clone() else { return };
+        let why_not = match self.tabs.iter_mut().find(|t| t.path == slide).map(|t| &mut t.state) {
+            Some(TabState::Opening(_)) => return,
+            Some(TabState::Open(view)) => {
+                view.load_detections(&file, ctx);
+                None
+            }
+            Some(TabState::Failed(_)) => Some("the slide could not be opened"),
+            None => Some("the slide was closed"),
+        };
+        self.pending_detections = None;
+        self.pending_detections_for = None;
+        if let Some(why) = why_not {
+            self.annotation_message = Some(Message::warning(format!(
+                "Detections {} not read over {}: {why}",
+                file.display(),
+                slide.display()
+            )));
         }
     }
 

@@ -3,11 +3,12 @@
 //! moving to the next or previous one, is asked of the app with [`AppCommand::OpenCase`]; the
 //! app closes the current case's slides once their reports are saved.
 //!
-//! With a report registry configured and the reviewer's site set, each listing also asks the
-//! registry (on a worker) for the report state of the site's cases: a case signed out there — by
-//! anyone at the site, on any computer — counts as reported, and "Hide reported" (on by default
-//! once the registry answered) leaves the cases of the site with no final report yet. A registry
-//! that cannot be reached is said, and the list falls back to this computer's reports.
+//! With a report registry configured and the reviewer's site set, each listing (and a change of
+//! registry or site) also asks the registry (on a worker) for the report state of the site's
+//! cases: a case signed out there — by anyone at the site, on any computer — counts as reported,
+//! and "Hide reported" (on by default once the registry answered) leaves the cases of the site
+//! with no final report yet. A registry that cannot be reached is said, and the list falls back
+//! to this computer's reports.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -47,9 +48,11 @@ pub struct CaseList {
     pub filter: String,
     /// The highlighted case, by id and folder (survives a new listing).
     selected: Option<(String, PathBuf)>,
-    /// The registry to ask at each listing (set by the app from its settings each frame).
+    /// The registry to ask at each listing (set by the app from its settings each frame,
+    /// [`CaseList::set_registry`]).
     pub registry: Option<RegistrySource>,
-    registry_job: Option<(String, Job<RegistryStates>)>,
+    /// The question under way, and the source it was asked of.
+    registry_job: Option<(RegistrySource, Job<RegistryStates>)>,
     /// The registry's report state of the site's cases, by case id, from the last answer.
     pub registry_states: Option<HashMap<String, CaseState>>,
     /// What the registry said (how many reported, or why it was not reached).
@@ -72,15 +75,41 @@ impl CaseList {
         self.listing = Some(Job::spawn(ctx, move || {
             crate::report::case::list_cases(&root, &fallback).map_err(|e| format!("{}: {e}", root.display()))
         }));
-        if let Some(source) = self.registry.clone() {
-            let site = source.site.clone();
-            let job = Job::spawn(ctx, move || {
-                let target = Target::parse(&source.setting, source.origin).map_err(|e| e.to_string())?;
-                let mut client = target.connect().map_err(|e| e.to_string())?;
-                crate::registry::read::case_states(&mut client, &source.site).map_err(|e| e.to_string())
-            });
-            self.registry_job = Some((site, job));
+        self.ask_registry(ctx);
+    }
+
+    /// Where to ask which cases are reported (the app's settings, each frame). A source that
+    /// changes — configured, changed, or gone — drops what the previous one said and any question
+    /// under way; a new one is asked at once when a folder is listed.
+    pub fn set_registry(&mut self, source: Option<RegistrySource>, ctx: &egui::Context) {
+        if source == self.registry {
+            return;
         }
+        self.registry = source;
+        self.registry_states = None;
+        self.registry_message = None;
+        self.registry_job = None;
+        if self.root.is_some() {
+            self.ask_registry(ctx);
+        }
+    }
+
+    /// Ask the registry for the site's case states on a worker (replacing a question under way);
+    /// with no registry, forget what one said.
+    fn ask_registry(&mut self, ctx: &egui::Context) {
+        let Some(source) = self.registry.clone() else {
+            self.registry_job = None;
+            self.registry_states = None;
+            self.registry_message = None;
+            return;
+        };
+        let asked = source.clone();
+        let job = Job::spawn(ctx, move || {
+            let target = Target::parse(&source.setting, source.origin).map_err(|e| e.to_string())?;
+            let mut client = target.connect().map_err(|e| e.to_string())?;
+            crate::registry::read::case_states(&mut client, &source.site).map_err(|e| e.to_string())
+        });
+        self.registry_job = Some((asked, job));
     }
 
     /// The state shown for `case`: the most advanced of this computer's reports and the
@@ -96,9 +125,14 @@ impl CaseList {
     }
 
     fn poll_registry(&mut self) {
-        let Some((site, job)) = &mut self.registry_job else { return };
+        let Some((asked, job)) = &mut self.registry_job else { return };
+        // Asked of another registry or for another site than the one set now: not this list's.
+        if self.registry.as_ref() != Some(&*asked) {
+            self.registry_job = None;
+            return;
+        }
         let Some(result) = job.try_take() else { return };
-        let site = site.clone();
+        let site = asked.site.clone();
         self.registry_job = None;
         match result {
             Ok(Ok(states)) => {
@@ -110,11 +144,15 @@ impl CaseList {
                 self.registry_states = Some(states);
             }
             Ok(Err(e)) => {
+                self.registry_states = None;
                 self.registry_message = Some(Message::warning(format!(
                     "Registry not reached ({e}): report states are this computer's only"
                 )));
             }
-            Err(stopped) => self.registry_message = Some(Message::error(format!("asking the registry: {stopped}"))),
+            Err(stopped) => {
+                self.registry_states = None;
+                self.registry_message = Some(Message::error(format!("asking the registry: {stopped}")));
+            }
         }
     }
 
@@ -178,10 +216,15 @@ impl CaseList {
         let shown = self.shown();
         let anchor = from.map(key_of).or_else(|| self.selected.clone());
         let target = match anchor {
-            // Not in the (filtered) list: no next or previous, rather than a jump to the first.
+            // Not in the list at all: no next or previous, rather than a jump to the first.
             Some(k) => {
-                let at = shown.iter().position(|&i| key_of(&self.cases[i]) == k)?;
-                at.checked_add_signed(step).filter(|&p| p < shown.len())?
+                let at = self.cases.iter().position(|c| key_of(c) == k)?;
+                // The anchor may be hidden (reported, or filtered out): the shown cases after or
+                // before its place in the whole list. `before` shown cases come before it.
+                let before = shown.partition_point(|&i| i < at);
+                let anchor_shown = shown.get(before) == Some(&at);
+                let offset = if step > 0 && !anchor_shown { step - 1 } else { step };
+                before.checked_add_signed(offset).filter(|&p| p < shown.len())?
             }
             None => 0,
         };
@@ -371,6 +414,14 @@ mod tests {
         // Next from H26-1 skips the reported H26-2.
         let next = list.step_from(Some(&list.cases[0].clone()), 1).map(|c| c.id);
         assert_eq!(next.as_deref(), Some("H26-3"));
+        // From the hidden H26-2 (just signed out), the shown cases on either side of it.
+        let next = list.step_from(Some(&list.cases[1].clone()), 1).map(|c| c.id);
+        assert_eq!(next.as_deref(), Some("H26-3"));
+        let previous = list.step_from(Some(&list.cases[1].clone()), -1).map(|c| c.id);
+        assert_eq!(previous.as_deref(), Some("H26-1"));
+        // From the hidden last case: nothing after it.
+        assert_eq!(list.step_from(Some(&list.cases[3].clone()), 1), None);
+        assert_eq!(list.step_from(Some(&list.cases[3].clone()), -1).map(|c| c.id).as_deref(), Some("H26-3"));
         list.hide_reported = Some(false);
         assert_eq!(list.shown(), vec![0, 1, 2, 3]);
         list.filter = "final".into();

@@ -312,7 +312,9 @@ pub struct Counts {
 /// The view's corners and the region of a count, and when it was asked for.
 type CountedFor = ([[f64; 2]; 4], Option<Vec<[f64; 2]>>, Instant);
 
-type Loaded = Result<(DetectionLayer, LoadReport), DetectionFileError>;
+/// What the loader answers: the layer with its load report and objects per class (counted on
+/// the worker too: millions of objects), and how long the read took, ms.
+type Loaded = (Result<(DetectionLayer, LoadReport, Vec<u64>), DetectionFileError>, f64);
 
 /// The state of a slide's detection layer.
 pub enum DetectionState {
@@ -360,7 +362,14 @@ impl DetectionOverlay {
         let cancel = Arc::new(AtomicBool::new(false));
         let (file, flag) = (path.to_path_buf(), cancel.clone());
         let job = Job::spawn_with_progress(ctx, move |progress| {
-            DetectionLayer::load(&file, |done, total| progress.set(done, total), &flag)
+            let start = Instant::now();
+            let loaded = DetectionLayer::load(&file, |done, total| progress.set(done, total), &flag);
+            let ms = start.elapsed().as_secs_f64() * 1e3;
+            let loaded = loaded.map(|(layer, report)| {
+                let totals = class_totals(&layer);
+                (layer, report, totals)
+            });
+            (loaded, ms)
         });
         let mut overlay = Self::empty(path);
         overlay.state = DetectionState::Loading(job);
@@ -441,11 +450,16 @@ impl DetectionOverlay {
     fn poll_load(&mut self) {
         let DetectionState::Loading(job) = &mut self.state else { return };
         let Some(outcome) = job.try_take() else { return };
-        self.load_ms = Some(self.started.elapsed().as_secs_f64() * 1e3);
-        self.state = match outcome {
-            Ok(Ok((layer, report))) => {
+        // Timed on the worker (the read alone); a worker that stopped has only the wait.
+        let (loaded, ms) = match outcome {
+            Ok((loaded, ms)) => (Ok(loaded), ms),
+            Err(stopped) => (Err(stopped), self.started.elapsed().as_secs_f64() * 1e3),
+        };
+        self.load_ms = Some(ms);
+        self.state = match loaded {
+            Ok(Ok((layer, report, totals))) => {
                 self.style = DetectionStyle::new(layer.classes().len());
-                self.class_totals = class_totals(&layer);
+                self.class_totals = totals;
                 self.report = Some(report);
                 DetectionState::Ready(Arc::new(layer))
             }

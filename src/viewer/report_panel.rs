@@ -157,8 +157,15 @@ fn change_line(c: &FieldChange) -> String {
 }
 
 impl ReportPanel {
-    /// Start finding the slide's report and hashing the slide, on workers.
-    pub fn start(view: &SlideView, defaults: &ReviewerDefaults, ctx: &egui::Context) -> Self {
+    /// Start finding the slide's report and hashing the slide, on workers. For a slide of `case`
+    /// (the open case), the case's report: the slide's own, else one made on another of its
+    /// slides or naming its case id ([`store::find_for_case`]), so a case never gets two.
+    pub fn start(
+        view: &SlideView,
+        defaults: &ReviewerDefaults,
+        case: Option<&crate::report::case::Case>,
+        ctx: &egui::Context,
+    ) -> Self {
         let slide_path = view.slide.path().to_path_buf();
         let mut report = Report {
             // The rule the case list uses (src/report/case.rs): slides of a case share it.
@@ -171,8 +178,12 @@ impl ReportPanel {
         store::describe_slide(&mut report, &view.slide);
 
         let path = slide_path.clone();
+        let case = case.map(|c| (c.id.clone(), c.slides.clone()));
         let loading = Job::spawn(ctx, move || {
-            let (found, problems) = store::find_for_slide(&path);
+            let (found, problems) = match &case {
+                Some((id, slides)) => store::find_for_case(&path, slides, id),
+                None => store::find_for_slide(&path),
+            };
             (found, problems.iter().map(|p| p.to_string()).collect())
         });
         let hash_path = slide_path.clone();
@@ -393,7 +404,8 @@ impl ReportPanel {
                     self.dirty_since.get_or_insert_with(Instant::now);
                 }
             }
-        } else if self.report.slide.sha256 != *hash {
+        } else if self.report.slide.sha256 != *hash && self.report.slide.file_name == file_name(&self.slide_path) {
+            // (A case's report signed out on another of its slides names that slide's file.)
             self.message = Some(Message::warning(format!(
                 "This {} report was made on a different file (SHA-256 {}…, this slide {}…)",
                 self.report.status.as_str(),
