@@ -10,7 +10,7 @@ use egui::{Color32, ColorImage, Pos2, Rect, RichText, Sense, Stroke, TextureHand
 
 use super::annotate::{AnnotationLayer, Projection, Tool};
 use super::camera::{level_for_zoom, scale_bar, tiles_in, Adjustments, Camera, ViewRect, MAX_PHYSICAL_ZOOM};
-use super::tile_painter::{TilePainter, TileQuad, TileScene};
+use super::tile_painter::{GlTexture, PixelOrder, TilePainter, TileQuad, TileScene, TileTextureRef};
 use crate::slide::Slide;
 use crate::tiles::{TileId, TileRequest, TileScheduler};
 
@@ -91,8 +91,23 @@ fn overview_of(slide: &Slide) -> Option<ColorImage> {
         .map(|img| ColorImage::from_rgba_unmultiplied([img.width() as usize, img.height() as usize], img.as_raw()))
 }
 
+/// A tile's texture: egui's, or the OpenGL tile painter's own.
+enum TileTextureHandle {
+    Egui(TextureHandle),
+    Gl(GlTexture),
+}
+
+impl TileTextureHandle {
+    fn reference(&self) -> TileTextureRef {
+        match self {
+            TileTextureHandle::Egui(handle) => TileTextureRef::Egui(handle.id()),
+            TileTextureHandle::Gl(texture) => texture.reference(),
+        }
+    }
+}
+
 struct TileTexture {
-    handle: TextureHandle,
+    handle: TileTextureHandle,
     last_used: u64,
     bytes: usize,
     /// The display adjustments' generation its pixels were made with.
@@ -106,8 +121,32 @@ struct Look {
     lut: Option<[u8; 256]>,
 }
 
+/// A tile's pixels ready for upload: an egui image, or bytes in the OpenGL tile painter's order.
+enum TilePixels {
+    Egui(ColorImage),
+    Gl { size: [usize; 2], pixels: Vec<u8> },
+}
+
 /// A tile ready for upload, with the generation of the adjustments applied to it.
-type LoadedTile = (ColorImage, u64);
+type LoadedTile = (TilePixels, u64);
+
+/// `rgba` (straight alpha, 4 bytes a pixel) through `lut` (colour channels) when given, with alpha
+/// premultiplied as egui does, in `order`.
+fn tile_bytes(rgba: &[u8], lut: Option<&[u8; 256]>, order: PixelOrder) -> Vec<u8> {
+    let mut out = Vec::with_capacity(rgba.len());
+    for p in rgba.chunks_exact(4) {
+        let [r, g, b] = match lut {
+            Some(lut) => [lut[p[0] as usize], lut[p[1] as usize], lut[p[2] as usize]],
+            None => [p[0], p[1], p[2]],
+        };
+        let c = if p[3] == 255 { [r, g, b, 255] } else { Color32::from_rgba_unmultiplied(r, g, b, p[3]).to_array() };
+        match order {
+            PixelOrder::Bgra => out.extend_from_slice(&[c[2], c[1], c[0], c[3]]),
+            PixelOrder::Rgba => out.extend_from_slice(&c),
+        }
+    }
+    out
+}
 
 /// A zoom in progress: ease towards `zoom`, keeping the level-0 point under `anchor` still.
 #[derive(Clone, Copy, Debug)]
@@ -228,12 +267,18 @@ impl SlideView {
         let repaint = ctx.clone();
         let look = Arc::new(std::sync::RwLock::new(Look { generation: 0, lut: None }));
         let loader_look = look.clone();
+        let tile_painter = TilePainter::new(ctx);
+        let order = tile_painter.pixel_order();
         let scheduler = TileScheduler::new(
             move |id: TileId| {
                 let tile = loader_slide.read_tile(id.level as usize, id.col, id.row)?;
                 let look = *loader_look.read().unwrap_or_else(|p| p.into_inner());
                 let size = [tile.width as usize, tile.height as usize];
                 // Adjustments apply to a copy on its way to the GPU; the decoded tile stays as is.
+                if let Some(order) = order {
+                    let pixels = tile_bytes(&tile.rgba, look.lut.as_ref(), order);
+                    return Ok((TilePixels::Gl { size, pixels }, look.generation));
+                }
                 let image = match look.lut {
                     None => ColorImage::from_rgba_unmultiplied(size, &tile.rgba),
                     Some(lut) => {
@@ -245,7 +290,7 @@ impl SlideView {
                         ColorImage::from_rgba_unmultiplied(size, &mapped)
                     }
                 };
-                Ok((image, look.generation))
+                Ok((TilePixels::Egui(image), look.generation))
             },
             move || repaint.request_repaint(),
             rayon::current_num_threads().max(2),
@@ -281,7 +326,7 @@ impl SlideView {
             arrived_ids: std::collections::HashSet::new(),
             annotations,
             detections: None,
-            tile_painter: TilePainter::new(ctx),
+            tile_painter,
         }
     }
 
@@ -667,16 +712,31 @@ impl SlideView {
             let Some(result) = self.arrived.pop_front() else { break };
             self.arrived_ids.remove(&result.id);
             match result.outcome {
-                Ok((image, generation)) => {
+                Ok((pixels, generation)) => {
                     if self.textures.get(&result.id).is_some_and(|t| t.generation > generation) {
                         continue; // made with older adjustments than the texture already here
                     }
                     // Past 1:1 only level 0 is ever magnified: show its pixels crisp.
-                    let options = if result.id.level == 0 { TextureOptions::NEAREST } else { TextureOptions::LINEAR };
-                    let bytes = image.pixels.len() * 4;
+                    let nearest = result.id.level == 0;
+                    let (handle, bytes) = match pixels {
+                        TilePixels::Egui(image) => {
+                            let options = if nearest { TextureOptions::NEAREST } else { TextureOptions::LINEAR };
+                            let bytes = image.pixels.len() * 4;
+                            let name = format!("tile {} {} {}", result.id.level, result.id.col, result.id.row);
+                            (TileTextureHandle::Egui(ctx.load_texture(name, image, options)), bytes)
+                        }
+                        TilePixels::Gl { size, pixels } => {
+                            let bytes = pixels.len();
+                            let Some(texture) = self.tile_painter.upload(size, pixels, nearest) else {
+                                let reason = "the tile's pixels do not fill its size".to_string();
+                                self.failed.insert(result.id, reason);
+                                self.failed_at.insert(result.id, Instant::now());
+                                continue;
+                            };
+                            (TileTextureHandle::Gl(texture), bytes)
+                        }
+                    };
                     uploaded += bytes;
-                    let name = format!("tile {} {} {}", result.id.level, result.id.col, result.id.row);
-                    let handle = ctx.load_texture(name, image, options);
                     self.textures.insert(result.id, TileTexture { handle, last_used: self.frame, bytes, generation });
                     self.tiles_loaded += 1;
                     self.failed.remove(&result.id);
@@ -817,7 +877,7 @@ impl SlideView {
             let whole = [f64::MIN, f64::MIN, f64::MAX, f64::MAX];
             if let Some(tex) = self.textures.get_mut(&id) {
                 tex.last_used = frame;
-                let tex_id = tex.handle.id();
+                let tex_id = tex.handle.reference();
                 let current = tex.generation == generation;
                 if let Some((rect, uv)) = self.tile_quad(level, col, row, whole) {
                     quads.push(TileQuad { texture: tex_id, rect, uv, nearest: crisp });
@@ -869,7 +929,7 @@ impl SlideView {
                     if let Some((rect, uv)) = self.tile_quad(coarse, t.col, t.row, cover) {
                         if let Some(tex) = self.textures.get_mut(&t) {
                             tex.last_used = frame;
-                            quads.push(TileQuad { texture: tex.handle.id(), rect, uv, nearest: false });
+                            quads.push(TileQuad { texture: tex.handle.reference(), rect, uv, nearest: false });
                         }
                     }
                 }
@@ -1089,6 +1149,28 @@ fn hatch(painter: &egui::Painter, rect: Rect, reason: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tile_bytes_in_the_painters_order() {
+        // Opaque red-ish, then a half-transparent pixel (premultiplied as egui premultiplies).
+        let rgba = [200, 100, 50, 255, 200, 100, 50, 128];
+        let half = Color32::from_rgba_unmultiplied(200, 100, 50, 128).to_array();
+        assert_eq!(tile_bytes(&rgba, None, PixelOrder::Rgba), [&[200, 100, 50, 255][..], &half].concat());
+        assert_eq!(
+            tile_bytes(&rgba, None, PixelOrder::Bgra),
+            [&[50, 100, 200, 255][..], &[half[2], half[1], half[0], half[3]]].concat()
+        );
+        // Adjustments map the colour channels, not alpha.
+        let mut lut = [0u8; 256];
+        for (i, v) in lut.iter_mut().enumerate() {
+            *v = 255 - i as u8;
+        }
+        assert_eq!(tile_bytes(&rgba[..4], Some(&lut), PixelOrder::Bgra), [205, 155, 55, 255]);
+        // As egui's image would hold it.
+        let image = ColorImage::from_rgba_unmultiplied([2, 1], &rgba);
+        let egui_bytes: Vec<u8> = image.pixels.iter().flat_map(|c| c.to_array()).collect();
+        assert_eq!(tile_bytes(&rgba, None, PixelOrder::Rgba), egui_bytes);
+    }
 
     fn area(rects: &[Rect]) -> f32 {
         rects.iter().map(|r| r.area()).sum()

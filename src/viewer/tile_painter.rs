@@ -9,9 +9,14 @@
 //! fragment. Elsewhere (wgpu, egui_kittest, `WSIVIEW_TILE_DRAW=egui`, a dimmed painter) tiles are
 //! drawn as egui images.
 //!
-//! The textures stay egui's ([`egui::Context::load_texture`]); the callback finds each one's GL
-//! name through [`egui_glow::Painter::texture`]. The shader is built when the window is made
-//! ([`use_gl`]); if it cannot be, tiles are egui images from the first frame.
+//! Under OpenGL the tile textures are the painter's own ([`TilePainter::upload`]), in the window's
+//! pixel order (BGRA on desktop OpenGL): Mesa's llvmpipe then copies a 64 × 64 block of a tile
+//! shown at one texel per screen pixel, with nearest sampling, as plain rows instead of running the
+//! fragment shader on it, and skips the clear under every block a tile covers (BENCHMARKS.md,
+//! issue 17). Uploads and deletions are queued and done by the next paint callback, on the UI
+//! thread with eframe's context current. Elsewhere tiles are egui textures
+//! ([`egui::Context::load_texture`]). The shader is built when the window is made ([`use_gl`]); if
+//! it cannot be, tiles are egui textures and images from the first frame.
 
 use std::sync::{Arc, Mutex};
 
@@ -19,11 +24,61 @@ use eframe::egui_glow;
 use eframe::glow::{self, HasContext};
 use egui::{Color32, Rect, TextureId};
 
+/// A tile texture: egui's, or one of the OpenGL tile painter's own ([`GlTexture`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TileTextureRef {
+    Egui(TextureId),
+    Gl(u64),
+}
+
+/// The byte order of the pixels [`TilePainter::upload`] takes: 4 bytes a pixel, premultiplied
+/// alpha, rows top to bottom with no padding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PixelOrder {
+    /// Blue, green, red, alpha: the window's own order on desktop OpenGL (copied, not converted).
+    Bgra,
+    /// Red, green, blue, alpha (OpenGL ES, which has no BGRA upload without an extension).
+    Rgba,
+}
+
+/// A texture of the OpenGL tile painter's own; deleted (by the next paint callback) when dropped.
+pub struct GlTexture {
+    id: u64,
+    queue: Arc<Mutex<GlQueue>>,
+}
+
+impl GlTexture {
+    pub fn reference(&self) -> TileTextureRef {
+        TileTextureRef::Gl(self.id)
+    }
+}
+
+impl Drop for GlTexture {
+    fn drop(&mut self) {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner()).released.push(self.id);
+    }
+}
+
+/// Textures to make and to delete, done by the next paint callback (which has the GL context).
+#[derive(Default)]
+struct GlQueue {
+    next_id: u64,
+    uploads: Vec<Upload>,
+    released: Vec<u64>,
+}
+
+struct Upload {
+    id: u64,
+    size: [usize; 2],
+    pixels: Vec<u8>,
+    nearest: bool,
+}
+
 /// One tile (or the part of one) on screen: the texture, where it goes (screen points) and which
 /// part of it (UV, 0–1).
 #[derive(Clone, Copy, Debug)]
 pub struct TileQuad {
-    pub texture: TextureId,
+    pub texture: TileTextureRef,
     pub rect: Rect,
     pub uv: Rect,
     /// Sample the nearest texel (the texture's own filter otherwise): for a level shown at 1:1,
@@ -82,6 +137,26 @@ impl TilePainter {
         TilePainter { gl: ctx.data(|d| d.get_temp::<GlTilesHandle>(handle_id())) }
     }
 
+    /// The pixel order [`TilePainter::upload`] takes; `None` when tiles are egui textures.
+    pub fn pixel_order(&self) -> Option<PixelOrder> {
+        self.gl.as_ref().map(|h| h.order)
+    }
+
+    /// Queue a texture of `size` (width, height) from `pixels` ([`TilePainter::pixel_order`]),
+    /// sampled nearest or bilinear; made by the next paint callback. `None` when tiles are egui
+    /// textures here, or `pixels` is not `size`'s length.
+    pub fn upload(&self, size: [usize; 2], pixels: Vec<u8>, nearest: bool) -> Option<GlTexture> {
+        let handle = self.gl.as_ref()?;
+        if size[0].checked_mul(size[1]).and_then(|n| n.checked_mul(4)) != Some(pixels.len()) {
+            return None;
+        }
+        let mut queue = handle.queue.lock().unwrap_or_else(|p| p.into_inner());
+        queue.next_id += 1;
+        let id = queue.next_id;
+        queue.uploads.push(Upload { id, size, pixels, nearest });
+        Some(GlTexture { id, queue: handle.queue.clone() })
+    }
+
     /// The shapes that draw `scene` with `painter`: the gaps, and the tiles (clipped to the
     /// painter's clip rectangle). Put them under what egui draws over the tiles.
     pub fn shapes(&self, painter: &egui::Painter, scene: TileScene) -> [egui::Shape; 2] {
@@ -93,16 +168,18 @@ impl TilePainter {
             add_quad(&mut gaps, drawn_corners(*gap, turning), white, scene.background);
         }
         let gaps = egui::Shape::mesh(gaps);
-        // The callback draws at full opacity: a dimmed painter gets egui images.
-        let gl = self.gl.clone().filter(|_| painter.opacity() >= 1.0);
-        let Some(GlTilesHandle(gl)) = gl else {
-            let images = scene.quads.iter().map(|q| match turning {
-                None => egui::Shape::image(q.texture, q.rect, q.uv, Color32::WHITE),
-                Some(_) => {
-                    let mut mesh = egui::Mesh::with_texture(q.texture);
-                    add_quad(&mut mesh, drawn_corners(q.rect, turning), q.uv, Color32::WHITE);
-                    egui::Shape::mesh(mesh)
-                }
+        // The callback draws at full opacity, whatever the painter's (wsiview never dims a view).
+        let Some(GlTilesHandle { program: gl, queue, .. }) = self.gl.clone() else {
+            let images = scene.quads.iter().filter_map(|q| {
+                let TileTextureRef::Egui(texture) = q.texture else { return None };
+                Some(match turning {
+                    None => egui::Shape::image(texture, q.rect, q.uv, Color32::WHITE),
+                    Some(_) => {
+                        let mut mesh = egui::Mesh::with_texture(texture);
+                        add_quad(&mut mesh, drawn_corners(q.rect, turning), q.uv, Color32::WHITE);
+                        egui::Shape::mesh(mesh)
+                    }
+                })
             });
             return [gaps, egui::Shape::Vec(images.collect())];
         };
@@ -117,7 +194,10 @@ impl TilePainter {
         let quads = scene.quads;
         let callback = egui_glow::CallbackFn::new(move |info, painter| {
             let mut program = gl.lock().unwrap_or_else(|p| p.into_inner());
-            unsafe { program.draw(painter, &info, &quads, turning) };
+            unsafe {
+                program.sync(painter.gl(), &queue);
+                program.draw(painter, &info, &quads, turning);
+            }
         });
         [gaps, egui::Shape::Callback(egui::PaintCallback { rect: bounds, callback: Arc::new(callback) })]
     }
@@ -128,10 +208,14 @@ impl TilePainter {
     }
 }
 
-/// The tile shader, shared by every view's callbacks; in `ctx`'s data when eframe paints with
-/// OpenGL and the shader built.
+/// The tile shader and textures, shared by every view's callbacks; in `ctx`'s data when eframe
+/// paints with OpenGL and the shader built.
 #[derive(Clone)]
-struct GlTilesHandle(Arc<Mutex<Program>>);
+struct GlTilesHandle {
+    program: Arc<Mutex<Program>>,
+    queue: Arc<Mutex<GlQueue>>,
+    order: PixelOrder,
+}
 
 fn handle_id() -> egui::Id {
     egui::Id::unique("wsiview tile painter")
@@ -147,7 +231,13 @@ pub fn use_gl(ctx: &egui::Context, gl: &glow::Context) {
     }
     match unsafe { Program::new(gl) } {
         Ok(program) => {
-            let handle = GlTilesHandle(Arc::new(Mutex::new(program)));
+            // BGRA uploads are core in desktop OpenGL (1.2); ES needs an extension.
+            let order = if gl.version().is_embedded { PixelOrder::Rgba } else { PixelOrder::Bgra };
+            let handle = GlTilesHandle {
+                program: Arc::new(Mutex::new(program)),
+                queue: Arc::new(Mutex::new(GlQueue::default())),
+                order,
+            };
             ctx.data_mut(|d| d.insert_temp(handle_id(), handle));
         }
         Err(e) => eprintln!("wsiview: the tile shader did not build ({e}); drawing tiles as egui images"),
@@ -164,6 +254,10 @@ struct Program {
     nearest: Option<glow::Sampler>,
     /// Vertex data, reused between frames: x, y (clip space), u, v per vertex, as bytes.
     vertices: Vec<u8>,
+    /// The painter's own textures ([`GlTexture`]), by id.
+    textures: std::collections::HashMap<u64, glow::Texture>,
+    /// Pixel order of uploads ([`PixelOrder`]), as GL format.
+    upload_format: u32,
 }
 
 /// Float precision for GLSL ES (as egui's own shaders: high where the GPU has it).
@@ -265,7 +359,54 @@ impl Program {
                 gl.sampler_parameter_i32(sampler, glow::TEXTURE_WRAP_S, glow::CLAMP_TO_EDGE as i32);
                 gl.sampler_parameter_i32(sampler, glow::TEXTURE_WRAP_T, glow::CLAMP_TO_EDGE as i32);
             }
-            Ok(Program { program, vao, vbo, u_sampler, nearest, vertices: Vec::new() })
+            let upload_format = if gl.version().is_embedded { glow::RGBA } else { glow::BGRA };
+            let textures = Default::default();
+            Ok(Program { program, vao, vbo, u_sampler, nearest, vertices: Vec::new(), textures, upload_format })
+        }
+    }
+
+    /// Make the queued textures and delete the released ones (a texture released before it was
+    /// made is never made).
+    unsafe fn sync(&mut self, gl: &glow::Context, queue: &Mutex<GlQueue>) {
+        let (uploads, released) = {
+            let mut queue = queue.lock().unwrap_or_else(|p| p.into_inner());
+            (std::mem::take(&mut queue.uploads), std::mem::take(&mut queue.released))
+        };
+        if uploads.is_empty() && released.is_empty() {
+            return;
+        }
+        let released: std::collections::HashSet<u64> = released.into_iter().collect();
+        unsafe {
+            for id in &released {
+                if let Some(texture) = self.textures.remove(id) {
+                    gl.delete_texture(texture);
+                }
+            }
+            for upload in uploads.into_iter().filter(|u| !released.contains(&u.id)) {
+                let Ok(texture) = gl.create_texture() else { continue };
+                let filter = if upload.nearest { glow::NEAREST } else { glow::LINEAR } as i32;
+                gl.bind_texture(glow::TEXTURE_2D, Some(texture));
+                gl.tex_parameter_i32(glow::TEXTURE_2D, glow::TEXTURE_MIN_FILTER, filter);
+                gl.tex_parameter_i32(glow::TEXTURE_2D, glow::TEXTURE_MAG_FILTER, filter);
+                gl.tex_parameter_i32(glow::TEXTURE_2D, glow::TEXTURE_WRAP_S, glow::CLAMP_TO_EDGE as i32);
+                gl.tex_parameter_i32(glow::TEXTURE_2D, glow::TEXTURE_WRAP_T, glow::CLAMP_TO_EDGE as i32);
+                // Rows of 4-byte pixels: any alignment fits; egui sets its own before its uploads.
+                gl.pixel_store_i32(glow::UNPACK_ALIGNMENT, 4);
+                // Unsized RGBA with BGRA data: Mesa stores it as B8G8R8A8, the window's format.
+                gl.tex_image_2d(
+                    glow::TEXTURE_2D,
+                    0,
+                    glow::RGBA as i32,
+                    upload.size[0] as i32,
+                    upload.size[1] as i32,
+                    0,
+                    self.upload_format,
+                    glow::UNSIGNED_BYTE,
+                    glow::PixelUnpackData::Slice(Some(&upload.pixels)),
+                );
+                self.textures.insert(upload.id, texture);
+            }
+            gl.bind_texture(glow::TEXTURE_2D, None);
         }
     }
 
@@ -312,7 +453,11 @@ impl Program {
             gl.buffer_data_u8_slice(glow::ARRAY_BUFFER, &self.vertices, glow::STREAM_DRAW);
             let (mut bound, mut sampler) = (None, None);
             for (i, q) in quads.iter().enumerate() {
-                let Some(texture) = painter.texture(q.texture) else { continue };
+                let texture = match q.texture {
+                    TileTextureRef::Egui(id) => painter.texture(id),
+                    TileTextureRef::Gl(id) => self.textures.get(&id).copied(),
+                };
+                let Some(texture) = texture else { continue };
                 if bound != Some(texture) {
                     gl.bind_texture(glow::TEXTURE_2D, Some(texture));
                     bound = Some(texture);
@@ -331,5 +476,20 @@ impl Program {
             gl.bind_buffer(glow::ARRAY_BUFFER, None);
             gl.enable(glow::BLEND);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dropped_texture_is_queued_for_deletion() {
+        let queue = Arc::new(Mutex::new(GlQueue::default()));
+        let texture = GlTexture { id: 7, queue: queue.clone() };
+        assert_eq!(texture.reference(), TileTextureRef::Gl(7));
+        assert!(queue.lock().unwrap_or_else(|p| p.into_inner()).released.is_empty());
+        drop(texture);
+        assert_eq!(queue.lock().unwrap_or_else(|p| p.into_inner()).released, vec![7]);
     }
 }
