@@ -68,6 +68,11 @@ enum Command {
         /// moved together as synchronised navigation does.
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=4), requires = "bench_seconds")]
         grid: u8,
+        /// With --bench-seconds: while panning, show each level at this many screen pixels per
+        /// level pixel (1, the default: at 1:1, as the standard magnifications do; e.g. 0.8 to
+        /// measure scaled, filtered drawing). 0.25 to 4.
+        #[arg(long, default_value_t = 1.0, requires = "bench_seconds")]
+        pan_scale: f64,
         /// A detection layer for the first slide: QuPath GeoJSON of cells, detections or tiles
         /// (millions of objects), read on a worker and drawn over the slide. With
         /// --bench-seconds, its load time (`annotations_load_ms`) and `objects` are reported.
@@ -425,6 +430,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             cache_mb: 256,
             bench_seconds: None,
             grid: 1,
+            pan_scale: 1.0,
             annotations: None,
         },
     };
@@ -440,12 +446,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             cache_mb,
             bench_seconds,
             grid,
+            pan_scale,
             annotations,
         } => {
             if let Some(d) = downsample {
                 if !(d.is_finite() && d > 0.0) {
                     bail!("--downsample must be a positive number");
                 }
+            }
+            if !(0.25..=4.0).contains(&pan_scale) {
+                bail!("--pan-scale must be between 0.25 and 4");
             }
             let plan = screenshot.map(|output| wsiview::viewer::ScreenshotPlan {
                 center: center.map(|(x, y)| [x, y]),
@@ -462,8 +472,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     eprintln!("wsiview: warning: {shown}: URL is not encrypted (http)");
                 }
             }
-            let bench = bench_seconds
-                .map(|s| wsiview::viewer::BenchPlan { pan_seconds: s.clamp(1.0, 3600.0), cells: usize::from(grid) });
+            let bench = bench_seconds.map(|s| wsiview::viewer::BenchPlan {
+                pan_seconds: s.clamp(1.0, 3600.0),
+                cells: usize::from(grid),
+                pan_scale,
+            });
             // Tiles load on rayon's pool, as many at once as it has threads. A remote slide's
             // loads wait on the network, so with a URL to open the pool has more threads than
             // cores (unless RAYON_NUM_THREADS says otherwise).

@@ -140,6 +140,17 @@ fn generate_refuses_bad_arguments() {
     );
 }
 
+/// The viewer benchmark's pan scale is checked before a window opens: out of range is said, and
+/// without --bench-seconds it is a usage error.
+#[test]
+fn view_bench_refuses_a_bad_pan_scale() {
+    let out = wsiview(&["view", &sample(), "--bench-seconds", "1", "--pan-scale", "9"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--pan-scale must be between 0.25 and 4"), "{out:?}");
+    let out = wsiview(&["view", &sample(), "--pan-scale", "0.8"]);
+    assert_eq!(out.status.code(), Some(2), "usage error: {out:?}");
+}
+
 /// `wsiview A.svs B.svs` (no `view`) opens slides like `wsiview view A B`; subcommands still work.
 #[test]
 fn bare_slide_arguments_open_the_viewer_and_subcommands_still_run() {

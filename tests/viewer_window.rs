@@ -134,8 +134,8 @@ fn screenshot_matches_read_region() {
     }
 }
 
-/// Tiles drawn by the OpenGL paint callback (the default under glow) look the same as tiles drawn
-/// as egui images (`WSIVIEW_TILE_DRAW=egui`): zoomed out past the slide (background around it),
+/// Tiles drawn by the OpenGL paint callback from its own BGRA textures (the default under glow)
+/// look the same as tiles drawn as egui images (`WSIVIEW_TILE_DRAW=egui`): zoomed out past the slide (background around it),
 /// between levels (level 1 scaled, bilinear), and at level 0 at 1:1 with a corrupt tile hatched.
 #[test]
 fn gl_tiles_equal_egui_images() {
@@ -173,7 +173,15 @@ fn gl_tiles_equal_egui_images() {
         // Everything but the overlays (the minimap top right, the scale bar bottom left).
         let crop = |img: &image::RgbaImage| image::imageops::crop_imm(img, 0, 0, 560, 520).to_image().into_raw();
         let (max, mean) = diff(&crop(&gl), &crop(&egui));
-        assert!(max <= 3 && mean < 0.2, "view {args:?}: GL tiles differ from egui's: max {max}, mean {mean:.3}");
+        // At 1:1 both show the texels themselves. Scaled, the GL path's textures are BGRA and
+        // egui's RGBA, which llvmpipe filters by different code, so they differ by rounding (seen:
+        // max 2, mean 0.34 at a downsample of 12, 0.64 at 2.74); a wrong channel order or a
+        // missing tile differs by far more.
+        let (max_allowed, mean_allowed) = if i == 2 { (0, 0.0) } else { (3, 1.0) };
+        assert!(
+            max <= max_allowed && mean <= mean_allowed,
+            "view {args:?}: GL tiles differ from egui's: max {max}, mean {mean:.3}"
+        );
         if i == 2 {
             let hatched = (116..372).any(|x| gl.get_pixel(x, 380).0[..3] == [60, 20, 20]);
             assert!(hatched, "the corrupt tile is drawn hatched");

@@ -44,6 +44,9 @@ pub struct BenchPlan {
     /// The slide in this many cells (1–4, as View > Layout arranges them), moved together as
     /// synchronised navigation moves them.
     pub cells: usize,
+    /// While panning, each level is shown at this many screen pixels per level pixel (1: the
+    /// level at 1:1, as the standard magnifications show it; other values scale it, filtered).
+    pub pan_scale: f64,
 }
 
 /// What a scripted run does.
@@ -350,11 +353,12 @@ impl BenchProgress {
                     *level = (*level + 1) % levels.len();
                     *last_level_change = Instant::now();
                     let center = views[0].camera.center;
-                    look_all(views, center, 1.0 / levels[*level].downsample / ppp);
+                    look_all(views, center, plan.pan_scale / levels[*level].downsample / ppp);
                 }
                 if since.elapsed().as_secs_f64() > plan.pan_seconds {
                     let mut report = serde_json::json!({
                         "cells": views.len(),
+                        "pan_scale": plan.pan_scale,
                         "complete_ms": round1(progress.complete_ms),
                         "jump_ms_median": round1(median(&progress.jump_ms)),
                         "jump_ms_max": round1(percentile(&progress.jump_ms, 100.0)),
@@ -403,6 +407,10 @@ impl BenchProgress {
                     *since = Instant::now();
                 } else {
                     let now = Instant::now();
+                    if plan.pan_scale != 1.0 {
+                        let center = views[0].camera.center;
+                        look_all(views, center, plan.pan_scale / ppp);
+                    }
                     progress.phase = BenchPhase::Pan { since: now, last_level_change: now, level: 0 };
                 }
             }
