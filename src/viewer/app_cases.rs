@@ -18,8 +18,9 @@ impl ViewerApp {
 
     /// The tab whose report the report panel shows: for a slide of the open case, the case's one
     /// report (whichever of its slides is active) — the case tab that holds it already, else the
-    /// first open slide in the case's order (one still opening or that failed cannot hold it);
-    /// else the active tab.
+    /// first slide in the case's order that did not fail to open (while it is still opening there
+    /// is no report yet: the report does not go to whichever slide opens first); else the active
+    /// tab.
     pub fn report_tab(&self) -> usize {
         let Some(case) = &self.current_case else { return self.active };
         if !self.tabs.get(self.active).is_some_and(|t| case.slides.contains(&t.path)) {
@@ -30,7 +31,7 @@ impl ViewerApp {
         let case_tabs = || case.slides.iter().flat_map(move |s| (0..tabs.len()).filter(move |&i| tabs[i].path == *s));
         case_tabs()
             .find(|&i| tabs[i].report.is_some())
-            .or_else(|| case_tabs().find(|&i| tabs[i].view().is_some()))
+            .or_else(|| case_tabs().find(|&i| !matches!(tabs[i].state, super::app::TabState::Failed(_))))
             .unwrap_or(self.active)
     }
 
