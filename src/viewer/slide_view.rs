@@ -268,29 +268,20 @@ impl SlideView {
         let look = Arc::new(std::sync::RwLock::new(Look { generation: 0, lut: None }));
         let loader_look = look.clone();
         let tile_painter = TilePainter::new(ctx);
-        let order = tile_painter.pixel_order();
+        // Under OpenGL in the painter's order; egui's images are premultiplied RGBA.
+        let gl_order = tile_painter.pixel_order();
         let scheduler = TileScheduler::new(
             move |id: TileId| {
                 let tile = loader_slide.read_tile(id.level as usize, id.col, id.row)?;
                 let look = *loader_look.read().unwrap_or_else(|p| p.into_inner());
                 let size = [tile.width as usize, tile.height as usize];
                 // Adjustments apply to a copy on its way to the GPU; the decoded tile stays as is.
-                if let Some(order) = order {
-                    let pixels = tile_bytes(&tile.rgba, look.lut.as_ref(), order);
-                    return Ok((TilePixels::Gl { size, pixels }, look.generation));
-                }
-                let image = match look.lut {
-                    None => ColorImage::from_rgba_unmultiplied(size, &tile.rgba),
-                    Some(lut) => {
-                        let mapped: Vec<u8> = tile
-                            .rgba
-                            .chunks_exact(4)
-                            .flat_map(|p| [lut[p[0] as usize], lut[p[1] as usize], lut[p[2] as usize], p[3]])
-                            .collect();
-                        ColorImage::from_rgba_unmultiplied(size, &mapped)
-                    }
+                let pixels = tile_bytes(&tile.rgba, look.lut.as_ref(), gl_order.unwrap_or(PixelOrder::Rgba));
+                let pixels = match gl_order {
+                    Some(_) => TilePixels::Gl { size, pixels },
+                    None => TilePixels::Egui(ColorImage::from_rgba_premultiplied(size, &pixels)),
                 };
-                Ok((TilePixels::Egui(image), look.generation))
+                Ok((pixels, look.generation))
             },
             move || repaint.request_repaint(),
             rayon::current_num_threads().max(2),
