@@ -70,21 +70,41 @@ fn killed_during_heavy_editing_the_file_is_valid_and_at_most_2s_behind() {
             .args(["--exact", "killed_during_heavy_editing_the_file_is_valid_and_at_most_2s_behind", "--nocapture"])
             .env(CHILD_ENV, &slide)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            // Its stderr is the test's: a panic in it is seen.
+            .stderr(Stdio::inherit())
             .spawn()
             .unwrap_or_else(|e| panic!("spawn the child: {e}"));
         let stdout = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
-        // Read the child's edit log on a thread, timestamping each line as it arrives.
+        // Read the child's edit log on a thread, timestamping each line as it arrives, and say
+        // when the first edit came: the child first loads the sidecar the last round left, which
+        // grows over the rounds, and the kill is timed from its first edit, not from its start.
+        let (first_edit_tx, first_edit) = std::sync::mpsc::channel::<()>();
         let log = std::thread::spawn(move || {
             let mut seen: Vec<(u64, Instant)> = Vec::new();
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
                 if let Ok(n) = line.trim().parse::<u64>() {
                     seen.push((n, Instant::now()));
+                    if seen.len() == 1 {
+                        let _ = first_edit_tx.send(());
+                    }
                 }
             }
             seen
         });
+        match first_edit.recv_timeout(Duration::from_secs(120)) {
+            Ok(()) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("round {round}: the child made no edit within 120 s of its start");
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                // Its output ended before any edit: it failed, e.g. on the sidecar it loads.
+                let status = child.wait();
+                panic!("round {round}: the child stopped before its first edit ({status:?})");
+            }
+        }
         std::thread::sleep(Duration::from_millis(run_ms));
         let killed_at = Instant::now();
         child.kill().unwrap_or_else(|e| panic!("SIGKILL: {e}")); // SIGKILL on Unix

@@ -770,6 +770,16 @@ fn cases_open_together_and_next_previous_keeps_each_report() {
     let b = synth(root, "H26-00002_A1_HE.tif", &opts);
     std::fs::create_dir_all(root.join("H26-00003")).unwrap_or_else(|e| panic!("{e}"));
     let c = synth(&root.join("H26-00003"), "ER.tif", &opts);
+    // Annotations made earlier on both slides of the first case: its report summarises the two.
+    use wsiview::annotations::{Annotation, AnnotationClass, Geometry};
+    let tumour = AnnotationClass::new("Tumour", [200, 0, 0]);
+    let square = |x: f64| {
+        Annotation::new(Geometry::Rectangle { x, y: 100.0, width: 100.0, height: 100.0 }).with_class(Some(&tumour))
+    };
+    for (slide, squares) in [(&a_he, vec![square(100.0)]), (&a_ki67, vec![square(100.0), square(300.0)])] {
+        let bytes = wsiview::annotations::geojson::to_geojson_bytes(&squares, std::slice::from_ref(&tumour));
+        std::fs::write(wsiview::annotations::store::sidecar_path(slide), bytes).unwrap_or_else(|e| panic!("{e}"));
+    }
 
     // `wsiview case SLIDE`: the slides beside it with its case id, the case list of the folder.
     let case = case_of(&a_ki67, &[]).unwrap_or_else(|e| panic!("{e}"));
@@ -786,6 +796,14 @@ fn cases_open_together_and_next_previous_keeps_each_report() {
     assert!(h.query_by_label_contains("H26-00003  ·  1 slide").is_some(), "a case folder is a case");
     wait_until(&mut h, "the report to start", |app| panel(app).is_some_and(|p| !p.is_loading()));
     assert_eq!(panel(h.state()).map(|p| p.report.case_id.clone()), Some("H26-00001".into()));
+
+    wait_until(&mut h, "both slides' annotations", |app| {
+        app.tabs.iter().filter_map(|t| t.view()).map(|v| v.annotations.doc.annotations().len()).sum::<usize>() == 3
+    });
+    for _ in 0..3 {
+        h.step();
+    }
+    assert!(h.query_by_label_contains("Annotations (2 slides)").is_some(), "the panel sums the case's slides");
 
     // Write in the report, then Ctrl+Right: the report is saved, the next case replaces this one.
     type_into(&mut h, "Microscopy", "Sheets of atypical cells.");
@@ -805,6 +823,18 @@ fn cases_open_together_and_next_previous_keeps_each_report() {
     assert_eq!(open_paths(h.state()), vec![b.clone()]);
     let saved_a = std::fs::read_to_string(root.join("H26-00001.report.json")).unwrap_or_else(|e| panic!("{e}"));
     assert!(saved_a.contains("Sheets of atypical cells."), "the left case's report was saved: {saved_a}");
+    // Its annotations are the case's: three squares of 100 × 100 pixels at 0.5 µm, by slide too.
+    let report = Report::from_json(saved_a.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+    let totals: Vec<(String, u64, Option<f64>)> =
+        report.annotations.by_class.iter().map(|c| (c.class.clone(), c.count, c.area_um2)).collect();
+    assert_eq!(totals, vec![("Tumour".to_string(), 3, Some(7500.0))]);
+    let by_slide: Vec<(String, u64)> = report
+        .annotations
+        .by_slide
+        .iter()
+        .map(|s| (s.file_name.clone(), s.by_class.iter().map(|c| c.count).sum()))
+        .collect();
+    assert_eq!(by_slide, vec![("H26-00001_A1_HE.tif".to_string(), 1), ("H26-00001_B1_Ki67.tif".to_string(), 2)]);
     wait_until(&mut h, "the case list to show the draft", |app| {
         app.case_list.cases.iter().any(|c| c.id == "H26-00001" && c.state == CaseState::Draft)
     });
@@ -838,4 +868,23 @@ fn cases_open_together_and_next_previous_keeps_each_report() {
     h.key_press(egui::Key::Enter);
     wait_until(&mut h, "the filtered case", |app| current_case(app) == "H26-00003");
     assert_eq!(h.state().case_list.shown().len(), 1);
+    drop(h);
+
+    // The first slide opened alone, not as its case: its report is the case's, and saving it
+    // changes that slide's part only — the other slide's part and the case's totals stay.
+    let mut h = harness(&a_he);
+    assert!(h.state().current_case.is_none());
+    click(&mut h, "Report");
+    wait_until(&mut h, "the case's report", |app| panel(app).is_some_and(|p| !p.is_loading()));
+    assert_eq!(panel(h.state()).map(|p| p.report.microscopy.clone()), Some("Sheets of atypical cells.".into()));
+    type_into(&mut h, "Comments", "Seen alone.");
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(10) && saved(h.state()).is_none_or(|r| r.comments != "Seen alone.") {
+        h.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let alone = saved(h.state()).unwrap_or_else(|| panic!("no report saved"));
+    assert_eq!(alone.comments, "Seen alone.", "the draft was not saved within 10 s");
+    assert_eq!(alone.annotations.by_slide, report.annotations.by_slide);
+    assert_eq!(alone.annotations.by_class, report.annotations.by_class);
 }

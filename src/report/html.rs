@@ -456,7 +456,29 @@ fn page_html(
         }
         page += "</table>";
     }
-    if !r.annotations.file.is_empty() {
+    if !r.annotations.by_slide.is_empty() {
+        // A case of several slides: the totals above are the case's; each slide's part here.
+        page += &format!("<p class=\"note\">Totals of the case's {} slides.</p>", r.annotations.by_slide.len());
+        page += "<table><tr><th>Slide</th><th>Class</th><th class=\"num\">Count</th><th class=\"num\">Area µm²</th>\
+                 <th class=\"num\">Length µm</th></tr>";
+        for s in &r.annotations.by_slide {
+            let slide = format!("<span class=\"mono\">{}</span>", escape(&s.file_name));
+            if s.by_class.is_empty() {
+                page += &format!("<tr><td>{slide}</td><td>none</td><td></td><td></td><td></td></tr>");
+            }
+            for c in &s.by_class {
+                page += &format!(
+                    "<tr><td>{slide}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+                     <td class=\"num\">{}</td></tr>",
+                    if c.class.is_empty() { "(unclassified)".to_string() } else { escape(&c.class) },
+                    group_digits(c.count),
+                    c.area_um2.map_or("—".into(), group_thousands),
+                    c.length_um.map_or("—".into(), group_thousands)
+                );
+            }
+        }
+        page += "</table>";
+    } else if !r.annotations.file.is_empty() {
         page += &format!("<p class=\"note\">From <span class=\"mono\">{}</span>.</p>", escape(&r.annotations.file));
     }
 
@@ -573,6 +595,32 @@ mod tests {
         assert!(html.contains("rgb(200,0,0)"), "in its class colour");
         assert!(!html.contains("5000.0"), "annotations outside the picture are left out");
         assert!(html.contains("<td class=\"num\">1,234.5</td>"), "the class table");
+    }
+
+    #[test]
+    fn a_cases_annotations_are_listed_by_slide() {
+        let class = |name: &str, count| ClassSummary { class: name.into(), count, ..Default::default() };
+        let slide = |name: &str, by_class| crate::report::schema::SlideAnnotations {
+            file_name: name.into(),
+            file: format!("{name}.annotations.geojson"),
+            by_class,
+            extra: Default::default(),
+        };
+        let mut r = Report::default();
+        r.annotations.set_case_slides(vec![
+            slide("A1<HE>.svs", vec![class("Tumor", 2)]),
+            slide("B1_Ki67.svs", vec![class("Mitosis", 1_234), class("Tumor", 1)]),
+            slide("C1_ER.svs", vec![]),
+        ]);
+        let html = report_html(&r, None, None, &[], &[]);
+        assert!(html.contains("Totals of the case's 3 slides."));
+        // The case's totals, then each slide's rows.
+        assert!(html.contains("<tr><td>Tumor</td><td class=\"num\">3</td>"), "{html}");
+        assert!(html
+            .contains("<td><span class=\"mono\">A1&lt;HE&gt;.svs</span></td><td>Tumor</td><td class=\"num\">2</td>"));
+        assert!(html
+            .contains("<td><span class=\"mono\">B1_Ki67.svs</span></td><td>Mitosis</td><td class=\"num\">1,234</td>"));
+        assert!(html.contains("<td><span class=\"mono\">C1_ER.svs</span></td><td>none</td>"));
     }
 
     #[test]

@@ -223,18 +223,76 @@ pub struct ClassSummary {
 }
 
 /// The report's record of the slide's annotations (the `annotations` field); empty when the
-/// report was written without any.
+/// report was written without any. For a case of several slides, `by_class` is the case's totals
+/// and `by_slide` each slide's part ([`AnnotationsSummary::set_case_slides`]).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct AnnotationsSummary {
-    /// The sidecar's file name.
+    /// The sidecar's file name (of the slide the report is held by, for a case of several).
     pub file: String,
     /// One entry per class, sorted by name with the unclassified last; empty when there are no
-    /// annotations.
+    /// annotations. For a case of several slides, summed over them.
     #[serde(default)]
     pub by_class: Vec<ClassSummary>,
+    /// For a case of several slides, each slide's annotations in the case's order; absent (empty)
+    /// for a report on one slide.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub by_slide: Vec<SlideAnnotations>,
     /// Fields of `annotations` this version does not know, kept and written back unchanged.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+/// One slide's part of a case's annotations (`annotations.by_slide[]`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SlideAnnotations {
+    /// The slide's file name (its `slide.file_name` were the report made on it).
+    #[serde(default)]
+    pub file_name: String,
+    /// Its annotation sidecar's file name.
+    #[serde(default)]
+    pub file: String,
+    /// As [`AnnotationsSummary::by_class`], for this slide alone.
+    #[serde(default)]
+    pub by_class: Vec<ClassSummary>,
+    /// Fields of the entry this version does not know, kept and written back unchanged.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl AnnotationsSummary {
+    /// Record a case's slides (in the case's order): `by_slide` is set to them and `by_class`
+    /// to their totals. A class's count is summed; its area and length are summed when every
+    /// slide that has the class knows its pixel size, else null (a sum of some slides' µm² would
+    /// read as the case's). With fewer than two slides, `by_slide` is cleared and `by_class` is
+    /// the one slide's.
+    pub fn set_case_slides(&mut self, slides: Vec<SlideAnnotations>) {
+        if slides.len() < 2 {
+            self.by_class = slides.into_iter().next().map(|s| s.by_class).unwrap_or_default();
+            self.by_slide.clear();
+            return;
+        }
+        let mut totals: Vec<ClassSummary> = Vec::new();
+        for c in slides.iter().flat_map(|s| &s.by_class) {
+            match totals.iter_mut().find(|t| t.class == c.class) {
+                Some(t) => {
+                    t.count += c.count;
+                    t.area_um2 = t.area_um2.zip(c.area_um2).map(|(a, b)| a + b);
+                    t.length_um = t.length_um.zip(c.length_um).map(|(a, b)| a + b);
+                }
+                None => totals.push(ClassSummary { extra: Map::new(), ..c.clone() }),
+            }
+        }
+        // By name (case-insensitive, then exact), the unclassified ("") last.
+        totals.sort_by(|a, b| {
+            (a.class.is_empty(), a.class.to_lowercase(), &a.class).cmp(&(
+                b.class.is_empty(),
+                b.class.to_lowercase(),
+                &b.class,
+            ))
+        });
+        self.by_class = totals;
+        self.by_slide = slides;
+    }
 }
 
 /// The NHS Data Dictionary's ETHNIC CATEGORY codes (the 2001 census categories) as
@@ -749,6 +807,7 @@ pub fn field_label(path: &str) -> Option<&'static str> {
         "comments" => "Comments",
         "annotations.file" => "Annotation file",
         "annotations.by_class" => "Annotations by class",
+        "annotations.by_slide" => "Annotations by slide",
         "slide.file_name" => "Slide file",
         "slide.sha256" => "Slide SHA-256",
         "slide.width" => "Slide width",
@@ -932,6 +991,49 @@ mod tests {
             (ethnic_group("Z"), ethnic_group("H"), ethnic_group("I")),
             (Some("Not stated"), Some("Asian"), None)
         );
+    }
+
+    #[test]
+    fn a_cases_annotations_are_summed_over_its_slides_and_kept_per_slide() {
+        let class = |name: &str, count, area: Option<f64>, length: Option<f64>| ClassSummary {
+            class: name.into(),
+            count,
+            area_um2: area,
+            length_um: length,
+            extra: Map::new(),
+        };
+        let slide = |name: &str, by_class| SlideAnnotations {
+            file_name: name.into(),
+            file: format!("{name}.annotations.geojson"),
+            by_class,
+            extra: Map::new(),
+        };
+        let he = slide("A1_HE.svs", vec![class("tumour", 2, Some(100.0), Some(0.0)), class("", 1, Some(5.0), None)]);
+        let ki67 = slide(
+            "B1_Ki67.svs",
+            vec![class("Mitosis", 7, Some(0.0), Some(0.0)), class("tumour", 1, Some(50.0), Some(3.0))],
+        );
+        // No pixel size on this one: its areas are unknown, so the case's are too.
+        let er = slide("C1_ER.svs", vec![class("", 4, None, None)]);
+        let mut a = AnnotationsSummary::default();
+        a.set_case_slides(vec![he.clone(), ki67.clone(), er.clone()]);
+        assert_eq!(
+            a.by_class,
+            vec![
+                class("Mitosis", 7, Some(0.0), Some(0.0)),
+                class("tumour", 3, Some(150.0), Some(3.0)),
+                class("", 5, None, None)
+            ]
+        );
+        assert_eq!(a.by_slide, vec![he.clone(), ki67, er]);
+        // Written and read back; a single slide's report has no `by_slide` at all.
+        let mut r = Report { annotations: a.clone(), ..Report::default() };
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["annotations"]["by_slide"][1]["by_class"][0]["count"], 7);
+        assert_eq!(serde_json::from_value::<Report>(json).unwrap().annotations, a);
+        r.annotations.set_case_slides(vec![he.clone()]);
+        assert_eq!(r.annotations.by_class, he.by_class);
+        assert!(serde_json::to_value(&r).unwrap()["annotations"].get("by_slide").is_none());
     }
 
     #[test]

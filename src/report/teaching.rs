@@ -363,6 +363,7 @@ pub fn teaching_report(original: &Report, key: &PseudonymKey, copy: &CopyFacts) 
                 || field.starts_with("reviewer.")
                 || field.starts_with("slide.")
                 || field.starts_with("annotations.file")
+                || field.starts_with("annotations.by_slide")
                 || field.starts_with(TEACHING_FIELD)
             {
                 // Names, the original slide's file and hash: not carried into a teaching copy.
@@ -383,6 +384,18 @@ pub fn teaching_report(original: &Report, key: &PseudonymKey, copy: &CopyFacts) 
     report.equity = None;
     // The original sidecar's name is the original slide's name: never keep it.
     report.annotations.file = copy.annotations_file.unwrap_or_default().to_string();
+    // A case of several slides: their file names carry the case number. The copied slide's part
+    // takes the copy's names; the others' become "<case pseudonym> slide N" (not copied).
+    for (i, part) in report.annotations.by_slide.iter_mut().enumerate() {
+        if part.file_name == original.slide.file_name {
+            part.file_name = report.slide.file_name.clone();
+            part.file = report.annotations.file.clone();
+        } else {
+            part.file_name = format!("{} slide {} (not copied)", report.case_id, i + 1);
+            part.file = String::new();
+        }
+        part.extra = Map::new();
+    }
     report.extra.insert(
         TEACHING_FIELD.into(),
         json!({
@@ -861,6 +874,12 @@ mod tests {
                     ..Default::default()
                 },
                 super::super::schema::FieldChange {
+                    field: "annotations.by_slide".into(),
+                    before: Value::Null,
+                    after: json!([{"file_name": "H26-1234_C1_ER.svs", "file": "", "by_class": []}]),
+                    ..Default::default()
+                },
+                super::super::schema::FieldChange {
                     field: "diagnosis.category".into(),
                     before: "B3".into(),
                     after: "B5a".into(),
@@ -872,6 +891,13 @@ mod tests {
         r.comments = "Discussed with Dr Ann Smith at MDT".into();
         r.slide.file_name = "H26-1234.svs".into();
         r.annotations.file = "H26-1234.svs.annotations.geojson".into();
+        // A case of two slides: the other slide's file name carries the case number too.
+        let part = |name: &str| super::super::schema::SlideAnnotations {
+            file_name: name.into(),
+            file: format!("{name}.annotations.geojson"),
+            ..Default::default()
+        };
+        r.annotations.set_case_slides(vec![part("H26-1234.svs"), part("H26-1234_B1_Ki67.svs")]);
         let k = key(1);
         let facts = CopyFacts {
             slide_file_name: "CASE-x.svs",
@@ -884,6 +910,10 @@ mod tests {
         assert!(t.reviewer.extra.is_empty());
         assert_eq!(t.annotations.file, "");
         assert_eq!(t.slide.file_name, "CASE-x.svs");
+        let parts: Vec<(&str, &str)> =
+            t.annotations.by_slide.iter().map(|p| (p.file_name.as_str(), p.file.as_str())).collect();
+        let other = format!("{} slide 2 (not copied)", t.case_id);
+        assert_eq!(parts, vec![("CASE-x.svs", ""), (other.as_str(), "")]);
         assert_eq!(t.extra[TEACHING_FIELD]["key_id"], k.id());
         let json = String::from_utf8(t.to_json()).unwrap();
         // An amendment's previous case number is an identifier too; the original slide's name goes.
@@ -891,7 +921,8 @@ mod tests {
         assert_eq!(changes[0].before, Value::from(k.case_pseudonym("H26-1233")));
         assert_eq!(changes[0].after, Value::from(t.case_id.clone()));
         assert_eq!((changes[1].before.clone(), changes[1].after.clone()), (Value::Null, Value::Null));
-        assert_eq!(changes[2].after, Value::from("B5a"), "clinical changes stay readable");
+        assert_eq!(changes[2].after, Value::Null, "the slides' names in an annotations change go");
+        assert_eq!(changes[3].after, Value::from("B5a"), "clinical changes stay readable");
         for original in ["H26-1234", "H26-1233", "7654321", &r.report_id] {
             assert!(!json.contains(original), "{original} left in {json}");
         }

@@ -507,6 +507,7 @@ impl ViewerApp {
     /// retry, signed-out reports are queued; the queue is published and each panel told how its
     /// report stands with the registry.
     fn tick_reports(&mut self, ctx: &egui::Context) {
+        self.sync_case_annotations();
         let publishing = self.publisher.is_configured();
         for tab in &mut self.tabs {
             let TabState::Open(view) = &tab.state else { continue };
@@ -523,6 +524,38 @@ impl ViewerApp {
                 if let Some(note) = notes.get(&super::publisher::id_key(&panel.report.report_id)) {
                     panel.set_registry_note(note.clone());
                 }
+            }
+        }
+    }
+
+    /// The report of the open case, when it has several slides, summarises the annotations of
+    /// all of them: the holding panel is told the case's slides and given the summary of each
+    /// other open one whose annotations changed since (made here, as the holding slide's is).
+    fn sync_case_annotations(&mut self) {
+        let Some(case) = &self.current_case else { return };
+        let holder = self.report_tab();
+        if !self.tabs.get(holder).is_some_and(|t| t.report.is_some() && case.slides.contains(&t.path)) {
+            return;
+        }
+        let slides = if case.slides.len() > 1 { case.slides.as_slice() } else { &[] };
+        let mut updates = Vec::new();
+        if let Some(panel) = &self.tabs[holder].report {
+            for (i, tab) in self.tabs.iter().enumerate() {
+                let TabState::Open(view) = &tab.state else { continue };
+                if i == holder || !slides.contains(&tab.path) {
+                    continue;
+                }
+                let version = super::report_panel::AnnotationsVersion::of(view);
+                if !panel.has_case_slide_annotations(&tab.path, version) {
+                    updates.push((tab.path.clone(), version, super::report_panel::case_slide_annotations(view)));
+                }
+            }
+        }
+        let own = self.tabs[holder].path.clone();
+        if let Some(panel) = &mut self.tabs[holder].report {
+            panel.set_case_slides(slides, &own);
+            for (path, version, part) in updates {
+                panel.set_case_slide_annotations(&path, version, part);
             }
         }
     }

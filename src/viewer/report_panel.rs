@@ -31,8 +31,8 @@ use super::message::{Level, Message};
 use super::slide_view::SlideView;
 use crate::annotations::AnnotationClass;
 use crate::report::schema::{
-    changed_fields, now_rfc3339, parse_date, ClassSummary, Equity, FieldChange, Report, ReviewType, Role, Status,
-    ETHNIC_CATEGORIES,
+    changed_fields, now_rfc3339, parse_date, AnnotationsSummary, ClassSummary, Equity, FieldChange, Report, ReviewType,
+    Role, SlideAnnotations, Status, ETHNIC_CATEGORIES,
 };
 use crate::report::store::{self, SaveRequest, Saved};
 
@@ -98,6 +98,12 @@ pub struct ReportPanel {
     dirty_since: Option<Instant>,
     /// Annotation summary cache: the document revision it was made from.
     summary: Option<(u64, Vec<ClassSummary>)>,
+    /// For the report of a case of several slides: the case's slides in its order (empty for a
+    /// slide alone), and the annotation summaries of its other open slides with the version of
+    /// their annotations each was made from ([`Self::set_case_slide_annotations`]).
+    case_slides: Vec<PathBuf>,
+    case_own: PathBuf,
+    other_slides: std::collections::HashMap<PathBuf, (AnnotationsVersion, SlideAnnotations)>,
     /// Who is using the viewer (the remembered identity): amendments are recorded in their name.
     current_user: ReviewerDefaults,
     /// The last save failed (why), and when to try again by itself.
@@ -120,6 +126,43 @@ pub struct ReportPanel {
 
 fn file_name(path: &Path) -> String {
     path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+/// A slide's part of a case's annotations: its file name, its annotation file's name and
+/// `by_class` (its [`store::summarise_annotations`]).
+fn slide_annotations(view: &SlideView, by_class: Vec<ClassSummary>) -> SlideAnnotations {
+    let file = view
+        .annotations
+        .autosaver
+        .as_ref()
+        .map(|s| file_name(s.path()))
+        .unwrap_or_else(|| file_name(&crate::annotations::store::sidecar_path(view.slide.path())));
+    SlideAnnotations { file_name: file_name(view.slide.path()), file, by_class, extra: Default::default() }
+}
+
+/// [`slide_annotations`] of another slide of a case, for [`ReportPanel::set_case_slide_annotations`]
+/// (summarised here, on the calling thread, as the report's own slide is).
+pub fn case_slide_annotations(view: &SlideView) -> SlideAnnotations {
+    let by_class = store::summarise_annotations(view.annotations.doc.annotations(), view.annotations.pixel_size);
+    slide_annotations(view, by_class)
+}
+
+/// Which state of a view's annotations a summary was made from: the opened slide (a tab closed
+/// and opened again is another, whose revisions count from the start again) and the document's
+/// revision.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AnnotationsVersion {
+    opened: usize,
+    revision: u64,
+}
+
+impl AnnotationsVersion {
+    pub fn of(view: &SlideView) -> Self {
+        AnnotationsVersion {
+            opened: std::sync::Arc::as_ptr(&view.slide) as usize,
+            revision: view.annotations.doc.revision(),
+        }
+    }
 }
 
 /// A field's name as the form labels it (the report page's names, shorter where the form is).
@@ -217,6 +260,9 @@ impl ReportPanel {
             saved_note: None,
             dirty_since: None,
             summary: None,
+            case_slides: Vec::new(),
+            case_own: PathBuf::new(),
+            other_slides: Default::default(),
             current_user: defaults.clone(),
             save_failed: None,
             show_missing: false,
@@ -415,6 +461,72 @@ impl ReportPanel {
         }
     }
 
+    /// The case's slides in its order, when this is the report of a case of several slides
+    /// (else empty), `own` being the one this panel's slide was opened as: the report's
+    /// annotations are then the case's ([`Self::current_annotations`]).
+    pub fn set_case_slides(&mut self, slides: &[PathBuf], own: &Path) {
+        if self.case_slides != slides || self.case_own != own {
+            self.case_slides = slides.to_vec();
+            self.case_own = own.to_path_buf();
+            self.other_slides.retain(|p, _| slides.contains(p));
+        }
+    }
+
+    /// Whether the summary held for another of the case's slides was made from `version` of its
+    /// annotations (then there is nothing to give again).
+    pub fn has_case_slide_annotations(&self, slide: &Path, version: AnnotationsVersion) -> bool {
+        self.other_slides.get(slide).is_some_and(|(v, _)| *v == version)
+    }
+
+    /// The summary of another open slide of the case, made from `version` of its annotations.
+    pub fn set_case_slide_annotations(&mut self, slide: &Path, version: AnnotationsVersion, part: SlideAnnotations) {
+        self.other_slides.insert(slide.to_path_buf(), (version, part));
+    }
+
+    /// The report's annotations as they stand: this slide's; for a case of several slides the
+    /// case's, each slide's part in the case's order. A part the report has for a slide not open
+    /// now (it failed to open, its tab was closed, or this slide was opened without its case) is
+    /// kept as it was. A live part keeps the unknown fields of the part it replaces.
+    fn current_annotations(&mut self, view: &SlideView) -> AnnotationsSummary {
+        let own = slide_annotations(view, self.annotation_summary(view));
+        let mut a = self.report.annotations.clone();
+        a.file = own.file.clone();
+        let stored = |name: &str| a.by_slide.iter().find(|s| s.file_name == name).cloned();
+        let live = |mut part: SlideAnnotations| {
+            if let Some(old) = stored(&part.file_name) {
+                part.extra = old.extra;
+            }
+            part
+        };
+        let slides = if self.case_slides.len() < 2 || !self.case_slides.contains(&self.case_own) {
+            // No case of several slides open: a report on one slide, unless it already has the
+            // parts of a case's slides (made when the case was open) — then only this one's
+            // part changes.
+            let mut parts = a.by_slide.clone();
+            match parts.iter().position(|s| s.file_name == own.file_name) {
+                Some(i) => parts[i] = live(own),
+                None if parts.is_empty() => parts.push(own),
+                None => parts.push(live(own)),
+            }
+            parts
+        } else {
+            self.case_slides
+                .iter()
+                .filter_map(|p| {
+                    if *p == self.case_own {
+                        return Some(live(own.clone()));
+                    }
+                    match self.other_slides.get(p) {
+                        Some((_, part)) => Some(live(part.clone())),
+                        None => stored(&file_name(p)),
+                    }
+                })
+                .collect()
+        };
+        a.set_case_slides(slides);
+        a
+    }
+
     fn annotation_summary(&mut self, view: &SlideView) -> Vec<ClassSummary> {
         let revision = view.annotations.doc.revision();
         match &self.summary {
@@ -493,13 +605,7 @@ impl ReportPanel {
         if let Hashing::Done(h) = &self.hashing {
             self.report.slide.sha256 = h.clone();
         }
-        self.report.annotations.file = view
-            .annotations
-            .autosaver
-            .as_ref()
-            .map(|s| file_name(s.path()))
-            .unwrap_or_else(|| file_name(&crate::annotations::store::sidecar_path(view.slide.path())));
-        self.report.annotations.by_class = self.annotation_summary(view);
+        self.report.annotations = self.current_annotations(view);
         self.report.diagnosis.snomed_ct = split_codes(&self.snomed_text);
     }
 
@@ -602,11 +708,13 @@ impl ReportPanel {
         let edited = self.report.clone();
         let mut amended = amending.original.clone();
         let user = self.current_user.clone();
-        let annotations = self.annotation_summary(view);
+        let annotations = self.current_annotations(view);
         // `amend` keeps the status history, id, sign-out time and reviewer of the original.
         let result = amended.amend(&user.name, Some(user.role), &amending.reason, &now_rfc3339(), |r| {
+            // The annotations as they stand now; the file named is still the one signed out.
             *r = edited;
-            r.annotations.by_class = annotations;
+            r.annotations.by_class = annotations.by_class;
+            r.annotations.by_slide = annotations.by_slide;
         });
         match result {
             Ok(()) => {
@@ -942,8 +1050,14 @@ impl ReportPanel {
                     }
                     ui.end_row();
                 });
-                ui.label(RichText::new("Annotations").strong());
-                let summary = self.annotation_summary(view);
+                let annotations = self.current_annotations(view);
+                let summary = annotations.by_class;
+                if annotations.by_slide.is_empty() {
+                    ui.label(RichText::new("Annotations").strong());
+                } else {
+                    ui.label(RichText::new(format!("Annotations ({} slides)", annotations.by_slide.len())).strong())
+                        .on_hover_text("The case's annotations: every slide of it that has been opened");
+                }
                 if summary.is_empty() {
                     ui.label("none");
                 }
@@ -962,6 +1076,13 @@ impl ReportPanel {
                         ui.end_row();
                     }
                 });
+                for slide in &annotations.by_slide {
+                    let n: u64 = slide.by_class.iter().map(|c| c.count).sum();
+                    ui.label(
+                        RichText::new(format!("{}: {n} object{}", slide.file_name, if n == 1 { "" } else { "s" }))
+                            .small(),
+                    );
+                }
                 if !self.report.amendments.is_empty() {
                     ui.label(RichText::new("Amendments").strong());
                     for a in &self.report.amendments {
