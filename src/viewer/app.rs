@@ -440,7 +440,14 @@ impl ViewerApp {
             view.block_keys(dialog);
         }
         self.case_keys(&ctx, dialog);
-        egui::CentralPanel::default().frame(egui::Frame::NONE).show(ui, |ui| self.central(ui, dialog));
+        egui::CentralPanel::default().frame(egui::Frame::NONE).show(ui, |ui| {
+            self.central(ui, dialog);
+            // Textures of views closed since the last paint (the last slide closed: no view
+            // paints to delete them) are deleted this frame.
+            if let Some(shape) = super::tile_painter::TilePainter::new(ui.ctx()).release_shape(ui.max_rect().min) {
+                ui.painter().add(shape);
+            }
+        });
         self.close_dialog(&ctx);
         self.show_url_dialog(&ctx);
         self.show_pacs(&ctx);

@@ -202,6 +202,23 @@ impl TilePainter {
         [gaps, egui::Shape::Callback(egui::PaintCallback { rect: bounds, callback: Arc::new(callback) })]
     }
 
+    /// A paint callback that draws nothing and deletes the textures released since the last
+    /// paint (and makes the queued ones), at `at` (one point); `None` when none was released or
+    /// tiles are egui textures. For a frame in which no view may paint tiles: after the last view
+    /// closed, its textures would otherwise stay until another view paints.
+    pub fn release_shape(&self, at: egui::Pos2) -> Option<egui::Shape> {
+        let GlTilesHandle { program, queue, .. } = self.gl.clone()?;
+        if queue.lock().unwrap_or_else(|p| p.into_inner()).released.is_empty() {
+            return None;
+        }
+        let callback = egui_glow::CallbackFn::new(move |_info, painter| {
+            let mut program = program.lock().unwrap_or_else(|p| p.into_inner());
+            unsafe { program.sync(painter.gl(), &queue) };
+        });
+        let rect = Rect::from_min_size(at, egui::vec2(1.0, 1.0));
+        Some(egui::Shape::Callback(egui::PaintCallback { rect, callback: Arc::new(callback) }))
+    }
+
     /// Whether tiles go through the OpenGL callback (when the painter draws at full opacity).
     pub fn uses_gl(&self) -> bool {
         self.gl.is_some()
