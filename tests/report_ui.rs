@@ -34,6 +34,14 @@ fn wait_until(h: &mut H, what: &str, done: impl Fn(&ViewerApp) -> bool) {
     }
 }
 
+/// Wait until the panel has nothing left to write (the slide hashed, no save running or due), so
+/// that no save outlives the test's temporary folder.
+fn settle(h: &mut H) {
+    wait_until(h, "the report to settle", |app| {
+        panel(app).is_none_or(|p| p.slide_hash().is_some() && !p.is_saving() && !p.has_unsaved())
+    });
+}
+
 fn panel(app: &ViewerApp) -> Option<&wsiview::viewer::report_panel::ReportPanel> {
     app.active_tab().and_then(|t| t.report.as_ref())
 }
@@ -868,6 +876,7 @@ fn cases_open_together_and_next_previous_keeps_each_report() {
     h.key_press(egui::Key::Enter);
     wait_until(&mut h, "the filtered case", |app| current_case(app) == "H26-00003");
     assert_eq!(h.state().case_list.shown().len(), 1);
+    settle(&mut h);
     drop(h);
 
     // The first slide opened alone, not as its case: its report is the case's, and saving it
@@ -887,4 +896,30 @@ fn cases_open_together_and_next_previous_keeps_each_report() {
     assert_eq!(alone.comments, "Seen alone.", "the draft was not saved within 10 s");
     assert_eq!(alone.annotations.by_slide, report.annotations.by_slide);
     assert_eq!(alone.annotations.by_class, report.annotations.by_class);
+    settle(&mut h);
+    drop(h);
+
+    // The second slide opened alone finds the same report (made on the first): a case never
+    // gets a second report, and the first slide's part stays.
+    let mut h = harness(&a_ki67);
+    click(&mut h, "Report");
+    wait_until(&mut h, "the case's report", |app| panel(app).is_some_and(|p| !p.is_loading()));
+    assert_eq!(panel(h.state()).and_then(|p| p.path.clone()), Some(root.join("H26-00001.report.json")));
+    assert_eq!(panel(h.state()).map(|p| p.report.comments.clone()), Some("Seen alone.".into()));
+    type_into(&mut h, "Comments", " Ki67 seen.");
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(10) && saved(h.state()).is_none_or(|r| !r.comments.contains("Ki67")) {
+        h.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let second = saved(h.state()).unwrap_or_else(|| panic!("no report saved"));
+    assert!(second.comments.contains("Ki67 seen."), "the draft was not saved within 10 s");
+    assert_eq!(second.annotations.by_slide, report.annotations.by_slide);
+    let reports: Vec<String> = std::fs::read_dir(root)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .filter(|n| n.starts_with("H26-00001") && n.ends_with(".report.json"))
+        .collect();
+    assert_eq!(reports, vec!["H26-00001.report.json".to_string()], "one report for the case");
+    settle(&mut h);
 }

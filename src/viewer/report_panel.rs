@@ -201,8 +201,10 @@ fn change_line(c: &FieldChange) -> String {
 
 impl ReportPanel {
     /// Start finding the slide's report and hashing the slide, on workers. For a slide of `case`
-    /// (the open case), the case's report: the slide's own, else one made on another of its
-    /// slides or naming its case id ([`store::find_for_case`]), so a case never gets two.
+    /// (the open case), or a local slide opened on its own that has others of its case beside it
+    /// ([`crate::report::case::case_of`]), the case's report: the slide's own, else one made on
+    /// another of its slides or naming its case id ([`store::find_for_case`]), so a case never
+    /// gets two.
     pub fn start(
         view: &SlideView,
         defaults: &ReviewerDefaults,
@@ -222,7 +224,14 @@ impl ReportPanel {
 
         let path = slide_path.clone();
         let case = case.map(|c| (c.id.clone(), c.slides.clone()));
+        let remote = view.is_remote();
         let loading = Job::spawn(ctx, move || {
+            // A local slide opened on its own is still one of its case's slides: the case's
+            // report is found whichever of them it was made on (the rule of `wsiview case`).
+            let case = case.or_else(|| {
+                let c = (!remote).then(|| crate::report::case::case_of(&path, &[]).ok()).flatten()?;
+                (c.slides.len() > 1).then_some((c.id, c.slides))
+            });
             let (found, problems) = match &case {
                 Some((id, slides)) => store::find_for_case(&path, slides, id),
                 None => store::find_for_slide(&path),
