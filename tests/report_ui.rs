@@ -923,3 +923,31 @@ fn cases_open_together_and_next_previous_keeps_each_report() {
     assert_eq!(reports, vec!["H26-00001.report.json".to_string()], "one report for the case");
     settle(&mut h);
 }
+
+#[test]
+fn a_case_slide_that_cannot_be_opened_is_named_by_its_report() {
+    use wsiview::report::case::case_of;
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let root = tmp.path();
+    let opts = SynthOptions { width: 1200, height: 900, mpp: 0.5, seed: 3, ..Default::default() };
+    let good = synth(root, "H26-00009_A1_HE.tif", &opts);
+    // The second slide of the case is cut short (a copy that stopped halfway).
+    let bytes = std::fs::read(&good).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(root.join("H26-00009_B1_CK.tif"), &bytes[..1000]).unwrap_or_else(|e| panic!("{e}"));
+    let case = case_of(&good, &[]).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(case.slides.len(), 2);
+    let mut h = empty_window();
+    let ctx = h.ctx.clone();
+    h.state_mut().start_case(case, &ctx);
+    wait_until(&mut h, "the good slide's report", |app| {
+        app.tabs.len() == 2 && app.tabs[0].view().is_some() && panel(app).is_some_and(|p| !p.is_loading())
+    });
+    let line = "H26-00009_B1_CK.tif could not be opened: its annotations are not in this report";
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(30) && h.query_by_label_contains(line).is_none() {
+        h.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(h.query_by_label_contains(line).is_some(), "the report panel names the slide it could not count");
+    settle(&mut h);
+}

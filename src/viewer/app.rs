@@ -546,12 +546,17 @@ impl ViewerApp {
         }
         let slides = if case.slides.len() > 1 { case.slides.as_slice() } else { &[] };
         let mut updates = Vec::new();
+        let mut unread = Vec::new();
         if let Some(panel) = &self.tabs[holder].report {
             for (i, tab) in self.tabs.iter().enumerate() {
-                let TabState::Open(view) = &tab.state else { continue };
                 if i == holder || !slides.contains(&tab.path) {
                     continue;
                 }
+                if let TabState::Failed(why) = &tab.state {
+                    let name = tab.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                    unread.push((name, why.clone()));
+                }
+                let TabState::Open(view) = &tab.state else { continue };
                 let version = super::report_panel::AnnotationsVersion::of(view);
                 if !panel.has_case_slide_annotations(&tab.path, version) {
                     updates.push((tab.path.clone(), version, super::report_panel::case_slide_annotations(view)));
@@ -561,6 +566,7 @@ impl ViewerApp {
         let own = self.tabs[holder].path.clone();
         if let Some(panel) = &mut self.tabs[holder].report {
             panel.set_case_slides(slides, &own);
+            panel.set_unread_case_slides(unread);
             for (path, version, part) in updates {
                 panel.set_case_slide_annotations(&path, version, part);
             }

@@ -103,6 +103,9 @@ pub struct ReportPanel {
     /// their annotations each was made from ([`Self::set_case_slide_annotations`]).
     case_slides: Vec<PathBuf>,
     case_own: PathBuf,
+    /// Slides of the case that could not be opened (file name, why): named in the panel and
+    /// when signing out, as their annotations are not counted (or only as last saved).
+    unread_slides: Vec<(String, String)>,
     other_slides: std::collections::HashMap<PathBuf, (AnnotationsVersion, SlideAnnotations)>,
     /// Who is using the viewer (the remembered identity): amendments are recorded in their name.
     current_user: ReviewerDefaults,
@@ -271,6 +274,7 @@ impl ReportPanel {
             summary: None,
             case_slides: Vec::new(),
             case_own: PathBuf::new(),
+            unread_slides: Vec::new(),
             other_slides: Default::default(),
             current_user: defaults.clone(),
             save_failed: None,
@@ -479,6 +483,27 @@ impl ReportPanel {
             self.case_own = own.to_path_buf();
             self.other_slides.retain(|p, _| slides.contains(p));
         }
+    }
+
+    /// The case's slides that could not be opened (file name, why); empty when all opened.
+    pub fn set_unread_case_slides(&mut self, unread: Vec<(String, String)>) {
+        self.unread_slides = unread;
+    }
+
+    /// What the report says of a case slide that could not be opened: its part as last saved,
+    /// or nothing.
+    fn unread_lines(&self) -> Vec<String> {
+        self.unread_slides
+            .iter()
+            .map(|(name, _)| {
+                let kept = self.report.annotations.by_slide.iter().any(|p| p.file_name == *name);
+                if kept {
+                    format!("{name} could not be opened: its annotations are counted as last saved")
+                } else {
+                    format!("{name} could not be opened: its annotations are not in this report")
+                }
+            })
+            .collect()
     }
 
     /// Whether the summary held for another of the case's slides was made from `version` of its
@@ -998,7 +1023,16 @@ impl ReportPanel {
                             self.report.received_date = parse_date(text).is_ok().then(|| text.to_string());
                         }
                         ui.label("Reported");
-                        ui.label(self.report.reported_at.as_deref().unwrap_or("not yet (set when finalised)"));
+                        match self.report.reported_at.as_deref() {
+                            // "2 Dec 2026 13:51 (+00:00)", as the page has it; the stored value
+                            // on hover.
+                            Some(at) => {
+                                ui.label(crate::report::html::timestamp_text(at)).on_hover_text(at);
+                            }
+                            None => {
+                                ui.label("not yet (set when finalised)");
+                            }
+                        }
                         ui.end_row();
                     });
                     // A bad date is said on its own line under the grid, where it moves nothing
@@ -1087,10 +1121,10 @@ impl ReportPanel {
                 });
                 for slide in &annotations.by_slide {
                     let n: u64 = slide.by_class.iter().map(|c| c.count).sum();
-                    ui.label(
-                        RichText::new(format!("{}: {n} object{}", slide.file_name, if n == 1 { "" } else { "s" }))
-                            .small(),
-                    );
+                    ui.label(format!("{}: {n} object{}", slide.file_name, if n == 1 { "" } else { "s" }));
+                }
+                for (line, (_, why)) in self.unread_lines().into_iter().zip(&self.unread_slides) {
+                    Level::Warning.label(ui, line).on_hover_text(why.as_str());
                 }
                 if !self.report.amendments.is_empty() {
                     ui.label(RichText::new("Amendments").strong());
@@ -1224,11 +1258,15 @@ impl ReportPanel {
                 let r = &self.report;
                 let who = format!("{} ({}), site {}", r.reviewer.name.trim(), r.reviewer.role.label(), r.site.trim());
                 let (case, category) = (r.case_id.clone(), r.diagnosis.category.clone());
+                let unread = self.unread_lines();
                 egui::Modal::new(egui::Id::unique("confirm-finalise")).show(ctx, |ui| {
                     ui.set_max_width(420.0);
                     ui.heading("Sign out this report?");
                     ui.label(format!("Signed by: {who}"));
                     ui.label(format!("Case {case}, diagnosis category {category}"));
+                    for line in unread {
+                        Level::Warning.label(ui, line);
+                    }
                     ui.label(
                         "Once final, every field is read-only and the time of sign-out is recorded. Later changes \
                          are amendments, kept with their reason and the previous values.",
