@@ -151,6 +151,18 @@ fn fill_finalise_amend_and_reopen() {
         "the signing reviewer cannot be edited in an amendment"
     );
     type_into(&mut h, "Category", "-revised");
+    // A region drawn since sign-out: the amendment records the annotations as they stand, and
+    // its confirmation says so in words (100 × 100 pixels at 0.25 µm: 625 µm²).
+    {
+        use wsiview::annotations::{Annotation, Geometry};
+        let view = h.state_mut().active_view_mut().unwrap_or_else(|| panic!("no view"));
+        view.annotations.doc.add(Annotation::new(Geometry::Rectangle {
+            x: 10.0,
+            y: 10.0,
+            width: 100.0,
+            height: 100.0,
+        }));
+    }
     // Equity of service is amended like any other field.
     choose(&mut h, "IMD decile", "3");
     click(&mut h, "Save amendment…");
@@ -161,6 +173,7 @@ fn fill_finalise_amend_and_reopen() {
     click(&mut h, "Save amendment…");
     assert!(h.query_by_label_contains("Amended by: T. Rainee (Trainee)").is_some());
     assert!(h.query_by_label_contains("Category: was B5b, now B5b-revised").is_some());
+    assert!(h.query_by_label_contains("Annotations by class: was none, now (unclassified) 1 (625.0 µm²)").is_some());
     click(&mut h, "Save amendment");
     wait_until(&mut h, "the amendment to be written", |app| {
         saved(app).is_some_and(|r| r.status == Status::Amended) && panel(app).is_some_and(|p| !p.is_saving())

@@ -332,6 +332,9 @@ figcaption, .note, footer { color: #555; font-size: .85rem; }
 /// A changed field's value as the page shows it: text in full (line breaks kept), lists of codes
 /// joined, nothing as "—", anything else as compact JSON — all escaped.
 fn change_value(field: &str, value: &Value) -> String {
+    if let Some(text) = super::schema::annotations_change_text(field, value) {
+        return escape(&text);
+    }
     match value {
         Value::Null => "—".into(),
         Value::String(text) if text.is_empty() => "<span class=\"note\">(empty)</span>".into(),

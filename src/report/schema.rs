@@ -295,6 +295,35 @@ impl AnnotationsSummary {
     }
 }
 
+/// An amendment's before or after value of `annotations.by_class` or `annotations.by_slide` in
+/// words ("Tumour 3 (18,125.0 µm²), Mitosis 5"; "A1.svs: Tumour 2; B1.svs: none"); `None` for
+/// other fields or values that are not such lists.
+pub fn annotations_change_text(field: &str, value: &Value) -> Option<String> {
+    let classes = |list: &[ClassSummary]| {
+        if list.is_empty() {
+            return "none".to_string();
+        }
+        let one = |c: &ClassSummary| {
+            let name = if c.class.is_empty() { "(unclassified)" } else { c.class.as_str() };
+            match c.area_um2.filter(|a| *a > 0.0) {
+                Some(a) => format!("{name} {} ({} µm²)", c.count, crate::text::group_thousands(a)),
+                None => format!("{name} {}", c.count),
+            }
+        };
+        list.iter().map(one).collect::<Vec<_>>().join(", ")
+    };
+    match field {
+        "annotations.by_class" => serde_json::from_value::<Vec<ClassSummary>>(value.clone()).ok().map(|l| classes(&l)),
+        "annotations.by_slide" => serde_json::from_value::<Vec<SlideAnnotations>>(value.clone()).ok().map(|l| {
+            if l.is_empty() {
+                return "none".to_string();
+            }
+            l.iter().map(|s| format!("{}: {}", s.file_name, classes(&s.by_class))).collect::<Vec<_>>().join("; ")
+        }),
+        _ => None,
+    }
+}
+
 /// The NHS Data Dictionary's ETHNIC CATEGORY codes (the 2001 census categories) as
 /// `(code, meaning, broad group)`: `"Z"` is "not stated" (asked, not given) and `"99"` "not known"
 /// (not asked). The broad group is what research extracts and small tables publish.
@@ -1034,6 +1063,28 @@ mod tests {
         r.annotations.set_case_slides(vec![he.clone()]);
         assert_eq!(r.annotations.by_class, he.by_class);
         assert!(serde_json::to_value(&r).unwrap()["annotations"].get("by_slide").is_none());
+    }
+
+    #[test]
+    fn annotation_changes_read_as_words() {
+        let by_class = serde_json::json!([
+            {"class": "Tumour", "count": 3, "area_um2": 18125.0, "length_um": 0.0},
+            {"class": "", "count": 1, "area_um2": null, "length_um": null}
+        ]);
+        assert_eq!(
+            annotations_change_text("annotations.by_class", &by_class).as_deref(),
+            Some("Tumour 3 (18,125.0 µm²), (unclassified) 1")
+        );
+        let by_slide = serde_json::json!([
+            {"file_name": "A1.svs", "file": "", "by_class": [{"class": "Mitosis", "count": 5}]},
+            {"file_name": "B1.svs", "file": "", "by_class": []}
+        ]);
+        assert_eq!(
+            annotations_change_text("annotations.by_slide", &by_slide).as_deref(),
+            Some("A1.svs: Mitosis 5; B1.svs: none")
+        );
+        assert_eq!(annotations_change_text("annotations.by_slide", &Value::Null), None);
+        assert_eq!(annotations_change_text("comments", &by_class), None);
     }
 
     #[test]

@@ -106,6 +106,9 @@ pub struct ReportPanel {
     /// Slides of the case that could not be opened (file name, why): named in the panel and
     /// when signing out, as their annotations are not counted (or only as last saved).
     unread_slides: Vec<(String, String)>,
+    /// The annotations as the panel last showed them ([`Self::current_annotations`]): what an
+    /// amendment will record, listed in its confirmation.
+    live_annotations: Option<AnnotationsSummary>,
     other_slides: std::collections::HashMap<PathBuf, (AnnotationsVersion, SlideAnnotations)>,
     /// Who is using the viewer (the remembered identity): amendments are recorded in their name.
     current_user: ReviewerDefaults,
@@ -199,7 +202,10 @@ fn change_line(c: &FieldChange) -> String {
             s
         }
     };
-    format!("{}: was {}, now {}", form_label(&c.field), short(value_text(&c.before)), short(value_text(&c.after)))
+    let text = |v: &serde_json::Value| {
+        crate::report::schema::annotations_change_text(&c.field, v).unwrap_or_else(|| value_text(v))
+    };
+    format!("{}: was {}, now {}", form_label(&c.field), short(text(&c.before)), short(text(&c.after)))
 }
 
 impl ReportPanel {
@@ -275,6 +281,7 @@ impl ReportPanel {
             case_slides: Vec::new(),
             case_own: PathBuf::new(),
             unread_slides: Vec::new(),
+            live_annotations: None,
             other_slides: Default::default(),
             current_user: defaults.clone(),
             save_failed: None,
@@ -713,6 +720,11 @@ impl ReportPanel {
         let mut edited = self.report.clone();
         edited.diagnosis.snomed_ct = split_codes(&self.snomed_text);
         edited.reviewer = a.original.reviewer.clone();
+        // The annotations are recorded as they stand ([`Self::save_amendment`]): listed too.
+        if let Some(live) = &self.live_annotations {
+            edited.annotations.by_class = live.by_class.clone();
+            edited.annotations.by_slide = live.by_slide.clone();
+        }
         changed_fields(&a.original, &edited)
     }
 
@@ -1094,6 +1106,7 @@ impl ReportPanel {
                     ui.end_row();
                 });
                 let annotations = self.current_annotations(view);
+                self.live_annotations = Some(annotations.clone());
                 let summary = annotations.by_class;
                 if annotations.by_slide.is_empty() {
                     ui.label(RichText::new("Annotations").strong());
