@@ -828,6 +828,10 @@ fn cases_open_together_and_next_previous_keeps_each_report() {
 
     // Write in the report, then Ctrl+Right: the report is saved, the next case replaces this one.
     type_into(&mut h, "Microscopy", "Sheets of atypical cells.");
+    // Once the draft saves itself, the case list says so (without listing the folder again).
+    wait_until(&mut h, "the case list to show the draft while the case is open", |app| {
+        app.case_list.cases.iter().any(|c| c.id == "H26-00001" && c.state == CaseState::Draft)
+    });
     // One report per case: with the Ki67 slide active, the panel still shows the case's report.
     h.state_mut().active = 1;
     for _ in 0..3 {

@@ -515,6 +515,19 @@ impl ViewerApp {
     /// report stands with the registry.
     fn tick_reports(&mut self, ctx: &egui::Context) {
         self.sync_case_annotations();
+        // The case list shows the open case's report as it is on disk now.
+        if let Some(case) = &self.current_case {
+            let holder = self.tabs.get(self.report_tab()).filter(|t| case.slides.contains(&t.path));
+            if let Some(panel) = holder.and_then(|t| t.report.as_ref()).filter(|p| p.path.is_some() && !p.is_saving()) {
+                use crate::report::case::CaseState;
+                let state = match panel.baseline_status() {
+                    crate::report::Status::Draft => CaseState::Draft,
+                    crate::report::Status::Final => CaseState::Final,
+                    crate::report::Status::Amended => CaseState::Amended,
+                };
+                self.case_list.note_report_state(case, state);
+            }
+        }
         let publishing = self.publisher.is_configured();
         for tab in &mut self.tabs {
             let TabState::Open(view) = &tab.state else { continue };

@@ -119,6 +119,14 @@ impl CaseList {
         case.state.max(registry.unwrap_or_default())
     }
 
+    /// What this computer's report of `case` now is (saved or read by the report panel): shown
+    /// at once, without listing the folder again.
+    pub fn note_report_state(&mut self, case: &Case, state: CaseState) {
+        for c in self.cases.iter_mut().filter(|c| c.id == case.id && c.folder == case.folder) {
+            c.state = state;
+        }
+    }
+
     /// Whether final and amended cases are hidden.
     pub fn hides_reported(&self) -> bool {
         self.hide_reported.unwrap_or(self.registry_states.is_some())

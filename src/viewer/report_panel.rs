@@ -295,6 +295,11 @@ impl ReportPanel {
         }
     }
 
+    /// The status of the report as last read or written (not of unsaved edits).
+    pub fn baseline_status(&self) -> Status {
+        self.baseline.status
+    }
+
     pub fn is_loading(&self) -> bool {
         self.loading.is_some()
     }
