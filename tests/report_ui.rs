@@ -968,3 +968,23 @@ fn a_case_slide_that_cannot_be_opened_is_named_by_its_report() {
     assert!(h.query_by_label_contains(line).is_some(), "the report panel names the slide it could not count");
     settle(&mut h);
 }
+
+#[test]
+fn slides_without_an_accession_number_never_share_a_report() {
+    // "slide_001" and "slide_002" both give the case id "slide": not a case, two slides.
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let root = tmp.path();
+    let opts = SynthOptions { width: 1200, height: 900, mpp: 0.5, seed: 3, ..Default::default() };
+    synth(root, "slide_001.tif", &opts);
+    let second = synth(root, "slide_002.tif", &opts);
+    let mut other = Report { case_id: "slide".into(), site: "RLH".into(), ..Report::default() };
+    other.slide.file_name = "slide_001.tif".into();
+    other.microscopy = "The other slide's report.".into();
+    std::fs::write(root.join("slide.report.json"), other.to_json()).unwrap_or_else(|e| panic!("{e}"));
+    let mut h = harness(&second);
+    click(&mut h, "Report");
+    wait_until(&mut h, "the report to load", |app| panel(app).is_some_and(|p| !p.is_loading()));
+    let p = panel(h.state()).unwrap_or_else(|| panic!("no panel"));
+    assert_eq!((p.path.clone(), p.report.microscopy.clone()), (None, String::new()), "a new report for this slide");
+    settle(&mut h);
+}

@@ -305,9 +305,12 @@ pub fn annotations_change_text(field: &str, value: &Value) -> Option<String> {
         }
         let one = |c: &ClassSummary| {
             let name = if c.class.is_empty() { "(unclassified)" } else { c.class.as_str() };
-            match c.area_um2.filter(|a| *a > 0.0) {
-                Some(a) => format!("{name} {} ({} µm²)", c.count, crate::text::group_thousands(a)),
-                None => format!("{name} {}", c.count),
+            let area = c.area_um2.filter(|a| *a > 0.0).map(|a| format!("{} µm²", crate::text::group_thousands(a)));
+            let length = c.length_um.filter(|l| *l > 0.0).map(|l| format!("{} µm", crate::text::group_thousands(l)));
+            match (area, length) {
+                (Some(a), Some(l)) => format!("{name} {} ({a}, {l})", c.count),
+                (Some(m), None) | (None, Some(m)) => format!("{name} {} ({m})", c.count),
+                (None, None) => format!("{name} {}", c.count),
             }
         };
         list.iter().map(one).collect::<Vec<_>>().join(", ")
@@ -1069,11 +1072,12 @@ mod tests {
     fn annotation_changes_read_as_words() {
         let by_class = serde_json::json!([
             {"class": "Tumour", "count": 3, "area_um2": 18125.0, "length_um": 0.0},
-            {"class": "", "count": 1, "area_um2": null, "length_um": null}
+            {"class": "", "count": 1, "area_um2": null, "length_um": null},
+            {"class": "Margin", "count": 1, "area_um2": 0.0, "length_um": 1234.5}
         ]);
         assert_eq!(
             annotations_change_text("annotations.by_class", &by_class).as_deref(),
-            Some("Tumour 3 (18,125.0 µm²), (unclassified) 1")
+            Some("Tumour 3 (18,125.0 µm²), (unclassified) 1, Margin 1 (1,234.5 µm)")
         );
         let by_slide = serde_json::json!([
             {"file_name": "A1.svs", "file": "", "by_class": [{"class": "Mitosis", "count": 5}]},

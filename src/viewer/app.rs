@@ -520,12 +520,16 @@ impl ViewerApp {
             let holder = self.tabs.get(self.report_tab()).filter(|t| case.slides.contains(&t.path));
             if let Some(panel) = holder.and_then(|t| t.report.as_ref()).filter(|p| p.path.is_some() && !p.is_saving()) {
                 use crate::report::case::CaseState;
-                let state = match panel.baseline_status() {
+                let (id, status) = panel.saved_state();
+                let state = match status {
                     crate::report::Status::Draft => CaseState::Draft,
                     crate::report::Status::Final => CaseState::Final,
                     crate::report::Status::Amended => CaseState::Amended,
                 };
-                self.case_list.note_report_state(case, state);
+                // Only for a report still of this case (its Case ID may have been changed).
+                if id == case.id.trim() {
+                    self.case_list.note_report_state(case, state);
+                }
             }
         }
         let publishing = self.publisher.is_configured();

@@ -120,10 +120,11 @@ impl CaseList {
     }
 
     /// What this computer's report of `case` now is (saved or read by the report panel): shown
-    /// at once, without listing the folder again.
+    /// at once, without listing the folder again. The most advanced state stays (the listing's
+    /// is that of all the case's reports).
     pub fn note_report_state(&mut self, case: &Case, state: CaseState) {
         for c in self.cases.iter_mut().filter(|c| c.id == case.id && c.folder == case.folder) {
-            c.state = state;
+            c.state = c.state.max(state);
         }
     }
 

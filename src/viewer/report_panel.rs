@@ -202,10 +202,11 @@ fn change_line(c: &FieldChange) -> String {
             s
         }
     };
+    // Annotation changes are not cut: a case's later slides are what they are there to show.
     let text = |v: &serde_json::Value| {
-        crate::report::schema::annotations_change_text(&c.field, v).unwrap_or_else(|| value_text(v))
+        crate::report::schema::annotations_change_text(&c.field, v).unwrap_or_else(|| short(value_text(v)))
     };
-    format!("{}: was {}, now {}", form_label(&c.field), short(text(&c.before)), short(text(&c.after)))
+    format!("{}: was {}, now {}", form_label(&c.field), text(&c.before), text(&c.after))
 }
 
 impl ReportPanel {
@@ -236,10 +237,13 @@ impl ReportPanel {
         let remote = view.is_remote();
         let loading = Job::spawn(ctx, move || {
             // A local slide opened on its own is still one of its case's slides: the case's
-            // report is found whichever of them it was made on (the rule of `wsiview case`).
+            // report is found whichever of them it was made on (the rule of `wsiview case`) —
+            // only for a case id that is an accession number: names like `slide_001.svs` or
+            // `Scan 2023…` give ids ("slide", "Scan") that join unrelated slides.
             let case = case.or_else(|| {
                 let c = (!remote).then(|| crate::report::case::case_of(&path, &[]).ok()).flatten()?;
-                (c.slides.len() > 1).then_some((c.id, c.slides))
+                let accession = crate::report::case::accession_prefix(&c.id).is_some_and(|a| a == c.id);
+                (accession && c.slides.len() > 1).then_some((c.id, c.slides))
             });
             let (found, problems) = match &case {
                 Some((id, slides)) => store::find_for_case(&path, slides, id),
@@ -295,9 +299,9 @@ impl ReportPanel {
         }
     }
 
-    /// The status of the report as last read or written (not of unsaved edits).
-    pub fn baseline_status(&self) -> Status {
-        self.baseline.status
+    /// The case id and status of the report as last read or written (not of unsaved edits).
+    pub fn saved_state(&self) -> (&str, Status) {
+        (self.baseline.case_id.trim(), self.baseline.status)
     }
 
     pub fn is_loading(&self) -> bool {
@@ -1043,8 +1047,11 @@ impl ReportPanel {
                         match self.report.reported_at.as_deref() {
                             // "2 Dec 2026 13:51 (+00:00)", as the page has it; the stored value
                             // on hover.
-                            Some(at) => {
+                            Some(at) if crate::report::schema::parse_timestamp(at.trim()).is_ok() => {
                                 ui.label(crate::report::html::timestamp_text(at)).on_hover_text(at);
+                            }
+                            Some(at) => {
+                                ui.label(at);
                             }
                             None => {
                                 ui.label("not yet (set when finalised)");
