@@ -75,6 +75,9 @@ pub fn read_regular(path: &Path, max: u64) -> io::Result<Vec<u8>> {
 /// The per-user data folder (`$XDG_DATA_HOME/wsiview`, `~/.local/share/wsiview`,
 /// `%APPDATA%\wsiview`, `~/Library/Application Support/wsiview`).
 pub fn app_data_dir() -> Option<PathBuf> {
+    if let Some(dir) = APP_DATA_DIR.get() {
+        return Some(dir.clone());
+    }
     let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
     let base = if cfg!(windows) {
         var("APPDATA")
@@ -84,6 +87,16 @@ pub fn app_data_dir() -> Option<PathBuf> {
         var("XDG_DATA_HOME").or_else(|| var("HOME").map(|h| h.join(".local/share")))
     };
     base.map(|b| b.join("wsiview"))
+}
+
+/// The app data folder [`set_app_data_dir`] chose for this process, if it did.
+static APP_DATA_DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// Use `dir` as [`app_data_dir`] for the rest of this process, whatever the environment says: a
+/// test's scratch folder, so that what a user or an earlier run left in the real one is never
+/// read. The first call wins; false when a folder was set already.
+pub fn set_app_data_dir(dir: PathBuf) -> bool {
+    APP_DATA_DIR.set(dir).is_ok()
 }
 
 /// Write `bytes` to `path` atomically: readers see the old file or the new one, never a part.

@@ -759,6 +759,7 @@ fn the_registry_setting_refuses_a_password_and_keeps_none() {
 
 /// A window with nothing open (the case is opened as `wsiview case` does).
 fn empty_window() -> H {
+    common::isolate_app_data();
     let app = ViewerApp::new(64 << 20);
     Harness::builder()
         .with_size([1400.0, 900.0])

@@ -604,6 +604,7 @@ fn answer_range(
 
 /// A window with no slide open yet.
 fn empty_window(size: [f32; 2]) -> Harness<'static, ViewerApp> {
+    common::isolate_app_data();
     egui_kittest::Harness::builder()
         .with_size(size)
         .with_step_dt(1.0 / 60.0)

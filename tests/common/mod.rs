@@ -70,6 +70,23 @@ pub fn diff(a: &[u8], b: &[u8]) -> (u8, f64) {
     (max, sum as f64 / a.len().max(1) as f64)
 }
 
+/// Keep this test process's app data (settings, fallback reports and autosaves, the publish
+/// queue) in a scratch folder of its own under the target folder, so that what a user or an
+/// earlier run left in ~/.local/share/wsiview is never read. Not when XDG_DATA_HOME names a
+/// folder: CI's run sets one, and tests that run a second process give it one.
+#[allow(dead_code)]
+pub fn isolate_app_data() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if std::env::var_os("XDG_DATA_HOME").is_some_and(|v| !v.is_empty()) {
+            return;
+        }
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("app-data-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        wsiview::files::set_app_data_dir(dir.join("wsiview"));
+    });
+}
+
 #[cfg(feature = "gui")]
 /// A viewer window without a display (egui_kittest) that opens `slide`, 60 frames a second (so
 /// two clicks two frames apart make a double-click; kittest's default step is a quarter second).
@@ -79,6 +96,7 @@ pub fn viewer(
     cache_bytes: u64,
 ) -> egui_kittest::Harness<'static, wsiview::viewer::ViewerApp> {
     use wsiview::viewer::ViewerApp;
+    isolate_app_data();
     let app = ViewerApp::new(cache_bytes);
     let mut h = egui_kittest::Harness::builder()
         .with_size(size)

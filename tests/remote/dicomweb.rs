@@ -794,6 +794,7 @@ mod open_from_pacs {
     use wsiview::viewer::ViewerApp;
 
     fn window() -> Harness<'static, ViewerApp> {
+        crate::common::isolate_app_data();
         Harness::builder()
             .with_size([1200.0, 800.0])
             .with_step_dt(1.0 / 60.0)
