@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use common::synth;
 use egui::{Event, Modifiers, MouseWheelUnit, Pos2, Vec2};
-use egui_kittest::kittest::Queryable;
+use egui_kittest::kittest::{NodeT, Queryable};
 use egui_kittest::Harness;
 use wsiview::synth::{Layout, SynthCompression, SynthOptions};
 use wsiview::viewer::ViewerApp;
@@ -220,8 +220,12 @@ fn a_bad_file_shows_an_error_and_others_stay_open() {
     h.step();
     assert!(h.query_by_label_contains("Cannot open this slide").is_some());
     assert!(h.query_by_label_contains("not a TIFF file").is_some());
+    // The tool bar stays, switched off, so the slide area does not jump between the tabs.
+    assert!(h.get_by_label("Rectangle").accesskit_node().is_disabled(), "the tools are off on a failed slide");
     h.state_mut().active = 0;
     wait_until(&mut h, "the first slide again", settled);
+    h.step();
+    assert!(!h.get_by_label("Rectangle").accesskit_node().is_disabled(), "the tools are on again");
 }
 
 #[test]

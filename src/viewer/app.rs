@@ -389,6 +389,18 @@ impl ViewerApp {
         let (classes, show_table, commands) = (&self.classes, self.show_measurements, &mut self.commands);
         if let Some(view) = self.tabs.get_mut(self.active).and_then(|t| t.view_mut()) {
             egui::Panel::top("tools").show(ui, |ui| toolbar(ui, view, classes, show_table, commands));
+        } else if !self.tabs.is_empty() {
+            // A slide still opening, or one that failed: the tools are there but off, so the
+            // slide area does not jump when the tab changes or the slide opens.
+            egui::Panel::top("tools").show(ui, |ui| {
+                ui.add_enabled_ui(false, |ui| {
+                    ui.horizontal_wrapped(|ui| {
+                        for tool in super::annotate::Tool::ALL {
+                            let _ = ui.selectable_label(false, tool.label());
+                        }
+                    });
+                });
+            });
         }
         self.status_bar(ui);
         if self.show_measurements {
