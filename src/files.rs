@@ -132,7 +132,11 @@ pub fn write_atomic_with(path: &Path, write: impl FnOnce(&mut File) -> io::Resul
 
 /// Whether a file can be created in `dir` (the slide's folder may be read-only, e.g. a share).
 pub fn folder_writable(dir: &Path) -> bool {
-    let probe = dir.join(format!(".wsiview-write-test-{}", std::process::id()));
+    // A name of this call's own: two threads probing one folder at once (a case's slides
+    // opening together) must not take each other's probe for a refusal.
+    static PROBES: AtomicU64 = AtomicU64::new(0);
+    let n = PROBES.fetch_add(1, Ordering::Relaxed);
+    let probe = dir.join(format!(".wsiview-write-test-{}-{n}", std::process::id()));
     match std::fs::OpenOptions::new().write(true).create_new(true).open(&probe) {
         Ok(_) => {
             let _ = std::fs::remove_file(&probe);
@@ -145,6 +149,17 @@ pub fn folder_writable(dir: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_folder_probed_by_many_threads_at_once_is_writable_to_each() {
+        let dir = tempfile::tempdir().unwrap();
+        let results: Vec<bool> = std::thread::scope(|s| {
+            let probes: Vec<_> = (0..16).map(|_| s.spawn(|| (0..50).all(|_| folder_writable(dir.path())))).collect();
+            probes.into_iter().map(|p| p.join().unwrap()).collect()
+        });
+        assert!(results.iter().all(|w| *w), "{results:?}");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "no probe is left behind");
+    }
 
     #[test]
     fn folders_and_fifos_are_refused_at_once() {
