@@ -34,6 +34,17 @@ fn wait_until(h: &mut H, what: &str, done: impl Fn(&ViewerApp) -> bool) {
     }
 }
 
+/// Step (in real time, for the draft's autosave) until `done` holds for the saved report or
+/// `seconds` pass; the report as saved then, if any (the caller asserts what it needs).
+fn wait_for_saved(h: &mut H, seconds: u64, done: impl Fn(&Report) -> bool) -> Option<Report> {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(seconds) && !saved(h.state()).is_some_and(|r| done(&r)) {
+        h.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    saved(h.state())
+}
+
 /// Wait until the panel has nothing left to write (the slide hashed, no save running or due), so
 /// that no save outlives the test's temporary folder.
 fn settle(h: &mut H) {
@@ -257,12 +268,7 @@ fn drafts_save_themselves_and_nothing_moves_under_the_pointer() {
     assert!((width(&h) - start_width).abs() < 1.0, "the panel widened: {start_width} → {}", width(&h));
     // From here on the user only waits: nothing they did moves the fields any more.
     let before = field_rects(&h);
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(10) && saved(h.state()).is_none() {
-        h.step();
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let draft = saved(h.state()).unwrap_or_else(|| panic!("the draft was not saved within 10 s"));
+    let draft = wait_for_saved(&mut h, 10, |_| true).unwrap_or_else(|| panic!("the draft was not saved within 10 s"));
     for _ in 0..10 {
         h.step();
     }
@@ -905,12 +911,8 @@ fn cases_open_together_and_next_previous_keeps_each_report() {
     wait_until(&mut h, "the case's report", |app| panel(app).is_some_and(|p| !p.is_loading()));
     assert_eq!(panel(h.state()).map(|p| p.report.microscopy.clone()), Some("Sheets of atypical cells.".into()));
     type_into(&mut h, "Comments", "Seen alone.");
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(10) && saved(h.state()).is_none_or(|r| r.comments != "Seen alone.") {
-        h.step();
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let alone = saved(h.state()).unwrap_or_else(|| panic!("no report saved"));
+    let alone =
+        wait_for_saved(&mut h, 10, |r| r.comments == "Seen alone.").unwrap_or_else(|| panic!("no report saved"));
     assert_eq!(alone.comments, "Seen alone.", "the draft was not saved within 10 s");
     assert_eq!(alone.annotations.by_slide, report.annotations.by_slide);
     assert_eq!(alone.annotations.by_class, report.annotations.by_class);
@@ -925,12 +927,8 @@ fn cases_open_together_and_next_previous_keeps_each_report() {
     assert_eq!(panel(h.state()).and_then(|p| p.path.clone()), Some(root.join("H26-00001.report.json")));
     assert_eq!(panel(h.state()).map(|p| p.report.comments.clone()), Some("Seen alone.".into()));
     type_into(&mut h, "Comments", " Ki67 seen.");
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(10) && saved(h.state()).is_none_or(|r| !r.comments.contains("Ki67")) {
-        h.step();
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let second = saved(h.state()).unwrap_or_else(|| panic!("no report saved"));
+    let second =
+        wait_for_saved(&mut h, 10, |r| r.comments.contains("Ki67")).unwrap_or_else(|| panic!("no report saved"));
     assert!(second.comments.contains("Ki67 seen."), "the draft was not saved within 10 s");
     assert_eq!(second.annotations.by_slide, report.annotations.by_slide);
     let reports: Vec<String> = std::fs::read_dir(root)

@@ -123,13 +123,19 @@ pub fn class_totals(rows: &[MeasuredRow]) -> Vec<ClassTotal> {
         t.length += m.length.unwrap_or(0.0);
         t.points += m.points.unwrap_or(0);
     }
-    totals.sort_by(|a, b| match (&a.class, &b.class) {
+    totals.sort_by(|a, b| class_order(a.class.as_deref(), b.class.as_deref()));
+    totals
+}
+
+/// The order classes are listed in: by name, case-insensitive then exact; the unclassified
+/// (`None`) last.
+pub fn class_order(a: Option<&str>, b: Option<&str>) -> std::cmp::Ordering {
+    match (a, b) {
         (Some(x), Some(y)) => x.to_lowercase().cmp(&y.to_lowercase()).then_with(|| x.cmp(y)),
         (Some(_), None) => std::cmp::Ordering::Less,
         (None, Some(_)) => std::cmp::Ordering::Greater,
         (None, None) => std::cmp::Ordering::Equal,
-    });
-    totals
+    }
 }
 
 /// The rulers' count and summed length (`class` is `None`), if there are any.

@@ -282,14 +282,11 @@ impl AnnotationsSummary {
                 None => totals.push(ClassSummary { extra: Map::new(), ..c.clone() }),
             }
         }
-        // By name (case-insensitive, then exact), the unclassified ("") last.
-        totals.sort_by(|a, b| {
-            (a.class.is_empty(), a.class.to_lowercase(), &a.class).cmp(&(
-                b.class.is_empty(),
-                b.class.to_lowercase(),
-                &b.class,
-            ))
-        });
+        // As a slide's summary is ordered; the unclassified ("") last.
+        fn name(c: &ClassSummary) -> Option<&str> {
+            Some(c.class.as_str()).filter(|n| !n.is_empty())
+        }
+        totals.sort_by(|a, b| crate::annotations::table::class_order(name(a), name(b)));
         self.by_class = totals;
         self.by_slide = slides;
     }

@@ -582,8 +582,7 @@ impl ViewerApp {
                     continue;
                 }
                 if let TabState::Failed(why) = &tab.state {
-                    let name = tab.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-                    unread.push((name, why.clone()));
+                    unread.push((super::report_panel::file_name(&tab.path), why.clone()));
                 }
                 let TabState::Open(view) = &tab.state else { continue };
                 let version = super::report_panel::AnnotationsVersion::of(view);

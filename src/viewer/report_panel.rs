@@ -130,7 +130,7 @@ pub struct ReportPanel {
     pub registry_note: Option<Message>,
 }
 
-fn file_name(path: &Path) -> String {
+pub(super) fn file_name(path: &Path) -> String {
     path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
